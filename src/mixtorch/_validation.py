@@ -1,0 +1,195 @@
+"""Input conversion shared by every estimator.
+
+Estimators accept NumPy arrays (and anything ``numpy.asarray`` understands) or torch
+tensors. NumPy-like input goes through scikit-learn's own validation so error messages
+and ``n_features_in_`` / ``feature_names_in_`` bookkeeping match scikit-learn exactly;
+tensors are validated here with the same wording and stay on their device.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.utils.validation import validate_data
+
+__all__ = [
+    "OutputKind",
+    "as_output",
+    "check_finite",
+    "check_random_generator",
+    "resolve_dtype",
+    "to_tensor",
+]
+
+
+@dataclass(frozen=True)
+class OutputKind:
+    """How to hand a result back: as NumPy, or as a tensor on ``device``."""
+
+    is_tensor: bool
+    device: torch.device | None = None
+
+    @classmethod
+    def of(cls, X: Any) -> OutputKind:
+        if isinstance(X, torch.Tensor):
+            return cls(True, X.device)
+        return cls(False)
+
+
+def as_output(value: torch.Tensor, kind: OutputKind) -> Any:
+    """Return ``value`` as a NumPy array or as a tensor on the caller's device."""
+    if kind.is_tensor:
+        return value.detach().to(kind.device)
+    return value.detach().cpu().numpy()
+
+
+def resolve_dtype(requested: Any, X: Any) -> torch.dtype:
+    """Computation dtype: the requested one, else float32/float64 as the input has it."""
+    if requested is not None:
+        dtype = _as_torch_dtype(requested)
+        if dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"dtype must be float32 or float64, got {requested!r}.")
+        return dtype
+    if isinstance(X, torch.Tensor):
+        return X.dtype if X.dtype in (torch.float32, torch.float64) else torch.float32
+    if isinstance(X, np.ndarray) and X.dtype == np.float32:
+        return torch.float32
+    return torch.float64
+
+
+def _as_torch_dtype(value: Any) -> torch.dtype:
+    if isinstance(value, torch.dtype):
+        return value
+    table = {"float32": torch.float32, "float64": torch.float64, "double": torch.float64}
+    name = np.dtype(value).name if not isinstance(value, str) else value
+    if name not in table:
+        raise ValueError(f"dtype must be float32 or float64, got {value!r}.")
+    return table[name]
+
+
+def to_tensor(
+    estimator: Any,
+    X: Any,
+    *,
+    reset: bool,
+    dtype: torch.dtype | None = None,
+    device: Any = None,
+    ensure_min_samples: int = 1,
+) -> tuple[torch.Tensor, OutputKind]:
+    """Validate ``X`` and return it as a 2-D floating tensor plus its output kind.
+
+    Parameters
+    ----------
+    estimator : estimator instance
+        Receives ``n_features_in_`` when ``reset`` is true and is checked against it otherwise.
+    X : array-like or torch.Tensor of shape (n_samples, n_features)
+    reset : bool
+        True in ``fit``; False when scoring or predicting.
+    dtype : torch.dtype, optional
+        Computation dtype; by default float32 stays float32 and everything else is float64.
+    device : str or torch.device, optional
+        Where to compute; by default the tensor's device (CPU for NumPy input).
+    ensure_min_samples : int
+        Minimum number of rows.
+    """
+    kind = OutputKind.of(X)
+    if isinstance(X, torch.Tensor):
+        tensor = _validate_tensor(estimator, X, reset=reset, ensure_min_samples=ensure_min_samples)
+    else:
+        array = validate_data(
+            estimator,
+            X,
+            reset=reset,
+            dtype=[np.float64, np.float32],
+            ensure_min_samples=ensure_min_samples,
+        )
+        if not array.flags.writeable or not array.flags.c_contiguous:
+            array = np.ascontiguousarray(array).copy()
+        tensor = torch.from_numpy(array)
+    target_dtype = dtype if dtype is not None else resolve_dtype(None, tensor)
+    target_device = torch.device(device) if device is not None else tensor.device
+    return tensor.to(device=target_device, dtype=target_dtype), kind
+
+
+def _validate_tensor(
+    estimator: Any, X: torch.Tensor, *, reset: bool, ensure_min_samples: int
+) -> torch.Tensor:
+    name = type(estimator).__name__
+    if X.is_complex():
+        raise ValueError("Complex data not supported.")
+    if X.dtype == torch.bool or not (X.is_floating_point() or _is_integer(X)):
+        raise ValueError(f"{name} needs numeric input, got a tensor of dtype {X.dtype}.")
+    if X.ndim != 2:
+        raise ValueError(
+            f"Expected a 2D tensor of shape (n_samples, n_features), got {X.ndim}D with shape "
+            f"{tuple(X.shape)}. Reshape 1-D data with X.reshape(-1, 1) for a single feature."
+        )
+    n_samples, n_features = X.shape
+    if n_samples < ensure_min_samples:
+        raise ValueError(
+            f"Found array with {n_samples} sample(s) (shape={tuple(X.shape)}) while a minimum "
+            f"of {ensure_min_samples} is required by {name}."
+        )
+    if n_features < 1:
+        raise ValueError(
+            f"Found array with 0 feature(s) (shape={tuple(X.shape)}) while a minimum of 1 "
+            f"is required by {name}."
+        )
+    if not X.is_floating_point():
+        X = X.to(torch.get_default_dtype())
+    elif X.dtype not in (torch.float32, torch.float64):
+        X = X.float()
+    check_finite(X, "X")
+    if reset:
+        estimator.n_features_in_ = n_features
+        if hasattr(estimator, "feature_names_in_"):
+            del estimator.feature_names_in_
+    elif n_features != estimator.n_features_in_:
+        raise ValueError(
+            f"X has {n_features} features, but {name} is expecting "
+            f"{estimator.n_features_in_} features as input."
+        )
+    return X
+
+
+def _is_integer(X: torch.Tensor) -> bool:
+    return X.dtype in (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8)
+
+
+def check_finite(X: torch.Tensor, what: str) -> None:
+    """Raise a ValueError naming ``what`` if it holds NaN or infinity."""
+    if not bool(torch.isfinite(X).all()):
+        kind = "NaN" if bool(torch.isnan(X).any()) else "infinity"
+        raise ValueError(f"Input {what} contains {kind}.")
+
+
+def check_random_generator(random_state: Any, device: Any = "cpu") -> torch.Generator:
+    """Map ``random_state`` (None, int, numpy RandomState/Generator, torch.Generator)
+    to a ``torch.Generator`` on ``device``.
+
+    An int always gives the same stream, so the same seed gives the same fit.
+    """
+    if isinstance(random_state, torch.Generator):
+        return random_state
+    device = torch.device(device)
+    generator = torch.Generator(device=device)
+    if random_state is None:
+        generator.seed()
+        return generator
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        generator.manual_seed(int(random_state))
+        return generator
+    if isinstance(random_state, np.random.RandomState):
+        generator.manual_seed(int(random_state.randint(np.iinfo(np.int32).max)))
+        return generator
+    if isinstance(random_state, np.random.Generator):
+        generator.manual_seed(int(random_state.integers(np.iinfo(np.int64).max)))
+        return generator
+    raise ValueError(
+        f"random_state must be None, an int, a numpy RandomState/Generator or a "
+        f"torch.Generator, got {random_state!r}."
+    )

@@ -1,0 +1,332 @@
+"""``GaussianMixture``: scikit-learn's estimator, fitted by EM in torch."""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from typing import Any
+
+import torch
+from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.exceptions import ConvergenceWarning
+
+from ._base import ClusterScoringMixin
+from ._chunks import chunk_rows, iter_chunks
+from ._validation import as_output, check_random_generator, resolve_dtype, to_tensor
+from .covariance import Covariance, covariance_class
+from .fit.em import EMTrace, fit_em
+from .fit.init import INIT_METHODS, initial_mixture
+from .mixture import Mixture, _check_covariance_shape, _check_weights
+
+__all__ = ["GaussianMixture"]
+
+
+class GaussianMixture(ClusterScoringMixin, DensityMixin, BaseEstimator):
+    """Gaussian mixture fitted by expectation-maximisation, on CPU or GPU.
+
+    A drop-in replacement for :class:`sklearn.mixture.GaussianMixture`: same parameters,
+    defaults, fitted attributes and methods, plus ``chunk_size``, ``device`` and ``dtype``.
+    NumPy input gives NumPy output; tensor input gives tensors on the input's device.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
+    tol : float, default=1e-3
+        Convergence threshold on the change of the mean log-likelihood per sample.
+    reg_covar : float, default=1e-6
+        Added to the diagonal of every covariance.
+    max_iter : int, default=100
+    n_init : int, default=1
+        Number of initialisations; the best (highest lower bound) is kept.
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, default='kmeans'
+    weights_init : array-like of shape (n_components,), optional
+    means_init : array-like of shape (n_components, n_features), optional
+    precisions_init : array-like, optional
+        Shape depends on ``covariance_type`` as in scikit-learn.
+    random_state : int, RandomState, Generator or torch.Generator, optional
+    warm_start : bool, default=False
+        Start from the previous fit's parameters (``n_init`` is then ignored).
+    verbose : int, default=0
+    verbose_interval : int, default=10
+    chunk_size : int, optional
+        Rows per chunk in every pass over the data; by default chosen so that the largest
+        intermediate holds about 8M elements. Memory for responsibilities and
+        differences is proportional to ``chunk_size``, never to ``n_samples``.
+    device : str or torch.device, optional
+        Where to compute. By default the input tensor's device (CPU for NumPy input).
+    dtype : {'float32', 'float64'} or torch.dtype, optional
+        Computation dtype. By default float32 input stays float32, otherwise float64.
+
+    Attributes
+    ----------
+    weights_ : array of shape (n_components,)
+    means_ : array of shape (n_components, n_features)
+    covariances_ : array, layout depending on ``covariance_type``
+    precisions_ : array
+    precisions_cholesky_ : array
+    converged_ : bool
+    n_iter_ : int
+    lower_bound_ : float
+        Mean log-likelihood per sample of the best run (from its last E-step).
+    lower_bounds_ : list of float
+        The lower bound at every iteration of the best run.
+    n_features_in_ : int
+    mixture_ : Mixture
+        The fitted parameters as a torch value object (on the computation device).
+
+    Notes
+    -----
+    Empty components: when a component's summed responsibility falls to round-off level
+    (``100 * eps * n_samples``), it is re-seeded by splitting the most populated
+    component along its principal axis; the split halves share its weight and covariance.
+    Such an iteration never counts as converged. Collapsing components are held away from
+    zero variance by ``reg_covar``.
+    """
+
+    def __init__(
+        self,
+        n_components: int = 1,
+        *,
+        covariance_type: str = "full",
+        tol: float = 1e-3,
+        reg_covar: float = 1e-6,
+        max_iter: int = 100,
+        n_init: int = 1,
+        init_params: str = "kmeans",
+        weights_init: Any = None,
+        means_init: Any = None,
+        precisions_init: Any = None,
+        random_state: Any = None,
+        warm_start: bool = False,
+        verbose: int = 0,
+        verbose_interval: int = 10,
+        chunk_size: int | None = None,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+        self.chunk_size = chunk_size
+        self.device = device
+        self.dtype = dtype
+
+    # -- construction from known parameters ------------------------------------------
+    @classmethod
+    def from_parameters(
+        cls,
+        weights: Any,
+        means: Any,
+        covariances: Any,
+        covariance_type: str = "full",
+        **params: Any,
+    ) -> GaussianMixture:
+        """A ready-to-use model with the given parameters (scikit-learn layouts).
+
+        Parameters
+        ----------
+        weights : array-like of shape (n_components,)
+        means : array-like of shape (n_components, n_features)
+        covariances : array-like
+            (K, D, D) for 'full', (D, D) for 'tied', (K, D) for 'diag', (K,) for 'spherical'.
+        covariance_type : str, default='full'
+        **params
+            Other constructor parameters (``random_state``, ``device``, ``dtype``, ...).
+        """
+        kind_source = means if isinstance(means, torch.Tensor) else None
+        dtype = resolve_dtype(params.get("dtype"), means if kind_source is not None else None)
+        mixture = Mixture.from_parameters(
+            weights, means, covariances, covariance_type, dtype=dtype, device=params.get("device")
+        )
+        model = cls(n_components=mixture.n_components, covariance_type=covariance_type, **params)
+        model._store(mixture, EMTrace(), _kind_of(kind_source))
+        return model
+
+    # -- fitting ---------------------------------------------------------------------
+    def fit(self, X: Any, y: Any = None) -> GaussianMixture:
+        """Estimate the parameters by EM.
+
+        Parameters
+        ----------
+        X : array-like or Tensor of shape (n_samples, n_features)
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        self.fit_predict(X, y)
+        return self
+
+    def fit_predict(self, X: Any, y: Any = None) -> Any:
+        """Fit, then return the component of each sample (after one last E-step, so the
+        labels agree with ``predict``)."""
+        self._check_parameters()
+        warm = bool(self.warm_start) and hasattr(self, "mixture_")
+        dtype = resolve_dtype(self.dtype, X) if not warm else self.mixture_.dtype
+        tensor, kind = to_tensor(
+            self, X, reset=not warm, dtype=dtype, device=self.device, ensure_min_samples=2
+        )
+        n_samples, n_features = tensor.shape
+        if n_samples < self.n_components:
+            raise ValueError(
+                "Expected n_samples >= n_components but got "
+                f"n_components = {self.n_components}, n_samples = {n_samples}"
+            )
+        initial_parameters = self._initial_parameters(n_features, tensor)
+        rows = chunk_rows(self.n_components, n_features, self.chunk_size)
+        generator = check_random_generator(self.random_state, tensor.device)
+        best: tuple[Mixture, EMTrace] | None = None
+        for init in range(1 if warm else self.n_init):
+            if warm:
+                start = self.mixture_.to(tensor.device, tensor.dtype)
+                previous = self.lower_bound_
+            else:
+                start = self._initialise(tensor, generator, rows, initial_parameters)
+                previous = -math.inf
+            self._say(1, f"Initialization {init}")
+            result = fit_em(
+                lambda: iter_chunks(tensor, rows),
+                start,
+                tol=self.tol,
+                max_iter=self.max_iter,
+                reg_covar=self.reg_covar,
+                previous_lower_bound=previous,
+                callback=self._report if self.verbose else None,
+            )
+            self._say(
+                1, f"Initialization {'converged' if result[1].converged else 'did not converge'}."
+            )
+            if best is None or result[1].lower_bound > best[1].lower_bound:
+                best = result
+        assert best is not None
+        mixture, trace = best
+        if not trace.converged and self.max_iter > 0:
+            warnings.warn(
+                "Best performing initialization did not converge. Try different init "
+                "parameters, or increase max_iter, tol, or check for degenerate data.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        self._store(mixture, trace, kind)
+        return as_output(mixture.predict(tensor, rows), kind)
+
+    def _initialise(
+        self, X: torch.Tensor, generator: torch.Generator, rows: int, given: dict[str, Any]
+    ) -> Mixture:
+        covariance_type = covariance_class(self.covariance_type)
+        if len(given) == 3:
+            weights, means, covariance = given["weights"], given["means"], given["covariance"]
+        else:
+            start = initial_mixture(
+                X,
+                self.n_components,
+                covariance_type,
+                self.init_params,
+                self.reg_covar,
+                generator,
+                rows,
+            )
+            weights = given.get("weights", start.weights)
+            means = given.get("means", start.means)
+            covariance = given.get("covariance", start.covariance)
+        return Mixture(weights, means, covariance)
+
+    def _initial_parameters(self, n_features: int, X: torch.Tensor) -> dict[str, Any]:
+        """``weights_init``, ``means_init`` and ``precisions_init``, checked and converted."""
+        K = self.n_components
+        given: dict[str, Any] = {}
+        if self.weights_init is not None:
+            weights = torch.as_tensor(self.weights_init, dtype=X.dtype, device=X.device).reshape(-1)
+            if weights.shape != (K,):
+                raise ValueError(
+                    f"weights_init must have shape ({K},), got {tuple(weights.shape)}."
+                )
+            _check_weights(weights)
+            given["weights"] = weights
+        if self.means_init is not None:
+            means = torch.as_tensor(self.means_init, dtype=X.dtype, device=X.device)
+            if means.shape != (K, n_features):
+                raise ValueError(
+                    f"means_init must have shape ({K}, {n_features}), got {tuple(means.shape)}."
+                )
+            given["means"] = means
+        if self.precisions_init is not None:
+            precisions = torch.as_tensor(self.precisions_init, dtype=X.dtype, device=X.device)
+            _check_covariance_shape(precisions, self.covariance_type, K, n_features)
+            kind = covariance_class(self.covariance_type)
+            try:
+                given["covariance"] = kind.from_precisions(precisions, n_features)
+            except (ValueError, RuntimeError) as error:
+                raise ValueError(
+                    f"precisions_init must be symmetric positive definite: {error}"
+                ) from error
+        return given
+
+    def _check_parameters(self) -> None:
+        _check_int(self.n_components, "n_components", 1)
+        _check_int(self.n_init, "n_init", 1)
+        _check_int(self.max_iter, "max_iter", 0)
+        _check_int(self.verbose_interval, "verbose_interval", 1)
+        for name in ("tol", "reg_covar"):
+            value = getattr(self, name)
+            valid = isinstance(value, numbers.Real) and math.isfinite(value) and float(value) >= 0
+            if not valid:
+                raise ValueError(f"{name} must be a non-negative finite number, got {value!r}.")
+        covariance_class(self.covariance_type)
+        if self.init_params not in INIT_METHODS:
+            raise ValueError(
+                f"init_params must be one of {INIT_METHODS}, got {self.init_params!r}."
+            )
+
+    def _store(self, mixture: Mixture, trace: EMTrace, kind: Any) -> None:
+        covariance: Covariance = mixture.covariance
+        self.mixture_ = mixture
+        self._fit_kind = kind
+        self.weights_ = as_output(mixture.weights, kind)
+        self.means_ = as_output(mixture.means, kind)
+        self.covariances_ = as_output(covariance.covariances, kind)
+        self.precisions_ = as_output(covariance.precisions(), kind)
+        self.precisions_cholesky_ = as_output(covariance.precisions_cholesky(), kind)
+        self.converged_ = trace.converged
+        self.n_iter_ = trace.n_iter
+        self.lower_bound_ = trace.lower_bound
+        self.lower_bounds_ = list(trace.lower_bounds)
+        self.n_features_in_ = mixture.n_features
+
+    # -- progress --------------------------------------------------------------------
+    def _say(self, level: int, message: str) -> None:
+        if self.verbose >= level:
+            print(message)
+
+    def _report(self, iteration: int, lower_bound: float, change: float) -> None:
+        if iteration % self.verbose_interval == 0:
+            detail = f"\t lower bound {lower_bound:.5f}\t change {change:.3g}"
+            self._say(1, f"  Iteration {iteration}" + (detail if self.verbose >= 2 else ""))
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "mixture_")
+
+
+def _check_int(value: Any, name: str, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+
+
+def _kind_of(source: Any) -> Any:
+    from ._validation import OutputKind
+
+    return OutputKind.of(source) if source is not None else OutputKind(False)

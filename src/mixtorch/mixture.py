@@ -1,0 +1,241 @@
+"""The Gaussian mixture value object shared by every model in mixtorch.
+
+A single Gaussian is a mixture with K = 1 and a Gaussian KDE is a mixture with one
+component per data point, so densities, responsibilities and samples are computed here
+once. The object holds tensors and does no fitting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ._chunks import chunk_rows, map_chunks
+from .covariance import Covariance, covariance_class, gaussian_log_normaliser
+
+__all__ = ["Mixture"]
+
+
+class Mixture:
+    """A mixture of K Gaussians in D dimensions.
+
+    Parameters
+    ----------
+    weights : Tensor of shape (K,)
+        Mixing proportions, non-negative, summing to one.
+    means : Tensor of shape (K, D)
+    covariance : Covariance
+        One of :class:`~mixtorch.covariance.FullCovariance`, ``TiedCovariance``,
+        ``DiagCovariance`` or ``SphericalCovariance``.
+    """
+
+    def __init__(self, weights: Tensor, means: Tensor, covariance: Covariance) -> None:
+        if means.ndim != 2:
+            raise ValueError(f"means must have shape (K, D), got {tuple(means.shape)}.")
+        if weights.shape != (means.shape[0],):
+            raise ValueError(
+                f"weights must have shape ({means.shape[0]},) to match means, "
+                f"got {tuple(weights.shape)}."
+            )
+        if covariance.n_features != means.shape[1]:
+            raise ValueError(
+                f"The covariance is {covariance.n_features}-dimensional but the means are "
+                f"{means.shape[1]}-dimensional."
+            )
+        self.weights = weights
+        self.means = means
+        self.covariance = covariance
+
+    # -- construction ----------------------------------------------------------------
+    @classmethod
+    def from_parameters(
+        cls,
+        weights: Any,
+        means: Any,
+        covariances: Any,
+        covariance_type: str = "full",
+        *,
+        dtype: torch.dtype | None = None,
+        device: Any = None,
+    ) -> Mixture:
+        """Build from array-likes in scikit-learn's layouts (see :mod:`.covariance`)."""
+        means_t = torch.as_tensor(means, dtype=dtype, device=device)
+        if not means_t.is_floating_point():
+            means_t = means_t.to(torch.float64)
+        means_t = means_t.reshape(means_t.shape[0], -1) if means_t.ndim == 1 else means_t
+        weights_t = torch.as_tensor(weights, dtype=means_t.dtype, device=means_t.device)
+        weights_t = weights_t.reshape(-1)
+        covariances_t = torch.as_tensor(covariances, dtype=means_t.dtype, device=means_t.device)
+        _check_weights(weights_t)
+        kind = covariance_class(covariance_type)
+        _check_covariance_shape(covariances_t, kind.kind, means_t.shape[0], means_t.shape[1])
+        covariance = kind(covariances_t, n_features=means_t.shape[1])
+        return cls(weights_t, means_t, covariance)
+
+    # -- basic properties ------------------------------------------------------------
+    @property
+    def n_components(self) -> int:
+        return int(self.means.shape[0])
+
+    @property
+    def n_features(self) -> int:
+        return int(self.means.shape[1])
+
+    @property
+    def covariance_type(self) -> str:
+        return self.covariance.kind
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.means.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.means.device
+
+    @cached_property
+    def center(self) -> Tensor:
+        """The mixture mean, used as the shift point for accurate float32 arithmetic."""
+        return self.weights @ self.means
+
+    def n_parameters(self) -> int:
+        """Free parameters: weights (K - 1), means (K * D) and the covariance's own."""
+        K, D = self.n_components, self.n_features
+        return (K - 1) + K * D + self.covariance.n_parameters(K, D)
+
+    def to(self, device: Any = None, dtype: torch.dtype | None = None) -> Mixture:
+        """A copy on another device and/or dtype."""
+        return Mixture(
+            self.weights.to(device=device, dtype=dtype),
+            self.means.to(device=device, dtype=dtype),
+            self.covariance.to(device=device, dtype=dtype),
+        )
+
+    # -- densities -------------------------------------------------------------------
+    def component_log_prob(self, X: Tensor) -> Tensor:
+        """log N(x_i | mu_k, Sigma_k), shape (n, K). ``X`` is one chunk of rows."""
+        Y = X.to(self.dtype) - self.center
+        mahalanobis = self.covariance.mahalanobis(Y, self.means - self.center)
+        constant = gaussian_log_normaliser(self.n_features) + self.covariance.log_det()
+        return -0.5 * (mahalanobis + constant)
+
+    def weighted_log_prob(self, X: Tensor) -> Tensor:
+        """log pi_k + log N(x_i | mu_k, Sigma_k), shape (n, K)."""
+        return self.component_log_prob(X) + torch.log(self.weights)
+
+    def log_prob(self, X: Tensor, chunk_size: int | None = None) -> Tensor:
+        """log p(x_i), shape (n,), computed in row chunks."""
+        rows = chunk_rows(self.n_components, self.n_features, chunk_size)
+        return map_chunks(
+            lambda chunk: torch.logsumexp(self.weighted_log_prob(chunk), dim=1), X, rows
+        )
+
+    def responsibilities(self, X: Tensor, chunk_size: int | None = None) -> Tensor:
+        """p(z_i = k | x_i), shape (n, K), computed in row chunks."""
+        rows = chunk_rows(self.n_components, self.n_features, chunk_size)
+        return map_chunks(lambda chunk: torch.softmax(self.weighted_log_prob(chunk), 1), X, rows)
+
+    def predict(self, X: Tensor, chunk_size: int | None = None) -> Tensor:
+        """argmax_k p(z_i = k | x_i), shape (n,)."""
+        rows = chunk_rows(self.n_components, self.n_features, chunk_size)
+        return map_chunks(lambda chunk: self.weighted_log_prob(chunk).argmax(1), X, rows)
+
+    # -- generation ------------------------------------------------------------------
+    def sample(
+        self, n_samples: int, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Draw ``n_samples`` points: z ~ Categorical(weights), then x ~ N(mu_z, Sigma_z).
+
+        Returns the samples (n, D) and their component labels (n,), grouped by component
+        as scikit-learn does.
+        """
+        n_samples = int(n_samples)
+        if n_samples < 1:
+            raise ValueError(f"n_samples must be at least 1, got {n_samples}.")
+        labels = (
+            torch.multinomial(
+                self.weights.to(torch.float64).cpu(),
+                n_samples,
+                replacement=True,
+                generator=_cpu_generator(generator),
+            )
+            .sort()
+            .values.to(self.device)
+        )
+        counts = torch.bincount(labels, minlength=self.n_components).tolist()
+        blocks = []
+        for component, count in enumerate(counts):
+            if count == 0:
+                continue
+            noise = torch.randn(
+                count, self.n_features, dtype=self.dtype, device=self.device, generator=generator
+            )
+            blocks.append(self.means[component] + self.covariance.scale_noise(noise, component))
+        return torch.cat(blocks), labels
+
+    # -- interoperability ------------------------------------------------------------
+    def to_torch(self) -> torch.distributions.MixtureSameFamily:
+        """The same mixture as a ``torch.distributions.MixtureSameFamily``."""
+        from torch.distributions import (
+            Categorical,
+            Independent,
+            MixtureSameFamily,
+            MultivariateNormal,
+            Normal,
+        )
+
+        mixing = Categorical(probs=self.weights)
+        components: torch.distributions.Distribution
+        if self.covariance_type in ("full", "tied"):
+            scale_tril = self.covariance.cholesky.expand(self.n_components, -1, -1)
+            components = MultivariateNormal(self.means, scale_tril=scale_tril)
+        else:
+            scale = self.covariance.cholesky
+            scale = scale.expand(self.n_features, -1).T if scale.ndim == 1 else scale
+            components = Independent(Normal(self.means, scale), 1)
+        return MixtureSameFamily(mixing, components)
+
+    def __repr__(self) -> str:
+        return (
+            f"Mixture(n_components={self.n_components}, n_features={self.n_features}, "
+            f"covariance_type={self.covariance_type!r}, dtype={self.dtype}, device={self.device})"
+        )
+
+
+def _cpu_generator(generator: torch.Generator | None) -> torch.Generator | None:
+    """torch.multinomial on the CPU needs a CPU generator; derive one deterministically."""
+    if generator is None or generator.device.type == "cpu":
+        return generator
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
+    return torch.Generator().manual_seed(seed)
+
+
+def _check_weights(weights: Tensor) -> None:
+    if not bool(torch.isfinite(weights).all()) or bool((weights < 0).any()):
+        raise ValueError("weights must be finite and non-negative.")
+    total = float(weights.sum())
+    if abs(total - 1.0) > 1e-6 * max(1, weights.numel()) ** 0.5 + 1e-6:
+        raise ValueError(f"weights must sum to 1, they sum to {total:.8g}.")
+
+
+_EXPECTED_SHAPES: dict[str, Sequence[str]] = {
+    "full": ("K", "D", "D"),
+    "tied": ("D", "D"),
+    "diag": ("K", "D"),
+    "spherical": ("K",),
+}
+
+
+def _check_covariance_shape(covariances: Tensor, kind: str, K: int, D: int) -> None:
+    expected = tuple({"K": K, "D": D}[name] for name in _EXPECTED_SHAPES[kind])
+    if tuple(covariances.shape) != expected:
+        raise ValueError(
+            f"'{kind}' covariances must have shape {expected} for {K} components in "
+            f"{D} dimensions, got {tuple(covariances.shape)}."
+        )
+    if not bool(torch.isfinite(covariances).all()):
+        raise ValueError("covariances contain NaN or infinity.")
