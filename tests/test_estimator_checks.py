@@ -1,0 +1,33 @@
+"""scikit-learn's own estimator checks, so the estimators can replace sklearn's."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from mixtorch import Gaussian, GaussianMixture
+
+
+@parametrize_with_checks(
+    [
+        GaussianMixture(n_components=2, random_state=0, max_iter=200),
+        GaussianMixture(n_components=2, covariance_type="diag", random_state=0, max_iter=200),
+        Gaussian(reg_covar=1e-9),
+    ]
+)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
+
+
+def test_pipeline_and_grid_search_pick_the_true_number_of_components():
+    rng = np.random.default_rng(0)
+    centers = np.array([[0.0, 0.0], [8.0, 0.0], [0.0, 8.0]])
+    X = np.concatenate([rng.normal(c, 1.0, size=(150, 2)) for c in centers])
+    pipeline = make_pipeline(StandardScaler(), GaussianMixture(random_state=0))
+    search = GridSearchCV(pipeline, {"gaussianmixture__n_components": [1, 2, 3]}, cv=3)
+    search.fit(X)
+    assert search.best_params_ == {"gaussianmixture__n_components": 3}
+    assert np.isfinite(search.best_score_)

@@ -1,0 +1,94 @@
+"""The single Gaussian against closed forms and SciPy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from mixtorch import Gaussian
+
+RNG = np.random.default_rng(0)
+
+
+def correlated_data(n=2000, dim=3, offset=0.0):
+    A = RNG.normal(size=(dim, dim))
+    return offset + RNG.normal(size=(n, dim)) @ A.T + RNG.normal(size=dim)
+
+
+def test_closed_form_is_the_sample_mean_and_biased_covariance():
+    X = correlated_data()
+    model = Gaussian().fit(X)
+    np.testing.assert_allclose(model.mean_, X.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(model.covariance_, np.cov(X.T, bias=True), rtol=1e-11)
+    np.testing.assert_allclose(model.precision_, np.linalg.inv(np.cov(X.T, bias=True)), rtol=1e-9)
+    expected = stats.multivariate_normal(X.mean(0), np.cov(X.T, bias=True)).logpdf(X)
+    np.testing.assert_allclose(model.score_samples(X), expected, rtol=1e-11)
+    assert model.score(X) == pytest.approx(expected.mean(), rel=1e-12)
+    p = 3 + 6
+    assert model.bic(X) == pytest.approx(-2 * expected.sum() + p * np.log(len(X)), rel=1e-12)
+    assert model.aic(X) == pytest.approx(-2 * expected.sum() + 2 * p, rel=1e-12)
+
+
+def test_one_dimensional():
+    x = RNG.normal(5.0, 2.0, size=(500, 1))
+    model = Gaussian().fit(x)
+    assert model.mean_.shape == (1,) and model.covariance_.shape == (1, 1)
+    assert model.covariance_[0, 0] == pytest.approx(x.var(), rel=1e-12)
+    expected = stats.norm(x.mean(), x.std()).logpdf(x[:, 0])
+    np.testing.assert_allclose(model.score_samples(x), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["diag", "spherical", "tied"])
+def test_other_covariance_types(kind):
+    X = correlated_data()
+    model = Gaussian(covariance_type=kind).fit(X)
+    variances = X.var(0)
+    expected = {"diag": variances, "spherical": variances.mean(), "tied": np.cov(X.T, bias=True)}[
+        kind
+    ]
+    np.testing.assert_allclose(model.covariance_, expected, rtol=1e-11)
+
+
+def test_sample_weight_is_a_frequency_weight():
+    X = correlated_data(n=50)
+    counts = RNG.integers(0, 4, size=50)
+    weighted = Gaussian().fit(X, sample_weight=counts)
+    repeated = Gaussian().fit(np.repeat(X, counts, axis=0))
+    np.testing.assert_allclose(weighted.mean_, repeated.mean_, rtol=1e-12)
+    np.testing.assert_allclose(weighted.covariance_, repeated.covariance_, rtol=1e-10)
+
+
+def test_float32_large_offset_small_spread():
+    X = (1000.0 + 0.01 * RNG.normal(size=(50_000, 2))).astype(np.float32)
+    model = Gaussian().fit(X)
+    assert model.covariance_.dtype == np.float32
+    np.testing.assert_allclose(np.diag(model.covariance_), 1e-4, rtol=0.03)
+
+
+def test_samples_have_the_fitted_moments():
+    X = correlated_data()
+    model = Gaussian(random_state=0).fit(torch.as_tensor(X))
+    samples = model.sample(50_000)
+    assert isinstance(samples, torch.Tensor) and samples.shape == (50_000, 3)
+    np.testing.assert_allclose(samples.mean(0).numpy(), model.mean_.numpy(), atol=0.05)
+    np.testing.assert_allclose(
+        np.cov(samples.numpy().T), model.covariance_.numpy(), rtol=0.05, atol=0.02
+    )
+
+
+def test_degenerate_data_error_suggests_reg_covar():
+    x = RNG.normal(size=(20, 1))
+    with pytest.raises(ValueError, match="reg_covar"):
+        Gaussian().fit(np.hstack([x, x]))
+    assert np.isfinite(Gaussian(reg_covar=1e-6).fit(np.hstack([x, x])).score(np.hstack([x, x])))
+
+
+@pytest.mark.parametrize(
+    ("weights", "message"),
+    [(-np.ones(20), "non-negative"), (np.zeros(20), "zero"), (np.ones(3), "3 entries")],
+)
+def test_bad_sample_weight(weights, message):
+    with pytest.raises(ValueError, match=message):
+        Gaussian().fit(RNG.normal(size=(20, 2)), sample_weight=weights)
