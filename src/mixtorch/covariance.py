@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import torch
 from torch import Tensor
@@ -107,6 +107,25 @@ class Covariance(ABC):
     def mahalanobis(self, Y: Tensor, means: Tensor) -> Tensor:
         """Squared Mahalanobis distances, shape (n, K), of rows of ``Y`` to ``means``."""
 
+    def log_gaussian(self, Y: Tensor, means: Tensor, log_weights: Tensor) -> Tensor:
+        """``log w_k + log N(y_i | m_k, Sigma_k)``, shape (n, K), for shifted rows and means."""
+        constant = gaussian_log_normaliser(self.n_features) + self.log_det()
+        return log_weights - 0.5 * (self.mahalanobis(Y, means) + constant)
+
+    def e_step(
+        self, Y: Tensor, means: Tensor, log_weights: Tensor, sample_weight: Tensor | None = None
+    ) -> EStep:
+        """E-step of one chunk fused with its moments (see :meth:`moments`).
+
+        Moments are taken about ``means`` for full/tied covariances and about zero (the
+        shift point) for diag/spherical.
+        """
+        log_norm, responsibilities = normalise_log_weights(self.log_gaussian(Y, means, log_weights))
+        weighted = _apply_weights(responsibilities, sample_weight)
+        reference = means if self.centred_per_component else torch.zeros_like(means)
+        sums, scatter = self.moments(Y, weighted, reference)
+        return EStep(log_norm, weighted, sums, scatter)
+
     @classmethod
     @abstractmethod
     def moments(
@@ -193,6 +212,28 @@ def _with_ridge(matrices: Tensor, reg_covar: float) -> Tensor:
     return matrices + reg_covar * eye
 
 
+class EStep(NamedTuple):
+    """One chunk's E-step: log p(x_i) (n,), (weighted) responsibilities (n, K), moments."""
+
+    log_norm: Tensor
+    responsibilities: Tensor
+    sums: Tensor
+    scatter: Tensor
+
+
+def normalise_log_weights(log_prob: Tensor) -> tuple[Tensor, Tensor]:
+    """``logsumexp`` over components and the normalised responsibilities, one exp pass."""
+    peak = log_prob.amax(1, keepdim=True)
+    peak = torch.where(torch.isfinite(peak), peak, torch.zeros_like(peak))
+    exponentials = (log_prob - peak).exp_()
+    total = exponentials.sum(1, keepdim=True)
+    return (peak + total.log()).squeeze(1), exponentials.div_(total)
+
+
+def _apply_weights(responsibilities: Tensor, sample_weight: Tensor | None) -> Tensor:
+    return responsibilities if sample_weight is None else responsibilities * sample_weight[:, None]
+
+
 class FullCovariance(Covariance):
     """A full covariance matrix per component, (K, D, D)."""
 
@@ -222,6 +263,20 @@ class FullCovariance(Covariance):
     def mahalanobis(self, Y: Tensor, means: Tensor) -> Tensor:
         whitened = torch.bmm(_differences(Y, means), self._precision_factor)
         return whitened.square().sum(-1).T
+
+    def e_step(
+        self, Y: Tensor, means: Tensor, log_weights: Tensor, sample_weight: Tensor | None = None
+    ) -> EStep:
+        # One (K, n, D) difference tensor serves the Mahalanobis terms and the scatter.
+        differences = _differences(Y, means)
+        whitened = torch.matmul(differences, self._precision_factor)
+        constant = gaussian_log_normaliser(self.n_features) + self.log_det()
+        log_prob = log_weights - 0.5 * (whitened.square().sum(-1).T + constant)
+        log_norm, responsibilities = normalise_log_weights(log_prob)
+        weighted = _apply_weights(responsibilities, sample_weight)
+        weighted_differences = differences * weighted.T.unsqueeze(-1)
+        scatter = torch.bmm(weighted_differences.mT, differences)
+        return EStep(log_norm, weighted, weighted_differences.sum(1), scatter)
 
     @classmethod
     def moments(
@@ -310,6 +365,31 @@ class DiagCovariance(Covariance):
         cross = Y @ (means * precisions).T
         offset = (means * means * precisions).sum(-1)
         return (squared - 2.0 * cross + offset).clamp_min_(0.0)
+
+    def _log_gaussian_from_squares(
+        self, Y: Tensor, squares: Tensor, means: Tensor, log_weights: Tensor
+    ) -> Tensor:
+        # Two matrix products and a broadcast bias: no elementwise pass over (n, K, D).
+        precisions = 1.0 / self._variances()
+        bias = log_weights - 0.5 * (
+            (means * means * precisions).sum(-1)
+            + self.log_det()
+            + gaussian_log_normaliser(self.n_features)
+        )
+        log_prob = torch.addmm(bias, squares, (-0.5 * precisions).T)
+        return log_prob.addmm_(Y, (means * precisions).T)
+
+    def log_gaussian(self, Y: Tensor, means: Tensor, log_weights: Tensor) -> Tensor:
+        return self._log_gaussian_from_squares(Y, Y * Y, means, log_weights)
+
+    def e_step(
+        self, Y: Tensor, means: Tensor, log_weights: Tensor, sample_weight: Tensor | None = None
+    ) -> EStep:
+        squares = Y * Y
+        log_prob = self._log_gaussian_from_squares(Y, squares, means, log_weights)
+        log_norm, responsibilities = normalise_log_weights(log_prob)
+        weighted = _apply_weights(responsibilities, sample_weight)
+        return EStep(log_norm, weighted, weighted.T @ Y, weighted.T @ squares)
 
     @classmethod
     def moments(

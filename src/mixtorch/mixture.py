@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from ._chunks import chunk_rows, map_chunks
-from .covariance import Covariance, covariance_class, gaussian_log_normaliser
+from .covariance import Covariance, covariance_class
 
 __all__ = ["Mixture"]
 
@@ -102,6 +102,15 @@ class Mixture:
         """The mixture mean, used as the shift point for accurate float32 arithmetic."""
         return self.weights @ self.means
 
+    @cached_property
+    def centred_means(self) -> Tensor:
+        """Means relative to :attr:`center`."""
+        return self.means - self.center
+
+    @cached_property
+    def log_weights(self) -> Tensor:
+        return torch.log(self.weights)
+
     def n_parameters(self) -> int:
         """Free parameters: weights (K - 1), means (K * D) and the covariance's own."""
         K, D = self.n_components, self.n_features
@@ -118,14 +127,15 @@ class Mixture:
     # -- densities -------------------------------------------------------------------
     def component_log_prob(self, X: Tensor) -> Tensor:
         """log N(x_i | mu_k, Sigma_k), shape (n, K). ``X`` is one chunk of rows."""
-        Y = X.to(self.dtype) - self.center
-        mahalanobis = self.covariance.mahalanobis(Y, self.means - self.center)
-        constant = gaussian_log_normaliser(self.n_features) + self.covariance.log_det()
-        return -0.5 * (mahalanobis + constant)
+        zeros = torch.zeros_like(self.weights)
+        return self.covariance.log_gaussian(
+            X.to(self.dtype) - self.center, self.centred_means, zeros
+        )
 
     def weighted_log_prob(self, X: Tensor) -> Tensor:
         """log pi_k + log N(x_i | mu_k, Sigma_k), shape (n, K)."""
-        return self.component_log_prob(X) + torch.log(self.weights)
+        Y = X.to(self.dtype) - self.center
+        return self.covariance.log_gaussian(Y, self.centred_means, self.log_weights)
 
     def log_prob(self, X: Tensor, chunk_size: int | None = None) -> Tensor:
         """log p(x_i), shape (n,), computed in row chunks."""

@@ -149,22 +149,26 @@ def accumulate_statistics(
     ``chunks`` yields tensors, or ``(chunk, sample_weight)`` pairs.
     """
     covariance = mixture.covariance
-    reference = mixture.means if covariance.centred_per_component else _repeat_center(mixture)
     shift = mixture.center
+    if covariance.centred_per_component:
+        reference = mixture.means
+    else:
+        reference = shift.expand(mixture.n_components, -1)
     total: SufficientStatistics | None = None
     for item in chunks:
         X, weight = item if isinstance(item, tuple) else (item, None)
-        X = X.to(mixture.dtype)
-        log_weighted = mixture.weighted_log_prob(X)
-        log_norm = torch.logsumexp(log_weighted, dim=1)
-        responsibilities = torch.exp(log_weighted - log_norm[:, None])
         if weight is not None:
             weight = weight.to(mixture.dtype)
-            log_likelihood = (log_norm.to(ACCUMULATOR_DTYPE) * weight).sum()
-        else:
-            log_likelihood = log_norm.to(ACCUMULATOR_DTYPE).sum()
-        stats = chunk_statistics(
-            type(covariance), X - shift, responsibilities, reference, shift, log_likelihood, weight
+        Y = X.to(mixture.dtype) - shift
+        step = covariance.e_step(Y, mixture.centred_means, mixture.log_weights, weight)
+        log_norm = step.log_norm.to(ACCUMULATOR_DTYPE)
+        stats = SufficientStatistics(
+            counts=step.responsibilities.sum(0).to(ACCUMULATOR_DTYPE),
+            sums=step.sums.to(ACCUMULATOR_DTYPE),
+            scatter=step.scatter.to(ACCUMULATOR_DTYPE),
+            reference=reference,
+            log_likelihood=log_norm.sum() if weight is None else log_norm @ weight.double(),
+            n_samples=_total_weight(Y, weight),
         )
         total = stats if total is None else total + stats
     if total is None:
@@ -172,5 +176,7 @@ def accumulate_statistics(
     return total
 
 
-def _repeat_center(mixture: Mixture) -> Tensor:
-    return mixture.center.expand(mixture.n_components, -1)
+def _total_weight(Y: Tensor, weight: Tensor | None) -> Tensor:
+    if weight is None:
+        return torch.tensor(float(Y.shape[0]), dtype=ACCUMULATOR_DTYPE, device=Y.device)
+    return weight.sum().to(ACCUMULATOR_DTYPE)
