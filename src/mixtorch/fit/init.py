@@ -13,7 +13,12 @@ from ..mixture import Mixture
 from ..stats import SufficientStatistics, chunk_statistics
 from .kmeans import kmeans, kmeans_plusplus, squared_distances
 
-__all__ = ["INIT_METHODS", "initial_mixture", "mixture_from_responsibilities"]
+__all__ = [
+    "INIT_METHODS",
+    "initial_mixture",
+    "initial_responsibilities",
+    "mixture_from_responsibilities",
+]
 
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
 
@@ -59,6 +64,14 @@ def initial_mixture(
     rows: int,
 ) -> Mixture:
     """The starting mixture for EM, as scikit-learn's ``_initialize_parameters`` builds it."""
+    fn, centers = initial_responsibilities(X, n_components, init_params, generator, rows)
+    return mixture_from_responsibilities(X, fn, covariance_type, reg_covar, centers, rows)
+
+
+def initial_responsibilities(
+    X: Tensor, n_components: int, init_params: str, generator: torch.Generator, rows: int
+) -> tuple[ResponsibilityFn, Tensor]:
+    """Initial responsibilities (as a per-chunk function) and a (K, D) guess of the means."""
     if init_params == "kmeans":
         centers = kmeans(X, n_components, generator, rows).centers
         fn = _nearest_center(centers)
@@ -75,7 +88,7 @@ def initial_mixture(
         centers = X[:1].expand(n_components, -1)
     else:
         raise ValueError(f"init_params must be one of {INIT_METHODS}, got {init_params!r}.")
-    return mixture_from_responsibilities(X, fn, covariance_type, reg_covar, centers, rows)
+    return fn, centers
 
 
 def _nearest_center(centers: Tensor) -> ResponsibilityFn:

@@ -1,0 +1,235 @@
+"""EM and k-means: mixtorch against scikit-learn, measured in the same run.
+
+Usage::
+
+    python benchmarks/bench_em.py            # every case (a few minutes on 2 cores)
+    python benchmarks/bench_em.py --quick    # smaller N, for a smoke run
+
+For each case both libraries start from the same parameters (``weights_init``,
+``means_init``, ``precisions_init``) and run a forced number of iterations (``tol=0``).
+Per-iteration time is the difference between a long and a short run divided by the extra
+iterations, so set-up costs cancel. The script also measures the dense float32 matmul
+rate, from which the arithmetic floor of a full-covariance iteration (4*N*K*D^2 flops) is
+derived, and the peak resident memory added by mixtorch's fit (Linux VmHWM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+import warnings
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from sklearn.cluster import KMeans
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture as SkGaussianMixture
+
+from mixtorch import GaussianMixture
+from mixtorch.fit.kmeans import kmeans
+
+warnings.simplefilter("ignore", ConvergenceWarning)
+
+
+@dataclass
+class Row:
+    case: str
+    sklearn_s: float
+    mixtorch_s: float
+    speedup: float
+    sklearn_ll: float
+    mixtorch_ll: float
+    note: str = ""
+
+
+def matmul_gflops(dtype: torch.dtype, size: int = 2048, repeats: int = 5) -> float:
+    a = torch.randn(size, size, dtype=dtype)
+    b = torch.randn(size, size, dtype=dtype)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    seconds = (time.perf_counter() - start) / repeats
+    return 2 * size**3 / seconds / 1e9
+
+
+def make_data(n: int, d: int, k: int, dtype: np.dtype, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(0, 3, size=(k, d))
+    scales = rng.uniform(0.5, 1.5, size=(k, 1))
+    labels = rng.integers(0, k, n)
+    return (centers[labels] + scales[labels] * rng.normal(size=(n, d))).astype(dtype)
+
+
+def shared_start(X: np.ndarray, k: int, kind: str) -> dict:
+    subset = X[:: max(1, len(X) // 20_000)]
+    start = SkGaussianMixture(k, covariance_type=kind, max_iter=2, random_state=0).fit(subset)
+    return dict(
+        weights_init=start.weights_,
+        means_init=start.means_,
+        precisions_init=start.precisions_,
+        init_params="random_from_data",
+        tol=0.0,
+        random_state=0,
+    )
+
+
+def timed_fit(cls: type, X: np.ndarray, k: int, kind: str, iters: int, **params) -> tuple:
+    model = cls(k, covariance_type=kind, max_iter=iters, **params)
+    start = time.perf_counter()
+    model.fit(X)
+    return time.perf_counter() - start, model
+
+
+def per_iteration(cls: type, X, k, kind, short: int, long: int, **params) -> tuple:
+    t_short, _ = timed_fit(cls, X, k, kind, short, **params)
+    t_long, model = timed_fit(cls, X, k, kind, long, **params)
+    return (t_long - t_short) / (long - short), model
+
+
+def reset_peak_memory() -> int:
+    """Reset VmHWM (Linux) and return the current resident set in bytes."""
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+        return _status_kib("VmRSS") * 1024
+    except OSError:
+        return 0
+
+
+def peak_memory() -> int:
+    try:
+        return _status_kib("VmHWM") * 1024
+    except OSError:
+        return 0
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise OSError(field)
+
+
+def em_case(n: int, d: int, k: int, kind: str, dtype, short=1, long=4) -> tuple[Row, dict]:
+    X = make_data(n, d, k, dtype)
+    params = shared_start(X, k, kind)
+    sk_s, sk_model = per_iteration(SkGaussianMixture, X, k, kind, short, long, **params)
+    baseline = reset_peak_memory()
+    ours_s, ours_model = per_iteration(GaussianMixture, X, k, kind, short, long, **params)
+    extra = peak_memory() - baseline
+    name = f"EM {kind} N={n} D={d} K={k} {np.dtype(dtype).name}"
+    row = Row(
+        name,
+        sk_s,
+        ours_s,
+        sk_s / ours_s,
+        float(sk_model.lower_bound_),
+        float(ours_model.lower_bound_),
+    )
+    memory = {"case": name, "data_mib": X.nbytes / 2**20, "peak_extra_mib": extra / 2**20}
+    return row, memory
+
+
+def kmeans_case(n: int, d: int, k: int) -> Row:
+    X = make_data(n, d, k, np.float32)
+    start = time.perf_counter()
+    reference = KMeans(k, n_init=1, random_state=0).fit(X)
+    sk_s = time.perf_counter() - start
+    tensor = torch.from_numpy(X)
+    generator = torch.Generator().manual_seed(0)
+    start = time.perf_counter()
+    ours = kmeans(tensor, k, generator, rows=16384)
+    ours_s = time.perf_counter() - start
+    note = f"inertia sklearn {reference.inertia_:.4g}, mixtorch {ours.inertia:.4g}"
+    return Row(f"k-means init N={n} D={d} K={k}", sk_s, ours_s, sk_s / ours_s, 0, 0, note)
+
+
+def end_to_end_case(n: int, d: int, k: int, kind: str) -> Row:
+    X = make_data(n, d, k, np.float32)
+    start = time.perf_counter()
+    reference = SkGaussianMixture(k, covariance_type=kind, random_state=0).fit(X)
+    sk_s = time.perf_counter() - start
+    start = time.perf_counter()
+    ours = GaussianMixture(k, covariance_type=kind, random_state=0).fit(X)
+    ours_s = time.perf_counter() - start
+    note = f"iterations sklearn {reference.n_iter_}, mixtorch {ours.n_iter_}"
+    return Row(
+        f"fit (default k-means init) {kind} N={n} D={d} K={k} float32",
+        sk_s,
+        ours_s,
+        sk_s / ours_s,
+        float(reference.lower_bound_),
+        float(ours.lower_bound_),
+        note,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller problems")
+    parser.add_argument("--json", default=None, help="write the results to this file")
+    args = parser.parse_args()
+    scale = 10 if args.quick else 1
+    n = 200_000 // scale
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, cpus {os.cpu_count()}")
+    rates = {
+        "float32": matmul_gflops(torch.float32),
+        "float64": matmul_gflops(torch.float64),
+    }
+    print(f"dense matmul: {rates['float32']:.1f} GFLOP/s float32, {rates['float64']:.1f} float64")
+    rows, memory = [], []
+    for kind in ["full", "diag"]:
+        for dtype in [np.float32, np.float64]:
+            row, mem = em_case(n, 16, 16, kind, dtype)
+            rows.append(row)
+            memory.append(mem)
+            print(row)
+    row, mem = em_case(1_000_000 // scale, 32, 64, "diag", np.float32, short=1, long=3)
+    rows.append(row)
+    memory.append(mem)
+    print(row)
+    rows.append(kmeans_case(n, 16, 16))
+    print(rows[-1])
+    rows.append(end_to_end_case(n, 16, 16, "full"))
+    print(rows[-1])
+    floor = {}
+    for row in rows:
+        if row.case.startswith("EM full"):
+            dtype = row.case.split()[-1]
+            flops = 4 * n * 16 * 16**2
+            floor[row.case] = {
+                "floor_s": flops / (rates[dtype] * 1e9),
+                "mixtorch_over_floor": row.mixtorch_s / (flops / (rates[dtype] * 1e9)),
+            }
+    print()
+    print(f"{'case':58s} {'sklearn':>9s} {'mixtorch':>9s} {'ratio':>7s}  log-lik (sk / mt)")
+    for row in rows:
+        print(
+            f"{row.case:58s} {row.sklearn_s:9.4f} {row.mixtorch_s:9.4f} {row.speedup:6.1f}x"
+            f"  {row.sklearn_ll:.6f} / {row.mixtorch_ll:.6f} {row.note}"
+        )
+    print()
+    for case, values in floor.items():
+        print(
+            f"{case}: floor {values['floor_s'] * 1e3:.1f} ms/iter, mixtorch at "
+            f"{values['mixtorch_over_floor']:.1f}x the floor"
+        )
+    for mem in memory:
+        print(
+            f"{mem['case']}: data {mem['data_mib']:.0f} MiB, peak extra during mixtorch fit "
+            f"{mem['peak_extra_mib']:.0f} MiB"
+        )
+    if args.json:
+        with open(args.json, "w") as handle:
+            payload = {"matmul_gflops": rates, "rows": [asdict(r) for r in rows]}
+            payload.update(floor=floor, memory=memory)
+            json.dump(payload, handle, indent=2)
+
+
+if __name__ == "__main__":
+    main()

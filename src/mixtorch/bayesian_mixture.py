@@ -1,0 +1,418 @@
+"""``BayesianGaussianMixture``: scikit-learn's variational Bayesian mixture, in torch."""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from typing import Any
+
+import torch
+from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.exceptions import ConvergenceWarning
+
+from ._base import ClusterScoringMixin
+from ._chunks import chunk_rows, iter_chunks, map_chunks
+from ._validation import OutputKind, as_output, check_random_generator, resolve_dtype, to_tensor
+from .covariance import covariance_class
+from .fit.init import INIT_METHODS, initial_responsibilities
+from .fit.variational import (
+    VariationalPosterior,
+    VariationalPrior,
+    VariationalTrace,
+    expected_log_prob,
+    fit_variational,
+    posterior_from_responsibilities,
+)
+
+__all__ = ["BayesianGaussianMixture"]
+
+PRIOR_TYPES = ("dirichlet_process", "dirichlet_distribution")
+
+
+class BayesianGaussianMixture(ClusterScoringMixin, DensityMixin, BaseEstimator):
+    """Variational Bayesian Gaussian mixture (closed-form coordinate ascent), on CPU or GPU.
+
+    A drop-in replacement for :class:`sklearn.mixture.BayesianGaussianMixture`: the same
+    model (Dirichlet or Dirichlet-process prior on the weights, Normal-Wishart prior on
+    means and precisions), parameters, defaults, fitted attributes and methods, plus
+    ``chunk_size``, ``device`` and ``dtype``. Surplus components end with negligible
+    weight. NumPy input gives NumPy output; tensor input gives tensors on its device.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        Upper bound on the number of components.
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
+    tol : float, default=1e-3
+        Convergence threshold on the change of the lower bound.
+    reg_covar : float, default=1e-6
+    max_iter : int, default=100
+    n_init : int, default=1
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, default='kmeans'
+    weight_concentration_prior_type : {'dirichlet_process', 'dirichlet_distribution'}
+    weight_concentration_prior : float, optional
+        Defaults to ``1 / n_components``.
+    mean_precision_prior : float, optional
+        Defaults to 1.
+    mean_prior : array-like of shape (n_features,), optional
+        Defaults to the data mean.
+    degrees_of_freedom_prior : float, optional
+        Defaults to ``n_features``; must exceed ``n_features - 1``.
+    covariance_prior : float or array-like, optional
+        (D, D) for full/tied, (D,) for diag, a float for spherical. Defaults to the data's
+        (unbiased) covariance in that layout.
+    random_state : int, RandomState, Generator or torch.Generator, optional
+    warm_start : bool, default=False
+    verbose : int, default=0
+    verbose_interval : int, default=10
+    chunk_size : int, optional
+        Rows per chunk in every pass over the data.
+    device : str or torch.device, optional
+    dtype : {'float32', 'float64'} or torch.dtype, optional
+
+    Attributes
+    ----------
+    weights_ : array of shape (n_components,)
+    means_ : array of shape (n_components, n_features)
+    covariances_, precisions_, precisions_cholesky_ : arrays in scikit-learn's layouts
+    converged_ : bool
+    n_iter_ : int
+    lower_bound_ : float
+    lower_bounds_ : list of float
+        The bound at every iteration of the best run (non-decreasing).
+    weight_concentration_prior_ : float
+    weight_concentration_ : array of shape (n_components,) or tuple of two such arrays
+    mean_precision_prior_ : float
+    mean_precision_ : array of shape (n_components,)
+    mean_prior_ : array of shape (n_features,)
+    degrees_of_freedom_prior_ : float
+    degrees_of_freedom_ : array of shape (n_components,) (a float for 'tied')
+    covariance_prior_ : float or array
+    n_features_in_ : int
+    mixture_ : Mixture
+        The posterior-mean mixture, used by ``sample``.
+
+    Notes
+    -----
+    As in scikit-learn, ``score_samples``, ``predict`` and ``predict_proba`` use the
+    *expected* log-weights and log-densities under the variational posterior (the
+    quantities of the E-step), not the plug-in density of ``mixture_``.
+    """
+
+    def __init__(
+        self,
+        n_components: int = 1,
+        *,
+        covariance_type: str = "full",
+        tol: float = 1e-3,
+        reg_covar: float = 1e-6,
+        max_iter: int = 100,
+        n_init: int = 1,
+        init_params: str = "kmeans",
+        weight_concentration_prior_type: str = "dirichlet_process",
+        weight_concentration_prior: float | None = None,
+        mean_precision_prior: float | None = None,
+        mean_prior: Any = None,
+        degrees_of_freedom_prior: float | None = None,
+        covariance_prior: Any = None,
+        random_state: Any = None,
+        warm_start: bool = False,
+        verbose: int = 0,
+        verbose_interval: int = 10,
+        chunk_size: int | None = None,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weight_concentration_prior_type = weight_concentration_prior_type
+        self.weight_concentration_prior = weight_concentration_prior
+        self.mean_precision_prior = mean_precision_prior
+        self.mean_prior = mean_prior
+        self.degrees_of_freedom_prior = degrees_of_freedom_prior
+        self.covariance_prior = covariance_prior
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+        self.chunk_size = chunk_size
+        self.device = device
+        self.dtype = dtype
+
+    # -- fitting ---------------------------------------------------------------------
+    def fit(self, X: Any, y: Any = None) -> BayesianGaussianMixture:
+        """Estimate the variational posterior by coordinate ascent.
+
+        Parameters
+        ----------
+        X : array-like or Tensor of shape (n_samples, n_features)
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        self.fit_predict(X, y)
+        return self
+
+    def fit_predict(self, X: Any, y: Any = None) -> Any:
+        """Fit, then return the component of each sample (agreeing with ``predict``)."""
+        self._check_parameters()
+        warm = bool(self.warm_start) and hasattr(self, "_posterior")
+        dtype = resolve_dtype(self.dtype, X) if not warm else self.mixture_.dtype
+        tensor, kind = to_tensor(
+            self, X, reset=not warm, dtype=dtype, device=self.device, ensure_min_samples=2
+        )
+        if tensor.shape[0] < self.n_components:
+            raise ValueError(
+                "Expected n_samples >= n_components but got "
+                f"n_components = {self.n_components}, n_samples = {tensor.shape[0]}"
+            )
+        rows = chunk_rows(self.n_components, tensor.shape[1], self.chunk_size)
+        prior = self._prior if warm else self._make_prior(tensor, rows)
+        generator = check_random_generator(self.random_state, tensor.device)
+        best: tuple[VariationalPosterior, VariationalTrace] | None = None
+        for init in range(1 if warm else self.n_init):
+            self._say(1, f"Initialization {init}")
+            if warm:
+                start, previous = self._posterior, self.lower_bound_
+            else:
+                start, previous = self._initialise(tensor, prior, generator, rows), -math.inf
+            result = fit_variational(
+                lambda: iter_chunks(tensor, rows),
+                start,
+                prior,
+                tol=self.tol,
+                max_iter=self.max_iter,
+                reg_covar=self.reg_covar,
+                previous_lower_bound=previous,
+                callback=self._report if self.verbose else None,
+            )
+            if best is None or result[1].lower_bound > best[1].lower_bound:
+                best = result
+        assert best is not None
+        if not best[1].converged and self.max_iter > 0:
+            warnings.warn(
+                "Best performing initialization did not converge. Try different init "
+                "parameters, or increase max_iter, tol, or check for degenerate data.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        self._store(prior, best[0], best[1], kind)
+        return as_output(self._weighted(tensor, rows).argmax(1), kind)
+
+    def _initialise(
+        self,
+        X: torch.Tensor,
+        prior: VariationalPrior,
+        generator: torch.Generator,
+        rows: int,
+    ) -> VariationalPosterior:
+        fn, centers = initial_responsibilities(
+            X, self.n_components, self.init_params, generator, rows
+        )
+        return posterior_from_responsibilities(
+            X, fn, prior, self.covariance_type, self.reg_covar, rows, mean_guess=centers
+        )
+
+    def _make_prior(self, X: torch.Tensor, rows: int) -> VariationalPrior:
+        """The prior hyper-parameters: given ones checked, missing ones from the data."""
+        D = X.shape[1]
+        mean = _column_mean(X, rows)
+        if self.mean_prior is not None:
+            mean = torch.as_tensor(self.mean_prior, dtype=X.dtype, device=X.device)
+            if mean.shape != (D,):
+                raise ValueError(
+                    f"The parameter 'means' should have the shape of ({D},), but got "
+                    f"{tuple(mean.shape)}."
+                )
+        dof = float(D if self.degrees_of_freedom_prior is None else self.degrees_of_freedom_prior)
+        if dof <= D - 1.0:
+            raise ValueError(
+                f"The parameter 'degrees_of_freedom_prior' should be greater than {D - 1}, "
+                f"but got {dof:.3f}."
+            )
+        if self.covariance_prior is None:
+            covariance = _data_covariance_prior(
+                X, _column_mean(X, rows), self.covariance_type, rows
+            )
+        else:
+            covariance = _given_covariance_prior(self.covariance_prior, self.covariance_type, X)
+        concentration = self.weight_concentration_prior
+        return VariationalPrior(
+            weight_concentration=float(
+                1.0 / self.n_components if concentration is None else concentration
+            ),
+            process=self.weight_concentration_prior_type == "dirichlet_process",
+            mean_precision=float(
+                1.0 if self.mean_precision_prior is None else self.mean_precision_prior
+            ),
+            mean=mean,
+            degrees_of_freedom=dof,
+            covariance=covariance,
+        )
+
+    def _check_parameters(self) -> None:
+        _check_int(self.n_components, "n_components", 1)
+        _check_int(self.n_init, "n_init", 1)
+        _check_int(self.max_iter, "max_iter", 0)
+        _check_int(self.verbose_interval, "verbose_interval", 1)
+        for name in ("tol", "reg_covar"):
+            _check_real(getattr(self, name), name, strict=False)
+        for name in ("weight_concentration_prior", "mean_precision_prior"):
+            if getattr(self, name) is not None:
+                _check_real(getattr(self, name), name, strict=True)
+        covariance_class(self.covariance_type)
+        if self.init_params not in INIT_METHODS:
+            raise ValueError(
+                f"init_params must be one of {INIT_METHODS}, got {self.init_params!r}."
+            )
+        if self.weight_concentration_prior_type not in PRIOR_TYPES:
+            raise ValueError(
+                f"weight_concentration_prior_type must be one of {PRIOR_TYPES}, got "
+                f"{self.weight_concentration_prior_type!r}."
+            )
+
+    def _store(
+        self,
+        prior: VariationalPrior,
+        posterior: VariationalPosterior,
+        trace: VariationalTrace,
+        kind: OutputKind,
+    ) -> None:
+        covariance = posterior.covariance
+        self._prior, self._posterior, self._fit_kind = prior, posterior, kind
+        self.mixture_ = posterior.mixture()
+        self.weights_ = as_output(self.mixture_.weights, kind)
+        self.means_ = as_output(posterior.means, kind)
+        self.covariances_ = as_output(covariance.covariances, kind)
+        self.precisions_ = as_output(covariance.precisions(), kind)
+        self.precisions_cholesky_ = as_output(covariance.precisions_cholesky(), kind)
+        self.converged_ = trace.converged
+        self.n_iter_ = trace.n_iter
+        self.lower_bound_ = trace.lower_bound
+        self.lower_bounds_ = list(trace.lower_bounds)
+        self.weight_concentration_prior_ = prior.weight_concentration
+        concentration = tuple(as_output(c, kind) for c in posterior.weight_concentration)
+        self.weight_concentration_ = concentration if prior.process else concentration[0]
+        self.mean_precision_prior_ = prior.mean_precision
+        self.mean_precision_ = as_output(posterior.mean_precision, kind)
+        self.mean_prior_ = as_output(prior.mean, kind)
+        self.degrees_of_freedom_prior_ = prior.degrees_of_freedom
+        dof = posterior.degrees_of_freedom
+        self.degrees_of_freedom_ = float(dof) if dof.ndim == 0 else as_output(dof, kind)
+        cov_prior = prior.covariance
+        self.covariance_prior_ = (
+            float(cov_prior) if cov_prior.ndim == 0 else as_output(cov_prior, kind)
+        )
+
+    # -- scoring under the variational posterior -------------------------------------
+    def _weighted(self, X: torch.Tensor, rows: int) -> torch.Tensor:
+        return map_chunks(lambda chunk: expected_log_prob(chunk, self._posterior), X, rows)
+
+    def score_samples(self, X: Any) -> Any:
+        """Log of the summed expected weighted densities, as scikit-learn computes it.
+
+        Parameters
+        ----------
+        X : array-like or Tensor of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_prob : ndarray or Tensor of shape (n_samples,)
+        """
+        tensor, kind, rows = self._prepare(X)
+        return as_output(torch.logsumexp(self._weighted(tensor, rows), 1), kind)
+
+    def score(self, X: Any, y: Any = None) -> float:
+        """Mean of :meth:`score_samples`."""
+        tensor, _, rows = self._prepare(X)
+        return float(torch.logsumexp(self._weighted(tensor, rows), 1).to(torch.float64).mean())
+
+    def predict(self, X: Any) -> Any:
+        """Most probable component of each sample, shape (n_samples,)."""
+        tensor, kind, rows = self._prepare(X)
+        return as_output(self._weighted(tensor, rows).argmax(1), kind)
+
+    def predict_proba(self, X: Any) -> Any:
+        """Variational responsibilities, shape (n_samples, n_components)."""
+        tensor, kind, rows = self._prepare(X)
+        return as_output(torch.softmax(self._weighted(tensor, rows), 1), kind)
+
+    # -- progress --------------------------------------------------------------------
+    def _say(self, level: int, message: str) -> None:
+        if self.verbose >= level:
+            print(message)
+
+    def _report(self, iteration: int, bound: float, change: float) -> None:
+        if iteration % self.verbose_interval == 0:
+            detail = f"\t lower bound {bound:.5f}\t change {change:.3g}"
+            self._say(1, f"  Iteration {iteration}" + (detail if self.verbose >= 2 else ""))
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "_posterior")
+
+
+def _column_mean(X: torch.Tensor, rows: int) -> torch.Tensor:
+    total = torch.zeros(X.shape[1], dtype=torch.float64, device=X.device)
+    for chunk in iter_chunks(X, rows):
+        total += chunk.sum(0, dtype=torch.float64)
+    return (total / X.shape[0]).to(X.dtype)
+
+
+def _check_int(value: Any, name: str, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+
+
+def _check_real(value: Any, name: str, *, strict: bool) -> None:
+    valid = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    valid = valid and math.isfinite(value) and (value > 0 if strict else value >= 0)
+    if not valid:
+        bound = "positive" if strict else "non-negative"
+        raise ValueError(f"{name} must be a {bound} finite number, got {value!r}.")
+
+
+def _data_covariance_prior(
+    X: torch.Tensor, mean: torch.Tensor, covariance_type: str, rows: int
+) -> torch.Tensor:
+    """The data's unbiased covariance in the layout of ``covariance_type`` (the default
+    Wishart scale), accumulated over chunks about the mean so float32 does not cancel."""
+    full = covariance_type in ("full", "tied")
+    total = torch.zeros((), dtype=torch.float64, device=X.device)
+    for chunk in iter_chunks(X, rows):
+        centred = (chunk - mean).to(torch.float64)
+        total = total + (centred.T @ centred if full else centred.square().sum(0))
+    covariance = total / (X.shape[0] - 1)
+    if covariance_type == "spherical":
+        covariance = covariance.mean()
+    return covariance.to(X.dtype)
+
+
+def _given_covariance_prior(value: Any, covariance_type: str, X: torch.Tensor) -> torch.Tensor:
+    """``covariance_prior`` as a tensor, checked for shape and positive definiteness."""
+    D = X.shape[1]
+    prior = torch.as_tensor(value, dtype=X.dtype, device=X.device)
+    expected = {"full": (D, D), "tied": (D, D), "diag": (D,), "spherical": ()}[covariance_type]
+    if tuple(prior.shape) != expected:
+        raise ValueError(
+            f"The parameter '{covariance_type} covariance_prior' should have the shape of "
+            f"{expected}, but got {tuple(prior.shape)}."
+        )
+    if not bool(torch.isfinite(prior).all()):
+        raise ValueError("covariance_prior contains NaN or infinity.")
+    if prior.ndim == 2:
+        symmetric = torch.allclose(prior, prior.T)
+        if not symmetric or int(torch.linalg.cholesky_ex(prior).info) != 0:
+            raise ValueError(
+                f"'{covariance_type} covariance_prior' should be symmetric, positive-definite."
+            )
+    elif not bool((prior > 0).all()):
+        raise ValueError(f"'{covariance_type} covariance_prior' should be positive.")
+    return prior
