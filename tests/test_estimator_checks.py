@@ -25,7 +25,7 @@ def test_sklearn_compatible_estimator(estimator, check):
 def test_pipeline_and_grid_search_pick_the_true_number_of_components():
     rng = np.random.default_rng(0)
     centers = np.array([[0.0, 0.0], [8.0, 0.0], [0.0, 8.0]])
-    X = np.concatenate([rng.normal(c, 1.0, size=(150, 2)) for c in centers])
+    X = rng.permutation(np.concatenate([rng.normal(c, 1.0, size=(150, 2)) for c in centers]))
     pipeline = make_pipeline(StandardScaler(), GaussianMixture(random_state=0))
     search = GridSearchCV(pipeline, {"gaussianmixture__n_components": [1, 2, 3]}, cv=3)
     search.fit(X)
