@@ -1,0 +1,280 @@
+"""Diagnostic plots: training curves, model-selection criteria, KDE bandwidth curves,
+image grids and MCMC traces. Re-exported by :mod:`mixtorch.plotting`."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ._plot_common import axes as _axes
+from ._plot_common import numpy as _numpy
+from ._plot_common import pyplot as _pyplot
+from .selection import CRITERIA, SelectionResult, SelectionTable
+
+__all__ = [
+    "TRAINING_CURVES",
+    "plot_criterion",
+    "plot_loo_curve",
+    "plot_mcmc_traces",
+    "plot_samples_grid",
+    "plot_training_curve",
+]
+
+#: Attributes holding a per-iteration training curve, most specific first.
+TRAINING_CURVES: tuple[tuple[str, str], ...] = (
+    ("lower_bounds_", "mean log-likelihood"),
+    ("elbo_history_", "ELBO"),
+    ("loss_history_", "negative log-likelihood"),
+    ("losses_", "negative log-likelihood"),
+    ("history_", "objective"),
+)
+
+
+# -- curves --------------------------------------------------------------------------
+def plot_training_curve(source: Any, *, ax: Any = None, label: str | None = None) -> Any:
+    """The objective per iteration: log-likelihood (EM), ELBO (VB) or loss (gradient).
+
+    Parameters
+    ----------
+    source : estimator or sequence of float
+        An estimator with one of the attributes in :data:`TRAINING_CURVES`
+        (``lower_bounds_``, ``elbo_history_``, ``loss_history_``, ...), or the values.
+    ax : matplotlib Axes, optional
+    label : str, optional
+        y-axis label; by default taken from the attribute.
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    values, ylabel = _curve(source)
+    if values.size == 0:
+        raise ValueError("The training curve is empty (the model ran no iterations).")
+    ax = _axes(ax)
+    ax.plot(np.arange(1, values.size + 1), values, "o-", ms=3)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel(label or ylabel)
+    return ax
+
+
+def _curve(source: Any) -> tuple[np.ndarray, str]:
+    if hasattr(source, "get_params"):
+        for name, meaning in TRAINING_CURVES:
+            if getattr(source, name, None) is not None:
+                if name == "lower_bounds_" and hasattr(source, "weight_concentration_prior_"):
+                    meaning = "ELBO per sample"  # variational Bayes keeps its bound there
+                return _numpy(getattr(source, name)).astype(float).reshape(-1), meaning
+        names = ", ".join(name for name, _ in TRAINING_CURVES)
+        raise ValueError(f"{type(source).__name__} has no training curve (looked for {names}).")
+    return _numpy(source).astype(float).reshape(-1), "objective"
+
+
+def plot_criterion(
+    result: SelectionResult | SelectionTable | Sequence[Mapping[str, Any]],
+    criterion: str | None = None,
+    *,
+    ax: Any = None,
+) -> Any:
+    """BIC, AIC or held-out log-likelihood against the number of components, one line per
+    covariance type, with the best candidate marked.
+
+    Parameters
+    ----------
+    result : SelectionResult or its table (rows with n_components, covariance_type and
+        the criterion column)
+    criterion : {'bic', 'aic', 'cv'}, optional
+        Defaults to the result's criterion (or the first one present in the table).
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    rows = SelectionTable(result.table if isinstance(result, SelectionResult) else result)
+    if not rows:
+        raise ValueError("The selection table is empty.")
+    if criterion is None:
+        criterion = (
+            result.criterion
+            if isinstance(result, SelectionResult)
+            else next(name for name, (column, _) in CRITERIA.items() if column in rows[0])
+        )
+    column, lower_is_better = CRITERIA[criterion]
+    ax = _axes(ax)
+    best: tuple[float, int] | None = None
+    for kind in dict.fromkeys(row["covariance_type"] for row in rows):
+        ks, values = rows.column(column, kind)
+        ax.plot(ks, values, "o-", label=kind)
+        for k, value in zip(ks, values, strict=True):
+            key = value if lower_is_better else -value
+            if not math.isnan(value) and (best is None or key < best[0]):
+                best = (key, k)
+    if best is not None:
+        value = best[0] if lower_is_better else -best[0]
+        ax.plot([best[1]], [value], "k*", ms=14, label="best")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("number of components K")
+    ax.set_ylabel(f"{column} ({'lower' if lower_is_better else 'higher'} is better)")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_loo_curve(source: Any, *, ax: Any = None) -> Any:
+    """Leave-one-out log-likelihood against the KDE bandwidth, best bandwidth marked.
+
+    Parameters
+    ----------
+    source : estimator with ``loo_curve_`` or a pair (bandwidths, values)
+        ``loo_curve_`` is a pair of equal-length sequences (bandwidth or bandwidth factor,
+        leave-one-out log-likelihood), or a dict with those two entries.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    curve = getattr(source, "loo_curve_", source) if hasattr(source, "get_params") else source
+    if curve is source and hasattr(source, "get_params"):
+        raise ValueError(f"{type(source).__name__} has no loo_curve_; fit it with a search.")
+    bandwidths, values = list(curve.values())[:2] if isinstance(curve, Mapping) else curve
+    bandwidths, values = _numpy(bandwidths).reshape(-1), _numpy(values).reshape(-1)
+    if bandwidths.size != values.size or bandwidths.size == 0:
+        raise ValueError("The bandwidth curve needs equal, non-zero numbers of points.")
+    ax = _axes(ax)
+    ax.plot(bandwidths, values, "o-", ms=3)
+    best = int(np.nanargmax(values))
+    ax.axvline(bandwidths[best], color="k", ls=":", label=f"best {bandwidths[best]:.3g}")
+    if bandwidths.min() > 0 and bandwidths.max() / bandwidths.min() > 20:
+        ax.set_xscale("log")
+    ax.set_xlabel("bandwidth")
+    ax.set_ylabel("leave-one-out log-likelihood")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def _chains_of(model: Any) -> tuple[dict[str, np.ndarray], bool]:
+    draws = {name: _numpy(value) for name, value in model.posterior_samples_.items()}
+    chains = int(model.get_params(deep=False).get("num_chains", 1) or 1)
+    if chains <= 1:
+        return draws, False
+    return {
+        name: value.reshape(chains, -1, *value.shape[1:]) for name, value in draws.items()
+    }, True
+
+
+# -- samples -------------------------------------------------------------------------
+def plot_samples_grid(
+    images: Any,
+    shape: tuple[int, int] = (8, 8),
+    *,
+    n_cols: int | None = None,
+    ax: Any = None,
+    title: str | None = None,
+    cmap: str = "gray_r",
+    value_range: tuple[float, float] | None = None,
+) -> Any:
+    """Images (one per row of ``images``) tiled into one picture.
+
+    Parameters
+    ----------
+    images : array-like or Tensor of shape (n_images, height * width)
+    shape : (height, width), default=(8, 8)
+    n_cols : int, optional
+        Images per row; by default about the square root of ``n_images``.
+    ax : matplotlib Axes, optional
+    title : str, optional
+    cmap : str, default='gray_r'
+    value_range : (low, high), optional
+        Pixel range of the colour map; by default the range of ``images``.
+
+    Returns
+    -------
+    matplotlib Axes
+        Holding a single image artist, the tiled grid.
+    """
+    height, width = shape
+    pixels = _numpy(images).astype(float)
+    if pixels.ndim != 2 or pixels.shape[1] != height * width:
+        raise ValueError(
+            f"images must have shape (n_images, {height * width}) for {shape} pictures, "
+            f"got {pixels.shape}."
+        )
+    n_images = pixels.shape[0]
+    n_cols = n_cols or max(1, math.ceil(math.sqrt(n_images)))
+    n_rows = math.ceil(n_images / n_cols)
+    low, high = value_range or (float(pixels.min()), float(pixels.max()))
+    # One-pixel gutters in the background value separate the tiles.
+    canvas = np.full((n_rows * (height + 1) + 1, n_cols * (width + 1) + 1), low)
+    for index, image in enumerate(pixels.reshape(n_images, height, width)):
+        row, col = divmod(index, n_cols)
+        top, left = 1 + row * (height + 1), 1 + col * (width + 1)
+        canvas[top : top + height, left : left + width] = image
+    ax = _axes(ax, (0.5 * n_cols + 1, 0.5 * n_rows + 1))
+    ax.imshow(canvas, cmap=cmap, vmin=low, vmax=high, interpolation="nearest")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_mcmc_traces(
+    samples: Any,
+    *,
+    group_by_chain: bool = False,
+    max_series: int = 6,
+    bins: int = 40,
+) -> Any:
+    """Trace (value per draw) and posterior density of each sampled parameter.
+
+    Parameters
+    ----------
+    samples : dict of str -> array-like or Tensor, or a fitted MCMC estimator
+        Each of shape (n_draws, ...), as Pyro's ``MCMC.get_samples()`` returns them. An
+        estimator's ``posterior_samples_`` (chains one after another) are split into its
+        ``num_chains`` chains.
+    group_by_chain : bool, default=False
+        True when each entry is (n_chains, n_draws, ...) (``get_samples(group_by_chain=True)``);
+        every chain is then drawn as its own line, which shows label switching.
+    max_series : int, default=6
+        At most this many scalar components of each parameter are drawn.
+    bins : int, default=40
+
+    Returns
+    -------
+    matplotlib Figure
+        One row per parameter: traces on the left, densities on the right.
+    """
+    if hasattr(samples, "posterior_samples_"):
+        samples, group_by_chain = _chains_of(samples)
+    names = list(samples)
+    if not names:
+        raise ValueError("samples holds no parameters to plot.")
+    figure, axes = _pyplot().subplots(len(names), 2, figsize=(10, 2.2 * len(names)), squeeze=False)
+    for row, name in enumerate(names):
+        draws = _numpy(samples[name]).astype(float)
+        draws = draws if group_by_chain else draws[None]
+        if draws.ndim < 2 or draws.shape[1] == 0:
+            raise ValueError(f"samples[{name!r}] needs a draws dimension, got shape {draws.shape}.")
+        series = draws.reshape(draws.shape[0], draws.shape[1], -1)[:, :, :max_series]
+        trace_ax, density_ax = axes[row]
+        for chain in range(series.shape[0]):
+            for k in range(series.shape[2]):
+                trace_ax.plot(series[chain, :, k], lw=0.7, color=f"C{k % 10}", alpha=0.8)
+        # Densities pool the chains; few draws get few bins so the shape stays readable.
+        pooled = series.reshape(-1, series.shape[2])
+        n_bins = min(bins, max(5, int(np.sqrt(pooled.shape[0]))))
+        for k in range(series.shape[2]):
+            density_ax.hist(
+                pooled[:, k], bins=n_bins, density=True, histtype="step", color=f"C{k % 10}"
+            )
+        trace_ax.set_ylabel(name)
+        density_ax.set_ylabel("density")
+    axes[-1, 0].set_xlabel("draw")
+    axes[-1, 1].set_xlabel("value")
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,191 @@
+"""Pictures of fitted models (matplotlib, the optional ``plot`` extra).
+
+Every function draws on the ``ax`` it is given (or a new figure) and returns the Axes, or
+the Figure when it needs several Axes, so callers can restyle or save the result.
+matplotlib is imported only when a function is called.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from ._plot_common import axes as _axes
+from ._plot_common import fitted_mixture as _fitted_mixture
+from ._plot_common import numpy as _numpy
+from ._plot_common import pyplot as _pyplot
+from ._plot_diagnostics import (
+    TRAINING_CURVES,
+    plot_criterion,
+    plot_loo_curve,
+    plot_mcmc_traces,
+    plot_samples_grid,
+    plot_training_curve,
+)
+
+__all__ = [
+    "TRAINING_CURVES",
+    "plot_criterion",
+    "plot_density_1d",
+    "plot_loo_curve",
+    "plot_mcmc_traces",
+    "plot_mixture_2d",
+    "plot_samples_grid",
+    "plot_training_curve",
+]
+
+
+# -- densities -----------------------------------------------------------------------
+def plot_density_1d(
+    model: Any,
+    X: Any = None,
+    *,
+    ax: Any = None,
+    bins: int = 40,
+    n_points: int = 400,
+    max_components: int = 20,
+) -> Any:
+    """Histogram of the data, the model density and each weighted component curve.
+
+    Parameters
+    ----------
+    model : fitted estimator with a one-feature ``mixture_``
+    X : array-like or Tensor of shape (n_samples, 1), optional
+        Data to draw as a density histogram.
+    ax : matplotlib Axes, optional
+    bins : int, default=40
+    n_points : int, default=400
+        Grid points of the curves.
+    max_components : int, default=20
+        Component curves are drawn only up to this many components (a KDE has one per
+        data point).
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    mixture = _fitted_mixture(model, 1)
+    ax = _axes(ax)
+    data = None if X is None else _numpy(X).reshape(-1)
+    grid = _grid_1d(mixture, data, n_points)
+    points = torch.as_tensor(grid, dtype=mixture.dtype, device=mixture.device)[:, None]
+    if data is not None:
+        ax.hist(data, bins=bins, density=True, color="0.8", label="data")
+    weighted = mixture.weighted_log_prob(points).exp()
+    ax.plot(grid, _numpy(weighted.sum(1)), "k-", lw=1.5, label="mixture density")
+    # Components go on top, dashed: where they do not overlap they coincide with the
+    # mixture curve and would otherwise be hidden under it.
+    if 1 < mixture.n_components <= max_components:
+        for k in range(mixture.n_components):
+            ax.plot(grid, _numpy(weighted[:, k]), "--", lw=2, label=f"{k}: weight x density")
+    ax.set_xlabel("x")
+    ax.set_ylabel("density")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def _grid_1d(mixture: Any, data: np.ndarray | None, n_points: int) -> np.ndarray:
+    means = _numpy(mixture.means).reshape(-1)
+    spread = float(np.sqrt(_numpy(mixture.covariance.full_matrices(mixture.n_components)).max()))
+    low, high = means.min() - 4 * spread, means.max() + 4 * spread
+    if data is not None:
+        low, high = min(low, float(data.min())), max(high, float(data.max()))
+    return np.linspace(low, high, n_points)
+
+
+def plot_mixture_2d(
+    model: Any,
+    X: Any = None,
+    *,
+    ax: Any = None,
+    n_std: float = 2.0,
+    contours: bool = True,
+    levels: int = 12,
+    grid_size: int = 150,
+    max_components: int = 20,
+) -> Any:
+    """Scatter coloured by most probable component, covariance ellipses and log-density
+    contours of a two-feature model.
+
+    Parameters
+    ----------
+    model : fitted estimator with a two-feature ``mixture_``
+    X : array-like or Tensor of shape (n_samples, 2), optional
+    ax : matplotlib Axes, optional
+    n_std : float, default=2.0
+        Ellipse radius in standard deviations.
+    contours : bool, default=True
+    levels : int, default=12
+    grid_size : int, default=150
+    max_components : int, default=20
+        With more components than this (a KDE has one per data point) the points are not
+        coloured by component and no ellipses are drawn, only the density contours.
+
+    Returns
+    -------
+    matplotlib Axes
+        One :class:`matplotlib.patches.Ellipse` per component is added to ``ax.patches``.
+    """
+    mixture = _fitted_mixture(model, 2)
+    ax = _axes(ax, (6.0, 5.5))
+    few = mixture.n_components <= max_components
+    if X is not None:
+        data = _numpy(X)
+        if few:
+            points = torch.as_tensor(data, dtype=mixture.dtype, device=mixture.device)
+            labels = _numpy(mixture.predict(points))
+            ax.scatter(data[:, 0], data[:, 1], c=labels % 10, cmap="tab10", vmin=0, vmax=9, s=8)
+        else:
+            ax.scatter(data[:, 0], data[:, 1], color="C0", s=6, alpha=0.6)
+    if contours:
+        _draw_contours(ax, mixture, None if X is None else _numpy(X), levels, grid_size)
+    if few:
+        _draw_ellipses(ax, mixture, n_std)
+    ax.set_xlabel("x1")
+    ax.set_ylabel("x2")
+    ax.set_aspect("equal", adjustable="datalim")
+    return ax
+
+
+def _draw_ellipses(ax: Any, mixture: Any, n_std: float) -> None:
+    from matplotlib.patches import Ellipse
+
+    colours = _pyplot().get_cmap("tab10")
+    matrices = _numpy(mixture.covariance.full_matrices(mixture.n_components))
+    for k, (mean, matrix) in enumerate(zip(_numpy(mixture.means), matrices, strict=True)):
+        eigenvalues, eigenvectors = np.linalg.eigh(matrix)
+        angle = math.degrees(math.atan2(eigenvectors[1, 1], eigenvectors[0, 1]))
+        width, height = 2 * n_std * np.sqrt(np.maximum(eigenvalues[::-1], 0))
+        ellipse = Ellipse(
+            mean, width, height, angle=angle, fill=False, lw=2.5, ec=colours(k % 10), zorder=3
+        )
+        ax.add_patch(ellipse)
+
+
+def _draw_contours(
+    ax: Any, mixture: Any, data: np.ndarray | None, levels: int, grid_size: int
+) -> None:
+    means = _numpy(mixture.means)
+    spread = np.sqrt(_numpy(mixture.covariance.full_matrices(mixture.n_components)).max())
+    low, high = means.min(0) - 3 * spread, means.max(0) + 3 * spread
+    if data is not None:
+        low, high = np.minimum(low, data.min(0)), np.maximum(high, data.max(0))
+    xs, ys = np.linspace(low[0], high[0], grid_size), np.linspace(low[1], high[1], grid_size)
+    xx, yy = np.meshgrid(xs, ys)
+    grid = torch.as_tensor(np.column_stack([xx.ravel(), yy.ravel()]), dtype=mixture.dtype)
+    log_density = _numpy(mixture.log_prob(grid.to(mixture.device))).reshape(xx.shape)
+    # Log-density contours from the peak down: equal spacing in log shows the tails too.
+    top = float(log_density.max())
+    ax.contour(
+        xx,
+        yy,
+        log_density,
+        levels=np.linspace(top - 12, top, levels),
+        colors="0.55",
+        linestyles="solid",
+        linewidths=0.7,
+        alpha=0.8,
+    )

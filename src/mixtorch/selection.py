@@ -1,0 +1,262 @@
+"""Model selection for Gaussian mixtures: sweep the number of components and the
+covariance types, score each by BIC, AIC or cross-validated held-out log-likelihood, and
+keep the best.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import KFold
+
+from .covariance import covariance_class
+from .gaussian_mixture import GaussianMixture
+
+__all__ = ["CRITERIA", "SelectionResult", "SelectionTable", "select"]
+
+#: Criterion name -> (table column, whether lower is better).
+CRITERIA: dict[str, tuple[str, bool]] = {
+    "bic": ("bic", True),
+    "aic": ("aic", True),
+    "cv": ("cv_log_likelihood", False),
+}
+
+#: Called after each candidate with (done, total, row).
+ProgressFn = Callable[[int, int, dict[str, Any]], None]
+
+
+class SelectionTable(list):
+    """The rows of a model-selection sweep (a list of dicts) that prints as a table."""
+
+    def column(self, name: str, covariance_type: str | None = None) -> tuple[list[int], list]:
+        """``(n_components, values)`` of column ``name``, optionally for one covariance type."""
+        rows = [row for row in self if covariance_type in (None, row["covariance_type"])]
+        return [row["n_components"] for row in rows], [row[name] for row in rows]
+
+    def __str__(self) -> str:
+        if not self:
+            return "(empty selection table)"
+        names = list(self[0])
+        cells = [[_format_cell(row[name]) for name in names] for row in self]
+        widths = [max(len(name), *(len(line[i]) for line in cells)) for i, name in enumerate(names)]
+        lines = ["  ".join(name.rjust(width) for name, width in zip(names, widths, strict=True))]
+        lines += [
+            "  ".join(c.rjust(w) for c, w in zip(line, widths, strict=True)) for line in cells
+        ]
+        return "\n".join(lines)
+
+
+def _format_cell(value: Any) -> str:
+    if isinstance(value, float):
+        return "-" if math.isnan(value) else f"{value:.4f}"
+    return str(value)
+
+
+@dataclass
+class SelectionResult:
+    """What :func:`select` found.
+
+    Attributes
+    ----------
+    best_estimator_ : GaussianMixture
+        The best candidate, fitted on all the data.
+    best_params_ : dict
+        Its ``n_components`` and ``covariance_type``.
+    best_score_ : float
+        Its criterion value.
+    criterion : str
+        'bic', 'aic' or 'cv'.
+    table : SelectionTable
+        One row per candidate: n_components, covariance_type, n_parameters,
+        log_likelihood (mean per sample on the data it was fitted to), the criterion
+        column, converged and a note (why a candidate failed, if it did).
+    """
+
+    best_estimator_: GaussianMixture
+    best_params_: dict[str, Any]
+    best_score_: float
+    criterion: str
+    table: SelectionTable
+
+    @property
+    def column(self) -> str:
+        """The table column holding the criterion."""
+        return CRITERIA[self.criterion][0]
+
+    def __str__(self) -> str:
+        best = ", ".join(f"{key}={value!r}" for key, value in self.best_params_.items())
+        return f"{self.table}\n\nbest by {self.criterion}: {best} ({self.best_score_:.4f})"
+
+
+def select(
+    X: Any,
+    n_components: Iterable[int] = range(1, 7),
+    covariance_types: Sequence[str] = ("full", "diag", "spherical", "tied"),
+    *,
+    criterion: str = "bic",
+    cv: int = 5,
+    random_state: int | None = None,
+    progress: ProgressFn | None = None,
+    **gmm_params: Any,
+) -> SelectionResult:
+    """Fit a :class:`GaussianMixture` for every (K, covariance type) and keep the best.
+
+    Parameters
+    ----------
+    X : array-like or Tensor of shape (n_samples, n_features)
+    n_components : iterable of int, default=range(1, 7)
+    covariance_types : sequence of str, default=('full', 'diag', 'spherical', 'tied')
+    criterion : {'bic', 'aic', 'cv'}, default='bic'
+        'bic' and 'aic' are computed on the training data (lower is better); 'cv' is the
+        mean held-out log-likelihood per sample over ``cv`` folds (higher is better),
+        after which the winner is refitted on all the data.
+    cv : int, default=5
+        Number of folds for ``criterion='cv'``.
+    random_state : int, optional
+        Seeds every fit and the fold split, so the sweep is reproducible.
+    progress : callable, optional
+        Called as ``progress(done, total, row)`` after each candidate.
+    **gmm_params
+        Passed to every :class:`GaussianMixture` (``max_iter``, ``n_init``, ``tol``, ...).
+
+    Returns
+    -------
+    SelectionResult
+        ``best_estimator_``, ``best_params_``, ``best_score_`` and the full ``table``.
+
+    Notes
+    -----
+    A candidate that cannot be fitted (e.g. a covariance that is not positive definite) is
+    kept in the table with a NaN score and the reason in its ``note``. Convergence
+    warnings of single fits are silenced and reported in the ``converged`` column.
+    """
+    ks, kinds = _check_grid(n_components, covariance_types)
+    if not isinstance(X, torch.Tensor):
+        X = np.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(
+            f"X must be 2-D of shape (n_samples, n_features), got shape {tuple(X.shape)}."
+        )
+    if criterion not in CRITERIA:
+        raise ValueError(f"criterion must be one of {sorted(CRITERIA)}, got {criterion!r}.")
+    if criterion == "cv" and (isinstance(cv, bool) or not isinstance(cv, numbers.Integral)):
+        raise ValueError(f"cv must be an integer >= 2, got {cv!r}.")
+    if criterion == "cv" and cv < 2:
+        raise ValueError(f"cv must be an integer >= 2, got {cv!r}.")
+    for reserved in ("n_components", "covariance_type"):
+        if reserved in gmm_params:
+            raise TypeError(f"{reserved} is swept by select; do not pass it in gmm_params.")
+    column, lower_is_better = CRITERIA[criterion]
+    table = SelectionTable()
+    best: tuple[float, GaussianMixture | None, dict[str, Any]] | None = None
+    grid = [(k, kind) for kind in kinds for k in ks]
+    for done, (k, kind) in enumerate(grid, start=1):
+        model = GaussianMixture(k, covariance_type=kind, random_state=random_state, **gmm_params)
+        row, fitted = _evaluate(model, X, criterion, cv, random_state)
+        table.append(row)
+        score = row[column]
+        if not math.isnan(score):
+            key = score if lower_is_better else -score
+            if best is None or key < best[0]:
+                best = (key, fitted, {"n_components": k, "covariance_type": kind})
+        if progress is not None:
+            progress(done, len(grid), row)
+    if best is None:
+        notes = "; ".join(sorted({row["note"] for row in table}))
+        raise ValueError(f"No candidate model could be fitted: {notes}")
+    key, estimator, params = best
+    if estimator is None:  # cross-validation: refit the winner on all the data
+        estimator = _fit_quietly(
+            GaussianMixture(random_state=random_state, **params, **gmm_params), X
+        )
+    return SelectionResult(
+        best_estimator_=estimator,
+        best_params_=params,
+        best_score_=key if lower_is_better else -key,
+        criterion=criterion,
+        table=table,
+    )
+
+
+def _check_grid(
+    n_components: Iterable[int], covariance_types: Sequence[str]
+) -> tuple[list[int], list[str]]:
+    if isinstance(covariance_types, str):
+        covariance_types = (covariance_types,)
+    ks = [n_components] if isinstance(n_components, numbers.Integral) else list(n_components)
+    if not ks or any(isinstance(k, bool) or not isinstance(k, numbers.Integral) for k in ks):
+        raise ValueError(f"n_components must be a non-empty list of integers, got {ks!r}.")
+    if min(ks) < 1:
+        raise ValueError(f"n_components must all be >= 1, got {ks!r}.")
+    kinds = list(covariance_types)
+    if not kinds:
+        raise ValueError("covariance_types must name at least one covariance type.")
+    for kind in kinds:
+        covariance_class(kind)
+    return [int(k) for k in ks], kinds
+
+
+def _fit_quietly(model: GaussianMixture, X: Any) -> GaussianMixture:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return model.fit(X)
+
+
+def _evaluate(
+    model: GaussianMixture, X: Any, criterion: str, cv: int, random_state: int | None
+) -> tuple[dict[str, Any], GaussianMixture | None]:
+    row: dict[str, Any] = {
+        "n_components": model.n_components,
+        "covariance_type": model.covariance_type,
+        "n_parameters": _n_parameters(model, X),
+        "log_likelihood": math.nan,
+        CRITERIA[criterion][0]: math.nan,
+        "converged": False,
+        "note": "",
+    }
+    try:
+        if criterion == "cv":
+            held_out, converged = _cross_validate(model, X, cv, random_state)
+            row.update(cv_log_likelihood=held_out, converged=converged)
+            return row, None
+        fitted = _fit_quietly(model, X)
+    except ValueError as error:  # CovarianceError, too few samples for K, ...
+        row["note"] = str(error).splitlines()[0]
+        return row, None
+    score = fitted.score(X)
+    n_samples = int(X.shape[0])
+    penalty = row["n_parameters"] * (math.log(n_samples) if criterion == "bic" else 2.0)
+    row.update(log_likelihood=score, converged=bool(fitted.converged_), note="")
+    row[criterion] = -2.0 * score * n_samples + penalty
+    return row, fitted
+
+
+def _n_parameters(model: GaussianMixture, X: Any) -> int:
+    K, D = model.n_components, int(X.shape[1])
+    return (K - 1) + K * D + covariance_class(model.covariance_type).n_parameters(K, D)
+
+
+def _cross_validate(
+    model: GaussianMixture, X: Any, cv: int, random_state: int | None
+) -> tuple[float, bool]:
+    folds = KFold(n_splits=cv, shuffle=True, random_state=random_state)
+    scores, converged = [], True
+    for train, test in folds.split(np.zeros((int(X.shape[0]), 1))):
+        fold_model = _fit_quietly(model.__class__(**model.get_params()), _rows(X, train))
+        scores.append(fold_model.score(_rows(X, test)) * len(test))
+        converged = converged and bool(fold_model.converged_)
+    return float(sum(scores) / int(X.shape[0])), converged
+
+
+def _rows(X: Any, index: np.ndarray) -> Any:
+    if isinstance(X, torch.Tensor):
+        return X[torch.as_tensor(index, device=X.device)]
+    return np.asarray(X)[index]

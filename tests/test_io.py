@@ -1,0 +1,323 @@
+"""Model files: round trips give identical results; bad files give clear errors."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import struct
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from safetensors.torch import save_file
+from sklearn.base import BaseEstimator
+
+import mixtorch
+from mixtorch import Gaussian, GaussianMixture, Mixture
+from mixtorch.io import FORMAT_VERSION, register_estimator
+
+
+@pytest.fixture(scope="module")
+def data() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.0, 0.0, 0.0], [5.0, 1.0, -2.0], [-3.0, 4.0, 1.0]])
+    return np.concatenate([rng.normal(size=(80, 3)) + centre for centre in centres])
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+def test_round_trip_numpy(tmp_path, data, covariance_type):
+    model = GaussianMixture(3, covariance_type=covariance_type, random_state=0).fit(data)
+    path = mixtorch.save(model, tmp_path / "model.mixtorch")
+    loaded = mixtorch.load(path)
+    assert type(loaded) is GaussianMixture
+    assert loaded.get_params() == model.get_params()
+    np.testing.assert_array_equal(loaded.score_samples(data), model.score_samples(data))
+    np.testing.assert_array_equal(loaded.predict_proba(data), model.predict_proba(data))
+    np.testing.assert_array_equal(loaded.predict(data), model.predict(data))
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(model, name))
+        assert isinstance(getattr(loaded, name), np.ndarray)
+    assert loaded.converged_ == model.converged_
+    assert loaded.n_iter_ == model.n_iter_
+    assert loaded.lower_bound_ == model.lower_bound_
+    assert loaded.lower_bounds_ == model.lower_bounds_
+    assert loaded.n_features_in_ == 3
+    # Same seed, same samples: the sampler state is rebuilt from random_state.
+    np.testing.assert_array_equal(loaded.sample(5)[0], model.sample(5)[0])
+
+
+def test_round_trip_torch_float32(tmp_path, data):
+    X = torch.as_tensor(data, dtype=torch.float32)
+    model = GaussianMixture(2, covariance_type="full", random_state=1).fit(X)
+    loaded = mixtorch.load(mixtorch.save(model, tmp_path / "m.safetensors"))
+    assert isinstance(loaded.means_, torch.Tensor)
+    assert loaded.mixture_.dtype == torch.float32
+    assert torch.equal(loaded.score_samples(X), model.score_samples(X))
+    assert loaded.score(X) == model.score(X)
+
+
+def test_round_trip_gaussian(tmp_path, data):
+    model = Gaussian(covariance_type="diag").fit(data)
+    loaded = mixtorch.load(mixtorch.save(model, tmp_path / "g.mixtorch"))
+    assert type(loaded) is Gaussian
+    np.testing.assert_array_equal(loaded.covariance_, model.covariance_)
+    np.testing.assert_array_equal(loaded.score_samples(data), model.score_samples(data))
+    # and against the closed form: the mean and biased variance of the data
+    np.testing.assert_allclose(loaded.mean_, data.mean(0))
+    np.testing.assert_allclose(loaded.covariance_, data.var(0))
+
+
+def test_from_parameters_model_and_feature_names(tmp_path):
+    model = GaussianMixture.from_parameters([0.3, 0.7], [[0.0], [2.0]], [1.0, 0.5], "spherical")
+    assert model.lower_bound_ == -np.inf
+    loaded = mixtorch.load(mixtorch.save(model, tmp_path / "p.mixtorch"))
+    assert loaded.lower_bound_ == -np.inf
+    grid = np.linspace(-3, 5, 7)[:, None]
+    np.testing.assert_array_equal(loaded.score_samples(grid), model.score_samples(grid))
+
+
+def test_feature_names_survive(tmp_path, data):
+    model = GaussianMixture(2, random_state=0).fit(data)
+    # What scikit-learn's validation stores after fitting a data frame with named columns.
+    model.feature_names_in_ = np.array(["a", "b", "c"], dtype=object)
+    loaded = mixtorch.load(mixtorch.save(model, tmp_path / "f.mixtorch"))
+    assert list(loaded.feature_names_in_) == ["a", "b", "c"]
+
+
+def test_non_json_params_are_dropped_with_a_note(tmp_path, data):
+    model = GaussianMixture(2, random_state=np.random.RandomState(3)).fit(data)
+    path = mixtorch.save(model, tmp_path / "r.mixtorch")
+    loaded = mixtorch.load(path)
+    assert loaded.random_state is None
+    document = json.loads(_header(path)["__metadata__"]["mixtorch"])
+    assert document["dropped_params"] == ["params.random_state"]
+    assert document["format_version"] == FORMAT_VERSION
+    assert document["class"] == "mixtorch.gaussian_mixture:GaussianMixture"
+    np.testing.assert_array_equal(loaded.score_samples(data), model.score_samples(data))
+
+
+def test_load_onto_device_argument(tmp_path, data):
+    model = GaussianMixture(2, random_state=0).fit(torch.as_tensor(data))
+    loaded = mixtorch.load(mixtorch.save(model, tmp_path / "d.mixtorch"), device="cpu")
+    assert loaded.mixture_.device.type == "cpu"
+    assert loaded.means_.device.type == "cpu"
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: mixtorch.GaussianKDE(),
+        lambda: mixtorch.GaussianKDE(bandwidth="loo"),
+        lambda: mixtorch.BayesianGaussianMixture(n_components=3, random_state=0),
+    ],
+    ids=["kde-scott", "kde-loo", "bayes"],
+)
+@pytest.mark.parametrize("as_tensor", [False, True], ids=["numpy", "torch"])
+def test_round_trip_other_estimators(tmp_path, data, make, as_tensor):
+    X = torch.as_tensor(data[::4]) if as_tensor else data[::4]  # small: the LOO search is slow
+    model = make().fit(X)
+    loaded = mixtorch.load(mixtorch.save(model, tmp_path / "other.mixtorch"))
+    assert type(loaded) is type(model)
+    assert loaded.get_params() == model.get_params()
+    before, after = model.score_samples(X), loaded.score_samples(X)
+    assert isinstance(after, type(before))
+    np.testing.assert_array_equal(np.asarray(after), np.asarray(before))
+
+
+# -- the generic format for estimators that plug in -----------------------------------
+class _Toy(BaseEstimator):
+    """A stand-in for estimators written elsewhere (KDE, Bayesian mixtures)."""
+
+    def __init__(self, bandwidth=1.0, dtype=torch.float64, factors=(0.5, 1.0)):
+        self.bandwidth = bandwidth
+        self.dtype = dtype
+        self.factors = factors
+
+    def fit(self, X):
+        X = torch.as_tensor(X)
+        self.points_ = X.clone()
+        self.weights_ = np.full(X.shape[0], 1.0 / X.shape[0])
+        self.mixture_ = Mixture.from_parameters(
+            self.weights_, X, torch.full((X.shape[0],), self.bandwidth), "spherical"
+        )
+        self.curve_ = {"factors": [0.5, 1.0], "values": torch.tensor([-3.0, -2.5])}
+        self.n_iter_ = 4
+        self.best_ = float("nan")
+        self.n_features_in_ = X.shape[1]
+        self._hook_ran = False
+        return self
+
+    def _after_load(self):
+        self._hook_ran = True
+
+
+def test_generic_round_trip_for_registered_classes(tmp_path, data):
+    register_estimator(_Toy)
+    toy = _Toy(bandwidth=0.7, dtype=torch.float32).fit(data[:20])
+    loaded = mixtorch.load(mixtorch.save(toy, tmp_path / "toy.mixtorch"))
+    assert type(loaded) is _Toy
+    assert loaded.dtype is torch.float32
+    assert loaded.factors == (0.5, 1.0)
+    assert torch.equal(loaded.points_, toy.points_)
+    assert isinstance(loaded.weights_, np.ndarray)
+    np.testing.assert_array_equal(loaded.weights_, toy.weights_)
+    assert torch.equal(loaded.curve_["values"], toy.curve_["values"])
+    assert loaded.curve_["factors"] == [0.5, 1.0]
+    assert loaded.n_iter_ == 4 and np.isnan(loaded.best_)
+    assert loaded._hook_ran is True
+    query = torch.as_tensor(data[20:30])
+    assert torch.equal(loaded.mixture_.log_prob(query), toy.mixture_.log_prob(query))
+
+
+def test_unregistered_foreign_class_is_refused(tmp_path, data):
+    class Stranger(_Toy):
+        pass
+
+    path = mixtorch.save(Stranger().fit(data[:5]), tmp_path / "s.mixtorch")
+    with pytest.raises(ValueError, match="not a mixtorch estimator"):
+        mixtorch.load(path)
+
+
+def test_unsaveable_attribute_is_named(tmp_path, data):
+    toy = _Toy().fit(data[:5])
+    toy.handle_ = object()
+    with pytest.raises(TypeError, match="handle_"):
+        mixtorch.save(toy, tmp_path / "bad.mixtorch")
+
+
+def test_unfitted_model_cannot_be_saved(tmp_path):
+    with pytest.raises(ValueError, match="not fitted"):
+        mixtorch.save(GaussianMixture(2), tmp_path / "u.mixtorch")
+
+
+# -- bad files -----------------------------------------------------------------------
+@pytest.fixture
+def saved(tmp_path, data):
+    return mixtorch.save(GaussianMixture(2, random_state=0).fit(data), tmp_path / "ok.mixtorch")
+
+
+def test_truncated_file(tmp_path, saved):
+    content = saved.read_bytes()
+    for keep in (4, 40, len(content) // 2, len(content) - 8):
+        broken = tmp_path / f"cut{keep}.mixtorch"
+        broken.write_bytes(content[:keep])
+        with pytest.raises(ValueError, match=str(broken.name)):
+            mixtorch.load(broken)
+
+
+def test_random_bytes(tmp_path):
+    path = tmp_path / "noise.mixtorch"
+    path.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    with pytest.raises(ValueError, match="noise.mixtorch"):
+        mixtorch.load(path)
+
+
+def test_safetensors_without_our_metadata(tmp_path):
+    path = tmp_path / "foreign.safetensors"
+    save_file({"w": torch.zeros(3)}, str(path), metadata={"author": "someone"})
+    with pytest.raises(ValueError, match="not a mixtorch model file"):
+        mixtorch.load(path)
+
+
+def test_newer_format_version(tmp_path, saved):
+    header = _header(saved)
+    document = json.loads(header["__metadata__"]["mixtorch"])
+    document["format_version"] = FORMAT_VERSION + 1
+    path = tmp_path / "future.mixtorch"
+    _rewrite_metadata(saved, path, json.dumps(document))
+    with pytest.raises(ValueError, match=r"future\.mixtorch.*newer"):
+        mixtorch.load(path)
+
+
+def test_metadata_not_json(tmp_path, saved):
+    path = tmp_path / "garbled.mixtorch"
+    _rewrite_metadata(saved, path, "{not json")
+    with pytest.raises(ValueError, match="garbled.mixtorch.*not valid JSON"):
+        mixtorch.load(path)
+
+
+def test_pickle_is_refused(tmp_path):
+    path = tmp_path / "model.pkl"
+    path.write_bytes(pickle.dumps({"weights": [1.0]}))
+    with pytest.raises(ValueError, match=r"model\.pkl.*pickle"):
+        mixtorch.load(path)
+    torch_path = tmp_path / "model.pt"
+    torch.save({"weights": torch.ones(2)}, torch_path)
+    with pytest.raises(ValueError, match="pickle"):
+        mixtorch.load(torch_path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="absent.mixtorch"):
+        mixtorch.load(tmp_path / "absent.mixtorch")
+
+
+def _header(path) -> dict:
+    content = path.read_bytes()
+    (length,) = struct.unpack("<Q", content[:8])
+    return json.loads(content[8 : 8 + length])
+
+
+def _rewrite_metadata(source, target, text: str) -> None:
+    """Copy a safetensors file with its metadata string replaced (header rebuilt by hand)."""
+    content = source.read_bytes()
+    (length,) = struct.unpack("<Q", content[:8])
+    header = json.loads(content[8 : 8 + length])
+    header["__metadata__"]["mixtorch"] = text
+    encoded = json.dumps(header).encode()
+    encoded += b" " * (-len(encoded) % 8)  # safetensors aligns the data to 8 bytes
+    target.write_bytes(struct.pack("<Q", len(encoded)) + encoded + content[8 + length :])
+
+
+def test_saved_device_is_not_required_when_loading(tmp_path, data):
+    """A file from a GPU machine names cuda:0; loading puts everything on the CPU."""
+    model = GaussianMixture(2, random_state=0).fit(torch.as_tensor(data))
+    path = mixtorch.save(model, tmp_path / "gpu.mixtorch")
+    header = _header(path)
+    document = json.loads(header["__metadata__"]["mixtorch"])
+    document["state"]["kind"]["device"] = "cuda:0"
+    forged = tmp_path / "from_gpu.mixtorch"
+    _rewrite_metadata(path, forged, json.dumps(document))
+    loaded = mixtorch.load(forged)
+    assert loaded.means_.device.type == "cpu"
+    assert loaded.sample(3)[0].device.type == "cpu"
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    n_components=st.integers(1, 4),
+    n_features=st.integers(1, 3),
+    covariance_type=st.sampled_from(["full", "tied", "diag", "spherical"]),
+    float32=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_round_trip_property(
+    tmp_path_factory, n_components, n_features, covariance_type, float32, seed
+):
+    """Any valid mixture survives a round trip bit for bit."""
+    rng = np.random.default_rng(seed)
+    weights = rng.dirichlet(np.ones(n_components))
+    means = rng.normal(size=(n_components, n_features)) * 5
+    factors = rng.normal(size=(n_components, n_features, n_features))
+    full = factors @ factors.transpose(0, 2, 1) + np.eye(n_features)
+    covariances = {
+        "full": full,
+        "tied": full[0],
+        "diag": np.einsum("kii->ki", full),
+        "spherical": np.einsum("kii->k", full) / n_features,
+    }[covariance_type]
+    dtype = torch.float32 if float32 else torch.float64
+    model = GaussianMixture.from_parameters(
+        torch.as_tensor(weights, dtype=dtype),
+        torch.as_tensor(means, dtype=dtype),
+        torch.as_tensor(covariances, dtype=dtype),
+        covariance_type=covariance_type,
+    )
+    path = tmp_path_factory.mktemp("prop") / "m.mixtorch"
+    loaded = mixtorch.load(mixtorch.save(model, path))
+    X = torch.as_tensor(rng.normal(size=(20, n_features)) * 4, dtype=dtype)
+    assert loaded.mixture_.dtype == dtype
+    assert torch.equal(loaded.score_samples(X), model.score_samples(X))
+    assert torch.equal(loaded.predict_proba(X), model.predict_proba(X))
