@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
+import numpy as np
 import torch
 from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.exceptions import ConvergenceWarning
 
 from ._base import MixtureScoringMixin
 from ._chunks import chunk_rows, iter_chunks
-from ._validation import as_output, check_finite, resolve_dtype, to_tensor
+from ._validation import (
+    as_output,
+    check_finite,
+    check_random_generator,
+    resolve_dtype,
+    to_tensor,
+)
 from .covariance import covariance_class
+from .fit.gradient import GradientTrace, check_gradient_options, fit_gradient
 from .fit.init import mixture_from_responsibilities
 from .mixture import Mixture
 
@@ -35,6 +45,22 @@ class Gaussian(MixtureScoringMixin, DensityMixin, BaseEstimator):
         Rows per chunk in passes over the data.
     device, dtype : optional
         As for :class:`~mixtorch.GaussianMixture`.
+    algorithm : {'closed_form', 'gradient'}, default='closed_form'
+        'gradient' minimises the negative log-likelihood with a torch optimiser, starting
+        from mean 0 and identity covariance (a deliberately poor guess), through the
+        unconstrained parameters of :class:`mixtorch.nn.GaussianModule`.
+    optimizer : str, torch.optim.Optimizer class or callable, default='adam'
+        Only for ``algorithm='gradient'`` (see :class:`~mixtorch.GaussianMixture`).
+    learning_rate : float, default=0.05
+        Only for ``algorithm='gradient'``.
+    batch_size : int, optional
+        Only for ``algorithm='gradient'``: rows per step (default: full batch).
+    max_iter : int, default=1000
+        Only for ``algorithm='gradient'``: maximum number of epochs.
+    tol : float, default=1e-8
+        Only for ``algorithm='gradient'``: convergence threshold on the change of the
+        epoch's mean NLL per sample (for 10 consecutive epochs). Near the optimum the
+        NLL is flat, so the parameters are only about ``sqrt(tol)`` accurate.
 
     Attributes
     ----------
@@ -46,6 +72,9 @@ class Gaussian(MixtureScoringMixin, DensityMixin, BaseEstimator):
     mixture_ : Mixture
         The same distribution as a one-component mixture.
     n_features_in_ : int
+    history_ : GradientTrace
+        Only for ``algorithm='gradient'``: per-epoch NLL and parameters, with ``.table()``
+        and ``.plot()``; ``n_iter_`` and ``converged_`` are then set as well.
     """
 
     def __init__(
@@ -57,6 +86,12 @@ class Gaussian(MixtureScoringMixin, DensityMixin, BaseEstimator):
         chunk_size: int | None = None,
         device: Any = None,
         dtype: Any = None,
+        algorithm: str = "closed_form",
+        optimizer: Any = "adam",
+        learning_rate: float = 0.05,
+        batch_size: int | None = None,
+        max_iter: int = 1000,
+        tol: float = 1e-8,
     ) -> None:
         self.covariance_type = covariance_type
         self.reg_covar = reg_covar
@@ -64,6 +99,12 @@ class Gaussian(MixtureScoringMixin, DensityMixin, BaseEstimator):
         self.chunk_size = chunk_size
         self.device = device
         self.dtype = dtype
+        self.algorithm = algorithm
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.tol = tol
 
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> Gaussian:
         """Closed-form maximum-likelihood fit.
@@ -82,12 +123,21 @@ class Gaussian(MixtureScoringMixin, DensityMixin, BaseEstimator):
         covariance_type = covariance_class(self.covariance_type)
         if not self.reg_covar >= 0:
             raise ValueError(f"reg_covar must be non-negative, got {self.reg_covar!r}.")
+        check_gradient_options(self, ("closed_form", "gradient"), iterations=True)
+        from .streaming import fit_gaussian_source, uses_streaming_gaussian
+
+        if uses_streaming_gaussian(self, X):  # a chunk source, or shards across ranks
+            fit_gaussian_source(self, X, sample_weight)
+            return self
         dtype = resolve_dtype(self.dtype, X)
         tensor, kind = to_tensor(
             self, X, reset=True, dtype=dtype, device=self.device, ensure_min_samples=2
         )
         weights = _check_sample_weight(sample_weight, tensor)
         rows = chunk_rows(1, tensor.shape[1], self.chunk_size)
+        if self.algorithm == "gradient":
+            self._store(self._fit_gradient(tensor, weights, rows), kind)
+            return self
         mean = _weighted_mean(tensor, weights, rows)
 
         def responsibilities(chunk: torch.Tensor, start: int) -> torch.Tensor:
@@ -100,6 +150,42 @@ class Gaussian(MixtureScoringMixin, DensityMixin, BaseEstimator):
         )
         self._store(mixture, kind)
         return self
+
+    def _fit_gradient(self, X: torch.Tensor, weights: torch.Tensor | None, rows: int) -> Mixture:
+        """Gradient descent from mean 0 and identity covariance; records ``history_``."""
+        D = X.shape[1]
+        covariance = {"full": torch.eye(D)[None], "tied": torch.eye(D), "diag": torch.ones(1, D)}
+        start = Mixture.from_parameters(
+            torch.ones(1),
+            torch.zeros(1, D),
+            covariance.get(self.covariance_type, torch.ones(1)),
+            self.covariance_type,
+            dtype=X.dtype,
+            device=X.device,
+        )
+        mixture, trace = fit_gradient(
+            X,
+            start,
+            optimizer=self.optimizer,
+            learning_rate=self.learning_rate,
+            batch_size=self.batch_size,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            generator=check_random_generator(self.random_state, X.device),
+            reg_covar=self.reg_covar,
+            sample_weight=weights,
+            chunk_size=rows,
+        )
+        if not trace.converged and self.max_iter > 0:
+            warnings.warn(
+                "Gradient descent did not converge; increase max_iter or learning_rate.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        self.history_: GradientTrace = trace
+        self.n_iter_ = trace.n_iter
+        self.converged_ = trace.converged
+        return mixture
 
     def _store(self, mixture: Mixture, kind: Any) -> None:
         covariance = mixture.covariance
@@ -128,14 +214,18 @@ class Gaussian(MixtureScoringMixin, DensityMixin, BaseEstimator):
 def _check_sample_weight(sample_weight: Any, X: torch.Tensor) -> torch.Tensor | None:
     if sample_weight is None:
         return None
+    if not isinstance(sample_weight, torch.Tensor):
+        sample_weight = np.asarray(sample_weight, dtype=np.float64)
     weights = torch.as_tensor(sample_weight, dtype=X.dtype, device=X.device).reshape(-1)
     if weights.shape[0] != X.shape[0]:
         raise ValueError(
             f"sample_weight has {weights.shape[0]} entries but X has {X.shape[0]} samples."
         )
     check_finite(weights, "sample_weight")
-    if bool((weights < 0).any()) or not float(weights.sum()) > 0:
-        raise ValueError("sample_weight must be non-negative with a positive sum.")
+    if bool((weights < 0).any()):
+        raise ValueError("sample_weight must be non-negative.")
+    if not float(weights.sum()) > 0:
+        raise ValueError("sample_weight sums to zero: at least one weight must be positive.")
     return weights
 
 

@@ -16,6 +16,7 @@ from ._chunks import chunk_rows, iter_chunks
 from ._validation import as_output, check_random_generator, resolve_dtype, to_tensor
 from .covariance import Covariance, covariance_class
 from .fit.em import EMTrace, fit_em
+from .fit.gradient import GradientTrace, check_gradient_options, fit_gradient
 from .fit.init import INIT_METHODS, initial_mixture
 from .mixture import Mixture, _check_covariance_shape, _check_weights
 
@@ -58,6 +59,27 @@ class GaussianMixture(ClusterScoringMixin, DensityMixin, BaseEstimator):
         Where to compute. By default the input tensor's device (CPU for NumPy input).
     dtype : {'float32', 'float64'} or torch.dtype, optional
         Computation dtype. By default float32 input stays float32, otherwise float64.
+    algorithm : {'em', 'gradient'}, default='em'
+        'gradient' minimises the negative log-likelihood with a torch optimiser from the
+        same initialisation as EM (see :func:`mixtorch.fit.gradient.fit_gradient`);
+        ``max_iter`` then counts epochs and ``tol`` applies to the change of the epoch's
+        mean NLL per sample, which must stay below it for 10 epochs.
+    optimizer : str, torch.optim.Optimizer class or callable, default='adam'
+        Only for ``algorithm='gradient'``: 'adam', 'adamw', 'sgd', 'rmsprop', 'adagrad',
+        'lbfgs', an optimiser class, or a callable ``(params, lr=...) -> optimizer``.
+    learning_rate : float, default=0.05
+        Only for ``algorithm='gradient'``.
+    batch_size : int, optional
+        Only for ``algorithm='gradient'``: rows per step (default: full batch).
+    init_sample_size : int, default=100_000
+        When fitting from a data source (a DataLoader, a ``.npy`` file, a directory of
+        shards, a callable or a :class:`~mixtorch.sources.ChunkSource`), or across
+        ``torch.distributed`` ranks: the size of the uniform reservoir sample of rows,
+        drawn in one pass over the union of the shards, on which k-means++ seeding runs
+        before Lloyd and EM pass over the full stream (see :mod:`mixtorch.streaming`).
+    step_size_decay : float, default=0.7
+        For :meth:`partial_fit` (stepwise EM): the t-th batch after the first enters the
+        running statistics with weight ``(t + 2) ** -step_size_decay``; in (0.5, 1].
 
     Attributes
     ----------
@@ -75,6 +97,9 @@ class GaussianMixture(ClusterScoringMixin, DensityMixin, BaseEstimator):
     n_features_in_ : int
     mixture_ : Mixture
         The fitted parameters as a torch value object (on the computation device).
+    history_ : GradientTrace
+        Only for ``algorithm='gradient'``: the best run's per-epoch NLL (and parameter
+        snapshots for small models), with ``.table()`` and ``.plot()``.
 
     Notes
     -----
@@ -105,6 +130,12 @@ class GaussianMixture(ClusterScoringMixin, DensityMixin, BaseEstimator):
         chunk_size: int | None = None,
         device: Any = None,
         dtype: Any = None,
+        algorithm: str = "em",
+        optimizer: Any = "adam",
+        learning_rate: float = 0.05,
+        batch_size: int | None = None,
+        init_sample_size: int = 100_000,
+        step_size_decay: float = 0.7,
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -123,6 +154,12 @@ class GaussianMixture(ClusterScoringMixin, DensityMixin, BaseEstimator):
         self.chunk_size = chunk_size
         self.device = device
         self.dtype = dtype
+        self.algorithm = algorithm
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.init_sample_size = init_sample_size
+        self.step_size_decay = step_size_decay
 
     # -- construction from known parameters ------------------------------------------
     @classmethod
@@ -168,12 +205,41 @@ class GaussianMixture(ClusterScoringMixin, DensityMixin, BaseEstimator):
         -------
         self
         """
+        if _uses_streaming(self, X):
+            from .streaming import fit_source
+
+            fit_source(self, X, return_labels=False)
+            return self
         self.fit_predict(X, y)
         return self
+
+    def partial_fit(self, X: Any, y: Any = None) -> GaussianMixture:
+        """One stepwise-EM update from the batch ``X`` (online EM for unbounded streams).
+
+        The first call initialises from the batch (``init_params``); each later batch is
+        blended into running sufficient statistics with step ``(t + 2) ** -step_size_decay``
+        followed by an M-step (see :mod:`mixtorch.streaming`).
+
+        Parameters
+        ----------
+        X : array-like or Tensor of shape (n_samples, n_features)
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        from .streaming import partial_fit
+
+        return partial_fit(self, X)
 
     def fit_predict(self, X: Any, y: Any = None) -> Any:
         """Fit, then return the component of each sample (after one last E-step, so the
         labels agree with ``predict``)."""
+        if _uses_streaming(self, X):
+            from .streaming import fit_source
+
+            return fit_source(self, X)
         self._check_parameters()
         warm = bool(self.warm_start) and hasattr(self, "mixture_")
         dtype = resolve_dtype(self.dtype, X) if not warm else self.mixture_.dtype
@@ -189,7 +255,7 @@ class GaussianMixture(ClusterScoringMixin, DensityMixin, BaseEstimator):
         initial_parameters = self._initial_parameters(n_features, tensor)
         rows = chunk_rows(self.n_components, n_features, self.chunk_size)
         generator = check_random_generator(self.random_state, tensor.device)
-        best: tuple[Mixture, EMTrace] | None = None
+        best: tuple[Mixture, EMTrace | GradientTrace] | None = None
         for init in range(1 if warm else self.n_init):
             if warm:
                 start = self.mixture_.to(tensor.device, tensor.dtype)
@@ -198,15 +264,7 @@ class GaussianMixture(ClusterScoringMixin, DensityMixin, BaseEstimator):
                 start = self._initialise(tensor, generator, rows, initial_parameters)
                 previous = -math.inf
             self._say(1, f"Initialization {init}")
-            result = fit_em(
-                lambda: iter_chunks(tensor, rows),
-                start,
-                tol=self.tol,
-                max_iter=self.max_iter,
-                reg_covar=self.reg_covar,
-                previous_lower_bound=previous,
-                callback=self._report if self.verbose else None,
-            )
+            result = self._run(tensor, start, rows, previous, generator)
             self._say(
                 1, f"Initialization {'converged' if result[1].converged else 'did not converge'}."
             )
@@ -223,6 +281,39 @@ class GaussianMixture(ClusterScoringMixin, DensityMixin, BaseEstimator):
             )
         self._store(mixture, trace, kind)
         return as_output(mixture.predict(tensor, rows), kind)
+
+    def _run(
+        self,
+        X: torch.Tensor,
+        start: Mixture,
+        rows: int,
+        previous: float,
+        generator: torch.Generator,
+    ) -> tuple[Mixture, EMTrace | GradientTrace]:
+        """One run of the chosen algorithm from ``start``."""
+        if self.algorithm == "gradient":
+            return fit_gradient(
+                X,
+                start,
+                optimizer=self.optimizer,
+                learning_rate=self.learning_rate,
+                batch_size=self.batch_size,
+                max_iter=self.max_iter,
+                tol=self.tol,
+                generator=generator,
+                reg_covar=self.reg_covar,
+                chunk_size=rows,
+                callback=self._report_epoch if self.verbose else None,
+            )
+        return fit_em(
+            lambda: iter_chunks(X, rows),
+            start,
+            tol=self.tol,
+            max_iter=self.max_iter,
+            reg_covar=self.reg_covar,
+            previous_lower_bound=previous,
+            callback=self._report if self.verbose else None,
+        )
 
     def _initialise(
         self, X: torch.Tensor, generator: torch.Generator, rows: int, given: dict[str, Any]
@@ -291,8 +382,9 @@ class GaussianMixture(ClusterScoringMixin, DensityMixin, BaseEstimator):
             raise ValueError(
                 f"init_params must be one of {INIT_METHODS}, got {self.init_params!r}."
             )
+        check_gradient_options(self, ("em", "gradient"))
 
-    def _store(self, mixture: Mixture, trace: EMTrace, kind: Any) -> None:
+    def _store(self, mixture: Mixture, trace: EMTrace | GradientTrace, kind: Any) -> None:
         covariance: Covariance = mixture.covariance
         self.mixture_ = mixture
         self._fit_kind = kind
@@ -305,6 +397,10 @@ class GaussianMixture(ClusterScoringMixin, DensityMixin, BaseEstimator):
         self.n_iter_ = trace.n_iter
         self.lower_bound_ = trace.lower_bound
         self.lower_bounds_ = list(trace.lower_bounds)
+        if isinstance(trace, GradientTrace):
+            self.history_ = trace
+        elif hasattr(self, "history_"):
+            del self.history_
         self.n_features_in_ = mixture.n_features
 
     # -- progress --------------------------------------------------------------------
@@ -316,6 +412,9 @@ class GaussianMixture(ClusterScoringMixin, DensityMixin, BaseEstimator):
         if iteration % self.verbose_interval == 0:
             detail = f"\t lower bound {lower_bound:.5f}\t change {change:.3g}"
             self._say(1, f"  Iteration {iteration}" + (detail if self.verbose >= 2 else ""))
+
+    def _report_epoch(self, epoch: int, nll: float) -> None:
+        self._report(epoch, -nll, math.nan)
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "mixture_")
@@ -330,3 +429,9 @@ def _kind_of(source: Any) -> Any:
     from ._validation import OutputKind
 
     return OutputKind.of(source) if source is not None else OutputKind(False)
+
+
+def _uses_streaming(estimator: GaussianMixture, X: Any) -> bool:
+    from .streaming import uses_streaming
+
+    return uses_streaming(estimator, X)

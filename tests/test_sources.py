@@ -1,0 +1,138 @@
+"""Chunk sources: every constructor yields exactly the rows it was given, re-iterably,
+and bad shards fail with a message naming them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from mixtorch.sources import (
+    ChunkSource,
+    as_source,
+    from_callable,
+    from_dataloader,
+    from_directory,
+    from_npy,
+    from_tensor,
+    is_source,
+)
+
+
+@pytest.fixture
+def data() -> np.ndarray:
+    return np.random.default_rng(0).normal(size=(1003, 4))
+
+
+def collect(source: ChunkSource) -> np.ndarray:
+    return torch.cat(list(source())).numpy()
+
+
+@pytest.mark.parametrize("mmap", [True, False])
+@pytest.mark.parametrize("chunk_size", [1, 100, 1003, 5000])
+def test_npy_source_reads_every_row_once(tmp_path, data, mmap, chunk_size):
+    path = tmp_path / "x.npy"
+    np.save(path, data)
+    source = from_npy(path, mmap=mmap, chunk_size=chunk_size)
+    assert (source.n_samples, source.n_features) == (1003, 4)
+    sizes = [len(chunk) for chunk in source()]
+    assert max(sizes) == min(chunk_size, 1003) and sum(sizes) == 1003
+    np.testing.assert_array_equal(collect(source), data)
+    np.testing.assert_array_equal(collect(source), data)  # re-iterable
+
+
+def test_npy_source_keeps_float32_and_reads_fortran_order(tmp_path, data):
+    np.save(tmp_path / "c.npy", data.astype(np.float32))
+    np.save(tmp_path / "f.npy", np.asfortranarray(data))
+    chunks = list(from_npy(tmp_path / "c.npy", chunk_size=500)())
+    assert chunks[0].dtype == torch.float32
+    np.testing.assert_array_equal(collect(from_npy(tmp_path / "f.npy", chunk_size=300)), data)
+
+
+def test_directory_of_mixed_shards_in_name_order(tmp_path, data):
+    np.save(tmp_path / "a.npy", data[:300])
+    pq.write_table(pa.table({f"c{j}": data[300:700, j] for j in range(4)}), tmp_path / "b.parquet")
+    np.savetxt(tmp_path / "c.csv", data[700:], delimiter=",", header="p,q,r,s", comments="")
+    (tmp_path / "notes.txt").write_text("ignored")
+    source = from_directory(tmp_path, chunk_size=128)
+    np.testing.assert_allclose(collect(source), data, rtol=1e-15)
+    assert source.n_features == 4
+    only_npy = from_directory(tmp_path, "*.npy")
+    np.testing.assert_array_equal(collect(only_npy), data[:300])
+    np.testing.assert_array_equal(collect(as_source(tmp_path / "a.npy")), data[:300])
+    np.testing.assert_allclose(collect(as_source(str(tmp_path / "c.csv"))), data[700:])
+
+
+def test_dataloader_and_callable_sources(data):
+    loader = DataLoader(TensorDataset(torch.as_tensor(data), torch.zeros(len(data))), 256)
+    source = from_dataloader(loader)
+    assert source.n_samples == 1003
+    np.testing.assert_array_equal(collect(source), data)
+    np.testing.assert_array_equal(collect(as_source(loader)), data)
+
+    def chunks():
+        return (data[i : i + 400] for i in range(0, len(data), 400))
+
+    np.testing.assert_array_equal(collect(from_callable(chunks)), data)
+    np.testing.assert_array_equal(collect(as_source(chunks)), data)
+    np.testing.assert_array_equal(collect(from_tensor(torch.as_tensor(data), 7)), data)
+
+
+def test_integer_chunks_become_float64_and_row_lists_are_chunks():
+    source = from_callable(lambda: [np.arange(6).reshape(3, 2)])
+    assert next(source()).dtype == torch.float64
+    rows = from_callable(lambda: [[[1.0, 2.0], [3.0, 4.0]], ([5.0, 6.0],)])
+    np.testing.assert_array_equal(collect(rows), [[1, 2], [3, 4], [5, 6]])
+
+
+def test_is_source_tells_arrays_from_sources(tmp_path):
+    assert not is_source(np.zeros((2, 2)))
+    assert not is_source(torch.zeros(2, 2))
+    assert not is_source([[1.0, 2.0]])
+    assert is_source(str(tmp_path)) and is_source(tmp_path) and is_source(lambda: [])
+    assert is_source(DataLoader(TensorDataset(torch.zeros(2, 2))))
+
+
+def test_shard_with_nan_is_named(tmp_path, data):
+    bad = data[:50].copy()
+    bad[10, 2] = np.nan
+    np.save(tmp_path / "a.npy", data[:50])
+    np.save(tmp_path / "b.npy", bad)
+    with pytest.raises(ValueError, match=r"shard .*b\.npy contains NaN"):
+        collect(from_directory(tmp_path))
+
+
+def test_inconsistent_columns_and_shapes_are_rejected(data):
+    mixed = from_callable(lambda: [data[:10], data[:10, :3]])
+    with pytest.raises(ValueError, match="chunk 1 .* 3 columns, expected 4"):
+        collect(mixed)
+    with pytest.raises(ValueError, match="must be 2-D"):
+        collect(from_callable(lambda: [np.zeros(5)]))
+    with pytest.raises(ValueError, match="numeric"):
+        collect(from_callable(lambda: [np.array([["a", "b"]])]))
+    with pytest.raises(ValueError, match="contains infinity"):
+        collect(from_callable(lambda: [np.array([[1.0, np.inf]])]))
+    with pytest.raises(ValueError, match="no chunks"):
+        from_callable(lambda: []).first_chunk()
+
+
+def test_bad_paths_and_objects(tmp_path):
+    with pytest.raises(ValueError, match="No such"):
+        from_npy(tmp_path / "missing.npy")
+    with pytest.raises(ValueError, match="No .npy, .parquet or .csv"):
+        from_directory(tmp_path)
+    np.save(tmp_path / "three.npy", np.zeros((2, 2, 2)))
+    with pytest.raises(ValueError, match="2-D"):
+        from_npy(tmp_path / "three.npy")
+    (tmp_path / "junk.npy").write_bytes(b"not a numpy file")
+    with pytest.raises(ValueError, match="not a valid .npy"):
+        from_npy(tmp_path / "junk.npy")
+    with pytest.raises(ValueError, match="chunk_size"):
+        from_npy(tmp_path / "three.npy", chunk_size=0)
+    with pytest.raises(TypeError, match="ChunkSource"):
+        as_source(42)
+    with pytest.raises(ValueError, match="neither a directory"):
+        as_source(tmp_path / "file.txt")
