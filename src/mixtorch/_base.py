@@ -32,7 +32,9 @@ class MixtureScoringMixin:
         check_is_fitted(self, "mixture_")
         mixture = self.mixture_
         tensor, kind = to_tensor(self, X, reset=False, dtype=mixture.dtype, device=mixture.device)
-        rows = chunk_rows(mixture.n_components, mixture.n_features, self.chunk_size)
+        rows = chunk_rows(
+            mixture.n_components, mixture.n_features, self.chunk_size, mixture.covariance_type
+        )
         return tensor, kind, rows
 
     def _n_parameters(self) -> int:

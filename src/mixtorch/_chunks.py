@@ -9,19 +9,30 @@ from torch import Tensor
 
 __all__ = ["DEFAULT_ELEMENT_BUDGET", "chunk_rows", "iter_chunks"]
 
-#: Elements allowed in the largest per-chunk intermediate (K * rows * D for full
-#: covariances): 2**23 float32 values are 32 MiB, large enough for efficient matrix
-#: products and small enough for any machine.
-DEFAULT_ELEMENT_BUDGET = 2**23
+#: Elements allowed in the largest per-chunk intermediate. 2**19 float32 values (2 MiB)
+#: keep a chunk's (K, rows, D) differences in the CPU caches: measured on 2 cores, EM with
+#: full covariances (N=200k, D=16, K=16) ran 4x faster with 2048-row chunks than with
+#: 32768-row ones, while matrix products stay large enough to be efficient.
+DEFAULT_ELEMENT_BUDGET = 2**19
 
 
-def chunk_rows(n_components: int, n_features: int, chunk_size: int | None = None) -> int:
-    """Rows per chunk: ``chunk_size`` if given, else what fits the element budget."""
+def chunk_rows(
+    n_components: int,
+    n_features: int,
+    chunk_size: int | None = None,
+    covariance_type: str = "full",
+) -> int:
+    """Rows per chunk: ``chunk_size`` if given, else what fits the element budget.
+
+    Full and tied covariances hold (K, rows, D) intermediates; diag and spherical only
+    (rows, K) and (rows, D) ones, so they get longer chunks.
+    """
     if chunk_size is not None:
         if int(chunk_size) < 1:
             raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}.")
         return int(chunk_size)
-    per_row = max(1, n_components * max(n_features, 1))
+    D, K = max(n_features, 1), max(n_components, 1)
+    per_row = K * D if covariance_type in ("full", "tied") else K + 2 * D
     return max(256, DEFAULT_ELEMENT_BUDGET // per_row)
 
 

@@ -253,7 +253,7 @@ class GaussianMixture(ClusterScoringMixin, DensityMixin, BaseEstimator):
                 f"n_components = {self.n_components}, n_samples = {n_samples}"
             )
         initial_parameters = self._initial_parameters(n_features, tensor)
-        rows = chunk_rows(self.n_components, n_features, self.chunk_size)
+        rows = chunk_rows(self.n_components, n_features, self.chunk_size, self.covariance_type)
         generator = check_random_generator(self.random_state, tensor.device)
         best: tuple[Mixture, EMTrace | GradientTrace] | None = None
         for init in range(1 if warm else self.n_init):

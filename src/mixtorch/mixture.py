@@ -139,19 +139,19 @@ class Mixture:
 
     def log_prob(self, X: Tensor, chunk_size: int | None = None) -> Tensor:
         """log p(x_i), shape (n,), computed in row chunks."""
-        rows = chunk_rows(self.n_components, self.n_features, chunk_size)
+        rows = chunk_rows(self.n_components, self.n_features, chunk_size, self.covariance_type)
         return map_chunks(
             lambda chunk: torch.logsumexp(self.weighted_log_prob(chunk), dim=1), X, rows
         )
 
     def responsibilities(self, X: Tensor, chunk_size: int | None = None) -> Tensor:
         """p(z_i = k | x_i), shape (n, K), computed in row chunks."""
-        rows = chunk_rows(self.n_components, self.n_features, chunk_size)
+        rows = chunk_rows(self.n_components, self.n_features, chunk_size, self.covariance_type)
         return map_chunks(lambda chunk: torch.softmax(self.weighted_log_prob(chunk), 1), X, rows)
 
     def predict(self, X: Tensor, chunk_size: int | None = None) -> Tensor:
         """argmax_k p(z_i = k | x_i), shape (n,)."""
-        rows = chunk_rows(self.n_components, self.n_features, chunk_size)
+        rows = chunk_rows(self.n_components, self.n_features, chunk_size, self.covariance_type)
         return map_chunks(lambda chunk: self.weighted_log_prob(chunk).argmax(1), X, rows)
 
     # -- generation ------------------------------------------------------------------

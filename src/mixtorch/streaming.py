@@ -93,7 +93,9 @@ def fit_source(estimator: Any, X: Any, return_labels: bool = True) -> Any:
     warm = bool(estimator.warm_start) and hasattr(estimator, "mixture_")
     source, kind, dtype, device = _prepare_source(estimator, X, warm)
     n_features = int(source.n_features or 0)
-    rows = chunk_rows(estimator.n_components, n_features, estimator.chunk_size)
+    rows = chunk_rows(
+        estimator.n_components, n_features, estimator.chunk_size, estimator.covariance_type
+    )
     chunks = _PassMeter(source, rows, device, dtype)
     size = estimator.init_sample_size
     if isinstance(size, bool) or not isinstance(size, int) or size < estimator.n_components:
