@@ -32,8 +32,9 @@ def chunk_rows(
             raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}.")
         return int(chunk_size)
     D, K = max(n_features, 1), max(n_components, 1)
-    per_row = K * D if covariance_type in ("full", "tied") else K + 2 * D
-    return max(256, DEFAULT_ELEMENT_BUDGET // per_row)
+    if covariance_type in ("full", "tied"):
+        return max(256, DEFAULT_ELEMENT_BUDGET // (K * D))
+    return max(256, 4 * DEFAULT_ELEMENT_BUDGET // (K + 2 * D))
 
 
 def iter_chunks(X: Tensor, rows: int) -> Iterator[Tensor]:

@@ -226,8 +226,8 @@ def normalise_log_weights(log_prob: Tensor) -> tuple[Tensor, Tensor]:
     peak = log_prob.amax(1, keepdim=True)
     peak = torch.where(torch.isfinite(peak), peak, torch.zeros_like(peak))
     # Clamping at log(tiny) keeps exp() out of subnormal numbers, which are many times
-    # slower on CPUs; the responsibilities it changes are below 1e-38 (float32).
-    floor = math.log(torch.finfo(log_prob.dtype).tiny)
+    # slower on CPUs; the responsibilities it changes are below 1e-37 (float32).
+    floor = math.log(torch.finfo(log_prob.dtype).tiny) + 2.0  # a margin above rounding
     exponentials = (log_prob - peak).clamp_min_(floor).exp_()
     total = exponentials.sum(1, keepdim=True)
     return (peak + total.log()).squeeze(1), exponentials.div_(total)
