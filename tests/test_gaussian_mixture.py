@@ -330,3 +330,11 @@ def test_gpu_if_available():
     gpu = GaussianMixture(3, device="cuda", **init).fit(torch.as_tensor(X, device="cuda"))
     assert gpu.means_.device.type == "cuda"
     np.testing.assert_allclose(gpu.means_.cpu().numpy(), cpu.means_, rtol=1e-8)
+
+
+def test_fit_callback_sees_every_iteration():
+    X, _, _ = make_blobs(n_per=100, seed=11)
+    seen: list[tuple[int, float]] = []
+    model = GaussianMixture(3, random_state=0).fit(X, callback=lambda i, lb: seen.append((i, lb)))
+    assert [i for i, _ in seen] == list(range(1, model.n_iter_ + 1))
+    np.testing.assert_allclose([lb for _, lb in seen], model.lower_bounds_)

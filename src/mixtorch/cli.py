@@ -9,6 +9,7 @@ failure (printed with its traceback), 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import sys
 import time
@@ -117,7 +118,13 @@ def _cmd_fit(args: argparse.Namespace, console: Console) -> None:
     model = _build_model(args)
     console.note(f"fitting {model!r} to {X.shape[0]} x {X.shape[1]} data ...")
     start = time.perf_counter()
-    model.fit(X)
+    if "callback" in inspect.signature(model.fit).parameters:
+        bar = console.bar("EM")
+        limit = int(model.get_params().get("max_iter", 100))
+        model.fit(X, callback=lambda iteration, _: bar(min(iteration, limit), limit))
+        bar(limit, limit)
+    else:
+        model.fit(X)
     out = Path(args.out) if args.out else Path(Path(args.data).stem + ".mixtorch")
     save(model, out)
     details = [f"{time.perf_counter() - start:.2f} s"]

@@ -193,18 +193,22 @@ class GaussianMixture(ClusterScoringMixin, DensityMixin, BaseEstimator):
         return model
 
     # -- fitting ---------------------------------------------------------------------
-    def fit(self, X: Any, y: Any = None) -> GaussianMixture:
+    def fit(self, X: Any, y: Any = None, callback: Any = None) -> GaussianMixture:
         """Estimate the parameters by EM.
 
         Parameters
         ----------
         X : array-like or Tensor of shape (n_samples, n_features)
         y : ignored
+        callback : callable, optional
+            Called as ``callback(iteration, lower_bound)`` after every EM iteration (or
+            gradient epoch) of in-memory fits, e.g. to drive a progress bar.
 
         Returns
         -------
         self
         """
+        self._callback = callback
         if _uses_streaming(self, X):
             from .streaming import fit_source
 
@@ -303,7 +307,7 @@ class GaussianMixture(ClusterScoringMixin, DensityMixin, BaseEstimator):
                 generator=generator,
                 reg_covar=self.reg_covar,
                 chunk_size=rows,
-                callback=self._report_epoch if self.verbose else None,
+                callback=self._report_epoch if self._reporting() else None,
             )
         return fit_em(
             lambda: iter_chunks(X, rows),
@@ -312,7 +316,7 @@ class GaussianMixture(ClusterScoringMixin, DensityMixin, BaseEstimator):
             max_iter=self.max_iter,
             reg_covar=self.reg_covar,
             previous_lower_bound=previous,
-            callback=self._report if self.verbose else None,
+            callback=self._report if self._reporting() else None,
         )
 
     def _initialise(
@@ -408,7 +412,13 @@ class GaussianMixture(ClusterScoringMixin, DensityMixin, BaseEstimator):
         if self.verbose >= level:
             print(message)
 
+    def _reporting(self) -> bool:
+        return bool(self.verbose) or getattr(self, "_callback", None) is not None
+
     def _report(self, iteration: int, lower_bound: float, change: float) -> None:
+        callback = getattr(self, "_callback", None)
+        if callback is not None:
+            callback(iteration, lower_bound)
         if iteration % self.verbose_interval == 0:
             detail = f"\t lower bound {lower_bound:.5f}\t change {change:.3g}"
             self._say(1, f"  Iteration {iteration}" + (detail if self.verbose >= 2 else ""))

@@ -64,7 +64,10 @@ def initial_mixture(
     rows: int,
 ) -> Mixture:
     """The starting mixture for EM, as scikit-learn's ``_initialize_parameters`` builds it."""
-    fn, centers = initial_responsibilities(X, n_components, init_params, generator, rows)
+    # k-means holds (rows, K) distances, not (K, rows, D) differences: longer chunks fit
+    # the same memory and cut per-chunk overhead.
+    kmeans_rows = rows * max(1, X.shape[1] // 2)
+    fn, centers = initial_responsibilities(X, n_components, init_params, generator, kmeans_rows)
     return mixture_from_responsibilities(X, fn, covariance_type, reg_covar, centers, rows)
 
 
