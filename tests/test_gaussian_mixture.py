@@ -321,15 +321,23 @@ def test_float32_and_float64_agree():
     np.testing.assert_allclose(b.covariances_, a.covariances_, atol=1e-4)
 
 
-def test_gpu_if_available():
-    if not torch.cuda.is_available():
-        pytest.skip("no CUDA device on this machine; the CPU tests cover the same code")
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_device_argument_and_tensor_device(device):
+    # Runs on the CPU everywhere and on CUDA where a GPU exists: the same code path.
     X, _, _ = make_blobs(n_per=200, dim=3, seed=9)
     init = sklearn_start(X, "full")
-    cpu = GaussianMixture(3, **init).fit(X)
-    gpu = GaussianMixture(3, device="cuda", **init).fit(torch.as_tensor(X, device="cuda"))
-    assert gpu.means_.device.type == "cuda"
-    np.testing.assert_allclose(gpu.means_.cpu().numpy(), cpu.means_, rtol=1e-8)
+    reference = GaussianMixture(3, **init).fit(X)
+    on_device = GaussianMixture(3, device=device, **init).fit(torch.as_tensor(X, device=device))
+    assert on_device.means_.device.type == device
+    assert on_device.mixture_.device.type == device
+    np.testing.assert_allclose(on_device.means_.cpu().numpy(), reference.means_, rtol=1e-8)
+    from_numpy = GaussianMixture(3, device=device, **init).fit(X)
+    assert isinstance(from_numpy.means_, np.ndarray)
+    assert from_numpy.mixture_.device.type == device
+    np.testing.assert_allclose(from_numpy.score_samples(X), reference.score_samples(X), rtol=1e-10)
 
 
 def test_fit_callback_sees_every_iteration():

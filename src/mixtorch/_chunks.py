@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import Tensor
 
-__all__ = ["DEFAULT_ELEMENT_BUDGET", "chunk_rows", "iter_chunks"]
+__all__ = ["DEFAULT_ELEMENT_BUDGET", "chunk_rows", "column_mean", "iter_chunks", "map_chunks"]
 
 #: Elements allowed in the largest per-chunk intermediate. 2**19 float32 values (2 MiB)
 #: keep a chunk's (K, rows, D) differences in the CPU caches: measured on 2 cores, EM with
@@ -35,6 +35,22 @@ def chunk_rows(
     if covariance_type in ("full", "tied"):
         return max(256, DEFAULT_ELEMENT_BUDGET // (K * D))
     return max(256, 4 * DEFAULT_ELEMENT_BUDGET // (K + 2 * D))
+
+
+def column_mean(X: Tensor, rows: int, weights: Tensor | None = None) -> Tensor:
+    """Column means of ``X`` (weighted if ``weights`` is given), summed in float64 chunks."""
+    total = torch.zeros(X.shape[1], dtype=torch.float64, device=X.device)
+    mass = torch.zeros((), dtype=torch.float64, device=X.device)
+    for start in range(0, X.shape[0], rows):
+        chunk = X[start : start + rows].to(torch.float64)
+        if weights is None:
+            total += chunk.sum(0)
+            mass += chunk.shape[0]
+        else:
+            w = weights[start : start + rows].to(torch.float64)
+            total += w @ chunk
+            mass += w.sum()
+    return (total / mass).to(X.dtype)
 
 
 def iter_chunks(X: Tensor, rows: int) -> Iterator[Tensor]:

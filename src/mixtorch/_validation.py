@@ -21,6 +21,8 @@ __all__ = [
     "as_output",
     "check_finite",
     "check_random_generator",
+    "check_sample_weight",
+    "normalised_sample_weight",
     "resolve_dtype",
     "to_tensor",
 ]
@@ -165,6 +167,31 @@ def check_finite(X: torch.Tensor, what: str) -> None:
     if not bool(torch.isfinite(X).all()):
         kind = "NaN" if bool(torch.isnan(X).any()) else "infinity"
         raise ValueError(f"Input {what} contains {kind}.")
+
+
+def check_sample_weight(sample_weight: Any, X: torch.Tensor) -> torch.Tensor:
+    """``sample_weight`` as a (n_samples,) tensor like ``X``: finite, non-negative, positive sum."""
+    if not isinstance(sample_weight, torch.Tensor):
+        sample_weight = np.asarray(sample_weight, dtype=np.float64)
+    weights = torch.as_tensor(sample_weight, device=X.device).to(X.dtype).reshape(-1)
+    if weights.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"sample_weight has {weights.shape[0]} entries but X has {X.shape[0]} samples."
+        )
+    check_finite(weights, "sample_weight")
+    if bool((weights < 0).any()):
+        raise ValueError("sample_weight must be non-negative.")
+    if not float(weights.sum()) > 0:
+        raise ValueError("sample_weight sums to zero: it needs a positive sum.")
+    return weights
+
+
+def normalised_sample_weight(sample_weight: Any, X: torch.Tensor) -> torch.Tensor:
+    """Checked weights scaled to sum to one (uniform when ``sample_weight`` is None)."""
+    if sample_weight is None:
+        return torch.full((X.shape[0],), 1.0 / X.shape[0], dtype=X.dtype, device=X.device)
+    weights = check_sample_weight(sample_weight, X)
+    return weights / weights.sum()
 
 
 def check_random_generator(random_state: Any, device: Any = "cpu") -> torch.Generator:

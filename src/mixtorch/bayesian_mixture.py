@@ -12,7 +12,7 @@ from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.exceptions import ConvergenceWarning
 
 from ._base import ClusterScoringMixin
-from ._chunks import chunk_rows, iter_chunks, map_chunks
+from ._chunks import chunk_rows, column_mean, iter_chunks, map_chunks
 from ._validation import OutputKind, as_output, check_random_generator, resolve_dtype, to_tensor
 from .covariance import covariance_class
 from .fit.init import INIT_METHODS, initial_responsibilities
@@ -224,7 +224,7 @@ class BayesianGaussianMixture(ClusterScoringMixin, DensityMixin, BaseEstimator):
     def _make_prior(self, X: torch.Tensor, rows: int) -> VariationalPrior:
         """The prior hyper-parameters: given ones checked, missing ones from the data."""
         D = X.shape[1]
-        mean = _column_mean(X, rows)
+        mean = column_mean(X, rows)
         if self.mean_prior is not None:
             mean = torch.as_tensor(self.mean_prior, dtype=X.dtype, device=X.device)
             if mean.shape != (D,):
@@ -239,9 +239,7 @@ class BayesianGaussianMixture(ClusterScoringMixin, DensityMixin, BaseEstimator):
                 f"but got {dof:.3f}."
             )
         if self.covariance_prior is None:
-            covariance = _data_covariance_prior(
-                X, _column_mean(X, rows), self.covariance_type, rows
-            )
+            covariance = _data_covariance_prior(X, column_mean(X, rows), self.covariance_type, rows)
         else:
             covariance = _given_covariance_prior(self.covariance_prior, self.covariance_type, X)
         concentration = self.weight_concentration_prior
@@ -357,13 +355,6 @@ class BayesianGaussianMixture(ClusterScoringMixin, DensityMixin, BaseEstimator):
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "_posterior")
-
-
-def _column_mean(X: torch.Tensor, rows: int) -> torch.Tensor:
-    total = torch.zeros(X.shape[1], dtype=torch.float64, device=X.device)
-    for chunk in iter_chunks(X, rows):
-        total += chunk.sum(0, dtype=torch.float64)
-    return (total / X.shape[0]).to(X.dtype)
 
 
 def _check_int(value: Any, name: str, minimum: int) -> None:

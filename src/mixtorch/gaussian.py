@@ -5,17 +5,16 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-import numpy as np
 import torch
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.exceptions import ConvergenceWarning
 
 from ._base import MixtureScoringMixin
-from ._chunks import chunk_rows, iter_chunks
+from ._chunks import chunk_rows, column_mean
 from ._validation import (
     as_output,
-    check_finite,
     check_random_generator,
+    check_sample_weight,
     resolve_dtype,
     to_tensor,
 )
@@ -133,12 +132,12 @@ class Gaussian(MixtureScoringMixin, DensityMixin, BaseEstimator):
         tensor, kind = to_tensor(
             self, X, reset=True, dtype=dtype, device=self.device, ensure_min_samples=2
         )
-        weights = _check_sample_weight(sample_weight, tensor)
+        weights = None if sample_weight is None else check_sample_weight(sample_weight, tensor)
         rows = chunk_rows(1, tensor.shape[1], self.chunk_size)
         if self.algorithm == "gradient":
             self._store(self._fit_gradient(tensor, weights, rows), kind)
             return self
-        mean = _weighted_mean(tensor, weights, rows)
+        mean = column_mean(tensor, rows, weights)
 
         def responsibilities(chunk: torch.Tensor, start: int) -> torch.Tensor:
             if weights is None:
@@ -209,35 +208,3 @@ class Gaussian(MixtureScoringMixin, DensityMixin, BaseEstimator):
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "mixture_")
-
-
-def _check_sample_weight(sample_weight: Any, X: torch.Tensor) -> torch.Tensor | None:
-    if sample_weight is None:
-        return None
-    if not isinstance(sample_weight, torch.Tensor):
-        sample_weight = np.asarray(sample_weight, dtype=np.float64)
-    weights = torch.as_tensor(sample_weight, dtype=X.dtype, device=X.device).reshape(-1)
-    if weights.shape[0] != X.shape[0]:
-        raise ValueError(
-            f"sample_weight has {weights.shape[0]} entries but X has {X.shape[0]} samples."
-        )
-    check_finite(weights, "sample_weight")
-    if bool((weights < 0).any()):
-        raise ValueError("sample_weight must be non-negative.")
-    if not float(weights.sum()) > 0:
-        raise ValueError("sample_weight sums to zero: at least one weight must be positive.")
-    return weights
-
-
-def _weighted_mean(X: torch.Tensor, weights: torch.Tensor | None, rows: int) -> torch.Tensor:
-    total = torch.zeros(X.shape[1], dtype=torch.float64, device=X.device)
-    mass = 0.0
-    for start, chunk in zip(range(0, X.shape[0], rows), iter_chunks(X, rows), strict=True):
-        if weights is None:
-            total += chunk.sum(0, dtype=torch.float64)
-            mass += chunk.shape[0]
-        else:
-            w = weights[start : start + chunk.shape[0]].to(torch.float64)
-            total += w @ chunk.to(torch.float64)
-            mass += float(w.sum())
-    return (total / mass).to(X.dtype)

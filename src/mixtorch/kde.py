@@ -17,7 +17,14 @@ import torch
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._validation import as_output, check_finite, check_random_generator, resolve_dtype, to_tensor
+from ._validation import (
+    as_output,
+    check_finite,
+    check_random_generator,
+    normalised_sample_weight,
+    resolve_dtype,
+    to_tensor,
+)
 from .covariance import TiedCovariance
 from .fit import bandwidth as bw
 from .fit.fft_kde import DensityGrid, binned_density_grid
@@ -129,7 +136,7 @@ class GaussianKDE(DensityMixin, BaseEstimator):
             self, X, reset=True, dtype=dtype, device=self.device,
             ensure_min_samples=2 if needs_two else 1,
         )  # fmt: skip
-        weights = _normalised_weights(sample_weight, data)
+        weights = normalised_sample_weight(sample_weight, data)
         keep = weights > 0
         if not bool(keep.all()):
             data, weights = data[keep], weights[keep] / weights[keep].sum()
@@ -290,24 +297,6 @@ class GaussianKDE(DensityMixin, BaseEstimator):
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "mixture_")
-
-
-def _normalised_weights(sample_weight: Any, X: torch.Tensor) -> torch.Tensor:
-    if sample_weight is None:
-        return torch.full((X.shape[0],), 1.0 / X.shape[0], dtype=X.dtype, device=X.device)
-    if not isinstance(sample_weight, torch.Tensor):
-        sample_weight = np.asarray(sample_weight, dtype=np.float64)
-    weights = torch.as_tensor(sample_weight, device=X.device).to(X.dtype).reshape(-1)
-    if weights.shape[0] != X.shape[0]:
-        raise ValueError(
-            f"sample_weight has {weights.shape[0]} entries but X has {X.shape[0]} samples."
-        )
-    check_finite(weights, "sample_weight")
-    if bool((weights < 0).any()) or not float(weights.sum()) > 0:
-        raise ValueError(
-            "sample_weight must be non-negative and not all zero (it needs a positive sum)."
-        )
-    return weights / weights.sum()
 
 
 def _data_covariance_or_none(

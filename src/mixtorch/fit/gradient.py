@@ -32,6 +32,7 @@ import torch
 from torch import Tensor
 
 from .._chunks import chunk_rows
+from .._validation import normalised_sample_weight
 from ..mixture import Mixture
 from ..nn import GaussianMixtureModule
 from .gradient_trace import GradientTrace
@@ -121,7 +122,7 @@ def fit_gradient(
     module = GaussianMixtureModule.from_mixture(initial.to(X.device, X.dtype), reg_covar=reg_covar)
     parameters = [p for p in module.parameters() if p.requires_grad]
     optim = make_optimizer(optimizer, parameters, learning_rate)
-    weights = _normalised_weights(sample_weight, X)
+    weights = normalised_sample_weight(sample_weight, X)
     rows = chunk_rows(initial.n_components, initial.n_features, chunk_size)
     batch = X.shape[0] if batch_size is None else min(int(batch_size), X.shape[0])
     record = (
@@ -297,22 +298,6 @@ def _full_nll(module: GaussianMixtureModule, X: Tensor, weights: Tensor, rows: i
 
 
 # -- helpers ----------------------------------------------------------------------------
-def _normalised_weights(sample_weight: Tensor | None, X: Tensor) -> Tensor:
-    if sample_weight is None:
-        return torch.full((X.shape[0],), 1.0 / X.shape[0], dtype=X.dtype, device=X.device)
-    weights = torch.as_tensor(sample_weight, dtype=X.dtype, device=X.device).reshape(-1)
-    if weights.shape[0] != X.shape[0]:
-        raise ValueError(
-            f"sample_weight has {weights.shape[0]} entries but X has {X.shape[0]} samples."
-        )
-    if not bool(torch.isfinite(weights).all()) or bool((weights < 0).any()):
-        raise ValueError("sample_weight must be finite and non-negative.")
-    total = float(weights.sum())
-    if not total > 0:
-        raise ValueError("sample_weight must have a positive sum.")
-    return weights / total
-
-
 def _snapshot(module: GaussianMixtureModule) -> dict[str, Tensor]:
     mixture = module.to_mixture()
     return {

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .._chunks import iter_chunks
+from .._chunks import column_mean, iter_chunks
 
 __all__ = ["KMeansResult", "kmeans", "kmeans_plusplus", "squared_distances"]
 
@@ -18,13 +18,6 @@ def squared_distances(Y: Tensor, centers: Tensor) -> Tensor:
     cross = Y @ centers.T
     distances = (Y * Y).sum(1, keepdim=True) - 2.0 * cross + (centers * centers).sum(1)
     return distances.clamp_min_(0.0)
-
-
-def _column_mean(X: Tensor, rows: int) -> Tensor:
-    total = torch.zeros(X.shape[1], dtype=torch.float64, device=X.device)
-    for chunk in iter_chunks(X, rows):
-        total += chunk.sum(0, dtype=torch.float64)
-    return (total / X.shape[0]).to(X.dtype)
 
 
 def _min_distances(X: Tensor, shift: Tensor, centers: Tensor, rows: int) -> Tensor:
@@ -50,7 +43,7 @@ def kmeans_plusplus(
     """
     n_samples = X.shape[0]
     trials = n_local_trials or 2 + int(math.log(n_clusters))
-    shift = _column_mean(X, rows)
+    shift = column_mean(X, rows)
     first = int(torch.randint(n_samples, (1,), generator=generator, device=generator.device))
     indices = [first]
     closest = _min_distances(X, shift, X[first : first + 1], rows)[:, 0]
@@ -93,7 +86,7 @@ def kmeans(
     cluster is moved to the point farthest from its centre.
     """
     centers, _ = kmeans_plusplus(X, n_clusters, generator, rows)
-    shift = _column_mean(X, rows)
+    shift = column_mean(X, rows)
     variance = sum(
         ((chunk - shift) ** 2).sum(0, dtype=torch.float64) for chunk in iter_chunks(X, rows)
     )
