@@ -13,7 +13,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ._base import ClusterScoringMixin
 from ._chunks import chunk_rows, iter_chunks
-from ._validation import as_output, check_random_generator, resolve_dtype, to_tensor
+from ._validation import OutputKind, as_output, check_random_generator, resolve_dtype, to_tensor
 from .covariance import Covariance, covariance_class
 from .fit.em import EMTrace, fit_em
 from .fit.gradient import GradientTrace, check_gradient_options, fit_gradient
@@ -183,13 +183,12 @@ class GaussianMixture(ClusterScoringMixin, DensityMixin, BaseEstimator):
         **params
             Other constructor parameters (``random_state``, ``device``, ``dtype``, ...).
         """
-        kind_source = means if isinstance(means, torch.Tensor) else None
-        dtype = resolve_dtype(params.get("dtype"), means if kind_source is not None else None)
+        dtype = resolve_dtype(params.get("dtype"), means)
         mixture = Mixture.from_parameters(
             weights, means, covariances, covariance_type, dtype=dtype, device=params.get("device")
         )
         model = cls(n_components=mixture.n_components, covariance_type=covariance_type, **params)
-        model._store(mixture, EMTrace(), _kind_of(kind_source))
+        model._store(mixture, EMTrace(), OutputKind.of(means))
         return model
 
     # -- fitting ---------------------------------------------------------------------
@@ -433,12 +432,6 @@ class GaussianMixture(ClusterScoringMixin, DensityMixin, BaseEstimator):
 def _check_int(value: Any, name: str, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-
-
-def _kind_of(source: Any) -> Any:
-    from ._validation import OutputKind
-
-    return OutputKind.of(source) if source is not None else OutputKind(False)
 
 
 def _uses_streaming(estimator: GaussianMixture, X: Any) -> bool:
