@@ -7,22 +7,26 @@ count, sampling transform and scikit-learn layout, so no other module dispatches
 Layouts follow scikit-learn: ``full`` (K, D, D), ``tied`` (D, D), ``diag`` (K, D),
 ``spherical`` (K,).
 
-Accuracy: ``full`` and ``tied`` compute Mahalanobis terms and scatter matrices from
-explicit per-component differences, which stay accurate in float32 however far the
-components sit from each other. ``diag`` and ``spherical`` use matrix products (the
-O(N*K*D) formulation); callers pass data shifted by a central point so that float32
-cancellation only depends on how far a component lies from that point in units of its
-own standard deviation.
+Accuracy: :meth:`Covariance.log_gaussian` and :meth:`Covariance.moments` for ``full`` and
+``tied`` work from explicit per-component differences, which stay accurate in float32
+however far the components sit from each other. ``diag`` and ``spherical`` use matrix
+products (the O(N*K*D) formulation); callers pass data shifted by a central point so that
+float32 cancellation only depends on how far a component lies from that point in units of
+its own standard deviation. The E-step used by EM lives in :mod:`mixtorch.estep`
+(:meth:`Covariance.e_step_kernel`), which chooses between the two formulations for full
+and tied covariances.
 """
 
 from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from typing import ClassVar, NamedTuple
+from typing import ClassVar
 
 import torch
 from torch import Tensor
+
+from .estep import DiagKernel, EStepKernel, full_kernel
 
 __all__ = [
     "COVARIANCE_TYPES",
@@ -112,19 +116,16 @@ class Covariance(ABC):
         constant = gaussian_log_normaliser(self.n_features) + self.log_det()
         return log_weights - 0.5 * (self.mahalanobis(Y, means) + constant)
 
-    def e_step(
-        self, Y: Tensor, means: Tensor, log_weights: Tensor, sample_weight: Tensor | None = None
-    ) -> EStep:
-        """E-step of one chunk fused with its moments (see :meth:`moments`).
+    @abstractmethod
+    def e_step_kernel(self, center: Tensor, means: Tensor, log_weights: Tensor) -> EStepKernel:
+        """The E-step of a mixture with this covariance, for rows shifted by ``center``.
 
-        Moments are taken about ``means`` for full/tied covariances and about zero (the
-        shift point) for diag/spherical.
+        ``means`` are relative to ``center``. See :mod:`mixtorch.estep`.
         """
-        log_norm, responsibilities = normalise_log_weights(self.log_gaussian(Y, means, log_weights))
-        weighted = _apply_weights(responsibilities, sample_weight)
-        reference = means if self.centred_per_component else torch.zeros_like(means)
-        sums, scatter = self.moments(Y, weighted, reference)
-        return EStep(log_norm, weighted, sums, scatter)
+
+    def _bias(self, log_weights: Tensor) -> Tensor:
+        """``log w_k - (D log 2 pi + log|S_k|) / 2``, shape (K,)."""
+        return log_weights - 0.5 * (gaussian_log_normaliser(self.n_features) + self.log_det())
 
     @classmethod
     @abstractmethod
@@ -212,31 +213,6 @@ def _with_ridge(matrices: Tensor, reg_covar: float) -> Tensor:
     return matrices + reg_covar * eye
 
 
-class EStep(NamedTuple):
-    """One chunk's E-step: log p(x_i) (n,), (weighted) responsibilities (n, K), moments."""
-
-    log_norm: Tensor
-    responsibilities: Tensor
-    sums: Tensor
-    scatter: Tensor
-
-
-def normalise_log_weights(log_prob: Tensor) -> tuple[Tensor, Tensor]:
-    """``logsumexp`` over components and the normalised responsibilities, one exp pass."""
-    peak = log_prob.amax(1, keepdim=True)
-    peak = torch.where(torch.isfinite(peak), peak, torch.zeros_like(peak))
-    # Clamping at log(tiny) keeps exp() out of subnormal numbers, which are many times
-    # slower on CPUs; the responsibilities it changes are below 1e-37 (float32).
-    floor = math.log(torch.finfo(log_prob.dtype).tiny) + 2.0  # a margin above rounding
-    exponentials = (log_prob - peak).clamp_min_(floor).exp_()
-    total = exponentials.sum(1, keepdim=True)
-    return (peak + total.log()).squeeze(1), exponentials.div_(total)
-
-
-def _apply_weights(responsibilities: Tensor, sample_weight: Tensor | None) -> Tensor:
-    return responsibilities if sample_weight is None else responsibilities * sample_weight[:, None]
-
-
 class FullCovariance(Covariance):
     """A full covariance matrix per component, (K, D, D)."""
 
@@ -267,19 +243,8 @@ class FullCovariance(Covariance):
         whitened = torch.bmm(_differences(Y, means), self._precision_factor)
         return whitened.square().sum(-1).T
 
-    def e_step(
-        self, Y: Tensor, means: Tensor, log_weights: Tensor, sample_weight: Tensor | None = None
-    ) -> EStep:
-        # One (K, n, D) difference tensor serves the Mahalanobis terms and the scatter.
-        differences = _differences(Y, means)
-        whitened = torch.matmul(differences, self._precision_factor)
-        constant = gaussian_log_normaliser(self.n_features) + self.log_det()
-        log_prob = log_weights - 0.5 * (whitened.square().sum(-1).T + constant)
-        log_norm, responsibilities = normalise_log_weights(log_prob)
-        weighted = _apply_weights(responsibilities, sample_weight)
-        weighted_differences = differences * weighted.T.unsqueeze(-1)
-        scatter = torch.bmm(weighted_differences.mT, differences)
-        return EStep(log_norm, weighted, weighted_differences.sum(1), scatter)
+    def e_step_kernel(self, center: Tensor, means: Tensor, log_weights: Tensor) -> EStepKernel:
+        return full_kernel(center, means, self._precision_factor, self._bias(log_weights))
 
     @classmethod
     def moments(
@@ -385,14 +350,8 @@ class DiagCovariance(Covariance):
     def log_gaussian(self, Y: Tensor, means: Tensor, log_weights: Tensor) -> Tensor:
         return self._log_gaussian_from_squares(Y, Y * Y, means, log_weights)
 
-    def e_step(
-        self, Y: Tensor, means: Tensor, log_weights: Tensor, sample_weight: Tensor | None = None
-    ) -> EStep:
-        squares = Y * Y
-        log_prob = self._log_gaussian_from_squares(Y, squares, means, log_weights)
-        log_norm, responsibilities = normalise_log_weights(log_prob)
-        weighted = _apply_weights(responsibilities, sample_weight)
-        return EStep(log_norm, weighted, weighted.T @ Y, weighted.T @ squares)
+    def e_step_kernel(self, center: Tensor, means: Tensor, log_weights: Tensor) -> EStepKernel:
+        return DiagKernel(center, means, self._variances(), self._bias(log_weights))
 
     @classmethod
     def moments(

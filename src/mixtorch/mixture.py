@@ -16,6 +16,7 @@ from torch import Tensor
 
 from ._chunks import chunk_rows, map_chunks
 from .covariance import Covariance, covariance_class
+from .estep import EStepKernel
 
 __all__ = ["Mixture"]
 
@@ -111,6 +112,11 @@ class Mixture:
     def log_weights(self) -> Tensor:
         return torch.log(self.weights)
 
+    @cached_property
+    def e_step_kernel(self) -> EStepKernel:
+        """This mixture's E-step, applied to chunks of rows (see :mod:`mixtorch.estep`)."""
+        return self.covariance.e_step_kernel(self.center, self.centred_means, self.log_weights)
+
     def n_parameters(self) -> int:
         """Free parameters: weights (K - 1), means (K * D) and the covariance's own."""
         K, D = self.n_components, self.n_features
@@ -134,8 +140,7 @@ class Mixture:
 
     def weighted_log_prob(self, X: Tensor) -> Tensor:
         """log pi_k + log N(x_i | mu_k, Sigma_k), shape (n, K)."""
-        Y = X.to(self.dtype) - self.center
-        return self.covariance.log_gaussian(Y, self.centred_means, self.log_weights)
+        return self.e_step_kernel.weighted_log_prob(X.to(self.dtype))
 
     def log_prob(self, X: Tensor, chunk_size: int | None = None) -> Tensor:
         """log p(x_i), shape (n,), computed in row chunks."""

@@ -86,6 +86,31 @@ class SufficientStatistics:
             counts, sums, scatter, self.reference, log_likelihood, n_samples
         )
 
+    def about(self, reference: Tensor) -> SufficientStatistics:
+        """The same statistics with moments taken about ``reference`` (K, D) instead.
+
+        Exact in float64: with ``d = reference - self.reference``, the sums lose
+        ``counts * d`` and the scatter ``s d^T + d s^T - counts d d^T`` (diagonals only
+        for diag/spherical scatter).
+        """
+        target = reference.to(ACCUMULATOR_DTYPE)
+        step = target - self.reference.to(ACCUMULATOR_DTYPE)
+        counts = self.counts[:, None]
+        sums = self.sums - counts * step
+        if self.scatter.ndim == 3:
+            cross = self.sums[:, :, None] * step[:, None, :]
+            scatter = (
+                self.scatter
+                - cross
+                - cross.mT
+                + counts[:, :, None] * step[:, :, None] * step[:, None, :]
+            )
+        else:
+            scatter = self.scatter - 2.0 * self.sums * step + counts * step * step
+        return SufficientStatistics(
+            self.counts, sums, scatter, target, self.log_likelihood, self.n_samples
+        )
+
     @property
     def mean_log_likelihood(self) -> float:
         """Average log-likelihood per (weighted) sample."""
@@ -146,37 +171,32 @@ def accumulate_statistics(
 ) -> SufficientStatistics:
     """One E-step pass: responsibilities of every chunk under ``mixture``, summed.
 
-    ``chunks`` yields tensors, or ``(chunk, sample_weight)`` pairs.
+    ``chunks`` yields tensors, or ``(chunk, sample_weight)`` pairs. Chunk sums are added
+    up in float64; the moments are returned about the means for full/tied covariances and
+    about the mixture centre for diag/spherical ones.
     """
-    covariance = mixture.covariance
-    shift = mixture.center
-    if covariance.centred_per_component:
-        reference = mixture.means
-    else:
-        reference = shift.expand(mixture.n_components, -1)
-    total: SufficientStatistics | None = None
+    kernel = mixture.e_step_kernel
+    totals: list[Tensor] | None = None
+    n_samples = torch.zeros((), dtype=ACCUMULATOR_DTYPE, device=mixture.device)
     for item in chunks:
         X, weight = item if isinstance(item, tuple) else (item, None)
         if weight is not None:
             weight = weight.to(mixture.dtype)
-        Y = X.to(mixture.dtype) - shift
-        step = covariance.e_step(Y, mixture.centred_means, mixture.log_weights, weight)
-        log_norm = step.log_norm.to(ACCUMULATOR_DTYPE)
-        stats = SufficientStatistics(
-            counts=step.responsibilities.sum(0).to(ACCUMULATOR_DTYPE),
-            sums=step.sums.to(ACCUMULATOR_DTYPE),
-            scatter=step.scatter.to(ACCUMULATOR_DTYPE),
-            reference=reference,
-            log_likelihood=log_norm.sum() if weight is None else log_norm @ weight.double(),
-            n_samples=_total_weight(Y, weight),
-        )
-        total = stats if total is None else total + stats
-    if total is None:
+            n_samples += weight.sum()
+        else:
+            n_samples += X.shape[0]
+        moments = kernel(X.to(mixture.dtype), weight)
+        if totals is None:
+            totals = [value.to(ACCUMULATOR_DTYPE, copy=True) for value in moments]
+        else:
+            for total, value in zip(totals, moments, strict=True):
+                total.add_(value)
+    if totals is None:
         raise ValueError("The data source yielded no chunks.")
-    return total
-
-
-def _total_weight(Y: Tensor, weight: Tensor | None) -> Tensor:
-    if weight is None:
-        return torch.tensor(float(Y.shape[0]), dtype=ACCUMULATOR_DTYPE, device=Y.device)
-    return weight.sum().to(ACCUMULATOR_DTYPE)
+    log_likelihood, counts, first, second = totals
+    sums, scatter = kernel.finish(first, second)
+    origin = kernel.origin.to(ACCUMULATOR_DTYPE) + mixture.center.to(ACCUMULATOR_DTYPE)
+    stats = SufficientStatistics(counts, sums, scatter, origin, log_likelihood, n_samples)
+    if mixture.covariance.centred_per_component:
+        return stats.about(mixture.means)
+    return stats
