@@ -12,7 +12,14 @@ from scipy.stats import multivariate_normal
 
 from mixtorch import GaussianMixture
 from mixtorch.covariance import covariance_class
-from mixtorch.estep import DifferenceFullKernel, QuadraticFullKernel, full_kernel
+from mixtorch.estep import (
+    DiagDifferenceKernel,
+    DiagKernel,
+    DifferenceFullKernel,
+    QuadraticFullKernel,
+    full_kernel,
+    matmul_roundoff,
+)
 from mixtorch.mixture import Mixture
 from mixtorch.stats import SufficientStatistics, accumulate_statistics
 
@@ -253,3 +260,43 @@ def test_em_agrees_between_kernels(kind, monkeypatch):
     assert quadratic.lower_bound_ == pytest.approx(differences.lower_bound_, abs=1e-5)
     np.testing.assert_allclose(quadratic.means_, differences.means_, atol=1e-4)
     np.testing.assert_allclose(quadratic.covariances_, differences.covariances_, atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["diag", "spherical"])
+def test_far_tight_diagonal_components_use_differences(kind):
+    rng = np.random.default_rng(9)
+    D = 4
+    means = np.array([[0.0] * D, [30.0] * D])
+    X = np.concatenate([m + 0.01 * rng.normal(size=(400, D)) for m in means])
+    covariances = np.full((2, D), 1e-4) if kind == "diag" else np.full(2, 1e-4)
+    weights = np.array([0.5, 0.5])
+    mixture = as_mixture(weights, means, covariances, kind, torch.float32)
+    assert isinstance(mixture.e_step_kernel, DiagDifferenceKernel)
+    ll, counts, sums, scatter, _ = brute_force(X, weights, means, covariances, kind)
+    stats = accumulate_statistics(mixture, chunks_of(torch.tensor(X, dtype=torch.float32), 300))
+    assert stats.log_likelihood.item() / 800 == pytest.approx(ll / 800, abs=1e-4)
+    stats = stats.about(torch.tensor(means))
+    estimate = stats.scatter.numpy() / stats.counts.numpy()[:, None]
+    expected = np.einsum("kdd->kd", scatter) / counts[:, None]
+    np.testing.assert_allclose(estimate, expected, rtol=1e-4)
+    ordinary = as_mixture(weights, means / 1000, covariances * 1e4, kind, torch.float32)
+    assert isinstance(ordinary.e_step_kernel, DiagKernel)
+
+
+def test_reduced_precision_matmul_turns_the_quadratic_form_off():
+    rng = np.random.default_rng(10)
+    weights, means, covariances = random_mixture("full", 4, 3, rng)
+    before = torch.get_float32_matmul_precision()
+    try:
+        assert matmul_roundoff(torch.float32, torch.device("cpu")) == torch.finfo().eps
+        torch.set_float32_matmul_precision("high")
+        assert matmul_roundoff(torch.float32, torch.device("cpu")) == 2.0**-11
+        assert matmul_roundoff(torch.float64, torch.device("cpu")) == torch.finfo(torch.float64).eps
+        mixture = as_mixture(weights, means, covariances, "full", torch.float32)
+        assert isinstance(mixture.e_step_kernel, DifferenceFullKernel)
+        torch.set_float32_matmul_precision("medium")
+        assert matmul_roundoff(torch.float32, torch.device("cpu")) == 2.0**-8
+    finally:
+        torch.set_float32_matmul_precision(before)
+    mixture = as_mixture(weights, means, covariances, "full", torch.float32)
+    assert isinstance(mixture.e_step_kernel, QuadraticFullKernel)

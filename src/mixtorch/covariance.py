@@ -26,7 +26,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from .estep import DiagKernel, EStepKernel, full_kernel
+from .estep import EStepKernel, diag_kernel, full_kernel
 
 __all__ = [
     "COVARIANCE_TYPES",
@@ -351,7 +351,7 @@ class DiagCovariance(Covariance):
         return self._log_gaussian_from_squares(Y, Y * Y, means, log_weights)
 
     def e_step_kernel(self, center: Tensor, means: Tensor, log_weights: Tensor) -> EStepKernel:
-        return DiagKernel(center, means, self._variances(), self._bias(log_weights))
+        return diag_kernel(center, means, self._variances(), self._bias(log_weights))
 
     @classmethod
     def moments(

@@ -23,10 +23,14 @@ Full and tied covariances have two formulations:
   are, at the price of twice the multiply-adds and three elementwise passes over
   (K, rows, D) values.
 
-:func:`full_kernel` takes the quadratic form when ``eps * max_k delta_k^2`` is at most
-:data:`QUADRATIC_FORM_TOLERANCE` (float32: every mean within about 32 of its own standard
-deviations from the centre) and the block is not much larger than the differences
-(``D <= 4 K``); explicit differences otherwise.
+:func:`full_kernel` takes the quadratic form when ``u * max_k delta_k^2`` is at most
+:data:`QUADRATIC_FORM_TOLERANCE`, with ``u`` the unit roundoff of a matrix product
+(float32: every mean within about 32 of its own standard deviations from the centre), and
+the block is not much larger than the differences (``D <= 4 K``); explicit differences
+otherwise. Diagonal and spherical covariances work the same way with ``[y^2, y]`` as the
+block (:func:`diag_kernel`). If TF32 or bfloat16 products are enabled for float32
+(``torch.set_float32_matmul_precision``), ``u`` grows accordingly and explicit
+differences are used.
 """
 
 from __future__ import annotations
@@ -41,11 +45,14 @@ from torch import Tensor
 __all__ = [
     "QUADRATIC_FORM_TOLERANCE",
     "ChunkSums",
+    "DiagDifferenceKernel",
     "DiagKernel",
     "DifferenceFullKernel",
     "EStepKernel",
     "QuadraticFullKernel",
+    "diag_kernel",
     "full_kernel",
+    "matmul_roundoff",
     "normalise_log_weights",
 ]
 
@@ -179,7 +186,8 @@ class QuadraticFullKernel(EStepKernel):
         return block
 
     def weighted_log_prob(self, X: Tensor) -> Tensor:
-        return torch.addmm(self.bias, self.coefficients, self._block(X)).T
+        # Row-major (n, K), so that reductions over components run on contiguous memory.
+        return torch.addmm(self.bias, self.coefficients, self._block(X)).T.contiguous()
 
     def __call__(self, X: Tensor, sample_weight: Tensor | None = None) -> ChunkSums:
         block = self._block(X)
@@ -225,7 +233,7 @@ class DifferenceFullKernel(EStepKernel):
         return torch.linalg.vector_norm(whitened, dim=-1).square_().mul_(-0.5).add_(self.bias)
 
     def weighted_log_prob(self, X: Tensor) -> Tensor:
-        return self._log_prob(self._differences(X)).T
+        return self._log_prob(self._differences(X)).T.contiguous()
 
     def __call__(self, X: Tensor, sample_weight: Tensor | None = None) -> ChunkSums:
         parts = []
@@ -233,9 +241,7 @@ class DifferenceFullKernel(EStepKernel):
             stop = start + self.piece_rows
             weight = None if sample_weight is None else sample_weight[start:stop]
             parts.append(self._piece(X[start:stop], weight))
-        if len(parts) == 1:
-            return parts[0]
-        return ChunkSums(*(torch.stack(values).sum(0) for values in zip(*parts, strict=True)))
+        return _summed(parts)
 
     def _piece(self, X: Tensor, sample_weight: Tensor | None) -> ChunkSums:
         differences = self._differences(X)
@@ -250,6 +256,39 @@ class DifferenceFullKernel(EStepKernel):
         )
 
 
+def matmul_roundoff(dtype: torch.dtype, device: torch.device) -> float:
+    """Relative rounding of a matrix product, allowing for TF32 or bfloat16 float32 modes.
+
+    mixtorch never enables reduced-precision float32 products itself (PyTorch's default
+    is full precision); when a user does, the quadratic forms below become inaccurate
+    sooner and the kernels fall back to explicit differences.
+    """
+    eps = torch.finfo(dtype).eps
+    if dtype != torch.float32:
+        return eps
+    backend = torch.backends.cuda.matmul if device.type == "cuda" else torch.backends.mkldnn
+    backend_matmul = getattr(backend, "matmul", backend)
+    modes = {
+        torch.get_float32_matmul_precision(),
+        str(getattr(backend_matmul, "fp32_precision", "none")),
+        str(getattr(torch.backends, "fp32_precision", "none")),
+    }
+    if device.type == "cuda" and torch.backends.cuda.matmul.allow_tf32:
+        modes.add("tf32")
+    if modes & {"medium", "bf16"}:
+        return max(eps, 2.0**-8)
+    if modes & {"high", "tf32"}:
+        return max(eps, 2.0**-11)
+    return eps
+
+
+def _quadratic_form_is_accurate(whitened_means: Tensor) -> bool:
+    """Whether ``roundoff * max_k delta_k^2`` is within :data:`QUADRATIC_FORM_TOLERANCE`."""
+    spread = float(whitened_means.square().sum(1).max())
+    roundoff = matmul_roundoff(whitened_means.dtype, whitened_means.device)
+    return roundoff * spread <= QUADRATIC_FORM_TOLERANCE
+
+
 def full_kernel(
     center: Tensor, means: Tensor, precision_factor: Tensor, bias: Tensor
 ) -> EStepKernel:
@@ -260,12 +299,66 @@ def full_kernel(
     ``log w_k - (D log 2 pi + log|S_k|) / 2``.
     """
     K, D = means.shape
-    factor = precision_factor.expand(K, D, D)
-    whitened = torch.einsum("kd,kde->ke", means, factor)
-    spread = float(whitened.square().sum(1).max())
-    quadratic = D <= 4 * K and torch.finfo(means.dtype).eps * spread <= QUADRATIC_FORM_TOLERANCE
+    whitened = torch.einsum("kd,kde->ke", means, precision_factor.expand(K, D, D))
+    quadratic = D <= 4 * K and _quadratic_form_is_accurate(whitened)
     kind = QuadraticFullKernel if quadratic else DifferenceFullKernel
     return kind(center, means, precision_factor, bias)
+
+
+def diag_kernel(center: Tensor, means: Tensor, variances: Tensor, bias: Tensor) -> EStepKernel:
+    """The diag/spherical kernel for these parameters (quadratic form when accurate).
+
+    ``variances`` is (K, D); the other arguments are as for :func:`full_kernel`.
+    """
+    accurate = _quadratic_form_is_accurate(means / variances.sqrt())
+    kind = DiagKernel if accurate else DiagDifferenceKernel
+    return kind(center, means, variances, bias)
+
+
+class DiagDifferenceKernel(EStepKernel):
+    """Diagonal covariances from explicit differences ``y - m_k``; moments about the means."""
+
+    def __init__(self, center: Tensor, means: Tensor, variances: Tensor, bias: Tensor) -> None:
+        super().__init__(center, means)
+        self.scales = variances.rsqrt().unsqueeze(1)  # (K, 1, D)
+        self.bias = bias.unsqueeze(1)
+        K, D = means.shape
+        self.piece_rows = max(64, _DIFFERENCE_BUDGET // (K * D))
+
+    def _differences(self, X: Tensor) -> Tensor:
+        return (X - self.center).unsqueeze(0) - self.origin.unsqueeze(1)
+
+    def _log_prob(self, differences: Tensor) -> Tensor:
+        whitened = differences * self.scales
+        return torch.linalg.vector_norm(whitened, dim=-1).square_().mul_(-0.5).add_(self.bias)
+
+    def weighted_log_prob(self, X: Tensor) -> Tensor:
+        return self._log_prob(self._differences(X)).T.contiguous()
+
+    def __call__(self, X: Tensor, sample_weight: Tensor | None = None) -> ChunkSums:
+        parts = []
+        for start in range(0, X.shape[0], self.piece_rows):
+            stop = start + self.piece_rows
+            weight = None if sample_weight is None else sample_weight[start:stop]
+            differences = self._differences(X[start:stop])
+            log_norm, responsibilities = normalise_log_weights(self._log_prob(differences), dim=0)
+            log_likelihood, responsibilities = _weighted(log_norm, responsibilities, weight, 0)
+            weighted = differences * responsibilities.unsqueeze(-1)
+            parts.append(
+                ChunkSums(
+                    log_likelihood,
+                    responsibilities.sum(1),
+                    weighted.sum(1),
+                    (weighted * differences).sum(1),
+                )
+            )
+        return _summed(parts)
+
+
+def _summed(parts: list[ChunkSums]) -> ChunkSums:
+    if len(parts) == 1:
+        return parts[0]
+    return ChunkSums(*(torch.stack(values).sum(0) for values in zip(*parts, strict=True)))
 
 
 class DiagKernel(EStepKernel):
