@@ -25,7 +25,7 @@ from ._validation import check_random_generator, resolve_dtype, to_tensor
 from .covariance import covariance_class
 from .fit.em import EMTrace, reseed_empty_components
 from .mixture import Mixture
-from .stats import ACCUMULATOR_DTYPE, SufficientStatistics, chunk_statistics
+from .stats import SufficientStatistics, accumulate_statistics
 
 __all__ = ["partial_fit"]
 
@@ -83,22 +83,7 @@ def partial_fit(estimator: Any, X: Any) -> Any:
 
 def _batch_statistics(mixture: Mixture, X: Tensor, reference: Tensor, rows: int) -> Any:
     """E-step statistics of one batch about a fixed ``reference``, per sample."""
-    shift = reference[0]
-    total: SufficientStatistics | None = None
-    for chunk in iter_chunks(X, rows):
-        log_weighted = mixture.weighted_log_prob(chunk)
-        log_norm = torch.logsumexp(log_weighted, dim=1)
-        responsibilities = torch.exp(log_weighted - log_norm[:, None])
-        stats = chunk_statistics(
-            type(mixture.covariance),
-            chunk - shift,
-            responsibilities,
-            reference,
-            shift,
-            log_norm.to(ACCUMULATOR_DTYPE).sum(),
-        )
-        total = stats if total is None else total + stats
-    assert total is not None
+    total = accumulate_statistics(mixture, iter_chunks(X, rows)).about(reference)
     n = total.n_samples
     return SufficientStatistics(
         total.counts / n,
