@@ -212,7 +212,13 @@ def test_nuts_posterior_predictive_density(nuts_fit):
     model, _, _ = nuts_fit
     grid = np.linspace(-6, 6, 241)[:, None]
     mean, lower, upper = model.predictive_density(grid, quantiles=(0.05, 0.95))
-    assert np.all(lower <= mean + 1e-15) and np.all(mean <= upper + 1e-15)
+    # A mean always lies between the smallest and largest draw; it lies inside the 90% band
+    # where the posterior is concentrated (in the far tails one draw can dominate it).
+    _, lowest, highest = model.predictive_density(grid, quantiles=(0.0, 1.0))
+    assert np.all(lowest <= mean * (1 + 1e-12)) and np.all(mean <= highest * (1 + 1e-12))
+    data_range = np.abs(grid[:, 0]) <= 3
+    assert np.all(lower[data_range] <= mean[data_range])
+    assert np.all(mean[data_range] <= upper[data_range])
     assert np.all(upper - lower > 0)
     np.testing.assert_allclose(np.trapezoid(mean, grid[:, 0]), 1.0, atol=1e-3)
     assert np.max(np.abs(mean - true_density(grid[:, 0]))) < 0.06

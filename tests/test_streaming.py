@@ -201,3 +201,15 @@ def test_partial_fit_continues_a_fitted_model_and_validates(X):
         GaussianMixture(3, step_size_decay=0.5).partial_fit(X)
     tensor_model = GaussianMixture(2, random_state=0).partial_fit(torch.as_tensor(X))
     assert isinstance(tensor_model.means_, torch.Tensor)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+@pytest.mark.parametrize("init_params", ["k-means++", "random_from_data"])
+def test_seed_row_inits_on_a_stream_start_at_data_rows(X, npy_path, covariance_type, init_params):
+    """scikit-learn's k-means++ / random_from_data start: means are the seed rows."""
+    model = GaussianMixture(
+        3, covariance_type=covariance_type, init_params=init_params, max_iter=0, random_state=0
+    ).fit(npy_path)
+    distances = ((model.means_[:, None, :] - X[None, :, :]) ** 2).sum(-1)
+    np.testing.assert_allclose(distances.min(1), 0.0, atol=1e-20)
+    np.testing.assert_allclose(model.weights_, 1 / 3)

@@ -33,7 +33,7 @@ from ._validation import OutputKind, as_output, check_random_generator, resolve_
 from .covariance import Covariance, covariance_class
 from .distributed import all_reduce_sum, gather_rows, is_distributed, rank, synchronised_generator
 from .fit.em import EMTrace, fit_em
-from .fit.init import _nearest_center, _random_responsibilities
+from .fit.init import _nearest_center, _random_responsibilities, mixture_from_labels
 from .fit.kmeans import kmeans, kmeans_plusplus, squared_distances
 from .mixture import Mixture
 from .sources import ChunkSource, as_source, from_tensor, is_source
@@ -254,9 +254,8 @@ def _stream_initialise(
         else:
             order = torch.randperm(sample.shape[0], generator=generator, device=generator.device)
             seeds = sample[order[:K].to(sample.device)]
-        one_hot = torch.eye(K, dtype=sample.dtype, device=sample.device)
-        stats = chunk_statistics(covariance_type, seeds, one_hot, seeds, torch.zeros_like(seeds[0]))
-        start = stats.m_step(covariance_type, reg_covar, sample.dtype)
+        labels = torch.arange(K, device=seeds.device)
+        start = mixture_from_labels(seeds, labels, seeds, covariance_type, reg_covar)
     return Mixture(
         given.get("weights", start.weights),
         given.get("means", start.means),
