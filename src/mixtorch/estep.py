@@ -189,8 +189,8 @@ class QuadraticFullKernel(EStepKernel):
     def _block(self, X: Tensor) -> Tensor:
         n, D = X.shape[0], self.n_features
         block = X.new_empty(self.n_products + D, n)
-        Y = block[self.n_products :]
-        Y.copy_((X - self.center).T)
+        # One strided pass: shift and transpose (copying (X - c).T after would be two).
+        Y = torch.sub(X.T, self.center[:, None], out=block[self.n_products :])
         for start, end, row in self.groups:
             out = block[row : row + (end - start) * (D - start)].view(end - start, D - start, n)
             torch.mul(Y[start:end, None, :], Y[None, start:, :], out=out)
