@@ -8,9 +8,11 @@ Usage::
 For each case both libraries start from the same parameters (``weights_init``,
 ``means_init``, ``precisions_init``) and run a forced number of iterations (``tol=0``).
 Per-iteration time is the difference between a long and a short run divided by the extra
-iterations, so set-up costs cancel. The script also measures the dense float32 matmul
-rate, from which the arithmetic floor of a full-covariance iteration (4*N*K*D^2 flops) is
-derived, and the peak resident memory added by mixtorch's fit (Linux VmHWM).
+iterations, so set-up costs cancel; each is the best of 4 repeats, and the libraries and
+run lengths alternate within a repeat so that load on a shared machine hits all alike.
+The script also measures the dense float32 matmul rate, from which the arithmetic floor
+of a full-covariance iteration (4*N*K*D^2 flops) is derived, and the peak resident memory
+added by mixtorch's fit (Linux VmHWM).
 """
 
 from __future__ import annotations
@@ -83,17 +85,39 @@ def shared_start(X: np.ndarray, k: int, kind: str) -> dict:
 
 def timed_fit(cls: type, X: np.ndarray, k: int, kind: str, iters: int, **params) -> tuple:
     model = cls(k, covariance_type=kind, max_iter=iters, **params)
+    # BLAS/OpenMP worker threads of the previous run (the other library's, often) keep
+    # spinning for a while after it returns; let them go idle before timing.
+    time.sleep(0.3)
     start = time.perf_counter()
     model.fit(X)
     return time.perf_counter() - start, model
 
 
-def per_iteration(cls: type, X, k, kind, short: int, long: int, repeats=2, **params) -> tuple:
-    """Best-of-``repeats`` difference between a long and a short run, per extra iteration."""
-    t_short = min(timed_fit(cls, X, k, kind, short, **params)[0] for _ in range(repeats))
-    runs = [timed_fit(cls, X, k, kind, long, **params) for _ in range(repeats)]
-    t_long = min(seconds for seconds, _ in runs)
-    return (t_long - t_short) / (long - short), runs[-1][1]
+def per_iteration(X, k, kind, short: int, long: int, repeats: int = 4, **params) -> dict:
+    """Per-extra-iteration time of scikit-learn and mixtorch: best-of-``repeats`` long run
+    minus best-of-``repeats`` short run. The two libraries and the two lengths alternate
+    within each repeat, so a burst of load on the shared machine hits all of them alike.
+
+    Returns ``{name: (seconds per iteration, last long-run model, peak extra bytes)}``;
+    the peak is measured around mixtorch's long runs only.
+    """
+    classes = {"sklearn": SkGaussianMixture, "mixtorch": GaussianMixture}
+    shorts = {name: math.inf for name in classes}
+    longs = {name: math.inf for name in classes}
+    models: dict = {}
+    peak = 0
+    for _ in range(repeats):
+        for name, cls in classes.items():
+            shorts[name] = min(shorts[name], timed_fit(cls, X, k, kind, short, **params)[0])
+            baseline = reset_peak_memory()
+            seconds, models[name] = timed_fit(cls, X, k, kind, long, **params)
+            if name == "mixtorch":
+                peak = max(peak, peak_memory() - baseline)
+            longs[name] = min(longs[name], seconds)
+    return {
+        name: ((longs[name] - shorts[name]) / (long - short), models[name], peak)
+        for name in classes
+    }
 
 
 def reset_peak_memory() -> int:
@@ -126,10 +150,9 @@ def em_case(
 ) -> tuple[Row, dict]:
     X = make_data(n, d, k, dtype, spread=spread)
     params = shared_start(X, k, kind)
-    sk_s, sk_model = per_iteration(SkGaussianMixture, X, k, kind, short, long, **params)
-    baseline = reset_peak_memory()
-    ours_s, ours_model = per_iteration(GaussianMixture, X, k, kind, short, long, **params)
-    extra = peak_memory() - baseline
+    timings = per_iteration(X, k, kind, short, long, **params)
+    sk_s, sk_model, _ = timings["sklearn"]
+    ours_s, ours_model, extra = timings["mixtorch"]
     name = f"EM {kind} N={n} D={d} K={k} {np.dtype(dtype).name}"
     if spread != 3.0:
         name += f" spread={spread:g}"
