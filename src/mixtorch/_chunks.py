@@ -7,7 +7,14 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import Tensor
 
-__all__ = ["DEFAULT_ELEMENT_BUDGET", "chunk_rows", "column_mean", "iter_chunks", "map_chunks"]
+__all__ = [
+    "DEFAULT_ELEMENT_BUDGET",
+    "chunk_list",
+    "chunk_rows",
+    "column_mean",
+    "iter_chunks",
+    "map_chunks",
+]
 
 #: Elements allowed in the largest per-chunk intermediate: 2**19 float32 values (2 MiB)
 #: stay in the CPU caches. Measured on 2 cores, EM with full covariances (N=200k, D=16,
@@ -60,6 +67,12 @@ def iter_chunks(X: Tensor, rows: int) -> Iterator[Tensor]:
     """Consecutive row blocks of ``X`` (views, no copies)."""
     for start in range(0, X.shape[0], rows):
         yield X[start : start + rows]
+
+
+def chunk_list(X: Tensor, rows: int) -> list[Tensor]:
+    """The row blocks of ``X`` as a list of views (a sequence, so passes can share it
+    out to threads)."""
+    return list(iter_chunks(X, rows))
 
 
 def map_chunks(fn: Callable[[Tensor], Tensor], X: Tensor, rows: int) -> Tensor:

@@ -12,7 +12,7 @@ from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.exceptions import ConvergenceWarning
 
 from ._base import ClusterScoringMixin
-from ._chunks import chunk_rows, iter_chunks
+from ._chunks import chunk_list, chunk_rows
 from ._validation import OutputKind, as_output, check_random_generator, resolve_dtype, to_tensor
 from .covariance import Covariance, covariance_class
 from .fit.em import EMTrace, fit_em
@@ -308,8 +308,9 @@ class GaussianMixture(ClusterScoringMixin, DensityMixin, BaseEstimator):
                 chunk_size=rows,
                 callback=self._report_epoch if self._reporting() else None,
             )
+        chunks = chunk_list(X, rows)
         return fit_em(
-            lambda: iter_chunks(X, rows),
+            lambda: chunks,
             start,
             tol=self.tol,
             max_iter=self.max_iter,

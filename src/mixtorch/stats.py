@@ -13,14 +13,16 @@ means and float32 does not cancel. Chunk results are added up in float64.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from ._parallel import chunk_workers, map_in_threads
 from .covariance import Covariance
+from .estep import ChunkSums
 from .mixture import Mixture
 
 __all__ = ["SufficientStatistics", "accumulate_statistics", "chunk_statistics"]
@@ -171,25 +173,35 @@ def accumulate_statistics(
 ) -> SufficientStatistics:
     """One E-step pass: responsibilities of every chunk under ``mixture``, summed.
 
-    ``chunks`` yields tensors, or ``(chunk, sample_weight)`` pairs. Chunk sums are added
-    up in float64; the moments are returned about the means for full/tied covariances and
+    ``chunks`` yields tensors, or ``(chunk, sample_weight)`` pairs; a sequence (chunks
+    already in memory) is shared out to threads on CPU (see :mod:`mixtorch._parallel`),
+    any other iterable is consumed one chunk at a time. Chunk sums are added up in
+    float64, in chunk order; the moments are returned about the means for full/tied covariances and
     about the mixture centre for diag/spherical ones.
     """
-    kernel = mixture.e_step_kernel
+    kernel, dtype = mixture.e_step_kernel, mixture.dtype
+
+    def chunk_sums(item: Tensor | tuple[Tensor, Tensor]) -> tuple[ChunkSums, Tensor | int]:
+        X, weight = item if isinstance(item, tuple) else (item, None)
+        if weight is None:
+            return kernel(X.to(dtype)), X.shape[0]
+        weight = weight.to(dtype)
+        return kernel(X.to(dtype), weight), weight.sum(dtype=ACCUMULATOR_DTYPE)
+
+    results: Iterable[tuple[ChunkSums, Tensor | int]]
+    if isinstance(chunks, Sequence):  # in memory: chunks are shared out to threads
+        workers = chunk_workers(mixture.device, len(chunks))
+        results = map_in_threads(chunk_sums, chunks, workers)
+    else:  # a stream: one chunk at a time
+        results = map(chunk_sums, chunks)
     totals: list[Tensor] | None = None
     n_samples = torch.zeros((), dtype=ACCUMULATOR_DTYPE, device=mixture.device)
-    for item in chunks:
-        X, weight = item if isinstance(item, tuple) else (item, None)
-        if weight is not None:
-            weight = weight.to(mixture.dtype)
-            n_samples += weight.sum()
-        else:
-            n_samples += X.shape[0]
-        moments = kernel(X.to(mixture.dtype), weight)
+    for chunk, count in results:  # in chunk order: the sums do not depend on timing
+        n_samples += count
         if totals is None:
-            totals = [value.to(ACCUMULATOR_DTYPE, copy=True) for value in moments]
+            totals = [value.to(ACCUMULATOR_DTYPE, copy=True) for value in chunk]
         else:
-            for total, value in zip(totals, moments, strict=True):
+            for total, value in zip(totals, chunk, strict=True):
                 total.add_(value)
     if totals is None:
         raise ValueError("The data source yielded no chunks.")

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._chunks import chunk_rows, iter_chunks
+from ._chunks import chunk_list, chunk_rows
 from ._validation import check_random_generator, resolve_dtype, to_tensor
 from .covariance import covariance_class
 from .fit.em import EMTrace, reseed_empty_components
@@ -83,7 +83,7 @@ def partial_fit(estimator: Any, X: Any) -> Any:
 
 def _batch_statistics(mixture: Mixture, X: Tensor, reference: Tensor, rows: int) -> Any:
     """E-step statistics of one batch about a fixed ``reference``, per sample."""
-    total = accumulate_statistics(mixture, iter_chunks(X, rows)).about(reference)
+    total = accumulate_statistics(mixture, chunk_list(X, rows)).about(reference)
     n = total.n_samples
     return SufficientStatistics(
         total.counts / n,

@@ -1,0 +1,74 @@
+"""Chunk-level threads: same answers as one chunk at a time, settings left as found."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from mixtorch import GaussianMixture
+from mixtorch._chunks import chunk_list, iter_chunks
+from mixtorch._parallel import chunk_workers, map_in_threads
+from mixtorch.stats import accumulate_statistics
+
+
+def test_results_come_back_in_order():
+    items = list(range(50))
+    assert map_in_threads(lambda i: i * i, items, workers=3) == [i * i for i in items]
+    assert map_in_threads(lambda i: -i, items, workers=1) == [-i for i in items]
+    assert map_in_threads(lambda i: i, [], workers=2) == []
+
+
+def test_an_exception_in_a_worker_reaches_the_caller():
+    def fail_on_seven(i):
+        if i == 7:
+            raise ValueError("seven")
+        return i
+
+    with pytest.raises(ValueError, match="seven"):
+        map_in_threads(fail_on_seven, list(range(20)), workers=2)
+
+
+def test_thread_settings_are_put_back():
+    before = torch.get_num_threads()
+    map_in_threads(lambda x: torch.ones(3).sum(), list(range(8)), workers=2)
+    assert torch.get_num_threads() == before
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+    thread.start()
+    thread.join()
+    assert seen == [before]  # threads created later get the usual default
+
+
+def test_few_chunks_or_one_thread_run_inline():
+    cpu = torch.device("cpu")
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert chunk_workers(cpu, 7) == 1  # fewer than four chunks a thread
+        assert chunk_workers(cpu, 8) == 2
+        torch.set_num_threads(1)
+        assert chunk_workers(cpu, 100) == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("kind", ["full", "diag"])
+def test_threaded_pass_equals_the_sequential_one(kind):
+    rng = np.random.default_rng(0)
+    X = torch.tensor(rng.normal(size=(3000, 4)) + rng.integers(0, 3, (3000, 1)) * 4.0)
+    model = GaussianMixture(3, covariance_type=kind, random_state=0, max_iter=3)
+    mixture = model.fit(X).mixture_
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        threaded = accumulate_statistics(mixture, chunk_list(X, 100))  # 30 chunks, 2 threads
+        sequential = accumulate_statistics(mixture, iter_chunks(X, 100))
+    finally:
+        torch.set_num_threads(before)
+    for name in ("counts", "sums", "scatter", "log_likelihood", "n_samples"):
+        torch.testing.assert_close(
+            getattr(threaded, name), getattr(sequential, name), rtol=1e-12, atol=1e-10
+        )
