@@ -37,6 +37,7 @@ differences are used.
 from __future__ import annotations
 
 import math
+import threading
 from abc import ABC, abstractmethod
 from typing import NamedTuple
 
@@ -124,6 +125,32 @@ def _weighted(
     return log_norm.double() @ sample_weight.double(), responsibilities.mul_(weight)
 
 
+class _Scratch(threading.local):
+    """One reusable block buffer per thread, for the lifetime of a kernel (one pass).
+
+    Allocating a fresh block of a few MiB for every chunk let the C allocator's cached
+    memory grow to 100+ MiB over a pass with two threads; reusing one keeps it at a block
+    per thread.
+    """
+
+    buffer: Tensor | None = None
+
+    def __reduce__(self) -> tuple[type, tuple[()]]:
+        return _Scratch, ()  # a pickled kernel starts with no buffer
+
+    def take(self, shape: tuple[int, int], like: Tensor) -> Tensor:
+        numel = shape[0] * shape[1]
+        buffer = self.buffer
+        if (
+            buffer is None
+            or buffer.numel() < numel
+            or buffer.dtype != like.dtype
+            or buffer.device != like.device
+        ):
+            buffer = self.buffer = like.new_empty(numel)
+        return buffer[:numel].view(shape)
+
+
 class EStepKernel(ABC):
     """The E-step of one mixture, applied chunk by chunk.
 
@@ -138,6 +165,11 @@ class EStepKernel(ABC):
     def __init__(self, center: Tensor, origin: Tensor) -> None:
         self.center = center
         self.origin = origin
+        self._scratch = _Scratch()
+
+    def release(self) -> None:
+        """Drop the block buffers kept for a pass (called when the pass ends)."""
+        self._scratch = _Scratch()
 
     @abstractmethod
     def weighted_log_prob(self, X: Tensor) -> Tensor:
@@ -186,9 +218,11 @@ class QuadraticFullKernel(EStepKernel):
         self.bias = (bias.double() - 0.5 * (linear * means64).sum(1)).to(means.dtype)[:, None]
         self.n_features = D
 
-    def _block(self, X: Tensor) -> Tensor:
+    def _block(self, X: Tensor, reuse: bool = False) -> Tensor:
+        """The block of chunk ``X``, in this thread's pass buffer when ``reuse``."""
         n, D = X.shape[0], self.n_features
-        block = X.new_empty(self.n_products + D, n)
+        shape = (self.n_products + D, n)
+        block = self._scratch.take(shape, X) if reuse else X.new_empty(shape)
         # One strided pass: shift and transpose (copying (X - c).T after would be two).
         Y = torch.sub(X.T, self.center[:, None], out=block[self.n_products :])
         for start, end, row in self.groups:
@@ -201,7 +235,7 @@ class QuadraticFullKernel(EStepKernel):
         return torch.addmm(self.bias, self.coefficients, self._block(X)).T.contiguous()
 
     def __call__(self, X: Tensor, sample_weight: Tensor | None = None) -> ChunkSums:
-        block = self._block(X)
+        block = self._block(X, reuse=True)
         log_prob = torch.addmm(self.bias, self.coefficients, block)  # (K, rows)
         log_norm, responsibilities = normalise_log_weights(log_prob, dim=0)
         log_likelihood, responsibilities = _weighted(log_norm, responsibilities, sample_weight, 0)
@@ -389,10 +423,11 @@ class DiagKernel(EStepKernel):
         self.bias = (bias.double() - 0.5 * offsets).to(means.dtype)
         self.n_features = means.shape[1]
 
-    def _block(self, X: Tensor) -> Tensor:
-        """(rows, 2D): ``y^2`` then ``y``."""
+    def _block(self, X: Tensor, reuse: bool = False) -> Tensor:
+        """(rows, 2D): ``y^2`` then ``y`` (in this thread's pass buffer when ``reuse``)."""
         D = self.n_features
-        block = X.new_empty(X.shape[0], 2 * D)
+        shape = (X.shape[0], 2 * D)
+        block = self._scratch.take(shape, X) if reuse else X.new_empty(shape)
         Y = torch.sub(X, self.center, out=block[:, D:])
         torch.mul(Y, Y, out=block[:, :D])
         return block
@@ -402,7 +437,7 @@ class DiagKernel(EStepKernel):
 
     def __call__(self, X: Tensor, sample_weight: Tensor | None = None) -> ChunkSums:
         D = self.n_features
-        block = self._block(X)
+        block = self._block(X, reuse=True)
         log_norm, responsibilities = normalise_log_weights(
             torch.addmm(self.bias, block, self.coefficients)
         )

@@ -203,6 +203,7 @@ def accumulate_statistics(
         else:
             for total, value in zip(totals, chunk, strict=True):
                 total.add_(value)
+    kernel.release()
     if totals is None:
         raise ValueError("The data source yielded no chunks.")
     log_likelihood, counts, first, second = totals
