@@ -258,23 +258,33 @@ class QuadraticFullKernel(EStepKernel):
         return first.T, scatter
 
 
-class DifferenceFullKernel(EStepKernel):
-    """Full or tied covariances from explicit differences ``y - m_k`` (always accurate)."""
+class _DifferenceKernel(EStepKernel):
+    """Shared E-step from explicit differences ``y - m_k``; moments about the means.
 
-    def __init__(
-        self, center: Tensor, means: Tensor, precision_factor: Tensor, bias: Tensor
-    ) -> None:
+    Subclasses say how differences are whitened and how a second moment is formed.
+    Longer chunks are worked through in pieces whose (K, rows, D) differences stay in the
+    CPU caches.
+    """
+
+    def __init__(self, center: Tensor, means: Tensor, bias: Tensor) -> None:
         super().__init__(center, means)
-        self.precision_factor = precision_factor
         self.bias = bias.unsqueeze(1)  # (K, 1): log-probabilities are kept as (K, rows)
         K, D = means.shape
         self.piece_rows = max(64, _DIFFERENCE_BUDGET // (K * D))
+
+    @abstractmethod
+    def _whiten(self, differences: Tensor) -> Tensor:
+        """(K, rows, D) differences with each component's covariance divided out."""
+
+    @abstractmethod
+    def _second_moment(self, weighted: Tensor, differences: Tensor) -> Tensor:
+        """Second moment of the differences with responsibility-weighted ``weighted``."""
 
     def _differences(self, X: Tensor) -> Tensor:
         return (X - self.center).unsqueeze(0) - self.origin.unsqueeze(1)
 
     def _log_prob(self, differences: Tensor) -> Tensor:
-        whitened = torch.matmul(differences, self.precision_factor)
+        whitened = self._whiten(differences)
         return torch.linalg.vector_norm(whitened, dim=-1).square_().mul_(-0.5).add_(self.bias)
 
     def weighted_log_prob(self, X: Tensor) -> Tensor:
@@ -286,7 +296,9 @@ class DifferenceFullKernel(EStepKernel):
             stop = start + self.piece_rows
             weight = None if sample_weight is None else sample_weight[start:stop]
             parts.append(self._piece(X[start:stop], weight))
-        return _summed(parts)
+        if len(parts) == 1:
+            return parts[0]
+        return ChunkSums(*(torch.stack(values).sum(0) for values in zip(*parts, strict=True)))
 
     def _piece(self, X: Tensor, sample_weight: Tensor | None) -> ChunkSums:
         differences = self._differences(X)
@@ -297,8 +309,24 @@ class DifferenceFullKernel(EStepKernel):
             log_likelihood,
             responsibilities.sum(1),
             weighted.sum(1),
-            torch.bmm(weighted.mT, differences),
+            self._second_moment(weighted, differences),
         )
+
+
+class DifferenceFullKernel(_DifferenceKernel):
+    """Full or tied covariances from explicit differences ``y - m_k`` (always accurate)."""
+
+    def __init__(
+        self, center: Tensor, means: Tensor, precision_factor: Tensor, bias: Tensor
+    ) -> None:
+        super().__init__(center, means, bias)
+        self.precision_factor = precision_factor
+
+    def _whiten(self, differences: Tensor) -> Tensor:
+        return torch.matmul(differences, self.precision_factor)
+
+    def _second_moment(self, weighted: Tensor, differences: Tensor) -> Tensor:
+        return torch.bmm(weighted.mT, differences)  # (K, D, D)
 
 
 def matmul_roundoff(dtype: torch.dtype, device: torch.device) -> float:
@@ -361,50 +389,18 @@ def diag_kernel(center: Tensor, means: Tensor, variances: Tensor, bias: Tensor) 
     return kind(center, means, variances, bias)
 
 
-class DiagDifferenceKernel(EStepKernel):
+class DiagDifferenceKernel(_DifferenceKernel):
     """Diagonal covariances from explicit differences ``y - m_k``; moments about the means."""
 
     def __init__(self, center: Tensor, means: Tensor, variances: Tensor, bias: Tensor) -> None:
-        super().__init__(center, means)
+        super().__init__(center, means, bias)
         self.scales = variances.rsqrt().unsqueeze(1)  # (K, 1, D)
-        self.bias = bias.unsqueeze(1)
-        K, D = means.shape
-        self.piece_rows = max(64, _DIFFERENCE_BUDGET // (K * D))
 
-    def _differences(self, X: Tensor) -> Tensor:
-        return (X - self.center).unsqueeze(0) - self.origin.unsqueeze(1)
+    def _whiten(self, differences: Tensor) -> Tensor:
+        return differences * self.scales
 
-    def _log_prob(self, differences: Tensor) -> Tensor:
-        whitened = differences * self.scales
-        return torch.linalg.vector_norm(whitened, dim=-1).square_().mul_(-0.5).add_(self.bias)
-
-    def weighted_log_prob(self, X: Tensor) -> Tensor:
-        return self._log_prob(self._differences(X)).T.contiguous()
-
-    def __call__(self, X: Tensor, sample_weight: Tensor | None = None) -> ChunkSums:
-        parts = []
-        for start in range(0, X.shape[0], self.piece_rows):
-            stop = start + self.piece_rows
-            weight = None if sample_weight is None else sample_weight[start:stop]
-            differences = self._differences(X[start:stop])
-            log_norm, responsibilities = normalise_log_weights(self._log_prob(differences), dim=0)
-            log_likelihood, responsibilities = _weighted(log_norm, responsibilities, weight, 0)
-            weighted = differences * responsibilities.unsqueeze(-1)
-            parts.append(
-                ChunkSums(
-                    log_likelihood,
-                    responsibilities.sum(1),
-                    weighted.sum(1),
-                    (weighted * differences).sum(1),
-                )
-            )
-        return _summed(parts)
-
-
-def _summed(parts: list[ChunkSums]) -> ChunkSums:
-    if len(parts) == 1:
-        return parts[0]
-    return ChunkSums(*(torch.stack(values).sum(0) for values in zip(*parts, strict=True)))
+    def _second_moment(self, weighted: Tensor, differences: Tensor) -> Tensor:
+        return (weighted * differences).sum(1)  # diagonals, (K, D)
 
 
 class DiagKernel(EStepKernel):
