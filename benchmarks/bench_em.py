@@ -24,6 +24,8 @@ import json
 import math
 import os
 import re
+import subprocess
+import sys
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -179,8 +181,39 @@ def em_case(
         float(ours_model.lower_bound_),
         f"E-step {type(ours_model.mixture_.e_step_kernel).__name__}",
     )
-    memory = {"case": name, "data_mib": X.nbytes / 2**20, "peak_extra_mib": extra / 2**20}
+    memory = {
+        "case": name,
+        "data_mib": X.nbytes / 2**20,
+        "peak_extra_mib": extra / 2**20,
+        "peak_extra_fresh_process_mib": fresh_process_peak(n, d, k, kind, dtype, spread),
+    }
     return row, memory
+
+
+def fresh_process_peak(n: int, d: int, k: int, kind: str, dtype, spread: float = 3.0) -> float:
+    """Peak resident memory added by a mixtorch fit, in a process of its own (MiB).
+
+    In the benchmark's own process the figure also depends on what the allocator kept
+    from earlier cases and from scikit-learn; in a fresh process it is the first fit's
+    whole working set (including PyTorch's one-time buffers), which must not grow with N.
+    """
+    spec = json.dumps([n, d, k, kind, np.dtype(dtype).name, spread])
+    result = subprocess.run(
+        [sys.executable, __file__, "--memory-case", spec],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(result.stdout.strip().splitlines()[-1])
+
+
+def _memory_case(spec: str) -> None:
+    n, d, k, kind, dtype, spread = json.loads(spec)
+    X = make_data(n, d, k, np.dtype(dtype), spread=spread)
+    params = shared_start(X, k, kind)
+    baseline = reset_peak_memory()
+    GaussianMixture(k, covariance_type=kind, max_iter=4, **params).fit(X)
+    print((peak_memory() - baseline) / 2**20)
 
 
 def kmeans_case(n: int, d: int, k: int) -> Row:
@@ -227,7 +260,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller problems")
     parser.add_argument("--json", default=None, help="write the results to this file")
+    parser.add_argument("--memory-case", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.memory_case:
+        _memory_case(args.memory_case)
+        return
     scale = 10 if args.quick else 1
     n = 200_000 // scale
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, cpus {os.cpu_count()}")
@@ -281,12 +318,20 @@ def main() -> None:
     for mem in memory:
         print(
             f"{mem['case']}: data {mem['data_mib']:.0f} MiB, peak extra during mixtorch fit "
-            f"{mem['peak_extra_mib']:.0f} MiB"
+            f"{mem['peak_extra_mib']:.0f} MiB in this process, "
+            f"{mem['peak_extra_fresh_process_mib']:.0f} MiB in a fresh one"
         )
+    # Peak memory must follow the chunk, not N: the same model on 5x the rows.
+    scaling = []
+    for rows_n in (n, 5 * n):
+        peak = fresh_process_peak(rows_n, 16, 16, "full", np.float32)
+        data_mib = rows_n * 16 * 4 / 2**20
+        scaling.append({"n": rows_n, "data_mib": data_mib, "peak_extra_mib": peak})
+        print(f"full float32 N={rows_n}: data {data_mib:.0f} MiB, fit adds {peak:.0f} MiB")
     if args.json:
         with open(args.json, "w") as handle:
             payload = {"matmul_gflops": rates, "rows": [asdict(r) for r in rows]}
-            payload.update(floor=floor, memory=memory)
+            payload.update(floor=floor, memory=memory, memory_scaling=scaling)
             json.dump(payload, handle, indent=2)
 
 

@@ -238,7 +238,7 @@ def _stream_initialise(
     covariance_type = covariance_class(estimator.covariance_type)
     K, reg_covar, method = estimator.n_components, estimator.reg_covar, estimator.init_params
     if method == "kmeans":
-        centers = kmeans(sample, K, generator, rows).centers
+        centers = kmeans(sample, K, generator).centers
         centers = stream_lloyd(chunks, centers, sample)
         start = _mixture_from_stream(
             chunks, _nearest_center(centers), covariance_type, reg_covar, centers
@@ -250,7 +250,7 @@ def _stream_initialise(
         )
     else:  # k-means++ / random_from_data: one-hot on the seed rows only, as scikit-learn
         if method == "k-means++":
-            seeds = kmeans_plusplus(sample, K, generator, rows)[0]
+            seeds = kmeans_plusplus(sample, K, generator)[0]
         else:
             order = torch.randperm(sample.shape[0], generator=generator, device=generator.device)
             seeds = sample[order[:K].to(sample.device)]

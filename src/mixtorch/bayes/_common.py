@@ -15,7 +15,6 @@ from sklearn.base import BaseEstimator, DensityMixin
 from torch import Tensor
 
 from .._base import ClusterScoringMixin
-from .._chunks import chunk_rows
 from .._validation import OutputKind, as_output, check_random_generator, resolve_dtype, to_tensor
 from ..covariance import DiagCovariance
 from ..fit.kmeans import kmeans
@@ -87,7 +86,7 @@ class PyroMixtureBase(ClusterScoringMixin, DensityMixin, BaseEstimator):
         """A start near a k-means solution: centres, within-cluster spreads, cluster sizes."""
         generator = torch.Generator(device=X.device).manual_seed(seed)
         K = self.n_components
-        result = kmeans(X, K, generator, chunk_rows(K, X.shape[1]))
+        result = kmeans(X, K, generator)
         labels = torch.cdist(X, result.centers).argmin(1)
         counts = torch.bincount(labels, minlength=K).to(X.dtype)
         spread = X.std(0) if X.shape[0] > 1 else X.new_ones(X.shape[1])
