@@ -57,17 +57,19 @@ def map_in_threads(fn: Callable[[T], R], items: Sequence[T], workers: int) -> li
         return [fn(item) for item in items]
     results: list[R | None] = [None] * len(items)
     failures: list[BaseException] = []
+    stop = threading.Event()  # a failure, or the caller interrupted (Ctrl-C)
     indices = itertools.count()  # next() on a count is atomic under the GIL
 
     def work() -> None:
         torch.set_num_threads(1)
         try:
             for index in iter(indices.__next__, None):
-                if index >= len(items) or failures:
+                if index >= len(items) or stop.is_set():
                     return
                 results[index] = fn(items[index])
         except BaseException as error:  # re-raised in the calling thread
             failures.append(error)
+            stop.set()
 
     restore = torch.get_num_threads()
     threads = [threading.Thread(target=work, daemon=True) for _ in range(workers)]
@@ -77,6 +79,7 @@ def map_in_threads(fn: Callable[[T], R], items: Sequence[T], workers: int) -> li
         for thread in threads:
             thread.join()
     finally:
+        stop.set()  # workers still running (the caller was interrupted) stop after a chunk
         torch.set_num_threads(restore)
     if failures:
         raise failures[0]
