@@ -72,3 +72,23 @@ def test_threaded_pass_equals_the_sequential_one(kind):
         torch.testing.assert_close(
             getattr(threaded, name), getattr(sequential, name), rtol=1e-12, atol=1e-10
         )
+
+
+def test_threaded_weighted_pass_equals_the_sequential_one():
+    rng = np.random.default_rng(1)
+    X = torch.tensor(rng.normal(size=(2000, 3)))
+    weight = torch.tensor(rng.uniform(0.2, 2.0, 2000))
+    mixture = GaussianMixture(2, random_state=0, max_iter=2).fit(X).mixture_
+    pairs = [(X[i : i + 100], weight[i : i + 100]) for i in range(0, 2000, 100)]
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        threaded = accumulate_statistics(mixture, pairs)
+        sequential = accumulate_statistics(mixture, iter(pairs))
+    finally:
+        torch.set_num_threads(before)
+    assert threaded.n_samples.item() == pytest.approx(weight.sum().item(), rel=1e-12)
+    for name in ("counts", "sums", "scatter", "log_likelihood"):
+        torch.testing.assert_close(
+            getattr(threaded, name), getattr(sequential, name), rtol=1e-12, atol=1e-10
+        )
