@@ -78,7 +78,7 @@ def test_threaded_weighted_pass_equals_the_sequential_one():
     rng = np.random.default_rng(1)
     X = torch.tensor(rng.normal(size=(2000, 3)))
     weight = torch.tensor(rng.uniform(0.2, 2.0, 2000))
-    mixture = GaussianMixture(2, random_state=0, max_iter=2).fit(X).mixture_
+    mixture = GaussianMixture(2, random_state=0).fit(X).mixture_
     pairs = [(X[i : i + 100], weight[i : i + 100]) for i in range(0, 2000, 100)]
     before = torch.get_num_threads()
     try:
