@@ -126,28 +126,29 @@ def _weighted(
 
 
 class _Scratch(threading.local):
-    """One reusable block buffer per thread, for the lifetime of a kernel (one pass).
+    """Reusable buffers per thread (the block, the log-probabilities) for one pass.
 
-    Allocating a fresh block of a few MiB for every chunk let the C allocator's cached
-    memory grow to 100+ MiB over a pass with two threads; reusing one keeps it at a block
-    per thread.
+    Allocating fresh buffers of a few MiB for every chunk let the C allocator's cached
+    memory grow to 100-250 MiB over a pass with two threads (glibc's dynamic mmap
+    threshold keeps freed blocks); reusing them keeps it at a few buffers per thread.
     """
 
-    buffer: Tensor | None = None
+    def __init__(self) -> None:
+        self.buffers: dict[str, Tensor] = {}
 
     def __reduce__(self) -> tuple[type, tuple[()]]:
-        return _Scratch, ()  # a pickled kernel starts with no buffer
+        return _Scratch, ()  # a pickled kernel starts with no buffers
 
-    def take(self, shape: tuple[int, int], like: Tensor) -> Tensor:
+    def take(self, name: str, shape: tuple[int, int], like: Tensor) -> Tensor:
         numel = shape[0] * shape[1]
-        buffer = self.buffer
+        buffer = self.buffers.get(name)
         if (
             buffer is None
             or buffer.numel() < numel
             or buffer.dtype != like.dtype
             or buffer.device != like.device
         ):
-            buffer = self.buffer = like.new_empty(numel)
+            buffer = self.buffers[name] = like.new_empty(numel)
         return buffer[:numel].view(shape)
 
 
@@ -222,7 +223,7 @@ class QuadraticFullKernel(EStepKernel):
         """The block of chunk ``X``, in this thread's pass buffer when ``reuse``."""
         n, D = X.shape[0], self.n_features
         shape = (self.n_products + D, n)
-        block = self._scratch.take(shape, X) if reuse else X.new_empty(shape)
+        block = self._scratch.take("block", shape, X) if reuse else X.new_empty(shape)
         # One strided pass: shift and transpose (copying (X - c).T after would be two).
         Y = torch.sub(X.T, self.center[:, None], out=block[self.n_products :])
         for start, end, row in self.groups:
@@ -236,7 +237,8 @@ class QuadraticFullKernel(EStepKernel):
 
     def __call__(self, X: Tensor, sample_weight: Tensor | None = None) -> ChunkSums:
         block = self._block(X, reuse=True)
-        log_prob = torch.addmm(self.bias, self.coefficients, block)  # (K, rows)
+        log_prob = self._scratch.take("log_prob", (self.bias.shape[0], X.shape[0]), X)
+        torch.addmm(self.bias, self.coefficients, block, out=log_prob)  # (K, rows)
         log_norm, responsibilities = normalise_log_weights(log_prob, dim=0)
         log_likelihood, responsibilities = _weighted(log_norm, responsibilities, sample_weight, 0)
         moments = block @ responsibilities.T  # (block rows, K)
@@ -427,7 +429,7 @@ class DiagKernel(EStepKernel):
         """(rows, 2D): ``y^2`` then ``y`` (in this thread's pass buffer when ``reuse``)."""
         D = self.n_features
         shape = (X.shape[0], 2 * D)
-        block = self._scratch.take(shape, X) if reuse else X.new_empty(shape)
+        block = self._scratch.take("block", shape, X) if reuse else X.new_empty(shape)
         Y = torch.sub(X, self.center, out=block[:, D:])
         torch.mul(Y, Y, out=block[:, :D])
         return block
@@ -438,7 +440,8 @@ class DiagKernel(EStepKernel):
     def __call__(self, X: Tensor, sample_weight: Tensor | None = None) -> ChunkSums:
         D = self.n_features
         block = self._block(X, reuse=True)
-        log_prob = torch.addmm(self.bias_column, self.coefficients_by_component, block.T)
+        log_prob = self._scratch.take("log_prob", (self.bias.shape[0], X.shape[0]), X)
+        torch.addmm(self.bias_column, self.coefficients_by_component, block.T, out=log_prob)
         log_norm, responsibilities = normalise_log_weights(log_prob, dim=0)
         log_likelihood, responsibilities = _weighted(log_norm, responsibilities, sample_weight, 0)
         moments = responsibilities @ block  # (K, 2D)
