@@ -21,7 +21,7 @@ Full and tied covariances have two formulations:
   covariance (whitened distance).
 * **Explicit differences** (:class:`DifferenceFullKernel`). ``y - m_k`` is formed for
   every component, which stays accurate in float32 however far and tight the components
-  are, at the price of twice the multiply-adds and three elementwise passes over
+  are, at the price of 1.4-2x the multiply-adds and three elementwise passes over
   (K, rows, D) values.
 
 :func:`full_kernel` takes the quadratic form when ``u * max_k delta_k^2`` is at most
