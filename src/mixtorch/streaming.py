@@ -34,7 +34,7 @@ from .covariance import Covariance, covariance_class
 from .distributed import all_reduce_sum, gather_rows, is_distributed, rank, synchronised_generator
 from .fit.em import EMTrace, fit_em
 from .fit.init import _nearest_center, _random_responsibilities, mixture_from_labels
-from .fit.kmeans import kmeans, kmeans_plusplus, squared_distances
+from .fit.kmeans import kmeans, kmeans_plusplus, nearest_centers
 from .mixture import Mixture
 from .sources import ChunkSource, as_source, from_tensor, is_source
 from .stats import ACCUMULATOR_DTYPE, SufficientStatistics, chunk_statistics
@@ -274,10 +274,9 @@ def stream_lloyd(chunks: Chunks, centers: Tensor, sample: Tensor, tol: float = 1
     K, D = centers.shape
     for _ in range(LLOYD_PASSES):
         totals = torch.zeros(K, D + 1, dtype=ACCUMULATOR_DTYPE, device=centers.device)
-        shifted = centers - shift
         for chunk in chunks():
+            labels = nearest_centers(chunk, centers, rows=chunk.shape[0])
             Y = chunk - shift
-            labels = squared_distances(Y, shifted).argmin(1)
             totals[:, :D].index_add_(0, labels, Y.to(ACCUMULATOR_DTYPE))
             totals[:, D] += torch.bincount(labels, minlength=K).to(ACCUMULATOR_DTYPE)
         totals = all_reduce_sum(totals)  # one collective: sums and counts together

@@ -29,7 +29,6 @@ __all__ = [
     "kmeans_plusplus",
     "lloyd",
     "nearest_centers",
-    "squared_distances",
 ]
 
 #: Rows per block when a k-means++ candidate is drawn: a block is picked from the block
@@ -48,13 +47,6 @@ def kmeans_chunk_rows(
     the L2 cache, while fewer rows add per-operation overhead.
     """
     return max(256, budget // (max(n_clusters, 1) + max(n_features, 1)))
-
-
-def squared_distances(Y: Tensor, centers: Tensor) -> Tensor:
-    """||y_i - c_j||^2, shape (n, m), by matrix product (inputs already shifted)."""
-    cross = Y @ centers.T
-    distances = (Y * Y).sum(1, keepdim=True) - 2.0 * cross + (centers * centers).sum(1)
-    return distances.clamp_min_(0.0)
 
 
 class _Chunks:
