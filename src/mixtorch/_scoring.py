@@ -1,0 +1,112 @@
+"""Scoring passes: log-densities, labels and responsibilities of many rows, chunk by chunk.
+
+Each chunk goes through the E-step kernel's own arithmetic
+(:meth:`~mixtorch.estep.EStepKernel.column_log_prob`: the quadratic form with its float32
+accuracy guard, or explicit differences), giving (K, rows) log-probabilities in a buffer
+the thread reuses; a reduction over components then writes only what the caller asked
+for straight into its rows of the result: ``log_prob`` one log-sum-exp per row,
+``labels`` one max per row (no exp at all), ``responsibilities`` one exp pass, and
+``log_likelihood_sums`` one float64 sum per chunk (nothing of size n).
+
+Chunks are computed with one intra-op thread each (:func:`mixtorch._parallel.run_chunks`)
+and chunk boundaries depend only on ``rows``, so results are bitwise the same for any
+thread count and any number of concurrent callers.
+
+Rows whose terms overflow (a point so far away that squared coordinates exceed the
+dtype's range) come out non-finite here; :class:`mixtorch.mixture.Mixture` finds them in
+one check per pass and gives them their limiting values.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from ._parallel import run_chunks
+from .estep import EStepKernel
+
+__all__ = ["labels", "log_likelihood_sums", "log_prob", "responsibilities"]
+
+_Reduce = Callable[[Tensor, int, int, int], None]
+
+
+def _pass(kernel: EStepKernel, X: Tensor, rows: int, dtype: torch.dtype, reduce: _Reduce) -> None:
+    """``reduce(log_prob, index, start, stop)`` for every chunk of ``rows`` rows of ``X``."""
+
+    def one(index: int) -> None:
+        start = index * rows
+        chunk = X[start : start + rows].to(dtype)
+        reduce(kernel.column_log_prob(chunk), index, start, start + chunk.shape[0])
+
+    try:
+        run_chunks(one, -(-X.shape[0] // rows), X.device)
+    finally:
+        kernel.release()
+
+
+def _log_sum_exp_(log_prob: Tensor, out: Tensor) -> Tensor:
+    """Log-sum-exp over dim 0 of (K, n) ``log_prob`` (overwritten) into ``out`` (n,)."""
+    peak = log_prob.amax(0)
+    # Clamping at log(tiny) keeps exp() out of subnormal numbers (many times slower); the
+    # terms it changes are below 1e-37 of the largest one. A column without a finite
+    # peak gives NaN, found by the caller.
+    floor = math.log(torch.finfo(log_prob.dtype).tiny) + 2.0
+    torch.sum(log_prob.sub_(peak).clamp_min_(floor).exp_(), 0, out=out)
+    return out.log_().add_(peak)
+
+
+def log_prob(kernel: EStepKernel, X: Tensor, rows: int, dtype: torch.dtype) -> Tensor:
+    """log p(x_i), shape (n,); non-finite where the terms overflowed."""
+    out = torch.empty(X.shape[0], dtype=dtype, device=X.device)
+
+    def reduce(log_prob: Tensor, index: int, start: int, stop: int) -> None:
+        _log_sum_exp_(log_prob, out[start:stop])
+
+    _pass(kernel, X, rows, dtype, reduce)
+    return out
+
+
+def log_likelihood_sums(kernel: EStepKernel, X: Tensor, rows: int, dtype: torch.dtype) -> Tensor:
+    """Sum of log p(x_i) over each chunk, float64 (n_chunks,); added in chunk order by
+    the caller, the total does not depend on threads."""
+    sums = torch.empty(-(-X.shape[0] // rows), dtype=torch.float64, device=X.device)
+
+    def reduce(log_prob: Tensor, index: int, start: int, stop: int) -> None:
+        values = _log_sum_exp_(log_prob, log_prob.new_empty(stop - start))
+        sums[index] = values.sum(dtype=torch.float64)
+
+    _pass(kernel, X, rows, dtype, reduce)
+    return sums
+
+
+def labels(kernel: EStepKernel, X: Tensor, rows: int, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    """argmax_k of the weighted log-probabilities (n,) and that maximum (n,)."""
+    peaks = torch.empty(X.shape[0], dtype=dtype, device=X.device)
+    out = torch.empty(X.shape[0], dtype=torch.int64, device=X.device)
+
+    def reduce(log_prob: Tensor, index: int, start: int, stop: int) -> None:
+        torch.max(log_prob, 0, out=(peaks[start:stop], out[start:stop]))
+
+    _pass(kernel, X, rows, dtype, reduce)
+    return out, peaks
+
+
+def responsibilities(
+    kernel: EStepKernel, X: Tensor, rows: int, dtype: torch.dtype, n_components: int
+) -> tuple[Tensor, Tensor]:
+    """p(z_i = k | x_i), shape (n, K), and the largest weighted log-probability (n,)."""
+    peaks = torch.empty(X.shape[0], dtype=dtype, device=X.device)
+    out = torch.empty(X.shape[0], n_components, dtype=dtype, device=X.device)
+    floor = math.log(torch.finfo(dtype).tiny) + 2.0
+
+    def reduce(log_prob: Tensor, index: int, start: int, stop: int) -> None:
+        peak = torch.amax(log_prob, 0, out=peaks[start:stop])
+        exponentials = log_prob.sub_(peak).clamp_min_(floor).exp_()
+        exponentials.div_(exponentials.sum(0))
+        out[start:stop].copy_(exponentials.T)
+
+    _pass(kernel, X, rows, dtype, reduce)
+    return out, peaks
