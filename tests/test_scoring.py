@@ -164,3 +164,14 @@ def test_concurrent_passes_leave_the_thread_count_as_found():
         assert seen == [2]  # threads created later get the caller's setting back
     finally:
         torch.set_num_threads(before)
+
+
+def test_tensors_that_require_grad_are_scored_as_detached_values():
+    X = torch.tensor(_blobs(n=1000, seed=6))
+    _, ours = _twins(X.numpy(), "full", "float64", chunk_size=300)
+    needs_grad = X.clone().requires_grad_()
+    for method in ("score_samples", "predict_proba", "predict"):
+        result = getattr(ours, method)(needs_grad)
+        assert not result.requires_grad
+        torch.testing.assert_close(result, getattr(ours, method)(X), rtol=0, atol=0)
+    assert ours.score(needs_grad) == ours.score(X)

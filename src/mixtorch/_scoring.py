@@ -34,7 +34,11 @@ _Reduce = Callable[[Tensor, int, int, int], None]
 
 
 def _pass(kernel: EStepKernel, X: Tensor, rows: int, dtype: torch.dtype, reduce: _Reduce) -> None:
-    """``reduce(log_prob, index, start, stop)`` for every chunk of ``rows`` rows of ``X``."""
+    """``reduce(log_prob, index, start, stop)`` for every chunk of ``rows`` rows of ``X``.
+
+    Scoring works on detached values (``mixtorch.nn`` is the differentiable path).
+    """
+    X = X.detach()
 
     def one(index: int) -> None:
         start = index * rows
