@@ -13,8 +13,10 @@ and chunk boundaries depend only on ``rows``, so results are bitwise the same fo
 thread count and any number of concurrent callers.
 
 Rows whose terms overflow (a point so far away that squared coordinates exceed the
-dtype's range) come out non-finite here; :class:`mixtorch.mixture.Mixture` finds them in
-one check per pass and gives them their limiting values.
+dtype's range) come out non-finite here; each chunk flags its own, and
+:class:`mixtorch.mixture.Mixture` gives those rows their limiting values (the caller runs
+no operation over all n values, so no intra-op parallel region: on a loaded machine each
+one waited for a preempted thread, about 30 ms).
 """
 
 from __future__ import annotations
@@ -30,25 +32,32 @@ from .estep import EStepKernel
 
 __all__ = ["labels", "log_likelihood_sums", "log_prob", "responsibilities"]
 
-_Reduce = Callable[[Tensor, int, int, int], None]
+_Reduce = Callable[[Tensor, int, int, int], Tensor]
 
 
-def _pass(kernel: EStepKernel, X: Tensor, rows: int, dtype: torch.dtype, reduce: _Reduce) -> None:
+def _pass(kernel: EStepKernel, X: Tensor, rows: int, dtype: torch.dtype, reduce: _Reduce) -> bool:
     """``reduce(log_prob, index, start, stop)`` for every chunk of ``rows`` rows of ``X``.
 
-    Scoring works on detached values (``mixtorch.nn`` is the differentiable path).
+    ``reduce`` returns a tensor whose non-finite entries mark overflowed rows; each chunk
+    checks its own (in its thread, so the caller runs no pass over n values and a GPU
+    syncs once). Returns whether any chunk had one. Scoring works on detached values
+    (``mixtorch.nn`` is the differentiable path).
     """
     X = X.detach()
+    n_chunks = -(-X.shape[0] // rows)
+    flags = torch.zeros(n_chunks, dtype=torch.bool, device=X.device)
 
     def one(index: int) -> None:
         start = index * rows
         chunk = X[start : start + rows].to(dtype)
-        reduce(kernel.column_log_prob(chunk), index, start, start + chunk.shape[0])
+        marks = reduce(kernel.column_log_prob(chunk), index, start, start + chunk.shape[0])
+        flags[index] = ~torch.isfinite(marks).all()
 
     try:
-        run_chunks(one, -(-X.shape[0] // rows), X.device)
+        run_chunks(one, n_chunks, X.device)
     finally:
         kernel.release()
+    return bool(flags.any())
 
 
 def _log_sum_exp_(log_prob: Tensor, out: Tensor) -> Tensor:
@@ -62,55 +71,60 @@ def _log_sum_exp_(log_prob: Tensor, out: Tensor) -> Tensor:
     return out.log_().add_(peak)
 
 
-def log_prob(kernel: EStepKernel, X: Tensor, rows: int, dtype: torch.dtype) -> Tensor:
-    """log p(x_i), shape (n,); non-finite where the terms overflowed."""
+def log_prob(kernel: EStepKernel, X: Tensor, rows: int, dtype: torch.dtype) -> tuple[Tensor, bool]:
+    """log p(x_i), shape (n,), non-finite where the terms overflowed; and whether any did."""
     out = torch.empty(X.shape[0], dtype=dtype, device=X.device)
 
-    def reduce(log_prob: Tensor, index: int, start: int, stop: int) -> None:
-        _log_sum_exp_(log_prob, out[start:stop])
+    def reduce(log_prob: Tensor, index: int, start: int, stop: int) -> Tensor:
+        return _log_sum_exp_(log_prob, out[start:stop])
 
-    _pass(kernel, X, rows, dtype, reduce)
-    return out
+    return out, _pass(kernel, X, rows, dtype, reduce)
 
 
-def log_likelihood_sums(kernel: EStepKernel, X: Tensor, rows: int, dtype: torch.dtype) -> Tensor:
-    """Sum of log p(x_i) over each chunk, float64 (n_chunks,); added in chunk order by
-    the caller, the total does not depend on threads."""
+def log_likelihood_sums(
+    kernel: EStepKernel, X: Tensor, rows: int, dtype: torch.dtype
+) -> tuple[Tensor, bool]:
+    """Sum of log p(x_i) over each chunk, float64 (n_chunks,) (added in chunk order by
+    the caller, the total does not depend on threads); and whether any row overflowed."""
     sums = torch.empty(-(-X.shape[0] // rows), dtype=torch.float64, device=X.device)
 
-    def reduce(log_prob: Tensor, index: int, start: int, stop: int) -> None:
-        values = _log_sum_exp_(log_prob, log_prob.new_empty(stop - start))
-        sums[index] = values.sum(dtype=torch.float64)
+    def reduce(log_prob: Tensor, index: int, start: int, stop: int) -> Tensor:
+        sums[index] = _log_sum_exp_(log_prob, log_prob.new_empty(stop - start)).sum(
+            dtype=torch.float64
+        )
+        return sums[index]
 
-    _pass(kernel, X, rows, dtype, reduce)
-    return sums
+    return sums, _pass(kernel, X, rows, dtype, reduce)
 
 
-def labels(kernel: EStepKernel, X: Tensor, rows: int, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
-    """argmax_k of the weighted log-probabilities (n,) and that maximum (n,)."""
+def labels(
+    kernel: EStepKernel, X: Tensor, rows: int, dtype: torch.dtype
+) -> tuple[Tensor, Tensor, bool]:
+    """argmax_k of the weighted log-probabilities (n,), that maximum (n,), and whether
+    any maximum is not finite (an overflowed row)."""
     peaks = torch.empty(X.shape[0], dtype=dtype, device=X.device)
     out = torch.empty(X.shape[0], dtype=torch.int64, device=X.device)
 
-    def reduce(log_prob: Tensor, index: int, start: int, stop: int) -> None:
-        torch.max(log_prob, 0, out=(peaks[start:stop], out[start:stop]))
+    def reduce(log_prob: Tensor, index: int, start: int, stop: int) -> Tensor:
+        return torch.max(log_prob, 0, out=(peaks[start:stop], out[start:stop]))[0]
 
-    _pass(kernel, X, rows, dtype, reduce)
-    return out, peaks
+    return out, peaks, _pass(kernel, X, rows, dtype, reduce)
 
 
 def responsibilities(
     kernel: EStepKernel, X: Tensor, rows: int, dtype: torch.dtype, n_components: int
-) -> tuple[Tensor, Tensor]:
-    """p(z_i = k | x_i), shape (n, K), and the largest weighted log-probability (n,)."""
+) -> tuple[Tensor, Tensor, bool]:
+    """p(z_i = k | x_i), shape (n, K), the largest weighted log-probability (n,), and
+    whether any of those is not finite (an overflowed row)."""
     peaks = torch.empty(X.shape[0], dtype=dtype, device=X.device)
     out = torch.empty(X.shape[0], n_components, dtype=dtype, device=X.device)
     floor = math.log(torch.finfo(dtype).tiny) + 2.0
 
-    def reduce(log_prob: Tensor, index: int, start: int, stop: int) -> None:
+    def reduce(log_prob: Tensor, index: int, start: int, stop: int) -> Tensor:
         peak = torch.amax(log_prob, 0, out=peaks[start:stop])
         exponentials = log_prob.sub_(peak).clamp_min_(floor).exp_()
         exponentials.div_(exponentials.sum(0))
         out[start:stop].copy_(exponentials.T)
+        return peak
 
-    _pass(kernel, X, rows, dtype, reduce)
-    return out, peaks
+    return out, peaks, _pass(kernel, X, rows, dtype, reduce)

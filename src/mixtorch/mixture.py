@@ -166,27 +166,28 @@ class Mixture:
     def log_prob(self, X: Tensor, chunk_size: int | None = None) -> Tensor:
         """log p(x_i), shape (n,), computed in row chunks (see :mod:`mixtorch._scoring`)."""
         rows = self._scoring_rows(chunk_size)
-        out = _scoring.log_prob(self.e_step_kernel, X, rows, self.dtype)
-        far = ~torch.isfinite(out)
-        if bool(far.any()):  # one check per pass; see _far_labels
-            out[far] = -math.inf
+        out, overflowed = _scoring.log_prob(self.e_step_kernel, X, rows, self.dtype)
+        if overflowed:  # see _far_labels
+            out[~torch.isfinite(out)] = -math.inf
         return out
 
     def total_log_prob(self, X: Tensor, chunk_size: int | None = None) -> Tensor:
         """sum_i log p(x_i) as a float64 scalar, without an (n,) intermediate."""
         rows = self._scoring_rows(chunk_size)
-        total = _scoring.log_likelihood_sums(self.e_step_kernel, X, rows, self.dtype).sum()
-        if bool(torch.isnan(total)):  # a row overflowed: its log-density is -inf
+        sums, overflowed = _scoring.log_likelihood_sums(self.e_step_kernel, X, rows, self.dtype)
+        if overflowed:  # a row's log-density is -inf
             return self.log_prob(X, chunk_size).sum(dtype=torch.float64)
-        return total
+        return sums.sum()
 
     def responsibilities(self, X: Tensor, chunk_size: int | None = None) -> Tensor:
         """p(z_i = k | x_i), shape (n, K), computed in row chunks."""
         rows = self._scoring_rows(chunk_size)
         kernel = self.e_step_kernel
-        out, peaks = _scoring.responsibilities(kernel, X, rows, self.dtype, self.n_components)
-        far = ~torch.isfinite(peaks)
-        if bool(far.any()):
+        out, peaks, overflowed = _scoring.responsibilities(
+            kernel, X, rows, self.dtype, self.n_components
+        )
+        if overflowed:
+            far = ~torch.isfinite(peaks)
             out[far] = torch.nn.functional.one_hot(self._far_labels(X[far]), self.n_components).to(
                 out.dtype
             )
@@ -195,9 +196,9 @@ class Mixture:
     def predict(self, X: Tensor, chunk_size: int | None = None) -> Tensor:
         """argmax_k p(z_i = k | x_i), shape (n,)."""
         rows = self._scoring_rows(chunk_size)
-        labels, peaks = _scoring.labels(self.e_step_kernel, X, rows, self.dtype)
-        far = ~torch.isfinite(peaks)
-        if bool(far.any()):
+        labels, peaks, overflowed = _scoring.labels(self.e_step_kernel, X, rows, self.dtype)
+        if overflowed:
+            far = ~torch.isfinite(peaks)
             labels[far] = self._far_labels(X[far])
         return labels
 
