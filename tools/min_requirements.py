@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import re
 import sys
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 #: Pinned elsewhere on purpose: the CPU build installed before everything else.
 SKIP = {"torch"}

@@ -30,8 +30,13 @@ def check_writable(path: str | os.PathLike[str]) -> Path:
         raise IsADirectoryError(f"cannot write {path}: it is a directory; give a file name.")
     if not folder.is_dir():
         raise FileNotFoundError(f"cannot write {path}: the folder {folder} does not exist.")
-    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+    if path.exists() and not os.access(path, os.W_OK):
         raise PermissionError(f"cannot write {path}: permission denied.")
+    try:  # the only reliable test (permissions, read-only mounts, special file systems)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{path.name}."):
+            pass
+    except OSError as error:
+        raise OSError(f"cannot write {path}: {error}") from error
     return path
 
 
@@ -39,9 +44,9 @@ def write_model_file(
     tensors: dict[str, torch.Tensor], document: dict[str, Any], path: Path
 ) -> None:
     """Write ``tensors`` and ``document`` (plus the digest) to ``path`` via a temporary file."""
-    text = json.dumps({**document, "sha256": tensor_digest(tensors)})
     from safetensors.torch import save_file
 
+    text = json.dumps({**document, "sha256": tensor_digest(tensors)})
     check_writable(path)
     try:
         handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
