@@ -10,6 +10,7 @@ import torch
 
 import mixtorch
 from mixtorch import GaussianMixture
+from mixtorch._tables import read_data
 from mixtorch.cli import main
 
 
@@ -90,7 +91,7 @@ def test_sample_is_reproducible_and_from_the_model(capsys, files, blobs):
     assert again == out
     target = files["dir"] / "samples.parquet"
     assert _run(capsys, "sample", model_path, "-n", 7, "--out", target)[0] == 0
-    assert mixtorch.cli.read_data(target).shape == (7, 2)
+    assert read_data(target).shape == (7, 2)
 
 
 def test_gaussian_model_and_options_it_does_not_take(capsys, files, blobs):
@@ -181,7 +182,7 @@ def test_kde_and_bayes_models(capsys, files, blobs, name):
 
 
 def test_model_that_is_not_available_is_a_clear_error(capsys, files, monkeypatch):
-    monkeypatch.delattr(mixtorch, "GaussianKDE", raising=False)
+    monkeypatch.setattr(mixtorch, "GaussianKDE", None)
     code, _, err = _run(capsys, "fit", files["npy"], "--model", "kde")
     assert code == 2 and "GaussianKDE" in err
 
@@ -354,7 +355,7 @@ def test_column_names_travel_to_the_model_and_every_output(capsys, files, blobs)
     assert code == 0 and out.splitlines()[0] == "a,b" and len(out.splitlines()) == 5
     target = files["dir"] / "drawn.parquet"
     _run(capsys, "sample", model_path, "-n", 4, "--out", target)
-    assert mixtorch.cli.read_data(target).names == ["a", "b"]
+    assert read_data(target).names == ["a", "b"]
     # a CSV with the columns swapped is matched by name
     swapped = files["dir"] / "swapped.csv"
     np.savetxt(swapped, blobs[:, ::-1], delimiter=",", header="b,a", comments="")
@@ -407,7 +408,7 @@ def test_score_out_and_predict_out_confirm(capsys, files, blobs):
     target = files["dir"] / "score.csv"
     code, out, err = _run(capsys, "score", model_path, files["npy"], "--out", target)
     assert code == 0 and f"written to {target}" in err
-    table = mixtorch.cli.read_data(target)
+    table = read_data(target)
     assert table.names == ["mean_log_likelihood"]
     assert table.values[0, 0] == pytest.approx(mixtorch.load(model_path).score(blobs), 1e-9)
     labels = files["dir"] / "labels.csv"
@@ -476,3 +477,22 @@ def test_help_shows_defaults(capsys):
     assert main(["select", "--help"]) == 0
     text = capsys.readouterr().out
     assert "(default: bic)" in text and "(default: 1-6)" in text and "(default: 100)" in text
+
+
+def test_help_does_not_import_torch_or_numpy():
+    """`mixtorch --help` answers without importing the heavy modules (issue 16)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from mixtorch.cli import main\n"
+        "assert main(['--help']) == 0 and main(['fit', '--help']) == 0\n"
+        "heavy = [name for name in ('torch', 'numpy', 'sklearn') if name in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "usage: mixtorch" in result.stdout

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from . import __version__  # cheap: the package imports its modules lazily
+
 __all__ = ["DEFAULT_DEMO_COMPONENTS", "MODELS", "build_parser"]
 
 #: The values of K the digits demo compares (mixtorch.demo uses the same).
@@ -49,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         "written by 'mixtorch fit'. Exit codes: 0 ok, 2 usage or input error, "
         "1 unexpected failure. Run 'mixtorch COMMAND --help'.",
     )
-    parser.add_argument("--version", action="version", version=f"mixtorch {_version()}")
+    parser.add_argument("--version", action="version", version=f"mixtorch {__version__}")
     _add_switches(parser, False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_fit(commands, common)
@@ -85,15 +87,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="values of K compared by BIC",
     )
     return parser
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("mixtorch")
-    except PackageNotFoundError:  # running from a source tree
-        return "unknown"
 
 
 def _command(commands: Any, common: argparse.ArgumentParser, name: str, text: str) -> Any:

@@ -22,9 +22,8 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from ._cli_args import build_parser
-from ._cli_commands import COMMANDS, UserError, read_data
 
-__all__ = ["UserError", "build_parser", "main", "read_data"]
+__all__ = ["build_parser", "main"]
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -75,6 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as stop:  # argparse exits 0 on --help and 2 on usage errors
         return int(stop.code or 0)
     console = Console(args)
+    # Imported after parsing: --help and usage errors must not wait for NumPy and PyTorch.
+    from ._cli_commands import COMMANDS, UserError
+
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
