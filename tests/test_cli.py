@@ -243,8 +243,15 @@ def test_progress_bar_draws_only_on_a_terminal():
     bar(1, 4, {"n_components": 2, "covariance_type": "full"})
     bar(4, 4, None)
     text = screen.getvalue()
-    assert "sweep [#######" in text and "1/4 K=2 full" in text and text.endswith("\n")
-    assert "4/4" in text
+    assert "sweep:" in text and "4/4" in text and "K=2 full" in text and text.endswith("\n")
+    # EM: no total (the iteration count is unknown), elapsed time and the log-likelihood
+    em_screen = Terminal()
+    em = Progress("EM", True, em_screen)
+    for iteration, value in [(1, -3.5), (2, -3.25), (1, -3.75), (2, -3.125)]:
+        em.iteration(iteration, value)
+    em.close()
+    text = em_screen.getvalue()
+    assert "EM: 4it [00:00" in text and "init 2, log-likelihood -3.125" in text
     switched_off, log = Terminal(), io.StringIO()
     Progress("sweep", False, switched_off)(1, 2)
     Progress("sweep", True, log)(1, 2)  # not a terminal: logs stay clean

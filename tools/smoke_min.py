@@ -56,6 +56,25 @@ def smoke(folder: Path) -> None:
     assert main(["-q", "sample", model, "--out", str(folder / "s.parquet")]) == 0
     assert main(["-q", "plot", model, "--out", str(folder / "g.png")]) == 0
     print("  command line: fit, sample to Parquet, plot")
+    _progress_bar()
+
+
+def _progress_bar() -> None:
+    import io
+
+    from mixtorch.cli import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    screen = Terminal()
+    bar = Progress("EM", True, screen)
+    for iteration in (1, 2, 3):
+        bar.iteration(iteration, -1.5)
+    bar.close()
+    assert "EM: 3it" in screen.getvalue(), screen.getvalue()
+    print("  progress bar (tqdm)")
 
 
 if __name__ == "__main__":

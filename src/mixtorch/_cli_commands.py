@@ -167,9 +167,10 @@ def _cmd_fit(args: argparse.Namespace, console: Any) -> None:
     start = time.perf_counter()
     if "callback" in inspect.signature(model.fit).parameters:
         bar = console.bar("EM")
-        limit = int(model.get_params().get("max_iter", 100))
-        model.fit(X, callback=lambda iteration, _: bar(min(iteration, limit), limit))
-        bar(limit, limit)
+        try:
+            model.fit(X, callback=bar.iteration)
+        finally:
+            bar.close()
     else:
         model.fit(X)
     if table.names is not None:

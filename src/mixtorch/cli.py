@@ -30,25 +30,56 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 # -- progress ------------------------------------------------------------------------
 class Progress:
-    """A one-line progress bar on stderr, drawn only when enabled (and, by default,
-    only on a terminal so logs stay clean)."""
+    """A tqdm progress bar on stderr, drawn only when enabled and (so that logs stay
+    clean) only on a terminal.
+
+    Called as ``progress(done, total, row)`` it tracks a sweep of known length; its
+    :meth:`iteration` method tracks EM iterations, whose number is not known in advance,
+    so that bar counts without a total (it never jumps to an end on convergence) and
+    shows the elapsed time and the current log-likelihood.
+    """
 
     def __init__(self, label: str, enabled: bool, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stderr
         self.enabled = enabled and self.stream.isatty()
         self.label = label
+        self._bar: Any = None
+        self._start = 0
+
+    def _open(self, total: int | None, unit: str) -> Any:
+        if self._bar is None:
+            from tqdm import tqdm
+
+            self._bar = tqdm(
+                total=total, desc=self.label, file=self.stream, unit=unit, dynamic_ncols=True
+            )
+        return self._bar
 
     def __call__(self, done: int, total: int, row: dict[str, Any] | None = None) -> None:
         if not self.enabled:
             return
-        width = 30
-        filled = int(width * done / max(total, 1))
-        detail = f" K={row['n_components']} {row['covariance_type']}" if row else ""
-        bar = "#" * filled + "." * (width - filled)
-        self.stream.write(f"\r{self.label} [{bar}] {done}/{total}{detail}   ")
+        bar = self._open(total, "fit")
+        if row:
+            bar.set_postfix_str(f"K={row['n_components']} {row['covariance_type']}", False)
+        bar.update(done - bar.n)
         if done >= total:
-            self.stream.write("\n")
-        self.stream.flush()
+            self.close()
+
+    def iteration(self, iteration: int, log_likelihood: float) -> None:
+        """One EM iteration done (``iteration`` restarts at 1 for every initialisation)."""
+        if not self.enabled:
+            return
+        bar = self._open(None, "it")
+        if iteration == 1 and bar.n:
+            self._start += 1
+        start = f"init {self._start + 1}, " if self._start else ""
+        bar.set_postfix_str(f"{start}log-likelihood {float(log_likelihood):.6g}", False)
+        bar.update(1)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
 
 
 class Console:
