@@ -503,3 +503,21 @@ def test_help_does_not_import_torch_or_numpy():
     )
     assert result.returncode == 0, result.stderr
     assert "usage: mixtorch" in result.stdout
+
+
+def test_plot_axes_are_labelled_with_the_column_names(capsys, files, monkeypatch):
+    from matplotlib.figure import Figure
+
+    labels = []
+    real = Figure.savefig
+
+    def recording(figure, *args, **kwargs):
+        labels.append((figure.axes[0].get_xlabel(), figure.axes[0].get_ylabel()))
+        return real(figure, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", recording)
+    model_path = files["dir"] / "axes.mixtorch"
+    assert _run(capsys, "fit", files["csv"], "-k", 3, "--seed", 0, "-o", model_path)[0] == 0
+    code, _, err = _run(capsys, "plot", model_path, files["csv"], "--out", files["dir"] / "a.png")
+    assert code == 0, err
+    assert labels == [("a", "b")]

@@ -499,3 +499,14 @@ def test_header_length_starting_with_0x80_is_not_taken_for_a_pickle(tmp_path, da
             break
     assert path.read_bytes()[0] == 0x80
     assert list(mixtorch.load(path).feature_names_in_) == list(model.feature_names_in_)
+
+
+def test_data_frame_column_names_survive_a_round_trip(tmp_path, data):
+    import pandas as pd
+
+    frame = pd.DataFrame(data, columns=["height", "width", "depth"])
+    for model in (GaussianMixture(2, random_state=0), Gaussian(), mixtorch.GaussianKDE()):
+        model.fit(frame)
+        loaded = mixtorch.load(mixtorch.save(model, tmp_path / "frame.mixtorch"))
+        assert list(loaded.feature_names_in_) == ["height", "width", "depth"]
+        np.testing.assert_array_equal(loaded.score_samples(frame), model.score_samples(frame))
