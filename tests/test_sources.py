@@ -205,3 +205,15 @@ def test_passes_that_see_different_rows_are_refused(data):
     # a loader that fills its last batch is fine, shuffled or not
     even = DataLoader(TensorDataset(torch.as_tensor(data[:1000])), 100, True, drop_last=True)
     assert collect(from_dataloader(even)).shape == (1000, 4)
+
+
+def test_missing_pyarrow_is_reported_when_the_source_is_built(tmp_path, data, monkeypatch):
+    import importlib.util
+
+    pq.write_table(pa.table({"a": data[:, 0]}), tmp_path / "a.parquet")
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "pyarrow" else real(name)
+    )
+    with pytest.raises(ImportError, match=r"a\.parquet needs pyarrow: pip install"):
+        from_directory(tmp_path)

@@ -19,6 +19,7 @@ line is an error).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -330,6 +331,10 @@ def _file_reader(file: Path, rows: int, header: bool | None) -> Callable[[], Ite
     if suffix == ".npy":
         return from_npy(file, chunk_size=rows).factory
     if suffix == ".parquet":
+        if importlib.util.find_spec("pyarrow") is None:  # say so before any pass starts
+            raise ImportError(
+                f"reading the Parquet shard {file} needs pyarrow: pip install 'mixtorch[io]'"
+            )
         return lambda: _parquet_chunks(file, rows)
     if suffix == ".csv":
         return lambda: csv_chunks(file, header=header, rows=rows)[1]
@@ -342,12 +347,7 @@ def _suffix(file: Path) -> str:
 
 
 def _parquet_chunks(file: Path, rows: int) -> Iterator[np.ndarray]:
-    try:
-        import pyarrow.parquet as pq
-    except ImportError as error:
-        raise ImportError(
-            f"reading the Parquet shard {file} needs pyarrow: pip install 'mixtorch[io]'"
-        ) from error
+    import pyarrow.parquet as pq
 
     with pq.ParquetFile(file) as handle:
         for batch in handle.iter_batches(batch_size=rows):
