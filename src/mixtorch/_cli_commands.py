@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ._cli_args import MODELS
+from ._cli_report import feature_names, print_model, print_selection
 from ._tables import Table, UserError, emit, read_data, require_extra, write_data
 
 __all__ = ["COMMANDS", "UserError", "read_data"]
@@ -40,7 +40,7 @@ def _check_out(out: str | Path, inputs: Sequence[str | None]) -> Path:
     path = Path(out)
     for given in inputs:
         if given and given != "-" and Path(given).exists() and path.exists():
-            if path.resolve() == Path(given).resolve():
+            if path.samefile(given):  # also through links
                 raise UserError(
                     f"--out {out} is an input file of this command; writing it would destroy "
                     "the input. Choose another name."
@@ -62,11 +62,6 @@ def model_input(model: Any, table: Table) -> np.ndarray:
             f"(the data have {', '.join(table.names)})"
         )
     return table.values[:, [table.names.index(name) for name in names]]
-
-
-def _feature_names(model: Any) -> list[str] | None:
-    names = getattr(model, "feature_names_in_", None)
-    return None if names is None else [str(name) for name in names]
 
 
 def _load_model(path: str) -> Any:
@@ -236,49 +231,13 @@ def _cmd_sample(args: argparse.Namespace, console: Any) -> None:
             options["random_state"] = args.seed
     drawn = model.sample(args.n, **options)
     samples = drawn[0] if isinstance(drawn, tuple) else drawn
-    emit(samples, args.out, names=_feature_names(model))
+    emit(samples, args.out, names=feature_names(model))
     if args.out:
         console.note(f"{args.n} samples written to {args.out}")
 
 
 def _cmd_info(args: argparse.Namespace, console: Any) -> None:
-    model = _load_model(args.model)
-    record: dict[str, Any] = {
-        "class": type(model).__name__,
-        "parameters": {key: _plain(value) for key, value in model.get_params(deep=False).items()},
-        "n_features_in": _plain(getattr(model, "n_features_in_", None)),
-        "feature_names_in": _feature_names(model),
-    }
-    for name in ("n_components", "covariance_type"):
-        mixture = getattr(model, "mixture_", None)
-        if mixture is not None:
-            record[f"fitted_{name}"] = _plain(getattr(mixture, name))
-    fit = {
-        name.rstrip("_"): _plain(getattr(model, name))
-        for name in ("converged_", "n_iter_", "lower_bound_", "bandwidth_", "factor_")
-        if hasattr(model, name)
-    }
-    record["fit"] = fit
-    if args.format == "json":
-        print(json.dumps(record, indent=2))
-        return
-    for key, value in record.items():
-        if isinstance(value, dict):
-            print(f"{key}:")
-            for inner, item in value.items():
-                print(f"  {inner}: {item}")
-        else:
-            print(f"{key}: {value}")
-
-
-def _plain(value: Any) -> Any:
-    """A JSON-friendly rendering of a parameter or fitted value."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value if not isinstance(value, float) or np.isfinite(value) else str(value)
-    array = np.asarray(value.detach().cpu() if hasattr(value, "detach") else value)
-    if array.dtype.kind in "fiub" and array.size <= 64:
-        return _plain(array.item()) if array.ndim == 0 else array.tolist()
-    return str(value) if array.size <= 64 else f"<array of shape {array.shape}>"
+    print_model(_load_model(args.model), args.format)
 
 
 def _cmd_plot(args: argparse.Namespace, console: Any) -> None:
@@ -306,7 +265,7 @@ def _cmd_plot(args: argparse.Namespace, console: Any) -> None:
         ax = plotting.plot_mcmc_traces(model).axes[0]
     else:
         ax = plotting.plot_training_curve(model)
-    names = _feature_names(model)
+    names = feature_names(model)
     if kind == "density" and names:
         ax.set_xlabel(names[0])
         if n_features == 2:
@@ -336,7 +295,7 @@ def _cmd_select(args: argparse.Namespace, console: Any) -> None:
         progress=console.bar(f"select ({args.criterion})"),
         max_iter=args.max_iter,
     )
-    _print_selection(result, args.format)
+    print_selection(result, args.format)
     if args.out:
         best = result.best_estimator_
         if table.names is not None:
@@ -351,20 +310,6 @@ def _cmd_select(args: argparse.Namespace, console: Any) -> None:
         ax.figure.savefig(args.plot, dpi=120, bbox_inches="tight")
         plt.close(ax.figure)
         console.note(f"criterion plot written to {args.plot}")
-
-
-def _print_selection(result: Any, form: str) -> None:
-    rows = [{key: _plain(value) for key, value in row.items()} for row in result.table]
-    if form == "text":
-        print(result)
-    elif form == "json":
-        best = {key: _plain(value) for key, value in result.best_params_.items()}
-        print(json.dumps({"best_params": best, "table": rows}, indent=2))
-    else:
-        keys = list(rows[0]) if rows else []
-        print(",".join(keys))
-        for row in rows:
-            print(",".join(str(row[key]) for key in keys))
 
 
 def _cmd_demo(args: argparse.Namespace, console: Any) -> None:
