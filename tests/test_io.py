@@ -404,16 +404,18 @@ def _set(name, value):
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (_set("mixture_.weights", [np.nan, 1.0]), "weights must be finite"),
+        (_set("mixture_.weights", [np.nan, 1.0]), "weights' holds NaN"),
+        (_set("mixture_.weights", [np.inf, 1.0]), "weights must be finite"),
         (_set("mixture_.weights", [-0.5, 1.5]), "non-negative"),
         (_set("mixture_.weights", [0.5, 0.6]), "sum to 1"),
-        (_set("mixture_.means", [[np.nan, 0, 0], [1, 1, 1]]), "means are not finite"),
+        (_set("mixture_.means", [[np.inf, 0, 0], [1, 1, 1]]), "means are not finite"),
         (_set("mixture_.covariances", -np.eye(3)[None].repeat(2, 0)), "not positive definite"),
         (_set("mixture_.covariances", np.ones((2, 3, 3))), "not positive definite"),
         (_set("mixture_.covariances", np.eye(2)[None].repeat(2, 0)), "shape"),
         (_set("mixture_.weights", [0.2, 0.3, 0.5]), "shape"),
     ],
-    ids=["nan-weight", "negative", "sum", "nan-mean", "negative-def", "singular", "dims", "k"],
+    ids=["nan-weight", "inf-weight", "negative", "sum", "inf-mean", "negative-def", "singular"]
+    + ["dims", "k"],
 )
 def test_invalid_parameters_are_refused(tmp_path, saved, edit, message):
     bad = tmp_path / "bad.mixtorch"
@@ -510,3 +512,20 @@ def test_data_frame_column_names_survive_a_round_trip(tmp_path, data):
         loaded = mixtorch.load(mixtorch.save(model, tmp_path / "frame.mixtorch"))
         assert list(loaded.feature_names_in_) == ["height", "width", "depth"]
         np.testing.assert_array_equal(loaded.score_samples(frame), model.score_samples(frame))
+
+
+@pytest.mark.parametrize("key_prefix", ["attr._data", "attr._augmented", "attr._weights"])
+def test_corrupt_kde_state_beyond_the_mixture_is_refused(tmp_path, data, key_prefix):
+    model = mixtorch.GaussianKDE().fit(data)
+    path = mixtorch.save(model, tmp_path / "kde.mixtorch")
+
+    def poison(tensors):
+        hit = [key for key in tensors if key.startswith(key_prefix)]
+        assert hit, sorted(tensors)
+        for key in hit:
+            tensors[key] = torch.full_like(tensors[key], float("nan"))
+
+    bad = tmp_path / "bad.mixtorch"
+    _rewrite(path, bad, edit_tensors=poison)
+    with pytest.raises(ValueError, match=r"bad\.mixtorch"):
+        mixtorch.load(bad)

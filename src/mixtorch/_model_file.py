@@ -101,6 +101,10 @@ def read_model_file(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]
         raise ValueError(f"{path}: the model metadata is not valid JSON ({error}).") from error
     _check_document(document, path)
     _check_digest(document, tensors, path)
+    for key, tensor in tensors.items():
+        # No fitted state of a mixtorch model holds NaN (infinities may be legitimate).
+        if tensor.is_floating_point() and bool(torch.isnan(tensor).any()):
+            raise ValueError(f"{path}: the stored tensor {key!r} holds NaN; the model is invalid.")
     return document, tensors
 
 

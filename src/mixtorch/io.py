@@ -284,6 +284,7 @@ def _check_consistent(model: Any) -> None:
     names = getattr(model, "feature_names_in_", None)
     if names is not None and len(names) != mixture.n_features:
         raise ValueError(f"{len(names)} feature names for {mixture.n_features} features")
+    _check_scores_finite(model, mixture)
     if isinstance(model, (GaussianMixture, Gaussian)):
         expected = getattr(model, "n_components", 1)
         if mixture.n_components != expected:
@@ -296,6 +297,20 @@ def _check_consistent(model: Any) -> None:
                 f"covariance_type is {model.covariance_type!r} but the parameters are "
                 f"{mixture.covariance_type!r}"
             )
+
+
+def _check_scores_finite(model: Any, mixture: Mixture) -> None:
+    """Whatever else the model keeps (a KDE's data, a grid, posterior draws), it must
+    give a finite density at the mean of its heaviest component."""
+    if not callable(getattr(model, "score_samples", None)):
+        return
+    probe = mixture.means[int(torch.argmax(mixture.weights))][None]
+    value = torch.as_tensor(model.score_samples(probe))
+    if not bool(torch.isfinite(value).all()):
+        raise ValueError(
+            f"the loaded model's log-density at its own heaviest component is {value.item()}: "
+            "its stored state is inconsistent"
+        )
 
 
 def _resolve_class(name: Any, path: Path) -> type:
