@@ -1,11 +1,14 @@
 # make demo: set up .venv if needed, then run the digits demo.
 # make test: set up .venv if needed, then lint, type-check and run the test suite.
+# make docs: the documentation site into docs/_build/html (warnings are errors).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+DOCS_STAMP := $(VENV)/.docs-installed
+SPHINX := $(PY) -m sphinx -b html -W --keep-going docs docs/_build/html
 
-.PHONY: demo test lint typecheck pytest bench clean venv
+.PHONY: demo test lint typecheck pytest bench clean venv docs docs-noplot
 
 venv: $(STAMP)
 
@@ -33,8 +36,20 @@ pytest: $(STAMP)
 
 test: lint typecheck pytest
 
+$(DOCS_STAMP): $(STAMP) requirements-docs.txt
+	$(PY) -m pip install -q -r requirements-docs.txt
+	touch $(DOCS_STAMP)
+
+# The gallery runs every script in examples/ (about N minutes on 2 cores).
+docs: $(DOCS_STAMP)
+	$(SPHINX)
+
+# The same pages without running the examples (the gallery shows their code only).
+docs-noplot: $(DOCS_STAMP)
+	$(SPHINX) -D plot_gallery=0
+
 bench: $(STAMP)
 	$(PY) benchmarks/bench_em.py
 
 clean:
-	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache docs/_build docs/api docs/auto_examples docs/sg_execution_times.rst

@@ -1,4 +1,5 @@
-"""Maximum likelihood for a Gaussian: the closed form against gradient descent.
+"""Maximum likelihood for a Gaussian: the closed form against gradient descent
+===========================================================================
 
 Run with ``.venv/bin/python examples/gaussian_mle.py [OUT_DIR]`` (a few seconds).
 

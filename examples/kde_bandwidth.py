@@ -1,4 +1,5 @@
-"""Kernel density estimation: too small, too large, and leave-one-out bandwidths.
+"""Kernel density estimation: too small, too large, and leave-one-out bandwidths
+=============================================================================
 
 Run with ``.venv/bin/python examples/kde_bandwidth.py [OUT_DIR]`` (a few seconds).
 

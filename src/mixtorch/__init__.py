@@ -6,6 +6,7 @@ for densities, responsibilities and sampling.
 """
 
 from . import nn as nn  # the differentiable modules, as mixtorch.nn
+from ._version import __version__
 from .bayesian_mixture import BayesianGaussianMixture
 from .covariance import (
     Covariance,
@@ -21,8 +22,6 @@ from .io import load, save
 from .kde import GaussianKDE
 from .mixture import Mixture
 from .selection import SelectionResult, select
-
-__version__ = "0.1.0"
 
 __all__ = [
     "BayesianGaussianMixture",
