@@ -21,6 +21,7 @@ from .gaussian_mixture import GaussianMixture
 from .io import load, save
 from .kde import GaussianKDE
 from .mixture import Mixture
+from .regression import GaussianMixtureRegressor
 from .selection import SelectionResult, select
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "Gaussian",
     "GaussianKDE",
     "GaussianMixture",
+    "GaussianMixtureRegressor",
     "MCMCGaussianMixture",
     "Mixture",
     "SelectionResult",
