@@ -9,6 +9,7 @@ one with its own folder under ``docs/_build`` and shows the PNG files it wrote t
 from __future__ import annotations
 
 import importlib
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ API_MODULES = {
     "mixtorch.nn": "Differentiable modules (``mixtorch.nn``)",
     "mixtorch.bayes": "Pyro models and estimators (``mixtorch.bayes``)",
     "mixtorch.sources": "Data sources for out-of-core fitting (``mixtorch.sources``)",
+    "mixtorch.conditioning": "Marginals and conditionals (``mixtorch.conditioning``)",
     "mixtorch.selection": "Model selection (``mixtorch.selection``)",
     "mixtorch.io": "Saving and loading (``mixtorch.io``)",
     "mixtorch.plotting": "Plots (``mixtorch.plotting``)",
@@ -122,3 +124,72 @@ def png_scraper(block: Any, block_vars: dict[str, Any], gallery_conf: dict[str, 
         shown.add(picture.name)
         targets.append(target)
     return figure_rst(targets, gallery_conf["src_dir"])
+
+
+# -- docstring and gallery robustness -------------------------------------------------
+_SPAN = re.compile(r"(``.*?``|`[^`]*`)")
+_TRAILING_UNDERSCORE = re.compile(r"(?<![\w\\])([A-Za-z]\w*?[A-Za-z0-9])_(?![\w`])")
+
+
+def escape_trailing_underscores(
+    app: Any, what: str, name: str, obj: Any, options: Any, lines: list[str]
+) -> None:
+    """Escape ``name_`` outside code so reST does not read it as a link target.
+
+    Fitted attributes end in an underscore (``means_``), and a docstring line such as
+    ``weights_ : array of shape (n_samples_fit_,)`` would otherwise be a reference to an
+    undefined target. Doctest blocks, literal blocks and inline literals are left alone.
+    """
+    literal_indent: int | None = None
+    for index, line in enumerate(lines):
+        stripped = line.lstrip()
+        indent = len(line) - len(stripped)
+        if literal_indent is not None:
+            if not stripped or indent > literal_indent:
+                continue
+            literal_indent = None
+        if stripped.startswith((">>>", "...")) or _in_doctest(lines, index):
+            continue
+        parts = _SPAN.split(line)
+        lines[index] = "".join(
+            part if part.startswith("`") else _TRAILING_UNDERSCORE.sub(r"\1\\_", part)
+            for part in parts
+        )
+        if stripped.endswith("::"):
+            literal_indent = indent
+
+
+def _in_doctest(lines: list[str], index: int) -> bool:
+    """Whether line ``index`` is the output of a doctest (after ``>>>``, before a blank)."""
+    for previous in range(index - 1, -1, -1):
+        text = lines[previous].strip()
+        if not text:
+            return False
+        if text.startswith((">>>", "...")):
+            return True
+    return False
+
+
+_LABEL = re.compile(r"^\.\. _sphx_glr_.*:$")
+
+
+def title_untitled_examples(app: Any) -> None:
+    """Give a section title to gallery pages whose docstring starts with a plain sentence.
+
+    sphinx-gallery takes an example's first docstring line as its title, but the page
+    itself has none unless the line is underlined; add the underline so that links and
+    the table of contents work for every example, however its docstring is written.
+    """
+    folder = Path(app.srcdir) / "auto_examples"
+    for page in folder.glob("*.rst"):
+        lines = page.read_text().split("\n")
+        for index, line in enumerate(lines):
+            if not _LABEL.match(line):
+                continue
+            title = next(i for i in range(index + 1, len(lines)) if lines[i].strip())
+            following = lines[title + 1] if title + 1 < len(lines) else ""
+            if not following.strip() or set(following.strip()) != {"="}:
+                lines[title] = lines[title].rstrip().rstrip(".")
+                lines.insert(title + 1, "=" * len(lines[title]))
+                page.write_text("\n".join(lines))
+            break

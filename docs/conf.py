@@ -10,7 +10,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # _sphinx_helpers
 sys.path.insert(0, str(HERE.parent / "src"))  # document the checkout, not an installed copy
 
-from _sphinx_helpers import write_api_pages  # noqa: E402
+from _sphinx_helpers import (  # noqa: E402
+    escape_trailing_underscores,
+    title_untitled_examples,
+    write_api_pages,
+)
 
 import mixtorch  # noqa: E402
 
@@ -93,6 +97,12 @@ def _skip_member(app: object, what: str, name: str, obj: object, skip: bool, opt
 
 def setup(app: object) -> None:
     app.connect("autodoc-skip-member", _skip_member)  # type: ignore[attr-defined]
+    # Before numpydoc (priority 500) rewrites the sections.
+    app.connect(  # type: ignore[attr-defined]
+        "autodoc-process-docstring", escape_trailing_underscores, priority=400
+    )
+    # After sphinx-gallery has written the example pages (same event, priority 500).
+    app.connect("builder-inited", title_untitled_examples, priority=900)  # type: ignore[attr-defined]
 
 
 # Keep examples and doctests quiet and reproducible on small machines.

@@ -1,5 +1,4 @@
-"""Generating handwritten digits with a Gaussian mixture, step by step
-===================================================================
+"""Generating handwritten digits with a Gaussian mixture, step by step.
 
 Run with ``.venv/bin/python examples/digits.py [OUT_DIR]`` (about ten seconds).
 

@@ -1,5 +1,4 @@
-"""EM against gradient descent on the same data from the same starting point
-=========================================================================
+"""EM against gradient descent on the same data from the same starting point.
 
 Run with ``.venv/bin/python examples/em_vs_gradient.py [OUT_DIR]`` (a few seconds).
 

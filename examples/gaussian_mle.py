@@ -1,5 +1,4 @@
-"""Maximum likelihood for a Gaussian: the closed form against gradient descent
-===========================================================================
+"""Maximum likelihood for a Gaussian: the closed form against gradient descent.
 
 Run with ``.venv/bin/python examples/gaussian_mle.py [OUT_DIR]`` (a few seconds).
 

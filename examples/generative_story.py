@@ -1,5 +1,4 @@
-"""The generative story of a Gaussian mixture, step by step
-========================================================
+"""The generative story of a Gaussian mixture, step by step.
 
 Run with ``.venv/bin/python examples/generative_story.py [OUT_DIR]`` (a few seconds).
 

@@ -1,5 +1,4 @@
-"""Kernel density estimation: too small, too large, and leave-one-out bandwidths
-=============================================================================
+"""Kernel density estimation: too small, too large, and leave-one-out bandwidths.
 
 Run with ``.venv/bin/python examples/kde_bandwidth.py [OUT_DIR]`` (a few seconds).
 

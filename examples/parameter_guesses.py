@@ -1,5 +1,4 @@
-"""Scoring parameter guesses by log-likelihood: a bad guess, a good guess, and EM
-==============================================================================
+"""Scoring parameter guesses by log-likelihood: a bad guess, a good guess, and EM.
 
 Run with ``.venv/bin/python examples/parameter_guesses.py [OUT_DIR]`` (a few seconds).
 

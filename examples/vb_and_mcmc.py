@@ -1,5 +1,4 @@
-"""Bayesian mixtures three ways: closed-form variational Bayes, Pyro SVI and NUTS
-==============================================================================
+"""Bayesian mixtures three ways: closed-form variational Bayes, Pyro SVI and NUTS.
 
 Run with ``.venv/bin/python examples/vb_and_mcmc.py`` (under a minute on 2 cores).
 

@@ -86,7 +86,7 @@ class GaussianKDE(DensityMixin, BaseEstimator):
         (factors, LOO log-likelihoods) explored by the scalar search; None unless 'loo'.
     loo_log_likelihood_ : float or None
         LOO log-likelihood of the chosen bandwidth ('loo' only).
-    weights_ : array of shape ``(n_samples_fit_,)``
+    weights_ : array of shape (n_samples_fit_,)
         Normalised sample weights.
     mixture_ : Mixture
         The KDE as an N-component mixture with a tied covariance.

@@ -46,7 +46,7 @@ class MCMCGaussianMixture(PyroMixtureBase):
 
     Attributes
     ----------
-    weights_, means_, covariances_ : posterior means; ``covariances_`` is (K, D) ('diag' layout)
+    weights_, means_, covariances_ : posterior means; covariances_ is (K, D) ('diag' layout)
     posterior_samples_ : dict of arrays
         ``weights`` (S, K), ``locs`` (S, K, D), ``scales`` (S, K, D) with
         ``S = num_chains * num_samples``, chains one after another.

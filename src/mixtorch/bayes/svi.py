@@ -53,7 +53,7 @@ class SVIGaussianMixture(PyroMixtureBase):
 
     Attributes
     ----------
-    weights_, means_, covariances_ : posterior means; ``covariances_`` is (K, D) ('diag' layout)
+    weights_, means_, covariances_ : posterior means; covariances_ is (K, D) ('diag' layout)
     posterior_samples_ : dict of arrays
         ``weights`` (S, K), ``locs`` (S, K, D), ``scales`` (S, K, D), relabelled to one
         labelling (components in lexicographic order of their means).
