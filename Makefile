@@ -40,7 +40,8 @@ $(DOCS_STAMP): $(STAMP) requirements-docs.txt
 	$(PY) -m pip install -q -r requirements-docs.txt
 	touch $(DOCS_STAMP)
 
-# The gallery runs every script in examples/ (about N minutes on 2 cores).
+# The gallery runs every script in examples/: about a minute of CPU time on 2 cores
+# (the Pyro/NUTS example is most of it), 3 minutes wall-clock on a busy machine.
 docs: $(DOCS_STAMP)
 	$(SPHINX)
 
