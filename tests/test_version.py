@@ -14,7 +14,7 @@ def test_pyproject_reads_the_version_module():
     # (tomllib is Python 3.11+, and the package supports 3.10: plain text checks.)
     text = (ROOT / "pyproject.toml").read_text()
     assert re.search(r'^dynamic = \["version"\]$', text, re.MULTILINE)
-    assert not re.search(r"^version = ", text, re.MULTILINE)
+    assert not re.search(r"^version = \"", text, re.MULTILINE)  # no literal version
     assert 'version = { attr = "mixtorch._version.__version__" }' in text
 
 
