@@ -1,5 +1,7 @@
-"""Doctest set-up: the Examples sections of the docstrings under ``src/mixtorch`` run as
-tests (``--doctest-modules`` in pyproject's pytest options, so ``make test`` runs them).
+"""Doctest set-up: the Examples sections of the docstrings under ``src/mixtorch`` and the
+user guide's ``>>>`` examples (``docs/user_guide/*.rst``) run as tests
+(``--doctest-modules`` and ``--doctest-glob`` in pyproject's pytest options, so
+``make test`` runs them).
 
 Every docstring example starts from the same state: NumPy and torch seeded, short
 printing, one thread, so printed numbers are the same on every machine.
