@@ -25,8 +25,8 @@ demo: $(STAMP)
 	$(PY) -m mixtorch.cli demo --out out
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks examples
-	$(VENV)/bin/ruff format --check src tests benchmarks examples
+	$(VENV)/bin/ruff check src tests benchmarks examples conftest.py docs/*.py
+	$(VENV)/bin/ruff format --check src tests benchmarks examples conftest.py docs/*.py
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
