@@ -74,6 +74,25 @@ def register_estimator(
     Returns
     -------
     cls, so the function can be used as a class decorator.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> import mixtorch
+    >>> from mixtorch.io import register_estimator
+    >>> @register_estimator
+    ... class CentredGaussian(mixtorch.Gaussian):
+    ...     pass
+    ...
+    >>> X = np.random.default_rng(0).normal(size=(50, 2))
+    >>> model = CentredGaussian().fit(X - X.mean(0))
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     again = mixtorch.load(mixtorch.save(model, Path(folder) / "model.mixtorch"))
+    ...
+    >>> type(again).__name__
+    'CentredGaussian'
     """
     _REGISTERED[class_name(cls)] = cls
     if state is not None and rebuild is not None:
@@ -166,6 +185,23 @@ def save(model: Any, path: str | os.PathLike[str]) -> Path:
     -------
     Path
         The path written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> import mixtorch
+    >>> X = np.random.default_rng(0).normal(size=(100, 2))
+    >>> model = mixtorch.GaussianMixture(2, random_state=0).fit(X)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = mixtorch.save(model, Path(folder) / "model.mixtorch")
+    ...     print(path.name)
+    ...     again = mixtorch.load(path)
+    ...
+    model.mixtorch
+    >>> np.array_equal(again.score_samples(X), model.score_samples(X))
+    True
     """
     from safetensors.torch import save_file
 
@@ -215,6 +251,22 @@ def load(path: str | os.PathLike[str], *, device: Any = None) -> Any:
     ValueError
         If the file is truncated, corrupted, a pickle, not a mixtorch model, or written by
         a newer format version.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> import mixtorch
+    >>> X = np.random.default_rng(0).normal(size=(100, 2))
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = mixtorch.save(mixtorch.Gaussian().fit(X), Path(folder) / "g.mixtorch")
+    ...     model = mixtorch.load(path)
+    ...
+    >>> type(model).__name__, model.n_features_in_
+    ('Gaussian', 2)
+    >>> np.allclose(model.mean_, X.mean(0))
+    True
     """
     path = Path(path)
     if not path.is_file():
