@@ -49,6 +49,16 @@ def plot_training_curve(source: Any, *, ax: Any = None, label: str | None = None
     Returns
     -------
     matplotlib Axes
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mixtorch import GaussianMixture
+    >>> from mixtorch.plotting import plot_training_curve
+    >>> X = np.random.default_rng(0).normal(size=(300, 2))
+    >>> ax = plot_training_curve(GaussianMixture(3, random_state=0).fit(X))
+    >>> len(ax.lines[0].get_xdata()) >= 2
+    True
     """
     values, ylabel = _curve(source)
     if values.size == 0:
@@ -92,6 +102,17 @@ def plot_criterion(
     Returns
     -------
     matplotlib Axes
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import mixtorch
+    >>> from mixtorch.plotting import plot_criterion
+    >>> X = np.random.default_rng(0).normal(size=(200, 2))
+    >>> result = mixtorch.select(X, [1, 2, 3], ["diag"], random_state=0)
+    >>> ax = plot_criterion(result)
+    >>> ax.get_ylabel()
+    'bic (lower is better)'
     """
     rows = SelectionTable(result.table if isinstance(result, SelectionResult) else result)
     if not rows:
@@ -137,6 +158,16 @@ def plot_loo_curve(source: Any, *, ax: Any = None) -> Any:
     Returns
     -------
     matplotlib Axes
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mixtorch import GaussianKDE
+    >>> from mixtorch.plotting import plot_loo_curve
+    >>> X = np.random.default_rng(0).normal(size=(100, 1))
+    >>> ax = plot_loo_curve(GaussianKDE(bandwidth="loo").fit(X))
+    >>> len(ax.lines) >= 1
+    True
     """
     curve = getattr(source, "loo_curve_", source) if hasattr(source, "get_params") else source
     if curve is source and hasattr(source, "get_params"):
@@ -196,6 +227,15 @@ def plot_samples_grid(
     -------
     matplotlib Axes
         Holding a single image artist, the tiled grid.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mixtorch.plotting import plot_samples_grid
+    >>> images = np.random.default_rng(0).uniform(0, 16, size=(6, 64))
+    >>> ax = plot_samples_grid(images, (8, 8), n_cols=3)
+    >>> ax.images[0].get_array().shape
+    (19, 28)
     """
     height, width = shape
     pixels = _numpy(images).astype(float)
@@ -248,6 +288,16 @@ def plot_mcmc_traces(
     -------
     matplotlib Figure
         One row per parameter: traces on the left, densities on the right.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mixtorch.plotting import plot_mcmc_traces
+    >>> rng = np.random.default_rng(0)
+    >>> draws = {"weights": rng.dirichlet([5, 5], size=200), "locs": rng.normal(size=(200, 2, 1))}
+    >>> figure = plot_mcmc_traces(draws)
+    >>> len(figure.axes)
+    4
     """
     if hasattr(samples, "posterior_samples_"):
         samples, group_by_chain = _chains_of(samples)

@@ -98,6 +98,18 @@ class BayesianGaussianMixture(ClusterScoringMixin, DensityMixin, BaseEstimator):
     As in scikit-learn, ``score_samples``, ``predict`` and ``predict_proba`` use the
     *expected* log-weights and log-densities under the variational posterior (the
     quantities of the E-step), not the plug-in density of ``mixture_``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mixtorch import BayesianGaussianMixture
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.concatenate([rng.normal(-4, 1, size=(150, 2)), rng.normal(4, 1, size=(150, 2))])
+    >>> bgm = BayesianGaussianMixture(n_components=6, random_state=0, max_iter=300).fit(X)
+    >>> int((bgm.weights_ > 0.05).sum())
+    2
+    >>> bgm.converged_
+    True
     """
 
     def __init__(

@@ -46,7 +46,20 @@ _ADVICE = (
 
 
 class CovarianceError(ValueError):
-    """A covariance matrix could not be factored (not positive definite)."""
+    """A covariance matrix could not be factored (not positive definite).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch import FullCovariance, CovarianceError
+    >>> singular = torch.tensor([[[1.0, 1.0], [1.0, 1.0]]], dtype=torch.float64)
+    >>> try:
+    ...     FullCovariance(singular)
+    ... except CovarianceError as error:
+    ...     print(type(error).__name__, isinstance(error, ValueError))
+    ...
+    CovarianceError True
+    """
 
 
 class Covariance(ABC):
@@ -58,6 +71,13 @@ class Covariance(ABC):
         The covariance parameter in this kind's layout.
     reg_covar : float
         Only used to word the error message when the matrix cannot be factored.
+
+    Examples
+    --------
+    >>> from mixtorch import DiagCovariance, FullCovariance, SphericalCovariance, TiedCovariance
+    >>> [kind.n_parameters(n_components=3, n_features=4) for kind in
+    ...     (FullCovariance, TiedCovariance, DiagCovariance, SphericalCovariance)]
+    [30, 10, 12, 3]
     """
 
     kind: ClassVar[str]
@@ -224,7 +244,19 @@ def _with_ridge(matrices: Tensor, reg_covar: float) -> Tensor:
 
 
 class FullCovariance(Covariance):
-    """A full covariance matrix per component, (K, D, D)."""
+    """A full covariance matrix per component, (K, D, D).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch import FullCovariance
+    >>> cov = FullCovariance(torch.tensor([[[4.0, 0.0], [0.0, 1.0]]], dtype=torch.float64))
+    >>> cov.log_det().exp()
+    tensor([4.], dtype=torch.float64)
+    >>> cov.cholesky
+    tensor([[[2., 0.],
+             [0., 1.]]], dtype=torch.float64)
+    """
 
     kind = "full"
     centred_per_component = True
@@ -282,7 +314,16 @@ class FullCovariance(Covariance):
 
 
 class TiedCovariance(FullCovariance):
-    """One full covariance matrix shared by all components, (D, D)."""
+    """One full covariance matrix shared by all components, (D, D).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch import TiedCovariance
+    >>> cov = TiedCovariance(torch.tensor([[2.0, 0.5], [0.5, 1.0]], dtype=torch.float64))
+    >>> cov.full_matrices(3).shape
+    torch.Size([3, 2, 2])
+    """
 
     kind = "tied"
 
@@ -318,7 +359,17 @@ class TiedCovariance(FullCovariance):
 
 
 class DiagCovariance(Covariance):
-    """A diagonal covariance per component, stored as variances (K, D)."""
+    """A diagonal covariance per component, stored as variances (K, D).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch import DiagCovariance
+    >>> cov = DiagCovariance(torch.tensor([[1.0, 4.0], [9.0, 1.0]], dtype=torch.float64))
+    >>> cov.full_matrices(2)[1]
+    tensor([[9., 0.],
+            [0., 1.]], dtype=torch.float64)
+    """
 
     kind = "diag"
     centred_per_component = False
@@ -395,7 +446,16 @@ class DiagCovariance(Covariance):
 
 
 class SphericalCovariance(DiagCovariance):
-    """One variance per component, (K,)."""
+    """One variance per component, (K,).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch import SphericalCovariance
+    >>> cov = SphericalCovariance(torch.tensor([1.0, 4.0], dtype=torch.float64), n_features=3)
+    >>> cov.full_matrices(2)[1].diagonal()
+    tensor([4., 4., 4.], dtype=torch.float64)
+    """
 
     kind = "spherical"
 

@@ -41,6 +41,23 @@ class Mixture:
     covariance : Covariance
         One of :class:`~mixtorch.covariance.FullCovariance`, ``TiedCovariance``,
         ``DiagCovariance`` or ``SphericalCovariance``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch import Mixture
+    >>> mixture = Mixture.from_parameters(
+    ...     [0.3, 0.7], [[0.0, 0.0], [3.0, 3.0]], [[1.0, 1.0], [0.5, 0.5]],
+    ...     covariance_type="diag", dtype=torch.float64,
+    ... )
+    >>> mixture.n_components, mixture.n_features, mixture.covariance_type
+    (2, 2, 'diag')
+    >>> X = torch.tensor([[0.0, 0.0], [3.0, 3.0]], dtype=torch.float64)
+    >>> mixture.responsibilities(X).round(decimals=3)
+    tensor([[1., 0.],
+            [0., 1.]], dtype=torch.float64)
+    >>> torch.allclose(mixture.log_prob(X), mixture.to_torch().log_prob(X))
+    True
     """
 
     def __init__(self, weights: Tensor, means: Tensor, covariance: Covariance) -> None:
@@ -238,6 +255,16 @@ class Mixture:
 
         Returns the samples (n, D) and their component labels (n,), grouped by component
         as scikit-learn does.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from mixtorch import Mixture
+        >>> mixture = Mixture.from_parameters([0.2, 0.8], [[0.0], [10.0]], [[[1.0]], [[1.0]]],
+        ...                                   dtype=torch.float64)
+        >>> X, labels = mixture.sample(1000, generator=torch.Generator().manual_seed(0))
+        >>> X.shape, round(labels.double().mean().item(), 1)
+        (torch.Size([1000, 1]), 0.8)
         """
         n_samples = int(n_samples)
         if n_samples < 1:
@@ -265,7 +292,21 @@ class Mixture:
 
     # -- interoperability ------------------------------------------------------------
     def to_torch(self) -> torch.distributions.MixtureSameFamily:
-        """The same mixture as a ``torch.distributions.MixtureSameFamily``."""
+        """The same mixture as a ``torch.distributions.MixtureSameFamily``.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from mixtorch import Mixture
+        >>> mixture = Mixture.from_parameters([0.5, 0.5], [[0.0], [2.0]], [[[1.0]], [[0.5]]],
+        ...                                   dtype=torch.float64)
+        >>> distribution = mixture.to_torch()
+        >>> type(distribution).__name__
+        'MixtureSameFamily'
+        >>> x = torch.tensor([[0.5]], dtype=torch.float64)
+        >>> torch.allclose(distribution.log_prob(x), mixture.log_prob(x))
+        True
+        """
         from torch.distributions import (
             Categorical,
             Independent,
@@ -291,6 +332,15 @@ class Mixture:
 
         Weights are kept; means and covariances are the blocks of those features, of the
         same covariance kind.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from mixtorch import Mixture
+        >>> mixture = Mixture.from_parameters([1.0], [[0.0, 1.0, 2.0]], [[1.0, 2.0, 3.0]],
+        ...                                   covariance_type="diag", dtype=torch.float64)
+        >>> mixture.marginal([2, 0]).means
+        tensor([[2., 0.]], dtype=torch.float64)
         """
         index = check_features(features, self.n_features)
         means, covariance = marginal(self.means, self.covariance, index)
@@ -322,6 +372,16 @@ class Mixture:
         Component weights become ``w_k N(values | mu_k, S_k)`` (the marginal likelihood
         of ``values`` under component ``k``) renormalised; means and covariances are the
         Gaussian conditionals, of the same covariance kind.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from mixtorch import Mixture
+        >>> mixture = Mixture.from_parameters([1.0], [[0.0, 0.0]], [[[1.0, 0.5], [0.5, 1.0]]],
+        ...                                   dtype=torch.float64)
+        >>> given = mixture.condition([0], [2.0])
+        >>> given.means, given.covariance.covariances
+        (tensor([[1.]], dtype=torch.float64), tensor([[[0.7500]]], dtype=torch.float64))
         """
         conditionals = self.conditionals(features, values)
         if conditionals.means.shape[0] != 1:

@@ -56,6 +56,19 @@ class MCMCGaussianMixture(PyroMixtureBase):
         Effective sample size per parameter, over all chains.
     mixture_ : Mixture
         The posterior-mean mixture (used by ``predict_proba``, ``predict``, ``sample``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mixtorch import MCMCGaussianMixture
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.concatenate([rng.normal(-3, 0.5, 60), rng.normal(3, 0.5, 40)])[:, None]
+    >>> model = MCMCGaussianMixture(n_components=2, num_samples=50, warmup_steps=50,
+    ...                             num_chains=1, jit_compile=False, random_state=0).fit(X)
+    >>> model.posterior_samples_["locs"].shape
+    (50, 2, 1)
+    >>> np.sort(model.means_[:, 0]).round(0)
+    array([-3.,  3.])
     """
 
     def __init__(

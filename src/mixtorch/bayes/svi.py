@@ -65,6 +65,18 @@ class SVIGaussianMixture(PyroMixtureBase):
         Final ELBO of the kept restart (mean of its last steps).
     mixture_ : Mixture
         The posterior-mean mixture (used by ``predict_proba``, ``predict``, ``sample``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mixtorch import SVIGaussianMixture
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.concatenate([rng.normal(-3, 0.5, 60), rng.normal(3, 0.5, 40)])[:, None]
+    >>> model = SVIGaussianMixture(n_components=2, n_steps=200, n_restarts=1, random_state=0).fit(X)
+    >>> np.sort(model.means_[:, 0]).round(1)
+    array([-3.,  3.])
+    >>> np.sort(model.weights_).round(1)
+    array([0.4, 0.6])
     """
 
     def __init__(
