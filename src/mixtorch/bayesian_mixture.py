@@ -12,7 +12,7 @@ from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.exceptions import ConvergenceWarning
 
 from ._base import ClusterScoringMixin
-from ._chunks import chunk_list, chunk_rows, map_chunks
+from ._chunks import chunk_rows, map_chunks
 from ._validation import OutputKind, as_output, check_random_generator, resolve_dtype, to_tensor
 from .covariance import covariance_class
 from .distributed import (
@@ -34,6 +34,7 @@ from .fit.variational import (
     posterior_from_responsibilities,
     update_posterior,
 )
+from .stats import pass_chunks
 
 __all__ = ["BayesianGaussianMixture"]
 
@@ -177,7 +178,7 @@ class BayesianGaussianMixture(ClusterScoringMixin, DensityMixin, BaseEstimator):
         warm = bool(self.warm_start) and hasattr(self, "_posterior")
         tensor, kind = self._shard(X, warm)
         rows = chunk_rows(self.n_components, tensor.shape[1], self.chunk_size, self.covariance_type)
-        chunks = chunk_list(tensor, rows)  # a sequence: E-step passes use chunk threads
+        chunks = pass_chunks(tensor, rows)  # a sequence: E-step passes use chunk threads
         n_samples = int(all_reduce_sum(torch.tensor(float(tensor.shape[0]))))
         if n_samples < max(2, self.n_components):
             raise ValueError(

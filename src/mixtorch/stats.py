@@ -21,6 +21,7 @@ means and float32 does not cancel. Chunk results are added up in float64.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,10 +40,14 @@ __all__ = [
     "SufficientStatistics",
     "accumulate_statistics",
     "chunk_statistics",
+    "pass_chunks",
     "statistics_from_responsibilities",
 ]
 
 ACCUMULATOR_DTYPE = torch.float64
+
+#: Fewest rows :func:`pass_chunks` cuts a chunk down to so that threads get enough chunks.
+MIN_THREAD_CHUNK_ROWS = 2048
 
 #: ``fn(chunk, start)``: the (rows, K) responsibilities of rows ``start:start + len(chunk)``
 ResponsibilityFn = Callable[[Tensor, int], Tensor]
@@ -201,6 +206,26 @@ def chunk_statistics(
         log_likelihood=ll.to(device=Y.device, dtype=ACCUMULATOR_DTYPE),
         n_samples=n_samples.to(device=Y.device, dtype=ACCUMULATOR_DTYPE),
     )
+
+
+def pass_chunks(X: Tensor, rows: int) -> list[Tensor]:
+    """Row blocks of in-memory ``X`` for E-step passes: at most ``rows`` rows each, and on
+    a CPU with several threads enough blocks for the chunk threads of
+    :func:`accumulate_statistics` (four per thread, see
+    :func:`mixtorch._parallel.chunk_workers`) while each keeps at least
+    :data:`MIN_THREAD_CHUNK_ROWS` rows.
+
+    Without this a diag model on 100k rows (43690-row chunks: three of them) ran every
+    operation across both threads; on a loaded 2-core machine each such parallel region
+    waits for a preempted thread, and a variational pass took 155-235 ms against 20-49 ms
+    with whole chunks per thread (one thread alone: 42 ms with 43690 rows, 33-37 ms with
+    6250-12500).
+    """
+    threads = torch.get_num_threads() if X.device.type == "cpu" else 1
+    wanted = 4 * threads
+    if threads > 1 and X.shape[0] < wanted * rows:
+        rows = max(min(rows, MIN_THREAD_CHUNK_ROWS), math.ceil(X.shape[0] / wanted))
+    return list(X.split(rows))
 
 
 def statistics_from_responsibilities(
