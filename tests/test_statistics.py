@@ -18,6 +18,14 @@ from mixtorch.stats import (
 )
 
 
+@pytest.fixture(autouse=True)
+def _restore_thread_count():
+    """Some tests set torch's intra-op thread count (chunk threads need two)."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 def data(n=900, d=3, seed=0, offset=0.0):
     rng = np.random.default_rng(seed)
     centers = rng.normal(0, 4, size=(3, d))

@@ -26,6 +26,14 @@ COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
 CENTERS = np.array([[0.0, 0.0, 0.0], [5.0, 1.0, -2.0], [1.0, 6.0, 2.0]])
 
 
+@pytest.fixture(autouse=True)
+def _restore_thread_count():
+    """Some tests set torch's intra-op thread count (chunk threads need two)."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 def blobs(n=600, d=3, seed=0, offset=0.0):
     rng = np.random.default_rng(seed)
     centers = CENTERS[:, :d]
