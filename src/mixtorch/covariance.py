@@ -7,6 +7,9 @@ count, sampling transform and scikit-learn layout, so no other module dispatches
 Layouts follow scikit-learn: ``full`` (K, D, D), ``tied`` (D, D), ``diag`` (K, D),
 ``spherical`` (K,).
 
+The variational-Bayes (Normal-Wishart) behaviour of each kind is inherited from its
+mixin in :mod:`mixtorch._wishart`.
+
 Accuracy: :meth:`Covariance.log_gaussian` and :meth:`Covariance.moments` for ``full`` and
 ``tied`` work from explicit per-component differences, which stay accurate in float32
 however far the components sit from each other. ``diag`` and ``spherical`` use matrix
@@ -20,12 +23,20 @@ and tied covariances.
 from __future__ import annotations
 
 import math
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from typing import ClassVar
 
 import torch
 from torch import Tensor
 
+from ._wishart import (
+    NormalWishartPrior,
+    _DiagVariational,
+    _FullVariational,
+    _SphericalVariational,
+    _TiedVariational,
+    _Variational,
+)
 from .estep import EStepKernel, diag_kernel, full_kernel
 
 __all__ = [
@@ -34,6 +45,7 @@ __all__ = [
     "CovarianceError",
     "DiagCovariance",
     "FullCovariance",
+    "NormalWishartPrior",
     "SphericalCovariance",
     "TiedCovariance",
     "covariance_class",
@@ -62,7 +74,7 @@ class CovarianceError(ValueError):
     """
 
 
-class Covariance(ABC):
+class Covariance(_Variational):
     """Covariance of every component of a mixture, stored in scikit-learn's layout.
 
     Parameters
@@ -243,7 +255,7 @@ def _with_ridge(matrices: Tensor, reg_covar: float) -> Tensor:
     return matrices + reg_covar * eye
 
 
-class FullCovariance(Covariance):
+class FullCovariance(_FullVariational, Covariance):
     """A full covariance matrix per component, (K, D, D).
 
     Examples
@@ -313,7 +325,7 @@ class FullCovariance(Covariance):
         return self._precision_factor
 
 
-class TiedCovariance(FullCovariance):
+class TiedCovariance(_TiedVariational, FullCovariance):
     """One full covariance matrix shared by all components, (D, D).
 
     Examples
@@ -358,7 +370,7 @@ class TiedCovariance(FullCovariance):
         return self.covariances.expand(n_components, -1, -1)
 
 
-class DiagCovariance(Covariance):
+class DiagCovariance(_DiagVariational, Covariance):
     """A diagonal covariance per component, stored as variances (K, D).
 
     Examples
@@ -445,7 +457,7 @@ class DiagCovariance(Covariance):
         return 1.0 / self.cholesky
 
 
-class SphericalCovariance(DiagCovariance):
+class SphericalCovariance(_SphericalVariational, DiagCovariance):
     """One variance per component, (K,).
 
     Examples
