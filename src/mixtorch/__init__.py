@@ -5,6 +5,7 @@ Everything is a Gaussian mixture: a single :class:`Gaussian` is one component, a
 for densities, responsibilities and sampling.
 """
 
+from . import exceptions as exceptions
 from . import nn as nn  # the differentiable modules, as mixtorch.nn
 from .bayesian_mixture import BayesianGaussianMixture
 from .covariance import (
@@ -15,6 +16,7 @@ from .covariance import (
     SphericalCovariance,
     TiedCovariance,
 )
+from .exceptions import DegenerateComponentWarning, DivergenceError
 from .gaussian import Gaussian
 from .gaussian_mixture import GaussianMixture
 from .io import load, save
@@ -28,7 +30,9 @@ __all__ = [
     "BayesianGaussianMixture",
     "Covariance",
     "CovarianceError",
+    "DegenerateComponentWarning",
     "DiagCovariance",
+    "DivergenceError",
     "FullCovariance",
     "Gaussian",
     "GaussianKDE",

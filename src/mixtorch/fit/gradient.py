@@ -47,7 +47,8 @@ from .._validation import normalised_sample_weight
 from ..exceptions import DivergenceError
 from ..mixture import Mixture
 from ..nn import GaussianMixtureModule
-from .gradient_trace import GradientTrace, has_converged
+from .collapse import warn_if_collapsed
+from .gradient_trace import GradientTrace, check_divergence, has_converged
 
 __all__ = [
     "OPTIMIZERS",
@@ -136,6 +137,11 @@ def fit_gradient(
     ------
     DivergenceError
         When the run diverged (see the module notes).
+
+    Warns
+    -----
+    DegenerateComponentWarning
+        When a component ends collapsed onto a point (:mod:`mixtorch.fit.collapse`).
     """
     _check_arguments(X, initial, learning_rate, batch_size, max_iter, tol, patience)
     started = time.perf_counter()
@@ -170,22 +176,10 @@ def fit_gradient(
             break
     trace.final_nll = _full_nll(module, X, weights, rows)
     trace.seconds = time.perf_counter() - started
-    _check_divergence(start_nll, trace)
-    return module.to_mixture(), trace
-
-
-def _check_divergence(start_nll: float, trace: GradientTrace) -> None:
-    """Raise if the run ended non-finite or far above its start (see the module notes)."""
-    final = trace.final_nll
-    allowance = max(1.0, 0.1 * abs(start_nll)) if math.isfinite(start_nll) else math.inf
-    if math.isfinite(final) and not final > start_nll + allowance:
-        return
-    trace.converged = False
-    raise DivergenceError(
-        f"Gradient descent diverged: the negative log-likelihood per sample went from "
-        f"{start_nll:.6g} at the start to {final:.6g} after {trace.n_iter} epochs "
-        f"({trace.n_rejected} steps undone). Lower learning_rate (or use optimizer='adam')."
-    )
+    check_divergence(trace, start_nll)
+    mixture = module.to_mixture()
+    warn_if_collapsed(mixture, reg_covar)
+    return mixture, trace
 
 
 def make_optimizer(

@@ -8,7 +8,9 @@ from typing import Any
 
 from torch import Tensor
 
-__all__ = ["GradientTrace", "has_converged"]
+from ..exceptions import DivergenceError
+
+__all__ = ["GradientTrace", "check_divergence", "has_converged"]
 
 
 @dataclass
@@ -141,6 +143,23 @@ def has_converged(trace: GradientTrace, window: int, tol: float) -> bool:
     else:
         remaining = math.inf
     return remaining < tol
+
+
+def check_divergence(trace: GradientTrace, start_nll: float) -> None:
+    """Raise :class:`~mixtorch.exceptions.DivergenceError` when the run ended with a
+    non-finite NLL or more than ``max(1, 0.1 |start_nll|)`` nats per sample above the NLL
+    of its starting parameters: the optimiser made the model worse than its start, which
+    mini-batch noise alone does not do by that much."""
+    final = trace.final_nll
+    allowance = max(1.0, 0.1 * abs(start_nll)) if math.isfinite(start_nll) else math.inf
+    if math.isfinite(final) and not final > start_nll + allowance:
+        return
+    trace.converged = False
+    raise DivergenceError(
+        f"Gradient descent diverged: the negative log-likelihood per sample went from "
+        f"{start_nll:.6g} at the start to {final:.6g} after {trace.n_iter} epochs "
+        f"({trace.n_rejected} steps undone). Lower learning_rate (or use optimizer='adam')."
+    )
 
 
 def _format_parameters(snapshot: dict[str, Tensor], max_values: int) -> str:
