@@ -74,7 +74,10 @@ def _as_torch_dtype(value: Any) -> torch.dtype:
     if isinstance(value, torch.dtype):
         return value
     table = {"float32": torch.float32, "float64": torch.float64, "double": torch.float64}
-    name = np.dtype(value).name if not isinstance(value, str) else value
+    try:
+        name = np.dtype(value).name if not isinstance(value, str) else value
+    except TypeError:
+        name = None
     if name not in table:
         raise ValueError(f"dtype must be float32 or float64, got {value!r}.")
     return table[name]
