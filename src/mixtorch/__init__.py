@@ -22,6 +22,7 @@ from .gaussian_mixture import GaussianMixture
 from .io import load, save
 from .kde import GaussianKDE
 from .mixture import Mixture
+from .regression import GaussianMixtureRegressor
 from .selection import SelectionResult, select
 
 __version__ = "0.1.0"
@@ -37,6 +38,7 @@ __all__ = [
     "Gaussian",
     "GaussianKDE",
     "GaussianMixture",
+    "GaussianMixtureRegressor",
     "MCMCGaussianMixture",
     "Mixture",
     "SelectionResult",
