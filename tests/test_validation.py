@@ -134,3 +134,9 @@ def test_valid_parameters_score_as_scipy_does():
     X = np.random.default_rng(3).normal(size=(10, 2))
     expected = multivariate_normal([1.0, -1.0], covariance).logpdf(X)
     np.testing.assert_allclose(model.score_samples(X), expected, rtol=1e-12)
+
+
+def test_complex_input_gets_a_one_line_message(data):
+    with pytest.raises(ValueError, match="Complex data not supported") as caught:
+        GaussianMixture(2).fit(data + 1j)
+    assert "\n" not in str(caught.value) and len(str(caught.value)) < 100

@@ -139,6 +139,8 @@ def _validate_array(estimator: Any, X: Any, *, reset: bool, ensure_min_samples: 
             ensure_min_samples=ensure_min_samples,
         )
     except ValueError as error:
+        if str(error).startswith("Complex data not supported"):  # then prints the array
+            raise ValueError("Complex data not supported: X must hold real numbers.") from None
         match = _NOT_2D.match(str(error))
         if match is None:
             raise

@@ -330,12 +330,13 @@ def _check_symmetric(matrices: Tensor) -> None:
         raise ValueError("covariances must be symmetric matrices.")
 
 
-def _check_weights(weights: Tensor) -> None:
+def _check_weights(weights: Tensor, name: str = "weights") -> None:
+    """Finite, non-negative, summing to one; errors name ``name`` (e.g. 'weights_init')."""
     if not bool(torch.isfinite(weights).all()) or bool((weights < 0).any()):
-        raise ValueError("weights must be finite and non-negative.")
+        raise ValueError(f"{name} must be finite and non-negative.")
     total = float(weights.sum())
     if abs(total - 1.0) > 1e-6 * max(1, weights.numel()) ** 0.5 + 1e-6:
-        raise ValueError(f"weights must sum to 1, they sum to {total:.8g}.")
+        raise ValueError(f"{name} must sum to 1, they sum to {total:.8g}.")
 
 
 _EXPECTED_SHAPES: dict[str, Sequence[str]] = {
@@ -346,12 +347,16 @@ _EXPECTED_SHAPES: dict[str, Sequence[str]] = {
 }
 
 
-def _check_covariance_shape(covariances: Tensor, kind: str, K: int, D: int) -> None:
-    expected = tuple({"K": K, "D": D}[name] for name in _EXPECTED_SHAPES[kind])
+def _check_covariance_shape(
+    covariances: Tensor, kind: str, K: int, D: int, name: str = "covariances"
+) -> None:
+    """Shape of ``kind``'s layout for K components in D dimensions, finite values; errors
+    name ``name`` (e.g. 'precisions_init')."""
+    expected = tuple({"K": K, "D": D}[symbol] for symbol in _EXPECTED_SHAPES[kind])
     if tuple(covariances.shape) != expected:
         raise ValueError(
-            f"'{kind}' covariances must have shape {expected} for {K} components in "
-            f"{D} dimensions, got {tuple(covariances.shape)}."
+            f"{name} must have shape {expected} for {K} components in {D} dimensions "
+            f"('{kind}' layout), got {tuple(covariances.shape)}."
         )
     if not bool(torch.isfinite(covariances).all()):
-        raise ValueError("covariances must be finite; they contain NaN or infinity.")
+        raise ValueError(f"{name} must be finite; they contain NaN or infinity.")
