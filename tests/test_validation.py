@@ -140,3 +140,22 @@ def test_complex_input_gets_a_one_line_message(data):
     with pytest.raises(ValueError, match="Complex data not supported") as caught:
         GaussianMixture(2).fit(data + 1j)
     assert "\n" not in str(caught.value) and len(str(caught.value)) < 100
+
+
+@pytest.mark.parametrize(
+    "n, error",
+    [
+        (0, ValueError),
+        (-1, ValueError),
+        (1.5, TypeError),
+        ("a", TypeError),
+        (None, TypeError),
+        (True, TypeError),
+        (10**20, ValueError),
+    ],
+)
+def test_sample_count_is_checked(data, n, error):
+    mixture = GaussianMixture(2, random_state=0).fit(data).mixture_
+    with pytest.raises(error, match="n_samples must be an integer"):
+        mixture.sample(n)
+    assert mixture.sample(np.int64(3))[0].shape == (3, 2)

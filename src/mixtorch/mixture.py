@@ -7,6 +7,7 @@ once. The object holds tensors and does no fitting.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
@@ -187,9 +188,7 @@ class Mixture:
         Returns the samples (n, D) and their component labels (n,), grouped by component
         as scikit-learn does.
         """
-        n_samples = int(n_samples)
-        if n_samples < 1:
-            raise ValueError(f"n_samples must be at least 1, got {n_samples}.")
+        n_samples = _check_n_samples(n_samples)
         labels = (
             torch.multinomial(
                 self.weights.to(torch.float64).cpu(),
@@ -290,6 +289,15 @@ def _cpu_generator(generator: torch.Generator | None) -> torch.Generator | None:
         return generator
     seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
     return torch.Generator().manual_seed(seed)
+
+
+def _check_n_samples(n_samples: Any) -> int:
+    """``n_samples`` as an int >= 1 (NumPy integers accepted; bools, floats refused)."""
+    if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral):
+        raise TypeError(f"n_samples must be an integer, got {type(n_samples).__name__}.")
+    if n_samples < 1 or n_samples > 2**62:
+        raise ValueError(f"n_samples must be an integer >= 1, got {n_samples}.")
+    return int(n_samples)
 
 
 def _as_parameter(value: Any, name: str, dtype: torch.dtype | None, device: Any) -> Tensor:
