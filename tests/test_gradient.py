@@ -416,3 +416,11 @@ def test_stopping_rule_on_synthetic_histories():
     oscillating = 2.0 + 0.01 * (-1.0) ** np.arange(30)  # window means agree, epochs do not
     assert not has_converged(_trace(oscillating), 10, 1e-3)
     assert not has_converged(_trace(2.0 - 1e-4 * np.arange(30)), 10, 1e-3)  # steady descent
+
+
+@pytest.mark.parametrize("learning_rate", [1e5, 1e20])
+def test_absurd_learning_rates_raise_a_value_error_naming_it(learning_rate):
+    """Huge Adam steps leave finite parameters whose covariance no longer factors."""
+    X = np.random.default_rng(0).normal(size=(40, 2))
+    with pytest.raises(ValueError, match="learning_rate"):
+        Gaussian(algorithm="gradient", max_iter=30, learning_rate=learning_rate).fit(X)

@@ -159,3 +159,8 @@ def test_sample_count_is_checked(data, n, error):
     with pytest.raises(error, match="n_samples must be an integer"):
         mixture.sample(n)
     assert mixture.sample(np.int64(3))[0].shape == (3, 2)
+
+
+def test_non_numeric_sample_weight_names_the_parameter(data):
+    with pytest.raises(TypeError, match="sample_weight must be an array of numbers"):
+        Gaussian().fit(data, sample_weight="a")

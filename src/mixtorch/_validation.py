@@ -259,7 +259,10 @@ def check_finite(X: torch.Tensor, what: str) -> None:
 def check_sample_weight(sample_weight: Any, X: torch.Tensor) -> torch.Tensor:
     """``sample_weight`` as a (n_samples,) tensor like ``X``: finite, non-negative, positive sum."""
     if not isinstance(sample_weight, torch.Tensor):
-        sample_weight = np.asarray(sample_weight, dtype=np.float64)
+        try:
+            sample_weight = np.asarray(sample_weight, dtype=np.float64)
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"sample_weight must be an array of numbers: {error}") from None
     weights = torch.as_tensor(sample_weight, device=X.device).detach().to(X.dtype).reshape(-1)
     if weights.shape[0] != X.shape[0]:
         raise ValueError(

@@ -44,6 +44,7 @@ from torch import Tensor
 
 from .._chunks import chunk_rows
 from .._validation import normalised_sample_weight
+from ..covariance import CovarianceError
 from ..exceptions import DivergenceError
 from ..mixture import Mixture
 from ..nn import GaussianMixtureModule
@@ -162,7 +163,7 @@ def fit_gradient(
     start_nll = _full_nll(module, X, weights, rows) if max_iter > 0 else math.nan
     for epoch in range(1, max_iter + 1):
         if record:
-            trace.parameters.append(_snapshot(module))
+            trace.parameters.append(_snapshot(module, trace))
         rejected_before = trace.n_rejected
         nll = stepper.epoch(X, weights, batch, generator)
         trace.iterations.append(epoch)
@@ -177,7 +178,7 @@ def fit_gradient(
     trace.final_nll = _full_nll(module, X, weights, rows)
     trace.seconds = time.perf_counter() - started
     check_divergence(trace, start_nll)
-    mixture = module.to_mixture()
+    mixture = _mixture_of(module, trace)
     warn_if_collapsed(mixture, reg_covar)
     return mixture, trace
 
@@ -327,8 +328,20 @@ def _full_nll(module: GaussianMixtureModule, X: Tensor, weights: Tensor, rows: i
 
 
 # -- helpers ----------------------------------------------------------------------------
-def _snapshot(module: GaussianMixtureModule) -> dict[str, Tensor]:
-    mixture = module.to_mixture()
+def _mixture_of(module: GaussianMixtureModule, trace: GradientTrace) -> Mixture:
+    """The module's mixture; a covariance that no longer factors (finite parameters of
+    absurd scale after huge steps) means the run diverged."""
+    try:
+        return module.to_mixture()
+    except CovarianceError as error:
+        raise DivergenceError(
+            f"Gradient descent diverged after {trace.n_iter} epochs: {error.args[0].split('. ')[0]}"
+            ". Lower learning_rate (or use optimizer='adam')."
+        ) from error
+
+
+def _snapshot(module: GaussianMixtureModule, trace: GradientTrace) -> dict[str, Tensor]:
+    mixture = _mixture_of(module, trace)
     return {
         "weights": mixture.weights.to("cpu", torch.float64),
         "means": mixture.means.to("cpu", torch.float64),
