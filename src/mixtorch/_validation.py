@@ -146,7 +146,7 @@ def _validate_array(estimator: Any, X: Any, *, reset: bool, ensure_min_samples: 
             raise
         raise ValueError(
             f"Expected 2D array of shape (n_samples, n_features), got {match.group(1)} array "
-            f"of shape {np.shape(X)}. Reshape it with X.reshape(-1, 1) if it holds one "
+            f"of shape {np.shape(X)}. Reshape your data with X.reshape(-1, 1) if it has one "
             "feature, or X.reshape(1, -1) if it is one sample."
         ) from None
 

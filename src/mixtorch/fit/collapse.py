@@ -4,7 +4,9 @@ The likelihood of a Gaussian mixture has no maximum: a component sitting on one 
 point (or on a few identical points) has a density there that grows without limit as its
 variance shrinks. ``reg_covar`` keeps the numbers finite, so EM and gradient descent end
 at the floor without an error, with a component that describes a single point. This
-module finds such components so the fitters can say so.
+module finds such components so that estimators can say so. The fitters (``fit_em``,
+``fit_gradient``) stay silent: with ``n_init`` restarts only the kept run matters, so the
+estimator calls :func:`warn_if_collapsed` on the mixture it keeps.
 """
 
 from __future__ import annotations

@@ -18,7 +18,6 @@ import torch
 from ..covariance import Covariance
 from ..mixture import Mixture
 from ..stats import SufficientStatistics, accumulate_statistics
-from .collapse import warn_if_collapsed
 
 __all__ = ["EMTrace", "ChunkSource", "fit_em", "reseed_empty_components"]
 
@@ -85,11 +84,6 @@ def fit_em(
     -------
     mixture : Mixture
     trace : EMTrace
-
-    Warns
-    -----
-    DegenerateComponentWarning
-        When a component ends collapsed onto a point (:mod:`mixtorch.fit.collapse`).
     """
     start = time.perf_counter()
     covariance_type: type[Covariance] = type(initial.covariance)
@@ -112,7 +106,6 @@ def fit_em(
             trace.converged = True
             break
     trace.seconds = time.perf_counter() - start
-    warn_if_collapsed(mixture, reg_covar)  # DegenerateComponentWarning, see fit.collapse
     return mixture, trace
 
 

@@ -48,7 +48,6 @@ from ..covariance import CovarianceError
 from ..exceptions import DivergenceError
 from ..mixture import Mixture
 from ..nn import GaussianMixtureModule
-from .collapse import warn_if_collapsed
 from .gradient_trace import GradientTrace, check_divergence, has_converged
 
 __all__ = [
@@ -138,11 +137,6 @@ def fit_gradient(
     ------
     DivergenceError
         When the run diverged (see the module notes).
-
-    Warns
-    -----
-    DegenerateComponentWarning
-        When a component ends collapsed onto a point (:mod:`mixtorch.fit.collapse`).
     """
     _check_arguments(X, initial, learning_rate, batch_size, max_iter, tol, patience)
     started = time.perf_counter()
@@ -178,9 +172,7 @@ def fit_gradient(
     trace.final_nll = _full_nll(module, X, weights, rows)
     trace.seconds = time.perf_counter() - started
     check_divergence(trace, start_nll)
-    mixture = _mixture_of(module, trace)
-    warn_if_collapsed(mixture, reg_covar)
-    return mixture, trace
+    return _mixture_of(module, trace), trace
 
 
 def make_optimizer(
