@@ -295,9 +295,10 @@ def _check_n_samples(n_samples: Any) -> int:
     """``n_samples`` as an int >= 1 (NumPy integers accepted; bools, floats refused)."""
     if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral):
         raise TypeError(f"n_samples must be an integer, got {type(n_samples).__name__}.")
-    if n_samples < 1 or n_samples > 2**62:
-        raise ValueError(f"n_samples must be an integer >= 1, got {n_samples}.")
-    return int(n_samples)
+    count = int(n_samples)
+    if count < 1 or count > 2**62:
+        raise ValueError(f"n_samples must be an integer >= 1, got {count}.")
+    return count
 
 
 def _as_parameter(value: Any, name: str, dtype: torch.dtype | None, device: Any) -> Tensor:
