@@ -16,6 +16,7 @@ from ._chunks import chunk_list, chunk_rows
 from ._conditional import ConditioningMixin
 from ._validation import OutputKind, as_output, check_random_generator, resolve_dtype, to_tensor
 from .covariance import Covariance, covariance_class
+from .fit.collapse import warn_if_collapsed
 from .fit.em import EMTrace, fit_em
 from .fit.gradient import GradientTrace, check_gradient_options, fit_gradient
 from .fit.init import INIT_METHODS, initial_mixture
@@ -327,6 +328,7 @@ class GaussianMixture(ConditioningMixin, ClusterScoringMixin, DensityMixin, Base
                 ConvergenceWarning,
                 stacklevel=2,
             )
+        warn_if_collapsed(mixture, self.reg_covar)  # the kept run only (numerics, issue 13)
         self._store(mixture, trace, kind)
         return as_output(mixture.predict(tensor, rows), kind)
 

@@ -168,6 +168,8 @@ class MCMCGaussianMixture(PyroMixtureBase):
         check_positive_int(self.warmup_steps, "warmup_steps", 0)
         check_positive_int(self.num_chains, "num_chains")
         check_positive_int(self.max_tree_depth, "max_tree_depth")
+        if not isinstance(self.jit_compile, bool):
+            raise ValueError(f"jit_compile must be True or False, got {self.jit_compile!r}.")
         accept = self.target_accept_prob
         if isinstance(accept, bool) or not isinstance(accept, (int, float)) or not 0 < accept < 1:
             raise ValueError(f"target_accept_prob must lie in (0, 1), got {accept!r}.")

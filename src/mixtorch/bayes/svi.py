@@ -11,7 +11,7 @@ from pyro.infer.autoguide import AutoDelta, AutoNormal, init_to_value
 from pyro.optim import Adam  # type: ignore[attr-defined]
 from torch import Tensor
 
-from ._common import PyroMixtureBase, check_positive_int, quiet_pyro
+from ._common import PyroMixtureBase, check_positive_int, check_positive_real, quiet_pyro
 from .model import SITES, MixturePrior, mixture_model, relabel
 
 __all__ = ["GUIDES", "SVIGaussianMixture"]
@@ -169,11 +169,9 @@ class SVIGaussianMixture(PyroMixtureBase):
         return AutoNormal(mixture_model, init_loc_fn=init, init_scale=0.05)
 
     def _check_parameters(self) -> None:
-        if self.guide not in GUIDES:
+        if not isinstance(self.guide, str) or self.guide not in GUIDES:
             raise ValueError(f"guide must be one of {GUIDES}, got {self.guide!r}.")
         check_positive_int(self.n_steps, "n_steps")
         check_positive_int(self.n_restarts, "n_restarts")
         check_positive_int(self.n_posterior_samples, "n_posterior_samples")
-        rate = self.learning_rate
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
-            raise ValueError(f"learning_rate must be a positive number, got {rate!r}.")
+        check_positive_real(self.learning_rate, "learning_rate")
