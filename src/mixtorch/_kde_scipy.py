@@ -39,34 +39,39 @@ class ScipyKDEMixin:
     mixture_: Any
 
     # -- attributes ------------------------------------------------------------------
+    def _check_data(self) -> None:
+        # The data are set before the bandwidth, so a callable bandwidth can read them.
+        if not hasattr(self, "_data"):
+            check_is_fitted(self, "mixture_")
+
     @property
     def dataset(self) -> Any:
         """The data, shape (d, n) as in SciPy."""
-        check_is_fitted(self, "mixture_")
+        self._check_data()
         return as_output(self._data.T.contiguous(), self._fit_kind)
 
     @property
     def d(self) -> int:
         """Number of dimensions."""
-        check_is_fitted(self, "mixture_")
+        self._check_data()
         return int(self._data.shape[1])
 
     @property
     def n(self) -> int:
         """Number of data points."""
-        check_is_fitted(self, "mixture_")
+        self._check_data()
         return int(self._data.shape[0])
 
     @property
     def neff(self) -> float:
         """Effective number of points, ``1 / sum(w**2)`` (Kish)."""
-        check_is_fitted(self, "mixture_")
+        self._check_data()
         return bw.effective_n(self._weights)
 
     @property
     def weights(self) -> np.ndarray:
         """Normalised weights, shape (n,)."""
-        check_is_fitted(self, "mixture_")
+        self._check_data()
         return self._weights.detach().cpu().to(torch.float64).numpy()
 
     @property
@@ -214,7 +219,7 @@ class ScipyKDEMixin:
             raise ValueError("dimensions must be unique.")
         H = self._kernel_covariance().numpy()[np.ix_(dims, dims)]
         index = torch.as_tensor(dims, device=self._data.device)
-        new = clone(self).set_params(bandwidth=H)  # type: ignore[arg-type]
+        new = clone(self).set_params(bandwidth=H)
         data = self._data.index_select(1, index)
         new.fit(as_output(data, self._fit_kind), sample_weight=self.weights)
         new.factor_ = self.factor_
