@@ -163,3 +163,14 @@ def test_matrix_loo_keeps_the_scalar_optimum_when_it_is_better(loo_type):
     np.fill_diagonal(log_k, -np.inf)
     brute = (logsumexp(log_k, axis=0) - np.log(len(X) - 1)).sum()
     assert matrix.loo_log_likelihood_ == pytest.approx(brute, rel=1e-10)
+
+
+def test_float32_loo_on_wide_data_matches_float64():
+    # Two clusters 1e3 apart: the LOO factor is about 1e-3 of the data's spread, where
+    # float32 pair distances by the expansion would be rounding noise.
+    rng = np.random.default_rng(9)
+    X = np.r_[rng.normal(0, 1, 150), rng.normal(1e3, 1, 150)][:, None].astype(np.float32)
+    single = GaussianKDE("loo").fit(X)
+    double = GaussianKDE("loo").fit(X.astype(np.float64))
+    assert single.factor_ == pytest.approx(double.factor_, rel=1e-4)
+    assert single.loo_log_likelihood_ == pytest.approx(double.loo_log_likelihood_, rel=1e-6)

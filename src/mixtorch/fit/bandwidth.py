@@ -186,6 +186,9 @@ def loo_log_likelihood(
     Tensor of shape (G,), float64
     """
     n, d = Z.shape
+    # Pair distances by the expansion |a|^2 + |b|^2 - 2ab: in float64, so that float32
+    # data with a small optimal factor do not lose the distances to rounding.
+    Z, weights = Z.to(torch.float64), weights.to(torch.float64)
     factors = factors.to(Z)
     log_w = torch.log(weights)
     kept = _copy_weight(weights, None if naive else copies)
