@@ -121,10 +121,8 @@ class ScipyKDEMixin:
     def evaluate(self, points: Any) -> np.ndarray:
         """Density at ``points``, shape (d, m) (SciPy's layout); returns shape (m,)."""
         check_is_fitted(self, "mixture_")
-        rows = self._columns(points).T
-        dtype = self._data.dtype
-        queries = torch.as_tensor(rows, dtype=dtype, device=self._data.device)
-        log_density = self._log_density(queries)  # type: ignore[attr-defined]
+        rows = np.ascontiguousarray(self._columns(points).T)
+        log_density, _ = self._evaluate(rows)  # type: ignore[attr-defined]
         return torch.exp(log_density).detach().cpu().to(torch.float64).numpy()
 
     def __call__(self, points: Any) -> np.ndarray:

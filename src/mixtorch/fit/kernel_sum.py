@@ -195,9 +195,10 @@ def log_kernel_sum(
     rows = int(query_rows) if query_rows else max(16, _BLOCK_ELEMENTS // widest)
     blocks = [queries[start : start + rows] for start in range(0, queries.shape[0], rows)]
     workers = chunk_workers(queries.device, len(blocks))
+    bounds = [_group_bounds(group) for group in groups]
 
     def one_block(block: Tensor) -> Tensor:
-        return _block_log_sum(block, groups, precision_factor, n)
+        return _block_log_sum(block, groups, bounds, precision_factor, n)
 
     results = map_in_threads(one_block, blocks, workers)
     if not results:
@@ -205,39 +206,62 @@ def log_kernel_sum(
     return torch.cat(results)
 
 
+def _group_bounds(group: KernelGroup) -> tuple[float, float]:
+    """(smallest ``log w - |a|^2 / 2``, largest ``|a|``) of a group: with the queries'
+    radius ``r`` they bound every exponent below by ``bias - radius r - r^2 / 2``."""
+    _, rows, by_differences = group
+    if by_differences:
+        return -math.inf, math.inf
+    D = rows.shape[1] - 2
+    return float(rows[:, D + 1].min()), float(rows[:, :D].square().sum(1).max().sqrt())
+
+
 def _exponent_blocks(
-    queries: Tensor, group: KernelGroup, precision_factor: Tensor, out: bool
-) -> Iterator[Tensor]:
-    """Yield (data rows x queries) blocks of exponents ``log w - ||b - a||^2 / 2``."""
+    queries: Tensor,
+    group: KernelGroup,
+    precision_factor: Tensor,
+    out: bool,
+    bounds: tuple[float, float] = (-math.inf, math.inf),
+) -> Iterator[tuple[Tensor, float]]:
+    """Yield (data rows x queries) blocks of exponents ``log w - ||b - a||^2 / 2``, each
+    with a lower bound on its entries (from ``bounds``, see :func:`_group_bounds`)."""
     center, rows, by_differences = group  # a plain tuple after a model file is loaded
     D = queries.shape[1]
     if by_differences:
         # Differences in the original coordinates first: exact for nearby points.
         whitened = (rows[:, None, :D] - queries[None, :, :]) @ precision_factor
-        yield whitened.square_().sum(2).mul_(-0.5).add_(rows[:, D + 1 :])
+        yield whitened.square_().sum(2).mul_(-0.5).add_(rows[:, D + 1 :]), -math.inf
         return
     whitened = (queries - center) @ precision_factor
+    norms = whitened.square().sum(1, keepdim=True)
     ones = torch.ones_like(whitened[:, :1])
-    augmented = torch.cat([whitened, -0.5 * whitened.square().sum(1, keepdim=True), ones], 1)
+    augmented = torch.cat([whitened, -0.5 * norms, ones], 1)
+    radius = math.sqrt(float(norms.max())) if norms.numel() else 0.0
+    lowest = bounds[0] - bounds[1] * radius - 0.5 * radius**2 - 1.0  # 1.0: rounding slack
     for start in range(0, rows.shape[0], _DATA_BLOCK):
         data = rows[start : start + _DATA_BLOCK]
         if out:
             buffer = _SCRATCH.take(data.shape[0], queries.shape[0], queries)
-            yield torch.mm(data, augmented.T, out=buffer)
+            yield torch.mm(data, augmented.T, out=buffer), lowest
         else:
-            yield data @ augmented.T
+            yield data @ augmented.T, lowest
 
 
 def _block_log_sum(
-    queries: Tensor, groups: list[KernelGroup], precision_factor: Tensor, n: int
+    queries: Tensor,
+    groups: list[KernelGroup],
+    bounds: list[tuple[float, float]],
+    precision_factor: Tensor,
+    n: int,
 ) -> Tensor:
     # The exponents are -d^2/2 + log w <= log w, so the plain sum of exponentials cannot
     # overflow and needs no max-shift; a max pass would cost as much as the exp itself.
     floor = _EXPONENT_FLOOR.get(queries.dtype)
     total = torch.zeros(queries.shape[0], dtype=queries.dtype, device=queries.device)
-    for group in groups:
-        for exponents in _exponent_blocks(queries, group, precision_factor, out=True):
-            if floor is not None:
+    for group, bound in zip(groups, bounds, strict=True):
+        blocks = _exponent_blocks(queries, group, precision_factor, True, bound)
+        for exponents, lowest in blocks:
+            if floor is not None and lowest < floor:  # skipped when no entry can be lower
                 exponents.clamp_(min=floor)
             total += exponents.exp_().sum(0)
     log_total = total.log()
@@ -253,7 +277,7 @@ def _shifted_log_sum(
 ) -> Tensor:
     result = torch.full((queries.shape[0],), -math.inf, dtype=queries.dtype, device=queries.device)
     for group in groups:
-        for exponents in _exponent_blocks(queries, group, precision_factor, out=False):
+        for exponents, _ in _exponent_blocks(queries, group, precision_factor, out=False):
             result = torch.logaddexp(result, torch.logsumexp(exponents, dim=0))
     return result
 
