@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 from scipy import stats
 from scipy.special import logsumexp
 from sklearn.utils._param_validation import InvalidParameterError
@@ -56,8 +57,6 @@ def test_chunk_size_counts_query_rows():
 def test_non_positive_definite_kernel_error_speaks_of_the_bandwidth():
     kde = GaussianKDE(0.5).fit(_blobs(20, 2))
     bad = np.array([[1.0, 0.0], [0.0, -1.0]])
-    import torch
-
     with pytest.raises(CovarianceError) as info:
         kde._set_bandwidth(torch.tensor(bad), 1.0, kde._fit_kind)
     message = str(info.value)
