@@ -514,7 +514,7 @@ def test_data_frame_column_names_survive_a_round_trip(tmp_path, data):
         np.testing.assert_array_equal(loaded.score_samples(frame), model.score_samples(frame))
 
 
-@pytest.mark.parametrize("key_prefix", ["attr._data", "attr._augmented", "attr._weights"])
+@pytest.mark.parametrize("key_prefix", ["attr._data", "attr._groups", "attr._weights"])
 def test_corrupt_kde_state_beyond_the_mixture_is_refused(tmp_path, data, key_prefix):
     model = mixtorch.GaussianKDE().fit(data)
     path = mixtorch.save(model, tmp_path / "kde.mixtorch")

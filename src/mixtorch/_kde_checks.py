@@ -1,0 +1,103 @@
+"""Checks and conversions of ``GaussianKDE``'s bandwidth arguments and data."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+import numpy as np
+import torch
+
+from ._validation import check_finite
+from .fit import bandwidth as bw
+
+__all__ = ["callable_factor", "data_covariance_or_none", "explicit_bandwidth"]
+
+#: Smallest eigenvalue of the data's correlation matrix, in units of the dtype's machine
+#: epsilon, below which a data-driven bandwidth is refused (see ``_check_full_rank``).
+_RANK_TOLERANCE_EPS = 1000.0
+
+
+def data_covariance_or_none(
+    data: torch.Tensor, weights: torch.Tensor, required: bool
+) -> torch.Tensor | None:
+    if data.shape[0] < 2:
+        if required:
+            raise ValueError("A data-driven bandwidth needs at least two points.")
+        return None
+    covariance = bw.data_covariance(data, weights)
+    if required:
+        _check_full_rank(covariance, data.dtype)
+    return covariance
+
+
+def _check_full_rank(covariance: torch.Tensor, dtype: torch.dtype) -> None:
+    """Refuse data that lie (numerically) in a lower-dimensional subspace.
+
+    The test is on the smallest eigenvalue of the data's correlation matrix (scale-free,
+    computed in float64, so the decision does not depend on the rounding of one draw):
+    below ``1000 eps`` of the data dtype (2.2e-13 in float64, 1.2e-4 in float32) the data
+    are called degenerate. Points placed exactly on a line are always below it (their
+    rounding leaves eigenvalues near ``eps**2``).
+    """
+    cov64 = covariance.detach().to(torch.float64)
+    scale = torch.diagonal(cov64).clamp_min(0.0).sqrt()
+    tolerance = _RANK_TOLERANCE_EPS * torch.finfo(dtype).eps
+    smallest = 0.0
+    if bool((scale > 0).all()):
+        correlation = cov64 / scale[:, None] / scale[None, :]
+        smallest = float(torch.linalg.eigvalsh(correlation)[0])
+    if not smallest > tolerance:
+        raise ValueError(
+            "The data lie in a lower-dimensional subspace (a constant feature, or features "
+            f"that are linear combinations of others: smallest eigenvalue of the data's "
+            f"correlation matrix {smallest:.3g}, tolerance {tolerance:.3g}), so a "
+            "data-driven bandwidth (a multiple of the data covariance) is singular. Drop "
+            "or combine those features (e.g. with sklearn.decomposition.PCA), or give an "
+            "explicit bandwidth (a float or a positive definite matrix)."
+        )
+
+
+def callable_factor(rule: Any, kde: Any) -> float:
+    """SciPy's callable ``bw_method``: called with the estimator (``n``, ``d``, ``neff``)."""
+    value = rule(kde)
+    try:
+        factor = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"A callable bandwidth must return the scale factor as a number, got {value!r}."
+        ) from None
+    if not (math.isfinite(factor) and factor > 0):
+        raise ValueError(f"A callable bandwidth returned {factor!r}; it must be positive.")
+    return factor
+
+
+def explicit_bandwidth(value: Any, n_features: int, data: torch.Tensor) -> tuple[Any, float]:
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        h = float(value)
+        if not (math.isfinite(h) and h > 0):
+            raise ValueError(f"bandwidth must be positive and finite, got {value!r}.")
+        eye = torch.eye(n_features, dtype=data.dtype, device=data.device)
+        return eye * h**2, h
+    if isinstance(value, torch.Tensor):
+        matrix = value.detach().to(dtype=data.dtype, device=data.device)
+    else:
+        try:
+            array = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"bandwidth must be a string, float or matrix: {error}") from None
+        matrix = torch.as_tensor(array, dtype=data.dtype, device=data.device)
+    if matrix.ndim == 0:
+        return explicit_bandwidth(float(matrix), n_features, data)
+    if tuple(matrix.shape) != (n_features, n_features):
+        raise ValueError(
+            f"A bandwidth matrix must have shape ({n_features}, {n_features}), got "
+            f"{tuple(matrix.shape)}."
+        )
+    check_finite(matrix, "bandwidth")
+    if not bool(torch.allclose(matrix, matrix.T)):
+        raise ValueError("The bandwidth matrix must be symmetric.")
+    if int(torch.linalg.cholesky_ex(matrix).info) != 0:
+        raise ValueError("The bandwidth matrix must be positive definite.")
+    return matrix, 1.0

@@ -1,0 +1,181 @@
+"""GaussianKDE's SciPy surface against scipy.stats.gaussian_kde, name by name."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from mixtorch import GaussianKDE
+
+
+def _data(n: int = 200, d: int = 2, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    mixing = rng.normal(size=(d, d)) + 2 * np.eye(d)
+    return rng.normal(size=(n, d)) @ mixing + 3.0
+
+
+@pytest.fixture(params=[False, True], ids=["unweighted", "weighted"])
+def pair(request):
+    X = _data()
+    weights = np.random.default_rng(1).random(len(X)) + 0.2 if request.param else None
+    ours = GaussianKDE("scott").fit(X, sample_weight=weights)
+    theirs = stats.gaussian_kde(X.T, weights=weights)
+    return ours, theirs
+
+
+def test_attributes(pair):
+    ours, theirs = pair
+    np.testing.assert_allclose(ours.dataset, theirs.dataset, rtol=0)
+    assert ours.d == theirs.d and ours.n == theirs.n
+    assert ours.neff == pytest.approx(theirs.neff, rel=1e-13)
+    assert ours.factor == pytest.approx(theirs.factor, rel=1e-14)
+    np.testing.assert_allclose(ours.covariance, theirs.covariance, rtol=1e-13)
+    np.testing.assert_allclose(ours.inv_cov, theirs.inv_cov, rtol=1e-12)
+    np.testing.assert_allclose(ours.weights, theirs.weights, rtol=1e-14)
+    assert ours.scotts_factor() == pytest.approx(theirs.scotts_factor(), rel=1e-14)
+    assert ours.silverman_factor() == pytest.approx(theirs.silverman_factor(), rel=1e-14)
+
+
+def test_evaluate_and_call_take_columns(pair):
+    ours, theirs = pair
+    points = _data(50, seed=3).T  # (d, m)
+    np.testing.assert_allclose(ours.evaluate(points), theirs.evaluate(points), rtol=1e-12)
+    np.testing.assert_allclose(ours(points), theirs(points), rtol=1e-12)
+    one = points[:, 0]  # a single point as a (d,) vector
+    np.testing.assert_allclose(ours(one), theirs(one), rtol=1e-12)
+    with pytest.raises(ValueError, match="dimension"):
+        ours.evaluate(np.ones((3, 4)))
+
+
+def test_one_dimensional_evaluate_takes_a_flat_vector():
+    x = _data(100, 1)[:, 0]
+    ours, theirs = GaussianKDE().fit(x[:, None]), stats.gaussian_kde(x)
+    grid = np.linspace(-5, 10, 30)
+    np.testing.assert_allclose(ours(grid), theirs(grid), rtol=1e-12)
+
+
+def test_resample_shape_and_distribution(pair):
+    ours, _ = pair
+    draws = ours.resample(20000, seed=0)
+    assert draws.shape == (2, 20000)
+    assert ours.resample(seed=1).shape == (2, int(ours.neff))
+    np.testing.assert_array_equal(ours.resample(5, seed=2), ours.resample(5, seed=2))
+    # Mean and covariance of the KDE: weighted data mean, data covariance (biased) + H.
+    w = ours.weights
+    mean = ours.dataset @ w
+    centred = ours.dataset - mean[:, None]
+    expected = (centred * w) @ centred.T + ours.covariance
+    # 20000 draws: standard errors about 0.02 (mean) and 0.04 (covariance entries).
+    np.testing.assert_allclose(draws.mean(1), mean, atol=0.08)
+    np.testing.assert_allclose(np.cov(draws), expected, atol=0.15)
+
+
+def test_integrate_gaussian(pair):
+    ours, theirs = pair
+    mean, cov = np.array([3.5, 2.0]), np.array([[1.0, 0.3], [0.3, 2.0]])
+    assert ours.integrate_gaussian(mean, cov) == pytest.approx(
+        theirs.integrate_gaussian(mean, cov), rel=1e-12
+    )
+
+
+def test_integrate_box_1d():
+    x = _data(150, 1, seed=4)[:, 0]
+    ours, theirs = GaussianKDE("silverman").fit(x[:, None]), stats.gaussian_kde(x, "silverman")
+    for low, high in [(-1.0, 2.0), (-np.inf, 4.0), (0.0, np.inf)]:
+        assert ours.integrate_box_1d(low, high) == pytest.approx(
+            theirs.integrate_box_1d(low, high), rel=1e-12
+        )
+    with pytest.raises(ValueError, match="1-D"):
+        GaussianKDE().fit(_data()).integrate_box_1d(0, 1)
+
+
+def test_integrate_box(pair):
+    ours, theirs = pair
+    low, high = [1.0, 0.0], [5.0, 4.0]
+    expected = theirs.integrate_box(low, high, rng=np.random.default_rng(0))
+    assert ours.integrate_box(low, high, rng=np.random.default_rng(0)) == pytest.approx(
+        expected, abs=2e-5
+    )
+    # A diagonal bandwidth is integrated exactly: compare with a product of normal CDFs.
+    X = _data()
+    diag = GaussianKDE(np.diag([0.3, 0.5])).fit(X)
+    cdf = stats.norm.cdf
+    exact = np.mean(
+        (cdf((5 - X[:, 0]) / np.sqrt(0.3)) - cdf((1 - X[:, 0]) / np.sqrt(0.3)))
+        * (cdf((4 - X[:, 1]) / np.sqrt(0.5)) - cdf((0 - X[:, 1]) / np.sqrt(0.5)))
+    )
+    assert diag.integrate_box(low, high) == pytest.approx(exact, rel=1e-13)
+
+
+def test_integrate_kde(pair):
+    ours, theirs = pair
+    Y = _data(120, seed=7) * 0.8
+    other_ours, other_theirs = GaussianKDE("silverman").fit(Y), stats.gaussian_kde(Y.T, "silverman")
+    assert ours.integrate_kde(other_ours) == pytest.approx(
+        theirs.integrate_kde(other_theirs), rel=1e-12
+    )
+
+
+@pytest.mark.parametrize("dims", [0, [1], [-1, 0], [2, 0]])
+def test_marginal(dims):
+    X = _data(150, 3, seed=8)
+    weights = np.random.default_rng(2).random(150)
+    ours = GaussianKDE().fit(X, sample_weight=weights).marginal(dims)
+    theirs = stats.gaussian_kde(X.T, weights=weights).marginal(dims)
+    assert ours.d == theirs.d
+    np.testing.assert_allclose(ours.covariance, theirs.covariance, rtol=1e-12)
+    assert ours.factor == pytest.approx(theirs.factor, rel=1e-14)
+    points = _data(20, ours.d, seed=9).T
+    np.testing.assert_allclose(ours(points), theirs(points), rtol=1e-12)
+
+
+def test_marginal_rejects_bad_dimensions():
+    kde = GaussianKDE().fit(_data(50, 3))
+    for bad in ([3], [-4], [0, 0], [0.5]):
+        with pytest.raises(ValueError, match="dimensions"):
+            kde.marginal(bad)
+
+
+@pytest.mark.parametrize("method", ["scott", "silverman", 0.3, "callable", None])
+def test_set_bandwidth(pair, method):
+    ours, theirs = pair
+    if method == "callable":
+        method = lambda kde: kde.neff ** (-1.0 / (kde.d + 3))  # noqa: E731
+    ours.set_bandwidth(method)
+    theirs.set_bandwidth(method)
+    assert ours.factor == pytest.approx(theirs.factor, rel=1e-14)
+    np.testing.assert_allclose(ours.covariance, theirs.covariance, rtol=1e-13)
+    points = _data(30, seed=5)
+    np.testing.assert_allclose(ours.score_samples(points), theirs.logpdf(points.T), rtol=1e-12)
+    with pytest.raises(ValueError, match="bw_method"):
+        ours.set_bandwidth("auto")
+
+
+def test_callable_bandwidth_in_the_constructor():
+    X = _data()
+    seen = {}
+
+    def rule(kde):
+        seen.update(n=kde.n, d=kde.d, neff=kde.neff)
+        return 0.5 * kde.scotts_factor()
+
+    ours = GaussianKDE(rule).fit(X)
+    theirs = stats.gaussian_kde(X.T, bw_method=lambda k: 0.5 * k.scotts_factor())
+    assert seen == {"n": 200, "d": 2, "neff": pytest.approx(200.0)}
+    np.testing.assert_allclose(ours.covariance, theirs.covariance, rtol=1e-13)
+    with pytest.raises(ValueError, match="positive"):
+        GaussianKDE(lambda kde: -1.0).fit(X)
+    with pytest.raises(TypeError, match="number"):
+        GaussianKDE(lambda kde: "wide").fit(X)
+
+
+def test_tensor_fit_gives_tensor_dataset():
+    X = torch.tensor(_data(), dtype=torch.float32)
+    kde = GaussianKDE().fit(X)
+    assert isinstance(kde.dataset, torch.Tensor) and kde.dataset.shape == (2, 200)
+    assert isinstance(kde.resample(3, seed=0), torch.Tensor)
+    theirs = stats.gaussian_kde(X.double().numpy().T)
+    points = _data(10, seed=6).T
+    np.testing.assert_allclose(kde(points), theirs(points), rtol=1e-4)
