@@ -97,9 +97,7 @@ def check_given_start(
     if weights_init is not None:
         weights = _as_tensor(weights_init, "weights_init", dtype, device)
         if tuple(weights.shape) != (K,):
-            raise ValueError(
-                f"weights_init must have shape ({K},), got {tuple(weights.shape)}."
-            )
+            raise ValueError(f"weights_init must have shape ({K},), got {tuple(weights.shape)}.")
         try:
             _check_weights(weights)
         except ValueError as error:
@@ -108,9 +106,7 @@ def check_given_start(
     if means_init is not None:
         means = _as_tensor(means_init, "means_init", dtype, device)
         if tuple(means.shape) != (K, D):
-            raise ValueError(
-                f"means_init must have shape ({K}, {D}), got {tuple(means.shape)}."
-            )
+            raise ValueError(f"means_init must have shape ({K}, {D}), got {tuple(means.shape)}.")
         given["means"] = means
     if precisions_init is not None:
         precisions = _as_tensor(precisions_init, "precisions_init", dtype, device)
