@@ -54,7 +54,11 @@ class OnlineFitMixin:
         def _validate_params(self) -> None: ...
 
     def _uses_source(self, X: Any) -> bool:
-        return uses_source(X, collective=self.algorithm == "em")
+        return uses_source(
+            X,
+            collective=self.algorithm == "em",
+            refusal="GaussianMixture(algorithm='gradient') does not fit across ranks.",
+        )
 
     def _fit_source(self, X: Any, progress: Progress, labels: bool) -> Any:
         """Exact EM over a chunk source (or this rank's shard); see mixtorch.fit.streaming."""
