@@ -138,8 +138,8 @@ def _generic_state(model: Any, writer: Writer) -> dict[str, Any]:
         and (name.endswith("_") or name.startswith("_"))
     }
     state: dict[str, Any] = {"attributes": encode(fitted, "attr", writer, True)}
-    if hasattr(model, "output_kind"):
-        state["kind"] = encode_kind(model.output_kind)
+    if "_fit_kind" in vars(model):  # how results are handed back, set by fit
+        state["kind"] = encode_kind(vars(model)["_fit_kind"])
     return state
 
 
@@ -153,7 +153,7 @@ def _generic_rebuild(
             value = value.to(device=device)
         setattr(model, name, value)
     if "kind" in state:
-        model.output_kind = decode_kind(state["kind"], device)
+        vars(model)["_fit_kind"] = decode_kind(state["kind"], device)
     hook = getattr(model, "_after_load", None)
     if callable(hook):
         hook()
