@@ -11,6 +11,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import ClusterScoringMixin
 from ._chunks import chunk_list, chunk_rows
+from ._conditional import ConditioningMixin
 from ._estimator import MIXTURE_CONSTRAINTS, MixtureEstimator, Progress, best_of_n_init
 from ._online import OnlineFitMixin
 from ._validation import OutputKind, as_output, check_random_generator, resolve_dtype, to_tensor
@@ -26,7 +27,9 @@ __all__ = ["GaussianMixture"]
 OPTIMIZER_CONSTRAINT: list[Any] = [StrOptions(set(OPTIMIZERS)), callable]
 
 
-class GaussianMixture(OnlineFitMixin, ClusterScoringMixin, DensityMixin, MixtureEstimator):
+class GaussianMixture(
+    ConditioningMixin, OnlineFitMixin, ClusterScoringMixin, DensityMixin, MixtureEstimator
+):
     """Gaussian mixture fitted by expectation-maximisation, on CPU or GPU.
 
     A drop-in replacement for :class:`sklearn.mixture.GaussianMixture`: same parameters,
