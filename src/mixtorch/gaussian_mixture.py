@@ -267,7 +267,10 @@ class GaussianMixture(OnlineFitMixin, ClusterScoringMixin, DensityMixin, Mixture
             max_iter=self.max_iter,
         )
         self._set_fitted(mixture, trace, kind)
-        return as_output(mixture.predict(tensor, rows), kind) if labels else None
+        if not labels:
+            _ = mixture.e_step_kernel  # the E-step kernel is chosen with the fit's settings
+            return None
+        return as_output(mixture.predict(tensor, rows), kind)
 
     def _run(
         self,
