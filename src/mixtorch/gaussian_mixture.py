@@ -270,7 +270,10 @@ class GaussianMixture(
             max_iter=self.max_iter,
         )
         self._set_fitted(mixture, trace, kind)
-        return as_output(mixture.predict(tensor, rows), kind) if labels else None
+        if not labels:
+            _ = mixture.e_step_kernel  # the E-step kernel is chosen with the fit's settings
+            return None
+        return as_output(mixture.predict(tensor, rows), kind)
 
     def _run(
         self,
