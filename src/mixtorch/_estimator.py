@@ -98,12 +98,15 @@ class Progress:
     callback : callable, optional
     describe : callable, optional
         Extra text for an iteration line (e.g. rows and seconds of a pass over a source).
+    label : str
+        What an iteration is called in printed lines ("Iteration", "Pass").
     """
 
     verbose: int = 0
     interval: int = 10
     callback: Callable[[int, float], None] | None = None
     describe: Callable[[], str] | None = None
+    label: str = "Iteration"
 
     def say(self, level: int, message: str) -> None:
         """Print ``message`` when ``verbose >= level``."""
@@ -115,7 +118,7 @@ class Progress:
         if self.callback is not None:
             self.callback(iteration, lower_bound)
         if self.verbose and iteration % self.interval == 0:
-            head = f"  Iteration {iteration}"
+            head = f"  {self.label} {iteration}"
             if self.describe is not None:
                 head += f": {self.describe()}"
             detail = f"\t lower bound {lower_bound:.5f}\t change {change:.3g}"

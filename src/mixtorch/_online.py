@@ -94,7 +94,7 @@ class OnlineFitMixin:
                 f"n_components = {self.n_components}."
             )
         spec = self._start_spec(data.n_features, data.dtype, data.device)
-        progress.describe = chunks.describe
+        progress.describe, progress.label = chunks.describe, "Pass"
         mixture, trace = best_of_n_init(
             lambda: stream_start_mixture(chunks, sample, spec, generator),
             lambda start, previous: fit_em(
