@@ -204,9 +204,7 @@ class Gaussian(MixtureScoringMixin, DensityMixin, MixtureEstimator):
         start = Mixture(
             torch.ones(1, dtype=X.dtype, device=X.device),
             torch.zeros(1, D, dtype=X.dtype, device=X.device),
-            covariance_type(
-                covariance_type.identity_values(1, D, X.dtype, X.device), n_features=D
-            ),
+            covariance_type(covariance_type.identity_values(1, D, X.dtype, X.device), n_features=D),
         )
         return best_of_n_init(
             lambda: start,
