@@ -280,8 +280,8 @@ def test_other_optimisers_reach_the_optimum(optimizer, learning_rate):
 @pytest.mark.parametrize(
     "params, message",
     [
-        ({"algorithm": "newton"}, "algorithm must be one of"),
-        ({"algorithm": "gradient", "optimizer": "adamax"}, "optimizer must be one of"),
+        ({"algorithm": "newton"}, "'algorithm' parameter"),
+        ({"algorithm": "gradient", "optimizer": "adamax"}, "'optimizer' parameter"),
         ({"algorithm": "gradient", "learning_rate": 0.0}, "learning_rate"),
         ({"algorithm": "gradient", "learning_rate": float("nan")}, "learning_rate"),
         ({"algorithm": "gradient", "batch_size": 0}, "batch_size"),

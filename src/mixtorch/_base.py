@@ -18,7 +18,8 @@ __all__ = ["MixtureScoringMixin"]
 class MixtureScoringMixin:
     """Methods of a fitted density model whose parameters live in ``self.mixture_``.
 
-    Subclasses set ``mixture_`` and ``_fit_kind`` in ``fit`` and define the
+    Subclasses set ``mixture_`` and ``_fit_kind`` in ``fit`` (through the fitted-state
+    protocol of :mod:`mixtorch._estimator`) and define the
     ``chunk_size`` and ``random_state`` parameters.
     """
 
@@ -33,7 +34,7 @@ class MixtureScoringMixin:
         mixture = self.mixture_
         tensor, kind = to_tensor(self, X, reset=False, dtype=mixture.dtype, device=mixture.device)
         rows = chunk_rows(
-            mixture.n_components, mixture.n_features, self.chunk_size, mixture.covariance_type
+            mixture.n_components, mixture.n_features, self.chunk_size, type(mixture.covariance)
         )
         return tensor, kind, rows
 

@@ -2,30 +2,35 @@
 
 from __future__ import annotations
 
-import math
-import numbers
-import warnings
-from typing import Any
+from numbers import Integral, Real
+from typing import Any, ClassVar
 
 import torch
-from sklearn.base import BaseEstimator, DensityMixin
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.base import DensityMixin
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import ClusterScoringMixin
 from ._chunks import chunk_list, chunk_rows
 from ._conditional import ConditioningMixin
+from ._estimator import MIXTURE_CONSTRAINTS, MixtureEstimator, Progress, best_of_n_init
+from ._online import OnlineFitMixin
 from ._validation import OutputKind, as_output, check_random_generator, resolve_dtype, to_tensor
 from .covariance import Covariance, covariance_class
 from .fit.collapse import warn_if_collapsed
 from .fit.em import EMTrace, fit_em
-from .fit.gradient import GradientTrace, check_gradient_options, fit_gradient
-from .fit.init import INIT_METHODS, initial_mixture
-from .mixture import Mixture, _check_covariance_shape, _check_weights
+from .fit.gradient import OPTIMIZERS, GradientTrace, fit_gradient
+from .fit.start import StartSpec, check_given_start, start_mixture
+from .mixture import Mixture
 
 __all__ = ["GaussianMixture"]
 
+#: ``optimizer`` for gradient fitting: a name, an optimiser class or a factory.
+OPTIMIZER_CONSTRAINT: list[Any] = [StrOptions(set(OPTIMIZERS)), callable]
 
-class GaussianMixture(ConditioningMixin, ClusterScoringMixin, DensityMixin, BaseEstimator):
+
+class GaussianMixture(
+    ConditioningMixin, OnlineFitMixin, ClusterScoringMixin, DensityMixin, MixtureEstimator
+):
     """Gaussian mixture fitted by expectation-maximisation, on CPU or GPU.
 
     A drop-in replacement for :class:`sklearn.mixture.GaussianMixture`: same parameters,
@@ -103,6 +108,10 @@ class GaussianMixture(ConditioningMixin, ClusterScoringMixin, DensityMixin, Base
         Only for ``algorithm='gradient'``: the best run's per-epoch NLL (and parameter
         snapshots for small models), with ``.table()`` and ``.plot()``.
 
+    stepwise_state_ : StepwiseState
+        Only after :meth:`partial_fit`: the running statistics and step counter (saved
+        with the model, so a loaded model continues).
+
     Notes
     -----
     Empty components: when a component's summed responsibility falls to round-off level
@@ -127,6 +136,19 @@ class GaussianMixture(ConditioningMixin, ClusterScoringMixin, DensityMixin, Base
     >>> round(float(gm.score(X)), 2)
     -3.53
     """
+
+    _parameter_constraints: ClassVar[dict[str, Any]] = {
+        **MIXTURE_CONSTRAINTS,
+        "weights_init": ["array-like", None],
+        "means_init": ["array-like", None],
+        "precisions_init": ["array-like", None],
+        "algorithm": [StrOptions({"em", "gradient"})],
+        "optimizer": OPTIMIZER_CONSTRAINT,
+        "learning_rate": [Interval(Real, 0.0, None, closed="neither")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
+        "init_sample_size": [Interval(Integral, 1, None, closed="left")],
+        "step_size_decay": [Interval(Real, 0.5, 1.0, closed="right")],
+    }
 
     def __init__(
         self,
@@ -218,9 +240,12 @@ class GaussianMixture(ConditioningMixin, ClusterScoringMixin, DensityMixin, Base
         mixture = Mixture.from_parameters(
             weights, means, covariances, covariance_type, dtype=dtype, device=params.get("device")
         )
-        model = cls(n_components=mixture.n_components, covariance_type=covariance_type, **params)
-        model._store(mixture, EMTrace(), OutputKind.of(means))
+        model: GaussianMixture = cls.from_mixture(mixture, output=OutputKind.of(means), **params)
         return model
+
+    @classmethod
+    def _params_of(cls, mixture: Mixture) -> dict[str, Any]:
+        return {"n_components": mixture.n_components, "covariance_type": mixture.covariance_type}
 
     # -- fitting ---------------------------------------------------------------------
     def fit(self, X: Any, y: Any = None, callback: Any = None) -> GaussianMixture:
@@ -228,108 +253,57 @@ class GaussianMixture(ConditioningMixin, ClusterScoringMixin, DensityMixin, Base
 
         Parameters
         ----------
-        X : array-like or Tensor of shape (n_samples, n_features)
+        X : array-like or Tensor of shape (n_samples, n_features), or a data source
         y : ignored
         callback : callable, optional
             Called as ``callback(iteration, lower_bound)`` after every EM iteration (or
-            gradient epoch) of in-memory fits, e.g. to drive a progress bar.
+            gradient epoch), e.g. to drive a progress bar.
 
         Returns
         -------
         self
         """
-        self._callback = callback
-        if _uses_streaming(self, X):
-            from .streaming import fit_source
-
-            fit_source(self, X, return_labels=False)
-            return self
-        self.fit_predict(X, y)
+        self._fit(X, callback, labels=False)
         return self
-
-    def partial_fit(self, X: Any, y: Any = None) -> GaussianMixture:
-        """One stepwise-EM update from the batch ``X`` (online EM for unbounded streams).
-
-        The first call initialises from the batch (``init_params``); each later batch is
-        blended into running sufficient statistics with step ``(t + 2) ** -step_size_decay``
-        followed by an M-step (see :mod:`mixtorch.streaming`).
-
-        Parameters
-        ----------
-        X : array-like or Tensor of shape (n_samples, n_features)
-        y : ignored
-
-        Returns
-        -------
-        self
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from mixtorch import GaussianMixture
-        >>> rng = np.random.default_rng(0)
-        >>> model = GaussianMixture(2, random_state=0)
-        >>> for _ in range(50):
-        ...     batch = np.concatenate([rng.normal(-3, 1, (50, 1)), rng.normal(3, 1, (50, 1))])
-        ...     model = model.partial_fit(batch)
-        ...
-        >>> np.sort(model.means_[:, 0]).round(0)
-        array([-3.,  3.])
-        >>> model.n_iter_
-        50
-        """
-        from .streaming import partial_fit
-
-        return partial_fit(self, X)
 
     def fit_predict(self, X: Any, y: Any = None) -> Any:
         """Fit, then return the component of each sample (after one last E-step, so the
         labels agree with ``predict``)."""
-        if _uses_streaming(self, X):
-            from .streaming import fit_source
+        return self._fit(X, None, labels=True)
 
-            return fit_source(self, X)
-        self._check_parameters()
-        warm = bool(self.warm_start) and hasattr(self, "mixture_")
-        dtype = resolve_dtype(self.dtype, X) if not warm else self.mixture_.dtype
+    def _fit(self, X: Any, callback: Any, labels: bool) -> Any:
+        self._validate_params()
+        progress = Progress(self.verbose, self.verbose_interval, callback)
+        if self._uses_source(X):
+            return self._fit_source(X, progress, labels)
+        warm = self._warm()
+        dtype = self.mixture_.dtype if warm else resolve_dtype(self.dtype, X)
         tensor, kind = to_tensor(
             self, X, reset=not warm, dtype=dtype, device=self.device, ensure_min_samples=2
         )
-        n_samples, n_features = tensor.shape
-        if n_samples < self.n_components:
+        if tensor.shape[0] < self.n_components:
             raise ValueError(
                 "Expected n_samples >= n_components but got "
-                f"n_components = {self.n_components}, n_samples = {n_samples}"
+                f"n_components = {self.n_components}, n_samples = {tensor.shape[0]}"
             )
-        initial_parameters = self._initial_parameters(n_features, tensor)
-        rows = chunk_rows(self.n_components, n_features, self.chunk_size, self.covariance_type)
+        rows = self._rows(tensor.shape[1])
+        spec = self._start_spec(tensor.shape[1], tensor.dtype, tensor.device)
         generator = check_random_generator(self.random_state, tensor.device)
-        best: tuple[Mixture, EMTrace | GradientTrace] | None = None
-        for init in range(1 if warm else self.n_init):
-            if warm:
-                start = self.mixture_.to(tensor.device, tensor.dtype)
-                previous = self.lower_bound_
-            else:
-                start = self._initialise(tensor, generator, rows, initial_parameters)
-                previous = -math.inf
-            self._say(1, f"Initialization {init}")
-            result = self._run(tensor, start, rows, previous, generator)
-            self._say(
-                1, f"Initialization {'converged' if result[1].converged else 'did not converge'}."
-            )
-            if best is None or result[1].lower_bound > best[1].lower_bound:
-                best = result
-        assert best is not None
-        mixture, trace = best
-        if not trace.converged and self.max_iter > 0:
-            warnings.warn(
-                "Best performing initialization did not converge. Try different init "
-                "parameters, or increase max_iter, tol, or check for degenerate data.",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
-        warn_if_collapsed(mixture, self.reg_covar)  # the kept run only (numerics, issue 13)
-        self._store(mixture, trace, kind)
+        mixture, trace = best_of_n_init(
+            lambda: start_mixture(tensor, spec, generator, rows),
+            lambda start, previous: self._run(tensor, start, rows, previous, generator, progress),
+            n_init=self.n_init,
+            warm=(self.mixture_.to(tensor.device, tensor.dtype), self.lower_bound_)
+            if warm
+            else None,
+            progress=progress,
+            max_iter=self.max_iter,
+        )
+        warn_if_collapsed(mixture, self.reg_covar)  # the kept run only
+        self._set_fitted(mixture, trace, kind)
+        if not labels:
+            _ = mixture.e_step_kernel  # the E-step kernel is chosen with the fit's settings
+            return None
         return as_output(mixture.predict(tensor, rows), kind)
 
     def _run(
@@ -339,6 +313,7 @@ class GaussianMixture(ConditioningMixin, ClusterScoringMixin, DensityMixin, Base
         rows: int,
         previous: float,
         generator: torch.Generator,
+        progress: Progress,
     ) -> tuple[Mixture, EMTrace | GradientTrace]:
         """One run of the chosen algorithm from ``start``."""
         if self.algorithm == "gradient":
@@ -353,7 +328,7 @@ class GaussianMixture(ConditioningMixin, ClusterScoringMixin, DensityMixin, Base
                 generator=generator,
                 reg_covar=self.reg_covar,
                 chunk_size=rows,
-                callback=self._report_epoch if self._reporting() else None,
+                callback=progress.epoch if progress.active else None,
             )
         chunks = chunk_list(X, rows)
         return fit_em(
@@ -363,87 +338,46 @@ class GaussianMixture(ConditioningMixin, ClusterScoringMixin, DensityMixin, Base
             max_iter=self.max_iter,
             reg_covar=self.reg_covar,
             previous_lower_bound=previous,
-            callback=self._report if self._reporting() else None,
+            callback=progress.iteration if progress.active else None,
         )
 
-    def _initialise(
-        self, X: torch.Tensor, generator: torch.Generator, rows: int, given: dict[str, Any]
-    ) -> Mixture:
-        covariance_type = covariance_class(self.covariance_type)
-        if len(given) == 3:
-            weights, means, covariance = given["weights"], given["means"], given["covariance"]
-        else:
-            start = initial_mixture(
-                X,
-                self.n_components,
-                covariance_type,
-                self.init_params,
-                self.reg_covar,
-                generator,
-                rows,
-            )
-            weights = given.get("weights", start.weights)
-            means = given.get("means", start.means)
-            covariance = given.get("covariance", start.covariance)
-        return Mixture(weights, means, covariance)
+    # -- shared by the in-memory, source and online paths ------------------------------
+    def _warm(self) -> bool:
+        return bool(self.warm_start) and hasattr(self, "mixture_")
 
-    def _initial_parameters(self, n_features: int, X: torch.Tensor) -> dict[str, Any]:
-        """``weights_init``, ``means_init`` and ``precisions_init``, checked and converted."""
-        K = self.n_components
-        given: dict[str, Any] = {}
-        if self.weights_init is not None:
-            weights = torch.as_tensor(self.weights_init, dtype=X.dtype, device=X.device).reshape(-1)
-            if weights.shape != (K,):
-                raise ValueError(
-                    f"weights_init must have shape ({K},), got {tuple(weights.shape)}."
-                )
-            _check_weights(weights)
-            given["weights"] = weights
-        if self.means_init is not None:
-            means = torch.as_tensor(self.means_init, dtype=X.dtype, device=X.device)
-            if means.shape != (K, n_features):
-                raise ValueError(
-                    f"means_init must have shape ({K}, {n_features}), got {tuple(means.shape)}."
-                )
-            given["means"] = means
-        if self.precisions_init is not None:
-            precisions = torch.as_tensor(self.precisions_init, dtype=X.dtype, device=X.device)
-            _check_covariance_shape(precisions, self.covariance_type, K, n_features)
-            kind = covariance_class(self.covariance_type)
-            try:
-                given["covariance"] = kind.from_precisions(precisions, n_features)
-            except (ValueError, RuntimeError) as error:
-                raise ValueError(
-                    f"precisions_init must be symmetric positive definite: {error}"
-                ) from error
-        return given
+    def _covariance(self) -> type[Covariance]:
+        return covariance_class(self.covariance_type)
 
-    def _check_parameters(self) -> None:
-        _check_int(self.n_components, "n_components", 1)
-        _check_int(self.n_init, "n_init", 1)
-        _check_int(self.max_iter, "max_iter", 0)
-        _check_int(self.verbose_interval, "verbose_interval", 1)
-        for name in ("tol", "reg_covar"):
-            value = getattr(self, name)
-            valid = isinstance(value, numbers.Real) and math.isfinite(value) and float(value) >= 0
-            if not valid:
-                raise ValueError(f"{name} must be a non-negative finite number, got {value!r}.")
-        covariance_class(self.covariance_type)
-        if self.init_params not in INIT_METHODS:
-            raise ValueError(
-                f"init_params must be one of {INIT_METHODS}, got {self.init_params!r}."
-            )
-        check_gradient_options(self, ("em", "gradient"))
+    def _rows(self, n_features: int) -> int:
+        """Rows per chunk: ``chunk_size``, else the covariance type's default."""
+        return chunk_rows(self.n_components, n_features, self.chunk_size, self._covariance())
 
-    def _store(self, mixture: Mixture, trace: EMTrace | GradientTrace, kind: Any) -> None:
+    def _start_spec(self, n_features: int, dtype: torch.dtype, device: Any) -> StartSpec:
+        given = check_given_start(
+            self.weights_init,
+            self.means_init,
+            self.precisions_init,
+            self._covariance(),
+            self.n_components,
+            n_features,
+            dtype,
+            device,
+        )
+        return StartSpec(
+            self.n_components, self._covariance(), self.init_params, self.reg_covar, **given
+        )
+
+    def _set_fitted(self, mixture: Mixture, record: Any, output: OutputKind) -> None:
+        """The fitted-state protocol (see :mod:`mixtorch._estimator`)."""
+        trace = EMTrace() if record is None else record
         covariance: Covariance = mixture.covariance
         self.mixture_ = mixture
-        self._fit_kind = kind
-        self.weights_ = as_output(mixture.weights, kind)
-        self.means_ = as_output(mixture.means, kind)
-        self.covariances_ = as_output(covariance.covariances, kind)
-        self.precisions_ = as_output(covariance.precisions(), kind)
-        self.precisions_cholesky_ = as_output(covariance.precisions_cholesky(), kind)
+        self._fit_kind = output
+        self.weights_ = as_output(mixture.weights, output)
+        self.means_ = as_output(mixture.means, output)
+        self.covariances_ = as_output(covariance.covariances, output)
+        self.precisions_ = as_output(covariance.precisions(), output)
+        self.precisions_cholesky_ = as_output(covariance.precisions_cholesky(), output)
         self.converged_ = trace.converged
         self.n_iter_ = trace.n_iter
         self.lower_bound_ = trace.lower_bound
@@ -453,36 +387,7 @@ class GaussianMixture(ConditioningMixin, ClusterScoringMixin, DensityMixin, Base
         elif hasattr(self, "history_"):
             del self.history_
         self.n_features_in_ = mixture.n_features
-
-    # -- progress --------------------------------------------------------------------
-    def _say(self, level: int, message: str) -> None:
-        if self.verbose >= level:
-            print(message)
-
-    def _reporting(self) -> bool:
-        return bool(self.verbose) or getattr(self, "_callback", None) is not None
-
-    def _report(self, iteration: int, lower_bound: float, change: float) -> None:
-        callback = getattr(self, "_callback", None)
-        if callback is not None:
-            callback(iteration, lower_bound)
-        if iteration % self.verbose_interval == 0:
-            detail = f"\t lower bound {lower_bound:.5f}\t change {change:.3g}"
-            self._say(1, f"  Iteration {iteration}" + (detail if self.verbose >= 2 else ""))
-
-    def _report_epoch(self, epoch: int, nll: float) -> None:
-        self._report(epoch, -nll, math.nan)
+        self.__dict__.pop("stepwise_state_", None)  # a new fit: online EM starts afresh
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "mixture_")
-
-
-def _check_int(value: Any, name: str, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-
-
-def _uses_streaming(estimator: GaussianMixture, X: Any) -> bool:
-    from .streaming import uses_streaming
-
-    return uses_streaming(estimator, X)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
@@ -111,7 +110,7 @@ class Mixture:
         covariances_t = _as_parameter(covariances, "covariances", means_t.dtype, means_t.device)
         _check_weights(weights_t)
         kind = covariance_class(covariance_type)
-        _check_covariance_shape(covariances_t, kind.kind, means_t.shape[0], means_t.shape[1])
+        kind.check_layout(covariances_t, means_t.shape[0], means_t.shape[1], "covariances")
         try:
             covariance = kind(covariances_t, n_features=means_t.shape[1])
         except CovarianceError as error:
@@ -196,7 +195,7 @@ class Mixture:
         rows depend only on K, D and ``chunk_size``, never on threads.
         """
         K, D = self.n_components, self.n_features
-        rows = chunk_rows(K, D, chunk_size, self.covariance_type)
+        rows = chunk_rows(K, D, chunk_size, type(self.covariance))
         return min(rows, max(256, SCORING_ELEMENTS // K))
 
     def log_prob(self, X: Tensor, chunk_size: int | None = None) -> Tensor:
@@ -334,7 +333,7 @@ class Mixture:
 
         mixing = Categorical(probs=self.weights)
         components: torch.distributions.Distribution
-        if self.covariance_type in ("full", "tied"):
+        if self.covariance.is_triangular():
             scale_tril = self.covariance.cholesky.expand(self.n_components, -1, -1)
             components = MultivariateNormal(self.means, scale_tril=scale_tril)
         else:
@@ -476,26 +475,3 @@ def _check_weights(weights: Tensor, name: str = "weights") -> None:
     total = float(weights.sum())
     if abs(total - 1.0) > 1e-6 * max(1, weights.numel()) ** 0.5 + 1e-6:
         raise ValueError(f"{name} must sum to 1, they sum to {total:.8g}.")
-
-
-_EXPECTED_SHAPES: dict[str, Sequence[str]] = {
-    "full": ("K", "D", "D"),
-    "tied": ("D", "D"),
-    "diag": ("K", "D"),
-    "spherical": ("K",),
-}
-
-
-def _check_covariance_shape(
-    covariances: Tensor, kind: str, K: int, D: int, name: str = "covariances"
-) -> None:
-    """Shape of ``kind``'s layout for K components in D dimensions, finite values; errors
-    name ``name`` (e.g. 'precisions_init')."""
-    expected = tuple({"K": K, "D": D}[symbol] for symbol in _EXPECTED_SHAPES[kind])
-    if tuple(covariances.shape) != expected:
-        raise ValueError(
-            f"{name} must have shape {expected} for {K} components in {D} dimensions "
-            f"('{kind}' layout), got {tuple(covariances.shape)}."
-        )
-    if not bool(torch.isfinite(covariances).all()):
-        raise ValueError(f"{name} must be finite; they contain NaN or infinity.")

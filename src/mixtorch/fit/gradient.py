@@ -34,7 +34,6 @@ produces NaN.
 from __future__ import annotations
 
 import math
-import numbers
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -43,17 +42,16 @@ import torch
 from torch import Tensor
 
 from .._chunks import chunk_rows
+from .._module import GaussianMixtureModule
 from .._validation import normalised_sample_weight
 from ..covariance import CovarianceError
 from ..exceptions import DivergenceError
 from ..mixture import Mixture
-from ..nn import GaussianMixtureModule
 from .gradient_trace import GradientTrace, check_divergence, has_converged
 
 __all__ = [
     "OPTIMIZERS",
     "GradientTrace",
-    "check_gradient_options",
     "fit_gradient",
     "make_optimizer",
 ]
@@ -144,7 +142,9 @@ def fit_gradient(
     parameters = [p for p in module.parameters() if p.requires_grad]
     optim = make_optimizer(optimizer, parameters, learning_rate)
     weights = normalised_sample_weight(sample_weight, X)
-    rows = chunk_rows(initial.n_components, initial.n_features, chunk_size)
+    rows = chunk_rows(
+        initial.n_components, initial.n_features, chunk_size, type(initial.covariance)
+    )
     batch = X.shape[0] if batch_size is None else min(int(batch_size), X.shape[0])
     record = (
         initial.n_parameters() <= _SNAPSHOT_LIMIT
@@ -366,38 +366,3 @@ def _check_arguments(
         raise ValueError(f"max_iter must be >= 0 and patience >= 1, got {max_iter}, {patience}.")
     if not (math.isfinite(tol) and tol >= 0):
         raise ValueError(f"tol must be a non-negative finite number, got {tol!r}.")
-
-
-def check_gradient_options(
-    estimator: Any, algorithms: tuple[str, ...], *, iterations: bool = False
-) -> None:
-    """Validate an estimator's ``algorithm``, ``optimizer``, ``learning_rate`` and
-    ``batch_size`` parameters (and ``max_iter``, ``tol`` when ``iterations``) with clear
-    errors; called at ``fit``."""
-    algorithm = estimator.algorithm
-    if not isinstance(algorithm, str) or algorithm not in algorithms:
-        raise ValueError(f"algorithm must be one of {list(algorithms)}, got {algorithm!r}.")
-    optimizer = estimator.optimizer
-    if isinstance(optimizer, str):
-        if optimizer.lower() not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {optimizer!r}.")
-    elif not callable(optimizer):
-        raise TypeError(
-            "optimizer must be a name, a torch.optim.Optimizer class or a callable, "
-            f"got {type(optimizer).__name__}."
-        )
-    rate = estimator.learning_rate
-    valid_rate = isinstance(rate, numbers.Real) and not isinstance(rate, bool)
-    if not (valid_rate and math.isfinite(rate) and rate > 0):
-        raise ValueError(f"learning_rate must be a positive finite number, got {rate!r}.")
-    batch = estimator.batch_size
-    valid_batch = isinstance(batch, numbers.Integral) and not isinstance(batch, bool)
-    if batch is not None and not (valid_batch and int(batch) >= 1):
-        raise ValueError(f"batch_size must be a positive integer or None, got {batch!r}.")
-    if iterations:
-        max_iter, tol = estimator.max_iter, estimator.tol
-        if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 0:
-            raise ValueError(f"max_iter must be an integer >= 0, got {max_iter!r}.")
-        valid_tol = isinstance(tol, numbers.Real) and not isinstance(tol, bool)
-        if not (valid_tol and math.isfinite(tol) and tol >= 0):
-            raise ValueError(f"tol must be a non-negative finite number, got {tol!r}.")
