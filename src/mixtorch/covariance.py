@@ -164,6 +164,11 @@ class Covariance(ABC):
         ``tied``), as marginals and conditionals of such matrices do.
         """
 
+    @classmethod
+    @abstractmethod
+    def scatter_from_dense(cls, scatter: Tensor) -> Tensor:
+        """This kind's scatter layout (see :meth:`from_scatter`) from (K, D, D) matrices."""
+
     @abstractmethod
     def precisions(self) -> Tensor:
         """Inverse covariances in scikit-learn's layout."""
@@ -245,6 +250,10 @@ class FullCovariance(Covariance):
     @classmethod
     def from_full_matrices(cls, matrices: Tensor) -> Covariance:
         return cls(matrices)
+
+    @classmethod
+    def scatter_from_dense(cls, scatter: Tensor) -> Tensor:
+        return scatter
 
     @classmethod
     def n_parameters(cls, n_components: int, n_features: int) -> int:
@@ -338,6 +347,10 @@ class DiagCovariance(Covariance):
     @classmethod
     def from_full_matrices(cls, matrices: Tensor) -> Covariance:
         return cls(torch.diagonal(matrices, dim1=-2, dim2=-1).clone())
+
+    @classmethod
+    def scatter_from_dense(cls, scatter: Tensor) -> Tensor:
+        return torch.diagonal(scatter, dim1=-2, dim2=-1).clone()
 
     @classmethod
     def n_parameters(cls, n_components: int, n_features: int) -> int:

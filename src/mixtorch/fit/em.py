@@ -61,6 +61,7 @@ def fit_em(
     reg_covar: float = 1e-6,
     previous_lower_bound: float = -math.inf,
     callback: Callable[[int, float, float], None] | None = None,
+    statistics: Callable[[Mixture, Iterable], SufficientStatistics] = accumulate_statistics,
 ) -> tuple[Mixture, EMTrace]:
     """Run EM from ``initial`` until the mean log-likelihood changes by less than ``tol``.
 
@@ -79,6 +80,10 @@ def fit_em(
         Starting value for the change test (the last bound, when warm-starting).
     callback : callable, optional
         Called as ``callback(iteration, lower_bound, change)`` after every iteration.
+    statistics : callable, optional
+        The E-step pass, ``statistics(mixture, chunks) -> SufficientStatistics``; by
+        default :func:`~mixtorch.stats.accumulate_statistics` (complete data), or
+        :func:`~mixtorch.fit.missing.missing_statistics` for rows with missing entries.
 
     Returns
     -------
@@ -91,7 +96,7 @@ def fit_em(
     mixture = initial
     lower_bound = previous_lower_bound
     for iteration in range(1, max_iter + 1):
-        stats = accumulate_statistics(mixture, chunks()).all_reduce()
+        stats = statistics(mixture, chunks()).all_reduce()
         new_lower_bound = _checked_lower_bound(stats, iteration)
         updated = stats.m_step(covariance_type, reg_covar, mixture.dtype)
         mixture, n_reseeded = reseed_empty_components(updated, stats, covariance_type)
