@@ -130,3 +130,46 @@ def test_float32_missing_statistics_on_offset_data():
     torch.testing.assert_close(
         m32.covariance.covariances.double(), m64.covariance.covariances, rtol=1e-3, atol=1e-3
     )
+
+
+def test_estimator_fits_and_scores_rows_with_missing_entries():
+    X, holes = _data()
+    model = GaussianMixture(2, missing_values=np.nan, random_state=0, tol=1e-8, max_iter=500)
+    labels = model.fit_predict(holes)
+    assert model.converged_
+    np.testing.assert_array_equal(labels, model.predict(holes))
+    reference = _observed_log_likelihood(model.mixture_, holes) / len(holes)
+    assert model.score(holes) == pytest.approx(reference, rel=1e-10)
+    proba = model.predict_proba(holes)
+    np.testing.assert_allclose(proba.sum(1), 1.0)
+    np.testing.assert_allclose(proba[0], model.weights_)  # nothing observed: the prior
+    # complete rows score exactly as a model without missing_values would
+    plain = GaussianMixture.from_parameters(
+        model.weights_, model.means_, model.covariances_, covariance_type="full"
+    )
+    np.testing.assert_allclose(model.score_samples(X[:20]), plain.score_samples(X[:20]))
+    # the clusters are found despite 30% holes
+    truth = np.repeat([0, 1], 300)
+    assert max((labels == truth).mean(), (labels != truth).mean()) > 0.97
+
+
+def test_missing_values_default_keeps_nan_an_error_and_rejects_infinity():
+    _, holes = _data()
+    with pytest.raises(ValueError, match="NaN"):
+        GaussianMixture(2).fit(holes)
+    bad = holes.copy()
+    bad[1, 1] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        GaussianMixture(2, missing_values=np.nan).fit(bad)
+    with pytest.raises(ValueError, match="algorithm='em'"):
+        GaussianMixture(2, missing_values=np.nan, algorithm="gradient").fit(holes)
+    with pytest.raises(ValueError, match="missing_values must be None or np.nan"):
+        GaussianMixture(2, missing_values=0.0).fit(holes)
+
+
+def test_tensor_input_with_missing_entries_stays_a_tensor():
+    _, holes = _data()
+    tensor = torch.as_tensor(holes, dtype=torch.float32)
+    model = GaussianMixture(2, missing_values=float("nan"), random_state=0).fit(tensor)
+    scores = model.score_samples(tensor)
+    assert isinstance(scores, torch.Tensor) and bool(torch.isfinite(scores).all())

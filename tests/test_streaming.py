@@ -9,8 +9,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
 from mixtorch import Gaussian, GaussianMixture
+from mixtorch.fit.streaming import reservoir_sample
 from mixtorch.sources import from_callable, from_npy, from_tensor
-from mixtorch.streaming import reservoir_sample
 
 KINDS = ["full", "tied", "diag", "spherical"]
 

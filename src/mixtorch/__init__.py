@@ -17,6 +17,7 @@ from .covariance import (
 )
 from .gaussian import Gaussian
 from .gaussian_mixture import GaussianMixture
+from .impute import GaussianMixtureImputer
 from .io import load, save
 from .kde import GaussianKDE
 from .mixture import Mixture
@@ -34,6 +35,7 @@ __all__ = [
     "Gaussian",
     "GaussianKDE",
     "GaussianMixture",
+    "GaussianMixtureImputer",
     "GaussianMixtureRegressor",
     "MCMCGaussianMixture",
     "Mixture",

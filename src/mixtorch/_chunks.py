@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Protocol
 
 import torch
 from torch import Tensor
@@ -11,6 +12,7 @@ from ._parallel import chunk_workers, map_in_threads
 
 __all__ = [
     "DEFAULT_ELEMENT_BUDGET",
+    "RowCost",
     "chunk_list",
     "chunk_rows",
     "column_mean",
@@ -25,28 +27,31 @@ __all__ = [
 DEFAULT_ELEMENT_BUDGET = 2**19
 
 
+class RowCost(Protocol):
+    """A covariance type: it knows the per-row size of its largest chunk intermediate."""
+
+    def row_cost(self, n_components: int, n_features: int) -> float: ...
+
+
 def chunk_rows(
     n_components: int,
     n_features: int,
-    chunk_size: int | None = None,
-    covariance_type: str = "full",
+    chunk_size: int | None,
+    covariance: RowCost,
 ) -> int:
     """Rows per chunk: ``chunk_size`` if given, else what fits the element budget.
 
-    Full and tied covariances hold (K, rows, D) intermediates; diag and spherical only
-    (rows, K) and (rows, D) ones, so they get longer chunks.
+    ``covariance`` is the :class:`~mixtorch.covariance.Covariance` type of the model:
+    full and tied covariances hold (K, rows, D) intermediates, diag and spherical only
+    (rows, K) and (rows, D) ones, so they get longer chunks. Every pass of a model over
+    data (fit, partial_fit, scoring) resolves its chunk length through here.
     """
     if chunk_size is not None:
-        if int(chunk_size) < 1:
+        if isinstance(chunk_size, bool) or int(chunk_size) < 1:
             raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}.")
         return int(chunk_size)
-    D, K = max(n_features, 1), max(n_components, 1)
-    if covariance_type in ("full", "tied"):
-        # The quadratic-form E-step holds a (D(D+3)/2, rows) block and (K, rows)
-        # log-probabilities; the difference E-step works through a chunk in cache-sized
-        # pieces of its own (mixtorch.estep).
-        return max(256, 2 * DEFAULT_ELEMENT_BUDGET // (D * (D + 3) // 2 + K))
-    return max(256, 4 * DEFAULT_ELEMENT_BUDGET // (K + 2 * D))
+    cost = covariance.row_cost(n_components, n_features)
+    return max(256, int(DEFAULT_ELEMENT_BUDGET / cost))
 
 
 def column_mean(X: Tensor, rows: int, weights: Tensor | None = None) -> Tensor:

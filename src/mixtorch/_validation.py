@@ -81,6 +81,7 @@ def to_tensor(
     dtype: torch.dtype | None = None,
     device: Any = None,
     ensure_min_samples: int = 1,
+    allow_nan: bool = False,
 ) -> tuple[torch.Tensor, OutputKind]:
     """Validate ``X`` and return it as a 2-D floating tensor plus its output kind.
 
@@ -97,10 +98,14 @@ def to_tensor(
         Where to compute; by default the tensor's device (CPU for NumPy input).
     ensure_min_samples : int
         Minimum number of rows.
+    allow_nan : bool
+        Accept NaN (missing entries); infinity is still an error.
     """
     kind = OutputKind.of(X)
     if isinstance(X, torch.Tensor):
-        tensor = _validate_tensor(estimator, X, reset=reset, ensure_min_samples=ensure_min_samples)
+        tensor = _validate_tensor(
+            estimator, X, reset=reset, ensure_min_samples=ensure_min_samples, allow_nan=allow_nan
+        )
     else:
         array = validate_data(
             estimator,
@@ -108,6 +113,7 @@ def to_tensor(
             reset=reset,
             dtype=[np.float64, np.float32],
             ensure_min_samples=ensure_min_samples,
+            ensure_all_finite="allow-nan" if allow_nan else True,
         )
         if not array.flags.writeable or not array.flags.c_contiguous:
             array = np.ascontiguousarray(array).copy()
@@ -118,7 +124,7 @@ def to_tensor(
 
 
 def _validate_tensor(
-    estimator: Any, X: torch.Tensor, *, reset: bool, ensure_min_samples: int
+    estimator: Any, X: torch.Tensor, *, reset: bool, ensure_min_samples: int, allow_nan: bool
 ) -> torch.Tensor:
     name = type(estimator).__name__
     if X.is_complex():
@@ -145,7 +151,11 @@ def _validate_tensor(
         X = X.to(torch.get_default_dtype())
     elif X.dtype not in (torch.float32, torch.float64):
         X = X.float()
-    check_finite(X, "X")
+    if allow_nan:
+        if bool(torch.isinf(X).any()):
+            raise ValueError("Input X contains infinity.")
+    else:
+        check_finite(X, "X")
     if reset:
         estimator.n_features_in_ = n_features
         if hasattr(estimator, "feature_names_in_"):

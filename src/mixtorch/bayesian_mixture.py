@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import math
-import numbers
-import warnings
-from typing import Any
+from dataclasses import dataclass
+from numbers import Real
+from typing import Any, ClassVar
 
+import numpy as np
 import torch
-from sklearn.base import BaseEstimator, DensityMixin
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.base import DensityMixin
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import ClusterScoringMixin
 from ._chunks import chunk_rows, column_mean, iter_chunks, map_chunks
+from ._estimator import MIXTURE_CONSTRAINTS, MixtureEstimator, Progress, best_of_n_init
 from ._validation import OutputKind, as_output, check_random_generator, resolve_dtype, to_tensor
-from .covariance import covariance_class
-from .fit.init import INIT_METHODS, initial_responsibilities
+from .covariance import Covariance, covariance_class
+from .fit.init import initial_responsibilities
 from .fit.variational import (
     VariationalPosterior,
     VariationalPrior,
@@ -24,13 +25,26 @@ from .fit.variational import (
     fit_variational,
     posterior_from_responsibilities,
 )
+from .mixture import Mixture
 
 __all__ = ["BayesianGaussianMixture"]
 
 PRIOR_TYPES = ("dirichlet_process", "dirichlet_distribution")
 
+_POSITIVE = Interval(Real, 0.0, None, closed="neither")
 
-class BayesianGaussianMixture(ClusterScoringMixin, DensityMixin, BaseEstimator):
+
+@dataclass(frozen=True)
+class VariationalFit:
+    """The fit record of a variational fit: prior, posterior and trace (see
+    :meth:`BayesianGaussianMixture.set_fitted`)."""
+
+    prior: VariationalPrior
+    posterior: VariationalPosterior
+    trace: VariationalTrace
+
+
+class BayesianGaussianMixture(ClusterScoringMixin, DensityMixin, MixtureEstimator):
     """Variational Bayesian Gaussian mixture (closed-form coordinate ascent), on CPU or GPU.
 
     A drop-in replacement for :class:`sklearn.mixture.BayesianGaussianMixture`: the same
@@ -100,6 +114,16 @@ class BayesianGaussianMixture(ClusterScoringMixin, DensityMixin, BaseEstimator):
     quantities of the E-step), not the plug-in density of ``mixture_``.
     """
 
+    _parameter_constraints: ClassVar[dict[str, Any]] = {
+        **MIXTURE_CONSTRAINTS,
+        "weight_concentration_prior_type": [StrOptions(set(PRIOR_TYPES))],
+        "weight_concentration_prior": [None, _POSITIVE],
+        "mean_precision_prior": [None, _POSITIVE],
+        "mean_prior": [None, "array-like"],
+        "degrees_of_freedom_prior": [None, _POSITIVE],
+        "covariance_prior": [None, "array-like", _POSITIVE],
+    }
+
     def __init__(
         self,
         n_components: int = 1,
@@ -163,7 +187,7 @@ class BayesianGaussianMixture(ClusterScoringMixin, DensityMixin, BaseEstimator):
 
     def fit_predict(self, X: Any, y: Any = None) -> Any:
         """Fit, then return the component of each sample (agreeing with ``predict``)."""
-        self._check_parameters()
+        self._validate_params()
         warm = bool(self.warm_start) and hasattr(self, "_posterior")
         dtype = resolve_dtype(self.dtype, X) if not warm else self.mixture_.dtype
         tensor, kind = to_tensor(
@@ -174,17 +198,13 @@ class BayesianGaussianMixture(ClusterScoringMixin, DensityMixin, BaseEstimator):
                 "Expected n_samples >= n_components but got "
                 f"n_components = {self.n_components}, n_samples = {tensor.shape[0]}"
             )
-        rows = chunk_rows(self.n_components, tensor.shape[1], self.chunk_size)
+        rows = chunk_rows(self.n_components, tensor.shape[1], self.chunk_size, self._covariance())
         prior = self._prior if warm else self._make_prior(tensor, rows)
         generator = check_random_generator(self.random_state, tensor.device)
-        best: tuple[VariationalPosterior, VariationalTrace] | None = None
-        for init in range(1 if warm else self.n_init):
-            self._say(1, f"Initialization {init}")
-            if warm:
-                start, previous = self._posterior, self.lower_bound_
-            else:
-                start, previous = self._initialise(tensor, prior, generator, rows), -math.inf
-            result = fit_variational(
+        progress = Progress(self.verbose, self.verbose_interval)
+        posterior, trace = best_of_n_init(
+            lambda: self._initialise(tensor, prior, generator, rows),
+            lambda start, previous: fit_variational(
                 lambda: iter_chunks(tensor, rows),
                 start,
                 prior,
@@ -192,20 +212,18 @@ class BayesianGaussianMixture(ClusterScoringMixin, DensityMixin, BaseEstimator):
                 max_iter=self.max_iter,
                 reg_covar=self.reg_covar,
                 previous_lower_bound=previous,
-                callback=self._report if self.verbose else None,
-            )
-            if best is None or result[1].lower_bound > best[1].lower_bound:
-                best = result
-        assert best is not None
-        if not best[1].converged and self.max_iter > 0:
-            warnings.warn(
-                "Best performing initialization did not converge. Try different init "
-                "parameters, or increase max_iter, tol, or check for degenerate data.",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
-        self._store(prior, best[0], best[1], kind)
+                callback=progress.iteration if progress.active else None,
+            ),
+            n_init=self.n_init,
+            warm=(self._posterior, self.lower_bound_) if warm else None,
+            progress=progress,
+            max_iter=self.max_iter,
+        )
+        self._set_fitted(posterior.mixture(), VariationalFit(prior, posterior, trace), kind)
         return as_output(self._weighted(tensor, rows).argmax(1), kind)
+
+    def _covariance(self) -> type[Covariance]:
+        return covariance_class(self.covariance_type)
 
     def _initialise(
         self,
@@ -233,15 +251,15 @@ class BayesianGaussianMixture(ClusterScoringMixin, DensityMixin, BaseEstimator):
                     f"{tuple(mean.shape)}."
                 )
         dof = float(D if self.degrees_of_freedom_prior is None else self.degrees_of_freedom_prior)
-        if dof <= D - 1.0:
+        if not dof > D - 1.0:
             raise ValueError(
                 f"The parameter 'degrees_of_freedom_prior' should be greater than {D - 1}, "
                 f"but got {dof:.3f}."
             )
         if self.covariance_prior is None:
-            covariance = _data_covariance_prior(X, column_mean(X, rows), self.covariance_type, rows)
+            covariance = _data_covariance_prior(X, column_mean(X, rows), self._covariance(), rows)
         else:
-            covariance = _given_covariance_prior(self.covariance_prior, self.covariance_type, X)
+            covariance = _given_covariance_prior(self.covariance_prior, self._covariance(), X)
         concentration = self.weight_concentration_prior
         return VariationalPrior(
             weight_concentration=float(
@@ -256,37 +274,15 @@ class BayesianGaussianMixture(ClusterScoringMixin, DensityMixin, BaseEstimator):
             covariance=covariance,
         )
 
-    def _check_parameters(self) -> None:
-        _check_int(self.n_components, "n_components", 1)
-        _check_int(self.n_init, "n_init", 1)
-        _check_int(self.max_iter, "max_iter", 0)
-        _check_int(self.verbose_interval, "verbose_interval", 1)
-        for name in ("tol", "reg_covar"):
-            _check_real(getattr(self, name), name, strict=False)
-        for name in ("weight_concentration_prior", "mean_precision_prior"):
-            if getattr(self, name) is not None:
-                _check_real(getattr(self, name), name, strict=True)
-        covariance_class(self.covariance_type)
-        if self.init_params not in INIT_METHODS:
-            raise ValueError(
-                f"init_params must be one of {INIT_METHODS}, got {self.init_params!r}."
-            )
-        if self.weight_concentration_prior_type not in PRIOR_TYPES:
-            raise ValueError(
-                f"weight_concentration_prior_type must be one of {PRIOR_TYPES}, got "
-                f"{self.weight_concentration_prior_type!r}."
-            )
-
-    def _store(
-        self,
-        prior: VariationalPrior,
-        posterior: VariationalPosterior,
-        trace: VariationalTrace,
-        kind: OutputKind,
-    ) -> None:
+    def _set_fitted(self, mixture: Mixture, record: Any, output: OutputKind) -> None:
+        """The fitted-state protocol (see :mod:`mixtorch._estimator`): ``record`` is a
+        :class:`VariationalFit`; ``mixture`` is its posterior-mean mixture."""
+        if not isinstance(record, VariationalFit):
+            raise TypeError("BayesianGaussianMixture is fitted from a VariationalFit record.")
+        prior, posterior, trace, kind = record.prior, record.posterior, record.trace, output
         covariance = posterior.covariance
         self._prior, self._posterior, self._fit_kind = prior, posterior, kind
-        self.mixture_ = posterior.mixture()
+        self.mixture_ = mixture
         self.weights_ = as_output(self.mixture_.weights, kind)
         self.means_ = as_output(posterior.means, kind)
         self.covariances_ = as_output(covariance.covariances, kind)
@@ -343,57 +339,39 @@ class BayesianGaussianMixture(ClusterScoringMixin, DensityMixin, BaseEstimator):
         tensor, kind, rows = self._prepare(X)
         return as_output(torch.softmax(self._weighted(tensor, rows), 1), kind)
 
-    # -- progress --------------------------------------------------------------------
-    def _say(self, level: int, message: str) -> None:
-        if self.verbose >= level:
-            print(message)
-
-    def _report(self, iteration: int, bound: float, change: float) -> None:
-        if iteration % self.verbose_interval == 0:
-            detail = f"\t lower bound {bound:.5f}\t change {change:.3g}"
-            self._say(1, f"  Iteration {iteration}" + (detail if self.verbose >= 2 else ""))
-
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "_posterior")
 
 
-def _check_int(value: Any, name: str, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-
-
-def _check_real(value: Any, name: str, *, strict: bool) -> None:
-    valid = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    valid = valid and math.isfinite(value) and (value > 0 if strict else value >= 0)
-    if not valid:
-        bound = "positive" if strict else "non-negative"
-        raise ValueError(f"{name} must be a {bound} finite number, got {value!r}.")
-
-
 def _data_covariance_prior(
-    X: torch.Tensor, mean: torch.Tensor, covariance_type: str, rows: int
+    X: torch.Tensor, mean: torch.Tensor, covariance: type[Covariance], rows: int
 ) -> torch.Tensor:
-    """The data's unbiased covariance in the layout of ``covariance_type`` (the default
-    Wishart scale), accumulated over chunks about the mean so float32 does not cancel."""
-    full = covariance_type in ("full", "tied")
-    total = torch.zeros((), dtype=torch.float64, device=X.device)
+    """The data's unbiased covariance in the layout of a ``covariance`` prior scale (the
+    default Wishart scale), accumulated over chunks about the mean so float32 does not
+    cancel."""
+    total: torch.Tensor | float = 0.0
+    ones = torch.ones(1, dtype=torch.float64, device=X.device)
     for chunk in iter_chunks(X, rows):
         centred = (chunk - mean).to(torch.float64)
-        total = total + (centred.T @ centred if full else centred.square().sum(0))
-    covariance = total / (X.shape[0] - 1)
-    if covariance_type == "spherical":
-        covariance = covariance.mean()
-    return covariance.to(X.dtype)
+        weights = ones.expand(centred.shape[0], 1)
+        total = total + covariance.moments(centred, weights, torch.zeros_like(centred[:1]))[1]
+    scatter = torch.as_tensor(total, dtype=torch.float64, device=X.device)
+    return covariance.scale_from_scatter(scatter / (X.shape[0] - 1)).to(X.dtype)
 
 
-def _given_covariance_prior(value: Any, covariance_type: str, X: torch.Tensor) -> torch.Tensor:
+def _given_covariance_prior(
+    value: Any, covariance: type[Covariance], X: torch.Tensor
+) -> torch.Tensor:
     """``covariance_prior`` as a tensor, checked for shape and positive definiteness."""
-    D = X.shape[1]
-    prior = torch.as_tensor(value, dtype=X.dtype, device=X.device)
-    expected = {"full": (D, D), "tied": (D, D), "diag": (D,), "spherical": ()}[covariance_type]
+    kind = covariance.kind
+    expected = covariance.scale_shape(X.shape[1])
+    try:
+        prior = torch.as_tensor(np.asarray(value, dtype=np.float64), device=X.device).to(X.dtype)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"covariance_prior must be a number or an array: {error}") from None
     if tuple(prior.shape) != expected:
         raise ValueError(
-            f"The parameter '{covariance_type} covariance_prior' should have the shape of "
+            f"The parameter '{kind} covariance_prior' should have the shape of "
             f"{expected}, but got {tuple(prior.shape)}."
         )
     if not bool(torch.isfinite(prior).all()):
@@ -401,9 +379,7 @@ def _given_covariance_prior(value: Any, covariance_type: str, X: torch.Tensor) -
     if prior.ndim == 2:
         symmetric = torch.allclose(prior, prior.T)
         if not symmetric or int(torch.linalg.cholesky_ex(prior).info) != 0:
-            raise ValueError(
-                f"'{covariance_type} covariance_prior' should be symmetric, positive-definite."
-            )
+            raise ValueError(f"'{kind} covariance_prior' should be symmetric, positive-definite.")
     elif not bool((prior > 0).all()):
-        raise ValueError(f"'{covariance_type} covariance_prior' should be positive.")
+        raise ValueError(f"'{kind} covariance_prior' should be positive.")
     return prior

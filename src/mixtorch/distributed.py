@@ -8,6 +8,7 @@ ends with the same model, fitted to the union of the shards.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import torch
@@ -15,6 +16,7 @@ from torch import Tensor
 
 __all__ = [
     "all_reduce_sum",
+    "check_same_configuration",
     "gather_rows",
     "is_distributed",
     "rank",
@@ -104,3 +106,36 @@ def gather_rows(rows: Tensor) -> list[Tensor]:
     gathered = [torch.empty_like(padded) for _ in sizes]
     dist.all_gather(gathered, padded)
     return [block[: int(size)].to(rows.device) for block, size in zip(gathered, sizes, strict=True)]
+
+
+# -- configuration agreement (before any collective that depends on it) -----------------
+def check_same_configuration(configuration: dict[str, Any]) -> None:
+    """Raise the same ValueError on every rank unless all ranks pass equal settings.
+
+    Collectives whose payload depends on the settings (dtype, number of components,
+    covariance type, number of features) abort or hang when ranks disagree, so fitters
+    compare them first, in one small exchange of each rank's settings as JSON.
+    Single-process: nothing to compare.
+
+    Parameters
+    ----------
+    configuration : dict
+        JSON-able settings, e.g. ``{"n_features": 3, "dtype": "torch.float32"}``.
+    """
+    if not is_distributed():
+        return
+    text = json.dumps(configuration, sort_keys=True, default=str)
+    codes = torch.tensor(list(text.encode("utf-8")), dtype=torch.int64)
+    settings = [json.loads(bytes(block.tolist()).decode("utf-8")) for block in gather_rows(codes)]
+    differing = sorted(
+        {key for setting in settings for key in setting if setting.get(key) != settings[0].get(key)}
+    )
+    if differing:
+        per_rank = "; ".join(
+            f"rank {index}: " + ", ".join(f"{key}={setting.get(key)!r}" for key in differing)
+            for index, setting in enumerate(settings)
+        )
+        raise ValueError(
+            f"Every rank must fit with the same {', '.join(differing)}, but they differ "
+            f"({per_rank}). Pass the same parameters and data layout on every rank."
+        )

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-import warnings
-from typing import Any
+from numbers import Integral, Real
+from typing import Any, ClassVar
 
 import torch
-from sklearn.base import BaseEstimator, DensityMixin
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.base import DensityMixin
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import MixtureScoringMixin
 from ._chunks import chunk_rows, column_mean
+from ._data import prepare_source, uses_source
+from ._estimator import MIXTURE_CONSTRAINTS, MixtureEstimator, Progress, best_of_n_init
 from ._validation import (
+    OutputKind,
     as_output,
     check_random_generator,
     check_sample_weight,
@@ -19,14 +22,15 @@ from ._validation import (
     to_tensor,
 )
 from .covariance import covariance_class
-from .fit.gradient import GradientTrace, check_gradient_options, fit_gradient
+from .fit.gradient import OPTIMIZERS, GradientTrace, fit_gradient
 from .fit.init import mixture_from_responsibilities
+from .fit.streaming import PassMeter, gaussian_from_stream
 from .mixture import Mixture
 
 __all__ = ["Gaussian"]
 
 
-class Gaussian(MixtureScoringMixin, DensityMixin, BaseEstimator):
+class Gaussian(MixtureScoringMixin, DensityMixin, MixtureEstimator):
     """Maximum-likelihood Gaussian: the sample mean and the biased sample covariance.
 
     For one-dimensional data pass a single column, ``X.reshape(-1, 1)``.
@@ -76,6 +80,25 @@ class Gaussian(MixtureScoringMixin, DensityMixin, BaseEstimator):
         and ``.plot()``; ``n_iter_`` and ``converged_`` are then set as well.
     """
 
+    _parameter_constraints: ClassVar[dict[str, Any]] = {
+        name: MIXTURE_CONSTRAINTS[name]
+        for name in (
+            "covariance_type",
+            "reg_covar",
+            "random_state",
+            "chunk_size",
+            "device",
+            "dtype",
+        )
+    } | {
+        "algorithm": [StrOptions({"closed_form", "gradient"})],
+        "optimizer": [StrOptions(set(OPTIMIZERS)), callable],
+        "learning_rate": [Interval(Real, 0.0, None, closed="neither")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
+        "max_iter": MIXTURE_CONSTRAINTS["max_iter"],
+        "tol": MIXTURE_CONSTRAINTS["tol"],
+    }
+
     def __init__(
         self,
         *,
@@ -110,7 +133,7 @@ class Gaussian(MixtureScoringMixin, DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like or Tensor of shape (n_samples, n_features)
+        X : array-like or Tensor of shape (n_samples, n_features), or a data source
         y : ignored
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative weights (frequency weights).
@@ -119,23 +142,20 @@ class Gaussian(MixtureScoringMixin, DensityMixin, BaseEstimator):
         -------
         self
         """
+        self._validate_params()
         covariance_type = covariance_class(self.covariance_type)
-        if not self.reg_covar >= 0:
-            raise ValueError(f"reg_covar must be non-negative, got {self.reg_covar!r}.")
-        check_gradient_options(self, ("closed_form", "gradient"), iterations=True)
-        from .streaming import fit_gaussian_source, uses_streaming_gaussian
-
-        if uses_streaming_gaussian(self, X):  # a chunk source, or shards across ranks
-            fit_gaussian_source(self, X, sample_weight)
+        if uses_source(X, collective=self.algorithm == "closed_form"):
+            self._fit_source(X, sample_weight)  # a chunk source, or shards across ranks
             return self
         dtype = resolve_dtype(self.dtype, X)
         tensor, kind = to_tensor(
             self, X, reset=True, dtype=dtype, device=self.device, ensure_min_samples=2
         )
         weights = None if sample_weight is None else check_sample_weight(sample_weight, tensor)
-        rows = chunk_rows(1, tensor.shape[1], self.chunk_size)
+        rows = chunk_rows(1, tensor.shape[1], self.chunk_size, covariance_type)
         if self.algorithm == "gradient":
-            self._store(self._fit_gradient(tensor, weights, rows), kind)
+            mixture, trace = self._fit_gradient(tensor, weights, rows)
+            self._set_fitted(mixture, trace, kind)
             return self
         mean = column_mean(tensor, rows, weights)
 
@@ -147,55 +167,89 @@ class Gaussian(MixtureScoringMixin, DensityMixin, BaseEstimator):
         mixture = mixture_from_responsibilities(
             tensor, responsibilities, covariance_type, self.reg_covar, mean[None], rows
         )
-        self._store(mixture, kind)
+        self._set_fitted(mixture, None, kind)
         return self
 
-    def _fit_gradient(self, X: torch.Tensor, weights: torch.Tensor | None, rows: int) -> Mixture:
-        """Gradient descent from mean 0 and identity covariance; records ``history_``."""
-        D = X.shape[1]
-        covariance = {"full": torch.eye(D)[None], "tied": torch.eye(D), "diag": torch.ones(1, D)}
-        start = Mixture.from_parameters(
-            torch.ones(1),
-            torch.zeros(1, D),
-            covariance.get(self.covariance_type, torch.ones(1)),
-            self.covariance_type,
-            dtype=X.dtype,
-            device=X.device,
-        )
-        mixture, trace = fit_gradient(
-            X,
-            start,
-            optimizer=self.optimizer,
-            learning_rate=self.learning_rate,
-            batch_size=self.batch_size,
-            max_iter=self.max_iter,
-            tol=self.tol,
-            generator=check_random_generator(self.random_state, X.device),
-            reg_covar=self.reg_covar,
-            sample_weight=weights,
-            chunk_size=rows,
-        )
-        if not trace.converged and self.max_iter > 0:
-            warnings.warn(
-                "Gradient descent did not converge; increase max_iter or learning_rate.",
-                ConvergenceWarning,
-                stacklevel=3,
+    def _fit_source(self, X: Any, sample_weight: Any) -> None:
+        """Two passes over a source (or the ranks' shards): the mean, then the scatter."""
+        if sample_weight is not None:
+            raise ValueError("sample_weight is not supported for data sources or across ranks.")
+        if self.algorithm != "closed_form":
+            raise ValueError(
+                "Fitting from a data source or across ranks needs algorithm='closed_form'."
             )
-        self.history_: GradientTrace = trace
-        self.n_iter_ = trace.n_iter
-        self.converged_ = trace.converged
-        return mixture
+        covariance_type = covariance_class(self.covariance_type)
+        data = prepare_source(
+            self,
+            X,
+            dtype=self.dtype,
+            device=self.device,
+            warm_dtype=None,
+            configuration={"covariance_type": self.covariance_type},
+        )
+        rows = chunk_rows(1, data.n_features, self.chunk_size, covariance_type)
+        chunks = PassMeter(data.source, rows, data.device, data.dtype)
+        mixture = gaussian_from_stream(
+            chunks, covariance_type, self.reg_covar, data.n_features, data.device, data.dtype
+        )
+        self._set_fitted(mixture, None, data.kind)
 
-    def _store(self, mixture: Mixture, kind: Any) -> None:
+    def _fit_gradient(
+        self, X: torch.Tensor, weights: torch.Tensor | None, rows: int
+    ) -> tuple[Mixture, GradientTrace]:
+        """Gradient descent from mean 0 and identity covariance."""
+        D = X.shape[1]
+        covariance_type = covariance_class(self.covariance_type)
+        start = Mixture(
+            torch.ones(1, dtype=X.dtype, device=X.device),
+            torch.zeros(1, D, dtype=X.dtype, device=X.device),
+            covariance_type(covariance_type.identity_values(1, D, X.dtype, X.device)),
+        )
+        return best_of_n_init(
+            lambda: start,
+            lambda begin, previous: fit_gradient(
+                X,
+                begin,
+                optimizer=self.optimizer,
+                learning_rate=self.learning_rate,
+                batch_size=self.batch_size,
+                max_iter=self.max_iter,
+                tol=self.tol,
+                generator=check_random_generator(self.random_state, X.device),
+                reg_covar=self.reg_covar,
+                sample_weight=weights,
+                chunk_size=rows,
+            ),
+            n_init=1,
+            progress=Progress(),
+            max_iter=self.max_iter,
+        )
+
+    @classmethod
+    def _params_of(cls, mixture: Mixture) -> dict[str, Any]:
+        if mixture.n_components != 1:
+            raise ValueError(
+                f"A Gaussian has one component, the mixture has {mixture.n_components}."
+            )
+        return {"covariance_type": mixture.covariance_type}
+
+    def _set_fitted(self, mixture: Mixture, record: Any, output: OutputKind) -> None:
+        """The fitted-state protocol (see :mod:`mixtorch._estimator`); ``record`` is a
+        ``GradientTrace`` after a gradient fit, else None."""
         covariance = mixture.covariance
+        structure = type(covariance)
         self.mixture_ = mixture
-        self._fit_kind = kind
-        self.mean_ = as_output(mixture.means[0], kind)
-        single = covariance.covariances if covariance.kind == "tied" else covariance.covariances[0]
-        precision = covariance.precisions()
-        self.covariance_ = as_output(single, kind)
-        self.precision_ = as_output(precision if covariance.kind == "tied" else precision[0], kind)
+        self._fit_kind = output
+        self.mean_ = as_output(mixture.means[0], output)
+        self.covariance_ = as_output(structure.component_values(covariance.covariances, 0), output)
+        self.precision_ = as_output(structure.component_values(covariance.precisions(), 0), output)
         self.n_features_in_ = mixture.n_features
+        for name in ("history_", "n_iter_", "converged_"):
+            self.__dict__.pop(name, None)
+        if isinstance(record, GradientTrace):
+            self.history_: GradientTrace = record
+            self.n_iter_ = record.n_iter
+            self.converged_ = record.converged
 
     def sample(self, n_samples: int = 1) -> Any:
         """Draw samples.

@@ -3,28 +3,36 @@
 from __future__ import annotations
 
 import math
-import numbers
-import warnings
-from typing import Any
+from numbers import Integral, Real
+from typing import Any, ClassVar
 
 import torch
-from sklearn.base import BaseEstimator, DensityMixin
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.base import DensityMixin
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import ClusterScoringMixin
 from ._chunks import chunk_list, chunk_rows
 from ._conditional import ConditioningMixin
+from ._estimator import MIXTURE_CONSTRAINTS, MixtureEstimator, Progress, best_of_n_init
+from ._online import OnlineFitMixin
 from ._validation import OutputKind, as_output, check_random_generator, resolve_dtype, to_tensor
 from .covariance import Covariance, covariance_class
-from .fit.em import EMTrace, fit_em
-from .fit.gradient import GradientTrace, check_gradient_options, fit_gradient
-from .fit.init import INIT_METHODS, initial_mixture
-from .mixture import Mixture, _check_covariance_shape, _check_weights
+from .fit.em import FIXABLE, EMTrace, fit_em
+from .fit.gradient import OPTIMIZERS, GradientTrace, fit_gradient
+from .fit.missing import fill_column_means, missing_statistics, observed_weighted_log_prob
+from .fit.start import StartSpec, check_given_start, start_mixture
+from .mixture import Mixture
+from .stats import accumulate_statistics
 
 __all__ = ["GaussianMixture"]
 
+#: ``optimizer`` for gradient fitting: a name, an optimiser class or a factory.
+OPTIMIZER_CONSTRAINT: list[Any] = [StrOptions(set(OPTIMIZERS)), callable]
 
-class GaussianMixture(ConditioningMixin, ClusterScoringMixin, DensityMixin, BaseEstimator):
+
+class GaussianMixture(
+    ConditioningMixin, OnlineFitMixin, ClusterScoringMixin, DensityMixin, MixtureEstimator
+):
     """Gaussian mixture fitted by expectation-maximisation, on CPU or GPU.
 
     A drop-in replacement for :class:`sklearn.mixture.GaussianMixture`: same parameters,
@@ -81,6 +89,20 @@ class GaussianMixture(ConditioningMixin, ClusterScoringMixin, DensityMixin, Base
     step_size_decay : float, default=0.7
         For :meth:`partial_fit` (stepwise EM): the t-th batch after the first enters the
         running statistics with weight ``(t + 2) ** -step_size_decay``; in (0.5, 1].
+    missing_values : float or None, default=None
+        ``np.nan`` to accept rows with missing entries (NaN, missing at random): EM then
+        uses the expected sufficient statistics of every pattern of missing entries
+        (exact EM, :mod:`mixtorch.fit.missing`; the start is drawn from the data with
+        NaN replaced by column means), and ``score_samples``, ``score``, ``predict`` and
+        ``predict_proba`` use each row's marginal over its observed entries. ``None``
+        keeps NaN an error. Only in-memory EM fits accept missing entries.
+    fixed : tuple of {'weights', 'means', 'covariances'}, default=()
+        Parameter groups taken from ``weights_init``, ``means_init`` and
+        ``precisions_init`` (which must then be given) and never updated, by EM or by
+        gradient fitting; the others get their best values given the fixed ones. With
+        ``covariance_type='spherical'``, fixed tiny covariances and fixed equal weights,
+        EM is k-means (Lloyd's algorithm) from ``means_init``. Empty components are not
+        re-seeded while anything is fixed.
 
     Attributes
     ----------
@@ -102,6 +124,10 @@ class GaussianMixture(ConditioningMixin, ClusterScoringMixin, DensityMixin, Base
         Only for ``algorithm='gradient'``: the best run's per-epoch NLL (and parameter
         snapshots for small models), with ``.table()`` and ``.plot()``.
 
+    stepwise_state_ : StepwiseState
+        Only after :meth:`partial_fit`: the running statistics and step counter (saved
+        with the model, so a loaded model continues).
+
     Notes
     -----
     Empty components: when a component's summed responsibility falls to round-off level
@@ -110,6 +136,21 @@ class GaussianMixture(ConditioningMixin, ClusterScoringMixin, DensityMixin, Base
     Such an iteration never counts as converged. Collapsing components are held away from
     zero variance by ``reg_covar``.
     """
+
+    _parameter_constraints: ClassVar[dict[str, Any]] = {
+        **MIXTURE_CONSTRAINTS,
+        "weights_init": ["array-like", None],
+        "means_init": ["array-like", None],
+        "precisions_init": ["array-like", None],
+        "algorithm": [StrOptions({"em", "gradient"})],
+        "optimizer": OPTIMIZER_CONSTRAINT,
+        "learning_rate": [Interval(Real, 0.0, None, closed="neither")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
+        "init_sample_size": [Interval(Integral, 1, None, closed="left")],
+        "step_size_decay": [Interval(Real, 0.5, 1.0, closed="right")],
+        "missing_values": [Real, None],
+        "fixed": [tuple, list, set, frozenset],
+    }
 
     def __init__(
         self,
@@ -137,6 +178,8 @@ class GaussianMixture(ConditioningMixin, ClusterScoringMixin, DensityMixin, Base
         batch_size: int | None = None,
         init_sample_size: int = 100_000,
         step_size_decay: float = 0.7,
+        missing_values: Any = None,
+        fixed: Any = (),
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -161,6 +204,8 @@ class GaussianMixture(ConditioningMixin, ClusterScoringMixin, DensityMixin, Base
         self.batch_size = batch_size
         self.init_sample_size = init_sample_size
         self.step_size_decay = step_size_decay
+        self.missing_values = missing_values
+        self.fixed = fixed
 
     # -- construction from known parameters ------------------------------------------
     @classmethod
@@ -188,9 +233,12 @@ class GaussianMixture(ConditioningMixin, ClusterScoringMixin, DensityMixin, Base
         mixture = Mixture.from_parameters(
             weights, means, covariances, covariance_type, dtype=dtype, device=params.get("device")
         )
-        model = cls(n_components=mixture.n_components, covariance_type=covariance_type, **params)
-        model._store(mixture, EMTrace(), OutputKind.of(means))
+        model: GaussianMixture = cls.from_mixture(mixture, output=OutputKind.of(means), **params)
         return model
+
+    @classmethod
+    def _params_of(cls, mixture: Mixture) -> dict[str, Any]:
+        return {"n_components": mixture.n_components, "covariance_type": mixture.covariance_type}
 
     # -- fitting ---------------------------------------------------------------------
     def fit(self, X: Any, y: Any = None, callback: Any = None) -> GaussianMixture:
@@ -198,92 +246,70 @@ class GaussianMixture(ConditioningMixin, ClusterScoringMixin, DensityMixin, Base
 
         Parameters
         ----------
-        X : array-like or Tensor of shape (n_samples, n_features)
+        X : array-like or Tensor of shape (n_samples, n_features), or a data source
         y : ignored
         callback : callable, optional
             Called as ``callback(iteration, lower_bound)`` after every EM iteration (or
-            gradient epoch) of in-memory fits, e.g. to drive a progress bar.
+            gradient epoch), e.g. to drive a progress bar.
 
         Returns
         -------
         self
         """
-        self._callback = callback
-        if _uses_streaming(self, X):
-            from .streaming import fit_source
-
-            fit_source(self, X, return_labels=False)
-            return self
-        self.fit_predict(X, y)
+        self._fit(X, callback, labels=False)
         return self
-
-    def partial_fit(self, X: Any, y: Any = None) -> GaussianMixture:
-        """One stepwise-EM update from the batch ``X`` (online EM for unbounded streams).
-
-        The first call initialises from the batch (``init_params``); each later batch is
-        blended into running sufficient statistics with step ``(t + 2) ** -step_size_decay``
-        followed by an M-step (see :mod:`mixtorch.streaming`).
-
-        Parameters
-        ----------
-        X : array-like or Tensor of shape (n_samples, n_features)
-        y : ignored
-
-        Returns
-        -------
-        self
-        """
-        from .streaming import partial_fit
-
-        return partial_fit(self, X)
 
     def fit_predict(self, X: Any, y: Any = None) -> Any:
         """Fit, then return the component of each sample (after one last E-step, so the
         labels agree with ``predict``)."""
-        if _uses_streaming(self, X):
-            from .streaming import fit_source
+        return self._fit(X, None, labels=True)
 
-            return fit_source(self, X)
-        self._check_parameters()
-        warm = bool(self.warm_start) and hasattr(self, "mixture_")
-        dtype = resolve_dtype(self.dtype, X) if not warm else self.mixture_.dtype
+    def _fit(self, X: Any, callback: Any, labels: bool) -> Any:
+        self._validate_params()
+        progress = Progress(self.verbose, self.verbose_interval, callback)
+        if self._uses_source(X):
+            return self._fit_source(X, progress, labels)
+        warm = self._warm()
+        dtype = self.mixture_.dtype if warm else resolve_dtype(self.dtype, X)
         tensor, kind = to_tensor(
-            self, X, reset=not warm, dtype=dtype, device=self.device, ensure_min_samples=2
+            self,
+            X,
+            reset=not warm,
+            dtype=dtype,
+            device=self.device,
+            ensure_min_samples=2,
+            allow_nan=self._allows_missing(),
         )
-        n_samples, n_features = tensor.shape
-        if n_samples < self.n_components:
+        holes = self._allows_missing() and bool(torch.isnan(tensor).any())
+        if holes and self.algorithm != "em":
+            raise ValueError(
+                "Rows with missing entries are fitted by EM only; use algorithm='em' "
+                "with missing_values=np.nan."
+            )
+        if tensor.shape[0] < self.n_components:
             raise ValueError(
                 "Expected n_samples >= n_components but got "
-                f"n_components = {self.n_components}, n_samples = {n_samples}"
+                f"n_components = {self.n_components}, n_samples = {tensor.shape[0]}"
             )
-        initial_parameters = self._initial_parameters(n_features, tensor)
-        rows = chunk_rows(self.n_components, n_features, self.chunk_size, self.covariance_type)
+        rows = self._rows(tensor.shape[1])
+        spec = self._start_spec(tensor.shape[1], tensor.dtype, tensor.device)
         generator = check_random_generator(self.random_state, tensor.device)
-        best: tuple[Mixture, EMTrace | GradientTrace] | None = None
-        for init in range(1 if warm else self.n_init):
-            if warm:
-                start = self.mixture_.to(tensor.device, tensor.dtype)
-                previous = self.lower_bound_
-            else:
-                start = self._initialise(tensor, generator, rows, initial_parameters)
-                previous = -math.inf
-            self._say(1, f"Initialization {init}")
-            result = self._run(tensor, start, rows, previous, generator)
-            self._say(
-                1, f"Initialization {'converged' if result[1].converged else 'did not converge'}."
-            )
-            if best is None or result[1].lower_bound > best[1].lower_bound:
-                best = result
-        assert best is not None
-        mixture, trace = best
-        if not trace.converged and self.max_iter > 0:
-            warnings.warn(
-                "Best performing initialization did not converge. Try different init "
-                "parameters, or increase max_iter, tol, or check for degenerate data.",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
-        self._store(mixture, trace, kind)
+        filled = fill_column_means(tensor) if holes else tensor
+        mixture, trace = best_of_n_init(
+            lambda: start_mixture(filled, spec, generator, rows),
+            lambda start, previous: self._run(tensor, start, rows, previous, generator, progress),
+            n_init=self.n_init,
+            warm=(self.mixture_.to(tensor.device, tensor.dtype), self.lower_bound_)
+            if warm
+            else None,
+            progress=progress,
+            max_iter=self.max_iter,
+        )
+        self._set_fitted(mixture, trace, kind)
+        if not labels:
+            return None
+        if holes:
+            return as_output(observed_weighted_log_prob(mixture, tensor).argmax(1), kind)
         return as_output(mixture.predict(tensor, rows), kind)
 
     def _run(
@@ -293,6 +319,7 @@ class GaussianMixture(ConditioningMixin, ClusterScoringMixin, DensityMixin, Base
         rows: int,
         previous: float,
         generator: torch.Generator,
+        progress: Progress,
     ) -> tuple[Mixture, EMTrace | GradientTrace]:
         """One run of the chosen algorithm from ``start``."""
         if self.algorithm == "gradient":
@@ -307,9 +334,11 @@ class GaussianMixture(ConditioningMixin, ClusterScoringMixin, DensityMixin, Base
                 generator=generator,
                 reg_covar=self.reg_covar,
                 chunk_size=rows,
-                callback=self._report_epoch if self._reporting() else None,
+                callback=progress.epoch if progress.active else None,
+                fixed=self._fixed(),
             )
         chunks = chunk_list(X, rows)
+        holes = self._allows_missing() and bool(torch.isnan(X).any())
         return fit_em(
             lambda: chunks,
             start,
@@ -317,87 +346,71 @@ class GaussianMixture(ConditioningMixin, ClusterScoringMixin, DensityMixin, Base
             max_iter=self.max_iter,
             reg_covar=self.reg_covar,
             previous_lower_bound=previous,
-            callback=self._report if self._reporting() else None,
+            callback=progress.iteration if progress.active else None,
+            statistics=missing_statistics if holes else accumulate_statistics,
+            fixed=self._fixed(),
         )
 
-    def _initialise(
-        self, X: torch.Tensor, generator: torch.Generator, rows: int, given: dict[str, Any]
-    ) -> Mixture:
-        covariance_type = covariance_class(self.covariance_type)
-        if len(given) == 3:
-            weights, means, covariance = given["weights"], given["means"], given["covariance"]
-        else:
-            start = initial_mixture(
-                X,
-                self.n_components,
-                covariance_type,
-                self.init_params,
-                self.reg_covar,
-                generator,
-                rows,
-            )
-            weights = given.get("weights", start.weights)
-            means = given.get("means", start.means)
-            covariance = given.get("covariance", start.covariance)
-        return Mixture(weights, means, covariance)
-
-    def _initial_parameters(self, n_features: int, X: torch.Tensor) -> dict[str, Any]:
-        """``weights_init``, ``means_init`` and ``precisions_init``, checked and converted."""
-        K = self.n_components
-        given: dict[str, Any] = {}
-        if self.weights_init is not None:
-            weights = torch.as_tensor(self.weights_init, dtype=X.dtype, device=X.device).reshape(-1)
-            if weights.shape != (K,):
-                raise ValueError(
-                    f"weights_init must have shape ({K},), got {tuple(weights.shape)}."
-                )
-            _check_weights(weights)
-            given["weights"] = weights
-        if self.means_init is not None:
-            means = torch.as_tensor(self.means_init, dtype=X.dtype, device=X.device)
-            if means.shape != (K, n_features):
-                raise ValueError(
-                    f"means_init must have shape ({K}, {n_features}), got {tuple(means.shape)}."
-                )
-            given["means"] = means
-        if self.precisions_init is not None:
-            precisions = torch.as_tensor(self.precisions_init, dtype=X.dtype, device=X.device)
-            _check_covariance_shape(precisions, self.covariance_type, K, n_features)
-            kind = covariance_class(self.covariance_type)
-            try:
-                given["covariance"] = kind.from_precisions(precisions, n_features)
-            except (ValueError, RuntimeError) as error:
-                raise ValueError(
-                    f"precisions_init must be symmetric positive definite: {error}"
-                ) from error
-        return given
-
-    def _check_parameters(self) -> None:
-        _check_int(self.n_components, "n_components", 1)
-        _check_int(self.n_init, "n_init", 1)
-        _check_int(self.max_iter, "max_iter", 0)
-        _check_int(self.verbose_interval, "verbose_interval", 1)
-        for name in ("tol", "reg_covar"):
-            value = getattr(self, name)
-            valid = isinstance(value, numbers.Real) and math.isfinite(value) and float(value) >= 0
-            if not valid:
-                raise ValueError(f"{name} must be a non-negative finite number, got {value!r}.")
-        covariance_class(self.covariance_type)
-        if self.init_params not in INIT_METHODS:
+    def _allows_missing(self) -> bool:
+        """Whether NaN marks missing entries (``missing_values=np.nan``)."""
+        if self.missing_values is None:
+            return False
+        if not math.isnan(float(self.missing_values)):
             raise ValueError(
-                f"init_params must be one of {INIT_METHODS}, got {self.init_params!r}."
+                f"missing_values must be None or np.nan, got {self.missing_values!r}; mark "
+                "missing entries with NaN."
             )
-        check_gradient_options(self, ("em", "gradient"))
+        return True
 
-    def _store(self, mixture: Mixture, trace: EMTrace | GradientTrace, kind: Any) -> None:
+    def _fixed(self) -> frozenset[str]:
+        """``fixed`` as a set of group names, each with its ``*_init`` given."""
+        names = frozenset(self.fixed)
+        unknown = sorted(str(name) for name in names - set(FIXABLE))
+        if unknown:
+            raise ValueError(f"fixed may only contain {FIXABLE}, got {unknown}.")
+        needs = {"weights": "weights_init", "means": "means_init", "covariances": "precisions_init"}
+        for name in sorted(names):
+            if getattr(self, needs[name]) is None:
+                raise ValueError(f"fixed contains {name!r}, so {needs[name]} must give its values.")
+        return names
+
+    # -- shared by the in-memory, source and online paths ------------------------------
+    def _warm(self) -> bool:
+        return bool(self.warm_start) and hasattr(self, "mixture_")
+
+    def _covariance(self) -> type[Covariance]:
+        return covariance_class(self.covariance_type)
+
+    def _rows(self, n_features: int) -> int:
+        """Rows per chunk: ``chunk_size``, else the covariance type's default."""
+        return chunk_rows(self.n_components, n_features, self.chunk_size, self._covariance())
+
+    def _start_spec(self, n_features: int, dtype: torch.dtype, device: Any) -> StartSpec:
+        given = check_given_start(
+            self.weights_init,
+            self.means_init,
+            self.precisions_init,
+            self._covariance(),
+            self.n_components,
+            n_features,
+            dtype,
+            device,
+        )
+        return StartSpec(
+            self.n_components, self._covariance(), self.init_params, self.reg_covar, **given
+        )
+
+    def _set_fitted(self, mixture: Mixture, record: Any, output: OutputKind) -> None:
+        """The fitted-state protocol (see :mod:`mixtorch._estimator`)."""
+        trace = EMTrace() if record is None else record
         covariance: Covariance = mixture.covariance
         self.mixture_ = mixture
-        self._fit_kind = kind
-        self.weights_ = as_output(mixture.weights, kind)
-        self.means_ = as_output(mixture.means, kind)
-        self.covariances_ = as_output(covariance.covariances, kind)
-        self.precisions_ = as_output(covariance.precisions(), kind)
-        self.precisions_cholesky_ = as_output(covariance.precisions_cholesky(), kind)
+        self._fit_kind = output
+        self.weights_ = as_output(mixture.weights, output)
+        self.means_ = as_output(mixture.means, output)
+        self.covariances_ = as_output(covariance.covariances, output)
+        self.precisions_ = as_output(covariance.precisions(), output)
+        self.precisions_cholesky_ = as_output(covariance.precisions_cholesky(), output)
         self.converged_ = trace.converged
         self.n_iter_ = trace.n_iter
         self.lower_bound_ = trace.lower_bound
@@ -407,36 +420,7 @@ class GaussianMixture(ConditioningMixin, ClusterScoringMixin, DensityMixin, Base
         elif hasattr(self, "history_"):
             del self.history_
         self.n_features_in_ = mixture.n_features
-
-    # -- progress --------------------------------------------------------------------
-    def _say(self, level: int, message: str) -> None:
-        if self.verbose >= level:
-            print(message)
-
-    def _reporting(self) -> bool:
-        return bool(self.verbose) or getattr(self, "_callback", None) is not None
-
-    def _report(self, iteration: int, lower_bound: float, change: float) -> None:
-        callback = getattr(self, "_callback", None)
-        if callback is not None:
-            callback(iteration, lower_bound)
-        if iteration % self.verbose_interval == 0:
-            detail = f"\t lower bound {lower_bound:.5f}\t change {change:.3g}"
-            self._say(1, f"  Iteration {iteration}" + (detail if self.verbose >= 2 else ""))
-
-    def _report_epoch(self, epoch: int, nll: float) -> None:
-        self._report(epoch, -nll, math.nan)
+        self.__dict__.pop("stepwise_state_", None)  # a new fit: online EM starts afresh
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "mixture_")
-
-
-def _check_int(value: Any, name: str, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-
-
-def _uses_streaming(estimator: GaussianMixture, X: Any) -> bool:
-    from .streaming import uses_streaming
-
-    return uses_streaming(estimator, X)

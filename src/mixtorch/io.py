@@ -9,7 +9,7 @@ from the file: the class must live in the ``mixtorch`` package or be registered 
 
 Estimators holding a ``mixture_`` (:class:`~mixtorch.GaussianMixture`,
 :class:`~mixtorch.Gaussian`) are saved as their mixture parameters and rebuilt through
-their own ``_store``; any other estimator is saved generically: every attribute that
+their public ``set_fitted``; any other estimator is saved generically: every attribute that
 ``fit`` set (fitted ``name_`` and private ``_name``) goes to the file, tensors and arrays
 as tensors, mixtures, covariances and mixtorch dataclasses field by field, the rest as
 JSON; it is restored with ``setattr`` followed by the class's ``_after_load()`` hook if
@@ -37,6 +37,7 @@ from ._codec import (
     is_mixtorch_module,
 )
 from .fit.em import EMTrace
+from .fit.stepwise import StepwiseState
 from .gaussian import Gaussian
 from .gaussian_mixture import GaussianMixture
 from .mixture import Mixture
@@ -84,11 +85,18 @@ def register_estimator(
 def _mixture_state(model: Any, writer: Writer) -> dict[str, Any]:
     state: dict[str, Any] = {
         "mixture_": encode(model.mixture_, "mixture_", writer, True),
-        "kind": encode_kind(model._fit_kind),
+        "kind": encode_kind(model.output_kind),
     }
     for name in (*_EM_SCALARS, "feature_names_in_"):
         if hasattr(model, name):
             state[name] = encode(getattr(model, name), name, writer, True)
+    # partial_fit's running state (step counter, reference, statistics): tensors + JSON
+    if getattr(model, "stepwise_state_", None) is not None:
+        stepwise_tensors, stepwise_meta = model.stepwise_state_.to_tensors()
+        state["stepwise_state_"] = {
+            "meta": stepwise_meta,
+            "tensors": {n: writer.add(f"stepwise.{n}", t) for n, t in stepwise_tensors.items()},
+        }
     return state
 
 
@@ -105,10 +113,14 @@ def _mixture_rebuild(
             n_iter=int(state.get("n_iter_", 0)),
             converged=bool(state.get("converged_", False)),
         )
-        model._store(mixture, trace, kind)
+        model.set_fitted(mixture, trace, output=kind)
         model.lower_bound_ = decode(state.get("lower_bound_", trace.lower_bound), tensors)
     else:
-        model._store(mixture, kind)
+        model.set_fitted(mixture, output=kind)
+    if "stepwise_state_" in state:
+        saved = state["stepwise_state_"]
+        stepwise = {name: tensors[key] for name, key in saved["tensors"].items()}
+        model.stepwise_state_ = StepwiseState.from_tensors(stepwise, saved["meta"], device)
     if "feature_names_in_" in state:
         model.feature_names_in_ = decode(state["feature_names_in_"], tensors)
 
@@ -126,8 +138,8 @@ def _generic_state(model: Any, writer: Writer) -> dict[str, Any]:
         and (name.endswith("_") or name.startswith("_"))
     }
     state: dict[str, Any] = {"attributes": encode(fitted, "attr", writer, True)}
-    if hasattr(model, "_fit_kind"):
-        state["kind"] = encode_kind(model._fit_kind)
+    if hasattr(model, "output_kind"):
+        state["kind"] = encode_kind(model.output_kind)
     return state
 
 
@@ -141,7 +153,7 @@ def _generic_rebuild(
             value = value.to(device=device)
         setattr(model, name, value)
     if "kind" in state:
-        model._fit_kind = decode_kind(state["kind"], device)
+        model.output_kind = decode_kind(state["kind"], device)
     hook = getattr(model, "_after_load", None)
     if callable(hook):
         hook()

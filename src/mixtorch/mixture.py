@@ -7,7 +7,6 @@ once. The object holds tensors and does no fitting.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
@@ -74,7 +73,7 @@ class Mixture:
         covariances_t = torch.as_tensor(covariances, dtype=means_t.dtype, device=means_t.device)
         _check_weights(weights_t)
         kind = covariance_class(covariance_type)
-        _check_covariance_shape(covariances_t, kind.kind, means_t.shape[0], means_t.shape[1])
+        kind.check_layout(covariances_t, means_t.shape[0], means_t.shape[1], "covariances")
         covariance = kind(covariances_t, n_features=means_t.shape[1])
         return cls(weights_t, means_t, covariance)
 
@@ -145,19 +144,19 @@ class Mixture:
 
     def log_prob(self, X: Tensor, chunk_size: int | None = None) -> Tensor:
         """log p(x_i), shape (n,), computed in row chunks."""
-        rows = chunk_rows(self.n_components, self.n_features, chunk_size, self.covariance_type)
+        rows = chunk_rows(self.n_components, self.n_features, chunk_size, type(self.covariance))
         return map_chunks(
             lambda chunk: torch.logsumexp(self.weighted_log_prob(chunk), dim=1), X, rows
         )
 
     def responsibilities(self, X: Tensor, chunk_size: int | None = None) -> Tensor:
         """p(z_i = k | x_i), shape (n, K), computed in row chunks."""
-        rows = chunk_rows(self.n_components, self.n_features, chunk_size, self.covariance_type)
+        rows = chunk_rows(self.n_components, self.n_features, chunk_size, type(self.covariance))
         return map_chunks(lambda chunk: torch.softmax(self.weighted_log_prob(chunk), 1), X, rows)
 
     def predict(self, X: Tensor, chunk_size: int | None = None) -> Tensor:
         """argmax_k p(z_i = k | x_i), shape (n,)."""
-        rows = chunk_rows(self.n_components, self.n_features, chunk_size, self.covariance_type)
+        rows = chunk_rows(self.n_components, self.n_features, chunk_size, type(self.covariance))
         return map_chunks(lambda chunk: self.weighted_log_prob(chunk).argmax(1), X, rows)
 
     # -- generation ------------------------------------------------------------------
@@ -206,7 +205,7 @@ class Mixture:
 
         mixing = Categorical(probs=self.weights)
         components: torch.distributions.Distribution
-        if self.covariance_type in ("full", "tied"):
+        if self.covariance.is_triangular():
             scale_tril = self.covariance.cholesky.expand(self.n_components, -1, -1)
             components = MultivariateNormal(self.means, scale_tril=scale_tril)
         else:
@@ -280,22 +279,3 @@ def _check_weights(weights: Tensor) -> None:
     total = float(weights.sum())
     if abs(total - 1.0) > 1e-6 * max(1, weights.numel()) ** 0.5 + 1e-6:
         raise ValueError(f"weights must sum to 1, they sum to {total:.8g}.")
-
-
-_EXPECTED_SHAPES: dict[str, Sequence[str]] = {
-    "full": ("K", "D", "D"),
-    "tied": ("D", "D"),
-    "diag": ("K", "D"),
-    "spherical": ("K",),
-}
-
-
-def _check_covariance_shape(covariances: Tensor, kind: str, K: int, D: int) -> None:
-    expected = tuple({"K": K, "D": D}[name] for name in _EXPECTED_SHAPES[kind])
-    if tuple(covariances.shape) != expected:
-        raise ValueError(
-            f"'{kind}' covariances must have shape {expected} for {K} components in "
-            f"{D} dimensions, got {tuple(covariances.shape)}."
-        )
-    if not bool(torch.isfinite(covariances).all()):
-        raise ValueError("covariances contain NaN or infinity.")

@@ -17,304 +17,31 @@ The modules are meant to be used inside larger models (for instance a learned pr
 latent codes); :func:`mixtorch.fit.gradient.fit_gradient` fits one to data by minimising
 the negative log-likelihood, and :meth:`GaussianMixtureModule.to_mixture` /
 :meth:`GaussianMixtureModule.from_mixture` convert to and from the :class:`~mixtorch.Mixture`
-value object shared by the estimators.
+value object shared by the estimators. This module adds the conversions to and from
+fitted estimators (through the estimators' public ``mixture_`` and
+:meth:`~mixtorch.GaussianMixture.from_mixture`); the parametrisation itself lives in
+``mixtorch._module``, below the estimators, where the gradient fitter uses it.
 """
 
 from __future__ import annotations
 
-import math
-import numbers
 from typing import Any
 
-import torch
-from torch import Tensor, nn
+from sklearn.utils.validation import check_is_fitted
 
-from .covariance import covariance_class, gaussian_log_normaliser
-from .mixture import Mixture
+from . import _module
+from .gaussian import Gaussian
+from .gaussian_mixture import GaussianMixture
 
 __all__ = ["GaussianMixtureModule", "GaussianModule"]
 
-_TRIANGULAR = ("full", "tied")
 
-
-class GaussianMixtureModule(nn.Module):
-    """A mixture of K Gaussians in D dimensions with unconstrained parameters.
-
-    Parameters
-    ----------
-    n_components : int
-    n_features : int
-    covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
-    reg_covar : float, default=0.0
-        Constant added to every covariance diagonal.
-    dtype, device : optional
-        Of the parameters (default: torch's default dtype, CPU).
-    generator : torch.Generator, optional
-        Draws the initial means from a standard normal so that components differ; the
-        initial weights are equal and every covariance is the identity.
-
-    Attributes
-    ----------
-    logits : Parameter of shape (K,)
-    means : Parameter of shape (K, D)
-    raw_cholesky : Parameter of shape (K, D, D) ('full') or (D, D) ('tied')
-        Unconstrained; the Cholesky factor is its lower triangle with ``exp`` of its diagonal.
-    log_scale : Parameter of shape (K, D) ('diag') or (K,) ('spherical')
-        Log standard deviations.
-    """
-
-    def __init__(
-        self,
-        n_components: int,
-        n_features: int,
-        covariance_type: str = "full",
-        *,
-        reg_covar: float = 0.0,
-        dtype: torch.dtype | None = None,
-        device: Any = None,
-        generator: torch.Generator | None = None,
-    ) -> None:
-        super().__init__()
-        n_components, n_features = _check_sizes(n_components, n_features)
-        covariance_class(covariance_type)  # validates the name
-        valid = isinstance(reg_covar, numbers.Real) and not isinstance(reg_covar, bool)
-        if not (valid and math.isfinite(reg_covar) and reg_covar >= 0):
-            raise ValueError(f"reg_covar must be a non-negative finite number, got {reg_covar!r}.")
-        self.covariance_type = covariance_type
-        self.reg_covar = float(reg_covar)
-        options: dict[str, Any] = {"dtype": dtype, "device": device}
-        self.logits = nn.Parameter(torch.zeros(n_components, **options))
-        means = torch.randn(n_components, n_features, generator=generator, **options)
-        self.means = nn.Parameter(means)
-        if covariance_type == "full":
-            self.raw_cholesky = nn.Parameter(
-                torch.zeros(n_components, n_features, n_features, **options)
-            )
-        elif covariance_type == "tied":
-            self.raw_cholesky = nn.Parameter(torch.zeros(n_features, n_features, **options))
-        elif covariance_type == "diag":
-            self.log_scale = nn.Parameter(torch.zeros(n_components, n_features, **options))
-        else:
-            self.log_scale = nn.Parameter(torch.zeros(n_components, **options))
-
-    # -- sizes -----------------------------------------------------------------------
-    @property
-    def n_components(self) -> int:
-        return int(self.means.shape[0])
-
-    @property
-    def n_features(self) -> int:
-        return int(self.means.shape[1])
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return self.means.dtype
-
-    def extra_repr(self) -> str:
-        return (
-            f"n_components={self.n_components}, n_features={self.n_features}, "
-            f"covariance_type={self.covariance_type!r}, reg_covar={self.reg_covar:g}"
-        )
-
-    # -- constrained views of the parameters -----------------------------------------
-    def log_weights(self) -> Tensor:
-        """log pi_k, shape (K,)."""
-        return torch.log_softmax(self.logits, dim=0)
-
-    def cholesky_factor(self) -> Tensor:
-        """Lower-triangular L with ``L L^T`` the covariance before ``reg_covar``.
-
-        Shape (K, D, D) for 'full', (D, D) for 'tied'; only for those two kinds.
-        """
-        if self.covariance_type not in _TRIANGULAR:
-            raise AttributeError(f"'{self.covariance_type}' covariances have no Cholesky factor.")
-        raw = self.raw_cholesky
-        strict = torch.tril(raw, diagonal=-1)
-        return strict + torch.diag_embed(torch.exp(torch.diagonal(raw, dim1=-2, dim2=-1)))
-
-    def covariances(self) -> Tensor:
-        """Covariances in scikit-learn's layout, including ``reg_covar`` (differentiable)."""
-        if self.covariance_type in _TRIANGULAR:
-            factor = self.cholesky_factor()
-            eye = torch.eye(self.n_features, dtype=factor.dtype, device=factor.device)
-            return factor @ factor.mT + self.reg_covar * eye
-        return torch.exp(2.0 * self.log_scale) + self.reg_covar
-
-    def _scale_tril(self) -> tuple[Tensor, Tensor]:
-        """The factor of the regularised covariance and its log-diagonal."""
-        factor = self.cholesky_factor()
-        if self.reg_covar == 0.0:
-            return factor, torch.diagonal(self.raw_cholesky, dim1=-2, dim2=-1)
-        factor = torch.linalg.cholesky(self.covariances())
-        return factor, torch.log(torch.diagonal(factor, dim1=-2, dim2=-1))
-
-    def _log_variances(self) -> Tensor:
-        """log of the (regularised) variances, (K, D) or (K,)."""
-        if self.reg_covar == 0.0:
-            return 2.0 * self.log_scale
-        floor = torch.full_like(self.log_scale, math.log(self.reg_covar))
-        return torch.logaddexp(2.0 * self.log_scale, floor)
-
-    # -- densities -------------------------------------------------------------------
-    def component_log_prob(self, x: Tensor) -> Tensor:
-        """log N(x | mu_k, Sigma_k) for every component.
-
-        Parameters
-        ----------
-        x : Tensor of shape (..., D)
-
-        Returns
-        -------
-        Tensor of shape (..., K)
-        """
-        rows = self._rows(x)
-        if self.covariance_type in _TRIANGULAR:
-            mahalanobis, log_det = self._triangular_terms(rows)
-        else:
-            mahalanobis, log_det = self._diagonal_terms(rows)
-        log_prob = -0.5 * (mahalanobis + log_det + gaussian_log_normaliser(self.n_features))
-        return log_prob.reshape(*x.shape[:-1], self.n_components)
-
-    def _triangular_terms(self, rows: Tensor) -> tuple[Tensor, Tensor]:
-        factor, log_diagonal = self._scale_tril()
-        differences = rows.unsqueeze(0) - self.means.unsqueeze(1)  # (K, n, D)
-        if factor.ndim == 2:
-            factor = factor.expand(self.n_components, -1, -1)
-            log_diagonal = log_diagonal.expand(self.n_components, -1)
-        whitened = torch.linalg.solve_triangular(factor, differences.mT, upper=False)
-        return whitened.square().sum(1).T, 2.0 * log_diagonal.sum(-1)
-
-    def _diagonal_terms(self, rows: Tensor) -> tuple[Tensor, Tensor]:
-        log_variances = self._log_variances()
-        if self.covariance_type == "spherical":
-            log_variances = log_variances[:, None].expand(-1, self.n_features)
-        inverse_scales = torch.exp(-0.5 * log_variances)  # (K, D)
-        whitened = (rows.unsqueeze(1) - self.means) * inverse_scales  # (n, K, D)
-        return whitened.square().sum(-1), log_variances.sum(-1)
-
-    def weighted_log_prob(self, x: Tensor) -> Tensor:
-        """log pi_k + log N(x | mu_k, Sigma_k), shape (..., K)."""
-        return self.component_log_prob(x) + self.log_weights()
-
-    def log_prob(self, x: Tensor) -> Tensor:
-        """log p(x) by logsumexp over components.
-
-        Parameters
-        ----------
-        x : Tensor of shape (..., D)
-
-        Returns
-        -------
-        Tensor of shape (...)
-        """
-        return torch.logsumexp(self.weighted_log_prob(x), dim=-1)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Same as :meth:`log_prob`."""
-        return self.log_prob(x)
-
-    def responsibilities(self, x: Tensor) -> Tensor:
-        """p(z = k | x), shape (..., K)."""
-        return torch.softmax(self.weighted_log_prob(x), dim=-1)
-
-    def _rows(self, x: Tensor) -> Tensor:
-        if not isinstance(x, Tensor):
-            raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}.")
-        if x.ndim < 1 or x.shape[-1] != self.n_features:
-            raise ValueError(f"x must have shape (..., {self.n_features}), got {tuple(x.shape)}.")
-        return x.reshape(-1, self.n_features).to(self.dtype)
-
-    # -- generation ------------------------------------------------------------------
-    def sample(
-        self, n_samples: int, generator: torch.Generator | None = None
-    ) -> tuple[Tensor, Tensor]:
-        """Draw points: z ~ Categorical(weights), then x = mu_z + L_z eps.
-
-        The draw is reparameterised: the samples are differentiable with respect to the
-        means and covariance parameters (not the weights, which enter through a discrete
-        choice).
-
-        Parameters
-        ----------
-        n_samples : int
-        generator : torch.Generator, optional
-
-        Returns
-        -------
-        samples : Tensor of shape (n_samples, D)
-        labels : Tensor of shape (n_samples,)
-        """
-        n_samples = int(n_samples)
-        if n_samples < 1:
-            raise ValueError(f"n_samples must be at least 1, got {n_samples}.")
-        device = self.means.device
-        with torch.no_grad():
-            weights = torch.softmax(self.logits.to(torch.float64), 0)
-            labels = torch.multinomial(weights, n_samples, replacement=True, generator=generator)
-        noise = torch.randn(
-            n_samples, self.n_features, dtype=self.dtype, device=device, generator=generator
-        )
-        return self.means[labels] + self._scale_noise(noise, labels), labels
-
-    def _scale_noise(self, noise: Tensor, labels: Tensor) -> Tensor:
-        if self.covariance_type in _TRIANGULAR:
-            factor = self._scale_tril()[0]
-            factor = factor if factor.ndim == 2 else factor[labels]
-            return (factor @ noise.unsqueeze(-1)).squeeze(-1)
-        scales = torch.exp(0.5 * self._log_variances())
-        scales = scales[labels]
-        return noise * (scales if scales.ndim == 2 else scales[:, None])
-
-    # -- conversion ------------------------------------------------------------------
-    def to_mixture(self) -> Mixture:
-        """The current parameters as a (detached) :class:`~mixtorch.Mixture`."""
-        with torch.no_grad():
-            weights = torch.softmax(self.logits, 0).detach().clone()
-            covariances = self.covariances().detach().clone()
-            kind = covariance_class(self.covariance_type)
-            covariance = kind(covariances, n_features=self.n_features)
-            return Mixture(weights, self.means.detach().clone(), covariance)
+class GaussianMixtureModule(_module.GaussianMixtureModule):
+    __doc__ = _module.GaussianMixtureModule.__doc__
 
     @classmethod
-    def from_mixture(cls, mixture: Mixture, *, reg_covar: float = 0.0) -> GaussianMixtureModule:
-        """A module holding ``mixture``'s parameters (same dtype and device).
-
-        ``reg_covar`` is subtracted from the covariance diagonals before they are stored,
-        so that the module's covariances equal the mixture's. Where the difference would
-        not be positive definite the covariance is stored as is (slightly inflated).
-        """
-        module = cls._blank(mixture, reg_covar)
-        with torch.no_grad():
-            tiny = torch.finfo(mixture.dtype).tiny
-            module.logits.copy_(torch.log(mixture.weights.clamp_min(tiny)))
-            module.means.copy_(mixture.means)
-            covariances = mixture.covariance.covariances
-            if module.covariance_type in _TRIANGULAR:
-                factor = _factor_without_ridge(covariances, float(reg_covar))
-                log_diagonal = torch.log(torch.diagonal(factor, dim1=-2, dim2=-1))
-                module.raw_cholesky.copy_(torch.tril(factor, -1) + torch.diag_embed(log_diagonal))
-            else:
-                variances = covariances - reg_covar
-                keep = variances > torch.finfo(mixture.dtype).eps * covariances
-                module.log_scale.copy_(0.5 * torch.log(torch.where(keep, variances, covariances)))
-        return module
-
-    @classmethod
-    def _blank(cls, mixture: Mixture, reg_covar: float) -> GaussianMixtureModule:
-        return cls(
-            mixture.n_components,
-            mixture.n_features,
-            mixture.covariance_type,
-            reg_covar=reg_covar,
-            dtype=mixture.dtype,
-            device=mixture.device,
-        )
-
-    @classmethod
-    def from_estimator(cls, estimator: Any) -> GaussianMixtureModule:
-        """A module with the parameters of a fitted mixtorch estimator."""
-        from sklearn.utils.validation import check_is_fitted
-
+    def from_estimator(cls, estimator: Any) -> Any:
+        """A module with the parameters of a fitted mixtorch estimator (its ``mixture_``)."""
         check_is_fitted(estimator, "mixture_")
         return cls.from_mixture(estimator.mixture_)
 
@@ -324,102 +51,16 @@ class GaussianMixtureModule(nn.Module):
         ``params`` are further constructor parameters (``random_state``, ...). Fitted
         attributes are NumPy arrays; computation stays on the module's device and dtype.
         """
-        from .gaussian_mixture import GaussianMixture
-
         mixture = self.to_mixture()
-        return GaussianMixture.from_parameters(
-            mixture.weights.cpu().numpy(),
-            mixture.means.cpu().numpy(),
-            mixture.covariance.covariances.cpu().numpy(),
-            self.covariance_type,
-            **{"dtype": mixture.dtype, "device": mixture.device, **params},
-        )
+        options = {"dtype": mixture.dtype, "device": mixture.device, **params}
+        return GaussianMixture.from_mixture(mixture, **options)
 
 
-class GaussianModule(GaussianMixtureModule):
-    """A single Gaussian with unconstrained parameters (a one-component mixture).
-
-    Starts at mean 0 and identity covariance.
-
-    Parameters
-    ----------
-    n_features : int
-    covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
-        'tied' is the same as 'full' for one component.
-    reg_covar : float, default=0.0
-    dtype, device : optional
-    """
-
-    def __init__(
-        self,
-        n_features: int,
-        covariance_type: str = "full",
-        *,
-        reg_covar: float = 0.0,
-        dtype: torch.dtype | None = None,
-        device: Any = None,
-    ) -> None:
-        super().__init__(
-            1, n_features, covariance_type, reg_covar=reg_covar, dtype=dtype, device=device
-        )
-        # One component: the weight is fixed at 1, so it is a buffer, not a parameter.
-        del self.logits
-        self.register_buffer("logits", torch.zeros(1, dtype=dtype, device=device))
-        with torch.no_grad():
-            self.means.zero_()
-
-    @property
-    def mean(self) -> Tensor:
-        """Shape (D,)."""
-        return self.means[0]
-
-    @classmethod
-    def _blank(cls, mixture: Mixture, reg_covar: float) -> GaussianMixtureModule:
-        if mixture.n_components != 1:
-            raise ValueError(
-                f"GaussianModule holds one component, the mixture has {mixture.n_components}."
-            )
-        return cls(
-            mixture.n_features,
-            mixture.covariance_type,
-            reg_covar=reg_covar,
-            dtype=mixture.dtype,
-            device=mixture.device,
-        )
-
-    def sample(  # type: ignore[override]
-        self, n_samples: int, generator: torch.Generator | None = None
-    ) -> Tensor:
-        """Reparameterised draws, shape (n_samples, D)."""
-        return super().sample(n_samples, generator)[0]
+class GaussianModule(_module.GaussianModule, GaussianMixtureModule):
+    __doc__ = _module.GaussianModule.__doc__
 
     def to_estimator(self, **params: Any) -> Any:
         """A fitted :class:`~mixtorch.Gaussian` with these parameters."""
-        from ._validation import OutputKind
-        from .gaussian import Gaussian
-
         mixture = self.to_mixture()
         options = {"dtype": mixture.dtype, "device": mixture.device, **params}
-        estimator = Gaussian(covariance_type=self.covariance_type, **options)
-        estimator._store(mixture, OutputKind(False))
-        return estimator
-
-
-def _check_sizes(n_components: Any, n_features: Any) -> tuple[int, int]:
-    for name, value in (("n_components", n_components), ("n_features", n_features)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    return int(n_components), int(n_features)
-
-
-def _factor_without_ridge(covariances: Tensor, reg_covar: float) -> Tensor:
-    """Cholesky factor of ``covariances - reg_covar I``, or of ``covariances`` where the
-    difference is not positive definite."""
-    factor = torch.linalg.cholesky(covariances)
-    if reg_covar == 0.0:
-        return factor
-    eye = torch.eye(covariances.shape[-1], dtype=covariances.dtype, device=covariances.device)
-    reduced, info = torch.linalg.cholesky_ex(covariances - reg_covar * eye)
-    usable = (info == 0) & torch.isfinite(reduced).flatten(-2).all(-1)
-    usable = usable & (torch.diagonal(reduced, dim1=-2, dim2=-1) > 0).all(-1)
-    return torch.where(usable[..., None, None], reduced, factor)
+        return Gaussian.from_mixture(mixture, **options)

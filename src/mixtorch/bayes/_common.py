@@ -5,26 +5,41 @@ from __future__ import annotations
 
 import contextlib
 import math
-import numbers
 import warnings
 from collections.abc import Iterator
+from numbers import Integral, Real
 from typing import Any
 
 import torch
-from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.base import DensityMixin
+from sklearn.utils._param_validation import Interval, StrOptions
 from torch import Tensor
 
 from .._base import ClusterScoringMixin
+from .._estimator import RANDOM_STATE, MixtureEstimator
 from .._validation import OutputKind, as_output, check_random_generator, resolve_dtype, to_tensor
 from ..covariance import DiagCovariance
 from ..fit.kmeans import kmeans
 from ..mixture import Mixture
-from .model import SITES, MixturePrior, log_likelihood, make_prior
+from .model import SCALE_FAMILIES, SITES, MixturePrior, log_likelihood, make_prior
 
-__all__ = ["PyroMixtureBase", "quiet_pyro"]
+__all__ = ["PYRO_CONSTRAINTS", "PyroMixtureBase", "quiet_pyro"]
 
 #: posterior draws evaluated together in the predictive density (bounds memory)
 _DRAWS_PER_BLOCK = 64
+
+
+#: Parameters every Pyro estimator shares.
+PYRO_CONSTRAINTS: dict[str, Any] = {
+    "n_components": [Interval(Integral, 1, None, closed="left")],
+    "weight_concentration_prior": [Interval(Real, 0.0, None, closed="neither")],
+    "mean_prior": [None, "array-like", Real],
+    "mean_prior_scale": [None, "array-like", Real],
+    "scale_prior": [None, "array-like", Real],
+    "scale_family": [StrOptions(set(SCALE_FAMILIES))],
+    "random_state": RANDOM_STATE,
+    "dtype": "no_validation",
+}
 
 
 @contextlib.contextmanager
@@ -39,7 +54,7 @@ def quiet_pyro() -> Iterator[None]:
         yield
 
 
-class PyroMixtureBase(ClusterScoringMixin, DensityMixin, BaseEstimator):
+class PyroMixtureBase(ClusterScoringMixin, DensityMixin, MixtureEstimator):
     """Common plumbing for :class:`SVIGaussianMixture` and :class:`MCMCGaussianMixture`.
 
     Subclasses fit, then hand relabelled posterior draws ``{site: (n_draws, ...)}`` to
@@ -58,7 +73,7 @@ class PyroMixtureBase(ClusterScoringMixin, DensityMixin, BaseEstimator):
 
     # -- fitting ---------------------------------------------------------------------
     def _fit_data(self, X: Any) -> tuple[Tensor, OutputKind, MixturePrior]:
-        _check_int(self.n_components, "n_components", 1)
+        self._validate_params()
         tensor, kind = to_tensor(
             self, X, reset=True, dtype=resolve_dtype(self.dtype, X), ensure_min_samples=2
         )
@@ -94,6 +109,12 @@ class PyroMixtureBase(ClusterScoringMixin, DensityMixin, BaseEstimator):
         scales = torch.where(scales > 0, scales, spread.clamp_min(1e-3)).clamp_min(1e-3)
         weights = (counts + 1.0) / (counts + 1.0).sum()
         return {"weights": weights, "locs": result.centers.clone(), "scales": scales}
+
+    def _set_fitted(self, mixture: Mixture, record: Any, output: OutputKind) -> None:
+        """The fitted-state protocol (see :mod:`mixtorch._estimator`): ``record`` holds the
+        relabelled posterior draws ``{site: (n_draws, ...)}``; the plug-in ``mixture`` is
+        their posterior mean."""
+        self._store_draws(record, output)
 
     def _store_draws(self, draws: dict[str, Tensor], kind: OutputKind) -> None:
         """Posterior-mean parameters, the plug-in mixture and the kept draws."""
@@ -165,13 +186,3 @@ class PyroMixtureBase(ClusterScoringMixin, DensityMixin, BaseEstimator):
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "_draws")
-
-
-def _check_int(value: Any, name: str, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-
-
-def check_positive_int(value: Any, name: str, minimum: int = 1) -> None:
-    """Raise a ValueError naming ``name`` unless ``value`` is an integer >= ``minimum``."""
-    _check_int(value, name, minimum)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from numbers import Integral, Real
+from typing import Any, ClassVar
 
 import torch
 from pyro.infer import MCMC, NUTS
 from pyro.infer.autoguide import init_to_value
 from pyro.ops.stats import effective_sample_size, split_gelman_rubin
+from sklearn.utils._param_validation import Interval
 from torch import Tensor
 
 from .._validation import as_output
-from ._common import PyroMixtureBase, check_positive_int, quiet_pyro
+from ._common import PYRO_CONSTRAINTS, PyroMixtureBase, quiet_pyro
 from .model import SITES, MixturePrior, mixture_model, relabel
 
 __all__ = ["MCMCGaussianMixture"]
@@ -58,6 +60,16 @@ class MCMCGaussianMixture(PyroMixtureBase):
         The posterior-mean mixture (used by ``predict_proba``, ``predict``, ``sample``).
     """
 
+    _parameter_constraints: ClassVar[dict[str, Any]] = {
+        **PYRO_CONSTRAINTS,
+        "num_samples": [Interval(Integral, 2, None, closed="left")],
+        "warmup_steps": [Interval(Integral, 0, None, closed="left")],
+        "num_chains": [Interval(Integral, 1, None, closed="left")],
+        "target_accept_prob": [Interval(Real, 0.0, 1.0, closed="neither")],
+        "max_tree_depth": [Interval(Integral, 1, None, closed="left")],
+        "jit_compile": ["boolean"],
+    }
+
     def __init__(
         self,
         n_components: int = 1,
@@ -103,7 +115,6 @@ class MCMCGaussianMixture(PyroMixtureBase):
         -------
         self
         """
-        self._check_parameters()
         tensor, kind, prior = self._fit_data(X)
         chains = [
             self._run_chain(tensor, prior, seed)
@@ -149,12 +160,3 @@ class MCMCGaussianMixture(PyroMixtureBase):
         if not all(bool(torch.isfinite(value).all()) for value in draws.values()):
             raise FloatingPointError("NUTS produced non-finite draws; rescale the data.")
         return draws
-
-    def _check_parameters(self) -> None:
-        check_positive_int(self.num_samples, "num_samples", 2)
-        check_positive_int(self.warmup_steps, "warmup_steps", 0)
-        check_positive_int(self.num_chains, "num_chains")
-        check_positive_int(self.max_tree_depth, "max_tree_depth")
-        accept = self.target_accept_prob
-        if isinstance(accept, bool) or not isinstance(accept, (int, float)) or not 0 < accept < 1:
-            raise ValueError(f"target_accept_prob must lie in (0, 1), got {accept!r}.")

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from numbers import Integral, Real
+from typing import Any, ClassVar
 
 import pyro
 import torch
 from pyro.infer import SVI, Predictive, Trace_ELBO
 from pyro.infer.autoguide import AutoDelta, AutoNormal, init_to_value
 from pyro.optim import Adam  # type: ignore[attr-defined]
+from sklearn.utils._param_validation import Interval, StrOptions
 from torch import Tensor
 
-from ._common import PyroMixtureBase, check_positive_int, quiet_pyro
+from ._common import PYRO_CONSTRAINTS, PyroMixtureBase, quiet_pyro
 from .model import SITES, MixturePrior, mixture_model, relabel
 
 __all__ = ["GUIDES", "SVIGaussianMixture"]
@@ -67,6 +69,15 @@ class SVIGaussianMixture(PyroMixtureBase):
         The posterior-mean mixture (used by ``predict_proba``, ``predict``, ``sample``).
     """
 
+    _parameter_constraints: ClassVar[dict[str, Any]] = {
+        **PYRO_CONSTRAINTS,
+        "guide": [StrOptions(set(GUIDES))],
+        "n_steps": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0.0, None, closed="neither")],
+        "n_restarts": [Interval(Integral, 1, None, closed="left")],
+        "n_posterior_samples": [Interval(Integral, 1, None, closed="left")],
+    }
+
     def __init__(
         self,
         n_components: int = 1,
@@ -110,7 +121,6 @@ class SVIGaussianMixture(PyroMixtureBase):
         -------
         self
         """
-        self._check_parameters()
         tensor, kind, prior = self._fit_data(X)
         best: tuple[float, list[float], dict[str, Tensor]] | None = None
         histories = []
@@ -155,13 +165,3 @@ class SVIGaussianMixture(PyroMixtureBase):
         if self.guide == "map":
             return AutoDelta(mixture_model, init_loc_fn=init)
         return AutoNormal(mixture_model, init_loc_fn=init, init_scale=0.05)
-
-    def _check_parameters(self) -> None:
-        if self.guide not in GUIDES:
-            raise ValueError(f"guide must be one of {GUIDES}, got {self.guide!r}.")
-        check_positive_int(self.n_steps, "n_steps")
-        check_positive_int(self.n_restarts, "n_restarts")
-        check_positive_int(self.n_posterior_samples, "n_posterior_samples")
-        rate = self.learning_rate
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
-            raise ValueError(f"learning_rate must be a positive number, got {rate!r}.")

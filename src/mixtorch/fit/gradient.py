@@ -23,7 +23,6 @@ produces NaN.
 from __future__ import annotations
 
 import math
-import numbers
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -32,15 +31,14 @@ import torch
 from torch import Tensor
 
 from .._chunks import chunk_rows
+from .._module import GaussianMixtureModule
 from .._validation import normalised_sample_weight
 from ..mixture import Mixture
-from ..nn import GaussianMixtureModule
 from .gradient_trace import GradientTrace
 
 __all__ = [
     "OPTIMIZERS",
     "GradientTrace",
-    "check_gradient_options",
     "fit_gradient",
     "make_optimizer",
 ]
@@ -61,6 +59,17 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
 _SNAPSHOT_LIMIT = 64
 
 
+#: Which parameter group each of the module's parameters belongs to (the rest: covariances).
+_GROUPS = {"logits": "weights", "means": "means"}
+
+
+def _freeze(module: torch.nn.Module, fixed: frozenset[str]) -> None:
+    """Stop gradients for the parameter groups in ``fixed`` (they keep their values)."""
+    for name, parameter in module.named_parameters():
+        if _GROUPS.get(name, "covariances") in fixed:
+            parameter.requires_grad_(False)
+
+
 def fit_gradient(
     X: Tensor,
     initial: Mixture,
@@ -77,6 +86,7 @@ def fit_gradient(
     chunk_size: int | None = None,
     record_parameters: bool | None = None,
     callback: Callable[[int, float], None] | None = None,
+    fixed: Iterable[str] = (),
 ) -> tuple[Mixture, GradientTrace]:
     """Minimise the mean negative log-likelihood from ``initial``.
 
@@ -111,6 +121,8 @@ def fit_gradient(
         free parameters.
     callback : callable, optional
         Called as ``callback(epoch, nll)`` after every epoch.
+    fixed : iterable of {'weights', 'means', 'covariances'}
+        Parameter groups that keep their values in ``initial`` (no gradient step).
 
     Returns
     -------
@@ -120,10 +132,15 @@ def fit_gradient(
     _check_arguments(X, initial, learning_rate, batch_size, max_iter, tol, patience)
     started = time.perf_counter()
     module = GaussianMixtureModule.from_mixture(initial.to(X.device, X.dtype), reg_covar=reg_covar)
+    _freeze(module, frozenset(fixed))
     parameters = [p for p in module.parameters() if p.requires_grad]
+    if not parameters:  # everything fixed: nothing to optimise
+        return initial.to(X.device, X.dtype), GradientTrace(converged=True)
     optim = make_optimizer(optimizer, parameters, learning_rate)
     weights = normalised_sample_weight(sample_weight, X)
-    rows = chunk_rows(initial.n_components, initial.n_features, chunk_size)
+    rows = chunk_rows(
+        initial.n_components, initial.n_features, chunk_size, type(initial.covariance)
+    )
     batch = X.shape[0] if batch_size is None else min(int(batch_size), X.shape[0])
     record = (
         initial.n_parameters() <= _SNAPSHOT_LIMIT
@@ -332,38 +349,3 @@ def _check_arguments(
         raise ValueError(f"max_iter must be >= 0 and patience >= 1, got {max_iter}, {patience}.")
     if not (math.isfinite(tol) and tol >= 0):
         raise ValueError(f"tol must be a non-negative finite number, got {tol!r}.")
-
-
-def check_gradient_options(
-    estimator: Any, algorithms: tuple[str, ...], *, iterations: bool = False
-) -> None:
-    """Validate an estimator's ``algorithm``, ``optimizer``, ``learning_rate`` and
-    ``batch_size`` parameters (and ``max_iter``, ``tol`` when ``iterations``) with clear
-    errors; called at ``fit``."""
-    algorithm = estimator.algorithm
-    if not isinstance(algorithm, str) or algorithm not in algorithms:
-        raise ValueError(f"algorithm must be one of {list(algorithms)}, got {algorithm!r}.")
-    optimizer = estimator.optimizer
-    if isinstance(optimizer, str):
-        if optimizer.lower() not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {optimizer!r}.")
-    elif not callable(optimizer):
-        raise TypeError(
-            "optimizer must be a name, a torch.optim.Optimizer class or a callable, "
-            f"got {type(optimizer).__name__}."
-        )
-    rate = estimator.learning_rate
-    valid_rate = isinstance(rate, numbers.Real) and not isinstance(rate, bool)
-    if not (valid_rate and math.isfinite(rate) and rate > 0):
-        raise ValueError(f"learning_rate must be a positive finite number, got {rate!r}.")
-    batch = estimator.batch_size
-    valid_batch = isinstance(batch, numbers.Integral) and not isinstance(batch, bool)
-    if batch is not None and not (valid_batch and int(batch) >= 1):
-        raise ValueError(f"batch_size must be a positive integer or None, got {batch!r}.")
-    if iterations:
-        max_iter, tol = estimator.max_iter, estimator.tol
-        if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 0:
-            raise ValueError(f"max_iter must be an integer >= 0, got {max_iter!r}.")
-        valid_tol = isinstance(tol, numbers.Real) and not isinstance(tol, bool)
-        if not (valid_tol and math.isfinite(tol) and tol >= 0):
-            raise ValueError(f"tol must be a non-negative finite number, got {tol!r}.")

@@ -28,7 +28,7 @@ from ..conditioning import condition
 from ..mixture import Mixture
 from ..stats import ACCUMULATOR_DTYPE, SufficientStatistics
 
-__all__ = ["missing_statistics", "observed_weighted_log_prob", "patterns"]
+__all__ = ["fill_column_means", "missing_statistics", "observed_weighted_log_prob", "patterns"]
 
 
 def patterns(X: Tensor) -> tuple[Tensor, Tensor]:
@@ -36,6 +36,15 @@ def patterns(X: Tensor) -> tuple[Tensor, Tensor]:
     observed = ~torch.isnan(X)
     unique, inverse = torch.unique(observed, dim=0, return_inverse=True)
     return unique, inverse
+
+
+def fill_column_means(X: Tensor) -> Tensor:
+    """A copy of ``X`` with every NaN replaced by its column's observed mean (0 for a
+    column with no observed entry): only a starting point for EM, never its data."""
+    observed = ~torch.isnan(X)
+    counts = observed.sum(0).clamp_min(1)
+    means = torch.where(observed, X, torch.zeros_like(X)).sum(0) / counts
+    return torch.where(observed, X, means.expand_as(X))
 
 
 def observed_weighted_log_prob(mixture: Mixture, X: Tensor) -> Tensor:

@@ -1,0 +1,100 @@
+"""How an estimator's ``fit`` input becomes what the fitters take: a chunk source for data
+sources and for shards across ``torch.distributed`` ranks.
+
+Ranks first agree on their configuration (:func:`~mixtorch.distributed.check_same_configuration`,
+one small collective), so a mismatch is the same clear ``ValueError`` on every rank
+instead of a collective that aborts or hangs. A rank whose shard has no rows takes part
+with one empty chunk and contributes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ._validation import OutputKind, resolve_dtype, to_tensor
+from .distributed import check_same_configuration, is_distributed
+from .sources import ChunkSource, as_source, from_callable, is_source
+
+__all__ = ["SourceInput", "prepare_source", "uses_source"]
+
+
+@dataclass(frozen=True)
+class SourceInput:
+    """A fit's data as a chunk source, with the computation dtype and device.
+
+    ``tensor`` is the in-memory shard when the input was an array or tensor.
+    """
+
+    source: ChunkSource
+    kind: OutputKind
+    dtype: torch.dtype
+    device: torch.device
+    n_features: int
+    tensor: Tensor | None = None
+
+
+def uses_source(X: Any, collective: bool) -> bool:
+    """Whether ``fit(X)`` goes through the chunk-source path: ``X`` is a source, or a
+    process group is initialised and the algorithm works across ranks (``collective``)."""
+    return is_source(X) or (is_distributed() and collective)
+
+
+def prepare_source(
+    estimator: Any,
+    X: Any,
+    *,
+    dtype: Any,
+    device: Any,
+    warm_dtype: torch.dtype | None,
+    configuration: dict[str, Any],
+) -> SourceInput:
+    """``X`` as a :class:`SourceInput`; sets ``estimator.n_features_in_`` as ``fit`` does.
+
+    Parameters
+    ----------
+    estimator : estimator
+        Receives ``n_features_in_`` (checked against it for a warm start).
+    X : array-like, Tensor or chunk source
+    dtype, device : requested computation dtype and device (None: from the data)
+    warm_dtype : torch.dtype, optional
+        The fitted model's dtype for a warm start.
+    configuration : dict
+        Settings every rank must share (``n_components``, ``covariance_type``, ...).
+    """
+    if is_source(X):
+        source = as_source(X)
+        first = source.first_chunk()
+        computation = warm_dtype or resolve_dtype(dtype, first)
+        n_features = int(first.shape[1])
+        if warm_dtype is not None and n_features != estimator.n_features_in_:
+            raise ValueError(
+                f"X has {n_features} features, but {type(estimator).__name__} is expecting "
+                f"{estimator.n_features_in_} features as input."
+            )
+        estimator.n_features_in_ = n_features
+        if hasattr(estimator, "feature_names_in_"):
+            del estimator.feature_names_in_
+        target = torch.device(device) if device is not None else first.device
+        prepared = SourceInput(source, OutputKind(False), computation, target, n_features)
+    else:
+        computation = warm_dtype or resolve_dtype(dtype, X)
+        tensor, kind = to_tensor(
+            estimator,
+            X,
+            reset=warm_dtype is None,
+            dtype=computation,
+            device=device,
+            ensure_min_samples=0 if is_distributed() else 1,
+        )
+        whole = from_callable(lambda: iter((tensor,)), n_features=tensor.shape[1])
+        prepared = SourceInput(
+            whole, kind, computation, tensor.device, int(tensor.shape[1]), tensor
+        )
+    check_same_configuration(
+        {"n_features": prepared.n_features, "dtype": str(computation), **configuration}
+    )
+    return prepared

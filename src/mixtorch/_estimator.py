@@ -1,0 +1,249 @@
+"""The skeleton every mixtorch estimator shares.
+
+- **Parameters** are declared, scikit-learn's way, in ``_parameter_constraints`` and
+  checked at ``fit`` by :meth:`~sklearn.base.BaseEstimator._validate_params`, which raises
+  :class:`~sklearn.utils._param_validation.InvalidParameterError` (a ``ValueError`` and a
+  ``TypeError``) naming the parameter. :data:`MIXTURE_CONSTRAINTS` mirrors
+  ``sklearn.mixture``'s shared ones.
+- **Restarts**: :func:`best_of_n_init` is the one loop over ``n_init`` starts (or one warm
+  start) that keeps the run with the highest lower bound and warns with a
+  ``ConvergenceWarning`` when it did not converge; :class:`Progress` prints what
+  ``verbose`` asks for and calls the user's progress callback.
+- **Fitted state**: an estimator is built from a fitted value object with
+  :meth:`MixtureEstimator.from_mixture` (or filled with :meth:`~MixtureEstimator.set_fitted`),
+  given the :class:`~mixtorch.Mixture`, the fit record (an ``EMTrace``,
+  ``GradientTrace``, ...) and how results are handed back (:class:`OutputKind`). ``io``,
+  ``nn``, ``selection`` and the CLI use only these public entry points.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from numbers import Integral, Real
+from typing import Any, ClassVar, Protocol, TypeVar
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._validation import OutputKind
+from .covariance import COVARIANCE_TYPES
+from .fit.init import INIT_METHODS
+from .mixture import Mixture
+
+__all__ = [
+    "CHUNK_SIZE",
+    "MIXTURE_CONSTRAINTS",
+    "MixtureEstimator",
+    "Progress",
+    "RANDOM_STATE",
+    "best_of_n_init",
+]
+
+#: ``chunk_size`` everywhere: rows per chunk, or None for the covariance type's default.
+CHUNK_SIZE: list[Any] = [Interval(Integral, 1, None, closed="left"), None]
+#: ``random_state`` as every estimator accepts it: None, an int, NumPy's RandomState or
+#: Generator, or a torch.Generator.
+RANDOM_STATE: list[Any] = ["random_state", np.random.Generator, torch.Generator]
+
+#: The constraints of scikit-learn's ``BaseMixture`` plus mixtorch's own shared ones.
+MIXTURE_CONSTRAINTS: dict[str, list[Any]] = {
+    "n_components": [Interval(Integral, 1, None, closed="left")],
+    "covariance_type": [StrOptions(set(COVARIANCE_TYPES))],
+    "tol": [Interval(Real, 0.0, None, closed="left")],
+    "reg_covar": [Interval(Real, 0.0, None, closed="left")],
+    "max_iter": [Interval(Integral, 0, None, closed="left")],
+    "n_init": [Interval(Integral, 1, None, closed="left")],
+    "init_params": [StrOptions(set(INIT_METHODS))],
+    "random_state": RANDOM_STATE,
+    "warm_start": ["boolean"],
+    "verbose": ["verbose"],
+    "verbose_interval": [Interval(Integral, 1, None, closed="left")],
+    "chunk_size": CHUNK_SIZE,
+    # validated when resolved: they depend on the input and on the hardware
+    "device": "no_validation",  # type: ignore[dict-item]
+    "dtype": "no_validation",  # type: ignore[dict-item]
+}
+
+
+class FitRecord(Protocol):
+    """What a fitter reports about one run (``EMTrace``, ``GradientTrace``, ...)."""
+
+    @property
+    def lower_bound(self) -> float: ...
+
+    converged: bool
+
+
+Start = TypeVar("Start")
+Result = TypeVar("Result")
+Record = TypeVar("Record", bound=FitRecord)
+
+
+@dataclass
+class Progress:
+    """``verbose`` printing and the user's ``callback(iteration, lower_bound)``.
+
+    Parameters
+    ----------
+    verbose : int
+        0 silent; 1 one line per initialisation and every ``interval`` iterations; 2 adds
+        the lower bound and its change.
+    interval : int
+    callback : callable, optional
+    describe : callable, optional
+        Extra text for an iteration line (e.g. rows and seconds of a pass over a source).
+    """
+
+    verbose: int = 0
+    interval: int = 10
+    callback: Callable[[int, float], None] | None = None
+    describe: Callable[[], str] | None = None
+
+    def say(self, level: int, message: str) -> None:
+        """Print ``message`` when ``verbose >= level``."""
+        if self.verbose >= level:
+            print(message)
+
+    def iteration(self, iteration: int, lower_bound: float, change: float) -> None:
+        """Report one iteration of a fitter (``callback`` argument of the fitters)."""
+        if self.callback is not None:
+            self.callback(iteration, lower_bound)
+        if self.verbose and iteration % self.interval == 0:
+            head = f"  Iteration {iteration}"
+            if self.describe is not None:
+                head += f": {self.describe()}"
+            detail = f"\t lower bound {lower_bound:.5f}\t change {change:.3g}"
+            self.say(1, head + (detail if self.verbose >= 2 else ""))
+
+    def epoch(self, epoch: int, nll: float) -> None:
+        """Report one gradient epoch (mean NLL per sample)."""
+        self.iteration(epoch, -nll, math.nan)
+
+    @property
+    def active(self) -> bool:
+        """Whether anything listens (fitters skip the callback otherwise)."""
+        return bool(self.verbose) or self.callback is not None
+
+
+def best_of_n_init(
+    start: Callable[[], Start],
+    run: Callable[[Start, float], tuple[Result, Record]],
+    *,
+    n_init: int,
+    warm: tuple[Start, float] | None = None,
+    progress: Progress | None = None,
+    max_iter: int = 1,
+) -> tuple[Result, Record]:
+    """Run a fitter from ``n_init`` starts (or once from ``warm``) and keep the best.
+
+    Parameters
+    ----------
+    start : callable
+        ``start()`` draws a fresh starting point (value object).
+    run : callable
+        ``run(start, previous_lower_bound)`` fits from it and returns (result, record);
+        the record has ``lower_bound`` and ``converged``.
+    n_init : int
+    warm : (start, previous_lower_bound), optional
+        Warm start: one run from the previous fit (``n_init`` is then ignored).
+    progress : Progress, optional
+    max_iter : int
+        With ``max_iter == 0`` no run can converge, so nothing is said about it.
+
+    Returns
+    -------
+    (result, record) of the run with the highest lower bound.
+    """
+    progress = progress or Progress()
+    best: tuple[Result, Record] | None = None
+    for init in range(1 if warm is not None else n_init):
+        progress.say(1, f"Initialization {init}")
+        begin, previous = warm if warm is not None else (start(), -math.inf)
+        result = run(begin, previous)
+        state = "converged" if result[1].converged else "did not converge"
+        progress.say(1, f"Initialization {state}.")
+        if best is None or result[1].lower_bound > best[1].lower_bound:
+            best = result
+    if best is None:
+        raise ValueError(f"n_init must be at least 1, got {n_init!r}.")
+    if not best[1].converged and max_iter > 0:
+        warnings.warn(
+            "Best performing initialization did not converge. Try different init "
+            "parameters, or increase max_iter, tol, or check for degenerate data.",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
+    return best
+
+
+class MixtureEstimator(BaseEstimator):
+    """Base of every mixtorch estimator: constraints and the fitted-state protocol.
+
+    Subclasses declare ``_parameter_constraints``, call ``self._validate_params()`` first
+    in ``fit`` and implement :meth:`_set_fitted`.
+    """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {}
+    _fit_kind: OutputKind
+
+    # -- fitted-state protocol -------------------------------------------------------
+    @classmethod
+    def from_mixture(
+        cls,
+        mixture: Mixture,
+        record: Any = None,
+        *,
+        output: OutputKind | None = None,
+        **params: Any,
+    ) -> Any:
+        """A fitted estimator holding ``mixture``.
+
+        Parameters
+        ----------
+        mixture : Mixture
+            The fitted parameters (their dtype and device are the model's).
+        record : fit record, optional
+            What the fit reported (``EMTrace``, ``GradientTrace``, ...); an empty record
+            by default.
+        output : OutputKind, optional
+            How results are handed back; NumPy by default.
+        **params
+            Constructor parameters; those the mixture determines (``n_components``,
+            ``covariance_type``) are taken from it unless given.
+
+        Returns
+        -------
+        estimator
+        """
+        model = cls(**{**cls._params_of(mixture), **params})
+        model.set_fitted(mixture, record, output=output)
+        return model
+
+    def set_fitted(
+        self, mixture: Mixture, record: Any = None, *, output: OutputKind | None = None
+    ) -> None:
+        """Make this estimator fitted with ``mixture`` (see :meth:`from_mixture`)."""
+        self._set_fitted(mixture, record, output if output is not None else OutputKind(False))
+
+    @property
+    def output_kind(self) -> OutputKind:
+        """How results are handed back (NumPy, or tensors on a device); set by ``fit``."""
+        return self._fit_kind
+
+    @output_kind.setter
+    def output_kind(self, kind: OutputKind) -> None:
+        self._fit_kind = kind
+
+    @classmethod
+    def _params_of(cls, mixture: Mixture) -> dict[str, Any]:
+        """Constructor parameters a mixture determines."""
+        return {}
+
+    def _set_fitted(self, mixture: Mixture, record: Any, output: OutputKind) -> None:
+        raise NotImplementedError(f"{type(self).__name__} cannot be built from a mixture.")
