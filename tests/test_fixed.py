@@ -88,3 +88,13 @@ def test_fixed_needs_the_matching_init_and_known_names():
         GaussianMixture(2, fixed=("means",)).fit(X)
     with pytest.raises(ValueError, match="fixed may only contain"):
         GaussianMixture(2, fixed=("mean",)).fit(X)
+
+
+def test_kmeans_limit_example_agrees_with_kmeans(capsys):
+    import runpy
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "examples" / "kmeans_limit.py"
+    runpy.run_path(str(path))["main"]()
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert "100.0%" in last and float(last.split()[-1]) < 1e-8

@@ -77,3 +77,15 @@ def test_tensors_stay_tensors():
     tensor = torch.as_tensor(holes)
     filled = GaussianMixtureImputer(2, random_state=0).fit(tensor).transform(tensor)
     assert isinstance(filled, torch.Tensor) and not bool(torch.isnan(filled).any())
+
+
+def test_missing_values_example_runs_and_beats_chained_regression(tmp_path, capsys):
+    import runpy
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "examples" / "missing_values.py"
+    runpy.run_path(str(path))["main"](tmp_path)
+    lines = capsys.readouterr().out.splitlines()
+    ours, chained = (float(line.split()[-1]) for line in lines[1:3])
+    assert ours < 0.6 * chained
+    assert (tmp_path / "missing_values.png").read_bytes()[:4] == b"\x89PNG"
