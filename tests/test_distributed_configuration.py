@@ -69,6 +69,16 @@ def _worker(rank_id: int, port: int, out: Path) -> None:
                 results[f"error_{name}"] = None
             except ValueError as error:
                 results[f"error_{name}"] = str(error)
+        refusing = {
+            "gradient_mixture": GaussianMixture(2, algorithm="gradient"),
+            "gradient_gaussian": Gaussian(algorithm="gradient"),
+        }
+        for name, estimator in refusing.items():
+            try:
+                estimator.fit(X[rank_id::2])
+                results[f"refused_{name}"] = None
+            except ValueError as error:
+                results[f"refused_{name}"] = str(error)
         (out / f"rank{rank_id}.json").write_text(json.dumps(results))
     finally:
         dist.destroy_process_group()
@@ -135,6 +145,13 @@ def test_mismatched_configuration_is_the_same_error_on_every_rank(rank_results, 
     first, second = (result[f"error_{name}"] for result in rank_results)
     assert first is not None and first == second
     assert name in first and "rank 0" in first and "rank 1" in first
+
+
+@pytest.mark.parametrize("name", ["gradient_mixture", "gradient_gaussian"])
+def test_fits_that_cannot_span_ranks_refuse_on_every_rank(rank_results, name):
+    first, second = (result[f"refused_{name}"] for result in rank_results)
+    assert first is not None and first == second
+    assert "algorithm='gradient'" in first and "process group" in first
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from ._validation import OutputKind, resolve_dtype, to_tensor
 from .distributed import check_same_configuration, is_distributed
 from .sources import ChunkSource, as_source, from_callable, is_source
 
-__all__ = ["SourceInput", "prepare_source", "uses_source"]
+__all__ = ["SourceInput", "prepare_source", "refuse_across_ranks", "uses_source"]
 
 
 @dataclass(frozen=True)
@@ -37,10 +37,30 @@ class SourceInput:
     tensor: Tensor | None = None
 
 
-def uses_source(X: Any, collective: bool) -> bool:
+def uses_source(X: Any, collective: bool, refusal: str = "") -> bool:
     """Whether ``fit(X)`` goes through the chunk-source path: ``X`` is a source, or a
-    process group is initialised and the algorithm works across ranks (``collective``)."""
-    return is_source(X) or (is_distributed() and collective)
+    process group is initialised and the algorithm works across ranks (``collective``).
+
+    Under a process group an in-memory fit that does not work across ranks raises
+    ``ValueError(refusal)`` (every rank decides alike, before any collective) instead of
+    silently fitting the rank's own shard.
+    """
+    if is_source(X):
+        return True
+    if is_distributed() and not collective:
+        refuse_across_ranks(refusal)
+    return is_distributed()
+
+
+def refuse_across_ranks(message: str) -> None:
+    """Raise ``ValueError(message)`` when a process group is initialised (an estimator
+    that cannot fit the union of the ranks' shards says so, the same on every rank)."""
+    if is_distributed():
+        raise ValueError(
+            f"{message} A torch.distributed process group is initialised, and this fit "
+            "would only see this rank's shard; fit outside the process group (or gather "
+            "the data) instead."
+        )
 
 
 def prepare_source(

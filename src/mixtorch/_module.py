@@ -131,9 +131,8 @@ class GaussianMixtureModule(nn.Module):
         """Covariances in scikit-learn's layout, including ``reg_covar`` (differentiable)."""
         if self._structure.is_triangular():
             factor = self.cholesky_factor()
-            eye = torch.eye(self.n_features, dtype=factor.dtype, device=factor.device)
-            return factor @ factor.mT + self.reg_covar * eye
-        return torch.exp(2.0 * self.log_scale) + self.reg_covar
+            return self._structure.add_reg_covar(factor @ factor.mT, self.reg_covar)
+        return self._structure.add_reg_covar(torch.exp(2.0 * self.log_scale), self.reg_covar)
 
     def _scale_tril(self) -> tuple[Tensor, Tensor]:
         """The factor of the regularised covariance and its log-diagonal."""

@@ -8,7 +8,7 @@ the values the pure fitters of :mod:`mixtorch.fit.streaming` and
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -27,70 +27,91 @@ __all__ = ["OnlineFitMixin"]
 class OnlineFitMixin:
     """Source, distributed and stepwise fitting for :class:`~mixtorch.GaussianMixture`."""
 
-    # Provided by GaussianMixture.
+    # Provided by GaussianMixture (and its bases).
     n_components: int
+    covariance_type: str
+    init_params: str
     algorithm: str
     init_sample_size: int
     step_size_decay: float
+    dtype: Any
+    device: Any
+    random_state: Any
+    tol: float
+    max_iter: int
+    n_init: int
+    reg_covar: float
+    lower_bound_: float
     mixture_: Any
     stepwise_state_: StepwiseState
 
+    if TYPE_CHECKING:
+
+        def _warm(self) -> bool: ...
+        def _rows(self, n_features: int) -> int: ...
+        def _start_spec(self, n_features: int, dtype: torch.dtype, device: Any) -> Any: ...
+        def _set_fitted(self, mixture: Any, record: Any, output: Any) -> None: ...
+        def _validate_params(self) -> None: ...
+
     def _uses_source(self, X: Any) -> bool:
-        return uses_source(X, collective=self.algorithm == "em")
+        return uses_source(
+            X,
+            collective=self.algorithm == "em",
+            refusal="GaussianMixture(algorithm='gradient') does not fit across ranks.",
+        )
 
     def _fit_source(self, X: Any, progress: Progress, labels: bool) -> Any:
         """Exact EM over a chunk source (or this rank's shard); see mixtorch.fit.streaming."""
-        model: Any = self
-        if model.algorithm != "em":
+        if self.algorithm != "em":
             raise ValueError("Fitting from a data source or across ranks needs algorithm='em'.")
-        warm = model._warm()
+        warm = self._warm()
         data = prepare_source(
-            model,
+            self,
             X,
-            dtype=model.dtype,
-            device=model.device,
-            warm_dtype=model.mixture_.dtype if warm else None,
+            dtype=self.dtype,
+            device=self.device,
+            warm_dtype=self.mixture_.dtype if warm else None,
             configuration={
-                "n_components": model.n_components,
-                "covariance_type": model.covariance_type,
-                "init_params": model.init_params,
+                "n_components": self.n_components,
+                "covariance_type": self.covariance_type,
+                "init_params": self.init_params,
             },
         )
-        rows = model._rows(data.n_features)
+        rows = self._rows(data.n_features)
         chunks = PassMeter(data.source, rows, data.device, data.dtype)
-        if model.init_sample_size < model.n_components:
+        if self.init_sample_size < self.n_components:
             raise ValueError(
                 "init_sample_size must be an integer >= n_components, got "
-                f"{model.init_sample_size!r}."
+                f"{self.init_sample_size!r}."
             )
-        generator = synchronised_generator(check_random_generator(model.random_state), data.device)
+        generator = synchronised_generator(check_random_generator(self.random_state), data.device)
         sample, n_samples = reservoir_sample(
-            chunks, int(model.init_sample_size), generator, data.n_features
+            chunks, int(self.init_sample_size), generator, data.n_features
         )
-        if n_samples < max(2, model.n_components):
+        if n_samples < max(2, self.n_components):
             raise ValueError(
                 f"Expected n_samples >= max(2, n_components) but got n_samples = {n_samples}, "
-                f"n_components = {model.n_components}."
+                f"n_components = {self.n_components}."
             )
-        spec = model._start_spec(data.n_features, data.dtype, data.device)
+        spec = self._start_spec(data.n_features, data.dtype, data.device)
         progress.describe = chunks.describe
         mixture, trace = best_of_n_init(
             lambda: stream_start_mixture(chunks, sample, spec, generator),
             lambda start, previous: fit_em(
                 chunks,
                 start,
-                tol=model.tol,
-                max_iter=model.max_iter,
-                reg_covar=model.reg_covar,
+                tol=self.tol,
+                max_iter=self.max_iter,
+                reg_covar=self.reg_covar,
                 previous_lower_bound=previous,
                 callback=progress.iteration if progress.active else None,
             ),
-            n_init=model.n_init,
-            warm=(model.mixture_.to(data.device, data.dtype), model.lower_bound_) if warm else None,
+            n_init=self.n_init,
+            warm=(self.mixture_.to(data.device, data.dtype), self.lower_bound_) if warm else None,
             progress=progress,
-            max_iter=model.max_iter,
+            max_iter=self.max_iter,
         )
-        model._set_fitted(mixture, trace, data.kind)
+        self._set_fitted(mixture, trace, data.kind)
         if not labels:
             return None
         predicted = [mixture.predict(chunk, rows) for chunk in chunks()]
@@ -104,7 +125,7 @@ class OnlineFitMixin:
         sufficient statistics with step ``(t + 2) ** -step_size_decay`` followed by an
         M-step (see :mod:`mixtorch.fit.stepwise`). On a model fitted by ``fit`` the
         running statistics restart from the fitted parameters. The running state is
-        ``stepwise_state_``, saved with the model.
+        ``stepwise_state_``, saved with the self.
 
         Parameters
         ----------
@@ -115,34 +136,33 @@ class OnlineFitMixin:
         -------
         self
         """
-        model: Any = self
-        model._validate_params()
-        fitted = hasattr(model, "mixture_")
-        dtype = model.mixture_.dtype if fitted else resolve_dtype(model.dtype, X)
-        tensor, kind = to_tensor(model, X, reset=not fitted, dtype=dtype, device=model.device)
-        rows = model._rows(tensor.shape[1])
+        self._validate_params()
+        fitted = hasattr(self, "mixture_")
+        dtype = self.mixture_.dtype if fitted else resolve_dtype(self.dtype, X)
+        tensor, kind = to_tensor(self, X, reset=not fitted, dtype=dtype, device=self.device)
+        rows = self._rows(tensor.shape[1])
         if fitted:
-            mixture = model.mixture_
+            mixture = self.mixture_
             if mixture.device != tensor.device:
                 mixture = mixture.to(tensor.device, dtype)
-            state = getattr(model, "stepwise_state_", None)
+            state = getattr(self, "stepwise_state_", None)
         else:
-            if tensor.shape[0] < max(2, model.n_components):
+            if tensor.shape[0] < max(2, self.n_components):
                 raise ValueError(
                     "The first partial_fit batch needs at least max(2, n_components) = "
-                    f"{max(2, model.n_components)} rows, got {tensor.shape[0]}."
+                    f"{max(2, self.n_components)} rows, got {tensor.shape[0]}."
                 )
-            generator = check_random_generator(model.random_state, tensor.device)
-            spec = model._start_spec(tensor.shape[1], tensor.dtype, tensor.device)
+            generator = check_random_generator(self.random_state, tensor.device)
+            spec = self._start_spec(tensor.shape[1], tensor.dtype, tensor.device)
             mixture, state = start_mixture(tensor, spec, generator, rows), None
         updated, state, trace = stepwise_update(
             mixture,
             tensor,
             state,
-            decay=float(model.step_size_decay),
-            reg_covar=model.reg_covar,
+            decay=float(self.step_size_decay),
+            reg_covar=self.reg_covar,
             rows=rows,
         )
-        model._set_fitted(updated, trace, kind)
-        model.stepwise_state_ = state
-        return model
+        self._set_fitted(updated, trace, kind)
+        self.stepwise_state_ = state
+        return self

@@ -103,6 +103,15 @@ class _KindOperations:
         return (K + 2 * D) / 4.0
 
     @classmethod
+    def add_reg_covar(cls, values: Tensor, reg_covar: float) -> Tensor:
+        """``values`` (this kind's layout) with ``reg_covar`` added to every variance: the
+        one place where the regularisation enters a covariance."""
+        if cls.is_triangular():
+            eye = torch.eye(values.shape[-1], dtype=values.dtype, device=values.device)
+            return values + reg_covar * eye
+        return values + reg_covar
+
+    @classmethod
     def component_values(cls, values: Tensor, index: int) -> Tensor:
         """Component ``index``'s entry of ``values`` in this layout (tied: the one matrix)."""
         return values if cls.kind == "tied" else values[index]
@@ -297,11 +306,6 @@ def _differences(Y: Tensor, means: Tensor) -> Tensor:
     return Y.unsqueeze(0) - means.unsqueeze(1)
 
 
-def _with_ridge(matrices: Tensor, reg_covar: float) -> Tensor:
-    eye = torch.eye(matrices.shape[-1], dtype=matrices.dtype, device=matrices.device)
-    return matrices + reg_covar * eye
-
-
 class FullCovariance(Covariance):
     """A full covariance matrix per component, (K, D, D)."""
 
@@ -314,7 +318,7 @@ class FullCovariance(Covariance):
 
     @classmethod
     def from_scatter(cls, scatter: Tensor, counts: Tensor, reg_covar: float) -> Covariance:
-        covariances = _with_ridge(scatter / counts[:, None, None], reg_covar)
+        covariances = cls.add_reg_covar(scatter / counts[:, None, None], reg_covar)
         return cls(covariances, reg_covar=reg_covar)
 
     @classmethod
@@ -375,7 +379,7 @@ class TiedCovariance(FullCovariance):
 
     @classmethod
     def from_scatter(cls, scatter: Tensor, counts: Tensor, reg_covar: float) -> Covariance:
-        covariance = _with_ridge(scatter.sum(0) / counts.sum(), reg_covar)
+        covariance = cls.add_reg_covar(scatter.sum(0) / counts.sum(), reg_covar)
         return cls(covariance, reg_covar=reg_covar)
 
     @classmethod
@@ -412,7 +416,7 @@ class DiagCovariance(Covariance):
 
     @classmethod
     def from_scatter(cls, scatter: Tensor, counts: Tensor, reg_covar: float) -> Covariance:
-        return cls(scatter / counts[:, None] + reg_covar, reg_covar=reg_covar)
+        return cls(cls.add_reg_covar(scatter / counts[:, None], reg_covar), reg_covar=reg_covar)
 
     @classmethod
     def from_precisions(cls, precisions: Tensor, n_features: int) -> Covariance:
@@ -492,7 +496,7 @@ class SphericalCovariance(DiagCovariance):
 
     @classmethod
     def from_scatter(cls, scatter: Tensor, counts: Tensor, reg_covar: float) -> Covariance:
-        variances = (scatter / counts[:, None]).mean(-1) + reg_covar
+        variances = cls.add_reg_covar((scatter / counts[:, None]).mean(-1), reg_covar)
         return cls(variances, n_features=scatter.shape[-1], reg_covar=reg_covar)
 
     @classmethod

@@ -144,7 +144,8 @@ class Gaussian(MixtureScoringMixin, DensityMixin, MixtureEstimator):
         """
         self._validate_params()
         covariance_type = covariance_class(self.covariance_type)
-        if uses_source(X, collective=self.algorithm == "closed_form"):
+        refusal = "Gaussian(algorithm='gradient') does not fit across ranks."
+        if uses_source(X, collective=self.algorithm == "closed_form", refusal=refusal):
             self._fit_source(X, sample_weight)  # a chunk source, or shards across ranks
             return self
         dtype = resolve_dtype(self.dtype, X)

@@ -250,7 +250,7 @@ def _cross_validate(
     folds = KFold(n_splits=cv, shuffle=True, random_state=random_state)
     scores, converged = [], True
     for train, test in folds.split(np.zeros((int(X.shape[0]), 1))):
-        fold_model = _fit_quietly(model.__class__(**model.get_params()), _rows(X, train))
+        fold_model = _fit_quietly(type(model)(**model.get_params()), _rows(X, train))
         scores.append(fold_model.score(_rows(X, test)) * len(test))
         converged = converged and bool(fold_model.converged_)
     return float(sum(scores) / int(X.shape[0])), converged

@@ -16,6 +16,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from torch import Tensor
 
 from .._base import ClusterScoringMixin
+from .._data import refuse_across_ranks
 from .._estimator import RANDOM_STATE, MixtureEstimator
 from .._validation import OutputKind, as_output, check_random_generator, resolve_dtype, to_tensor
 from ..covariance import DiagCovariance
@@ -74,6 +75,7 @@ class PyroMixtureBase(ClusterScoringMixin, DensityMixin, MixtureEstimator):
     # -- fitting ---------------------------------------------------------------------
     def _fit_data(self, X: Any) -> tuple[Tensor, OutputKind, MixturePrior]:
         self._validate_params()
+        refuse_across_ranks(f"{type(self).__name__} does not fit across ranks.")
         tensor, kind = to_tensor(
             self, X, reset=True, dtype=resolve_dtype(self.dtype, X), ensure_min_samples=2
         )
