@@ -159,3 +159,10 @@ def test_bad_features_and_values_are_named(features, values, error, match):
     mixture = _fitted("full")
     with pytest.raises(error, match=match):
         mixture.condition(features, values)
+
+
+def test_log_evidence_is_the_marginal_density_of_the_given_values():
+    mixture = _fitted("tied")
+    rows = torch.tensor([[0.0, 1.0], [4.0, -2.0]], dtype=torch.float64)
+    batch = mixture.conditionals([2, 0], rows)
+    torch.testing.assert_close(batch.log_evidence, mixture.marginal([2, 0]).log_prob(rows))

@@ -28,6 +28,7 @@ _LAZY = {
     "TiedCovariance": ".covariance",
     "Gaussian": ".gaussian",
     "GaussianMixture": ".gaussian_mixture",
+    "GaussianMixtureImputer": ".impute",
     "load": ".io",
     "save": ".io",
     "GaussianKDE": ".kde",
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
     from .exceptions import DegenerateComponentWarning, DivergenceError
     from .gaussian import Gaussian
     from .gaussian_mixture import GaussianMixture
+    from .impute import GaussianMixtureImputer
     from .io import load, save
     from .kde import GaussianKDE
     from .mixture import Mixture
@@ -72,6 +74,7 @@ __all__ = [
     "Gaussian",
     "GaussianKDE",
     "GaussianMixture",
+    "GaussianMixtureImputer",
     "GaussianMixtureRegressor",
     "MCMCGaussianMixture",
     "Mixture",

@@ -10,6 +10,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._chunks import chunk_rows
 from ._validation import OutputKind, as_output, check_random_generator, to_tensor
+from .fit.missing import observed_weighted_log_prob
 from .mixture import Mixture
 
 __all__ = ["MixtureScoringMixin"]
@@ -32,11 +33,25 @@ class MixtureScoringMixin:
     def _prepare(self, X: Any) -> tuple[torch.Tensor, OutputKind, int]:
         check_is_fitted(self, "mixture_")
         mixture = self.mixture_
-        tensor, kind = to_tensor(self, X, reset=False, dtype=mixture.dtype, device=mixture.device)
+        tensor, kind = to_tensor(
+            self,
+            X,
+            reset=False,
+            dtype=mixture.dtype,
+            device=mixture.device,
+            allow_nan=getattr(self, "missing_values", None) is not None,
+        )
         rows = chunk_rows(
             mixture.n_components, mixture.n_features, self.chunk_size, type(mixture.covariance)
         )
         return tensor, kind, rows
+
+    def _observed(self, X: torch.Tensor) -> torch.Tensor | None:
+        """Weighted log-densities over each row's observed entries, when ``X`` has
+        missing entries (``missing_values=np.nan``); None for complete rows."""
+        if getattr(self, "missing_values", None) is None or not bool(torch.isnan(X).any()):
+            return None
+        return observed_weighted_log_prob(self.mixture_, X)
 
     def _n_parameters(self) -> int:
         """Number of free parameters of the fitted model."""
@@ -56,6 +71,9 @@ class MixtureScoringMixin:
         log_prob : ndarray or Tensor of shape (n_samples,)
         """
         tensor, kind, rows = self._prepare(X)
+        observed = self._observed(tensor)
+        if observed is not None:
+            return as_output(torch.logsumexp(observed, 1), kind)
         return as_output(self.mixture_.log_prob(tensor, rows), kind)
 
     def score(self, X: Any, y: Any = None) -> float:
@@ -71,6 +89,9 @@ class MixtureScoringMixin:
         float
         """
         tensor, _, rows = self._prepare(X)
+        observed = self._observed(tensor)
+        if observed is not None:
+            return float(torch.logsumexp(observed, 1).to(torch.float64).mean())
         return float(self.mixture_.total_log_prob(tensor, rows)) / tensor.shape[0]
 
     def bic(self, X: Any) -> float:
@@ -111,6 +132,9 @@ class ClusterScoringMixin(MixtureScoringMixin):
         labels : ndarray or Tensor of shape (n_samples,)
         """
         tensor, kind, rows = self._prepare(X)
+        observed = self._observed(tensor)
+        if observed is not None:
+            return as_output(observed.argmax(1), kind)
         return as_output(self.mixture_.predict(tensor, rows), kind)
 
     def predict_proba(self, X: Any) -> Any:
@@ -125,6 +149,9 @@ class ClusterScoringMixin(MixtureScoringMixin):
         responsibilities : ndarray or Tensor of shape (n_samples, n_components)
         """
         tensor, kind, rows = self._prepare(X)
+        observed = self._observed(tensor)
+        if observed is not None:
+            return as_output(torch.softmax(observed, 1), kind)
         return as_output(self.mixture_.responsibilities(tensor, rows), kind)
 
     def sample(self, n_samples: int = 1) -> tuple[Any, Any]:

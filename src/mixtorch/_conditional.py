@@ -20,8 +20,8 @@ _SHAPED_PARAMETERS = ("weights_init", "means_init", "precisions_init")
 class ConditioningMixin:
     """Marginals and conditionals of a fitted mixture, as fitted estimators of its class.
 
-    The host class provides ``mixture_``, ``means_``, ``get_params`` and a
-    ``from_parameters`` class method taking scikit-learn layouts.
+    The host class provides ``mixture_``, ``get_params`` and the fitted-state protocol
+    of :mod:`mixtorch._estimator` (``from_mixture``, ``output_kind``).
     """
 
     mixture_: Mixture
@@ -93,18 +93,10 @@ class ConditioningMixin:
         params = self.get_params()  # type: ignore[attr-defined]
         for name in ("n_components", "covariance_type", *_SHAPED_PARAMETERS):
             params.pop(name, None)
-        tensors = isinstance(self.means_, torch.Tensor)
-
-        def layout(value: torch.Tensor) -> Any:
-            return value if tensors else value.detach().cpu().numpy()
-
-        model = type(self).from_parameters(  # type: ignore[attr-defined]
-            layout(mixture.weights),
-            layout(mixture.means),
-            layout(mixture.covariance.covariances),
-            covariance_type=mixture.covariance_type,
-            **params,
-        )
+        if "fixed" in params:
+            params["fixed"] = ()  # the fixed values came from the *_init parameters
+        output = self.output_kind  # type: ignore[attr-defined]
+        model = type(self).from_mixture(mixture, output=output, **params)  # type: ignore[attr-defined]
         names = getattr(self, "feature_names_in_", None)
         if names is not None:
             model.feature_names_in_ = np.asarray(names)[features.numpy()]

@@ -91,6 +91,7 @@ def to_tensor(
     dtype: torch.dtype | None = None,
     device: Any = None,
     ensure_min_samples: int = 1,
+    allow_nan: bool = False,
 ) -> tuple[torch.Tensor, OutputKind]:
     """Validate ``X`` and return it as a 2-D floating tensor plus its output kind.
 
@@ -107,15 +108,23 @@ def to_tensor(
         Where to compute; by default the tensor's device (CPU for NumPy input).
     ensure_min_samples : int
         Minimum number of rows.
+    allow_nan : bool
+        Accept NaN (missing entries); infinity is still an error.
     """
     kind = OutputKind.of(X)
     target_device = check_device(device)
     if isinstance(X, torch.Tensor):
         tensor = _validate_tensor(
-            estimator, X.detach(), reset=reset, ensure_min_samples=ensure_min_samples
+            estimator,
+            X.detach(),
+            reset=reset,
+            ensure_min_samples=ensure_min_samples,
+            allow_nan=allow_nan,
         )
     else:
-        array = _validate_array(estimator, X, reset=reset, ensure_min_samples=ensure_min_samples)
+        array = _validate_array(
+            estimator, X, reset=reset, ensure_min_samples=ensure_min_samples, allow_nan=allow_nan
+        )
         if not array.flags.writeable or not array.flags.c_contiguous:
             array = np.ascontiguousarray(array).copy()
         tensor = torch.from_numpy(array)
@@ -128,7 +137,9 @@ def to_tensor(
 _NOT_2D = re.compile(r"Expected 2D array, got (1D|scalar) array instead")
 
 
-def _validate_array(estimator: Any, X: Any, *, reset: bool, ensure_min_samples: int) -> Any:
+def _validate_array(
+    estimator: Any, X: Any, *, reset: bool, ensure_min_samples: int, allow_nan: bool = False
+) -> Any:
     """scikit-learn's ``validate_data``, with a one-line message for 1-D input."""
     try:
         return validate_data(
@@ -137,6 +148,7 @@ def _validate_array(estimator: Any, X: Any, *, reset: bool, ensure_min_samples: 
             reset=reset,
             dtype=[np.float64, np.float32],
             ensure_min_samples=ensure_min_samples,
+            ensure_all_finite="allow-nan" if allow_nan else True,
         )
     except ValueError as error:
         if str(error).startswith("Complex data not supported"):  # then prints the array
@@ -205,7 +217,7 @@ def _device_exists(device: torch.device) -> bool:
 
 
 def _validate_tensor(
-    estimator: Any, X: torch.Tensor, *, reset: bool, ensure_min_samples: int
+    estimator: Any, X: torch.Tensor, *, reset: bool, ensure_min_samples: int, allow_nan: bool
 ) -> torch.Tensor:
     name = type(estimator).__name__
     if X.is_complex():
@@ -232,7 +244,11 @@ def _validate_tensor(
         X = X.to(torch.get_default_dtype())
     elif X.dtype not in (torch.float32, torch.float64):
         X = X.float()
-    check_finite(X, "X")
+    if allow_nan:
+        if bool(torch.isinf(X).any()):
+            raise ValueError("Input X contains infinity.")
+    else:
+        check_finite(X, "X")
     if reset:
         estimator.n_features_in_ = n_features
         if hasattr(estimator, "feature_names_in_"):

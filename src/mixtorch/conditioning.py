@@ -128,6 +128,8 @@ class Conditionals:
         The conditional covariances (the same for every row), of the original kind.
     free : Tensor of shape (F,)
         Indices of the free features in the original model.
+    log_evidence : Tensor of shape (B,)
+        ``log p(x_g = v_b)``, the marginal log-density of each row of given values.
 
     Examples
     --------
@@ -147,6 +149,7 @@ class Conditionals:
     means: Tensor
     covariance: Covariance
     free: Tensor
+    log_evidence: Tensor
 
     def mean(self) -> Tensor:
         """E[x_f | x_g = v_b], shape (B, F)."""
@@ -236,16 +239,22 @@ def condition(
     rows = max(1, _ELEMENT_BUDGET // max(1, K * (F + G)))
     B = values.shape[0]
     log_weights_out = torch.empty(B, K, dtype=means.dtype, device=means.device)
+    evidence_out = torch.empty(B, dtype=means.dtype, device=means.device)
     means_out = torch.empty(B, K, F, dtype=means.dtype, device=means.device)
     for start in range(0, B, rows):
         chunk = values[start : start + rows]
-        block = log_weights_out[start : start + rows]
-        torch.log_softmax(kernel.weighted_log_prob(chunk), dim=1, out=block)
+        joint = kernel.weighted_log_prob(chunk)
+        evidence = torch.logsumexp(joint, dim=1, out=evidence_out[start : start + rows])
+        torch.sub(joint, evidence[:, None], out=log_weights_out[start : start + rows])
         torch.mm(chunk - centre, slopes, out=means_out[start : start + rows].view(-1, K * F))
         means_out[start : start + rows] += offsets
     kernel.release()
     return Conditionals(
-        log_weights_out, means_out, type(covariance).from_full_matrices(conditional), free
+        log_weights_out,
+        means_out,
+        type(covariance).from_full_matrices(conditional),
+        free,
+        evidence_out,
     )
 
 

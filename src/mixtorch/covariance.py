@@ -279,6 +279,11 @@ class Covariance(_KindOperations, _Variational):
         ``tied``), as marginals and conditionals of such matrices do.
         """
 
+    @classmethod
+    @abstractmethod
+    def scatter_from_dense(cls, scatter: Tensor) -> Tensor:
+        """This kind's scatter layout (see :meth:`from_scatter`) from (K, D, D) matrices."""
+
     @abstractmethod
     def precisions(self) -> Tensor:
         """Inverse covariances in scikit-learn's layout."""
@@ -367,6 +372,10 @@ class FullCovariance(_FullVariational, Covariance):
     @classmethod
     def from_full_matrices(cls, matrices: Tensor) -> Covariance:
         return cls(matrices)
+
+    @classmethod
+    def scatter_from_dense(cls, scatter: Tensor) -> Tensor:
+        return scatter
 
     @classmethod
     def n_parameters(cls, n_components: int, n_features: int) -> int:
@@ -479,6 +488,10 @@ class DiagCovariance(_DiagVariational, Covariance):
     @classmethod
     def from_full_matrices(cls, matrices: Tensor) -> Covariance:
         return cls(torch.diagonal(matrices, dim1=-2, dim2=-1).clone())
+
+    @classmethod
+    def scatter_from_dense(cls, scatter: Tensor) -> Tensor:
+        return torch.diagonal(scatter, dim1=-2, dim2=-1).clone()
 
     @classmethod
     def n_parameters(cls, n_components: int, n_features: int) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
@@ -17,10 +18,12 @@ from ._online import OnlineFitMixin
 from ._validation import OutputKind, as_output, check_random_generator, resolve_dtype, to_tensor
 from .covariance import Covariance, covariance_class
 from .fit.collapse import warn_if_collapsed
-from .fit.em import EMTrace, fit_em
+from .fit.em import FIXABLE, EMTrace, fit_em
 from .fit.gradient import OPTIMIZERS, GradientTrace, fit_gradient
+from .fit.missing import fill_column_means, missing_statistics, observed_weighted_log_prob
 from .fit.start import StartSpec, check_given_start, start_mixture
 from .mixture import Mixture
+from .stats import accumulate_statistics
 
 __all__ = ["GaussianMixture"]
 
@@ -87,6 +90,20 @@ class GaussianMixture(
     step_size_decay : float, default=0.7
         For :meth:`partial_fit` (stepwise EM): the t-th batch after the first enters the
         running statistics with weight ``(t + 2) ** -step_size_decay``; in (0.5, 1].
+    missing_values : float or None, default=None
+        ``np.nan`` to accept rows with missing entries (NaN, missing at random): EM then
+        uses the expected sufficient statistics of every pattern of missing entries
+        (exact EM, :mod:`mixtorch.fit.missing`; the start is drawn from the data with
+        NaN replaced by column means), and ``score_samples``, ``score``, ``predict`` and
+        ``predict_proba`` use each row's marginal over its observed entries. ``None``
+        keeps NaN an error. Only in-memory EM fits accept missing entries.
+    fixed : tuple of {'weights', 'means', 'covariances'}, default=()
+        Parameter groups taken from ``weights_init``, ``means_init`` and
+        ``precisions_init`` (which must then be given) and never updated, by EM or by
+        gradient fitting; the others get their best values given the fixed ones. With
+        ``covariance_type='spherical'``, fixed tiny covariances and fixed equal weights,
+        EM is k-means (Lloyd's algorithm) from ``means_init``. Empty components are not
+        re-seeded while anything is fixed.
 
     Attributes
     ----------
@@ -148,6 +165,8 @@ class GaussianMixture(
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "init_sample_size": [Interval(Integral, 1, None, closed="left")],
         "step_size_decay": [Interval(Real, 0.5, 1.0, closed="right")],
+        "missing_values": [Real, None],
+        "fixed": [tuple, list, set, frozenset],
     }
 
     def __init__(
@@ -176,6 +195,8 @@ class GaussianMixture(
         batch_size: int | None = None,
         init_sample_size: int = 100_000,
         step_size_decay: float = 0.7,
+        missing_values: Any = None,
+        fixed: Any = (),
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -200,6 +221,8 @@ class GaussianMixture(
         self.batch_size = batch_size
         self.init_sample_size = init_sample_size
         self.step_size_decay = step_size_decay
+        self.missing_values = missing_values
+        self.fixed = fixed
 
     # -- construction from known parameters ------------------------------------------
     @classmethod
@@ -279,8 +302,20 @@ class GaussianMixture(
         warm = self._warm()
         dtype = self.mixture_.dtype if warm else resolve_dtype(self.dtype, X)
         tensor, kind = to_tensor(
-            self, X, reset=not warm, dtype=dtype, device=self.device, ensure_min_samples=2
+            self,
+            X,
+            reset=not warm,
+            dtype=dtype,
+            device=self.device,
+            ensure_min_samples=2,
+            allow_nan=self._allows_missing(),
         )
+        holes = self._allows_missing() and bool(torch.isnan(tensor).any())
+        if holes and self.algorithm != "em":
+            raise ValueError(
+                "Rows with missing entries are fitted by EM only; use algorithm='em' "
+                "with missing_values=np.nan."
+            )
         if tensor.shape[0] < self.n_components:
             raise ValueError(
                 "Expected n_samples >= n_components but got "
@@ -289,8 +324,9 @@ class GaussianMixture(
         rows = self._rows(tensor.shape[1])
         spec = self._start_spec(tensor.shape[1], tensor.dtype, tensor.device)
         generator = check_random_generator(self.random_state, tensor.device)
+        filled = fill_column_means(tensor) if holes else tensor
         mixture, trace = best_of_n_init(
-            lambda: start_mixture(tensor, spec, generator, rows),
+            lambda: start_mixture(filled, spec, generator, rows),
             lambda start, previous: self._run(tensor, start, rows, previous, generator, progress),
             n_init=self.n_init,
             warm=(self.mixture_.to(tensor.device, tensor.dtype), self.lower_bound_)
@@ -304,6 +340,8 @@ class GaussianMixture(
         if not labels:
             _ = mixture.e_step_kernel  # the E-step kernel is chosen with the fit's settings
             return None
+        if holes:
+            return as_output(observed_weighted_log_prob(mixture, tensor).argmax(1), kind)
         return as_output(mixture.predict(tensor, rows), kind)
 
     def _run(
@@ -329,8 +367,10 @@ class GaussianMixture(
                 reg_covar=self.reg_covar,
                 chunk_size=rows,
                 callback=progress.epoch if progress.active else None,
+                fixed=self._fixed(),
             )
         chunks = chunk_list(X, rows)
+        holes = self._allows_missing() and bool(torch.isnan(X).any())
         return fit_em(
             lambda: chunks,
             start,
@@ -339,7 +379,32 @@ class GaussianMixture(
             reg_covar=self.reg_covar,
             previous_lower_bound=previous,
             callback=progress.iteration if progress.active else None,
+            statistics=missing_statistics if holes else accumulate_statistics,
+            fixed=self._fixed(),
         )
+
+    def _allows_missing(self) -> bool:
+        """Whether NaN marks missing entries (``missing_values=np.nan``)."""
+        if self.missing_values is None:
+            return False
+        if not math.isnan(float(self.missing_values)):
+            raise ValueError(
+                f"missing_values must be None or np.nan, got {self.missing_values!r}; mark "
+                "missing entries with NaN."
+            )
+        return True
+
+    def _fixed(self) -> frozenset[str]:
+        """``fixed`` as a set of group names, each with its ``*_init`` given."""
+        names = frozenset(self.fixed)
+        unknown = sorted(str(name) for name in names - set(FIXABLE))
+        if unknown:
+            raise ValueError(f"fixed may only contain {FIXABLE}, got {unknown}.")
+        needs = {"weights": "weights_init", "means": "means_init", "covariances": "precisions_init"}
+        for name in sorted(names):
+            if getattr(self, needs[name]) is None:
+                raise ValueError(f"fixed contains {name!r}, so {needs[name]} must give its values.")
+        return names
 
     # -- shared by the in-memory, source and online paths ------------------------------
     def _warm(self) -> bool:

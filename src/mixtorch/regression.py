@@ -9,15 +9,15 @@ may take one of several values for the same input.
 
 from __future__ import annotations
 
-from numbers import Integral, Real
+from numbers import Integral
 from typing import Any
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._estimator import MIXTURE_CONSTRAINTS
 from ._validation import OutputKind, as_output, check_random_generator, resolve_dtype
 from .conditioning import Conditionals
 from .gaussian_mixture import GaussianMixture
@@ -81,17 +81,22 @@ class GaussianMixtureRegressor(RegressorMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict[str, list[Any]] = {
-        "n_components": [Interval(Integral, 1, None, closed="left")],
-        "covariance_type": [StrOptions({"full", "tied", "diag", "spherical"})],
-        "tol": [Interval(Real, 0.0, None, closed="left")],
-        "reg_covar": [Interval(Real, 0.0, None, closed="left")],
-        "max_iter": [Interval(Integral, 0, None, closed="left")],
-        "n_init": [Interval(Integral, 1, None, closed="left")],
-        "init_params": [StrOptions({"kmeans", "k-means++", "random", "random_from_data"})],
-        "random_state": ["random_state", torch.Generator],
-        "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
-        "device": [str, torch.device, None],
-        "dtype": [StrOptions({"float32", "float64"}), torch.dtype, type, None],
+        **{
+            name: MIXTURE_CONSTRAINTS[name]
+            for name in (
+                "n_components",
+                "covariance_type",
+                "tol",
+                "reg_covar",
+                "max_iter",
+                "n_init",
+                "init_params",
+                "random_state",
+                "chunk_size",
+                "device",
+                "dtype",
+            )
+        },
     }
 
     def __init__(

@@ -19,7 +19,10 @@ from ..covariance import Covariance
 from ..mixture import Mixture
 from ..stats import SufficientStatistics, accumulate_statistics
 
-__all__ = ["EMTrace", "ChunkSource", "fit_em", "reseed_empty_components"]
+__all__ = ["FIXABLE", "EMTrace", "ChunkSource", "fit_em", "m_step", "reseed_empty_components"]
+
+#: The parameter groups EM can hold fixed.
+FIXABLE = ("weights", "means", "covariances")
 
 #: A callable returning a fresh iterator over chunks (tensors or (tensor, weight) pairs).
 ChunkSource = Callable[[], Iterable]
@@ -61,6 +64,8 @@ def fit_em(
     reg_covar: float = 1e-6,
     previous_lower_bound: float = -math.inf,
     callback: Callable[[int, float, float], None] | None = None,
+    statistics: Callable[[Mixture, Iterable], SufficientStatistics] = accumulate_statistics,
+    fixed: Iterable[str] = (),
 ) -> tuple[Mixture, EMTrace]:
     """Run EM from ``initial`` until the mean log-likelihood changes by less than ``tol``.
 
@@ -79,6 +84,14 @@ def fit_em(
         Starting value for the change test (the last bound, when warm-starting).
     callback : callable, optional
         Called as ``callback(iteration, lower_bound, change)`` after every iteration.
+    statistics : callable, optional
+        The E-step pass, ``statistics(mixture, chunks) -> SufficientStatistics``; by
+        default :func:`~mixtorch.stats.accumulate_statistics` (complete data), or
+        :func:`~mixtorch.fit.missing.missing_statistics` for rows with missing entries.
+    fixed : iterable of {'weights', 'means', 'covariances'}
+        Parameter groups kept at their values in ``initial``; the others get their
+        maximum-likelihood update given the fixed ones (see :func:`m_step`). Empty
+        components are not re-seeded when anything is fixed.
 
     Returns
     -------
@@ -87,14 +100,20 @@ def fit_em(
     """
     start = time.perf_counter()
     covariance_type: type[Covariance] = type(initial.covariance)
+    held = frozenset(fixed)
+    if not held <= set(FIXABLE):
+        raise ValueError(f"fixed may only name {FIXABLE}, got {sorted(held)}.")
     trace = EMTrace()
     mixture = initial
     lower_bound = previous_lower_bound
     for iteration in range(1, max_iter + 1):
-        stats = accumulate_statistics(mixture, chunks()).all_reduce()
+        stats = statistics(mixture, chunks()).all_reduce()
         new_lower_bound = _checked_lower_bound(stats, iteration)
-        updated = stats.m_step(covariance_type, reg_covar, mixture.dtype)
-        mixture, n_reseeded = reseed_empty_components(updated, stats, covariance_type)
+        if held:
+            mixture, n_reseeded = m_step(stats, initial, reg_covar, held), 0
+        else:
+            updated = stats.m_step(covariance_type, reg_covar, mixture.dtype)
+            mixture, n_reseeded = reseed_empty_components(updated, stats, covariance_type)
         trace.reseeded += n_reseeded
         change = new_lower_bound - lower_bound
         lower_bound = new_lower_bound
@@ -107,6 +126,34 @@ def fit_em(
             break
     trace.seconds = time.perf_counter() - start
     return mixture, trace
+
+
+def m_step(
+    stats: SufficientStatistics, fixed_from: Mixture, reg_covar: float, fixed: frozenset[str]
+) -> Mixture:
+    """The M-step with the groups named in ``fixed`` held at their values in ``fixed_from``.
+
+    Each free group gets its maximum-likelihood value given the fixed ones: with the means
+    fixed, covariances are the weighted scatter about those means (not about the weighted
+    averages); weights and means do not depend on the covariances.
+    """
+    dtype = fixed_from.dtype
+    counts = stats.counts + 10 * torch.finfo(dtype).eps
+    weights = fixed_from.weights if "weights" in fixed else (counts / counts.sum()).to(dtype)
+    if "means" in fixed:
+        means = fixed_from.means
+        about = stats.about(means)
+        scatter = about.scatter
+    else:
+        step = stats.sums / counts[:, None]
+        means = (stats.reference.to(step.dtype) + step).to(dtype)
+        scatter = stats.about(means).scatter
+    if "covariances" in fixed:
+        covariance = fixed_from.covariance
+    else:
+        kind = type(fixed_from.covariance)
+        covariance = kind.from_scatter(scatter.to(dtype), counts.to(dtype), reg_covar)
+    return Mixture(weights, means, covariance)
 
 
 def _checked_lower_bound(stats: SufficientStatistics, iteration: int) -> float:

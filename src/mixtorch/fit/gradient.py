@@ -72,6 +72,17 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
 _SNAPSHOT_LIMIT = 64
 
 
+#: Which parameter group each of the module's parameters belongs to (the rest: covariances).
+_GROUPS = {"logits": "weights", "means": "means"}
+
+
+def _freeze(module: torch.nn.Module, fixed: frozenset[str]) -> None:
+    """Stop gradients for the parameter groups in ``fixed`` (they keep their values)."""
+    for name, parameter in module.named_parameters():
+        if _GROUPS.get(name, "covariances") in fixed:
+            parameter.requires_grad_(False)
+
+
 def fit_gradient(
     X: Tensor,
     initial: Mixture,
@@ -88,6 +99,7 @@ def fit_gradient(
     chunk_size: int | None = None,
     record_parameters: bool | None = None,
     callback: Callable[[int, float], None] | None = None,
+    fixed: Iterable[str] = (),
 ) -> tuple[Mixture, GradientTrace]:
     """Minimise the mean negative log-likelihood from ``initial``.
 
@@ -124,6 +136,8 @@ def fit_gradient(
         free parameters.
     callback : callable, optional
         Called as ``callback(epoch, nll)`` after every epoch.
+    fixed : iterable of {'weights', 'means', 'covariances'}
+        Parameter groups that keep their values in ``initial`` (no gradient step).
 
     Returns
     -------
@@ -139,7 +153,10 @@ def fit_gradient(
     _check_arguments(X, initial, learning_rate, batch_size, max_iter, tol, patience)
     started = time.perf_counter()
     module = GaussianMixtureModule.from_mixture(initial.to(X.device, X.dtype), reg_covar=reg_covar)
+    _freeze(module, frozenset(fixed))
     parameters = [p for p in module.parameters() if p.requires_grad]
+    if not parameters:  # everything fixed: nothing to optimise
+        return initial.to(X.device, X.dtype), GradientTrace(converged=True)
     optim = make_optimizer(optimizer, parameters, learning_rate)
     weights = normalised_sample_weight(sample_weight, X)
     rows = chunk_rows(

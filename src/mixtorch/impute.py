@@ -1,0 +1,198 @@
+"""``GaussianMixtureImputer``: fill missing entries from a Gaussian mixture's conditionals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._estimator import MIXTURE_CONSTRAINTS
+from ._validation import OutputKind, as_output, check_random_generator, resolve_dtype
+from .fit.missing import patterns
+from .gaussian_mixture import GaussianMixture
+
+__all__ = ["GaussianMixtureImputer"]
+
+
+class GaussianMixtureImputer(TransformerMixin, BaseEstimator):
+    """Impute missing entries with a Gaussian mixture fitted to the incomplete data.
+
+    ``fit`` fits a :class:`~mixtorch.GaussianMixture` with ``missing_values=np.nan``
+    (exact EM with entries missing at random: no row is dropped and nothing is filled in
+    before fitting). ``transform`` replaces every missing entry of a row with its
+    conditional mean given the row's observed entries, a mixture of the components'
+    regressions weighted by how well each explains the observed part; with
+    ``sample_posterior=True`` it draws from that conditional instead (for multiple
+    imputation). Clustered data with different correlations per cluster are where this
+    beats chained linear regressions.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
+        Only 'full' and 'tied' let observed entries inform missing ones within a
+        component; 'diag'/'spherical' impute through the component weights alone.
+    sample_posterior : bool, default=False
+        Draw from ``p(x_missing | x_observed)`` instead of taking its mean.
+    tol, reg_covar, max_iter, n_init, init_params : as for GaussianMixture
+    random_state : int, RandomState, Generator or torch.Generator, optional
+        Seeds the fit and the draws of ``sample_posterior``.
+    device : str or torch.device, optional
+    dtype : {'float32', 'float64'} or torch.dtype, optional
+
+    Attributes
+    ----------
+    mixture_model_ : GaussianMixture
+        The fitted mixture (scores rows with missing entries by their observed marginal).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Only when ``X`` has string column names.
+    n_iter_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mixtorch import GaussianMixtureImputer
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(300, 2)) @ np.array([[1.0, 0.9], [0.0, 0.3]])
+    >>> X[:5, 1] = np.nan
+    >>> filled = GaussianMixtureImputer(random_state=0).fit_transform(X)
+    >>> bool(np.isnan(filled).any())
+    False
+    """
+
+    _parameter_constraints: dict[str, list[Any]] = {
+        **{
+            name: MIXTURE_CONSTRAINTS[name]
+            for name in (
+                "n_components",
+                "covariance_type",
+                "tol",
+                "reg_covar",
+                "max_iter",
+                "n_init",
+                "init_params",
+                "random_state",
+                "device",
+                "dtype",
+            )
+        },
+        "sample_posterior": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        n_components: int = 1,
+        *,
+        covariance_type: str = "full",
+        sample_posterior: bool = False,
+        tol: float = 1e-3,
+        reg_covar: float = 1e-6,
+        max_iter: int = 100,
+        n_init: int = 1,
+        init_params: str = "kmeans",
+        random_state: Any = None,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.sample_posterior = sample_posterior
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.random_state = random_state
+        self.device = device
+        self.dtype = dtype
+
+    def _tensor(self, X: Any, reset: bool) -> torch.Tensor:
+        values = X.detach().cpu().numpy() if isinstance(X, torch.Tensor) else X
+        array = validate_data(
+            self,
+            values,
+            reset=reset,
+            dtype=[np.float64, np.float32],
+            ensure_all_finite="allow-nan",
+            ensure_min_samples=2 if reset else 1,
+        )
+        dtype = resolve_dtype(self.dtype, array) if reset else self.mixture_model_.mixture_.dtype
+        device = self.device if self.device is not None else getattr(X, "device", "cpu")
+        return torch.tensor(array, dtype=dtype, device=device)
+
+    def fit(self, X: Any, y: Any = None) -> GaussianMixtureImputer:
+        """Fit the mixture to ``X`` with its missing entries (NaN).
+
+        Parameters
+        ----------
+        X : array-like or Tensor of shape (n_samples, n_features)
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        tensor = self._tensor(X, reset=True)
+        params = {
+            name: getattr(self, name)
+            for name in self._parameter_constraints
+            if name != "sample_posterior"
+        }
+        model = GaussianMixture(**params, missing_values=np.nan)
+        self.mixture_model_ = model.fit(tensor)
+        self.n_iter_ = self.mixture_model_.n_iter_
+        return self
+
+    def transform(self, X: Any) -> Any:
+        """``X`` with every NaN replaced by its conditional mean (or a draw).
+
+        Parameters
+        ----------
+        X : array-like or Tensor of shape (n_samples, n_features)
+
+        Returns
+        -------
+        X_filled : ndarray or Tensor of shape (n_samples, n_features)
+            NumPy for NumPy input, a tensor for tensor input.
+        """
+        check_is_fitted(self, "mixture_model_")
+        kind = OutputKind.of(X)
+        filled = self._tensor(X, reset=False).to(self.mixture_model_.mixture_.device)
+        mixture = self.mixture_model_.mixture_
+        generator = check_random_generator(self.random_state, mixture.device)
+        unique, inverse = patterns(filled)
+        for index, pattern in enumerate(unique):
+            given = torch.nonzero(pattern).flatten()
+            if given.numel() == mixture.n_features:
+                continue
+            rows = torch.nonzero(inverse == index).flatten()
+            missing = torch.nonzero(~pattern).flatten()
+            block = filled[rows]
+            if given.numel() == 0:  # nothing observed: the mixture itself
+                values = (
+                    mixture.sample(rows.numel(), generator)[0][
+                        torch.randperm(rows.numel(), generator=generator, device=mixture.device)
+                    ]
+                    if self.sample_posterior
+                    else mixture.center.expand(rows.numel(), -1)
+                )
+            else:
+                conditionals = mixture.conditionals(given.cpu(), block[:, given])
+                values = (
+                    conditionals.sample(1, generator)[:, 0]
+                    if self.sample_posterior
+                    else conditionals.mean()
+                )
+            block[:, missing] = values.to(block.dtype)
+            filled[rows] = block
+        return as_output(filled, kind)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
