@@ -27,7 +27,8 @@ from ._validation import (
 )
 from .covariance import TiedCovariance
 from .fit import bandwidth as bw
-from .fit.fft_kde import LogDensityGrid, check_grid_size, density_on_grid, log_density_grid
+from .fit.binned_score import LogDensityGrid, log_density_grid
+from .fit.fft_kde import check_grid_size, density_on_grid
 from .fit.kernel_sum import augment_data, augment_queries, log_kernel_sum, whiten
 from .mixture import Mixture
 

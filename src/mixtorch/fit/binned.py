@@ -77,59 +77,89 @@ class RegularGrid:
 
 def fast_fft_size(n: int) -> int:
     """Smallest ``2**a 3**b 5**c`` that is at least ``n`` (sizes pocketfft handles fast)."""
-    best = 1 << max(0, (n - 1).bit_length())
-    power5 = 1
-    while power5 < best:
-        power35 = power5
-        while power35 < best:
-            size = power35
-            while size < n:
-                size *= 2
-            best = min(best, size)
-            power35 *= 3
-        power5 *= 5
-    return best
+    size = max(1, n)
+    while True:
+        rest = size
+        for prime in (2, 3, 5):
+            while rest % prime == 0:
+                rest //= prime
+        if rest == 1:
+            return size
+        size += 1
 
 
-def linear_binning(points: Tensor, weights: Tensor, grid: RegularGrid) -> Tensor:
-    """Weights of ``points`` spread linearly onto the nodes of ``grid``.
+def linear_binning(
+    columns: Tensor, weights: Tensor | None, grid: RegularGrid, clamp: bool = True
+) -> Tensor:
+    """Weights of points spread linearly onto the nodes of ``grid``.
 
     Parameters
     ----------
-    points : Tensor of shape (N, D)
-        Must lie inside the grid's box (points outside are clamped onto its faces).
-    weights : Tensor of shape (N,)
+    columns : Tensor of shape (D, N)
+        The points' coordinates, one row per axis (this layout keeps every pass over
+        the data contiguous). Points outside the grid's box are clamped onto its faces.
+    weights : Tensor of shape (N,), or None for weight 1 / N each
     grid : RegularGrid
+    clamp : bool, default=True
+        False skips the clamping passes: the caller guarantees every point lies in the
+        box and at least a cell below its upper faces.
 
     Returns
     -------
-    Tensor of shape ``grid.sizes``, float64, summing to ``weights.sum()``.
+    Tensor of shape ``grid.sizes``, float64, summing to the total weight.
     """
-    flat = torch.zeros(math.prod(grid.sizes), dtype=torch.float64, device=points.device)
-    for start in range(0, points.shape[0], _BINNING_BLOCK):
+    flat = torch.zeros(math.prod(grid.sizes), dtype=torch.float64, device=columns.device)
+    n_samples = columns.shape[1]
+    for start in range(0, n_samples, _BINNING_BLOCK):
         block = slice(start, start + _BINNING_BLOCK)
-        _bin_block(points[block], weights[block], grid, flat)
+        block_weights = None if weights is None else weights[block]
+        _bin_block(columns[:, block], block_weights, grid, flat, clamp)
+    if weights is None:
+        flat /= n_samples
     return flat.reshape(grid.sizes)
 
 
-def _bin_block(points: Tensor, weights: Tensor, grid: RegularGrid, flat: Tensor) -> None:
-    sizes = torch.tensor(grid.sizes, dtype=torch.float64, device=points.device)
-    position = (points.to(torch.float64) - grid.origin) / grid.spacing
-    base = position.floor().clamp_(min=0.0).minimum(sizes - 2)
-    fraction = (position - base).clamp_(0.0, 1.0)
+def _bin_block(
+    columns: Tensor, weights: Tensor | None, grid: RegularGrid, flat: Tensor, clamp: bool
+) -> None:
     strides = [math.prod(grid.sizes[d + 1 :]) for d in range(len(grid.sizes))]
-    stride_tensor = torch.tensor(strides, dtype=torch.int64, device=points.device)
-    flat_base = (base.long() * stride_tensor).sum(1)
-    weights = weights.to(torch.float64)
-    n_features = len(grid.sizes)
-    for code in range(2**n_features):
-        corner_weight = weights
-        offset = 0
-        for d in range(n_features):
-            upper = (code >> d) & 1
-            corner_weight = corner_weight * (fraction[:, d] if upper else 1.0 - fraction[:, d])
-            offset += upper * strides[d]
-        flat.scatter_add_(0, flat_base + offset, corner_weight)
+    flat_base: Tensor | None = None
+    fractions = []
+    for d, size in enumerate(grid.sizes):
+        scale = 1.0 / float(grid.spacing[d])
+        position = torch.mul(columns[d].to(torch.float64), scale)
+        position.sub_(float(grid.origin[d]) * scale)
+        if clamp:
+            position.clamp_(0.0, size - 1.0)
+        index = position.long()  # truncation is the floor: positions are >= 0
+        if clamp:
+            index.clamp_(max=size - 2)
+            fractions.append(position.sub_(index))
+        else:  # no int-to-float conversion: the fractional part in place
+            fractions.append(position.frac_())
+        axis_index = index if strides[d] == 1 else index * strides[d]
+        flat_base = axis_index if flat_base is None else flat_base.add_(axis_index)
+    assert flat_base is not None
+    if weights is None and len(strides) == 1:
+        # Unit weights in 1-D: count per cell, then move each fraction up one node.
+        upper_sum = torch.zeros_like(flat).scatter_add_(0, flat_base, fractions[0])
+        flat += torch.bincount(flat_base, minlength=flat.numel())
+        flat -= upper_sum
+        flat[1:] += upper_sum[:-1]
+        return
+    # Corner weights and indices, doubling the list one axis at a time.
+    upper = fractions[0] if weights is None else fractions[0] * weights
+    lower = (1.0 - fractions[0]) if weights is None else weights - upper
+    corners = [(lower, flat_base), (upper, flat_base + strides[0])]
+    for d in range(1, len(strides)):
+        doubled = []
+        for corner_weight, corner_index in corners:
+            high = corner_weight * fractions[d]
+            doubled.append((corner_weight.sub_(high), corner_index))
+            doubled.append((high, corner_index + strides[d]))
+        corners = doubled
+    for corner_weight, corner_index in corners:
+        flat.scatter_add_(0, corner_index, corner_weight)
 
 
 def binning_corrected_variance(covariance: Tensor, spacing: Tensor) -> Tensor:
@@ -137,10 +167,12 @@ def binning_corrected_variance(covariance: Tensor, spacing: Tensor) -> Tensor:
     per axis), or ``covariance`` unchanged when that would leave it less than half
     positive definite (grids too coarse for the correction to be a small one)."""
     corrected = covariance - torch.diag(spacing.square() / 6.0)
-    smallest = torch.linalg.eigvalsh(corrected).min()
-    if bool(smallest > 0.5 * torch.linalg.eigvalsh(covariance).min()):
-        return corrected
-    return covariance
+    if covariance.shape[0] == 1:
+        keeps_half = bool(corrected[0, 0] > 0.5 * covariance[0, 0])
+    else:
+        smallest = torch.linalg.eigvalsh(corrected).min()
+        keeps_half = bool(smallest > 0.5 * torch.linalg.eigvalsh(covariance).min())
+    return corrected if keeps_half else covariance
 
 
 def fft_gaussian_convolution(counts: Tensor, spacing: Tensor, covariance: Tensor, radius: float):

@@ -60,7 +60,6 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -70,19 +69,12 @@ from torch import Tensor
 from .binned import (
     RegularGrid,
     binning_corrected_variance,
-    dense_gaussian_convolution,
     fast_fft_size,
     fft_gaussian_convolution,
     linear_binning,
-    multilinear_interpolation,
 )
 
-__all__ = [
-    "LogDensityGrid",
-    "check_grid_size",
-    "density_on_grid",
-    "log_density_grid",
-]
+__all__ = ["bulk_quantiles", "check_grid_size", "density_on_grid"]
 
 #: Kernel truncation radius (Mahalanobis): exp(-8.6**2 / 2) = 9e-17.
 KERNEL_RADIUS = 8.6
@@ -104,7 +96,7 @@ MAX_FAR_FRACTION = 0.01
 TAIL_POINTS = 32
 #: Largest working memory a grid may take.
 MEMORY_LIMIT_BYTES = 2 * 2**30
-_MAX_FEATURES = 3
+MAX_FEATURES = 3
 
 
 def check_grid_size(value: Any, n_features: int) -> list[int] | None:
@@ -116,7 +108,7 @@ def check_grid_size(value: Any, n_features: int) -> list[int] | None:
     """
     if value is None:
         return None
-    if n_features > _MAX_FEATURES:
+    if n_features > MAX_FEATURES:
         raise ValueError(f"algorithm='fft' handles 1-D to 3-D data, got {n_features}-D.")
     items = list(value) if isinstance(value, (list, tuple)) else [value] * n_features
     if len(items) != n_features:
@@ -169,55 +161,65 @@ def density_on_grid(X: Tensor, weights: Tensor, H: Tensor, grid: Any) -> tuple[T
     points : Tensor of shape (M, D), float64
     density : Tensor of shape (M,), float64, non-negative
     """
-    X64, H64 = X.to(torch.float64), H.to(torch.float64)
+    H64 = H.to(torch.float64)
+    columns = X.T.to(torch.float64).contiguous()
+    bounds = torch.stack(torch.aminmax(columns, dim=1))  # (2, D)
     std = torch.sqrt(torch.diagonal(H64))
     if _is_point_array(grid):
-        lattice = _grid_from_points(grid, X64.shape[1], X.device)
+        lattice = _grid_from_points(grid, X.shape[1], X.device)
     else:
-        sizes = check_grid_size(grid, X64.shape[1])
+        sizes = check_grid_size(grid, X.shape[1])
         assert sizes is not None
-        lattice = _automatic_grid(X64, std, sizes)
-    _check_memory(_fft_bytes(list(lattice.sizes)), "grid", _describe(grid))
-    pad_low, pad_high = _padding(X64, std, lattice)
-    extended = RegularGrid(
-        lattice.origin - pad_low * lattice.spacing,
-        lattice.spacing,
-        tuple(
-            int(size + lo + hi)
-            for size, lo, hi in zip(lattice.sizes, pad_low, pad_high, strict=True)
-        ),
-    )
-    _check_memory(_fft_bytes(list(extended.sizes)), "grid", _describe(grid))
+        lattice = _automatic_grid(columns, bounds, std, sizes)
     reach = KERNEL_RADIUS * std
-    near = ((X64 >= lattice.origin - reach) & (X64 <= lattice.upper + reach)).all(1)
-    counts = linear_binning(X64[near], weights[near], extended)
+    low = torch.maximum(bounds[0], lattice.origin - reach)
+    high = torch.minimum(bounds[1], lattice.upper + reach)
+    pad_low = torch.ceil((lattice.origin - low) / lattice.spacing).clamp(min=0).long().tolist()
+    # One node more than needed above: every binned point is then a cell below the top.
+    pad_high = (torch.ceil((high - lattice.upper) / lattice.spacing).clamp(min=0) + 1).long()
+    pad_high = pad_high.tolist()
+    sizes = [n + lo + hi for n, lo, hi in zip(lattice.sizes, pad_low, pad_high, strict=True)]
+    _check_memory(_fft_bytes(sizes), "grid", _describe(grid))
+    offset = torch.tensor(pad_low, dtype=torch.float64, device=X.device) * lattice.spacing
+    extended = RegularGrid(lattice.origin - offset, lattice.spacing, tuple(sizes))
+    inside_columns, inside_weights = _select(columns, bounds, weights, low, high)
+    counts = linear_binning(inside_columns, inside_weights, extended, clamp=False)
     kernel = binning_corrected_variance(H64, lattice.spacing)
     density = fft_gaussian_convolution(counts, lattice.spacing, kernel, KERNEL_RADIUS)
-    crop = tuple(
-        slice(int(lo), int(lo) + size) for lo, size in zip(pad_low, lattice.sizes, strict=True)
-    )
+    crop = tuple(slice(lo, lo + size) for lo, size in zip(pad_low, lattice.sizes, strict=True))
     return lattice.points(), density[crop].clamp(min=0.0).reshape(-1)
 
 
+def _select(
+    columns: Tensor, bounds: Tensor, weights: Tensor, low: Tensor, high: Tensor
+) -> tuple[Tensor, Tensor | None]:
+    """Columns of the points inside [low, high] and their weights (None when uniform);
+    no copy when every point is inside."""
+    smallest, largest = torch.aminmax(weights)
+    uniform = bool(smallest == largest)
+    if bool((bounds[0] >= low).all() and (bounds[1] <= high).all()):
+        return columns, None if uniform else weights
+    keep = ((columns >= low[:, None]) & (columns <= high[:, None])).all(0)
+    return columns[:, keep], weights[keep]
+
+
 def _is_point_array(grid: Any) -> bool:
-    if isinstance(grid, torch.Tensor):
-        return grid.ndim == 2
-    return isinstance(grid, np.ndarray) and grid.ndim == 2
+    return isinstance(grid, (Tensor, np.ndarray)) and grid.ndim == 2
 
 
 def _describe(grid: Any) -> Any:
     return f"array of shape {tuple(grid.shape)}" if _is_point_array(grid) else grid
 
 
-def _automatic_grid(X: Tensor, std: Tensor, sizes: list[int]) -> RegularGrid:
+def _automatic_grid(columns: Tensor, bounds: Tensor, std: Tensor, sizes: list[int]):
     """The data's range plus GRID_MARGIN kernel standard deviations; on axes where
     outliers would stretch it more than OUTLIER_STRETCH times, the bulk's range."""
-    size_tensor = torch.tensor(sizes, dtype=torch.float64, device=X.device)
-    levels = torch.tensor([BULK_QUANTILE, 1 - BULK_QUANTILE], dtype=X.dtype, device=X.device)
-    quantiles = _quantiles(X, levels)
-    bulk_span = quantiles[1] - quantiles[0] + 2 * GRID_MARGIN * std
-    low, high = _bulk_bounds(X, OUTLIER_STRETCH * bulk_span)
-    low, high = low - GRID_MARGIN * std, high + GRID_MARGIN * std
+    size_tensor = torch.tensor(sizes, dtype=torch.float64, device=columns.device)
+    bulk = bulk_quantiles(columns)
+    bulk_span = bulk[1] - bulk[0] + 2 * GRID_MARGIN * std
+    wide = (bounds[1] - bounds[0]) > OUTLIER_STRETCH * bulk_span
+    low = torch.where(wide, bulk[0], bounds[0]) - GRID_MARGIN * std
+    high = torch.where(wide, bulk[1], bounds[1]) + GRID_MARGIN * std
     return RegularGrid(low, (high - low) / (size_tensor - 1), tuple(sizes))
 
 
@@ -244,216 +246,15 @@ def _grid_from_points(grid: Any, n_features: int, device: Any) -> RegularGrid:
             "grid must list every node of an equidistant grid, the last axis varying "
             "fastest (as itertools.product or KDEpy produce them)."
         )
+    _check_memory(_fft_bytes(list(sizes)), "grid", _describe(grid))
     return lattice
 
 
-def _padding(X: Tensor, std: Tensor, lattice: RegularGrid) -> tuple[Tensor, Tensor]:
-    """Nodes to add below / above each axis so the grid holds every point that lies
-    within KERNEL_RADIUS kernel standard deviations of the evaluation grid."""
-    reach = KERNEL_RADIUS * std
-    low = torch.maximum(X.min(0).values, lattice.origin - reach)
-    high = torch.minimum(X.max(0).values, lattice.upper + reach)
-    pad_low = torch.ceil((lattice.origin - low) / lattice.spacing).clamp(min=0)
-    pad_high = torch.ceil((high - lattice.upper) / lattice.spacing).clamp(min=0)
-    return pad_low.long(), pad_high.long()
-
-
-def _bulk_bounds(X: Tensor, usable: Tensor) -> tuple[Tensor, Tensor]:
-    """Per-axis range of the data, or of their central quantiles on axes where the
-    whole range is wider than ``usable``."""
-    low, high = X.min(0).values, X.max(0).values
-    wide = (high - low) > usable
-    if bool(wide.any()):
-        levels = torch.tensor([BULK_QUANTILE, 1 - BULK_QUANTILE], dtype=X.dtype, device=X.device)
-        quantiles = _quantiles(X, levels)
-        low = torch.where(wide, quantiles[0], low)
-        high = torch.where(wide, quantiles[1], high)
-    return low, high
-
-
-def _quantiles(X: Tensor, levels: Tensor) -> Tensor:
-    """Quantiles per column, shape (len(levels), D) (torch.quantile caps its input size)."""
-    ordered = torch.sort(X, dim=0).values
-    index = (levels * (X.shape[0] - 1)).round().long()
-    return ordered[index]
-
-
-# -- log-density anywhere ---------------------------------------------------------------
-@dataclass(frozen=True)
-class LogDensityGrid:
-    """Log-density of a Gaussian KDE on a whitened grid, with exactly summed far points.
-
-    Attributes
-    ----------
-    center : Tensor of shape (D,)
-    cholesky : Tensor of shape (D, D)
-        Lower Cholesky factor ``L`` of the kernel covariance.
-    grid : RegularGrid
-        In whitened coordinates.
-    log_values : Tensor of shape grid.sizes
-        Log of the whitened density at the nodes (-inf where it underflows).
-    extremes : Tensor of shape (2, D)
-        Smallest and largest whitened coordinates of the binned points.
-    far_points : Tensor of shape (F, D)
-        Whitened points outside the grid, summed exactly.
-    far_log_weights : Tensor of shape (F,)
-    tail : tuple of Tensors of shapes (T, D) and (T,)
-        Whitened binned points extreme along some direction of {-1, 0, 1}**D, and their
-        log-weights: their exact sum bounds the density beyond the grid from below.
-    """
-
-    center: Tensor
-    cholesky: Tensor
-    grid: RegularGrid
-    log_values: Tensor
-    extremes: Tensor
-    far_points: Tensor
-    far_log_weights: Tensor
-    tail: tuple[Tensor, Tensor]
-
-    def log_density(self, queries: Tensor) -> tuple[Tensor, Tensor]:
-        """Log-density at ``queries`` (m, D) and the mask of queries to evaluate exactly
-        (only where the grid density underflows float64).
-
-        Returns
-        -------
-        log_density : Tensor of shape (m,), float64
-        needs_exact : Tensor of shape (m,), bool
-        """
-        z = self._whiten(queries.to(torch.float64))
-        clamped = torch.maximum(torch.minimum(z, self.grid.upper), self.grid.origin)
-        log_f = multilinear_interpolation(self.log_values, self.grid, clamped)
-        outside = (z != clamped).any(1)
-        if bool(outside.any()):
-            log_f[outside] = self._beyond_grid(z[outside], clamped[outside], log_f[outside])
-        if self.far_points.shape[0] > 0:
-            log_f = torch.logaddexp(log_f, self._far_sum(z))
-        log_det = torch.log(torch.diagonal(self.cholesky)).sum()
-        return log_f - log_det, ~torch.isfinite(log_f)
-
-    def _whiten(self, X: Tensor) -> Tensor:
-        centred = (X - self.center).T
-        return torch.linalg.solve_triangular(self.cholesky, centred, upper=False).T
-
-    def _beyond_grid(self, z: Tensor, edge: Tensor, log_edge: Tensor) -> Tensor:
-        """The larger of two lower bounds on log f beyond the grid (see the module
-        docstring), capped by the upper bound."""
-        step = z - edge
-        tangent = torch.zeros_like(log_edge)
-        upper = torch.zeros_like(log_edge)
-        for d in range(z.shape[1]):
-            moved = step[:, d] != 0
-            if not bool(moved.any()):
-                continue
-            direction = torch.sign(step[moved, d])
-            inward = edge[moved].clone()
-            inward[:, d] -= direction * self.grid.spacing[d]
-            log_inward = multilinear_interpolation(self.log_values, self.grid, inward)
-            a_edge = log_edge[moved] + 0.5 * edge[moved].square().sum(1)
-            a_inward = log_inward + 0.5 * inward.square().sum(1)
-            slope = (a_edge - a_inward) / self.grid.spacing[d]
-            extreme = torch.where(direction > 0, self.extremes[1, d], -self.extremes[0, d])
-            extreme = extreme + self.grid.spacing[d]
-            tangent[moved] += slope * step[moved, d].abs()
-            upper[moved] += torch.maximum(extreme, slope) * step[moved, d].abs()
-        # A(z) = log f(z) + |z|**2 / 2 is convex: tangent below, support function above.
-        shift = 0.5 * (edge.square().sum(1) - z.square().sum(1))
-        lower = torch.maximum(log_edge + shift + tangent, _log_kernel_sum(z, *self.tail))
-        return torch.minimum(lower, log_edge + shift + upper)
-
-    def _far_sum(self, z: Tensor) -> Tensor:
-        return _log_kernel_sum(z, self.far_points, self.far_log_weights)
-
-
-def _log_kernel_sum(z: Tensor, points: Tensor, log_weights: Tensor) -> Tensor:
-    """log sum_i w_i N(z | points_i, I) for each row of z (m, D), exactly."""
-    squared = torch.cdist(z, points).square()
-    log_terms = log_weights - 0.5 * squared
-    return torch.logsumexp(log_terms, 1) - 0.5 * z.shape[1] * math.log(2 * math.pi)
-
-
-def _tail_points(z: Tensor, log_weights: Tensor) -> tuple[Tensor, Tensor]:
-    """The TAIL_POINTS most extreme points along each direction of {-1, 0, 1}**D."""
-    n_features = z.shape[1]
-    steps = torch.tensor([-1.0, 0.0, 1.0], dtype=z.dtype, device=z.device)
-    directions = torch.cartesian_prod(*[steps] * n_features).reshape(-1, n_features)
-    directions = directions[directions.abs().sum(1) > 0]
-    k = min(TAIL_POINTS, z.shape[0])
-    chosen = torch.topk(z @ directions.T, k, dim=0).indices.reshape(-1).unique()
-    return z[chosen], log_weights[chosen]
-
-
-def log_density_grid(
-    X: Tensor, weights: Tensor, H: Tensor, grid_size: list[int] | None = None
-) -> LogDensityGrid:
-    """Build the :class:`LogDensityGrid` of a weighted Gaussian KDE.
-
-    Parameters
-    ----------
-    X : Tensor of shape (N, D), D <= 3
-    weights : Tensor of shape (N,), summing to 1
-    H : Tensor of shape (D, D)
-        Kernel covariance (positive definite).
-    grid_size : list of D ints, optional
-        Nodes per axis (from :func:`check_grid_size`); by default :data:`SCORE_CELLS` per
-        kernel width, at most :data:`SCORE_MAX_SIZES`.
-
-    Raises
-    ------
-    ValueError
-        If the data span too many kernel widths for a grid of spacing at most
-        :data:`MAX_SCORE_SPACING` (outliers aside).
-    """
-    n_samples, n_features = X.shape
-    if n_features > _MAX_FEATURES:
-        raise ValueError(f"algorithm='fft' handles 1-D to 3-D data, got {n_features}-D.")
-    X64, H64 = X.to(torch.float64), H.to(torch.float64)
-    cholesky, info = torch.linalg.cholesky_ex(H64)
-    if int(info) != 0:
-        raise ValueError("algorithm='fft' needs a positive definite bandwidth matrix.")
-    center = (weights.to(torch.float64)[:, None] * X64).sum(0)
-    z = torch.linalg.solve_triangular(cholesky, (X64 - center).T, upper=False).T
-    cap = grid_size or [SCORE_MAX_SIZES[n_features]] * n_features
-    usable = torch.tensor(cap, dtype=torch.float64, device=X.device) - 1
-    low, high = _bulk_bounds(z, usable * MAX_SCORE_SPACING - 2 * SCORE_MARGIN)
-    low, high = low - SCORE_MARGIN, high + SCORE_MARGIN
-    inside = ((z >= low) & (z <= high)).all(1)
-    n_far = n_samples - int(inside.sum())
-    if n_far > max(1, MAX_FAR_FRACTION * n_samples):
-        raise _too_wide(z, cap)
-    sizes = grid_size or [
-        min(c, math.ceil(float(span) * SCORE_CELLS) + 1)
-        for c, span in zip(cap, high - low, strict=True)
-    ]
-    lattice = RegularGrid(
-        low, (high - low) / (torch.tensor(sizes, device=X.device) - 1), tuple(sizes)
-    )
-    if bool((lattice.spacing > MAX_SCORE_SPACING).any()):
-        raise _too_wide(z, sizes)
-    counts = linear_binning(z[inside], weights[inside], lattice)
-    log_weights = torch.log(weights.to(torch.float64))
-    variances = torch.diagonal(
-        binning_corrected_variance(
-            torch.eye(n_features, dtype=torch.float64, device=X.device), lattice.spacing
-        )
-    )
-    density = dense_gaussian_convolution(counts, lattice.spacing, variances)
-    return LogDensityGrid(
-        center,
-        cholesky,
-        lattice,
-        torch.log(density),
-        torch.stack([z[inside].min(0).values, z[inside].max(0).values]),
-        z[~inside],
-        log_weights[~inside],
-        _tail_points(z[inside], log_weights[inside]),
-    )
-
-
-def _too_wide(z: Tensor, sizes: list[int]) -> ValueError:
-    span = (z.max(0).values - z.min(0).values).max()
-    return ValueError(
-        f"algorithm='fft': the data span {float(span):.3g} kernel widths, more than a grid "
-        f"of {sizes} nodes resolves at {MAX_SCORE_SPACING} kernel widths per cell. Use "
-        f"algorithm='exact', a larger bandwidth, or a larger grid_size."
-    )
+def bulk_quantiles(columns: Tensor) -> Tensor:
+    """The BULK_QUANTILE and 1 - BULK_QUANTILE quantiles of each row, shape (2, D)."""
+    n_samples = columns.shape[1]
+    low_rank = 1 + round(BULK_QUANTILE * (n_samples - 1))
+    high_rank = n_samples - low_rank + 1
+    low = torch.kthvalue(columns, low_rank, dim=1).values
+    high = torch.kthvalue(columns, high_rank, dim=1).values
+    return torch.stack([low, high])

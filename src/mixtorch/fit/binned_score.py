@@ -1,0 +1,218 @@
+"""Log-density of a binned Gaussian KDE at arbitrary queries (``score_samples`` of
+``GaussianKDE(algorithm="fft")``): a whitened grid of log-densities, interpolated.
+
+The method and the error that holds where are stated in :mod:`mixtorch.fit.fft_kde`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .binned import (
+    RegularGrid,
+    binning_corrected_variance,
+    dense_gaussian_convolution,
+    linear_binning,
+    multilinear_interpolation,
+)
+from .fft_kde import (
+    MAX_FAR_FRACTION,
+    MAX_FEATURES,
+    MAX_SCORE_SPACING,
+    SCORE_CELLS,
+    SCORE_MARGIN,
+    SCORE_MAX_SIZES,
+    TAIL_POINTS,
+    bulk_quantiles,
+)
+
+__all__ = ["LogDensityGrid", "log_density_grid"]
+
+
+@dataclass(frozen=True)
+class LogDensityGrid:
+    """Log-density of a Gaussian KDE on a whitened grid, with exactly summed far points.
+
+    Attributes
+    ----------
+    center : Tensor of shape (D,)
+    cholesky : Tensor of shape (D, D)
+        Lower Cholesky factor ``L`` of the kernel covariance; ``z = L^-1 (x - center)``.
+    grid : RegularGrid
+        In whitened coordinates.
+    log_values : Tensor of shape grid.sizes
+        Log of the whitened density at the nodes (-inf where it underflows).
+    extremes : Tensor of shape (2, D)
+        Smallest and largest whitened coordinates of the binned points.
+    far_points : Tensor of shape (F, D)
+        Whitened points outside the grid, summed exactly for every query.
+    far_log_weights : Tensor of shape (F,)
+    tail : tuple of Tensors of shapes (T, D) and (T,)
+        Whitened binned points extreme along some direction of {-1, 0, 1}**D, and their
+        log-weights: their exact sum bounds the density beyond the grid from below.
+    """
+
+    center: Tensor
+    cholesky: Tensor
+    grid: RegularGrid
+    log_values: Tensor
+    extremes: Tensor
+    far_points: Tensor
+    far_log_weights: Tensor
+    tail: tuple[Tensor, Tensor]
+
+    def log_density(self, queries: Tensor) -> tuple[Tensor, Tensor]:
+        """Log-density at ``queries`` (m, D), and the mask of queries to evaluate exactly
+        (only where the grid density underflows float64).
+
+        Returns
+        -------
+        log_density : Tensor of shape (m,), float64
+        needs_exact : Tensor of shape (m,), bool
+        """
+        centred = (queries.to(torch.float64) - self.center).T
+        z = torch.linalg.solve_triangular(self.cholesky, centred, upper=False).T
+        clamped = torch.maximum(torch.minimum(z, self.grid.upper), self.grid.origin)
+        log_f = multilinear_interpolation(self.log_values, self.grid, clamped)
+        outside = (z != clamped).any(1)
+        if bool(outside.any()):
+            log_f[outside] = self._beyond_grid(z[outside], clamped[outside], log_f[outside])
+        if self.far_points.shape[0] > 0:
+            log_f = torch.logaddexp(
+                log_f, _log_kernel_sum(z, self.far_points, self.far_log_weights)
+            )
+        log_det = torch.log(torch.diagonal(self.cholesky)).sum()
+        return log_f - log_det, ~torch.isfinite(log_f)
+
+    def _beyond_grid(self, z: Tensor, edge: Tensor, log_edge: Tensor) -> Tensor:
+        """The larger of two lower bounds on log f beyond the grid (see
+        :mod:`mixtorch.fit.fft_kde`), capped by the upper bound."""
+        step = z - edge
+        tangent = torch.zeros_like(log_edge)
+        upper = torch.zeros_like(log_edge)
+        a_edge = log_edge + 0.5 * edge.square().sum(1)
+        for d in range(z.shape[1]):
+            moved = step[:, d] != 0
+            if not bool(moved.any()):
+                continue
+            direction = torch.sign(step[moved, d])
+            inward = edge[moved].clone()
+            inward[:, d] -= direction * self.grid.spacing[d]
+            log_inward = multilinear_interpolation(self.log_values, self.grid, inward)
+            a_inward = log_inward + 0.5 * inward.square().sum(1)
+            slope = (a_edge[moved] - a_inward) / self.grid.spacing[d]
+            extreme = torch.where(direction > 0, self.extremes[1, d], -self.extremes[0, d])
+            extreme = extreme + self.grid.spacing[d]
+            tangent[moved] += slope * step[moved, d].abs()
+            upper[moved] += torch.maximum(extreme, slope) * step[moved, d].abs()
+        # A(z) = log f(z) + |z|**2 / 2 is convex: tangent below, support function above.
+        shift = 0.5 * (edge.square().sum(1) - z.square().sum(1))
+        lower = torch.maximum(log_edge + shift + tangent, _log_kernel_sum(z, *self.tail))
+        return torch.minimum(lower, log_edge + shift + upper)
+
+
+def log_density_grid(
+    X: Tensor, weights: Tensor, H: Tensor, grid_size: list[int] | None = None
+) -> LogDensityGrid:
+    """Build the :class:`LogDensityGrid` of a weighted Gaussian KDE.
+
+    Parameters
+    ----------
+    X : Tensor of shape (N, D), D <= 3
+    weights : Tensor of shape (N,), summing to 1
+    H : Tensor of shape (D, D)
+        Kernel covariance (positive definite).
+    grid_size : list of D ints, optional
+        Nodes per axis (validated by :func:`~mixtorch.fit.fft_kde.check_grid_size`); by
+        default ``SCORE_CELLS`` per kernel width, at most ``SCORE_MAX_SIZES``.
+
+    Raises
+    ------
+    ValueError
+        If the data span too many kernel widths for a grid of spacing at most
+        ``MAX_SCORE_SPACING`` kernel widths (outliers aside).
+    """
+    n_features = X.shape[1]
+    if n_features > MAX_FEATURES:
+        raise ValueError(f"algorithm='fft' handles 1-D to 3-D data, got {n_features}-D.")
+    cholesky, info = torch.linalg.cholesky_ex(H.to(torch.float64))
+    if int(info) != 0:
+        raise ValueError("algorithm='fft' needs a positive definite bandwidth matrix.")
+    weights64 = weights.to(torch.float64)
+    center = weights64 @ X.to(torch.float64)
+    z = torch.linalg.solve_triangular(cholesky, (X.to(torch.float64) - center).T, upper=False)
+    lattice, inside = _whitened_grid(z, grid_size)
+    n_far = 0 if inside is None else z.shape[1] - int(inside.sum())
+    if n_far > max(1, MAX_FAR_FRACTION * z.shape[1]):
+        raise _too_wide(z, list(lattice.sizes))
+    log_weights = torch.log(weights64)
+    if inside is None:
+        binned, binned_weights, far = z, weights64, (z[:, :0].T, log_weights[:0])
+    else:
+        binned, binned_weights = z[:, inside], weights64[inside]
+        far = (z[:, ~inside].T, log_weights[~inside])
+    uniform = bool(weights64.min() == weights64.max())
+    counts = linear_binning(binned, None if uniform else binned_weights, lattice)
+    if uniform:  # linear_binning gave each binned point 1 / (number binned)
+        counts *= binned.shape[1] / z.shape[1]
+    eye = torch.eye(n_features, dtype=torch.float64, device=X.device)
+    variances = torch.diagonal(binning_corrected_variance(eye, lattice.spacing))
+    density = dense_gaussian_convolution(counts, lattice.spacing, variances)
+    extremes = torch.stack(torch.aminmax(binned, dim=1))
+    tail = _tail_points(binned, torch.log(binned_weights))
+    return LogDensityGrid(center, cholesky, lattice, torch.log(density), extremes, *far, tail)
+
+
+def _whitened_grid(z: Tensor, grid_size: list[int] | None) -> tuple[RegularGrid, Tensor | None]:
+    """The grid over the whitened data (columns ``z``, (D, N)) and the mask of points
+    inside it (None when all are)."""
+    n_features = z.shape[0]
+    cap = torch.tensor(grid_size or [SCORE_MAX_SIZES[n_features]] * n_features, device=z.device).to(
+        torch.float64
+    )
+    bounds = torch.stack(torch.aminmax(z, dim=1))
+    wide = (bounds[1] - bounds[0]) > (cap - 1) * MAX_SCORE_SPACING - 2 * SCORE_MARGIN
+    inside = None
+    if bool(wide.any()):
+        bounds = torch.where(wide, bulk_quantiles(z), bounds)
+    low, high = bounds[0] - SCORE_MARGIN, bounds[1] + SCORE_MARGIN
+    if bool(wide.any()):
+        inside = ((z >= low[:, None]) & (z <= high[:, None])).all(0)
+    wanted = torch.ceil((high - low) * SCORE_CELLS) + 1
+    sizes = grid_size or [int(n) for n in torch.minimum(wanted, cap).tolist()]
+    spacing = (high - low) / (torch.tensor(sizes, device=z.device) - 1)
+    if bool((spacing > MAX_SCORE_SPACING).any()):
+        raise _too_wide(z, sizes)
+    return RegularGrid(low, spacing, tuple(sizes)), inside
+
+
+def _log_kernel_sum(z: Tensor, points: Tensor, log_weights: Tensor) -> Tensor:
+    """log sum_i w_i N(z | points_i, I) for each row of z (m, D), exactly."""
+    squared = torch.cdist(z, points).square()
+    log_terms = log_weights - 0.5 * squared
+    return torch.logsumexp(log_terms, 1) - 0.5 * z.shape[1] * math.log(2 * math.pi)
+
+
+def _tail_points(z: Tensor, log_weights: Tensor) -> tuple[Tensor, Tensor]:
+    """The TAIL_POINTS most extreme of the points (columns of z) along each direction of
+    {-1, 0, 1}**D, as rows, with their log-weights."""
+    n_features = z.shape[0]
+    steps = torch.tensor([-1.0, 0.0, 1.0], dtype=z.dtype, device=z.device)
+    directions = torch.cartesian_prod(*[steps] * n_features).reshape(-1, n_features)
+    directions = directions[directions.abs().sum(1) > 0]
+    k = min(TAIL_POINTS, z.shape[1])
+    chosen = torch.topk(directions @ z, k, dim=1).indices.reshape(-1).unique()
+    return z[:, chosen].T, log_weights[chosen]
+
+
+def _too_wide(z: Tensor, sizes: list[int]) -> ValueError:
+    span = float((z.amax(1) - z.amin(1)).max())
+    return ValueError(
+        f"algorithm='fft': the data span {span:.3g} kernel widths, more than a grid of "
+        f"{sizes} nodes resolves at {MAX_SCORE_SPACING} kernel widths per cell. Use "
+        f"algorithm='exact', a larger bandwidth, or a larger grid_size."
+    )
