@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 #: Points binned per block (bounds the temporaries of :func:`linear_binning`).
-_BINNING_BLOCK = 2**20
+_BINNING_BLOCK = 2**17
 
 
 @dataclass(frozen=True)
@@ -108,8 +108,13 @@ def linear_binning(
     -------
     Tensor of shape ``grid.sizes``, float64, summing to the total weight.
     """
-    flat = torch.zeros(math.prod(grid.sizes), dtype=torch.float64, device=columns.device)
     n_samples = columns.shape[1]
+    if weights is None and len(grid.sizes) == 1:
+        return (
+            _bin_unit_weights_1d(columns[0], grid.origin[0], grid.spacing[0], grid.sizes[0], clamp)
+            / n_samples
+        )
+    flat = torch.zeros(math.prod(grid.sizes), dtype=torch.float64, device=columns.device)
     for start in range(0, n_samples, _BINNING_BLOCK):
         block = slice(start, start + _BINNING_BLOCK)
         block_weights = None if weights is None else weights[block]
@@ -140,13 +145,6 @@ def _bin_block(
         axis_index = index if strides[d] == 1 else index * strides[d]
         flat_base = axis_index if flat_base is None else flat_base.add_(axis_index)
     assert flat_base is not None
-    if weights is None and len(strides) == 1:
-        # Unit weights in 1-D: count per cell, then move each fraction up one node.
-        upper_sum = torch.zeros_like(flat).scatter_add_(0, flat_base, fractions[0])
-        flat += torch.bincount(flat_base, minlength=flat.numel())
-        flat -= upper_sum
-        flat[1:] += upper_sum[:-1]
-        return
     # Corner weights and indices, doubling the list one axis at a time.
     upper = fractions[0] if weights is None else fractions[0] * weights
     lower = (1.0 - fractions[0]) if weights is None else weights - upper
@@ -160,6 +158,41 @@ def _bin_block(
         corners = doubled
     for corner_weight, corner_index in corners:
         flat.scatter_add_(0, corner_index, corner_weight)
+
+
+def _bin_unit_weights_1d(
+    values: Tensor, origin: Tensor, spacing: Tensor, size: int, clamp: bool
+) -> Tensor:
+    """Linear binning of unit weights in 1-D: the count per cell, each point's fraction
+    then moved up one node. Work buffers are reused across blocks (fresh large
+    allocations cost page faults on every block)."""
+    device = values.device
+    block = min(_BINNING_BLOCK, values.shape[0])
+    position = torch.empty(block, dtype=torch.float64, device=device)
+    index = torch.empty(block, dtype=torch.int64, device=device)
+    ones = torch.ones(block, dtype=torch.float64, device=device)
+    counts = torch.zeros(size, dtype=torch.float64, device=device)
+    upper = torch.zeros(size, dtype=torch.float64, device=device)
+    scale = 1.0 / float(spacing)
+    shift = float(origin) * scale
+    for start in range(0, values.shape[0], block):
+        chunk = values[start : start + block].to(torch.float64)
+        n = chunk.shape[0]
+        here, cell = position[:n], index[:n]
+        torch.mul(chunk, scale, out=here).sub_(shift)
+        if clamp:
+            here.clamp_(0.0, size - 1.0)
+        cell.copy_(here)  # truncation is the floor: positions are >= 0
+        if clamp:
+            cell.clamp_(max=size - 2)
+            here.sub_(cell)
+        else:
+            here.frac_()
+        upper.scatter_add_(0, cell, here)
+        counts.scatter_add_(0, cell, ones[:n])
+    counts -= upper
+    counts[1:] += upper[:-1]
+    return counts
 
 
 def binning_corrected_variance(covariance: Tensor, spacing: Tensor) -> Tensor:

@@ -162,7 +162,7 @@ def log_density_grid(
     eye = torch.eye(n_features, dtype=torch.float64, device=X.device)
     variances = torch.diagonal(binning_corrected_variance(eye, lattice.spacing))
     density = dense_gaussian_convolution(counts, lattice.spacing, variances)
-    extremes = torch.stack(torch.aminmax(binned, dim=1))
+    extremes = torch.stack([binned.amin(1), binned.amax(1)])
     tail = _tail_points(binned, torch.log(binned_weights))
     return LogDensityGrid(center, cholesky, lattice, torch.log(density), extremes, *far, tail)
 
@@ -174,7 +174,7 @@ def _whitened_grid(z: Tensor, grid_size: list[int] | None) -> tuple[RegularGrid,
     cap = torch.tensor(grid_size or [SCORE_MAX_SIZES[n_features]] * n_features, device=z.device).to(
         torch.float64
     )
-    bounds = torch.stack(torch.aminmax(z, dim=1))
+    bounds = torch.stack([z.amin(1), z.amax(1)])
     wide = (bounds[1] - bounds[0]) > (cap - 1) * MAX_SCORE_SPACING - 2 * SCORE_MARGIN
     inside = None
     if bool(wide.any()):

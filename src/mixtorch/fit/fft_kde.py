@@ -163,7 +163,7 @@ def density_on_grid(X: Tensor, weights: Tensor, H: Tensor, grid: Any) -> tuple[T
     """
     H64 = H.to(torch.float64)
     columns = X.T.to(torch.float64).contiguous()
-    bounds = torch.stack(torch.aminmax(columns, dim=1))  # (2, D)
+    bounds = torch.stack([columns.amin(1), columns.amax(1)])  # (2, D)
     std = torch.sqrt(torch.diagonal(H64))
     if _is_point_array(grid):
         lattice = _grid_from_points(grid, X.shape[1], X.device)
