@@ -89,30 +89,28 @@ class LogDensityGrid:
         return log_f - log_det, ~torch.isfinite(log_f)
 
     def _beyond_grid(self, z: Tensor, edge: Tensor, log_edge: Tensor) -> Tensor:
-        """The larger of two lower bounds on log f beyond the grid (see
-        :mod:`mixtorch.fit.fft_kde`), capped by the upper bound."""
+        """log f beyond the grid (see :mod:`mixtorch.fit.fft_kde`): the exact sum over
+        the tail points, and within one kernel width of the grid the tangent of the
+        convex ``log f + |z|**2 / 2`` at the nearest grid point if that is larger."""
         step = z - edge
         tangent = torch.zeros_like(log_edge)
-        upper = torch.zeros_like(log_edge)
         a_edge = log_edge + 0.5 * edge.square().sum(1)
         for d in range(z.shape[1]):
             moved = step[:, d] != 0
             if not bool(moved.any()):
                 continue
-            direction = torch.sign(step[moved, d])
             inward = edge[moved].clone()
-            inward[:, d] -= direction * self.grid.spacing[d]
+            inward[:, d] -= torch.sign(step[moved, d]) * self.grid.spacing[d]
             log_inward = multilinear_interpolation(self.log_values, self.grid, inward)
             a_inward = log_inward + 0.5 * inward.square().sum(1)
             slope = (a_edge[moved] - a_inward) / self.grid.spacing[d]
-            extreme = torch.where(direction > 0, self.extremes[1, d], -self.extremes[0, d])
-            extreme = extreme + self.grid.spacing[d]
             tangent[moved] += slope * step[moved, d].abs()
-            upper[moved] += torch.maximum(extreme, slope) * step[moved, d].abs()
-        # A(z) = log f(z) + |z|**2 / 2 is convex: tangent below, support function above.
         shift = 0.5 * (edge.square().sum(1) - z.square().sum(1))
-        lower = torch.maximum(log_edge + shift + tangent, _log_kernel_sum(z, *self.tail))
-        return torch.minimum(lower, log_edge + shift + upper)
+        tail = _log_kernel_sum(z, *self.tail)
+        # Extrapolating the grid's small errors far out would amplify them: the tangent
+        # serves only within one kernel width of the grid.
+        near = step.norm(dim=1) <= 1.0
+        return torch.where(near, torch.maximum(log_edge + shift + tangent, tail), tail)
 
 
 def log_density_grid(
@@ -182,7 +180,7 @@ def _whitened_grid(z: Tensor, grid_size: list[int] | None) -> tuple[RegularGrid,
     low, high = bounds[0] - SCORE_MARGIN, bounds[1] + SCORE_MARGIN
     if bool(wide.any()):
         inside = ((z >= low[:, None]) & (z <= high[:, None])).all(0)
-    wanted = torch.ceil((high - low) * SCORE_CELLS) + 1
+    wanted = torch.ceil((high - low) * SCORE_CELLS[n_features]) + 1
     sizes = grid_size or [int(n) for n in torch.minimum(wanted, cap).tolist()]
     spacing = (high - low) / (torch.tensor(sizes, device=z.device) - 1)
     if bool((spacing > MAX_SCORE_SPACING).any()):
@@ -198,14 +196,19 @@ def _log_kernel_sum(z: Tensor, points: Tensor, log_weights: Tensor) -> Tensor:
 
 
 def _tail_points(z: Tensor, log_weights: Tensor) -> tuple[Tensor, Tensor]:
-    """The TAIL_POINTS most extreme of the points (columns of z) along each direction of
-    {-1, 0, 1}**D, as rows, with their log-weights."""
+    """For each direction u of {-1, 0, 1}**D, the TAIL_POINTS points that weigh most in
+    the density at ``t u`` just beyond the grid (largest ``t u.z_i - |z_i|**2 / 2 + log
+    w_i``), as rows of the points (columns of z), with their log-weights."""
     n_features = z.shape[0]
     steps = torch.tensor([-1.0, 0.0, 1.0], dtype=z.dtype, device=z.device)
     directions = torch.cartesian_prod(*[steps] * n_features).reshape(-1, n_features)
     directions = directions[directions.abs().sum(1) > 0]
+    directions = directions / directions.norm(dim=1, keepdim=True)
+    projections = directions @ z  # (directions, N)
+    reach = projections.amax(1, keepdim=True) + SCORE_MARGIN
+    score = reach * projections - 0.5 * z.square().sum(0) + log_weights
     k = min(TAIL_POINTS, z.shape[1])
-    chosen = torch.topk(directions @ z, k, dim=1).indices.reshape(-1).unique()
+    chosen = torch.topk(score, k, dim=1).indices.reshape(-1).unique()
     return z[:, chosen].T, log_weights[chosen]
 
 

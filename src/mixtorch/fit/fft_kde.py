@@ -83,7 +83,7 @@ GRID_MARGIN = 5.0
 #: Nodes per axis of an automatic evaluation grid, by dimension.
 DEFAULT_GRID_SIZES = {1: 1024, 2: 256, 3: 64}
 #: Log-density grid: nodes per kernel width, margin, coarsest spacing (kernel widths).
-SCORE_CELLS = 8
+SCORE_CELLS = {1: 16, 2: 8, 3: 8}
 SCORE_MARGIN = 6.0
 MAX_SCORE_SPACING = 0.5
 #: Most nodes per axis of the log-density grid, by dimension (dense products cost M**(D+1)).
@@ -93,7 +93,7 @@ BULK_QUANTILE = 1e-3
 OUTLIER_STRETCH = 4.0
 MAX_FAR_FRACTION = 0.01
 #: Points kept exactly per direction of {-1, 0, 1}**D for the density beyond the grid.
-TAIL_POINTS = 32
+TAIL_POINTS = 128
 #: Largest working memory a grid may take.
 MEMORY_LIMIT_BYTES = 2 * 2**30
 MAX_FEATURES = 3
@@ -162,6 +162,11 @@ def density_on_grid(X: Tensor, weights: Tensor, H: Tensor, grid: Any) -> tuple[T
     density : Tensor of shape (M,), float64, non-negative
     """
     H64 = H.to(torch.float64)
+    if int(torch.linalg.cholesky_ex(H64).info) != 0:
+        raise ValueError(
+            "algorithm='fft' needs a positive definite bandwidth matrix (are the data "
+            "collinear?); pass a bandwidth matrix or use algorithm='exact'."
+        )
     columns = X.T.to(torch.float64).contiguous()
     bounds = torch.stack([columns.amin(1), columns.amax(1)])  # (2, D)
     std = torch.sqrt(torch.diagonal(H64))
@@ -176,8 +181,8 @@ def density_on_grid(X: Tensor, weights: Tensor, H: Tensor, grid: Any) -> tuple[T
     high = torch.minimum(bounds[1], lattice.upper + reach)
     pad_low = torch.ceil((lattice.origin - low) / lattice.spacing).clamp(min=0).long().tolist()
     # One node more than needed above: every binned point is then a cell below the top.
-    pad_high = (torch.ceil((high - lattice.upper) / lattice.spacing).clamp(min=0) + 1).long()
-    pad_high = pad_high.tolist()
+    above = torch.ceil((high - lattice.upper) / lattice.spacing).clamp(min=0) + 1
+    pad_high = above.long().tolist()
     sizes = [n + lo + hi for n, lo, hi in zip(lattice.sizes, pad_low, pad_high, strict=True)]
     _check_memory(_fft_bytes(sizes), "grid", _describe(grid))
     offset = torch.tensor(pad_low, dtype=torch.float64, device=X.device) * lattice.spacing
