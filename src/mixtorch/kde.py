@@ -66,8 +66,9 @@ class GaussianKDE(DensityMixin, BaseEstimator):
     loo_max_iter : int, default=200
         Adam steps for 'diag' / 'full'.
     grid_size : int or sequence of ints, optional
-        Nodes per axis of the ``algorithm='fft'`` log-density grid (by default 8 per
-        kernel width) and of :meth:`evaluate_grid`'s default grid (1024, 256x256, 64**3).
+        Nodes per axis of the ``algorithm='fft'`` log-density grid (by default 16 per
+        kernel width in 1-D, 8 in 2-D and 3-D) and of :meth:`evaluate_grid`'s default
+        grid (1024, 256x256, 64**3).
     chunk_size : int, optional
         Elements in the largest (queries x data) block of the exact evaluation.
     device : str or torch.device, optional
@@ -196,9 +197,7 @@ class GaussianKDE(DensityMixin, BaseEstimator):
         self.factor_ = float(factor)
         self.weights_ = as_output(self._weights, kind)
         self.n_samples_fit_ = int(self._data.shape[0])
-        self._center = bw.weighted_mean(self._data, self._weights)
-        whitened = whiten(self._data, self._center, kernel.precisions_cholesky())
-        self._augmented = augment_data(whitened, torch.log(self._weights))
+        self._augmented: torch.Tensor | None = None  # exact-sum operands, built on first use
         self._log_normaliser = 0.5 * H.shape[0] * math.log(2 * math.pi) + 0.5 * float(
             kernel.log_det()
         )
@@ -213,6 +212,10 @@ class GaussianKDE(DensityMixin, BaseEstimator):
     # -- densities -------------------------------------------------------------------
     def _log_density(self, queries: torch.Tensor) -> torch.Tensor:
         kernel = self.mixture_.covariance
+        if self._augmented is None:  # lazily: algorithm='fft' rarely needs exact sums
+            self._center = bw.weighted_mean(self._data, self._weights)
+            whitened = whiten(self._data, self._center, kernel.precisions_cholesky())
+            self._augmented = augment_data(whitened, torch.log(self._weights))
         whitened = whiten(queries, self._center, kernel.precisions_cholesky())
         log_sum = log_kernel_sum(augment_queries(whitened), self._augmented, self.chunk_size)
         return log_sum - self._log_normaliser
