@@ -284,33 +284,47 @@ def dense_gaussian_convolution(counts: Tensor, spacing: Tensor, variances: Tenso
     """
     values = counts
     for d, size in enumerate(counts.shape):
-        steps = torch.arange(size, dtype=torch.float64, device=counts.device) * spacing[d]
-        lags = steps[:, None] - steps[None, :]
-        variance = variances[d]
-        toeplitz = torch.exp(-0.5 * lags.square() / variance) / torch.sqrt(2 * math.pi * variance)
-        values = torch.tensordot(values, toeplitz, dims=([d], [0])).movedim(-1, d)
+        # The kernel at lags -(M-1)..(M-1); its length-M windows form the Hankel matrix
+        # S[i, j] = k(i + j - (M-1)), and the (symmetric Toeplitz) convolution matrix is
+        # S with its columns reversed: only 2M - 1 exponentials.
+        lags = torch.arange(1 - size, size, dtype=torch.float64, device=counts.device)
+        variance = float(variances[d])
+        kernel = torch.exp(-0.5 * (lags * float(spacing[d])) ** 2 / variance)
+        kernel /= math.sqrt(2 * math.pi * variance)
+        hankel = kernel.unfold(0, size, 1)
+        values = torch.tensordot(values, hankel, dims=([d], [0])).flip(-1).movedim(-1, d)
     return values
 
 
-def multilinear_interpolation(values: Tensor, grid: RegularGrid, queries: Tensor) -> Tensor:
-    """Multilinear interpolation of node ``values`` at ``queries`` (m, D), clamped onto the
-    grid's box. Corners of zero weight are skipped, so infinite node values only reach
-    queries that depend on them. Returns shape (m,), float64."""
-    sizes = torch.tensor(grid.sizes, dtype=torch.float64, device=queries.device)
-    position = ((queries.to(torch.float64) - grid.origin) / grid.spacing).clamp(min=0.0)
-    position = position.minimum(sizes - 1)
-    base = position.floor().minimum(sizes - 2)
-    fraction = position - base
-    base_index = base.long()
-    result = torch.zeros(queries.shape[0], dtype=torch.float64, device=queries.device)
-    n_features = len(grid.sizes)
-    for code in range(2**n_features):
-        weight = torch.ones_like(result)
-        index = []
-        for d in range(n_features):
-            upper = (code >> d) & 1
-            weight = weight * (fraction[:, d] if upper else 1.0 - fraction[:, d])
-            index.append(base_index[:, d] + upper)
-        corner = values[tuple(index)]
-        result += torch.where(weight > 0, weight * corner, 0.0)
-    return result
+def multilinear_interpolation(values: Tensor, grid: RegularGrid, columns: Tensor) -> Tensor:
+    """Multilinear interpolation of node ``values`` at query points given as ``columns``
+    (D, m), clamped onto the grid's box. Returns shape (m,), float64.
+
+    Node values must be finite (a corner of zero weight contributes 0 times its value).
+    """
+    flat_values = values.reshape(-1)
+    strides = [math.prod(grid.sizes[d + 1 :]) for d in range(len(grid.sizes))]
+    flat_base: Tensor | None = None
+    fractions = []
+    for d, size in enumerate(grid.sizes):
+        scale = 1.0 / float(grid.spacing[d])
+        position = torch.mul(columns[d].to(torch.float64), scale)
+        position.sub_(float(grid.origin[d]) * scale).clamp_(0.0, size - 1.0)
+        index = position.long().clamp_(max=size - 2)
+        fractions.append(position.sub_(index))
+        axis_index = index if strides[d] == 1 else index * strides[d]
+        flat_base = axis_index if flat_base is None else flat_base.add_(axis_index)
+    assert flat_base is not None
+    # value(x) = sum over corners of prod_d (1 - f_d or f_d) * value(corner), one axis at
+    # a time: interpolate along the last axis first, pairing corners that differ in it.
+    corners = [flat_base]
+    for stride in strides:
+        corners = [index + offset for index in corners for offset in (0, stride)]
+    result = [flat_values[index] for index in corners]
+    for d in reversed(range(len(strides))):
+        fraction = fractions[d]
+        result = [
+            torch.lerp(low, high, fraction)
+            for low, high in zip(result[::2], result[1::2], strict=True)
+        ]
+    return result[0]

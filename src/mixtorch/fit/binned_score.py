@@ -32,6 +32,11 @@ from .fft_kde import (
 
 __all__ = ["LogDensityGrid", "log_density_grid"]
 
+#: Log-density standing in for an underflowed node, and the level below which an
+#: interpolated value counts as touched by one (and is evaluated exactly).
+_UNDERFLOW = -1e300
+_UNDERFLOW_FLAG = -1e290
+
 
 @dataclass(frozen=True)
 class LogDensityGrid:
@@ -74,19 +79,21 @@ class LogDensityGrid:
         log_density : Tensor of shape (m,), float64
         needs_exact : Tensor of shape (m,), bool
         """
-        centred = (queries.to(torch.float64) - self.center).T
-        z = torch.linalg.solve_triangular(self.cholesky, centred, upper=False).T
-        clamped = torch.maximum(torch.minimum(z, self.grid.upper), self.grid.origin)
+        columns = queries.T.to(torch.float64).contiguous() - self.center[:, None]
+        z = torch.linalg.solve_triangular(self.cholesky, columns, upper=False)
+        low, high = self.grid.origin.tolist(), self.grid.upper.tolist()
+        clamped = torch.stack([z[d].clamp(low[d], high[d]) for d in range(z.shape[0])])
         log_f = multilinear_interpolation(self.log_values, self.grid, clamped)
-        outside = (z != clamped).any(1)
+        outside = (z != clamped).any(0)
         if bool(outside.any()):
-            log_f[outside] = self._beyond_grid(z[outside], clamped[outside], log_f[outside])
-        if self.far_points.shape[0] > 0:
-            log_f = torch.logaddexp(
-                log_f, _log_kernel_sum(z, self.far_points, self.far_log_weights)
+            log_f[outside] = self._beyond_grid(
+                z[:, outside].T, clamped[:, outside].T, log_f[outside]
             )
+        if self.far_points.shape[0] > 0:
+            far = _log_kernel_sum(z.T, self.far_points, self.far_log_weights)
+            log_f = torch.logaddexp(log_f, far)
         log_det = torch.log(torch.diagonal(self.cholesky)).sum()
-        return log_f - log_det, ~torch.isfinite(log_f)
+        return log_f - log_det, log_f < _UNDERFLOW_FLAG
 
     def _beyond_grid(self, z: Tensor, edge: Tensor, log_edge: Tensor) -> Tensor:
         """log f beyond the grid (see :mod:`mixtorch.fit.fft_kde`): the exact sum over
@@ -101,7 +108,7 @@ class LogDensityGrid:
                 continue
             inward = edge[moved].clone()
             inward[:, d] -= torch.sign(step[moved, d]) * self.grid.spacing[d]
-            log_inward = multilinear_interpolation(self.log_values, self.grid, inward)
+            log_inward = multilinear_interpolation(self.log_values, self.grid, inward.T)
             a_inward = log_inward + 0.5 * inward.square().sum(1)
             slope = (a_edge[moved] - a_inward) / self.grid.spacing[d]
             tangent[moved] += slope * step[moved, d].abs()
@@ -162,7 +169,9 @@ def log_density_grid(
     density = dense_gaussian_convolution(counts, lattice.spacing, variances)
     extremes = torch.stack([binned.amin(1), binned.amax(1)])
     tail = _tail_points(binned, torch.log(binned_weights))
-    return LogDensityGrid(center, cholesky, lattice, torch.log(density), extremes, *far, tail)
+    # Underflowed nodes get a finite stand-in, so interpolation weights of 0 stay exact.
+    log_values = torch.log(density).clamp(min=_UNDERFLOW)
+    return LogDensityGrid(center, cholesky, lattice, log_values, extremes, *far, tail)
 
 
 def _whitened_grid(z: Tensor, grid_size: list[int] | None) -> tuple[RegularGrid, Tensor | None]:
@@ -205,8 +214,16 @@ def _tail_points(z: Tensor, log_weights: Tensor) -> tuple[Tensor, Tensor]:
     directions = directions[directions.abs().sum(1) > 0]
     directions = directions / directions.norm(dim=1, keepdim=True)
     projections = directions @ z  # (directions, N)
-    reach = projections.amax(1, keepdim=True) + SCORE_MARGIN
-    score = reach * projections - 0.5 * z.square().sum(0) + log_weights
+    # Points 40 kernel widths behind the front in every direction weigh e**-800 less
+    # than the front there: leave them out before scoring.
+    front = projections.amax(1, keepdim=True)
+    candidates = torch.nonzero((projections >= front - 40.0).any(0)).reshape(-1)
+    z, log_weights, projections = (
+        z[:, candidates],
+        log_weights[candidates],
+        projections[:, candidates],
+    )
+    score = (front + SCORE_MARGIN) * projections - 0.5 * z.square().sum(0) + log_weights
     k = min(TAIL_POINTS, z.shape[1])
     chosen = torch.topk(score, k, dim=1).indices.reshape(-1).unique()
     return z[:, chosen].T, log_weights[chosen]
