@@ -20,6 +20,7 @@ from .gaussian_mixture import GaussianMixture
 from .io import load, save
 from .kde import GaussianKDE
 from .mixture import Mixture
+from .regression import GaussianMixtureRegressor
 from .selection import SelectionResult, select
 
 __version__ = "0.1.0"
@@ -33,6 +34,7 @@ __all__ = [
     "Gaussian",
     "GaussianKDE",
     "GaussianMixture",
+    "GaussianMixtureRegressor",
     "MCMCGaussianMixture",
     "Mixture",
     "SelectionResult",

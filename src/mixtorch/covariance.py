@@ -154,6 +154,16 @@ class Covariance(ABC):
     def full_matrices(self, n_components: int) -> Tensor:
         """Every component's covariance as a (K, D, D) matrix."""
 
+    @classmethod
+    @abstractmethod
+    def from_full_matrices(cls, matrices: Tensor) -> Covariance:
+        """This kind's covariance from (K, D, D) matrices that have its structure.
+
+        Exact when the matrices have this kind's structure (diagonal for ``diag``, a
+        multiple of the identity for ``spherical``, one matrix for all components for
+        ``tied``), as marginals and conditionals of such matrices do.
+        """
+
     @abstractmethod
     def precisions(self) -> Tensor:
         """Inverse covariances in scikit-learn's layout."""
@@ -233,6 +243,10 @@ class FullCovariance(Covariance):
         return cls(torch.linalg.inv(precisions))
 
     @classmethod
+    def from_full_matrices(cls, matrices: Tensor) -> Covariance:
+        return cls(matrices)
+
+    @classmethod
     def n_parameters(cls, n_components: int, n_features: int) -> int:
         return n_components * n_features * (n_features + 1) // 2
 
@@ -285,6 +299,10 @@ class TiedCovariance(FullCovariance):
     def n_parameters(cls, n_components: int, n_features: int) -> int:
         return n_features * (n_features + 1) // 2
 
+    @classmethod
+    def from_full_matrices(cls, matrices: Tensor) -> Covariance:
+        return cls(matrices[0])
+
     def mahalanobis(self, Y: Tensor, means: Tensor) -> Tensor:
         whitened = _differences(Y, means) @ self._precision_factor
         return whitened.square().sum(-1).T
@@ -316,6 +334,10 @@ class DiagCovariance(Covariance):
     @classmethod
     def from_precisions(cls, precisions: Tensor, n_features: int) -> Covariance:
         return cls(1.0 / precisions, n_features=n_features)
+
+    @classmethod
+    def from_full_matrices(cls, matrices: Tensor) -> Covariance:
+        return cls(torch.diagonal(matrices, dim1=-2, dim2=-1).clone())
 
     @classmethod
     def n_parameters(cls, n_components: int, n_features: int) -> int:
@@ -389,6 +411,11 @@ class SphericalCovariance(DiagCovariance):
     @classmethod
     def n_parameters(cls, n_components: int, n_features: int) -> int:
         return n_components
+
+    @classmethod
+    def from_full_matrices(cls, matrices: Tensor) -> Covariance:
+        variances = torch.diagonal(matrices, dim1=-2, dim2=-1).mean(-1)
+        return cls(variances, n_features=matrices.shape[-1])
 
     def log_det(self) -> Tensor:
         return self.n_features * torch.log(self.covariances)

@@ -13,6 +13,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ._base import ClusterScoringMixin
 from ._chunks import chunk_list, chunk_rows
+from ._conditional import ConditioningMixin
 from ._validation import OutputKind, as_output, check_random_generator, resolve_dtype, to_tensor
 from .covariance import Covariance, covariance_class
 from .fit.em import EMTrace, fit_em
@@ -23,7 +24,7 @@ from .mixture import Mixture, _check_covariance_shape, _check_weights
 __all__ = ["GaussianMixture"]
 
 
-class GaussianMixture(ClusterScoringMixin, DensityMixin, BaseEstimator):
+class GaussianMixture(ConditioningMixin, ClusterScoringMixin, DensityMixin, BaseEstimator):
     """Gaussian mixture fitted by expectation-maximisation, on CPU or GPU.
 
     A drop-in replacement for :class:`sklearn.mixture.GaussianMixture`: same parameters,

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from ._chunks import chunk_rows, map_chunks
+from .conditioning import Conditionals, as_rows, check_features, condition, marginal
 from .covariance import Covariance, covariance_class
 from .estep import EStepKernel
 
@@ -213,6 +214,50 @@ class Mixture:
             scale = scale.expand(self.n_features, -1).T if scale.ndim == 1 else scale
             components = Independent(Normal(self.means, scale), 1)
         return MixtureSameFamily(mixing, components)
+
+    # -- marginals and conditionals (see mixtorch.conditioning) ------------------------
+    def marginal(self, features: Any) -> Mixture:
+        """The mixture of the features ``features`` (indices, in that order) alone.
+
+        Weights are kept; means and covariances are the blocks of those features, of the
+        same covariance kind.
+        """
+        index = check_features(features, self.n_features)
+        means, covariance = marginal(self.means, self.covariance, index)
+        return Mixture(self.weights, means, covariance)
+
+    def conditionals(self, features: Any, values: Any) -> Conditionals:
+        """``p(x_rest | x[features] = v)`` for every row ``v`` of ``values``, batched.
+
+        Parameters
+        ----------
+        features : sequence of int
+            Indices of the observed features; the others (in increasing order) are free.
+        values : array-like of shape (n_rows, len(features)) or (len(features),)
+
+        Returns
+        -------
+        Conditionals
+            Per-row log-weights (n_rows, K), per-row component means (n_rows, K, F) and the
+            conditional covariance (the same for every row), with ``mean()``,
+            ``variance()`` and ``sample()``.
+        """
+        index = check_features(features, self.n_features, leave_one=True)
+        rows = as_rows(values, index.numel(), self.dtype, self.device)
+        return condition(self.log_weights, self.means, self.covariance, index, rows)
+
+    def condition(self, features: Any, values: Any) -> Mixture:
+        """The mixture of the other features given ``x[features] = values`` (one row).
+
+        Component weights become ``w_k N(values | mu_k, S_k)`` (the marginal likelihood
+        of ``values`` under component ``k``) renormalised; means and covariances are the
+        Gaussian conditionals, of the same covariance kind.
+        """
+        conditionals = self.conditionals(features, values)
+        if conditionals.means.shape[0] != 1:
+            raise ValueError("condition takes one row of values; use conditionals() for many rows.")
+        weights = conditionals.log_weights[0].exp()
+        return Mixture(weights / weights.sum(), conditionals.means[0], conditionals.covariance)
 
     def __repr__(self) -> str:
         return (

@@ -1,0 +1,89 @@
+"""``marginal`` and ``condition`` for fitted mixture estimators (a mixin)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.utils.validation import check_is_fitted
+
+from .conditioning import check_features, free_features
+from .mixture import Mixture
+
+__all__ = ["ConditioningMixin"]
+
+#: Constructor parameters whose values have the full model's shapes.
+_SHAPED_PARAMETERS = ("weights_init", "means_init", "precisions_init")
+
+
+class ConditioningMixin:
+    """Marginals and conditionals of a fitted mixture, as fitted estimators of its class.
+
+    The host class provides ``mixture_``, ``means_``, ``get_params`` and a
+    ``from_parameters`` class method taking scikit-learn layouts.
+    """
+
+    mixture_: Mixture
+    means_: Any
+
+    def marginal(self, features: Any) -> Any:
+        """The fitted model of the features ``features`` alone (indices, in that order).
+
+        Parameters
+        ----------
+        features : sequence of int
+            Feature indices; negative ones count from the end.
+
+        Returns
+        -------
+        estimator of the same class
+            Same weights; the means and covariances of those features, of the same
+            ``covariance_type``; ``feature_names_in_`` follows when the model has names.
+        """
+        check_is_fitted(self, "mixture_")
+        index = check_features(features, self.mixture_.n_features)
+        return self._from_mixture(self.mixture_.marginal(index), index)
+
+    def condition(self, features: Any, values: Any) -> Any:
+        """The fitted model of the other features given ``X[:, features] = values``.
+
+        Parameters
+        ----------
+        features : sequence of int
+            Indices of the observed features.
+        values : array-like of shape (len(features),)
+            One row of observed values.
+
+        Returns
+        -------
+        estimator of the same class
+            A mixture over the remaining features (in increasing order), whose weights are
+            the components' posterior probabilities given ``values`` and whose means and
+            covariances are the Gaussian conditionals, of the same ``covariance_type``.
+        """
+        check_is_fitted(self, "mixture_")
+        index = check_features(features, self.mixture_.n_features, leave_one=True)
+        conditional = self.mixture_.condition(index, values)
+        return self._from_mixture(conditional, free_features(index, self.mixture_.n_features))
+
+    def _from_mixture(self, mixture: Mixture, features: torch.Tensor) -> Any:
+        params = self.get_params()  # type: ignore[attr-defined]
+        for name in ("n_components", "covariance_type", *_SHAPED_PARAMETERS):
+            params.pop(name, None)
+        tensors = isinstance(self.means_, torch.Tensor)
+
+        def layout(value: torch.Tensor) -> Any:
+            return value if tensors else value.detach().cpu().numpy()
+
+        model = type(self).from_parameters(  # type: ignore[attr-defined]
+            layout(mixture.weights),
+            layout(mixture.means),
+            layout(mixture.covariance.covariances),
+            covariance_type=mixture.covariance_type,
+            **params,
+        )
+        names = getattr(self, "feature_names_in_", None)
+        if names is not None:
+            model.feature_names_in_ = np.asarray(names)[features.numpy()]
+        return model

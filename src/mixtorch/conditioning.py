@@ -1,0 +1,216 @@
+"""Marginals and conditionals of Gaussian mixtures.
+
+For a mixture ``p(x) = sum_k w_k N(x | mu_k, S_k)`` and a split of the features into
+*given* ones ``g`` and *free* ones ``f``:
+
+- the marginal over ``f`` keeps the weights and takes the ``f`` block of every mean and
+  covariance;
+- the conditional ``p(x_f | x_g = v)`` is again a mixture, with weights
+  ``w_k N(v | mu_kg, S_kgg)`` renormalised, means ``mu_kf + S_kfg S_kgg^{-1} (v - mu_kg)``
+  and covariances ``S_kff - S_kfg S_kgg^{-1} S_kgf`` (the Schur complement), which do not
+  depend on ``v``.
+
+Marginals and conditionals of diagonal, spherical and tied covariances have the same
+structure, so every result keeps its covariance kind
+(:meth:`~mixtorch.covariance.Covariance.from_full_matrices`). The blocks are solved with
+Cholesky factors of ``S_kgg``, never explicit inverses, and the weights are computed in log
+space from explicit differences, so float32 stays accurate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .covariance import Covariance
+
+__all__ = ["Conditionals", "check_features", "condition", "marginal"]
+
+#: Elements of the largest (rows, K, free features) block built at once.
+_ELEMENT_BUDGET = 1 << 22
+
+
+def check_features(features: Any, n_features: int, *, leave_one: bool = False) -> Tensor:
+    """Feature indices as a 1-D int64 tensor: integers in [0, n_features), no repeats.
+
+    Negative indices count from the end, as in NumPy. With ``leave_one`` at least one
+    feature must remain outside ``features``.
+    """
+    if isinstance(features, (int, torch.SymInt)) or (
+        hasattr(features, "ndim") and getattr(features, "ndim", 1) == 0
+    ):
+        features = [int(features)]
+    try:
+        values = [int(index) for index in features]
+        if any(float(index) != int(index) for index in features):
+            raise TypeError
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"features must be a sequence of integer feature indices, got {features!r}."
+        ) from None
+    if not values:
+        raise ValueError("features must name at least one feature, got an empty sequence.")
+    bad = [index for index in values if not -n_features <= index < n_features]
+    if bad:
+        raise ValueError(
+            f"features must be indices in [0, {n_features}) for a model of {n_features} "
+            f"features, got {bad}."
+        )
+    normalised = [index % n_features for index in values]
+    if len(set(normalised)) != len(normalised):
+        raise ValueError(f"features must not repeat an index, got {values}.")
+    if leave_one and len(normalised) == n_features:
+        raise ValueError(
+            "features must leave at least one feature free to condition on the others; "
+            f"got all {n_features} features."
+        )
+    return torch.tensor(normalised, dtype=torch.int64)
+
+
+def free_features(given: Tensor, n_features: int) -> Tensor:
+    """The indices not in ``given``, in increasing order."""
+    keep = torch.ones(n_features, dtype=torch.bool)
+    keep[given] = False
+    return torch.nonzero(keep).flatten()
+
+
+def marginal(means: Tensor, covariance: Covariance, features: Tensor) -> tuple[Tensor, Covariance]:
+    """Means (K, d) and covariance of the marginal over ``features`` (in that order)."""
+    index = features.to(means.device)
+    matrices = covariance.full_matrices(means.shape[0])
+    block = matrices.index_select(-2, index).index_select(-1, index)
+    return means.index_select(1, index), type(covariance).from_full_matrices(block)
+
+
+@dataclass
+class Conditionals:
+    """The conditional mixtures ``p(x_f | x_g = v_b)`` for a batch of rows ``v_b``.
+
+    Attributes
+    ----------
+    log_weights : Tensor of shape (B, K)
+        Normalised log-weights of the components given each row.
+    means : Tensor of shape (B, K, F)
+        Conditional means of every component for each row.
+    covariance : Covariance
+        The conditional covariances (the same for every row), of the original kind.
+    free : Tensor of shape (F,)
+        Indices of the free features in the original model.
+    """
+
+    log_weights: Tensor
+    means: Tensor
+    covariance: Covariance
+    free: Tensor
+
+    def mean(self) -> Tensor:
+        """E[x_f | x_g = v_b], shape (B, F)."""
+        weights = self.log_weights.exp().to(self.means.dtype)
+        return torch.einsum("bk,bkf->bf", weights, self.means)
+
+    def variance(self) -> Tensor:
+        """Var[x_f | x_g = v_b] per free feature (law of total variance), shape (B, F)."""
+        weights = self.log_weights.exp().to(self.means.dtype)
+        K = self.means.shape[1]
+        within = torch.diagonal(self.covariance.full_matrices(K), dim1=-2, dim2=-1)
+        mean = torch.einsum("bk,bkf->bf", weights, self.means)
+        spread = (self.means - mean[:, None, :]).square()
+        return torch.einsum("bk,bkf->bf", weights, spread + within[None])
+
+    def sample(self, n_samples: int, generator: torch.Generator | None = None) -> Tensor:
+        """``n_samples`` draws from each row's conditional, shape (B, n_samples, F)."""
+        B, K, F = self.means.shape
+        device = self.means.device if generator is None else generator.device
+        uniform = torch.rand(B, n_samples, dtype=torch.float64, device=device, generator=generator)
+        cumulative = self.log_weights.exp().to(torch.float64).cumsum(1).to(device)
+        labels = torch.searchsorted(cumulative, uniform).clamp_max(K - 1)
+        labels = labels.to(self.means.device)
+        chosen = torch.gather(self.means, 1, labels[:, :, None].expand(-1, -1, F))
+        noise = torch.randn(
+            B, n_samples, F, dtype=self.means.dtype, device=device, generator=generator
+        ).to(self.means.device)
+        factors = torch.linalg.cholesky(self.covariance.full_matrices(K))  # (K, F, F)
+        scaled = torch.einsum("bsf,bsgf->bsg", noise, factors[labels])
+        return chosen + scaled
+
+
+def condition(
+    log_weights: Tensor,
+    means: Tensor,
+    covariance: Covariance,
+    given: Tensor,
+    values: Tensor,
+) -> Conditionals:
+    """The conditional mixtures given ``x[given] = values`` for each row of ``values``.
+
+    Parameters
+    ----------
+    log_weights : Tensor of shape (K,)
+    means : Tensor of shape (K, D)
+    covariance : Covariance
+    given : Tensor of shape (G,)
+        Indices of the observed features (see :func:`check_features`).
+    values : Tensor of shape (B, G)
+        Observed values, one row per conditional.
+
+    Returns
+    -------
+    Conditionals
+    """
+    K, D = means.shape
+    free = free_features(given, D).to(means.device)
+    given = given.to(means.device)
+    matrices = covariance.full_matrices(K)
+    given_block = matrices.index_select(-2, given).index_select(-1, given)  # (K, G, G)
+    cross = matrices.index_select(-2, given).index_select(-1, free)  # (K, G, F)
+    free_block = matrices.index_select(-2, free).index_select(-1, free)  # (K, F, F)
+    factor = torch.linalg.cholesky(given_block)
+    gain = torch.cholesky_solve(cross, factor)  # S_gg^{-1} S_gf, (K, G, F)
+    conditional = free_block - cross.mT @ gain
+    conditional = 0.5 * (conditional + conditional.mT)
+    given_means, free_means = means.index_select(1, given), means.index_select(1, free)
+    given_covariance = type(covariance).from_full_matrices(given_block)
+    # Rows are shifted by the centre of the given means before any product (float32).
+    centre = log_weights.exp() @ given_means
+    kernel = given_covariance.e_step_kernel(centre, given_means - centre, log_weights)
+    G, F = given.numel(), free.numel()
+    slopes = gain.permute(1, 0, 2).reshape(G, K * F)  # one product gives every component
+    offsets = free_means - torch.einsum("kg,kgf->kf", given_means - centre, gain)
+    rows = max(1, _ELEMENT_BUDGET // max(1, K * (F + G)))
+    B = values.shape[0]
+    log_weights_out = torch.empty(B, K, dtype=means.dtype, device=means.device)
+    means_out = torch.empty(B, K, F, dtype=means.dtype, device=means.device)
+    for start in range(0, B, rows):
+        chunk = values[start : start + rows]
+        block = log_weights_out[start : start + rows]
+        torch.log_softmax(kernel.weighted_log_prob(chunk), dim=1, out=block)
+        torch.mm(chunk - centre, slopes, out=means_out[start : start + rows].view(-1, K * F))
+        means_out[start : start + rows] += offsets
+    kernel.release()
+    return Conditionals(
+        log_weights_out, means_out, type(covariance).from_full_matrices(conditional), free
+    )
+
+
+def as_rows(values: Any, n_given: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """Observed values as a finite (B, n_given) tensor; one row may be given 1-D."""
+    tensor = torch.as_tensor(values, dtype=dtype, device=device)
+    if tensor.ndim <= 1:
+        tensor = tensor.reshape(1, -1)
+    if tensor.ndim != 2 or tensor.shape[1] != n_given:
+        raise ValueError(
+            f"values must have {n_given} entr{'y' if n_given == 1 else 'ies'} per row, one per "
+            f"index in features, got shape {tuple(tensor.shape)}."
+        )
+    if not bool(torch.isfinite(tensor).all()):
+        raise ValueError("values contain NaN or infinity; condition on finite values only.")
+    return tensor
+
+
+def feature_list(features: Sequence[int] | Tensor) -> list[int]:
+    """Plain Python indices, for messages and metadata."""
+    return [int(index) for index in features]
