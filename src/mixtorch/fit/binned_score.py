@@ -205,14 +205,10 @@ def _log_kernel_sum(z: Tensor, points: Tensor, log_weights: Tensor) -> Tensor:
 
 
 def _tail_points(z: Tensor, log_weights: Tensor) -> tuple[Tensor, Tensor]:
-    """For each direction u of {-1, 0, 1}**D, the TAIL_POINTS points that weigh most in
+    """For each direction u of :func:`_directions`, the TAIL_POINTS points that weigh most in
     the density at ``t u`` just beyond the grid (largest ``t u.z_i - |z_i|**2 / 2 + log
     w_i``), as rows of the points (columns of z), with their log-weights."""
-    n_features = z.shape[0]
-    steps = torch.tensor([-1.0, 0.0, 1.0], dtype=z.dtype, device=z.device)
-    directions = torch.cartesian_prod(*[steps] * n_features).reshape(-1, n_features)
-    directions = directions[directions.abs().sum(1) > 0]
-    directions = directions / directions.norm(dim=1, keepdim=True)
+    directions = _directions(z.shape[0], z.dtype, z.device)
     projections = directions @ z  # (directions, N)
     # Points 40 kernel widths behind the front in every direction weigh e**-800 less
     # than the front there: leave them out before scoring.
@@ -227,6 +223,21 @@ def _tail_points(z: Tensor, log_weights: Tensor) -> tuple[Tensor, Tensor]:
     k = min(TAIL_POINTS, z.shape[1])
     chosen = torch.topk(score, k, dim=1).indices.reshape(-1).unique()
     return z[:, chosen].T, log_weights[chosen]
+
+
+def _directions(n_features: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """Unit vectors spread evenly: +-1 in 1-D, 32 angles in 2-D, 96 points of a
+    Fibonacci sphere in 3-D. Shape (K, D)."""
+    if n_features == 1:
+        return torch.tensor([[-1.0], [1.0]], dtype=dtype, device=device)
+    if n_features == 2:
+        angles = torch.arange(32, dtype=dtype, device=device) * (2 * math.pi / 32)
+        return torch.stack([angles.cos(), angles.sin()], 1)
+    index = torch.arange(96, dtype=dtype, device=device) + 0.5
+    height = 1 - 2 * index / 96
+    radius = torch.sqrt(1 - height.square())
+    angle = index * math.pi * (3 - math.sqrt(5))
+    return torch.stack([radius * angle.cos(), radius * angle.sin(), height], 1)
 
 
 def _too_wide(z: Tensor, sizes: list[int]) -> ValueError:

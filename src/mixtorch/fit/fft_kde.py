@@ -41,11 +41,14 @@ the distance from a query to the points that dominate its density:
   the grid's edge (r = 6) below 0.02 (1-D) and 0.07 per axis (s = 1/8). Measured errors
   are far below both (``tests/test_binned_kde.py``, ``docs/bench/kde.md``);
 - beyond the grid: the exact kernel sum over the :data:`TAIL_POINTS` points that weigh
-  most just beyond the grid in each direction of ``{-1, 0, 1}**D`` (a lower bound,
+  most just beyond the grid in each of 2 (1-D), 32 (2-D) or 96 (3-D) evenly spread
+  directions (a lower bound,
   exact once those points dominate, which the Gaussian decay makes true far out), and
   within one kernel width of the grid the tangent of the convex ``log f + |z|**2 / 2``
-  at the nearest grid node if that is larger. Measured on 3000 normal points, along
-  axes and diagonals, 20 to 200 kernel widths out: errors of 1e-12 nats;
+  at the nearest grid node if that is larger. Measured on normal data: 1e-12 nats along
+  the axes and diagonals 20 to 200 kernel widths out; in directions between them, up
+  to 0.1 (2-D) and 0.2 (3-D) nats a few kernel widths beyond the grid, where neither
+  bound is tight yet (``benchmarks/bench_binned_kde.py`` prints the figure);
 - no query falls back to a sum over the data, except where the grid density underflows
   float64 (more than ~37 kernel widths from every point of the bulk): the caller
   evaluates those exactly (``needs_exact``).
