@@ -136,6 +136,7 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=200, help="grid nodes checked exactly")
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
     parser.add_argument("--no-score", action="store_true", help="skip score_samples timings")
+    parser.add_argument("--no-grid", action="store_true", help="skip the KDEpy comparison")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -151,7 +152,7 @@ def main() -> None:
         ("2-D normal, h=0.1, 256x256 nodes", rng.normal(size=(args.points, 2)), 0.1, (256,) * 2),
         ("3-D normal, h=0.2, 64x64x64 nodes", rng.normal(size=(args.points, 3)), 0.2, (64,) * 3),
     ]
-    for name, X, h, shape in cases:
+    for name, X, h, shape in [] if args.no_grid else cases:
         grid_case(name, X, h, shape, args)
     if not args.no_score:
         for name, X, h, _ in cases:

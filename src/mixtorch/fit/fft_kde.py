@@ -47,7 +47,7 @@ the distance from a query to the points that dominate its density:
   within one kernel width of the grid the tangent of the convex ``log f + |z|**2 / 2``
   at the nearest grid node if that is larger. Measured on normal data: 1e-12 nats along
   the axes and diagonals 20 to 200 kernel widths out; in directions between them, up
-  to 0.1 (2-D) and 0.2 (3-D) nats a few kernel widths beyond the grid, where neither
+  to 0.1 (2-D) and 0.35 (3-D) nats a few kernel widths beyond the grid, where neither
   bound is tight yet (``benchmarks/bench_binned_kde.py`` prints the figure);
 - no query falls back to a sum over the data, except where the grid density underflows
   float64 (more than ~37 kernel widths from every point of the bulk): the caller
