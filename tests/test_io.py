@@ -321,3 +321,211 @@ def test_round_trip_property(
     assert loaded.mixture_.dtype == dtype
     assert torch.equal(loaded.score_samples(X), model.score_samples(X))
     assert torch.equal(loaded.predict_proba(X), model.predict_proba(X))
+
+
+# -- hostile and corrupt files (issue 13) ---------------------------------------------
+def _document(path) -> dict:
+    return json.loads(_header(path)["__metadata__"]["mixtorch"])
+
+
+def _rewrite(source, target, edit_document=None, edit_tensors=None) -> None:
+    """Copy a model file with its document and/or tensors edited and the digest redone,
+    so that only the validation under test can catch the edit."""
+    from safetensors import safe_open
+
+    from mixtorch._codec import tensor_digest
+
+    with safe_open(str(source), framework="pt") as handle:
+        tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+    document = _document(source)
+    if edit_document is not None:
+        edit_document(document)
+    if edit_tensors is not None:
+        edit_tensors(tensors)
+    document["sha256"] = tensor_digest(tensors)
+    save_file(tensors, str(target), metadata={"mixtorch": json.dumps(document)})
+
+
+@pytest.mark.parametrize(
+    "tag",
+    [
+        "mixtorch.__main__:main",  # importing it would run the command line
+        "mixtorch.cli:main",
+        "mixtorch.mixture:Mixture",
+        "mixtorch.io:save",
+        "os:system",
+    ],
+)
+def test_class_tags_are_looked_up_never_imported(tmp_path, saved, monkeypatch, tag):
+    import sys
+
+    monkeypatch.delitem(sys.modules, "mixtorch.__main__", raising=False)
+    monkeypatch.setattr(sys, "argv", ["mixtorch", "fit", str(saved)])
+    forged = tmp_path / "forged.mixtorch"
+    _rewrite(saved, forged, lambda document: document.update({"class": tag}))
+    with pytest.raises(ValueError, match=r"forged\.mixtorch.*(not a mixtorch|not one of)"):
+        mixtorch.load(forged)
+    assert "mixtorch.__main__" not in sys.modules
+
+
+def test_moved_builtin_class_still_resolves_by_name(tmp_path, saved, data):
+    """The registry goes by class name, so a class moved between mixtorch modules loads."""
+    moved = tmp_path / "moved.mixtorch"
+    tag = "mixtorch.somewhere_else:GaussianMixture"
+    _rewrite(saved, moved, lambda document: document.update({"class": tag}))
+    loaded = mixtorch.load(moved)
+    np.testing.assert_array_equal(
+        loaded.score_samples(data), mixtorch.load(saved).score_samples(data)
+    )
+
+
+def test_dtype_and_value_type_tags_come_from_allow_lists(tmp_path, data):
+    register_estimator(_Toy)
+    path = mixtorch.save(_Toy(dtype=torch.float32).fit(data[:10]), tmp_path / "toy.mixtorch")
+    for bad in ("Tensor", "load", "__class__"):
+        forged = tmp_path / f"dtype_{bad}.mixtorch"
+        _rewrite(path, forged, lambda d, bad=bad: d["params"].update(dtype={"__dtype__": bad}))
+        with pytest.raises(ValueError, match=rf"dtype_{bad}\.mixtorch.*unknown dtype"):
+            mixtorch.load(forged)
+    forged = tmp_path / "dataclass.mixtorch"
+    payload = {"__dataclass__": ["mixtorch.demo:DemoResult", {}]}
+    _rewrite(path, forged, lambda d: d["state"]["attributes"].update(curve_=payload))
+    with pytest.raises(ValueError, match=r"dataclass\.mixtorch.*not one of mixtorch's value"):
+        mixtorch.load(forged)
+
+
+def _set(name, value):
+    def edit(tensors):
+        tensors[name] = torch.as_tensor(value, dtype=tensors[name].dtype)
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (_set("mixture_.weights", [np.nan, 1.0]), "weights' holds NaN"),
+        (_set("mixture_.weights", [np.inf, 1.0]), "weights must be finite"),
+        (_set("mixture_.weights", [-0.5, 1.5]), "non-negative"),
+        (_set("mixture_.weights", [0.5, 0.6]), "sum to 1"),
+        (_set("mixture_.means", [[np.inf, 0, 0], [1, 1, 1]]), "means are not finite"),
+        (_set("mixture_.covariances", -np.eye(3)[None].repeat(2, 0)), "not positive definite"),
+        (_set("mixture_.covariances", np.ones((2, 3, 3))), "not positive definite"),
+        (_set("mixture_.covariances", np.eye(2)[None].repeat(2, 0)), "shape"),
+        (_set("mixture_.weights", [0.2, 0.3, 0.5]), "shape"),
+    ],
+    ids=["nan-weight", "inf-weight", "negative", "sum", "inf-mean", "negative-def", "singular"]
+    + ["dims", "k"],
+)
+def test_invalid_parameters_are_refused(tmp_path, saved, edit, message):
+    bad = tmp_path / "bad.mixtorch"
+    _rewrite(saved, bad, edit_tensors=edit)
+    with pytest.raises(ValueError, match=rf"bad\.mixtorch.*{message}"):
+        mixtorch.load(bad)
+
+
+def test_shapes_must_agree_with_the_hyper_parameters(tmp_path, saved):
+    cases = {
+        "k": lambda d: d["params"].update(n_components=3),
+        "kind": lambda d: d["params"].update(covariance_type="diag"),
+        "names": lambda d: d["state"].update(feature_names_in_={"__strings__": ["a", "b"]}),
+    }
+    for name, edit in cases.items():
+        bad = tmp_path / f"{name}.mixtorch"
+        _rewrite(saved, bad, edit)
+        with pytest.raises(ValueError, match=rf"{name}\.mixtorch.*(components|covariance|names)"):
+            mixtorch.load(bad)
+
+
+def test_flipped_byte_in_the_tensor_data_is_detected(tmp_path, saved, data):
+    content = bytearray(saved.read_bytes())
+    (length,) = struct.unpack("<Q", content[:8])
+    for offset in (8 + length, len(content) - 1, 8 + length + (len(content) - 8 - length) // 2):
+        flipped = bytearray(content)
+        flipped[offset] ^= 0x01
+        path = tmp_path / f"flip{offset}.mixtorch"
+        path.write_bytes(bytes(flipped))
+        with pytest.raises(ValueError, match=rf"flip{offset}\.mixtorch is corrupted.*SHA-256"):
+            mixtorch.load(path)
+    assert "sha256" in _document(saved)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda d: d.update(state={}),
+        lambda d: d["state"].update(mixture_={"__mixture__": {"weights": "nope"}}),
+        lambda d: d["state"].update(mixture_=[1, 2]),
+        lambda d: d["state"].update(mixture_={"__covariance__": ["full"]}),
+        lambda d: d.update(params=[1, 2]),
+        lambda d: d.update(params={"n_components": {"__tuple__": 5}}),
+        lambda d: d.pop("class"),
+        lambda d: d.update(state=None),
+        lambda d: d["state"].update(kind=3),
+    ],
+)
+def test_corrupt_metadata_is_a_value_error_naming_the_file(tmp_path, saved, edit):
+    bad = tmp_path / "meta.mixtorch"
+    _rewrite(saved, bad, edit)
+    with pytest.raises(ValueError, match=r"meta\.mixtorch"):
+        mixtorch.load(bad)
+
+
+def test_digestless_version_1_files_still_load(tmp_path, saved, data):
+    old = tmp_path / "v1.mixtorch"
+    _rewrite(saved, old, lambda d: d.update(format_version=1))
+    document = _document(old)
+    document.pop("sha256")
+    _rewrite_metadata(old, old, json.dumps(document))
+    loaded = mixtorch.load(old)
+    np.testing.assert_array_equal(
+        loaded.score_samples(data), mixtorch.load(saved).score_samples(data)
+    )
+
+
+def test_save_errors_are_os_errors_naming_the_path(tmp_path, data):
+    model = GaussianMixture(2, random_state=0).fit(data)
+    for target in (tmp_path / "missing" / "m.mixtorch", tmp_path, "/proc/m.mixtorch"):
+        with pytest.raises(OSError, match=str(target)):
+            mixtorch.save(model, target)
+    assert list(tmp_path.iterdir()) == []  # no temporary file left behind
+
+
+def test_header_length_starting_with_0x80_is_not_taken_for_a_pickle(tmp_path, data):
+    """The first byte of a safetensors file is the header length's low byte: 0x80 happens."""
+    model = GaussianMixture(2, random_state=0).fit(data)
+    for pad in range(300):
+        model.feature_names_in_ = np.array(["x" * pad, "b", "c"], dtype=object)
+        path = mixtorch.save(model, tmp_path / "m.mixtorch")
+        if path.read_bytes()[0] == 0x80:
+            break
+    assert path.read_bytes()[0] == 0x80
+    assert list(mixtorch.load(path).feature_names_in_) == list(model.feature_names_in_)
+
+
+def test_data_frame_column_names_survive_a_round_trip(tmp_path, data):
+    import pandas as pd
+
+    frame = pd.DataFrame(data, columns=["height", "width", "depth"])
+    for model in (GaussianMixture(2, random_state=0), Gaussian(), mixtorch.GaussianKDE()):
+        model.fit(frame)
+        loaded = mixtorch.load(mixtorch.save(model, tmp_path / "frame.mixtorch"))
+        assert list(loaded.feature_names_in_) == ["height", "width", "depth"]
+        np.testing.assert_array_equal(loaded.score_samples(frame), model.score_samples(frame))
+
+
+@pytest.mark.parametrize("key_prefix", ["attr._data", "attr._augmented", "attr._weights"])
+def test_corrupt_kde_state_beyond_the_mixture_is_refused(tmp_path, data, key_prefix):
+    model = mixtorch.GaussianKDE().fit(data)
+    path = mixtorch.save(model, tmp_path / "kde.mixtorch")
+
+    def poison(tensors):
+        hit = [key for key in tensors if key.startswith(key_prefix)]
+        assert hit, sorted(tensors)
+        for key in hit:
+            tensors[key] = torch.full_like(tensors[key], float("nan"))
+
+    bad = tmp_path / "bad.mixtorch"
+    _rewrite(path, bad, edit_tensors=poison)
+    with pytest.raises(ValueError, match=r"bad\.mixtorch"):
+        mixtorch.load(bad)

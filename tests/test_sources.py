@@ -136,3 +136,84 @@ def test_bad_paths_and_objects(tmp_path):
         as_source(42)
     with pytest.raises(ValueError, match="neither a directory"):
         as_source(tmp_path / "file.txt")
+
+
+# -- issue 13: no silently dropped rows, clear errors for broken sources --------------
+def test_header_less_csv_shard_keeps_its_first_row(tmp_path, data):
+    np.savetxt(tmp_path / "a.csv", data[:300], delimiter=",")  # no header
+    np.savetxt(tmp_path / "b.csv", data[300:], delimiter=",", header="p,q,r,s", comments="")
+    np.testing.assert_allclose(collect(from_directory(tmp_path, chunk_size=64)), data, rtol=1e-15)
+
+
+def test_csv_shard_with_bom_or_na_first_row(tmp_path, data):
+    body = "\n".join(",".join(repr(float(v)) for v in row) for row in data[:20])
+    (tmp_path / "bom.csv").write_text("\ufeff" + body + "\n", encoding="utf-8")
+    np.testing.assert_allclose(collect(from_directory(tmp_path, "bom.csv")), data[:20])
+    (tmp_path / "na.csv").write_text("1,NA,3,4\n" + body + "\n")
+    with pytest.raises(ValueError, match=r"na\.csv.*header or data"):
+        collect(from_directory(tmp_path, "na.csv"))
+    with pytest.raises(ValueError, match=r"line 1 of .*na\.csv.*'NA'"):
+        collect(from_directory(tmp_path, "na.csv", header=False))
+
+
+def test_gzipped_csv_shard(tmp_path, data):
+    import gzip
+
+    text = "p,q,r,s\n" + "\n".join(",".join(repr(float(v)) for v in row) for row in data)
+    (tmp_path / "x.csv.gz").write_bytes(gzip.compress(text.encode()))
+    np.testing.assert_allclose(collect(as_source(tmp_path / "x.csv.gz", 100)), data)
+
+
+def test_truncated_npy_names_the_file(tmp_path, data):
+    path = tmp_path / "cut.npy"
+    np.save(path, data)
+    path.write_bytes(path.read_bytes()[:-64])
+    with pytest.raises(ValueError, match=r"cut\.npy is truncated"):
+        from_npy(path)
+
+
+def test_same_one_shot_generator_twice_is_a_clear_error(data):
+    generator = (data[i : i + 100] for i in range(0, len(data), 100))
+    source = from_callable(lambda: generator)
+    assert collect(source).shape == data.shape
+    with pytest.raises(ValueError, match="same iterator .* fresh iterable"):
+        collect(source)
+
+
+def test_fit_on_a_one_shot_generator_fails_clearly(data):
+    from mixtorch import GaussianMixture
+
+    generator = (data[i : i + 100] for i in range(0, len(data), 100))
+    with pytest.raises(ValueError, match="same iterator"):
+        GaussianMixture(2, random_state=0).fit(from_callable(lambda: generator))
+
+
+def test_passes_that_see_different_rows_are_refused(data):
+    loader = DataLoader(TensorDataset(torch.as_tensor(data)), 100, shuffle=True, drop_last=True)
+    with pytest.raises(ValueError, match="drop_last"):
+        from_dataloader(loader)
+    sizes = iter([1003, 900])
+
+    def shrinking():
+        rows = next(sizes)
+        return [data[:rows]]
+
+    source = from_callable(shrinking)
+    collect(source)
+    with pytest.raises(ValueError, match="900 rows on this pass but 1003 on an earlier"):
+        collect(source)
+    # a loader that fills its last batch is fine, shuffled or not
+    even = DataLoader(TensorDataset(torch.as_tensor(data[:1000])), 100, True, drop_last=True)
+    assert collect(from_dataloader(even)).shape == (1000, 4)
+
+
+def test_missing_pyarrow_is_reported_when_the_source_is_built(tmp_path, data, monkeypatch):
+    import importlib.util
+
+    pq.write_table(pa.table({"a": data[:, 0]}), tmp_path / "a.parquet")
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "pyarrow" else real(name)
+    )
+    with pytest.raises(ImportError, match=r"a\.parquet needs pyarrow: pip install"):
+        from_directory(tmp_path)

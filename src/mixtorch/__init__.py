@@ -3,27 +3,59 @@
 Everything is a Gaussian mixture: a single :class:`Gaussian` is one component, a
 :class:`GaussianMixture` has K, and all of them share the :class:`Mixture` value object
 for densities, responsibilities and sampling.
+
+The public names are imported on first use (PEP 562), so ``import mixtorch`` and the
+``mixtorch`` command's ``--help`` do not pay for PyTorch until something needs it.
 """
 
-from . import nn as nn  # the differentiable modules, as mixtorch.nn
-from .bayesian_mixture import BayesianGaussianMixture
-from .covariance import (
-    Covariance,
-    CovarianceError,
-    DiagCovariance,
-    FullCovariance,
-    SphericalCovariance,
-    TiedCovariance,
-)
-from .gaussian import Gaussian
-from .gaussian_mixture import GaussianMixture
-from .io import load, save
-from .kde import GaussianKDE
-from .mixture import Mixture
-from .regression import GaussianMixtureRegressor
-from .selection import SelectionResult, select
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
+
+#: public name -> the submodule defining it (the Pyro-based estimators need pyro).
+_LAZY = {
+    "BayesianGaussianMixture": ".bayesian_mixture",
+    "Covariance": ".covariance",
+    "CovarianceError": ".covariance",
+    "DiagCovariance": ".covariance",
+    "FullCovariance": ".covariance",
+    "SphericalCovariance": ".covariance",
+    "TiedCovariance": ".covariance",
+    "Gaussian": ".gaussian",
+    "GaussianMixture": ".gaussian_mixture",
+    "load": ".io",
+    "save": ".io",
+    "GaussianKDE": ".kde",
+    "Mixture": ".mixture",
+    "GaussianMixtureRegressor": ".regression",
+    "SelectionResult": ".selection",
+    "select": ".selection",
+    "SVIGaussianMixture": ".bayes",
+    "MCMCGaussianMixture": ".bayes",
+}
+
+if TYPE_CHECKING:
+    from . import nn as nn
+    from .bayes import MCMCGaussianMixture, SVIGaussianMixture
+    from .bayesian_mixture import BayesianGaussianMixture
+    from .covariance import (
+        Covariance,
+        CovarianceError,
+        DiagCovariance,
+        FullCovariance,
+        SphericalCovariance,
+        TiedCovariance,
+    )
+    from .gaussian import Gaussian
+    from .gaussian_mixture import GaussianMixture
+    from .io import load, save
+    from .kde import GaussianKDE
+    from .mixture import Mixture
+    from .regression import GaussianMixtureRegressor
+    from .selection import SelectionResult, select
 
 __all__ = [
     "BayesianGaussianMixture",
@@ -49,9 +81,15 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    # The Pyro-based estimators load lazily: ``import mixtorch`` works without pyro.
-    if name in ("SVIGaussianMixture", "MCMCGaussianMixture"):
-        from . import bayes
+    if name == "nn":  # the differentiable modules, as mixtorch.nn
+        return importlib.import_module(".nn", __name__)
+    if name not in _LAZY:
+        raise AttributeError(f"module 'mixtorch' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    if _LAZY[name] != ".bayes":  # pyro stays optional: look it up each time
+        globals()[name] = value
+    return value
 
-        return getattr(bayes, name)
-    raise AttributeError(f"module 'mixtorch' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY, "nn"])

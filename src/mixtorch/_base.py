@@ -70,7 +70,7 @@ class MixtureScoringMixin:
         float
         """
         tensor, _, rows = self._prepare(X)
-        return float(self.mixture_.log_prob(tensor, rows).to(torch.float64).mean())
+        return float(self.mixture_.total_log_prob(tensor, rows)) / tensor.shape[0]
 
     def bic(self, X: Any) -> float:
         """Bayesian information criterion, ``-2 log L + p log n``; lower is better."""

@@ -5,10 +5,25 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from . import __version__
-from .demo import DEFAULT_COMPONENTS
+from . import __version__  # cheap: the package imports its modules lazily
 
-__all__ = ["MODELS", "build_parser"]
+__all__ = ["DEFAULT_DEMO_COMPONENTS", "MODELS", "build_parser"]
+
+#: The values of K the digits demo compares (mixtorch.demo uses the same).
+DEFAULT_DEMO_COMPONENTS = (1, 2, 4, 6, 8, 10, 12, 16, 20)
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows "(default: ...)" for every option with a real default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default in (None, False) or "default" in text:
+            return text
+        return super()._get_help_string(action) or text
+
+
+_FORMATTER = _Formatter
 
 #: --model name -> mixtorch class name. KDE and Bayesian mixtures are optional.
 MODELS = {
@@ -29,9 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mixtorch",
         description="Gaussian density estimation on PyTorch: fit Gaussians, Gaussian "
         "mixtures and KDEs to data files, then score, predict, sample and plot.",
-        epilog="Data files: .csv/.tsv/.txt (numeric, optional header), .npy, .parquet. "
-        "Model files are safetensors written by 'mixtorch fit'. Exit codes: 0 ok, "
-        "2 usage or input error, 1 unexpected failure. Run 'mixtorch COMMAND --help'.",
+        epilog="Data files: .csv/.tsv/.txt (numeric; also .gz; '-' reads CSV from standard "
+        "input), .npy, .parquet. A CSV header is detected when the first line is all names "
+        "and the second all numbers; when that cannot be told, pass --header or "
+        "--no-header (no row is ever dropped silently). Model files are safetensors "
+        "written by 'mixtorch fit'. Exit codes: 0 ok, 2 usage or input error, "
+        "1 unexpected failure. Run 'mixtorch COMMAND --help'.",
     )
     parser.add_argument("--version", action="version", version=f"mixtorch {__version__}")
     _add_switches(parser, False)
@@ -39,14 +57,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fit(commands, common)
     _add_model_data(commands, common, "score", "mean log-likelihood per sample of DATA")
     _add_model_data(commands, common, "predict", "most probable component of each row")
-    sample = commands.add_parser("sample", parents=[common], help="draw new points from a model")
-    sample.add_argument("model", metavar="MODEL")
-    sample.add_argument("-n", type=_positive_int, default=10, help="how many (default 10)")
-    sample.add_argument("--seed", type=int, help="random seed")
+    sample = _command(commands, common, "sample", "draw new points from a model")
+    sample.add_argument("model", metavar="MODEL", help="a model file written by 'mixtorch fit'")
+    sample.add_argument("-n", type=_positive_int, default=10, help="how many points")
+    sample.add_argument("--seed", type=int, help="random seed (reproducible draws)")
     sample.add_argument("--out", help="write to .csv/.npy/.parquet instead of stdout")
-    plot = commands.add_parser("plot", parents=[common], help="draw a model (and data) to PNG")
-    plot.add_argument("model", metavar="MODEL")
+    info = _command(commands, common, "info", "show a model: class, parameters, features, fit")
+    info.add_argument("model", metavar="MODEL", help="a model file written by 'mixtorch fit'")
+    info.add_argument("--format", choices=["text", "json"], default="text", help="output format")
+    plot = _command(commands, common, "plot", "draw a model (and data) to PNG")
+    plot.add_argument("model", metavar="MODEL", help="a model file written by 'mixtorch fit'")
     plot.add_argument("data", metavar="DATA", nargs="?", help="data to draw under the model")
+    _add_data_options(plot)
     plot.add_argument(
         "--kind",
         choices=["auto", "density", "curve", "traces"],
@@ -56,17 +78,41 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plot.add_argument("--out", help="PNG file (default: MODEL's name with .png)")
     _add_select(commands, common)
-    demo = commands.add_parser(
-        "demo", parents=[common], help="fit the bundled digits, sample new ones, draw them"
-    )
-    demo.add_argument("--out", default="out", help="output folder (default out)")
-    demo.add_argument("--seed", type=int, default=0)
+    demo = _command(commands, common, "demo", "fit the bundled digits, sample new ones, draw them")
+    demo.add_argument("--out", default="out", help="output folder")
+    demo.add_argument("--seed", type=int, default=0, help="random seed")
     demo.add_argument(
         "--components",
-        default=",".join(map(str, DEFAULT_COMPONENTS)),
-        help="values of K compared by BIC (default %(default)s)",
+        default=",".join(map(str, DEFAULT_DEMO_COMPONENTS)),
+        help="values of K compared by BIC",
     )
     return parser
+
+
+def _command(commands: Any, common: argparse.ArgumentParser, name: str, text: str) -> Any:
+    return commands.add_parser(
+        name, parents=[common], help=text, description=text, formatter_class=_FORMATTER
+    )
+
+
+def _add_data_options(command: argparse.ArgumentParser) -> None:
+    header = command.add_mutually_exclusive_group()
+    header.add_argument(
+        "--header",
+        dest="header",
+        action="store_const",
+        const=True,
+        help="the CSV's first line holds column names (default: detect; refuse if unsure)",
+    )
+    header.add_argument(
+        "--no-header",
+        dest="header",
+        action="store_const",
+        const=False,
+        help="the CSV's first line is data",
+    )
+    command.add_argument("--columns", type=_names, help="use only these columns (names or 0-based)")
+    command.add_argument("--drop", type=_names, help="leave out these columns (names or 0-based)")
 
 
 def _add_switches(parser: argparse.ArgumentParser, default: Any) -> None:
@@ -79,23 +125,42 @@ def _add_switches(parser: argparse.ArgumentParser, default: Any) -> None:
 
 
 def _add_fit(commands: Any, common: argparse.ArgumentParser) -> None:
-    fit = commands.add_parser("fit", parents=[common], help="fit a model to DATA, write MODEL")
-    fit.add_argument("data", metavar="DATA", help="a .csv, .npy or .parquet table")
-    fit.add_argument("--model", choices=sorted(MODELS), default="gmm", help="default gmm")
-    fit.add_argument("--components", "-k", type=_positive_int, help="number of components")
-    fit.add_argument("--covariance", choices=["full", "diag", "spherical", "tied"])
+    fit = _command(commands, common, "fit", "fit a model to DATA, write MODEL")
+    fit.add_argument("data", metavar="DATA", help="a .csv, .npy or .parquet table ('-': stdin)")
+    _add_data_options(fit)
+    fit.add_argument("--model", choices=sorted(MODELS), default="gmm", help="what to fit")
+    fit.add_argument(
+        "--components",
+        "-k",
+        type=_positive_int,
+        help="number of components; required for gmm and bayes ('mixtorch select' "
+        "chooses it by BIC)",
+    )
+    fit.add_argument(
+        "--covariance",
+        choices=["full", "diag", "spherical", "tied"],
+        help="covariance type (default: the model's, full)",
+    )
     fit.add_argument("--algorithm", help="fitting algorithm, where the model offers several")
-    fit.add_argument("--device", help="cpu, cuda, cuda:1, mps ...")
+    fit.add_argument("--device", help="cpu, cuda, cuda:1, mps ... (default: cpu)")
     fit.add_argument("--seed", type=int, help="random seed (reproducible fits)")
-    fit.add_argument("--max-iter", type=_positive_int)
+    fit.add_argument("--max-iter", type=_positive_int, help="iteration limit (model default)")
     fit.add_argument("--n-init", type=_positive_int, help="restarts; the best is kept")
+    fit.add_argument("--tol", type=float, help="convergence threshold (model default)")
+    fit.add_argument(
+        "--reg-covar", type=float, help="added to covariance diagonals (model default)"
+    )
+    fit.add_argument(
+        "--bandwidth", help="KDE bandwidth: scott, silverman, loo or a number (default scott)"
+    )
     fit.add_argument("--out", "-o", help="model file (default: DATA's name + .mixtorch)")
 
 
 def _add_model_data(commands: Any, common: argparse.ArgumentParser, name: str, text: str) -> None:
-    command = commands.add_parser(name, parents=[common], help=text)
-    command.add_argument("model", metavar="MODEL")
-    command.add_argument("data", metavar="DATA")
+    command = _command(commands, common, name, text)
+    command.add_argument("model", metavar="MODEL", help="a model file written by 'mixtorch fit'")
+    command.add_argument("data", metavar="DATA", help="a .csv, .npy or .parquet table ('-': stdin)")
+    _add_data_options(command)
     command.add_argument("--out", help="write to .csv/.npy/.parquet instead of stdout")
     if name == "score":
         command.add_argument(
@@ -106,20 +171,29 @@ def _add_model_data(commands: Any, common: argparse.ArgumentParser, name: str, t
 
 
 def _add_select(commands: Any, common: argparse.ArgumentParser) -> None:
-    select = commands.add_parser(
-        "select", parents=[common], help="choose K and covariance type by BIC, AIC or CV"
-    )
-    select.add_argument("data", metavar="DATA")
-    select.add_argument("--components", default="1-6", help="e.g. 1-6 or 1,2,4 (default 1-6)")
+    select = _command(commands, common, "select", "choose K and covariance type by BIC, AIC or CV")
+    select.add_argument("data", metavar="DATA", help="a .csv, .npy or .parquet table ('-': stdin)")
+    _add_data_options(select)
+    select.add_argument("--components", default="1-6", help="values of K, e.g. 1-6 or 1,2,4")
+    select.add_argument("--covariance", default="all", help="comma list, or 'all' for all four")
     select.add_argument(
-        "--covariance", default="all", help="comma list or 'all' (default all four)"
+        "--criterion", choices=["bic", "aic", "cv"], default="bic", help="what to minimise"
     )
-    select.add_argument("--criterion", choices=["bic", "aic", "cv"], default="bic")
     select.add_argument("--cv", type=_positive_int, default=5, help="folds for --criterion cv")
     select.add_argument("--seed", type=int, help="random seed")
-    select.add_argument("--max-iter", type=_positive_int, default=100)
+    select.add_argument("--max-iter", type=_positive_int, default=100, help="EM iteration limit")
+    select.add_argument(
+        "--format", choices=["text", "csv", "json"], default="text", help="how to print the table"
+    )
     select.add_argument("--out", help="write the best model here")
     select.add_argument("--plot", help="write the criterion-vs-K plot here (PNG)")
+
+
+def _names(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("expected a comma-separated list of column names")
+    return names
 
 
 def _positive_int(text: str) -> int:

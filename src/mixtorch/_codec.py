@@ -3,13 +3,15 @@
 Values JSON cannot hold are tagged: tensors and numeric arrays become references to
 tensors in the safetensors file, mixtures, covariances and mixtorch dataclasses are stored
 field by field, non-finite floats, dtypes, devices, tuples and string arrays get small
-tags. Decoding imports classes only from mixtorch's own modules.
+tags. Decoding never imports anything a file names: dtypes come from an allow-list and
+dataclasses from an explicit table of mixtorch's value types (:data:`VALUE_TYPES`); every
+mixture and covariance read back is validated as ``Mixture.from_parameters`` validates.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
+import hashlib
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +21,13 @@ import torch
 
 from ._validation import OutputKind
 from .covariance import Covariance, covariance_class
+from .fit.bandwidth import LooResult
+from .fit.em import EMTrace
+from .fit.fft_kde import DensityGrid
+from .fit.gradient_trace import GradientTrace
+from .fit.variational import VariationalPosterior, VariationalPrior, VariationalTrace
 from .mixture import Mixture
+from .stats import SufficientStatistics
 
 __all__ = [
     "Writer",
@@ -28,8 +36,8 @@ __all__ = [
     "decode_kind",
     "encode",
     "encode_kind",
-    "import_mixtorch_class",
     "is_mixtorch_module",
+    "tensor_digest",
 ]
 
 # Tags of the JSON encoding of values that JSON cannot hold directly.
@@ -44,6 +52,40 @@ _TENSOR, _ARRAY, _MIXTURE, _DTYPE, _DEVICE, _FLOAT, _STRINGS, _TUPLE = (
     "__tuple__",
 )
 _COVARIANCE, _DATACLASS = "__covariance__", "__dataclass__"
+
+#: The dtypes a file may name (never ``getattr(torch, name)`` on a name from a file).
+DTYPES: dict[str, torch.dtype] = {
+    str(dtype).removeprefix("torch."): dtype
+    for dtype in (
+        torch.float16,
+        torch.bfloat16,
+        torch.float32,
+        torch.float64,
+        torch.complex64,
+        torch.complex128,
+        torch.int8,
+        torch.int16,
+        torch.int32,
+        torch.int64,
+        torch.uint8,
+        torch.bool,
+    )
+}
+
+#: The dataclasses a file may hold, by name (fitted state of mixtorch's estimators).
+VALUE_TYPES: dict[str, type] = {
+    cls.__qualname__: cls
+    for cls in (
+        DensityGrid,
+        EMTrace,
+        GradientTrace,
+        LooResult,
+        SufficientStatistics,
+        VariationalPosterior,
+        VariationalPrior,
+        VariationalTrace,
+    )
+}
 
 
 @dataclass
@@ -120,7 +162,7 @@ def _encode_mixture(mixture: Mixture, key: str, writer: Writer) -> dict[str, Any
 def _encode_dataclass(value: Any, key: str, writer: Writer, strict: bool) -> dict[str, Any]:
     """A mixtorch dataclass (a posterior, a density grid, ...) as its fields."""
     cls = type(value)
-    if not is_mixtorch_module(cls.__module__):
+    if VALUE_TYPES.get(cls.__qualname__) is not cls:
         return encode(object(), key, writer, strict)  # refused like any unknown object
     fields = {
         field.name: encode(getattr(value, field.name), f"{key}.{field.name}", writer, strict)
@@ -138,54 +180,88 @@ def encode_kind(kind: OutputKind) -> dict[str, Any]:
 
 # -- decoding ------------------------------------------------------------------------
 def decode(tree: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    """The value ``tree`` encodes. Raises KeyError, IndexError, TypeError or ValueError
+    on a malformed tree (the caller names the file)."""
     if isinstance(tree, list):
         return [decode(item, tensors) for item in tree]
     if not isinstance(tree, dict):
         return tree
     if len(tree) == 1:
         ((tag, payload),) = tree.items()
-        if tag == _TENSOR:
-            return tensors[payload]
-        if tag == _ARRAY:
-            return tensors[payload].numpy()
-        if tag == _MIXTURE:
-            return _decode_mixture(payload, tensors)
-        if tag == _DTYPE:
-            return getattr(torch, payload)
-        if tag == _DEVICE:
-            return torch.device(payload)
-        if tag == _FLOAT:
-            return float(payload)
-        if tag == _STRINGS:
-            return np.asarray(payload, dtype=object)
-        if tag == _TUPLE:
-            return tuple(decode(item, tensors) for item in payload)
-        if tag == _COVARIANCE:
-            kind, tensor_key, n_features = payload
-            return covariance_class(kind)(tensors[tensor_key], n_features=n_features)
-        if tag == _DATACLASS:
-            return _decode_dataclass(payload, tensors)
+        decoder = _DECODERS.get(tag)
+        if decoder is not None:
+            return decoder(payload, tensors)
     return {name: decode(item, tensors) for name, item in tree.items()}
+
+
+def _decode_dtype(payload: Any, tensors: dict[str, torch.Tensor]) -> torch.dtype:
+    if not isinstance(payload, str) or payload not in DTYPES:
+        raise ValueError(f"unknown dtype {payload!r} (known: {', '.join(DTYPES)})")
+    return DTYPES[payload]
 
 
 def _decode_mixture(payload: dict[str, Any], tensors: dict[str, torch.Tensor]) -> Mixture:
     means = tensors[payload["means"]]
-    kind = covariance_class(payload["covariance_type"])
-    covariance = kind(tensors[payload["covariances"]], n_features=means.shape[1])
-    return Mixture(tensors[payload["weights"]], means, covariance)
+    _check_finite(means, "means")
+    # The checks of from_parameters: shapes, finite non-negative weights summing to one,
+    # finite positive-definite covariances.
+    return Mixture.from_parameters(
+        tensors[payload["weights"]],
+        means,
+        tensors[payload["covariances"]],
+        payload["covariance_type"],
+    )
+
+
+def _decode_covariance(payload: list[Any], tensors: dict[str, torch.Tensor]) -> Covariance:
+    kind, tensor_key, n_features = payload
+    covariances = tensors[tensor_key]
+    _check_finite(covariances, "covariances")
+    return covariance_class(kind)(covariances, n_features=int(n_features))
+
+
+def _check_finite(tensor: torch.Tensor, what: str) -> None:
+    if not tensor.is_floating_point() or not bool(torch.isfinite(tensor).all()):
+        raise ValueError(f"the {what} are not finite floating-point numbers")
 
 
 def _decode_dataclass(payload: list[Any], tensors: dict[str, torch.Tensor]) -> Any:
     name, fields = payload
-    cls = import_mixtorch_class(name)
-    if not dataclasses.is_dataclass(cls):
-        raise ValueError(f"{name} is not a dataclass")
+    cls = VALUE_TYPES.get(str(name).rpartition(":")[2])
+    if cls is None or not is_mixtorch_module(str(name).partition(":")[0]):
+        raise ValueError(f"{name} is not one of mixtorch's value types")
     values = {field: decode(item, tensors) for field, item in fields.items()}
     init = {f.name: values.pop(f.name) for f in dataclasses.fields(cls) if f.init}
     instance = cls(**init)
     for field, value in values.items():  # fields computed in __post_init__
         object.__setattr__(instance, field, value)
     return instance
+
+
+_DECODERS: dict[str, Any] = {
+    _TENSOR: lambda payload, tensors: tensors[payload],
+    _ARRAY: lambda payload, tensors: tensors[payload].numpy(),
+    _MIXTURE: _decode_mixture,
+    _DTYPE: _decode_dtype,
+    _DEVICE: lambda payload, tensors: torch.device(str(payload)),
+    _FLOAT: lambda payload, tensors: float(str(payload)),
+    _STRINGS: lambda payload, tensors: np.asarray([str(item) for item in payload], dtype=object),
+    _TUPLE: lambda payload, tensors: tuple(decode(item, tensors) for item in payload),
+    _COVARIANCE: _decode_covariance,
+    _DATACLASS: _decode_dataclass,
+}
+
+
+def tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over every tensor's name, dtype, shape and bytes, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().cpu()
+        # A fresh 1-D copy has unit stride, which viewing as bytes needs.
+        flat = torch.empty(tensor.numel(), dtype=tensor.dtype).copy_(tensor.reshape(-1))
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(flat.view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def decode_kind(tree: dict[str, Any], device: Any) -> OutputKind:
@@ -202,20 +278,3 @@ def class_name(cls: type) -> str:
 
 def is_mixtorch_module(module_name: str) -> bool:
     return module_name == "mixtorch" or module_name.startswith("mixtorch.")
-
-
-def import_mixtorch_class(name: str) -> type:
-    """The class ``module:qualname``, imported only from mixtorch's own modules: importing
-    a module named by a file would run code chosen by whoever wrote the file."""
-    module_name, _, qualname = name.partition(":")
-    if not is_mixtorch_module(module_name):
-        raise ValueError(f"{name} is not part of mixtorch")
-    try:
-        target: Any = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            target = getattr(target, part)
-    except (ImportError, AttributeError) as error:
-        raise ValueError(str(error)) from error
-    if not isinstance(target, type):
-        raise ValueError(f"{name} is not a class")
-    return target

@@ -7,10 +7,22 @@ on a shared machine is often a preempted one). Giving threads whole chunks, one 
 thread each, avoids that: measured on 2 cores, a full-covariance E-step pass (N=200k,
 K=D=16) took 31 ms instead of 38 ms; diagonal covariances gained nothing measurable.
 
-Results are returned in chunk order, so sums over them do not depend on thread timing.
+Two entry points:
+
+* :func:`map_in_threads` (EM passes): results come back in chunk order, so sums over them
+  do not depend on thread timing. With few chunks the pass runs inline with the caller's
+  intra-op threads (faster there), so the last bits of a fit can depend on
+  ``torch.get_num_threads()``.
+* :func:`run_chunks` (scoring passes): every chunk is computed by a worker thread with
+  exactly one intra-op thread, whatever the caller's thread count, so each chunk's result
+  is bitwise the same however many threads there are, which thread computes it, and how
+  many passes run at once.
+
 Only worker threads change their thread settings (OpenMP and MKL thread counts are
 per-thread); PyTorch also records the last requested count as the default for threads
-created later, which is put back when the pass ends.
+created later (and MKL's count is process-wide), which is put back when the last pass in
+flight ends, so passes started from several threads at once do not leave each other's
+settings behind.
 """
 
 from __future__ import annotations
@@ -23,7 +35,7 @@ from typing import TypeVar
 
 import torch
 
-__all__ = ["chunk_workers", "map_in_threads"]
+__all__ = ["chunk_workers", "map_in_threads", "run_chunks"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -47,15 +59,36 @@ def chunk_workers(device: torch.device, n_chunks: int) -> int:
     return threads
 
 
-def map_in_threads(fn: Callable[[T], R], items: Sequence[T], workers: int) -> list[R]:
-    """``[fn(item) for item in items]`` computed by ``workers`` threads.
+class _ThreadSettings:
+    """Counts the passes in flight; the first saves the thread count, the last restores it."""
 
-    Each thread takes the next unprocessed item until none is left, with one intra-op
-    thread of its own. The first exception raised by ``fn`` is raised here.
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._saved = 1
+
+    def enter(self) -> None:
+        with self._lock:
+            if self._in_flight == 0:
+                self._saved = torch.get_num_threads()
+            self._in_flight += 1
+
+    def leave(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                torch.set_num_threads(self._saved)
+
+
+_SETTINGS = _ThreadSettings()
+
+
+def _in_threads(fn: Callable[[int], None], n_items: int, workers: int) -> None:
+    """``fn(i)`` for every ``i < n_items``, shared out to ``workers`` threads.
+
+    Each thread runs with one intra-op thread and takes the next unprocessed index until
+    none is left. The first exception raised by ``fn`` is raised here.
     """
-    if workers < 2:
-        return [fn(item) for item in items]
-    results: list[R | None] = [None] * len(items)
     failures: list[BaseException] = []
     stop = threading.Event()  # a failure, or the caller interrupted (Ctrl-C)
     indices = itertools.count()  # next() on a count is atomic under the GIL
@@ -64,15 +97,15 @@ def map_in_threads(fn: Callable[[T], R], items: Sequence[T], workers: int) -> li
         torch.set_num_threads(1)
         try:
             for index in iter(indices.__next__, None):
-                if index >= len(items) or stop.is_set():
+                if index >= n_items or stop.is_set():
                     return
-                results[index] = fn(items[index])
+                fn(index)
         except BaseException as error:  # re-raised in the calling thread
             failures.append(error)
             stop.set()
 
-    restore = torch.get_num_threads()
     threads = [threading.Thread(target=work, daemon=True) for _ in range(workers)]
+    _SETTINGS.enter()
     try:
         for thread in threads:
             thread.start()
@@ -80,7 +113,34 @@ def map_in_threads(fn: Callable[[T], R], items: Sequence[T], workers: int) -> li
             thread.join()
     finally:
         stop.set()  # workers still running (the caller was interrupted) stop after a chunk
-        torch.set_num_threads(restore)
+        _SETTINGS.leave()
     if failures:
         raise failures[0]
+
+
+def map_in_threads(fn: Callable[[T], R], items: Sequence[T], workers: int) -> list[R]:
+    """``[fn(item) for item in items]`` computed by ``workers`` threads (inline below 2)."""
+    if workers < 2:
+        return [fn(item) for item in items]
+    results: list[R | None] = [None] * len(items)
+
+    def one(index: int) -> None:
+        results[index] = fn(items[index])
+
+    _in_threads(one, len(items), workers)
     return results  # type: ignore[return-value]
+
+
+def run_chunks(fn: Callable[[int], None], n_chunks: int, device: torch.device) -> None:
+    """``fn(i)`` for every chunk index ``i``; on CPU each call has one intra-op thread.
+
+    ``fn`` writes its chunk's results into place. On CPU (OpenMP builds) chunks go to
+    ``min(torch.get_num_threads(), n_chunks)`` worker threads, never to the calling
+    thread, so each chunk is computed single-threaded wherever it runs (see the module
+    docstring). Elsewhere (GPU) the chunks run in order in the calling thread.
+    """
+    if device.type != "cpu" or not _openmp_backend() or n_chunks == 0:
+        for index in range(n_chunks):
+            fn(index)
+        return
+    _in_threads(fn, n_chunks, max(1, min(torch.get_num_threads(), n_chunks)))

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._cli_args import DEFAULT_DEMO_COMPONENTS
 from .io import save
 from .selection import SelectionResult, select
 
@@ -24,7 +25,7 @@ __all__ = ["DemoResult", "run_demo"]
 
 PIXEL_MAX = 16.0
 IMAGE_SHAPE = (8, 8)
-DEFAULT_COMPONENTS = (1, 2, 4, 6, 8, 10, 12, 16, 20)
+DEFAULT_COMPONENTS = DEFAULT_DEMO_COMPONENTS
 
 
 @dataclass

@@ -179,6 +179,15 @@ class EStepKernel(ABC):
     def __call__(self, X: Tensor, sample_weight: Tensor | None = None) -> ChunkSums:
         """Log-likelihood, counts and moments of one chunk of unshifted rows."""
 
+    def column_log_prob(self, X: Tensor) -> Tensor:
+        """``log w_k + log N(x_i | m_k, S_k)`` as (K, n), for unshifted rows.
+
+        The scoring passes' entry point (:mod:`mixtorch._scoring`): the same arithmetic
+        as the E-step, written into this thread's pass buffer, which the next call in the
+        same thread overwrites (reductions may work in place).
+        """
+        return self.weighted_log_prob(X).T
+
     def finish(self, first: Tensor, second: Tensor) -> tuple[Tensor, Tensor]:
         """``sums`` (K, D) and ``scatter`` about :attr:`origin` from summed moments."""
         return first, second
@@ -233,6 +242,11 @@ class QuadraticFullKernel(EStepKernel):
     def weighted_log_prob(self, X: Tensor) -> Tensor:
         # Row-major (n, K), so that reductions over components run on contiguous memory.
         return torch.addmm(self.bias, self.coefficients, self._block(X)).T.contiguous()
+
+    def column_log_prob(self, X: Tensor) -> Tensor:
+        block = self._block(X, reuse=True)
+        out = self._scratch.take("log_prob", (self.bias.shape[0], X.shape[0]), X)
+        return torch.addmm(self.bias, self.coefficients, block, out=out)
 
     def __call__(self, X: Tensor, sample_weight: Tensor | None = None) -> ChunkSums:
         block = self._block(X, reuse=True)
@@ -291,6 +305,13 @@ class _DifferenceKernel(EStepKernel):
 
     def weighted_log_prob(self, X: Tensor) -> Tensor:
         return self._log_prob(self._differences(X)).T.contiguous()
+
+    def column_log_prob(self, X: Tensor) -> Tensor:
+        out = self._scratch.take("log_prob", (self.bias.shape[0], X.shape[0]), X)
+        for start in range(0, X.shape[0], self.piece_rows):
+            piece = X[start : start + self.piece_rows]
+            out[:, start : start + piece.shape[0]] = self._log_prob(self._differences(piece))
+        return out
 
     def __call__(self, X: Tensor, sample_weight: Tensor | None = None) -> ChunkSums:
         parts = []
@@ -432,6 +453,11 @@ class DiagKernel(EStepKernel):
 
     def weighted_log_prob(self, X: Tensor) -> Tensor:
         return torch.addmm(self.bias, self._block(X), self.coefficients.T)
+
+    def column_log_prob(self, X: Tensor) -> Tensor:
+        block = self._block(X, reuse=True)
+        out = self._scratch.take("log_prob", (self.bias.shape[0], X.shape[0]), X)
+        return torch.addmm(self.bias[:, None], self.coefficients, block.T, out=out)
 
     def __call__(self, X: Tensor, sample_weight: Tensor | None = None) -> ChunkSums:
         D = self.n_features

@@ -3,9 +3,15 @@
 A model file is one safetensors file. The tensors hold every array of the fitted model;
 safetensors' string metadata carries a JSON document with the class, its
 hyper-parameters (``get_params``), the fitted scalars, how results are handed back
-(NumPy or tensors), the format version and the mixtorch version. Loading never runs code
-from the file: the class must live in the ``mixtorch`` package or be registered with
-:func:`register_estimator`.
+(NumPy or tensors), the format version, the mixtorch version and a SHA-256 digest of
+the tensor bytes. Loading never runs code from the file and never imports a module it
+names: the class is looked up in an explicit registry (mixtorch's estimators, see
+:data:`ESTIMATORS`, and classes passed to :func:`register_estimator`), dtypes and value
+types in allow-lists. Every loaded model is validated as ``from_parameters`` validates
+(finite non-negative weights summing to one, finite means, positive-definite
+covariances, shapes that agree with each other and with the hyper-parameters), and the
+tensor bytes must match the stored digest; any failure is a ``ValueError`` naming the
+file.
 
 Estimators holding a ``mixture_`` (:class:`~mixtorch.GaussianMixture`,
 :class:`~mixtorch.Gaussian`) are saved as their mixture parameters and rebuilt through
@@ -18,7 +24,6 @@ it has one.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -33,20 +38,38 @@ from ._codec import (
     decode_kind,
     encode,
     encode_kind,
-    import_mixtorch_class,
     is_mixtorch_module,
 )
+from ._model_file import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    check_writable,
+    read_model_file,
+    write_model_file,
+)
+from .bayesian_mixture import BayesianGaussianMixture
 from .fit.em import EMTrace
 from .gaussian import Gaussian
 from .gaussian_mixture import GaussianMixture
+from .kde import GaussianKDE
 from .mixture import Mixture
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load", "register_estimator", "save"]
+__all__ = [
+    "ESTIMATORS",
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "check_writable",
+    "load",
+    "register_estimator",
+    "save",
+]
 
-FORMAT_NAME = "mixtorch-model"
-FORMAT_VERSION = 1
-_METADATA_KEY = "mixtorch"
-_MAX_JSON_BYTES = 50_000_000
+#: mixtorch's estimator classes a file may name (by class name; the module part of the
+#: tag must be in mixtorch). The Pyro-based ones need pyro and are resolved on demand.
+ESTIMATORS: dict[str, type] = {
+    cls.__name__: cls for cls in (GaussianMixture, Gaussian, GaussianKDE, BayesianGaussianMixture)
+}
+_PYRO_ESTIMATORS = ("SVIGaussianMixture", "MCMCGaussianMixture")
 
 # -- estimator formats ---------------------------------------------------------------
 #: state(model, writer) -> JSON tree; rebuild(model, tree, tensors, device) fills the model.
@@ -156,6 +179,9 @@ def save(model: Any, path: str | os.PathLike[str]) -> Path:
     """Write a fitted estimator to ``path`` (a safetensors file; ``.mixtorch`` or
     ``.safetensors`` are good suffixes).
 
+    The file is written next to its destination and moved into place, so an existing
+    file is replaced only by a complete model.
+
     Parameters
     ----------
     model : estimator
@@ -166,9 +192,13 @@ def save(model: Any, path: str | os.PathLike[str]) -> Path:
     -------
     Path
         The path written.
-    """
-    from safetensors.torch import save_file
 
+    Raises
+    ------
+    OSError
+        If ``path`` cannot be written (missing folder, a folder, no permission, ...);
+        the message names the path.
+    """
     from . import __version__
 
     if not hasattr(model, "get_params"):
@@ -188,7 +218,7 @@ def save(model: Any, path: str | os.PathLike[str]) -> Path:
         "dropped_params": writer.dropped,
     }
     path = Path(path)
-    save_file(writer.tensors, str(path), metadata={_METADATA_KEY: json.dumps(document)})
+    write_model_file(writer.tensors, document, path)
     return path
 
 
@@ -213,79 +243,74 @@ def load(path: str | os.PathLike[str], *, device: Any = None) -> Any:
     FileNotFoundError
         If ``path`` does not exist.
     ValueError
-        If the file is truncated, corrupted, a pickle, not a mixtorch model, or written by
-        a newer format version.
+        If the file is truncated, corrupted (its tensors do not match the stored SHA-256),
+        a pickle, not a mixtorch model, names a class outside the registry, holds invalid
+        parameters (NaN or negative weights, weights not summing to one, covariances that
+        are not positive definite, inconsistent shapes), or was written by a newer format
+        version. The message names the file.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No model file at {path}.")
-    _refuse_pickles(path)
-    document, tensors = _read(path)
+    document, tensors = read_model_file(path)
     cls = _resolve_class(document.get("class"), path)
-    params = decode(document.get("params", {}), tensors)
     try:
-        model = cls(**params)
-    except TypeError as error:
+        model = cls(**decode(document.get("params", {}), tensors))
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as error:
         raise ValueError(
             f"{path}: cannot rebuild {cls.__name__} from its parameters: {error}"
         ) from error
     rebuild = _FORMATS.get(cls, (_generic_state, _generic_rebuild))[1]
     try:
         rebuild(model, document["state"], tensors, device)
-    except (KeyError, TypeError, ValueError, RuntimeError) as error:
-        raise ValueError(f"{path}: the model file is inconsistent ({error}).") from error
+        _check_consistent(model)
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, RuntimeError) as error:
+        raise ValueError(f"{path}: the model file is invalid or inconsistent ({error}).") from error
     return model
 
 
-def _refuse_pickles(path: Path) -> None:
-    with path.open("rb") as handle:
-        head = handle.read(2)
-    # 0x80 opens every pickle of protocol >= 2; torch.save writes a zip ("PK").
-    if head[:1] == b"\x80" or head == b"PK":
+def _check_consistent(model: Any) -> None:
+    """Shapes agree with each other and with the hyper-parameters."""
+    mixture = getattr(model, "mixture_", None)
+    if mixture is None:
+        return
+    if not isinstance(mixture, Mixture):
+        raise TypeError(f"mixture_ is a {type(mixture).__name__}, not a Mixture")
+    n_features = getattr(model, "n_features_in_", mixture.n_features)
+    if int(n_features) != mixture.n_features:
         raise ValueError(
-            f"{path} looks like a pickle or torch.save file; mixtorch model files are "
-            "safetensors and pickles are never loaded (they can run arbitrary code)."
+            f"n_features_in_ is {n_features} but the parameters have {mixture.n_features} features"
         )
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None and len(names) != mixture.n_features:
+        raise ValueError(f"{len(names)} feature names for {mixture.n_features} features")
+    _check_scores_finite(model, mixture)
+    if isinstance(model, (GaussianMixture, Gaussian)):
+        expected = getattr(model, "n_components", 1)
+        if mixture.n_components != expected:
+            raise ValueError(
+                f"n_components is {expected} but the parameters have "
+                f"{mixture.n_components} components"
+            )
+        if mixture.covariance_type != getattr(model, "covariance_type", "full"):
+            raise ValueError(
+                f"covariance_type is {model.covariance_type!r} but the parameters are "
+                f"{mixture.covariance_type!r}"
+            )
 
 
-def _read(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    from safetensors import safe_open
-
-    not_ours = f"{path} is not a mixtorch model file"
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as handle:
-            metadata = handle.metadata() or {}
-            text = metadata.get(_METADATA_KEY)
-            if text is None:
-                raise ValueError(f"{not_ours} (a safetensors file without mixtorch metadata).")
-            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
-    except ValueError:
-        raise
-    except Exception as error:  # safetensors raises its own error types for bad bytes
-        raise ValueError(f"{not_ours}, or it is truncated or corrupted: {error}") from error
-    if len(text) > _MAX_JSON_BYTES:
-        raise ValueError(f"{not_ours} (its metadata is implausibly large).")
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: the model metadata is not valid JSON ({error}).") from error
-    _check_document(document, path)
-    return document, tensors
-
-
-def _check_document(document: Any, path: Path) -> None:
-    if not isinstance(document, dict) or document.get("format") != FORMAT_NAME:
-        raise ValueError(f"{path} is not a mixtorch model file (no '{FORMAT_NAME}' tag).")
-    version = document.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise ValueError(f"{path}: the model file has no valid format version ({version!r}).")
-    if version > FORMAT_VERSION:
+def _check_scores_finite(model: Any, mixture: Mixture) -> None:
+    """Whatever else the model keeps (a KDE's data, a grid, posterior draws), it must
+    give a finite density at the mean of its heaviest component."""
+    if not callable(getattr(model, "score_samples", None)):
+        return
+    probe = mixture.means[int(torch.argmax(mixture.weights))][None]
+    value = torch.as_tensor(model.score_samples(probe))
+    if not bool(torch.isfinite(value).all()):
         raise ValueError(
-            f"{path} uses model format version {version}, newer than this mixtorch reads "
-            f"(version {FORMAT_VERSION}); upgrade mixtorch to load it."
+            f"the loaded model's log-density at its own heaviest component is {value.item()}: "
+            "its stored state is inconsistent"
         )
-    if version < 1 or "state" not in document:
-        raise ValueError(f"{path}: unsupported or incomplete model file (version {version}).")
 
 
 def _resolve_class(name: Any, path: Path) -> type:
@@ -293,15 +318,27 @@ def _resolve_class(name: Any, path: Path) -> type:
         raise ValueError(f"{path}: the model file does not name a class ({name!r}).")
     if name in _REGISTERED:
         return _REGISTERED[name]
-    if not is_mixtorch_module(name.partition(":")[0]):
+    module, _, qualname = name.partition(":")
+    if not is_mixtorch_module(module):
         raise ValueError(
             f"{path} holds a {name}, which is not a mixtorch estimator; register it with "
             "mixtorch.io.register_estimator before loading."
         )
+    if qualname in ESTIMATORS:
+        return ESTIMATORS[qualname]
+    if qualname in _PYRO_ESTIMATORS:
+        return _pyro_estimator(qualname, path)
+    raise ValueError(
+        f"{path} names {name}, which is not one of mixtorch's estimators "
+        f"({', '.join([*ESTIMATORS, *_PYRO_ESTIMATORS])})."
+    )
+
+
+def _pyro_estimator(name: str, path: Path) -> type:
     try:
-        target = import_mixtorch_class(name)
-    except ValueError as error:
-        raise ValueError(f"{path}: this mixtorch has no estimator {name} ({error}).") from error
-    if not hasattr(target, "get_params"):
-        raise ValueError(f"{path}: {name} is not an estimator class.")
-    return target
+        # A fixed module of this package, imported on demand because it needs pyro.
+        from . import bayes
+    except ImportError as error:
+        raise ValueError(f"{path} holds a {name}, which needs pyro: {error}") from error
+    cls: type = getattr(bayes, name)
+    return cls

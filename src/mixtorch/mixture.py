@@ -7,6 +7,7 @@ once. The object holds tensors and does no fitting.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
@@ -14,12 +15,19 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._chunks import chunk_rows, map_chunks
+from . import _scoring
+from ._chunks import chunk_rows
 from .conditioning import Conditionals, as_rows, check_features, condition, marginal
 from .covariance import Covariance, covariance_class
 from .estep import EStepKernel
 
-__all__ = ["Mixture"]
+__all__ = ["SCORING_ELEMENTS", "Mixture"]
+
+#: Largest (K, rows) block of log-probabilities per scoring chunk (512 KiB of float32):
+#: 8192-row chunks for K=16. The diag E-step's chunks (43690 rows for K=D=16) are too
+#: few on 200k rows to share out evenly to threads; scoring keeps no moments, so shorter
+#: chunks cost nothing extra.
+SCORING_ELEMENTS = 2**17
 
 
 class Mixture:
@@ -143,22 +151,84 @@ class Mixture:
         """log pi_k + log N(x_i | mu_k, Sigma_k), shape (n, K)."""
         return self.e_step_kernel.weighted_log_prob(X.to(self.dtype))
 
+    def _scoring_rows(self, chunk_size: int | None) -> int:
+        """Rows per scoring chunk: the E-step's chunk, capped so that the (K, rows)
+        log-probabilities hold at most :data:`SCORING_ELEMENTS` values.
+
+        Diag chunks are long (about 43k rows for K=D=16), too few to share out evenly to
+        threads; scoring needs no moments, so shorter chunks cost nothing extra. The
+        rows depend only on K, D and ``chunk_size``, never on threads.
+        """
+        K, D = self.n_components, self.n_features
+        rows = chunk_rows(K, D, chunk_size, self.covariance_type)
+        return min(rows, max(256, SCORING_ELEMENTS // K))
+
     def log_prob(self, X: Tensor, chunk_size: int | None = None) -> Tensor:
-        """log p(x_i), shape (n,), computed in row chunks."""
-        rows = chunk_rows(self.n_components, self.n_features, chunk_size, self.covariance_type)
-        return map_chunks(
-            lambda chunk: torch.logsumexp(self.weighted_log_prob(chunk), dim=1), X, rows
-        )
+        """log p(x_i), shape (n,), computed in row chunks (see :mod:`mixtorch._scoring`)."""
+        rows = self._scoring_rows(chunk_size)
+        out, overflowed = _scoring.log_prob(self.e_step_kernel, X, rows, self.dtype)
+        if overflowed:  # see _far_labels
+            out[~torch.isfinite(out)] = -math.inf
+        return out
+
+    def total_log_prob(self, X: Tensor, chunk_size: int | None = None) -> Tensor:
+        """sum_i log p(x_i) as a float64 scalar, without an (n,) intermediate."""
+        rows = self._scoring_rows(chunk_size)
+        sums, overflowed = _scoring.log_likelihood_sums(self.e_step_kernel, X, rows, self.dtype)
+        if overflowed:  # a row's log-density is -inf
+            return self.log_prob(X, chunk_size).sum(dtype=torch.float64)
+        return sums.sum()
 
     def responsibilities(self, X: Tensor, chunk_size: int | None = None) -> Tensor:
         """p(z_i = k | x_i), shape (n, K), computed in row chunks."""
-        rows = chunk_rows(self.n_components, self.n_features, chunk_size, self.covariance_type)
-        return map_chunks(lambda chunk: torch.softmax(self.weighted_log_prob(chunk), 1), X, rows)
+        rows = self._scoring_rows(chunk_size)
+        kernel = self.e_step_kernel
+        out, peaks, overflowed = _scoring.responsibilities(
+            kernel, X, rows, self.dtype, self.n_components
+        )
+        if overflowed:
+            far = ~torch.isfinite(peaks)
+            out[far] = torch.nn.functional.one_hot(self._far_labels(X[far]), self.n_components).to(
+                out.dtype
+            )
+        return out
 
     def predict(self, X: Tensor, chunk_size: int | None = None) -> Tensor:
         """argmax_k p(z_i = k | x_i), shape (n,)."""
-        rows = chunk_rows(self.n_components, self.n_features, chunk_size, self.covariance_type)
-        return map_chunks(lambda chunk: self.weighted_log_prob(chunk).argmax(1), X, rows)
+        rows = self._scoring_rows(chunk_size)
+        labels, peaks, overflowed = _scoring.labels(self.e_step_kernel, X, rows, self.dtype)
+        if overflowed:
+            far = ~torch.isfinite(peaks)
+            labels[far] = self._far_labels(X[far])
+        return labels
+
+    def _far_labels(self, X: Tensor) -> Tensor:
+        """Most probable component of rows too far away for their terms to be finite.
+
+        When squared coordinates overflow, every density underflows (log-density -inf),
+        but the posterior has a limit along the ray through the point: the component
+        with the smallest ``u^T S_k^-1 u`` (``u`` the direction from the centre) wins,
+        ties going to the largest ``u^T S_k^-1 m_k``. Computed in float64 on the
+        direction, which stays finite.
+        """
+        Y = X.to(torch.float64) - self.center.to(torch.float64)
+        infinite = torch.isinf(Y)
+        direction = torch.where(
+            infinite.any(1, keepdim=True),
+            torch.where(infinite, Y.sign(), 0.0),
+            Y / Y.abs().amax(1, keepdim=True),
+        )
+        covariance = self.covariance.to(dtype=torch.float64)
+        means = self.centred_means.to(torch.float64)
+        origin = torch.zeros_like(direction[:1])
+        spread = covariance.mahalanobis(direction, torch.zeros_like(means))  # (n, K)
+        reach = (
+            spread
+            + covariance.mahalanobis(origin, means)
+            - covariance.mahalanobis(direction, means)
+        )
+        smallest = spread <= spread.amin(1, keepdim=True) * (1.0 + 1e-9)
+        return torch.where(smallest, reach, -math.inf).argmax(1)
 
     # -- generation ------------------------------------------------------------------
     def sample(

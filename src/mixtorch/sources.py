@@ -8,11 +8,18 @@ a time, so resident memory does not grow with the file), one Parquet or CSV file
 directory of such shards. :func:`as_source` recognises all of these.
 
 Every chunk is checked as it is read (2-D, numeric, finite, the same number of columns
-as the first chunk); errors name the shard or chunk at fault.
+as the first chunk); errors name the shard or chunk at fault. Every complete pass must
+yield the same number of rows (and ``n_samples`` when it is known): a factory that
+hands back the same one-shot iterator twice, or a loader that drops or resamples rows
+between passes, is a ``ValueError`` saying so, since EM would otherwise fit a different
+data set on every pass. CSV shards are read by :mod:`mixtorch._csv` (its header rule:
+a header is recognised, a header-less shard keeps its first row, an undecidable first
+line is an error).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -21,6 +28,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
+
+from ._csv import csv_chunks
 
 __all__ = [
     "DEFAULT_SOURCE_CHUNK_ROWS",
@@ -70,10 +79,21 @@ class ChunkSource:
         self.n_features = n_features
         self.n_samples = n_samples
         self.name = name
+        self._last: Any = None  # the previous pass's iterable, to spot one-shot iterators
+        self._pass_rows: int | None = None
 
     def __call__(self) -> Iterator[Tensor]:
         """A fresh iterator over validated chunks, each a tensor of shape (n_i, n_features)."""
-        for index, chunk in enumerate(self.factory()):
+        iterable = self.factory()
+        if iterable is self._last and iter(iterable) is iterable:
+            raise ValueError(
+                f"The factory of {self.name} returned the same iterator as on the previous "
+                "pass, and an iterator can be read only once: return a fresh iterable "
+                "(e.g. a new generator) on every call."
+            )
+        self._last = iterable
+        rows = 0
+        for index, chunk in enumerate(iterable):
             tensor = _checked_chunk(chunk, f"chunk {index} of {self.name}")
             if self.n_features is None:
                 self.n_features = int(tensor.shape[1])
@@ -82,7 +102,21 @@ class ChunkSource:
                     f"chunk {index} of {self.name} has {tensor.shape[1]} columns, "
                     f"expected {self.n_features} as in the first chunk."
                 )
+            rows += int(tensor.shape[0])
             yield tensor
+        self._check_pass(rows)
+
+    def _check_pass(self, rows: int) -> None:
+        """Every complete pass sees the same rows (as many as ``n_samples`` if known)."""
+        expected = self._pass_rows if self._pass_rows is not None else self.n_samples
+        if expected is not None and rows != expected:
+            raise ValueError(
+                f"The {self.name} yielded {rows} rows on this pass but {expected} "
+                f"{'on an earlier pass' if self._pass_rows is not None else 'were announced'}: "
+                "every pass must see the same data (a DataLoader with drop_last=True, a "
+                "sampler that resamples, or an exhausted iterator do not)."
+            )
+        self._pass_rows = rows
 
     def first_chunk(self) -> Tensor:
         """The first chunk (sets ``n_features``); raises ValueError on an empty source."""
@@ -163,12 +197,22 @@ def from_dataloader(loader: Any) -> ChunkSource:
     """A source from a ``torch.utils.data.DataLoader`` (or any re-iterable of batches).
 
     Batches may be tensors, arrays, or tuples whose first element holds the features.
-    The loader is iterated afresh on every pass (shuffling, if any, is the loader's).
+    The loader is iterated afresh on every pass (shuffling, if any, is the loader's; it
+    changes only the order). A loader that would leave rows out (``drop_last=True`` with
+    a last batch that is not full) is refused: each pass would fit different rows.
     """
     try:
-        n_samples: int | None = len(loader.dataset)
+        n_samples: int | None = len(loader.sampler)
     except (AttributeError, TypeError):  # iterable-style datasets have no length
         n_samples = None
+    batch_size = getattr(loader, "batch_size", None)
+    if getattr(loader, "drop_last", False) and n_samples and batch_size:
+        if n_samples % batch_size:
+            raise ValueError(
+                f"This DataLoader drops the last {n_samples % batch_size} of its "
+                f"{n_samples} rows on every pass (drop_last=True with batch_size="
+                f"{batch_size}), different ones when it shuffles; use drop_last=False."
+            )
     return ChunkSource(lambda: iter(loader), n_samples=n_samples, name="DataLoader")
 
 
@@ -215,11 +259,17 @@ def _npy_header(file: Path) -> tuple[tuple[int, ...], bool, np.dtype, int]:
                 shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
             else:
                 shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
-        except ValueError as error:
+        except (ValueError, EOFError) as error:
             raise ValueError(f"{file} is not a valid .npy file: {error}") from error
         offset = handle.tell()
     if dtype.hasobject or dtype.kind not in "fiu":
         raise ValueError(f"{file} must hold numbers, got dtype {dtype}.")
+    needed = offset + int(np.prod(shape)) * dtype.itemsize
+    if file.stat().st_size < needed:
+        raise ValueError(
+            f"{file} is truncated: its header announces {tuple(shape)} {dtype} "
+            f"({needed} bytes) but the file has {file.stat().st_size} bytes."
+        )
     return tuple(shape), bool(fortran), dtype, offset
 
 
@@ -242,25 +292,30 @@ def from_directory(
     pattern: str = "*",
     *,
     chunk_size: int = DEFAULT_SOURCE_CHUNK_ROWS,
+    header: bool | None = None,
 ) -> ChunkSource:
     """A source over the ``.npy``, ``.parquet`` and ``.csv`` shards in a directory.
 
     Shards matching ``pattern`` are read in sorted name order. Parquet is read by row
-    batches with pyarrow; CSV (a header row of column names is expected) by pyarrow's
-    streaming reader. All columns are used as features.
+    batches with pyarrow; CSV (also ``.csv.gz``) ``chunk_size`` lines at a time by
+    mixtorch's CSV reader. ``header`` says whether CSV shards open with a line of column
+    names (``None``: recognise it, and refuse a shard whose first line could be either;
+    a header-less shard keeps its first row). All columns are used as features.
     """
     directory = Path(path)
     if not directory.is_dir():
         raise ValueError(f"No such directory: {directory}")
-    files = sorted(p for p in directory.glob(pattern) if p.suffix.lower() in SUFFIXES)
+    files = sorted(p for p in directory.glob(pattern) if _suffix(p) in SUFFIXES)
     if not files:
         raise ValueError(f"No .npy, .parquet or .csv files match {pattern!r} in {directory}.")
-    return _from_files(files, chunk_size, name=str(directory))
+    return _from_files(files, chunk_size, name=str(directory), header=header)
 
 
-def _from_files(files: list[Path], chunk_size: int, name: str) -> ChunkSource:
+def _from_files(
+    files: list[Path], chunk_size: int, name: str, header: bool | None = None
+) -> ChunkSource:
     rows = _positive(chunk_size, "chunk_size")
-    readers = [_file_reader(file, rows) for file in files]
+    readers = [_file_reader(file, rows, header) for file in files]
 
     def chunks() -> Iterator[Any]:
         for file, reader in zip(files, readers, strict=True):
@@ -271,15 +326,24 @@ def _from_files(files: list[Path], chunk_size: int, name: str) -> ChunkSource:
     return ChunkSource(chunks, name=name)
 
 
-def _file_reader(file: Path, rows: int) -> Callable[[], Iterable[Any]]:
-    suffix = file.suffix.lower()
+def _file_reader(file: Path, rows: int, header: bool | None) -> Callable[[], Iterable[Any]]:
+    suffix = _suffix(file)
     if suffix == ".npy":
         return from_npy(file, chunk_size=rows).factory
     if suffix == ".parquet":
+        if importlib.util.find_spec("pyarrow") is None:  # say so before any pass starts
+            raise ImportError(
+                f"reading the Parquet shard {file} needs pyarrow: pip install 'mixtorch[io]'"
+            )
         return lambda: _parquet_chunks(file, rows)
     if suffix == ".csv":
-        return lambda: _csv_chunks(file)
+        return lambda: csv_chunks(file, header=header, rows=rows)[1]
     raise ValueError(f"Unsupported file type {file.suffix!r} for {file}; use {SUFFIXES}.")
+
+
+def _suffix(file: Path) -> str:
+    name = file.name.lower()
+    return ".csv" if name.endswith(".csv.gz") else file.suffix.lower()
 
 
 def _parquet_chunks(file: Path, rows: int) -> Iterator[np.ndarray]:
@@ -287,14 +351,6 @@ def _parquet_chunks(file: Path, rows: int) -> Iterator[np.ndarray]:
 
     with pq.ParquetFile(file) as handle:
         for batch in handle.iter_batches(batch_size=rows):
-            yield _table_to_array(batch, file)
-
-
-def _csv_chunks(file: Path) -> Iterator[np.ndarray]:
-    import pyarrow.csv as pa_csv
-
-    with pa_csv.open_csv(file) as reader:
-        for batch in reader:
             yield _table_to_array(batch, file)
 
 
@@ -346,7 +402,7 @@ def as_source(obj: Any, chunk_size: int | None = None) -> ChunkSource:
             return from_directory(path, chunk_size=rows)
         if path.suffix.lower() == ".npy":
             return from_npy(path, chunk_size=rows)
-        if path.suffix.lower() in SUFFIXES:
+        if _suffix(path) in SUFFIXES:
             if not path.is_file():
                 raise ValueError(f"No such file: {path}")
             return _from_files([path], rows, name=str(path))

@@ -1,0 +1,134 @@
+"""Scoring: ``score_samples``, ``predict``, ``predict_proba``, ``score`` against scikit-learn.
+
+Usage::
+
+    python benchmarks/bench_scoring.py            # N=200k, D=16, K=16 (about a minute)
+    python benchmarks/bench_scoring.py --quick    # N=20k, a smoke run
+
+Both libraries hold the same parameters: scikit-learn's ``GaussianMixture`` is fitted to a
+subsample (a few EM iterations), and mixtorch's model is built from its weights, means and
+covariances with ``GaussianMixture.from_parameters``. Each method is called on the same
+NumPy array (the EM benchmark's blobs, float32 or float64, the models in that dtype), so
+input validation and the conversion to the output array are counted on both sides.
+Calls alternate between the libraries; each figure is the best of ``--repeats`` calls, as
+the machine is shared. The script also prints the largest difference between the two
+libraries' answers (log-densities and responsibilities; label disagreements) and the CPU
+time of the best calls, which moves less than wall time on a loaded machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture as SkGaussianMixture
+
+from mixtorch import GaussianMixture
+
+warnings.simplefilter("ignore", ConvergenceWarning)
+
+METHODS = ("score_samples", "predict", "predict_proba", "score")
+TARGETS = {"full": 10.0, "diag": 5.0}
+
+
+def make_data(n: int, d: int, k: int, dtype: Any, seed: int = 0) -> np.ndarray:
+    """Blobs as in ``bench_em.py``: centres ~ N(0, 9), per-cluster scales in [0.5, 1.5]."""
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(0, 3.0, size=(k, d))
+    scales = rng.uniform(0.5, 1.5, size=(k, 1))
+    labels = rng.integers(0, k, n)
+    return (centers[labels] + scales[labels] * rng.normal(size=(n, d))).astype(dtype)
+
+
+def twin_models(X: np.ndarray, k: int, kind: str) -> tuple[Any, Any]:
+    """A scikit-learn model and a mixtorch model with the same parameters."""
+    subset = X[:: max(1, len(X) // 20_000)]
+    reference = SkGaussianMixture(k, covariance_type=kind, max_iter=5, random_state=0)
+    reference.fit(subset)
+    ours = GaussianMixture.from_parameters(
+        reference.weights_,
+        reference.means_.astype(X.dtype),
+        reference.covariances_,
+        covariance_type=kind,
+        dtype=X.dtype.name,
+    )
+    return reference, ours
+
+
+def timed(call: Callable[[np.ndarray], Any], X: np.ndarray) -> tuple[float, float, Any]:
+    """Wall and CPU seconds of ``call(X)``, and its result."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = call(X)
+    return time.perf_counter() - wall, time.process_time() - cpu, result
+
+
+def compare(reference: Any, ours: Any, X: np.ndarray, repeats: int) -> dict[str, dict]:
+    """Best-of-``repeats`` times per method, the libraries alternating call by call."""
+    figures: dict[str, dict] = {}
+    for method in METHODS:
+        best = {"sklearn": (math.inf, math.inf), "mixtorch": (math.inf, math.inf)}
+        answers: dict[str, Any] = {}
+        for _ in range(repeats):
+            for name, model in (("sklearn", reference), ("mixtorch", ours)):
+                time.sleep(0.05)  # let the other library's BLAS threads go idle
+                wall, cpu, answers[name] = timed(getattr(model, method), X)
+                if wall < best[name][0]:
+                    best[name] = (wall, cpu)
+        figures[method] = {
+            "sklearn_s": best["sklearn"][0],
+            "mixtorch_s": best["mixtorch"][0],
+            "ratio": best["sklearn"][0] / best["mixtorch"][0],
+            "sklearn_cpu_s": best["sklearn"][1],
+            "mixtorch_cpu_s": best["mixtorch"][1],
+            "difference": difference(method, answers["sklearn"], answers["mixtorch"]),
+        }
+    return figures
+
+
+def difference(method: str, theirs: Any, ours: Any) -> float:
+    """Largest absolute difference (labels: the fraction that disagree)."""
+    if method == "predict":
+        return float(np.mean(np.asarray(theirs) != np.asarray(ours)))
+    return float(np.max(np.abs(np.asarray(theirs, dtype=np.float64) - np.asarray(ours))))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="N=20k instead of 200k")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--json", type=Path, default=None, help="write the figures here")
+    args = parser.parse_args()
+    n = 20_000 if args.quick else 200_000
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}; N={n}, D=16, K=16")
+    rows = []
+    header = f"{'case':22s} {'method':14s} {'sklearn':>9s} {'mixtorch':>9s} {'ratio':>7s}"
+    print(header + f" {'target':>7s} {'cpu ratio':>9s}  max difference")
+    for kind in ("full", "diag"):
+        for dtype in (np.float32, np.float64):
+            X = make_data(n, 16, 16, dtype)
+            reference, ours = twin_models(X, 16, kind)
+            case = f"{kind} {np.dtype(dtype).name}"
+            for method, values in compare(reference, ours, X, args.repeats).items():
+                cpu_ratio = values["sklearn_cpu_s"] / max(values["mixtorch_cpu_s"], 1e-9)
+                print(
+                    f"{case:22s} {method:14s} {values['sklearn_s'] * 1e3:7.1f}ms "
+                    f"{values['mixtorch_s'] * 1e3:7.1f}ms {values['ratio']:6.1f}x "
+                    f"{TARGETS[kind]:6.0f}x {cpu_ratio:8.1f}x  {values['difference']:.2g}",
+                    flush=True,
+                )
+                rows.append({"case": case, "method": method, **values})
+    if args.json:
+        args.json.write_text(json.dumps({"n": n, "rows": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""What the command line prints about models and selections (see :mod:`mixtorch.cli`)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+__all__ = ["feature_names", "print_model", "print_selection"]
+
+
+def feature_names(model: Any) -> list[str] | None:
+    """The model's column names (``feature_names_in_``) as strings, if it has them."""
+    names = getattr(model, "feature_names_in_", None)
+    return None if names is None else [str(name) for name in names]
+
+
+def print_model(model: Any, form: str) -> None:
+    """``mixtorch info``: class, parameters, features and fit record, as text or JSON."""
+    record: dict[str, Any] = {
+        "class": type(model).__name__,
+        "parameters": {key: _plain(value) for key, value in model.get_params(deep=False).items()},
+        "n_features_in": _plain(getattr(model, "n_features_in_", None)),
+        "feature_names_in": feature_names(model),
+    }
+    for name in ("n_components", "covariance_type"):
+        mixture = getattr(model, "mixture_", None)
+        if mixture is not None:
+            record[f"fitted_{name}"] = _plain(getattr(mixture, name))
+    fit = {
+        name.rstrip("_"): _plain(getattr(model, name))
+        for name in ("converged_", "n_iter_", "lower_bound_", "bandwidth_", "factor_")
+        if hasattr(model, name)
+    }
+    record["fit"] = fit
+    if form == "json":
+        print(json.dumps(record, indent=2))
+        return
+    for key, value in record.items():
+        if isinstance(value, dict):
+            print(f"{key}:")
+            for inner, item in value.items():
+                print(f"  {inner}: {item}")
+        else:
+            print(f"{key}: {value}")
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-friendly rendering of a parameter or fitted value."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value if not isinstance(value, float) or np.isfinite(value) else str(value)
+    array = np.asarray(value.detach().cpu() if hasattr(value, "detach") else value)
+    if array.dtype.kind in "fiub" and array.size <= 64:
+        return _plain(array.item()) if array.ndim == 0 else array.tolist()
+    return str(value) if array.size <= 64 else f"<array of shape {array.shape}>"
+
+
+def print_selection(result: Any, form: str) -> None:
+    """The table of a model selection as text, CSV or JSON."""
+    rows = [{key: _plain(value) for key, value in row.items()} for row in result.table]
+    if form == "text":
+        print(result)
+    elif form == "json":
+        best = {key: _plain(value) for key, value in result.best_params_.items()}
+        print(json.dumps({"best_params": best, "table": rows}, indent=2))
+    else:
+        keys = list(rows[0]) if rows else []
+        print(",".join(keys))
+        for row in rows:
+            print(",".join(str(row[key]) for key in keys))

@@ -1,0 +1,261 @@
+"""The one CSV reader of mixtorch: the command line and the directory sources use it.
+
+Header rule
+-----------
+``header=True``: the first line holds column names. ``header=False``: the first line is
+data. ``header=None`` (the default) guesses, and refuses when it cannot tell:
+
+* every cell of the first line is a number -> data;
+* every cell is a name (not a number, not empty, not a missing-value marker such as
+  ``NA``) and the second line holds at least one number -> a header (a text column
+  then fails by name);
+* anything else (mixed cells, ``NA``, empty cells, a single line, two lines of names)
+  -> ``ValueError`` asking for ``header=True/False`` (``--header/--no-header`` on the
+  command line).
+
+A UTF-8 byte-order mark is removed before the guess, so it never turns the first row
+into a "header". No row is ever dropped: a cell that is not a number, a missing value
+(``NA``, empty, ``nan``), an infinity or a row with the wrong number of cells is a
+``ValueError`` naming the file, the line and the column. ``#`` is not a comment marker.
+Files may be gzip-compressed (``.gz``) and ``-`` reads standard input.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import itertools
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+
+__all__ = ["CsvLayout", "csv_chunks", "open_text", "read_csv"]
+
+MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "?", "-", "#n/a"})
+CHUNK_LINES = 65_536
+
+
+@dataclass(frozen=True)
+class CsvLayout:
+    """What the first lines of a CSV file say about it.
+
+    Attributes
+    ----------
+    delimiter : str or None
+        ``None`` splits on whitespace.
+    names : tuple of str or None
+        Column names when the file has a header.
+    columns : tuple of int
+        Positions of the columns read (all unless a selection was asked for).
+    """
+
+    delimiter: str | None
+    names: tuple[str, ...] | None
+    columns: tuple[int, ...]
+
+    @property
+    def selected_names(self) -> list[str] | None:
+        return None if self.names is None else [self.names[j] for j in self.columns]
+
+
+def open_text(path: str | Path) -> IO[str]:
+    """A text handle on ``path`` (``-`` is standard input, ``.gz`` is decompressed), with
+    any UTF-8 byte-order mark removed."""
+    if str(path) == "-":
+        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", newline="")
+    if str(path).lower().endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
+    return open(path, encoding="utf-8-sig", newline="")
+
+
+def read_csv(
+    path: str | Path,
+    *,
+    header: bool | None = None,
+    columns: Sequence[str] | None = None,
+    drop: Sequence[str] | None = None,
+) -> tuple[np.ndarray, list[str] | None]:
+    """The whole table as float64 of shape (n_rows, n_columns), and its column names."""
+    layout, chunks = csv_chunks(path, header=header, columns=columns, drop=drop)
+    blocks = list(chunks)
+    width = len(layout.columns)
+    values = np.concatenate(blocks) if blocks else np.empty((0, width))
+    return values, layout.selected_names
+
+
+def csv_chunks(
+    path: str | Path,
+    *,
+    header: bool | None = None,
+    columns: Sequence[str] | None = None,
+    drop: Sequence[str] | None = None,
+    rows: int = CHUNK_LINES,
+) -> tuple[CsvLayout, Iterator[np.ndarray]]:
+    """The layout and an iterator of float64 blocks of at most ``rows`` rows."""
+    handle = open_text(path)
+    try:
+        first, second = _peek(handle, path)
+        delimiter = _delimiter(first, path)
+        cells = _split(first, delimiter)
+        if header is None:
+            has_header = _guess_header(cells, _split(second, delimiter), path)
+        else:
+            has_header = header
+        names = tuple(cell.strip() for cell in cells) if has_header else None
+        layout = CsvLayout(delimiter, names, _select(names, len(cells), columns, drop, path))
+    except BaseException:
+        handle.close()
+        raise
+    lines = itertools.chain([] if has_header else [first], [second] if second else [], handle)
+    start = 2 if has_header else 1
+    return layout, _blocks(handle, lines, layout, len(cells), start, rows, path)
+
+
+def _peek(handle: IO[str], path: str | Path) -> tuple[str, str]:
+    try:
+        first = handle.readline()
+        while first and not first.strip():
+            first = handle.readline()
+        second = handle.readline()
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path} is not UTF-8 text ({error}); save it as UTF-8.") from None
+    except (OSError, EOFError) as error:  # gzip errors are OSError/EOFError
+        raise ValueError(f"{path} cannot be read: {error}") from error
+    if not first:
+        raise ValueError(f"{path} is empty.")
+    return first, second
+
+
+def _delimiter(line: str, path: str | Path) -> str | None:
+    if str(path).lower().removesuffix(".gz").endswith(".tsv") or "\t" in line:
+        return "\t"
+    if "," in line:
+        return ","
+    if ";" in line:
+        return ";"
+    return None
+
+
+def _split(line: str, delimiter: str | None) -> list[str]:
+    line = line.rstrip("\r\n")
+    return line.split(delimiter) if delimiter is not None else line.split()
+
+
+def _kind(cell: str) -> str:
+    text = cell.strip().strip('"')
+    if text.lower() in MISSING:
+        return "missing"
+    try:
+        float(text)
+    except ValueError:
+        return "name"
+    return "number"
+
+
+def _guess_header(first: list[str], second: list[str], path: str | Path) -> bool:
+    kinds = {_kind(cell) for cell in first}
+    if kinds == {"number"}:
+        return False
+    if kinds == {"name"} and second and "number" in {_kind(cell) for cell in second}:
+        return True
+    raise ValueError(
+        f"cannot tell whether the first line of {path} ({','.join(first)!r}) is a header or "
+        "data: pass --header or --no-header (header=True/False). No row is dropped silently."
+    )
+
+
+def _select(
+    names: tuple[str, ...] | None,
+    width: int,
+    columns: Sequence[str] | None,
+    drop: Sequence[str] | None,
+    path: str | Path,
+) -> tuple[int, ...]:
+    def position(key: str) -> int:
+        if names is not None and key in names:
+            return names.index(key)
+        if key.isdigit() and int(key) < width:
+            return int(key)
+        known = f"columns are {', '.join(names)}" if names else f"{width} unnamed columns"
+        raise ValueError(f"{path} has no column {key!r} ({known}; positions count from 0).")
+
+    chosen = [position(key) for key in columns] if columns else list(range(width))
+    dropped = {position(key) for key in drop or ()}
+    kept = tuple(j for j in chosen if j not in dropped)
+    if not kept:
+        raise ValueError(f"no columns of {path} are left to read.")
+    return kept
+
+
+def _blocks(
+    handle: IO[str],
+    lines: Iterator[str],
+    layout: CsvLayout,
+    width: int,
+    start: int,
+    rows: int,
+    path: str | Path,
+) -> Iterator[np.ndarray]:
+    number = start
+    try:
+        while True:
+            try:
+                block = [line for line in itertools.islice(lines, rows) if line.strip()]
+            except UnicodeDecodeError as error:
+                raise ValueError(f"{path} is not UTF-8 text ({error}); save it as UTF-8.") from None
+            if not block:
+                return
+            yield _parse(block, layout, width, number, path)
+            number += len(block)
+    finally:
+        handle.close()
+
+
+def _parse(
+    block: list[str], layout: CsvLayout, width: int, first_line: int, path: str | Path
+) -> np.ndarray:
+    try:
+        values = np.loadtxt(
+            block,
+            delimiter=layout.delimiter,
+            usecols=layout.columns,
+            comments=None,
+            ndmin=2,
+            dtype=np.float64,
+        )
+    except ValueError:
+        values = None
+    if values is None or values.shape[0] != len(block) or not np.isfinite(values).all():
+        _raise_bad_cell(block, layout, width, first_line, path)
+    assert values is not None
+    return values
+
+
+def _raise_bad_cell(
+    block: list[str], layout: CsvLayout, width: int, first_line: int, path: str | Path
+) -> None:
+    names = layout.names
+    for offset, line in enumerate(block):
+        cells = _split(line, layout.delimiter)
+        where = f"line {first_line + offset} of {path}"
+        if len(cells) != width:
+            raise ValueError(f"{where} has {len(cells)} cells, expected {width}.")
+        for j in layout.columns:
+            column = repr(names[j]) if names else str(j)
+            kind = _kind(cells[j])
+            value = float(cells[j]) if kind == "number" else None
+            if kind == "name":
+                raise ValueError(
+                    f"column {column} of {path} is not numeric: {cells[j].strip()!r} on "
+                    f"{where}. Drop it (--drop) or choose columns (--columns)."
+                )
+            if kind == "missing" or (value is not None and not np.isfinite(value)):
+                raise ValueError(
+                    f"{where} has a missing or infinite value ({cells[j].strip()!r}) in "
+                    f"column {column}; fill or remove it (no row is dropped silently)."
+                )
+    raise ValueError(f"{path}: lines {first_line}-{first_line + len(block) - 1} do not parse.")

@@ -1,0 +1,138 @@
+"""The bytes of a model file: a safetensors file whose metadata holds the JSON document,
+written atomically, read with a SHA-256 check of the tensor bytes (see :mod:`mixtorch.io`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ._codec import tensor_digest
+
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "check_writable", "read_model_file", "write_model_file"]
+
+FORMAT_NAME = "mixtorch-model"
+#: 2 adds the ``sha256`` digest of the tensor bytes; version 1 files still load.
+FORMAT_VERSION = 2
+_METADATA_KEY = "mixtorch"
+_MAX_JSON_BYTES = 50_000_000
+
+
+def check_writable(path: str | os.PathLike[str]) -> Path:
+    """Raise OSError (naming ``path``) unless a file can be created or replaced there."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise IsADirectoryError(f"cannot write {path}: it is a directory; give a file name.")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"cannot write {path}: the folder {folder} does not exist.")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise PermissionError(f"cannot write {path}: permission denied.")
+    try:  # the only reliable test (permissions, read-only mounts, special file systems)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{path.name}."):
+            pass
+    except OSError as error:
+        raise OSError(f"cannot write {path}: {error}") from error
+    return path
+
+
+def write_model_file(
+    tensors: dict[str, torch.Tensor], document: dict[str, Any], path: Path
+) -> None:
+    """Write ``tensors`` and ``document`` (plus the digest) to ``path`` via a temporary file."""
+    from safetensors.torch import save_file
+
+    text = json.dumps({**document, "sha256": tensor_digest(tensors)})
+    check_writable(path)
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as error:
+        raise OSError(f"cannot write {path}: {error}") from error
+    os.close(handle)
+    try:
+        save_file(tensors, temporary, metadata={_METADATA_KEY: text})
+        os.replace(temporary, path)
+    except Exception as error:  # safetensors raises its own error type for I/O failures
+        Path(temporary).unlink(missing_ok=True)
+        raise OSError(f"cannot write {path}: {error}") from error
+
+
+def _refuse_pickles(path: Path) -> None:
+    with path.open("rb") as handle:
+        head = handle.read(9)
+    # A safetensors file opens with its header's length (8 bytes, little-endian, so the
+    # first may well be 0x80) and then the JSON header's "{".
+    if head[8:9] == b"{":
+        return
+    # 0x80 opens every pickle of protocol >= 2; torch.save writes a zip ("PK").
+    if head[:1] == b"\x80" or head[:2] == b"PK":
+        raise ValueError(
+            f"{path} looks like a pickle or torch.save file; mixtorch model files are "
+            "safetensors and pickles are never loaded (they can run arbitrary code)."
+        )
+
+
+def read_model_file(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """The JSON document and the tensors of a model file; ValueError naming ``path``."""
+    _refuse_pickles(path)
+    from safetensors import safe_open
+
+    not_ours = f"{path} is not a mixtorch model file"
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as handle:
+            metadata = handle.metadata() or {}
+            text = metadata.get(_METADATA_KEY)
+            if text is None:
+                raise ValueError(f"{not_ours} (a safetensors file without mixtorch metadata).")
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+    except ValueError:
+        raise
+    except Exception as error:  # safetensors raises its own error types for bad bytes
+        raise ValueError(f"{not_ours}, or it is truncated or corrupted: {error}") from error
+    if len(text) > _MAX_JSON_BYTES:
+        raise ValueError(f"{not_ours} (its metadata is implausibly large).")
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: the model metadata is not valid JSON ({error}).") from error
+    _check_document(document, path)
+    _check_digest(document, tensors, path)
+    for key, tensor in tensors.items():
+        # No fitted state of a mixtorch model holds NaN (infinities may be legitimate).
+        if tensor.is_floating_point() and bool(torch.isnan(tensor).any()):
+            raise ValueError(f"{path}: the stored tensor {key!r} holds NaN; the model is invalid.")
+    return document, tensors
+
+
+def _check_document(document: Any, path: Path) -> None:
+    if not isinstance(document, dict) or document.get("format") != FORMAT_NAME:
+        raise ValueError(f"{path} is not a mixtorch model file (no '{FORMAT_NAME}' tag).")
+    version = document.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ValueError(f"{path}: the model file has no valid format version ({version!r}).")
+    if version > FORMAT_VERSION:
+        raise ValueError(
+            f"{path} uses model format version {version}, newer than this mixtorch reads "
+            f"(version {FORMAT_VERSION}); upgrade mixtorch to load it."
+        )
+    if version < 1 or not isinstance(document.get("state"), dict):
+        raise ValueError(f"{path}: unsupported or incomplete model file (version {version}).")
+    if not isinstance(document.get("params", {}), dict):
+        raise ValueError(f"{path}: the model file's parameters are not a mapping.")
+
+
+def _check_digest(document: dict[str, Any], tensors: dict[str, torch.Tensor], path: Path) -> None:
+    if document["format_version"] < 2:
+        return  # written before digests were stored
+    stored = document.get("sha256")
+    if not isinstance(stored, str):
+        raise ValueError(f"{path}: the model file has no SHA-256 digest of its tensors.")
+    if tensor_digest(tensors) != stored:
+        raise ValueError(
+            f"{path} is corrupted: its tensor data do not match the SHA-256 digest stored "
+            "in the file. Restore it from a backup or fit the model again."
+        )

@@ -1,0 +1,137 @@
+"""Scoring passes: log-densities, labels and responsibilities of many rows, chunk by chunk.
+
+Each chunk goes through the E-step kernel's own arithmetic
+(:meth:`~mixtorch.estep.EStepKernel.column_log_prob`: the quadratic form with its float32
+accuracy guard, or explicit differences), giving (K, rows) log-probabilities in a buffer
+the thread reuses; a reduction over components then writes only what the caller asked
+for straight into its rows of the result: ``log_prob`` one log-sum-exp per row,
+``labels`` two maxima per row (no exp at all), ``responsibilities`` one exp pass, and
+``log_likelihood_sums`` one float64 sum per chunk (nothing of size n).
+
+Chunks are computed with one intra-op thread each (:func:`mixtorch._parallel.run_chunks`)
+and chunk boundaries depend only on ``rows``, so results are bitwise the same for any
+thread count and any number of concurrent callers.
+
+Rows whose terms overflow (a point so far away that squared coordinates exceed the
+dtype's range) come out non-finite here; each chunk flags its own, and
+:class:`mixtorch.mixture.Mixture` gives those rows their limiting values (the caller runs
+no operation over all n values, so no intra-op parallel region: on a loaded machine each
+one waited for a preempted thread, about 30 ms).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from ._parallel import run_chunks
+from .estep import EStepKernel
+
+__all__ = ["labels", "log_likelihood_sums", "log_prob", "responsibilities"]
+
+_Reduce = Callable[[Tensor, int, int, int], Tensor]
+
+
+def _pass(kernel: EStepKernel, X: Tensor, rows: int, dtype: torch.dtype, reduce: _Reduce) -> bool:
+    """``reduce(log_prob, index, start, stop)`` for every chunk of ``rows`` rows of ``X``.
+
+    ``reduce`` returns a tensor whose non-finite entries mark overflowed rows; each chunk
+    checks its own (in its thread, so the caller runs no pass over n values and a GPU
+    syncs once). Returns whether any chunk had one. Scoring works on detached values
+    (``mixtorch.nn`` is the differentiable path).
+    """
+    X = X.detach()
+    n_chunks = -(-X.shape[0] // rows)
+    flags = torch.zeros(n_chunks, dtype=torch.bool, device=X.device)
+
+    def one(index: int) -> None:
+        start = index * rows
+        chunk = X[start : start + rows].to(dtype)
+        marks = reduce(kernel.column_log_prob(chunk), index, start, start + chunk.shape[0])
+        flags[index] = ~torch.isfinite(marks).all()
+
+    try:
+        run_chunks(one, n_chunks, X.device)
+    finally:
+        kernel.release()
+    return bool(flags.any())
+
+
+def _log_sum_exp_(log_prob: Tensor, out: Tensor) -> Tensor:
+    """Log-sum-exp over dim 0 of (K, n) ``log_prob`` (overwritten) into ``out`` (n,)."""
+    peak = log_prob.amax(0)
+    # Clamping at log(tiny) keeps exp() out of subnormal numbers (many times slower); the
+    # terms it changes are below 1e-37 of the largest one. A column without a finite
+    # peak gives NaN, found by the caller.
+    floor = math.log(torch.finfo(log_prob.dtype).tiny) + 2.0
+    torch.sum(log_prob.sub_(peak).clamp_min_(floor).exp_(), 0, out=out)
+    return out.log_().add_(peak)
+
+
+def log_prob(kernel: EStepKernel, X: Tensor, rows: int, dtype: torch.dtype) -> tuple[Tensor, bool]:
+    """log p(x_i), shape (n,), non-finite where the terms overflowed; and whether any did."""
+    out = torch.empty(X.shape[0], dtype=dtype, device=X.device)
+
+    def reduce(log_prob: Tensor, index: int, start: int, stop: int) -> Tensor:
+        return _log_sum_exp_(log_prob, out[start:stop])
+
+    return out, _pass(kernel, X, rows, dtype, reduce)
+
+
+def log_likelihood_sums(
+    kernel: EStepKernel, X: Tensor, rows: int, dtype: torch.dtype
+) -> tuple[Tensor, bool]:
+    """Sum of log p(x_i) over each chunk, float64 (n_chunks,) (added in chunk order by
+    the caller, the total does not depend on threads); and whether any row overflowed."""
+    sums = torch.empty(-(-X.shape[0] // rows), dtype=torch.float64, device=X.device)
+
+    def reduce(log_prob: Tensor, index: int, start: int, stop: int) -> Tensor:
+        sums[index] = _log_sum_exp_(log_prob, log_prob.new_empty(stop - start)).sum(
+            dtype=torch.float64
+        )
+        return sums[index]
+
+    return sums, _pass(kernel, X, rows, dtype, reduce)
+
+
+def labels(
+    kernel: EStepKernel, X: Tensor, rows: int, dtype: torch.dtype
+) -> tuple[Tensor, Tensor, bool]:
+    """argmax_k of the weighted log-probabilities (n,), that maximum (n,), and whether
+    any maximum is not finite (an overflowed row)."""
+    peaks = torch.empty(X.shape[0], dtype=dtype, device=X.device)
+    out = torch.empty(X.shape[0], dtype=torch.int64, device=X.device)
+    K = kernel.origin.shape[0]
+    reversed_index = torch.arange(K - 1, -1, -1, dtype=dtype, device=X.device)[:, None]
+
+    def reduce(log_prob: Tensor, index: int, start: int, stop: int) -> Tensor:
+        # The first component attaining the maximum (as argmax) has the largest reversed
+        # index among those equal to it: two plain max-reductions over components run
+        # 2x faster than torch.max with indices (0.16 against 0.32 ms on (16, 8192)).
+        peak = torch.amax(log_prob, 0, out=peaks[start:stop])
+        out[start:stop] = (K - 1) - torch.mul(log_prob == peak, reversed_index).amax(0)
+        return peak
+
+    return out, peaks, _pass(kernel, X, rows, dtype, reduce)
+
+
+def responsibilities(
+    kernel: EStepKernel, X: Tensor, rows: int, dtype: torch.dtype, n_components: int
+) -> tuple[Tensor, Tensor, bool]:
+    """p(z_i = k | x_i), shape (n, K), the largest weighted log-probability (n,), and
+    whether any of those is not finite (an overflowed row)."""
+    peaks = torch.empty(X.shape[0], dtype=dtype, device=X.device)
+    out = torch.empty(X.shape[0], n_components, dtype=dtype, device=X.device)
+    floor = math.log(torch.finfo(dtype).tiny) + 2.0
+
+    def reduce(log_prob: Tensor, index: int, start: int, stop: int) -> Tensor:
+        peak = torch.amax(log_prob, 0, out=peaks[start:stop])
+        exponentials = log_prob.sub_(peak).clamp_min_(floor).exp_()
+        exponentials.div_(exponentials.sum(0))
+        out[start:stop].copy_(exponentials.T)
+        return peak
+
+    return out, peaks, _pass(kernel, X, rows, dtype, reduce)

@@ -1,0 +1,177 @@
+"""Scoring passes: agreement with scikit-learn, overflowing rows, thread independence."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+from scipy.special import logsumexp
+from sklearn.mixture import GaussianMixture as SkGaussianMixture
+
+from mixtorch import GaussianMixture
+from mixtorch.mixture import Mixture
+
+KINDS = ["full", "tied", "diag", "spherical"]
+
+
+def _blobs(n: int = 3000, d: int = 3, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, d)) + rng.integers(0, 4, (n, 1)) * 3.0
+
+
+def _twins(X: np.ndarray, kind: str, dtype: str, **params):
+    reference = SkGaussianMixture(4, covariance_type=kind, random_state=0, max_iter=20).fit(X)
+    ours = GaussianMixture.from_parameters(
+        reference.weights_,
+        reference.means_,
+        reference.covariances_,
+        covariance_type=kind,
+        dtype=dtype,
+        **params,
+    )
+    return reference, ours
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("chunk_size", [None, 97])
+def test_scoring_matches_scikit_learn_in_float64(kind, chunk_size):
+    X = _blobs()
+    reference, ours = _twins(X, kind, "float64", chunk_size=chunk_size)
+    np.testing.assert_allclose(ours.score_samples(X), reference.score_samples(X), atol=1e-10)
+    np.testing.assert_allclose(ours.predict_proba(X), reference.predict_proba(X), atol=1e-10)
+    np.testing.assert_array_equal(ours.predict(X), reference.predict(X))
+    assert ours.score(X) == pytest.approx(reference.score(X), rel=1e-12)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_scoring_in_float32_stays_within_the_e_step_tolerance(kind):
+    X = _blobs(seed=1)
+    reference, ours = _twins(X, kind, "float32", chunk_size=256)
+    X32 = X.astype(np.float32)
+    log_density = ours.score_samples(X32)
+    assert log_density.dtype == np.float32
+    np.testing.assert_allclose(log_density, reference.score_samples(X32), atol=2e-3)
+    np.testing.assert_allclose(ours.predict_proba(X32), reference.predict_proba(X32), atol=1e-3)
+    assert ours.score(X32) == pytest.approx(reference.score(X32), abs=1e-4)
+
+
+def test_predict_proba_rows_sum_to_one_and_labels_are_their_argmax():
+    X = _blobs(seed=2)
+    _, ours = _twins(X, "full", "float64", chunk_size=100)
+    proba = ours.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(1), 1.0, atol=1e-12)
+    np.testing.assert_array_equal(ours.predict(X), proba.argmax(1))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_overflowing_rows_score_minus_infinity_never_nan(kind, dtype):
+    X = _blobs(n=600, d=2, seed=3)
+    _, ours = _twins(X, kind, dtype)
+    far = np.array([[1e300, -1e300], [0.0, 0.0], [-1e300, 1e299]])
+    log_density = ours.score_samples(far)
+    assert log_density[0] == -np.inf and log_density[2] == -np.inf
+    assert np.isfinite(log_density[1])
+    assert ours.score(far) == -np.inf
+    proba = ours.predict_proba(far)
+    assert np.isfinite(proba).all()
+    np.testing.assert_allclose(proba.sum(1), 1.0, atol=1e-6)
+    # The limit along the ray: the label a float64 brute force gives at a distance where
+    # every term is still finite (1e6 in the same direction).
+    model64 = Mixture.from_parameters(
+        ours.weights_, ours.means_, ours.covariances_, kind, dtype=torch.float64
+    )
+    for row in (0, 2):
+        direction = far[row] / np.abs(far[row]).max()
+        point = torch.tensor(model64.center.numpy() + 1e6 * direction)[None]
+        brute = model64.covariance.log_gaussian(
+            point - model64.center, model64.centred_means, model64.log_weights
+        )
+        assert int(ours.predict(far)[row]) == int(brute.argmax())
+        assert int(proba[row].argmax()) == int(brute.argmax())
+
+
+def test_log_density_matches_a_brute_force_sum_over_components():
+    X = _blobs(n=500, seed=4)
+    _, ours = _twins(X, "full", "float64")
+    mixture = ours.mixture_
+    shifted = torch.as_tensor(X) - mixture.center
+    terms = mixture.covariance.log_gaussian(shifted, mixture.centred_means, mixture.log_weights)
+    np.testing.assert_allclose(ours.score_samples(X), logsumexp(terms.numpy(), axis=1), rtol=1e-13)
+
+
+def _in_threads(fn, n_threads: int) -> list:
+    results: list = [None] * n_threads
+    barrier = threading.Barrier(n_threads)
+
+    def run(index: int) -> None:
+        barrier.wait()
+        results[index] = fn()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n_threads)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+@pytest.mark.parametrize("kind", ["full", "diag"])
+def test_float32_results_do_not_depend_on_threads(kind):
+    rng = np.random.default_rng(5)
+    X = (rng.normal(size=(20_000, 8)) * 2 + rng.integers(0, 5, (20_000, 1)) * 3).astype(np.float32)
+    reference = SkGaussianMixture(5, covariance_type=kind, random_state=0, max_iter=5).fit(X)
+    ours = GaussianMixture.from_parameters(
+        reference.weights_,
+        reference.means_,
+        reference.covariances_,
+        covariance_type=kind,
+        dtype="float32",
+        chunk_size=1000,
+    )
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        sequential = (ours.score_samples(X), ours.predict_proba(X), ours.score(X))
+        torch.set_num_threads(2)
+        two = (ours.score_samples(X), ours.predict_proba(X), ours.score(X))
+        concurrent = _in_threads(
+            lambda: (ours.score_samples(X), ours.predict_proba(X), ours.score(X)), 4
+        )
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    for result in [two, *concurrent]:
+        np.testing.assert_array_equal(result[0], sequential[0])
+        np.testing.assert_array_equal(result[1], sequential[1])
+        assert result[2] == sequential[2]
+
+
+def test_concurrent_passes_leave_the_thread_count_as_found():
+    X = _blobs(n=4000)
+    _, ours = _twins(X, "full", "float64", chunk_size=100)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        _in_threads(lambda: ours.score_samples(X), 4)
+        assert torch.get_num_threads() == 2
+        seen: list[int] = []
+        thread = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+        thread.start()
+        thread.join()
+        assert seen == [2]  # threads created later get the caller's setting back
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_tensors_that_require_grad_are_scored_as_detached_values():
+    X = torch.tensor(_blobs(n=1000, seed=6))
+    _, ours = _twins(X.numpy(), "full", "float64", chunk_size=300)
+    needs_grad = X.clone().requires_grad_()
+    for method in ("score_samples", "predict_proba", "predict"):
+        result = getattr(ours, method)(needs_grad)
+        assert not result.requires_grad
+        torch.testing.assert_close(result, getattr(ours, method)(X), rtol=0, atol=0)
+    assert ours.score(needs_grad) == ours.score(X)
