@@ -197,7 +197,9 @@ class GaussianKDE(DensityMixin, BaseEstimator):
         self.factor_ = float(factor)
         self.weights_ = as_output(self._weights, kind)
         self.n_samples_fit_ = int(self._data.shape[0])
-        self._augmented: torch.Tensor | None = None  # exact-sum operands, built on first use
+        self._augmented: torch.Tensor | None = None  # exact-sum operands
+        if self.algorithm != "fft":
+            self._prepare_exact_sums()
         self._log_normaliser = 0.5 * H.shape[0] * math.log(2 * math.pi) + 0.5 * float(
             kernel.log_det()
         )
@@ -209,13 +211,18 @@ class GaussianKDE(DensityMixin, BaseEstimator):
                 raise ValueError(f"algorithm='fft' handles 1-D to 3-D data, got {H.shape[0]}-D.")
             self._grid_sizes = check_grid_size(self.grid_size, H.shape[0])
 
+    def _prepare_exact_sums(self) -> None:
+        kernel = self.mixture_.covariance
+        self._center = bw.weighted_mean(self._data, self._weights)
+        whitened = whiten(self._data, self._center, kernel.precisions_cholesky())
+        self._augmented = augment_data(whitened, torch.log(self._weights))
+
     # -- densities -------------------------------------------------------------------
     def _log_density(self, queries: torch.Tensor) -> torch.Tensor:
         kernel = self.mixture_.covariance
-        if self._augmented is None:  # lazily: algorithm='fft' rarely needs exact sums
-            self._center = bw.weighted_mean(self._data, self._weights)
-            whitened = whiten(self._data, self._center, kernel.precisions_cholesky())
-            self._augmented = augment_data(whitened, torch.log(self._weights))
+        if self._augmented is None:  # algorithm='fft' builds them only when needed
+            self._prepare_exact_sums()
+        assert self._augmented is not None
         whitened = whiten(queries, self._center, kernel.precisions_cholesky())
         log_sum = log_kernel_sum(augment_queries(whitened), self._augmented, self.chunk_size)
         return log_sum - self._log_normaliser
