@@ -17,7 +17,9 @@ from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.mixture import GaussianMixture as SklearnGaussianMixture  # noqa: E402
 
 from mixtorch import Gaussian, GaussianMixture, Mixture  # noqa: E402
+from mixtorch.exceptions import DivergenceError  # noqa: E402
 from mixtorch.fit.gradient import GradientTrace, fit_gradient  # noqa: E402
+from mixtorch.fit.gradient_trace import has_converged  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -340,3 +342,85 @@ def test_sklearn_conventions_hold_for_the_gradient_algorithm(estimator, check):
     from sklearn.utils import estimator_checks
 
     getattr(estimator_checks, check)(type(estimator).__name__, estimator)
+
+
+# -- the stopping rule (issue 13) -----------------------------------------------------------
+def _three_clusters_1d() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    parts = [rng.normal(-4, 1, 170), rng.normal(0, 0.5, 160), rng.normal(5, 1.5, 170)]
+    return np.concatenate(parts)[:, None]
+
+
+def test_slow_sgd_is_not_declared_converged_short_of_the_optimum():
+    """Plain SGD changes the NLL by < 1e-3 per epoch while 0.01 nats from the optimum."""
+    X = _three_clusters_1d()
+    model = GaussianMixture(
+        3, covariance_type="spherical", algorithm="gradient", optimizer="sgd", random_state=0
+    ).fit(X)
+    reference = SklearnGaussianMixture(3, covariance_type="spherical", tol=1e-10, max_iter=2000)
+    best = reference.fit(X).score(X)
+    assert model.converged_
+    assert best - model.score(X) < 2 * model.tol  # tol bounds the distance from the limit
+    assert model.n_iter_ >= 30
+
+
+def test_reaching_max_iter_warns_and_is_not_converged():
+    X = _three_clusters_1d()
+    model = GaussianMixture(
+        3, covariance_type="spherical", algorithm="gradient", optimizer="sgd", max_iter=40
+    )
+    with pytest.warns(ConvergenceWarning):
+        model.set_params(random_state=0).fit(X)
+    assert not model.converged_ and model.n_iter_ == 40
+    with pytest.warns(ConvergenceWarning):
+        Gaussian(algorithm="gradient", optimizer="sgd", max_iter=5).fit(X)
+
+
+def test_a_diverging_learning_rate_raises_instead_of_claiming_convergence():
+    X = np.random.default_rng(1).normal(2.5, 1.0, size=(300, 2))
+    with pytest.raises(DivergenceError, match="learning_rate") as caught:
+        Gaussian(algorithm="gradient", optimizer="sgd", learning_rate=1e3).fit(X)
+    assert isinstance(caught.value, ValueError)
+
+
+def test_a_run_ending_far_above_its_start_raises():
+    X = torch.as_tensor(np.random.default_rng(2).normal(size=(100, 2)))
+    start = Mixture.from_parameters([1.0], np.zeros((1, 2)), np.ones(1), "spherical")
+
+    def ascent(params, lr):
+        return torch.optim.SGD(params, lr=lr, maximize=True)
+
+    with pytest.raises(DivergenceError, match="diverged"):
+        fit_gradient(X, start, optimizer=ascent, learning_rate=0.1, max_iter=30)
+
+
+def _trace(nll, rejected=None):
+    return GradientTrace(
+        iterations=list(range(1, len(nll) + 1)),
+        nll=list(nll),
+        rejected=list(rejected or [0] * len(nll)),
+    )
+
+
+def test_stopping_rule_on_synthetic_histories():
+    # Geometric decrease, ratio 0.97 per epoch: after 60 epochs each epoch changes the NLL
+    # by < 5e-5 but 1.6e-3 is still to come (0.01 * 0.97**60).
+    slow = 1.0 + 0.01 * 0.97 ** np.arange(60)
+    assert not has_converged(_trace(slow), 10, 1e-3)
+    assert has_converged(_trace(slow), 10, 2e-2)
+    flat = np.full(30, 2.0)
+    assert has_converged(_trace(flat), 10, 1e-6)
+    assert not has_converged(_trace(flat[:29]), 10, 1e-6)  # needs three windows
+    undone = [0] * 25 + [1] * 5  # constant because steps were undone, not because converged
+    assert not has_converged(_trace(flat, undone), 10, 1e-6)
+    oscillating = 2.0 + 0.01 * (-1.0) ** np.arange(30)  # window means agree, epochs do not
+    assert not has_converged(_trace(oscillating), 10, 1e-3)
+    assert not has_converged(_trace(2.0 - 1e-4 * np.arange(30)), 10, 1e-3)  # steady descent
+
+
+@pytest.mark.parametrize("learning_rate", [1e5, 1e20])
+def test_absurd_learning_rates_raise_a_value_error_naming_it(learning_rate):
+    """Huge Adam steps leave finite parameters whose covariance no longer factors."""
+    X = np.random.default_rng(0).normal(size=(40, 2))
+    with pytest.raises(ValueError, match="learning_rate"):
+        Gaussian(algorithm="gradient", max_iter=30, learning_rate=learning_rate).fit(X)

@@ -97,11 +97,26 @@ def test_training_curve_from_estimator_and_values(blobs_2d):
     ax = plot_training_curve(model)
     y = ax.get_lines()[0].get_ydata()
     np.testing.assert_array_equal(y, model.lower_bounds_)
-    assert ax.get_ylabel() == "mean log-likelihood"
+    assert ax.get_ylabel() == "mean log-likelihood per sample"
     ax = plot_training_curve([3.0, 2.0, 1.5], label="NLL")
     assert ax.get_ylabel() == "NLL" and len(ax.get_lines()[0].get_xdata()) == 3
     with pytest.raises(ValueError, match="no training curve"):
         plot_training_curve(Gaussian().fit(blobs_2d))
+
+
+def test_training_curve_of_a_gradient_fitted_gaussian(blobs_2d):
+    model = Gaussian(algorithm="gradient", max_iter=2000).fit(blobs_2d)
+    ax = plot_training_curve(model)
+    x, y = ax.get_lines()[0].get_data()
+    np.testing.assert_array_equal(y, model.history_.nll)
+    np.testing.assert_array_equal(x, np.arange(1, model.n_iter_ + 1))
+    assert ax.get_ylabel() == "negative log-likelihood per sample"
+    # the last epoch's NLL is the closed-form optimum's (numpy, not mixtorch)
+    mean, covariance = blobs_2d.mean(0), np.cov(blobs_2d.T, bias=True)
+    diff = blobs_2d - mean
+    nll = 0.5 * np.mean(np.sum(diff @ np.linalg.inv(covariance) * diff, 1))
+    nll += 0.5 * np.log(np.linalg.det(2 * np.pi * covariance))
+    assert y[-1] == pytest.approx(nll, abs=1e-3)
 
 
 def test_criterion_plot_from_selection(tmp_path, blobs_2d):
@@ -126,6 +141,8 @@ def test_loo_curve_marks_the_best_bandwidth():
 
     ax = plot_loo_curve(FakeKDE())
     assert ax.get_lines()[-1].get_xdata()[0] == 0.3
+    assert "factor" in ax.get_xlabel()
+    assert ax.get_legend().get_texts()[0].get_text() == "best factor 0.3"
     ax = plot_loo_curve({"bandwidth": [1.0, 2.0], "loo": [-1.0, -3.0]})
     assert ax.get_lines()[-1].get_xdata()[0] == 1.0
     with pytest.raises(ValueError, match="equal"):
@@ -154,6 +171,11 @@ def test_mcmc_traces_layout():
     chains = {"locs": torch.randn(2, 100, 2)}
     figure = plot_mcmc_traces(chains, group_by_chain=True)
     assert len(figure.axes[0].get_lines()) == 4  # 2 chains x 2 series
+    lines = figure.axes[0].get_lines()
+    assert lines[0].get_color() == lines[1].get_color() != lines[2].get_color()
+    assert lines[0].get_linestyle() != lines[1].get_linestyle()
+    figure = plot_mcmc_traces(samples)
+    assert figure.axes[0].get_legend() is None  # one chain: colours tell series apart
     with pytest.raises(ValueError, match="no parameters"):
         plot_mcmc_traces({})
 
@@ -169,6 +191,10 @@ def test_loo_curve_of_a_real_kde():
     assert best == curve_x[int(np.argmax(curve_y))]
     # the grid's best factor is next to the chosen one (the search refines within the grid)
     assert abs(np.log(best / kde.factor_)) < np.log(curve_x[1] / curve_x[0]) + 1e-9
+    # the x-axis is the factor, not the kernel standard deviation h = factor * std
+    assert ax.get_xlabel().startswith("bandwidth factor")
+    h = best * X.std(ddof=1)
+    assert ax.get_legend().get_texts()[0].get_text() == f"best factor {best:.3g} (h = {h:.3g})"
     with pytest.raises(ValueError, match="no loo_curve_"):
         plot_loo_curve(Gaussian().fit(X))
 
@@ -198,6 +224,16 @@ def test_mcmc_traces_of_a_real_sampler(tmp_path):
     assert len(trace_ax.get_lines()) == 2 * 2  # 2 chains x 2 weights
     first_chain = model.posterior_samples_["weights"][:15, 0]
     np.testing.assert_array_equal(trace_ax.get_lines()[0].get_ydata(), first_chain)
+    second_chain = model.posterior_samples_["weights"][15:, 0]
+    np.testing.assert_array_equal(trace_ax.get_lines()[2].get_ydata(), second_chain)
+    # chains are told apart: one colour per chain, and a legend naming them
+    colours = [line.get_color() for line in trace_ax.get_lines()]
+    assert colours[0] == colours[1] != colours[2] == colours[3]
+    assert [text.get_text() for text in trace_ax.get_legend().get_texts()] == [
+        "chain 0",
+        "chain 1",
+    ]
+    assert len(figure.axes[1].patches) == 2 * 2  # a density per chain and weight
     figure.savefig(tmp_path / "mcmc.png")
 
 
@@ -207,8 +243,12 @@ def test_training_curve_of_variational_bayes():
     X = np.random.default_rng(5).normal(size=(120, 2))
     model = BayesianGaussianMixture(n_components=3, random_state=0, max_iter=300).fit(X)
     ax = plot_training_curve(model)
-    assert ax.get_ylabel() == "ELBO per sample"
+    assert ax.get_ylabel() == "ELBO (total over samples, scikit-learn's lower bound)"
     np.testing.assert_array_equal(ax.get_lines()[0].get_ydata(), model.lower_bounds_)
+    # a total: the same data four times over gives (nearly) four times the bound
+    bigger = BayesianGaussianMixture(n_components=3, random_state=0, max_iter=300)
+    ratio = bigger.fit(np.vstack([X] * 4)).lower_bound_ / model.lower_bound_
+    assert 3.0 < ratio < 4.5
 
 
 def test_mixture_2d_of_a_kde_draws_contours_only(tmp_path, blobs_2d):

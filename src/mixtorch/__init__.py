@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 #: public name -> the submodule defining it (the Pyro-based estimators need pyro).
 _LAZY = {
@@ -21,6 +21,8 @@ _LAZY = {
     "Covariance": ".covariance",
     "CovarianceError": ".covariance",
     "DiagCovariance": ".covariance",
+    "DegenerateComponentWarning": ".exceptions",
+    "DivergenceError": ".exceptions",
     "FullCovariance": ".covariance",
     "SphericalCovariance": ".covariance",
     "TiedCovariance": ".covariance",
@@ -38,6 +40,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from . import exceptions as exceptions
     from . import nn as nn
     from .bayes import MCMCGaussianMixture, SVIGaussianMixture
     from .bayesian_mixture import BayesianGaussianMixture
@@ -49,6 +52,7 @@ if TYPE_CHECKING:
         SphericalCovariance,
         TiedCovariance,
     )
+    from .exceptions import DegenerateComponentWarning, DivergenceError
     from .gaussian import Gaussian
     from .gaussian_mixture import GaussianMixture
     from .io import load, save
@@ -61,7 +65,9 @@ __all__ = [
     "BayesianGaussianMixture",
     "Covariance",
     "CovarianceError",
+    "DegenerateComponentWarning",
     "DiagCovariance",
+    "DivergenceError",
     "FullCovariance",
     "Gaussian",
     "GaussianKDE",
@@ -81,8 +87,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    if name == "nn":  # the differentiable modules, as mixtorch.nn
-        return importlib.import_module(".nn", __name__)
+    if name in ("nn", "exceptions"):  # the differentiable modules; warning/error classes
+        return importlib.import_module(f".{name}", __name__)
     if name not in _LAZY:
         raise AttributeError(f"module 'mixtorch' has no attribute {name!r}")
     value = getattr(importlib.import_module(_LAZY[name], __name__), name)
@@ -92,4 +98,4 @@ def __getattr__(name: str) -> object:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY, "nn"])
+    return sorted([*globals(), *_LAZY, "nn", "exceptions"])

@@ -40,6 +40,16 @@ class ConditioningMixin:
         estimator of the same class
             Same weights; the means and covariances of those features, of the same
             ``covariance_type``; ``feature_names_in_`` follows when the model has names.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mixtorch import GaussianMixture
+        >>> X = np.random.default_rng(0).normal([0.0, 5.0, -5.0], 1.0, size=(500, 3))
+        >>> model = GaussianMixture(2, random_state=0).fit(X)
+        >>> second = model.marginal([1])
+        >>> second.n_features_in_, round(float(second.score(X[:, [1]])), 2)
+        (1, -1.37)
         """
         check_is_fitted(self, "mixture_")
         index = check_features(features, self.mixture_.n_features)
@@ -61,6 +71,18 @@ class ConditioningMixin:
             A mixture over the remaining features (in increasing order), whose weights are
             the components' posterior probabilities given ``values`` and whose means and
             covariances are the Gaussian conditionals, of the same ``covariance_type``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mixtorch import GaussianMixture
+        >>> rng = np.random.default_rng(0)
+        >>> x = rng.normal(size=1000)
+        >>> X = np.column_stack([x, 2 * x + 0.1 * rng.normal(size=1000)])
+        >>> model = GaussianMixture(1, random_state=0).fit(X)
+        >>> given = model.condition([0], [1.5])
+        >>> given.means_.round(1)
+        array([[3.]])
         """
         check_is_fitted(self, "mixture_")
         index = check_features(features, self.mixture_.n_features, leave_one=True)

@@ -12,6 +12,7 @@ import numpy as np
 from ._plot_common import axes as _axes
 from ._plot_common import numpy as _numpy
 from ._plot_common import pyplot as _pyplot
+from .fit.gradient_trace import GradientTrace
 from .selection import CRITERIA, SelectionResult, SelectionTable
 
 __all__ = [
@@ -25,12 +26,15 @@ __all__ = [
 
 #: Attributes holding a per-iteration training curve, most specific first.
 TRAINING_CURVES: tuple[tuple[str, str], ...] = (
-    ("lower_bounds_", "mean log-likelihood"),
-    ("elbo_history_", "ELBO"),
+    ("lower_bounds_", "mean log-likelihood per sample"),
+    ("elbo_history_", "ELBO (total over samples)"),
     ("loss_history_", "negative log-likelihood"),
     ("losses_", "negative log-likelihood"),
-    ("history_", "objective"),
+    ("history_", "negative log-likelihood per sample"),
 )
+#: variational Bayes keeps scikit-learn's lower bound in ``lower_bounds_``: a total over
+#: the samples (it grows with n_samples), not a mean
+_VB_BOUND = "ELBO (total over samples, scikit-learn's lower bound)"
 
 
 # -- curves --------------------------------------------------------------------------
@@ -49,6 +53,16 @@ def plot_training_curve(source: Any, *, ax: Any = None, label: str | None = None
     Returns
     -------
     matplotlib Axes
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mixtorch import GaussianMixture
+    >>> from mixtorch.plotting import plot_training_curve
+    >>> X = np.random.default_rng(0).normal(size=(300, 2))
+    >>> ax = plot_training_curve(GaussianMixture(3, random_state=0).fit(X))
+    >>> len(ax.lines[0].get_xdata()) >= 2
+    True
     """
     values, ylabel = _curve(source)
     if values.size == 0:
@@ -65,8 +79,11 @@ def _curve(source: Any) -> tuple[np.ndarray, str]:
         for name, meaning in TRAINING_CURVES:
             if getattr(source, name, None) is not None:
                 if name == "lower_bounds_" and hasattr(source, "weight_concentration_prior_"):
-                    meaning = "ELBO per sample"  # variational Bayes keeps its bound there
-                return _numpy(getattr(source, name)).astype(float).reshape(-1), meaning
+                    meaning = _VB_BOUND
+                value = getattr(source, name)
+                if isinstance(value, GradientTrace):  # a gradient fit's history_ (epochs)
+                    value = value.nll
+                return _numpy(value).astype(float).reshape(-1), meaning
         names = ", ".join(name for name, _ in TRAINING_CURVES)
         raise ValueError(f"{type(source).__name__} has no training curve (looked for {names}).")
     return _numpy(source).astype(float).reshape(-1), "objective"
@@ -92,6 +109,17 @@ def plot_criterion(
     Returns
     -------
     matplotlib Axes
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import mixtorch
+    >>> from mixtorch.plotting import plot_criterion
+    >>> X = np.random.default_rng(0).normal(size=(200, 2))
+    >>> result = mixtorch.select(X, [1, 2, 3], ["diag"], random_state=0)
+    >>> ax = plot_criterion(result)
+    >>> ax.get_ylabel()
+    'bic (lower is better)'
     """
     rows = SelectionTable(result.table if isinstance(result, SelectionResult) else result)
     if not rows:
@@ -124,19 +152,36 @@ def plot_criterion(
     return ax
 
 
-def plot_loo_curve(source: Any, *, ax: Any = None) -> Any:
-    """Leave-one-out log-likelihood against the KDE bandwidth, best bandwidth marked.
+def plot_loo_curve(source: Any, *, ax: Any = None, xlabel: str | None = None) -> Any:
+    """Leave-one-out log-likelihood against the KDE bandwidth factor, best one marked.
+
+    A :class:`~mixtorch.GaussianKDE`'s ``loo_curve_`` holds bandwidth *factors*
+    (``H = factor**2 * data_covariance_``), not kernel standard deviations, and the x-axis
+    says so. For a one-feature estimator the legend also gives the kernel standard
+    deviation ``h = factor * sqrt(data_covariance_)`` of the best factor.
 
     Parameters
     ----------
-    source : estimator with ``loo_curve_`` or a pair (bandwidths, values)
-        ``loo_curve_`` is a pair of equal-length sequences (bandwidth or bandwidth factor,
+    source : estimator with ``loo_curve_`` or a pair (factors, values)
+        ``loo_curve_`` is a pair of equal-length sequences (bandwidth factor,
         leave-one-out log-likelihood), or a dict with those two entries.
     ax : matplotlib Axes, optional
+    xlabel : str, optional
+        x-axis label; by default the factor's definition.
 
     Returns
     -------
     matplotlib Axes
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mixtorch import GaussianKDE
+    >>> from mixtorch.plotting import plot_loo_curve
+    >>> X = np.random.default_rng(0).normal(size=(100, 1))
+    >>> ax = plot_loo_curve(GaussianKDE(bandwidth="loo").fit(X))
+    >>> len(ax.lines) >= 1
+    True
     """
     curve = getattr(source, "loo_curve_", source) if hasattr(source, "get_params") else source
     if curve is source and hasattr(source, "get_params"):
@@ -148,13 +193,22 @@ def plot_loo_curve(source: Any, *, ax: Any = None) -> Any:
     ax = _axes(ax)
     ax.plot(bandwidths, values, "o-", ms=3)
     best = int(np.nanargmax(values))
-    ax.axvline(bandwidths[best], color="k", ls=":", label=f"best {bandwidths[best]:.3g}")
+    label = f"best factor {bandwidths[best]:.3g}{_kernel_sd(source, bandwidths[best])}"
+    ax.axvline(bandwidths[best], color="k", ls=":", label=label)
     if bandwidths.min() > 0 and bandwidths.max() / bandwidths.min() > 20:
         ax.set_xscale("log")
-    ax.set_xlabel("bandwidth")
+    ax.set_xlabel(xlabel or "bandwidth factor (H = factor² × data covariance)")
     ax.set_ylabel("leave-one-out log-likelihood")
     ax.legend(fontsize="small")
     return ax
+
+
+def _kernel_sd(source: Any, factor: float) -> str:
+    """`` (h = ...)`` for a one-feature estimator with a data covariance, else ''."""
+    covariance = getattr(source, "data_covariance_", None)
+    if covariance is None or _numpy(covariance).size != 1:
+        return ""
+    return f" (h = {factor * math.sqrt(float(_numpy(covariance).reshape(-1)[0])):.3g})"
 
 
 def _chains_of(model: Any) -> tuple[dict[str, np.ndarray], bool]:
@@ -196,6 +250,15 @@ def plot_samples_grid(
     -------
     matplotlib Axes
         Holding a single image artist, the tiled grid.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mixtorch.plotting import plot_samples_grid
+    >>> images = np.random.default_rng(0).uniform(0, 16, size=(6, 64))
+    >>> ax = plot_samples_grid(images, (8, 8), n_cols=3)
+    >>> ax.images[0].get_array().shape
+    (19, 28)
     """
     height, width = shape
     pixels = _numpy(images).astype(float)
@@ -239,7 +302,9 @@ def plot_mcmc_traces(
         ``num_chains`` chains.
     group_by_chain : bool, default=False
         True when each entry is (n_chains, n_draws, ...) (``get_samples(group_by_chain=True)``);
-        every chain is then drawn as its own line, which shows label switching.
+        every chain is then drawn in its own colour (line style per component) with a
+        legend, and gets its own density curve, so disagreeing chains and label
+        switching show.
     max_series : int, default=6
         At most this many scalar components of each parameter are drawn.
     bins : int, default=40
@@ -248,6 +313,16 @@ def plot_mcmc_traces(
     -------
     matplotlib Figure
         One row per parameter: traces on the left, densities on the right.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mixtorch.plotting import plot_mcmc_traces
+    >>> rng = np.random.default_rng(0)
+    >>> draws = {"weights": rng.dirichlet([5, 5], size=200), "locs": rng.normal(size=(200, 2, 1))}
+    >>> figure = plot_mcmc_traces(draws)
+    >>> len(figure.axes)
+    4
     """
     if hasattr(samples, "posterior_samples_"):
         samples, group_by_chain = _chains_of(samples)
@@ -262,19 +337,36 @@ def plot_mcmc_traces(
             raise ValueError(f"samples[{name!r}] needs a draws dimension, got shape {draws.shape}.")
         series = draws.reshape(draws.shape[0], draws.shape[1], -1)[:, :, :max_series]
         trace_ax, density_ax = axes[row]
-        for chain in range(series.shape[0]):
-            for k in range(series.shape[2]):
-                trace_ax.plot(series[chain, :, k], lw=0.7, color=f"C{k % 10}", alpha=0.8)
-        # Densities pool the chains; few draws get few bins so the shape stays readable.
-        pooled = series.reshape(-1, series.shape[2])
-        n_bins = min(bins, max(5, int(np.sqrt(pooled.shape[0]))))
-        for k in range(series.shape[2]):
-            density_ax.hist(
-                pooled[:, k], bins=n_bins, density=True, histtype="step", color=f"C{k % 10}"
-            )
+        _draw_chains(trace_ax, density_ax, series, bins)
         trace_ax.set_ylabel(name)
         density_ax.set_ylabel("density")
     axes[-1, 0].set_xlabel("draw")
     axes[-1, 1].set_xlabel("value")
     figure.tight_layout()
     return figure
+
+
+_LINE_STYLES = ("-", "--", ":", "-.")
+
+
+def _draw_chains(trace_ax: Any, density_ax: Any, series: np.ndarray, bins: int) -> None:
+    """Traces and densities of ``series`` (n_chains, n_draws, n_series).
+
+    One chain: a colour per series and one density per series. Several chains: a colour
+    per chain (line style per series), a density per chain and series, and a legend.
+    """
+    n_chains, n_draws, n_series = series.shape
+    n_bins = min(bins, max(5, int(np.sqrt(n_draws))))
+    for chain in range(n_chains):
+        for k in range(n_series):
+            if n_chains > 1:
+                style = {"color": f"C{chain % 10}", "ls": _LINE_STYLES[k % len(_LINE_STYLES)]}
+            else:
+                style = {"color": f"C{k % 10}", "ls": "-"}
+            label = f"chain {chain}" if n_chains > 1 and k == 0 else None
+            trace_ax.plot(series[chain, :, k], lw=0.7, alpha=0.8, label=label, **style)
+            density_ax.hist(
+                series[chain, :, k], bins=n_bins, density=True, histtype="step", **style
+            )
+    if n_chains > 1:
+        trace_ax.legend(fontsize="x-small", loc="upper right")

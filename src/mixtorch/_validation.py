@@ -2,13 +2,19 @@
 
 Estimators accept NumPy arrays (and anything ``numpy.asarray`` understands) or torch
 tensors. NumPy-like input goes through scikit-learn's own validation so error messages
-and ``n_features_in_`` / ``feature_names_in_`` bookkeeping match scikit-learn exactly;
-tensors are validated here with the same wording and stay on their device.
+and ``n_features_in_`` / ``feature_names_in_`` bookkeeping match scikit-learn exactly
+(except that 1-D input gets a one-line message instead of one that prints the whole
+array); tensors are validated here with the same wording and stay on their device.
+
+Estimators work on detached values: a tensor that requires grad is accepted and
+``detach()``-ed, so no gradient flows through ``fit``, ``score_samples`` or ``predict``.
+The differentiable path is :mod:`mixtorch.nn`.
 """
 
 from __future__ import annotations
 
 import numbers
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +25,7 @@ from sklearn.utils.validation import validate_data
 __all__ = [
     "OutputKind",
     "as_output",
+    "check_device",
     "check_finite",
     "check_random_generator",
     "check_sample_weight",
@@ -67,7 +74,10 @@ def _as_torch_dtype(value: Any) -> torch.dtype:
     if isinstance(value, torch.dtype):
         return value
     table = {"float32": torch.float32, "float64": torch.float64, "double": torch.float64}
-    name = np.dtype(value).name if not isinstance(value, str) else value
+    try:
+        name = np.dtype(value).name if not isinstance(value, str) else value
+    except TypeError:
+        name = None
     if name not in table:
         raise ValueError(f"dtype must be float32 or float64, got {value!r}.")
     return table[name]
@@ -99,22 +109,99 @@ def to_tensor(
         Minimum number of rows.
     """
     kind = OutputKind.of(X)
+    target_device = check_device(device)
     if isinstance(X, torch.Tensor):
-        tensor = _validate_tensor(estimator, X, reset=reset, ensure_min_samples=ensure_min_samples)
+        tensor = _validate_tensor(
+            estimator, X.detach(), reset=reset, ensure_min_samples=ensure_min_samples
+        )
     else:
-        array = validate_data(
+        array = _validate_array(estimator, X, reset=reset, ensure_min_samples=ensure_min_samples)
+        if not array.flags.writeable or not array.flags.c_contiguous:
+            array = np.ascontiguousarray(array).copy()
+        tensor = torch.from_numpy(array)
+    target_dtype = dtype if dtype is not None else resolve_dtype(None, tensor)
+    target_device = target_device if target_device is not None else tensor.device
+    return tensor.to(device=target_device, dtype=target_dtype), kind
+
+
+#: scikit-learn's message for 1-D or scalar input, which goes on to print the whole array
+_NOT_2D = re.compile(r"Expected 2D array, got (1D|scalar) array instead")
+
+
+def _validate_array(estimator: Any, X: Any, *, reset: bool, ensure_min_samples: int) -> Any:
+    """scikit-learn's ``validate_data``, with a one-line message for 1-D input."""
+    try:
+        return validate_data(
             estimator,
             X,
             reset=reset,
             dtype=[np.float64, np.float32],
             ensure_min_samples=ensure_min_samples,
         )
-        if not array.flags.writeable or not array.flags.c_contiguous:
-            array = np.ascontiguousarray(array).copy()
-        tensor = torch.from_numpy(array)
-    target_dtype = dtype if dtype is not None else resolve_dtype(None, tensor)
-    target_device = torch.device(device) if device is not None else tensor.device
-    return tensor.to(device=target_device, dtype=target_dtype), kind
+    except ValueError as error:
+        if str(error).startswith("Complex data not supported"):  # then prints the array
+            raise ValueError("Complex data not supported: X must hold real numbers.") from None
+        match = _NOT_2D.match(str(error))
+        if match is None:
+            raise
+        raise ValueError(
+            f"Expected 2D array of shape (n_samples, n_features), got {match.group(1)} array "
+            f"of shape {np.shape(X)}. Reshape your data with X.reshape(-1, 1) if it has one "
+            "feature, or X.reshape(1, -1) if it is one sample."
+        ) from None
+
+
+def check_device(device: Any) -> torch.device | None:
+    """``device`` as a ``torch.device`` that exists on this machine (None stays None).
+
+    Raises a ``ValueError`` naming ``device`` and the devices available for unknown
+    names, CUDA without CUDA, device indices out of range and the data-less ``meta``
+    device; a ``TypeError`` for values that are not a string, int or ``torch.device``.
+    """
+    if device is None:
+        return None
+    if isinstance(device, bool) or not isinstance(device, (str, int, torch.device)):
+        raise TypeError(
+            f"device must be a string such as 'cpu' or 'cuda:0', or a torch.device, "
+            f"got {type(device).__name__}."
+        )
+    available = _available_devices()
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, ValueError):
+        resolved = None
+    if resolved is None or not _device_exists(resolved):
+        raise ValueError(
+            f"device={device!r} is not available on this machine; available: "
+            f"{', '.join(available)} (or None for the input's device)."
+        )
+    return resolved
+
+
+def _available_devices() -> list[str]:
+    names = ["cpu"]
+    if torch.cuda.is_available():
+        names += [f"cuda:{index}" for index in range(torch.cuda.device_count())]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        names.append("mps")
+    return names
+
+
+def _device_exists(device: torch.device) -> bool:
+    if device.type == "cpu":
+        return True
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            return False
+        return device.index is None or device.index < torch.cuda.device_count()
+    if device.type == "meta":
+        return False
+    try:
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError):
+        return False
+    return True
 
 
 def _validate_tensor(
@@ -172,8 +259,11 @@ def check_finite(X: torch.Tensor, what: str) -> None:
 def check_sample_weight(sample_weight: Any, X: torch.Tensor) -> torch.Tensor:
     """``sample_weight`` as a (n_samples,) tensor like ``X``: finite, non-negative, positive sum."""
     if not isinstance(sample_weight, torch.Tensor):
-        sample_weight = np.asarray(sample_weight, dtype=np.float64)
-    weights = torch.as_tensor(sample_weight, device=X.device).to(X.dtype).reshape(-1)
+        try:
+            sample_weight = np.asarray(sample_weight, dtype=np.float64)
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"sample_weight must be an array of numbers: {error}") from None
+    weights = torch.as_tensor(sample_weight, device=X.device).detach().to(X.dtype).reshape(-1)
     if weights.shape[0] != X.shape[0]:
         raise ValueError(
             f"sample_weight has {weights.shape[0]} entries but X has {X.shape[0]} samples."

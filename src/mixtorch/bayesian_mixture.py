@@ -12,18 +12,29 @@ from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.exceptions import ConvergenceWarning
 
 from ._base import ClusterScoringMixin
-from ._chunks import chunk_rows, column_mean, iter_chunks, map_chunks
+from ._chunks import chunk_rows, map_chunks
 from ._validation import OutputKind, as_output, check_random_generator, resolve_dtype, to_tensor
 from .covariance import covariance_class
+from .distributed import (
+    all_reduce_sum,
+    check_same_on_every_rank,
+    is_distributed,
+    raise_on_every_rank,
+    synchronised_generator,
+)
 from .fit.init import INIT_METHODS, initial_responsibilities
+from .fit.sharded_init import initial_statistics
 from .fit.variational import (
     VariationalPosterior,
     VariationalPrior,
     VariationalTrace,
+    data_prior_moments,
     expected_log_prob,
     fit_variational,
     posterior_from_responsibilities,
+    update_posterior,
 )
+from .stats import pass_chunks
 
 __all__ = ["BayesianGaussianMixture"]
 
@@ -98,6 +109,18 @@ class BayesianGaussianMixture(ClusterScoringMixin, DensityMixin, BaseEstimator):
     As in scikit-learn, ``score_samples``, ``predict`` and ``predict_proba`` use the
     *expected* log-weights and log-densities under the variational posterior (the
     quantities of the E-step), not the plug-in density of ``mixture_``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mixtorch import BayesianGaussianMixture
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.concatenate([rng.normal(-4, 1, size=(150, 2)), rng.normal(4, 1, size=(150, 2))])
+    >>> bgm = BayesianGaussianMixture(n_components=6, random_state=0, max_iter=300).fit(X)
+    >>> int((bgm.weights_ > 0.05).sum())
+    2
+    >>> bgm.converged_
+    True
     """
 
     def __init__(
@@ -165,27 +188,29 @@ class BayesianGaussianMixture(ClusterScoringMixin, DensityMixin, BaseEstimator):
         """Fit, then return the component of each sample (agreeing with ``predict``)."""
         self._check_parameters()
         warm = bool(self.warm_start) and hasattr(self, "_posterior")
-        dtype = resolve_dtype(self.dtype, X) if not warm else self.mixture_.dtype
-        tensor, kind = to_tensor(
-            self, X, reset=not warm, dtype=dtype, device=self.device, ensure_min_samples=2
-        )
-        if tensor.shape[0] < self.n_components:
+        tensor, kind = self._shard(X, warm)
+        rows = chunk_rows(self.n_components, tensor.shape[1], self.chunk_size, self.covariance_type)
+        chunks = pass_chunks(tensor, rows)  # a sequence: E-step passes use chunk threads
+        n_samples = int(all_reduce_sum(torch.tensor(float(tensor.shape[0]))))
+        if n_samples < max(2, self.n_components):
             raise ValueError(
-                "Expected n_samples >= n_components but got "
-                f"n_components = {self.n_components}, n_samples = {tensor.shape[0]}"
+                "Expected n_samples >= max(2, n_components) but got "
+                f"n_components = {self.n_components}, n_samples = {n_samples}"
             )
-        rows = chunk_rows(self.n_components, tensor.shape[1], self.chunk_size)
-        prior = self._prior if warm else self._make_prior(tensor, rows)
+        prior = self._prior if warm else self._make_prior(chunks)
         generator = check_random_generator(self.random_state, tensor.device)
+        if is_distributed():  # every rank draws the same numbers
+            generator = synchronised_generator(generator, tensor.device)
         best: tuple[VariationalPosterior, VariationalTrace] | None = None
         for init in range(1 if warm else self.n_init):
             self._say(1, f"Initialization {init}")
             if warm:
                 start, previous = self._posterior, self.lower_bound_
             else:
-                start, previous = self._initialise(tensor, prior, generator, rows), -math.inf
+                start = self._initialise(tensor, chunks, prior, generator, rows)
+                previous = -math.inf
             result = fit_variational(
-                lambda: iter_chunks(tensor, rows),
+                lambda: chunks,
                 start,
                 prior,
                 tol=self.tol,
@@ -207,26 +232,61 @@ class BayesianGaussianMixture(ClusterScoringMixin, DensityMixin, BaseEstimator):
         self._store(prior, best[0], best[1], kind)
         return as_output(self._weighted(tensor, rows).argmax(1), kind)
 
+    def _shard(self, X: Any, warm: bool) -> tuple[torch.Tensor, OutputKind]:
+        """``X`` validated as a tensor; under a process group every rank raises if any
+        rank's shard is unusable, before any other collective."""
+        dtype = resolve_dtype(self.dtype, X) if not warm else self.mixture_.dtype
+        error: Exception | None = None
+        try:
+            tensor, kind = to_tensor(
+                self,
+                X,
+                reset=not warm,
+                dtype=dtype,
+                device=self.device,
+                ensure_min_samples=1 if is_distributed() else 2,
+            )
+        except (ValueError, TypeError) as caught:
+            error = caught
+        raise_on_every_rank(error)
+        check_same_on_every_rank(
+            tensor.shape[1], "Every rank's shard must have the same number of features."
+        )
+        return tensor, kind
+
     def _initialise(
         self,
         X: torch.Tensor,
+        chunks: list[torch.Tensor],
         prior: VariationalPrior,
         generator: torch.Generator,
         rows: int,
     ) -> VariationalPosterior:
+        covariance_type = covariance_class(self.covariance_type)
+        if is_distributed():  # the union of the shards, identical on every rank
+            stats = initial_statistics(
+                lambda: iter(chunks),
+                self.n_components,
+                self.init_params,
+                covariance_type,
+                generator,
+            )
+            return update_posterior(stats, prior, covariance_type, self.reg_covar, X.dtype)
         fn, centers = initial_responsibilities(
             X, self.n_components, self.init_params, generator, rows
         )
         return posterior_from_responsibilities(
-            X, fn, prior, self.covariance_type, self.reg_covar, rows, mean_guess=centers
+            X, fn, prior, covariance_type, self.reg_covar, rows, mean_guess=centers
         )
 
-    def _make_prior(self, X: torch.Tensor, rows: int) -> VariationalPrior:
-        """The prior hyper-parameters: given ones checked, missing ones from the data."""
-        D = X.shape[1]
-        mean = column_mean(X, rows)
+    def _make_prior(self, chunks: list[torch.Tensor]) -> VariationalPrior:
+        """The prior hyper-parameters: given ones checked, missing ones from the data of
+        every rank (:func:`~mixtorch.fit.variational.data_prior_moments`)."""
+        D, kind = chunks[0].shape[1], covariance_class(self.covariance_type)
+        like = chunks[0]
+        mean, covariance, _ = data_prior_moments(lambda: chunks, kind)
         if self.mean_prior is not None:
-            mean = torch.as_tensor(self.mean_prior, dtype=X.dtype, device=X.device)
+            mean = torch.as_tensor(self.mean_prior, dtype=like.dtype, device=like.device)
             if mean.shape != (D,):
                 raise ValueError(
                     f"The parameter 'means' should have the shape of ({D},), but got "
@@ -238,10 +298,8 @@ class BayesianGaussianMixture(ClusterScoringMixin, DensityMixin, BaseEstimator):
                 f"The parameter 'degrees_of_freedom_prior' should be greater than {D - 1}, "
                 f"but got {dof:.3f}."
             )
-        if self.covariance_prior is None:
-            covariance = _data_covariance_prior(X, column_mean(X, rows), self.covariance_type, rows)
-        else:
-            covariance = _given_covariance_prior(self.covariance_prior, self.covariance_type, X)
+        if self.covariance_prior is not None:
+            covariance = _given_covariance_prior(self.covariance_prior, self.covariance_type, like)
         concentration = self.weight_concentration_prior
         return VariationalPrior(
             weight_concentration=float(
@@ -370,40 +428,15 @@ def _check_real(value: Any, name: str, *, strict: bool) -> None:
         raise ValueError(f"{name} must be a {bound} finite number, got {value!r}.")
 
 
-def _data_covariance_prior(
-    X: torch.Tensor, mean: torch.Tensor, covariance_type: str, rows: int
-) -> torch.Tensor:
-    """The data's unbiased covariance in the layout of ``covariance_type`` (the default
-    Wishart scale), accumulated over chunks about the mean so float32 does not cancel."""
-    full = covariance_type in ("full", "tied")
-    total = torch.zeros((), dtype=torch.float64, device=X.device)
-    for chunk in iter_chunks(X, rows):
-        centred = (chunk - mean).to(torch.float64)
-        total = total + (centred.T @ centred if full else centred.square().sum(0))
-    covariance = total / (X.shape[0] - 1)
-    if covariance_type == "spherical":
-        covariance = covariance.mean()
-    return covariance.to(X.dtype)
-
-
 def _given_covariance_prior(value: Any, covariance_type: str, X: torch.Tensor) -> torch.Tensor:
     """``covariance_prior`` as a tensor, checked for shape and positive definiteness."""
-    D = X.shape[1]
+    kind = covariance_class(covariance_type)
     prior = torch.as_tensor(value, dtype=X.dtype, device=X.device)
-    expected = {"full": (D, D), "tied": (D, D), "diag": (D,), "spherical": ()}[covariance_type]
+    expected = kind.prior_covariance_shape(X.shape[1])
     if tuple(prior.shape) != expected:
         raise ValueError(
             f"The parameter '{covariance_type} covariance_prior' should have the shape of "
             f"{expected}, but got {tuple(prior.shape)}."
         )
-    if not bool(torch.isfinite(prior).all()):
-        raise ValueError("covariance_prior contains NaN or infinity.")
-    if prior.ndim == 2:
-        symmetric = torch.allclose(prior, prior.T)
-        if not symmetric or int(torch.linalg.cholesky_ex(prior).info) != 0:
-            raise ValueError(
-                f"'{covariance_type} covariance_prior' should be symmetric, positive-definite."
-            )
-    elif not bool((prior > 0).all()):
-        raise ValueError(f"'{covariance_type} covariance_prior' should be positive.")
+    kind.check_prior_covariance(prior)
     return prior

@@ -39,6 +39,18 @@ def check_features(features: Any, n_features: int, *, leave_one: bool = False) -
 
     Negative indices count from the end, as in NumPy. With ``leave_one`` at least one
     feature must remain outside ``features``.
+
+    Examples
+    --------
+    >>> from mixtorch.conditioning import check_features
+    >>> check_features([0, -1], n_features=4)
+    tensor([0, 3])
+    >>> try:
+    ...     check_features([0, 0], n_features=4)
+    ... except ValueError as error:
+    ...     print("ValueError")
+    ...
+    ValueError
     """
     if isinstance(features, (int, torch.SymInt)) or (
         hasattr(features, "ndim") and getattr(features, "ndim", 1) == 0
@@ -79,7 +91,23 @@ def free_features(given: Tensor, n_features: int) -> Tensor:
 
 
 def marginal(means: Tensor, covariance: Covariance, features: Tensor) -> tuple[Tensor, Covariance]:
-    """Means (K, d) and covariance of the marginal over ``features`` (in that order)."""
+    """Means (K, d) and covariance of the marginal over ``features`` (in that order).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch import FullCovariance
+    >>> from mixtorch.conditioning import marginal
+    >>> means = torch.tensor([[0.0, 1.0, 2.0]], dtype=torch.float64)
+    >>> cov = FullCovariance(torch.tensor([[[2.0, 0.5, 0.0], [0.5, 1.0, 0.0], [0.0, 0.0, 3.0]]],
+    ...                                   dtype=torch.float64))
+    >>> sub_means, sub_cov = marginal(means, cov, torch.tensor([2, 0]))
+    >>> sub_means
+    tensor([[2., 0.]], dtype=torch.float64)
+    >>> sub_cov.covariances
+    tensor([[[3., 0.],
+             [0., 2.]]], dtype=torch.float64)
+    """
     index = features.to(means.device)
     matrices = covariance.full_matrices(means.shape[0])
     block = matrices.index_select(-2, index).index_select(-1, index)
@@ -100,6 +128,19 @@ class Conditionals:
         The conditional covariances (the same for every row), of the original kind.
     free : Tensor of shape (F,)
         Indices of the free features in the original model.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch import Mixture
+    >>> mixture = Mixture.from_parameters([0.5, 0.5], [[-2.0, -2.0], [2.0, 2.0]],
+    ...                                   [[[1.0, 0.9], [0.9, 1.0]]] * 2, dtype=torch.float64)
+    >>> conditionals = mixture.conditionals([0], [[-2.0], [2.0]])
+    >>> conditionals.mean().round(decimals=2)
+    tensor([[-2.],
+            [ 2.]], dtype=torch.float64)
+    >>> conditionals.sample(5, generator=torch.Generator().manual_seed(0)).shape
+    torch.Size([2, 5, 1])
     """
 
     log_weights: Tensor
@@ -160,6 +201,18 @@ def condition(
     Returns
     -------
     Conditionals
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch import FullCovariance
+    >>> from mixtorch.conditioning import condition
+    >>> means = torch.zeros(1, 2, dtype=torch.float64)
+    >>> cov = FullCovariance(torch.tensor([[[1.0, 0.8], [0.8, 1.0]]], dtype=torch.float64))
+    >>> given = condition(torch.zeros(1, dtype=torch.float64), means, cov,
+    ...                   torch.tensor([0]), torch.tensor([[1.0]], dtype=torch.float64))
+    >>> given.mean(), given.variance()
+    (tensor([[0.8000]], dtype=torch.float64), tensor([[0.3600]], dtype=torch.float64))
     """
     K, D = means.shape
     free = free_features(given, D).to(means.device)

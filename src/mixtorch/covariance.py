@@ -7,6 +7,9 @@ count, sampling transform and scikit-learn layout, so no other module dispatches
 Layouts follow scikit-learn: ``full`` (K, D, D), ``tied`` (D, D), ``diag`` (K, D),
 ``spherical`` (K,).
 
+The variational-Bayes (Normal-Wishart) behaviour of each kind is inherited from its
+mixin in :mod:`mixtorch._wishart`.
+
 Accuracy: :meth:`Covariance.log_gaussian` and :meth:`Covariance.moments` for ``full`` and
 ``tied`` work from explicit per-component differences, which stay accurate in float32
 however far the components sit from each other. ``diag`` and ``spherical`` use matrix
@@ -20,12 +23,20 @@ and tied covariances.
 from __future__ import annotations
 
 import math
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from typing import ClassVar
 
 import torch
 from torch import Tensor
 
+from ._wishart import (
+    NormalWishartPrior,
+    _DiagVariational,
+    _FullVariational,
+    _SphericalVariational,
+    _TiedVariational,
+    _Variational,
+)
 from .estep import EStepKernel, diag_kernel, full_kernel
 
 __all__ = [
@@ -34,6 +45,7 @@ __all__ = [
     "CovarianceError",
     "DiagCovariance",
     "FullCovariance",
+    "NormalWishartPrior",
     "SphericalCovariance",
     "TiedCovariance",
     "covariance_class",
@@ -46,10 +58,23 @@ _ADVICE = (
 
 
 class CovarianceError(ValueError):
-    """A covariance matrix could not be factored (not positive definite)."""
+    """A covariance matrix could not be factored (not positive definite).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch import FullCovariance, CovarianceError
+    >>> singular = torch.tensor([[[1.0, 1.0], [1.0, 1.0]]], dtype=torch.float64)
+    >>> try:
+    ...     FullCovariance(singular)
+    ... except CovarianceError as error:
+    ...     print(type(error).__name__, isinstance(error, ValueError))
+    ...
+    CovarianceError True
+    """
 
 
-class Covariance(ABC):
+class Covariance(_Variational):
     """Covariance of every component of a mixture, stored in scikit-learn's layout.
 
     Parameters
@@ -58,6 +83,13 @@ class Covariance(ABC):
         The covariance parameter in this kind's layout.
     reg_covar : float
         Only used to word the error message when the matrix cannot be factored.
+
+    Examples
+    --------
+    >>> from mixtorch import DiagCovariance, FullCovariance, SphericalCovariance, TiedCovariance
+    >>> [kind.n_parameters(n_components=3, n_features=4) for kind in
+    ...     (FullCovariance, TiedCovariance, DiagCovariance, SphericalCovariance)]
+    [30, 10, 12, 3]
     """
 
     kind: ClassVar[str]
@@ -223,8 +255,20 @@ def _with_ridge(matrices: Tensor, reg_covar: float) -> Tensor:
     return matrices + reg_covar * eye
 
 
-class FullCovariance(Covariance):
-    """A full covariance matrix per component, (K, D, D)."""
+class FullCovariance(_FullVariational, Covariance):
+    """A full covariance matrix per component, (K, D, D).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch import FullCovariance
+    >>> cov = FullCovariance(torch.tensor([[[4.0, 0.0], [0.0, 1.0]]], dtype=torch.float64))
+    >>> cov.log_det().exp()
+    tensor([4.], dtype=torch.float64)
+    >>> cov.cholesky
+    tensor([[[2., 0.],
+             [0., 1.]]], dtype=torch.float64)
+    """
 
     kind = "full"
     centred_per_component = True
@@ -281,8 +325,17 @@ class FullCovariance(Covariance):
         return self._precision_factor
 
 
-class TiedCovariance(FullCovariance):
-    """One full covariance matrix shared by all components, (D, D)."""
+class TiedCovariance(_TiedVariational, FullCovariance):
+    """One full covariance matrix shared by all components, (D, D).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch import TiedCovariance
+    >>> cov = TiedCovariance(torch.tensor([[2.0, 0.5], [0.5, 1.0]], dtype=torch.float64))
+    >>> cov.full_matrices(3).shape
+    torch.Size([3, 2, 2])
+    """
 
     kind = "tied"
 
@@ -317,8 +370,18 @@ class TiedCovariance(FullCovariance):
         return self.covariances.expand(n_components, -1, -1)
 
 
-class DiagCovariance(Covariance):
-    """A diagonal covariance per component, stored as variances (K, D)."""
+class DiagCovariance(_DiagVariational, Covariance):
+    """A diagonal covariance per component, stored as variances (K, D).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch import DiagCovariance
+    >>> cov = DiagCovariance(torch.tensor([[1.0, 4.0], [9.0, 1.0]], dtype=torch.float64))
+    >>> cov.full_matrices(2)[1]
+    tensor([[9., 0.],
+            [0., 1.]], dtype=torch.float64)
+    """
 
     kind = "diag"
     centred_per_component = False
@@ -394,8 +457,17 @@ class DiagCovariance(Covariance):
         return 1.0 / self.cholesky
 
 
-class SphericalCovariance(DiagCovariance):
-    """One variance per component, (K,)."""
+class SphericalCovariance(_SphericalVariational, DiagCovariance):
+    """One variance per component, (K,).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch import SphericalCovariance
+    >>> cov = SphericalCovariance(torch.tensor([1.0, 4.0], dtype=torch.float64), n_features=3)
+    >>> cov.full_matrices(2)[1].diagonal()
+    tensor([4., 4., 4.], dtype=torch.float64)
+    """
 
     kind = "spherical"
 

@@ -60,6 +60,7 @@ __all__ = [
     "full_kernel",
     "matmul_roundoff",
     "normalise_log_weights",
+    "normalise_with_entropy",
 ]
 
 #: Largest ``u * max_k delta_k^2`` (``u`` the matrix-product unit roundoff) for which full
@@ -85,13 +86,16 @@ class ChunkSums(NamedTuple):
     """Sums over one chunk (weighted by ``sample_weight`` when given).
 
     ``log_likelihood`` is a float64 scalar, ``counts`` (K,); ``first`` and ``second``
-    are the first and second moments in the kernel's own layout.
+    are the first and second moments in the kernel's own layout. ``entropy`` is
+    ``-sum_ik r_ik log r_ik`` (a scalar) when the kernel tracks it
+    (:attr:`EStepKernel.track_entropy`, for the variational bound), else None.
     """
 
     log_likelihood: Tensor
     counts: Tensor
     first: Tensor
     second: Tensor
+    entropy: Tensor | None = None
 
 
 def normalise_log_weights(log_prob: Tensor, dim: int = 1) -> tuple[Tensor, Tensor]:
@@ -111,6 +115,28 @@ def normalise_log_weights(log_prob: Tensor, dim: int = 1) -> tuple[Tensor, Tenso
     return (peak + total.log()).squeeze(dim), exponentials.div_(total)
 
 
+def normalise_with_entropy(
+    log_prob: Tensor, dim: int, out: Tensor | None = None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`normalise_log_weights` plus each row's entropy ``-sum_k r_k log r_k``.
+
+    With ``s_k`` the log-probabilities less their peak and ``e_k = exp(s_k)``, the
+    entropy is ``log sum_k e_k - sum_k e_k s_k / sum_k e_k``: one more product pass,
+    no logarithm of the responsibilities. ``log_prob`` is overwritten with ``s``; the
+    responsibilities go to ``out`` (a new tensor when None).
+    """
+    peak = log_prob.amax(dim, keepdim=True)
+    peak.clamp_min_(torch.finfo(log_prob.dtype).min)
+    floor = math.log(torch.finfo(log_prob.dtype).tiny) + 2.0
+    shifted = log_prob.sub_(peak).clamp_min_(floor)
+    exponentials = torch.exp(shifted, out=out)
+    total = exponentials.sum(dim, keepdim=True)
+    log_total = total.log()
+    expected_shift = torch.linalg.vecdot(exponentials, shifted, dim=dim).unsqueeze(dim) / total
+    entropy = (log_total - expected_shift).squeeze(dim)
+    return (peak + log_total).squeeze(dim), exponentials.div_(total), entropy
+
+
 def _weighted(
     log_norm: Tensor, responsibilities: Tensor, sample_weight: Tensor | None, dim: int
 ) -> tuple[Tensor, Tensor]:
@@ -122,6 +148,15 @@ def _weighted(
         return log_norm.sum(dtype=torch.float64), responsibilities
     weight = sample_weight.unsqueeze(dim)
     return log_norm.double() @ sample_weight.double(), responsibilities.mul_(weight)
+
+
+def _row_sum(values: Tensor | None, sample_weight: Tensor | None) -> Tensor | None:
+    """The (weighted) float64 sum of per-row ``values``; None stays None."""
+    if values is None:
+        return None
+    if sample_weight is None:
+        return values.sum(dtype=torch.float64)
+    return values.double() @ sample_weight.double()
 
 
 class _Scratch(threading.local):
@@ -162,10 +197,28 @@ class EStepKernel(ABC):
         :meth:`finish` returns moments about this point (in shifted coordinates).
     """
 
+    #: Whether chunk sums include the responsibilities' entropy (variational Bayes).
+    track_entropy: bool = False
+
     def __init__(self, center: Tensor, origin: Tensor) -> None:
         self.center = center
         self.origin = origin
         self._scratch = _Scratch()
+
+    def _normalise(
+        self, log_prob: Tensor, sample_weight: Tensor | None
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Weighted log-likelihood, weighted responsibilities and entropy of (K, rows)
+        log-probabilities (overwritten); the entropy is None unless tracked."""
+        entropy = None
+        if self.track_entropy:
+            shape = (int(log_prob.shape[0]), int(log_prob.shape[1]))
+            out = self._scratch.take("exp", shape, log_prob)
+            log_norm, responsibilities, entropy = normalise_with_entropy(log_prob, 0, out)
+        else:
+            log_norm, responsibilities = normalise_log_weights(log_prob, dim=0)
+        log_likelihood, responsibilities = _weighted(log_norm, responsibilities, sample_weight, 0)
+        return log_likelihood, responsibilities, _row_sum(entropy, sample_weight)
 
     def release(self) -> None:
         """Drop the block buffers kept for a pass (called when the pass ends)."""
@@ -252,14 +305,14 @@ class QuadraticFullKernel(EStepKernel):
         block = self._block(X, reuse=True)
         log_prob = self._scratch.take("log_prob", (self.bias.shape[0], X.shape[0]), X)
         torch.addmm(self.bias, self.coefficients, block, out=log_prob)  # (K, rows)
-        log_norm, responsibilities = normalise_log_weights(log_prob, dim=0)
-        log_likelihood, responsibilities = _weighted(log_norm, responsibilities, sample_weight, 0)
+        log_likelihood, responsibilities, entropy = self._normalise(log_prob, sample_weight)
         moments = block @ responsibilities.T  # (block rows, K)
         return ChunkSums(
             log_likelihood,
             responsibilities.sum(1),
             moments[self.n_products :],
             moments[: self.n_products],
+            entropy,
         )
 
     def finish(self, first: Tensor, second: Tensor) -> tuple[Tensor, Tensor]:
@@ -321,18 +374,26 @@ class _DifferenceKernel(EStepKernel):
             parts.append(self._piece(X[start:stop], weight))
         if len(parts) == 1:
             return parts[0]
-        return ChunkSums(*(torch.stack(values).sum(0) for values in zip(*parts, strict=True)))
+        entropies = [part.entropy for part in parts if part.entropy is not None]
+        return ChunkSums(
+            torch.stack([part.log_likelihood for part in parts]).sum(0),
+            torch.stack([part.counts for part in parts]).sum(0),
+            torch.stack([part.first for part in parts]).sum(0),
+            torch.stack([part.second for part in parts]).sum(0),
+            torch.stack(entropies).sum(0) if entropies else None,
+        )
 
     def _piece(self, X: Tensor, sample_weight: Tensor | None) -> ChunkSums:
         differences = self._differences(X)
-        log_norm, responsibilities = normalise_log_weights(self._log_prob(differences), dim=0)
-        log_likelihood, responsibilities = _weighted(log_norm, responsibilities, sample_weight, 0)
+        log_prob = self._log_prob(differences)
+        log_likelihood, responsibilities, entropy = self._normalise(log_prob, sample_weight)
         weighted = differences * responsibilities.unsqueeze(-1)
         return ChunkSums(
             log_likelihood,
             responsibilities.sum(1),
             weighted.sum(1),
             self._second_moment(weighted, differences),
+            entropy,
         )
 
 
@@ -466,7 +527,8 @@ class DiagKernel(EStepKernel):
         # Log-probabilities as (K, rows): the reductions over components then run across
         # rows (vectorised), 25% faster than (rows, K).
         torch.addmm(self.bias[:, None], self.coefficients, block.T, out=log_prob)
-        log_norm, responsibilities = normalise_log_weights(log_prob, dim=0)
-        log_likelihood, responsibilities = _weighted(log_norm, responsibilities, sample_weight, 0)
+        log_likelihood, responsibilities, entropy = self._normalise(log_prob, sample_weight)
         moments = responsibilities @ block  # (K, 2D)
-        return ChunkSums(log_likelihood, responsibilities.sum(1), moments[:, D:], moments[:, :D])
+        return ChunkSums(
+            log_likelihood, responsibilities.sum(1), moments[:, D:], moments[:, :D], entropy
+        )

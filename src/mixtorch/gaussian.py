@@ -74,6 +74,19 @@ class Gaussian(MixtureScoringMixin, DensityMixin, BaseEstimator):
     history_ : GradientTrace
         Only for ``algorithm='gradient'``: per-epoch NLL and parameters, with ``.table()``
         and ``.plot()``; ``n_iter_`` and ``converged_`` are then set as well.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mixtorch import Gaussian
+    >>> X = np.random.default_rng(0).normal([1.0, -2.0], [1.0, 0.5], size=(1000, 2))
+    >>> g = Gaussian().fit(X)
+    >>> g.mean_.round(2)
+    array([ 0.97, -2.01])
+    >>> np.allclose(g.covariance_, np.cov(X.T, bias=True))
+    True
+    >>> g.score_samples(X[:3]).round(3)
+    array([-1.161, -1.371, -1.342])
     """
 
     def __init__(

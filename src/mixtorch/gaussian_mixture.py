@@ -16,6 +16,7 @@ from ._chunks import chunk_list, chunk_rows
 from ._conditional import ConditioningMixin
 from ._validation import OutputKind, as_output, check_random_generator, resolve_dtype, to_tensor
 from .covariance import Covariance, covariance_class
+from .fit.collapse import warn_if_collapsed
 from .fit.em import EMTrace, fit_em
 from .fit.gradient import GradientTrace, check_gradient_options, fit_gradient
 from .fit.init import INIT_METHODS, initial_mixture
@@ -109,6 +110,22 @@ class GaussianMixture(ConditioningMixin, ClusterScoringMixin, DensityMixin, Base
     component along its principal axis; the split halves share its weight and covariance.
     Such an iteration never counts as converged. Collapsing components are held away from
     zero variance by ``reg_covar``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mixtorch import GaussianMixture
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.concatenate([rng.normal(-3, 1, size=(200, 2)), rng.normal(3, 1, size=(200, 2))])
+    >>> gm = GaussianMixture(n_components=2, random_state=0).fit(X)
+    >>> np.sort(gm.means_[:, 0]).round(1)
+    array([-3.1,  3. ])
+    >>> gm.predict([[-3.0, -3.0], [3.0, 3.0]]).tolist() in ([0, 1], [1, 0])
+    True
+    >>> gm.predict_proba([[0.0, 0.0]]).round(2)
+    array([[0.58, 0.42]])
+    >>> round(float(gm.score(X)), 2)
+    -3.53
     """
 
     def __init__(
@@ -183,6 +200,19 @@ class GaussianMixture(ConditioningMixin, ClusterScoringMixin, DensityMixin, Base
         covariance_type : str, default='full'
         **params
             Other constructor parameters (``random_state``, ``device``, ``dtype``, ...).
+
+        Examples
+        --------
+        >>> from mixtorch import GaussianMixture
+        >>> model = GaussianMixture.from_parameters(
+        ...     [0.5, 0.5], [[0.0, 0.0], [3.0, 3.0]], [[1.0, 1.0], [1.0, 1.0]],
+        ...     covariance_type="diag", random_state=0,
+        ... )
+        >>> model.predict([[0.1, -0.2], [2.9, 3.3]])
+        array([0, 1])
+        >>> X, labels = model.sample(4)
+        >>> X.shape, labels.shape
+        ((4, 2), (4,))
         """
         dtype = resolve_dtype(params.get("dtype"), means)
         mixture = Mixture.from_parameters(
@@ -232,6 +262,21 @@ class GaussianMixture(ConditioningMixin, ClusterScoringMixin, DensityMixin, Base
         Returns
         -------
         self
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mixtorch import GaussianMixture
+        >>> rng = np.random.default_rng(0)
+        >>> model = GaussianMixture(2, random_state=0)
+        >>> for _ in range(50):
+        ...     batch = np.concatenate([rng.normal(-3, 1, (50, 1)), rng.normal(3, 1, (50, 1))])
+        ...     model = model.partial_fit(batch)
+        ...
+        >>> np.sort(model.means_[:, 0]).round(0)
+        array([-3.,  3.])
+        >>> model.n_iter_
+        50
         """
         from .streaming import partial_fit
 
@@ -283,6 +328,7 @@ class GaussianMixture(ConditioningMixin, ClusterScoringMixin, DensityMixin, Base
                 ConvergenceWarning,
                 stacklevel=2,
             )
+        warn_if_collapsed(mixture, self.reg_covar)  # the kept run only (numerics, issue 13)
         self._store(mixture, trace, kind)
         return as_output(mixture.predict(tensor, rows), kind)
 

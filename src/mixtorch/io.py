@@ -97,6 +97,25 @@ def register_estimator(
     Returns
     -------
     cls, so the function can be used as a class decorator.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> import mixtorch
+    >>> from mixtorch.io import register_estimator
+    >>> @register_estimator
+    ... class CentredGaussian(mixtorch.Gaussian):
+    ...     pass
+    ...
+    >>> X = np.random.default_rng(0).normal(size=(50, 2))
+    >>> model = CentredGaussian().fit(X - X.mean(0))
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     again = mixtorch.load(mixtorch.save(model, Path(folder) / "model.mixtorch"))
+    ...
+    >>> type(again).__name__
+    'CentredGaussian'
     """
     _REGISTERED[class_name(cls)] = cls
     if state is not None and rebuild is not None:
@@ -198,6 +217,23 @@ def save(model: Any, path: str | os.PathLike[str]) -> Path:
     OSError
         If ``path`` cannot be written (missing folder, a folder, no permission, ...);
         the message names the path.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> import mixtorch
+    >>> X = np.random.default_rng(0).normal(size=(100, 2))
+    >>> model = mixtorch.GaussianMixture(2, random_state=0).fit(X)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = mixtorch.save(model, Path(folder) / "model.mixtorch")
+    ...     print(path.name)
+    ...     again = mixtorch.load(path)
+    ...
+    model.mixtorch
+    >>> np.array_equal(again.score_samples(X), model.score_samples(X))
+    True
     """
     from . import __version__
 
@@ -248,6 +284,22 @@ def load(path: str | os.PathLike[str], *, device: Any = None) -> Any:
         parameters (NaN or negative weights, weights not summing to one, covariances that
         are not positive definite, inconsistent shapes), or was written by a newer format
         version. The message names the file.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> import mixtorch
+    >>> X = np.random.default_rng(0).normal(size=(100, 2))
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = mixtorch.save(mixtorch.Gaussian().fit(X), Path(folder) / "g.mixtorch")
+    ...     model = mixtorch.load(path)
+    ...
+    >>> type(model).__name__, model.n_features_in_
+    ('Gaussian', 2)
+    >>> np.allclose(model.mean_, X.mean(0))
+    True
     """
     path = Path(path)
     if not path.is_file():

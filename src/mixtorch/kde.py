@@ -94,6 +94,19 @@ class GaussianKDE(DensityMixin, BaseEstimator):
     mixture_ : Mixture
         The KDE as an N-component mixture with a tied covariance.
     n_samples_fit_, n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy.stats import gaussian_kde
+    >>> from mixtorch import GaussianKDE
+    >>> X = np.random.default_rng(0).normal(size=(200, 1))
+    >>> kde = GaussianKDE(bandwidth="scott").fit(X)
+    >>> points = np.array([[-1.0], [0.0], [1.0]])
+    >>> np.exp(kde.score_samples(points)).round(4)
+    array([0.2316, 0.379 , 0.2525])
+    >>> np.allclose(np.exp(kde.score_samples(points)), gaussian_kde(X.T)(points.T))
+    True
     """
 
     def __init__(

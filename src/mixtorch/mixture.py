@@ -8,17 +8,20 @@ once. The object holds tensors and does no fitting.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from . import _scoring
 from ._chunks import chunk_rows
+from ._validation import check_device
 from .conditioning import Conditionals, as_rows, check_features, condition, marginal
-from .covariance import Covariance, covariance_class
+from .covariance import Covariance, CovarianceError, covariance_class
 from .estep import EStepKernel
 
 __all__ = ["SCORING_ELEMENTS", "Mixture"]
@@ -41,6 +44,23 @@ class Mixture:
     covariance : Covariance
         One of :class:`~mixtorch.covariance.FullCovariance`, ``TiedCovariance``,
         ``DiagCovariance`` or ``SphericalCovariance``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch import Mixture
+    >>> mixture = Mixture.from_parameters(
+    ...     [0.3, 0.7], [[0.0, 0.0], [3.0, 3.0]], [[1.0, 1.0], [0.5, 0.5]],
+    ...     covariance_type="diag", dtype=torch.float64,
+    ... )
+    >>> mixture.n_components, mixture.n_features, mixture.covariance_type
+    (2, 2, 'diag')
+    >>> X = torch.tensor([[0.0, 0.0], [3.0, 3.0]], dtype=torch.float64)
+    >>> mixture.responsibilities(X).round(decimals=3)
+    tensor([[1., 0.],
+            [0., 1.]], dtype=torch.float64)
+    >>> torch.allclose(mixture.log_prob(X), mixture.to_torch().log_prob(X))
+    True
     """
 
     def __init__(self, weights: Tensor, means: Tensor, covariance: Covariance) -> None:
@@ -72,18 +92,34 @@ class Mixture:
         dtype: torch.dtype | None = None,
         device: Any = None,
     ) -> Mixture:
-        """Build from array-likes in scikit-learn's layouts (see :mod:`.covariance`)."""
-        means_t = torch.as_tensor(means, dtype=dtype, device=device)
-        if not means_t.is_floating_point():
-            means_t = means_t.to(torch.float64)
+        """Build from array-likes in scikit-learn's layouts (see :mod:`.covariance`).
+
+        Every parameter is validated: ``ValueError`` naming the parameter for NaN or
+        infinite values, wrong shapes, negative weights or weights not summing to one,
+        and covariances that are not symmetric positive definite; ``TypeError`` for
+        values that are not numeric arrays. ``weights`` and ``covariances`` take the
+        dtype and device of ``means``.
+        """
+        means_t = _as_parameter(means, "means", dtype, check_device(device))
         means_t = means_t.reshape(means_t.shape[0], -1) if means_t.ndim == 1 else means_t
-        weights_t = torch.as_tensor(weights, dtype=means_t.dtype, device=means_t.device)
-        weights_t = weights_t.reshape(-1)
-        covariances_t = torch.as_tensor(covariances, dtype=means_t.dtype, device=means_t.device)
+        if means_t.ndim != 2 or means_t.shape[0] < 1 or means_t.shape[1] < 1:
+            raise ValueError(
+                "means must have shape (n_components, n_features) with at least one of each, "
+                f"got {tuple(means_t.shape)}."
+            )
+        weights_t = _as_parameter(weights, "weights", means_t.dtype, means_t.device).reshape(-1)
+        covariances_t = _as_parameter(covariances, "covariances", means_t.dtype, means_t.device)
         _check_weights(weights_t)
         kind = covariance_class(covariance_type)
         _check_covariance_shape(covariances_t, kind.kind, means_t.shape[0], means_t.shape[1])
-        covariance = kind(covariances_t, n_features=means_t.shape[1])
+        try:
+            covariance = kind(covariances_t, n_features=means_t.shape[1])
+        except CovarianceError as error:
+            # The fitting advice (reg_covar, fewer components) does not apply to given values.
+            raise CovarianceError(
+                f"covariances must be positive definite: {str(error).split('. ')[0]}."
+            ) from error
+        _check_symmetric(covariance.full_matrices(means_t.shape[0]))
         return cls(weights_t, means_t, covariance)
 
     # -- basic properties ------------------------------------------------------------
@@ -238,10 +274,18 @@ class Mixture:
 
         Returns the samples (n, D) and their component labels (n,), grouped by component
         as scikit-learn does.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from mixtorch import Mixture
+        >>> mixture = Mixture.from_parameters([0.2, 0.8], [[0.0], [10.0]], [[[1.0]], [[1.0]]],
+        ...                                   dtype=torch.float64)
+        >>> X, labels = mixture.sample(1000, generator=torch.Generator().manual_seed(0))
+        >>> X.shape, round(labels.double().mean().item(), 1)
+        (torch.Size([1000, 1]), 0.8)
         """
-        n_samples = int(n_samples)
-        if n_samples < 1:
-            raise ValueError(f"n_samples must be at least 1, got {n_samples}.")
+        n_samples = _check_n_samples(n_samples)
         labels = (
             torch.multinomial(
                 self.weights.to(torch.float64).cpu(),
@@ -265,7 +309,21 @@ class Mixture:
 
     # -- interoperability ------------------------------------------------------------
     def to_torch(self) -> torch.distributions.MixtureSameFamily:
-        """The same mixture as a ``torch.distributions.MixtureSameFamily``."""
+        """The same mixture as a ``torch.distributions.MixtureSameFamily``.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from mixtorch import Mixture
+        >>> mixture = Mixture.from_parameters([0.5, 0.5], [[0.0], [2.0]], [[[1.0]], [[0.5]]],
+        ...                                   dtype=torch.float64)
+        >>> distribution = mixture.to_torch()
+        >>> type(distribution).__name__
+        'MixtureSameFamily'
+        >>> x = torch.tensor([[0.5]], dtype=torch.float64)
+        >>> torch.allclose(distribution.log_prob(x), mixture.log_prob(x))
+        True
+        """
         from torch.distributions import (
             Categorical,
             Independent,
@@ -291,6 +349,15 @@ class Mixture:
 
         Weights are kept; means and covariances are the blocks of those features, of the
         same covariance kind.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from mixtorch import Mixture
+        >>> mixture = Mixture.from_parameters([1.0], [[0.0, 1.0, 2.0]], [[1.0, 2.0, 3.0]],
+        ...                                   covariance_type="diag", dtype=torch.float64)
+        >>> mixture.marginal([2, 0]).means
+        tensor([[2., 0.]], dtype=torch.float64)
         """
         index = check_features(features, self.n_features)
         means, covariance = marginal(self.means, self.covariance, index)
@@ -322,6 +389,16 @@ class Mixture:
         Component weights become ``w_k N(values | mu_k, S_k)`` (the marginal likelihood
         of ``values`` under component ``k``) renormalised; means and covariances are the
         Gaussian conditionals, of the same covariance kind.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from mixtorch import Mixture
+        >>> mixture = Mixture.from_parameters([1.0], [[0.0, 0.0]], [[[1.0, 0.5], [0.5, 1.0]]],
+        ...                                   dtype=torch.float64)
+        >>> given = mixture.condition([0], [2.0])
+        >>> given.means, given.covariance.covariances
+        (tensor([[1.]], dtype=torch.float64), tensor([[[0.7500]]], dtype=torch.float64))
         """
         conditionals = self.conditionals(features, values)
         if conditionals.means.shape[0] != 1:
@@ -344,12 +421,61 @@ def _cpu_generator(generator: torch.Generator | None) -> torch.Generator | None:
     return torch.Generator().manual_seed(seed)
 
 
-def _check_weights(weights: Tensor) -> None:
+def _check_n_samples(n_samples: Any) -> int:
+    """``n_samples`` as an int >= 1 (NumPy integers accepted; bools, floats refused)."""
+    if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral):
+        raise TypeError(f"n_samples must be an integer, got {type(n_samples).__name__}.")
+    count = int(n_samples)
+    if count < 1 or count > 2**62:
+        raise ValueError(f"n_samples must be an integer >= 1, got {count}.")
+    return count
+
+
+def _as_parameter(value: Any, name: str, dtype: torch.dtype | None, device: Any) -> Tensor:
+    """``value`` as a finite real floating tensor, with errors naming ``name``.
+
+    Lists and NumPy arrays keep their precision (float32 arrays stay float32, everything
+    else becomes float64) unless ``dtype`` is given.
+    """
+    if isinstance(value, torch.Tensor):
+        tensor = value.detach().to(device=device)
+        kind = "f" if tensor.is_floating_point() else "c" if tensor.is_complex() else "i"
+        kind = "b" if tensor.dtype == torch.bool else kind
+    else:
+        try:
+            array = np.asarray(value)
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"{name} must be a numeric array: {error}") from error
+        kind = array.dtype.kind
+        if kind in "iuf":
+            array = array if array.dtype in (np.float32, np.float64) else array.astype(np.float64)
+            tensor = torch.as_tensor(array, device=device)
+    if kind not in "iuf":
+        raise TypeError(f"{name} must be an array of real numbers, got {type(value).__name__}.")
+    if dtype is not None:
+        tensor = tensor.to(dtype)
+    elif tensor.dtype not in (torch.float32, torch.float64):
+        tensor = tensor.to(torch.float64)
+    if not bool(torch.isfinite(tensor).all()):
+        raise ValueError(f"{name} must be finite; it contains NaN or infinity.")
+    return tensor
+
+
+def _check_symmetric(matrices: Tensor) -> None:
+    """Covariance matrices must equal their transposes (to rounding)."""
+    scale = matrices.abs().amax(dim=(-2, -1), keepdim=True)
+    tolerance = 1000 * torch.finfo(matrices.dtype).eps * scale
+    if bool(((matrices - matrices.mT).abs() > tolerance).any()):
+        raise ValueError("covariances must be symmetric matrices.")
+
+
+def _check_weights(weights: Tensor, name: str = "weights") -> None:
+    """Finite, non-negative, summing to one; errors name ``name`` (e.g. 'weights_init')."""
     if not bool(torch.isfinite(weights).all()) or bool((weights < 0).any()):
-        raise ValueError("weights must be finite and non-negative.")
+        raise ValueError(f"{name} must be finite and non-negative.")
     total = float(weights.sum())
     if abs(total - 1.0) > 1e-6 * max(1, weights.numel()) ** 0.5 + 1e-6:
-        raise ValueError(f"weights must sum to 1, they sum to {total:.8g}.")
+        raise ValueError(f"{name} must sum to 1, they sum to {total:.8g}.")
 
 
 _EXPECTED_SHAPES: dict[str, Sequence[str]] = {
@@ -360,12 +486,16 @@ _EXPECTED_SHAPES: dict[str, Sequence[str]] = {
 }
 
 
-def _check_covariance_shape(covariances: Tensor, kind: str, K: int, D: int) -> None:
-    expected = tuple({"K": K, "D": D}[name] for name in _EXPECTED_SHAPES[kind])
+def _check_covariance_shape(
+    covariances: Tensor, kind: str, K: int, D: int, name: str = "covariances"
+) -> None:
+    """Shape of ``kind``'s layout for K components in D dimensions, finite values; errors
+    name ``name`` (e.g. 'precisions_init')."""
+    expected = tuple({"K": K, "D": D}[symbol] for symbol in _EXPECTED_SHAPES[kind])
     if tuple(covariances.shape) != expected:
         raise ValueError(
-            f"'{kind}' covariances must have shape {expected} for {K} components in "
-            f"{D} dimensions, got {tuple(covariances.shape)}."
+            f"{name} must have shape {expected} for {K} components in {D} dimensions "
+            f"('{kind}' layout), got {tuple(covariances.shape)}."
         )
     if not bool(torch.isfinite(covariances).all()):
-        raise ValueError("covariances contain NaN or infinity.")
+        raise ValueError(f"{name} must be finite; they contain NaN or infinity.")

@@ -61,6 +61,26 @@ class GaussianMixtureModule(nn.Module):
         Unconstrained; the Cholesky factor is its lower triangle with ``exp`` of its diagonal.
     log_scale : Parameter of shape (K, D) ('diag') or (K,) ('spherical')
         Log standard deviations.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch.nn import GaussianMixtureModule
+    >>> module = GaussianMixtureModule(3, 2, covariance_type="diag", dtype=torch.float64,
+    ...                                generator=torch.Generator().manual_seed(0))
+    >>> X = torch.randn(100, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    >>> optimizer = torch.optim.Adam(module.parameters(), lr=0.05)
+    >>> before = -module.log_prob(X).mean().item()
+    >>> for _ in range(100):
+    ...     optimizer.zero_grad()
+    ...     loss = -module.log_prob(X).mean()
+    ...     loss.backward()
+    ...     optimizer.step()
+    ...
+    >>> loss.item() < before
+    True
+    >>> round(module.log_weights().exp().sum().item(), 6)
+    1.0
     """
 
     def __init__(
@@ -348,6 +368,16 @@ class GaussianModule(GaussianMixtureModule):
         'tied' is the same as 'full' for one component.
     reg_covar : float, default=0.0
     dtype, device : optional
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch.nn import GaussianModule
+    >>> module = GaussianModule(2, dtype=torch.float64)
+    >>> module.mean.tolist(), module.covariances()[0].tolist()
+    ([0.0, 0.0], [[1.0, 0.0], [0.0, 1.0]])
+    >>> round(module.log_prob(torch.zeros(1, 2, dtype=torch.float64)).item(), 4)
+    -1.8379
     """
 
     def __init__(

@@ -66,6 +66,16 @@ def plot_density_1d(
     Returns
     -------
     matplotlib Axes
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mixtorch import GaussianMixture
+    >>> from mixtorch.plotting import plot_density_1d
+    >>> X = np.random.default_rng(0).normal(size=(200, 1))
+    >>> ax = plot_density_1d(GaussianMixture(2, random_state=0).fit(X), X)
+    >>> len(ax.lines) > 0
+    True
     """
     mixture = _fitted_mixture(model, 1)
     ax = _axes(ax)
@@ -128,6 +138,16 @@ def plot_mixture_2d(
     -------
     matplotlib Axes
         One :class:`matplotlib.patches.Ellipse` per component is added to ``ax.patches``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mixtorch import GaussianMixture
+    >>> from mixtorch.plotting import plot_mixture_2d
+    >>> X = np.random.default_rng(0).normal(size=(200, 2))
+    >>> ax = plot_mixture_2d(GaussianMixture(2, random_state=0).fit(X), X)
+    >>> ax.figure is not None
+    True
     """
     mixture = _fitted_mixture(model, 2)
     ax = _axes(ax, (6.0, 5.5))

@@ -34,7 +34,22 @@ ProgressFn = Callable[[int, int, dict[str, Any]], None]
 
 
 class SelectionTable(list):
-    """The rows of a model-selection sweep (a list of dicts) that prints as a table."""
+    """The rows of a model-selection sweep (a list of dicts) that prints as a table.
+
+    Examples
+    --------
+    >>> from mixtorch.selection import SelectionTable
+    >>> table = SelectionTable([
+    ...     {"n_components": 1, "covariance_type": "full", "bic": 120.5},
+    ...     {"n_components": 2, "covariance_type": "full", "bic": 98.25},
+    ... ])
+    >>> table.column("bic")
+    ([1, 2], [120.5, 98.25])
+    >>> print(table)
+    n_components  covariance_type       bic
+               1             full  120.5000
+               2             full   98.2500
+    """
 
     def column(self, name: str, covariance_type: str | None = None) -> tuple[list[int], list]:
         """``(n_components, values)`` of column ``name``, optionally for one covariance type."""
@@ -78,6 +93,17 @@ class SelectionResult:
         One row per candidate: n_components, covariance_type, n_parameters,
         log_likelihood (mean per sample on the data it was fitted to), the criterion
         column, converged and a note (why a candidate failed, if it did).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import mixtorch
+    >>> X = np.random.default_rng(0).normal(size=(200, 2))
+    >>> result = mixtorch.select(X, n_components=[1, 2], covariance_types=["diag"], random_state=0)
+    >>> result.criterion, result.column
+    ('bic', 'bic')
+    >>> result.best_estimator_.n_components
+    1
     """
 
     best_estimator_: GaussianMixture
@@ -137,6 +163,18 @@ def select(
     A candidate that cannot be fitted (e.g. a covariance that is not positive definite) is
     kept in the table with a NaN score and the reason in its ``note``. Convergence
     warnings of single fits are silenced and reported in the ``converged`` column.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import mixtorch
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.concatenate([rng.normal(-4, 1, size=(150, 2)), rng.normal(4, 1, size=(150, 2))])
+    >>> result = mixtorch.select(X, [1, 2, 3], ["full"], random_state=0)
+    >>> result.best_params_
+    {'n_components': 2, 'covariance_type': 'full'}
+    >>> [row["n_components"] for row in result.table]
+    [1, 2, 3]
     """
     ks, kinds = _check_grid(n_components, covariance_types)
     if not isinstance(X, torch.Tensor):

@@ -63,6 +63,14 @@ class ChunkSource:
         Total rows, when known without a pass over the data.
     name : str
         Used in error messages.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mixtorch.sources import from_tensor
+    >>> source = from_tensor(np.arange(10.0).reshape(5, 2), chunk_size=2)
+    >>> [tuple(chunk.shape) for chunk in source()]
+    [(2, 2), (2, 2), (1, 2)]
     """
 
     def __init__(
@@ -174,13 +182,35 @@ def from_callable(
     n_features: int | None = None,
     n_samples: int | None = None,
 ) -> ChunkSource:
-    """A source from a callable returning a fresh iterable of chunks on every call."""
+    """A source from a callable returning a fresh iterable of chunks on every call.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mixtorch import GaussianMixture
+    >>> from mixtorch.sources import from_callable
+    >>> rng = np.random.default_rng(0)
+    >>> chunks = [rng.normal(size=(500, 2)) for _ in range(4)]
+    >>> source = from_callable(lambda: iter(chunks))
+    >>> model = GaussianMixture(2, random_state=0).fit(source)
+    >>> model.means_.shape
+    (2, 2)
+    """
     name = getattr(factory, "__name__", type(factory).__name__)
     return ChunkSource(factory, n_features=n_features, n_samples=n_samples, name=name)
 
 
 def from_tensor(X: Any, chunk_size: int = DEFAULT_SOURCE_CHUNK_ROWS) -> ChunkSource:
-    """An in-memory array or tensor of shape (n_samples, n_features) as a source."""
+    """An in-memory array or tensor of shape (n_samples, n_features) as a source.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch.sources import from_tensor
+    >>> source = from_tensor(torch.zeros(7, 3), chunk_size=3)
+    >>> [len(chunk) for chunk in source()]
+    [3, 3, 1]
+    """
     data = X if isinstance(X, Tensor) else torch.as_tensor(np.asarray(X))
     if data.ndim != 2:
         raise ValueError(f"X must be 2-D, got shape {tuple(data.shape)}.")
@@ -200,6 +230,19 @@ def from_dataloader(loader: Any) -> ChunkSource:
     The loader is iterated afresh on every pass (shuffling, if any, is the loader's; it
     changes only the order). A loader that would leave rows out (``drop_last=True`` with
     a last batch that is not full) is refused: each pass would fit different rows.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import numpy as np
+    >>> from torch.utils.data import DataLoader, TensorDataset
+    >>> from mixtorch import Gaussian
+    >>> from mixtorch.sources import from_dataloader
+    >>> X = torch.randn(1000, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    >>> loader = DataLoader(TensorDataset(X), batch_size=256)
+    >>> model = Gaussian().fit(from_dataloader(loader))
+    >>> np.allclose(model.mean_, X.mean(0).numpy())
+    True
     """
     try:
         n_samples: int | None = len(loader.sampler)
@@ -227,6 +270,21 @@ def from_npy(
     With ``mmap=True`` each chunk is read through its own short-lived memory map of just
     those rows, so the process never keeps the whole file mapped and resident memory
     stays proportional to ``chunk_size``; ``mmap=False`` reads with plain file reads.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> from mixtorch import Gaussian
+    >>> from mixtorch.sources import from_npy
+    >>> X = np.random.default_rng(0).normal(size=(1000, 3))
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     np.save(Path(folder) / "data.npy", X)
+    ...     model = Gaussian().fit(from_npy(Path(folder) / "data.npy", chunk_size=128))
+    ...
+    >>> np.allclose(model.mean_, X.mean(0))
+    True
     """
     file = Path(path)
     rows = _positive(chunk_size, "chunk_size")
@@ -301,6 +359,20 @@ def from_directory(
     mixtorch's CSV reader. ``header`` says whether CSV shards open with a line of column
     names (``None``: recognise it, and refuse a shard whose first line could be either;
     a header-less shard keeps its first row). All columns are used as features.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> from mixtorch.sources import from_directory
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     for i in range(3):
+    ...         np.save(Path(folder) / f"part-{i}.npy", np.full((4, 2), float(i)))
+    ...     rows = sum(len(chunk) for chunk in from_directory(folder)())
+    ...
+    >>> rows
+    12
     """
     directory = Path(path)
     if not directory.is_dir():
@@ -368,7 +440,15 @@ def _table_to_array(batch: Any, file: Path) -> np.ndarray:
 
 # -- recognition -----------------------------------------------------------------------
 def is_source(obj: Any) -> bool:
-    """True for objects :func:`as_source` turns into a source (not arrays or tensors)."""
+    """True for objects :func:`as_source` turns into a source (not arrays or tensors).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mixtorch.sources import from_tensor, is_source
+    >>> is_source(np.zeros((3, 2))), is_source(from_tensor(np.zeros((3, 2))))
+    (False, True)
+    """
     if isinstance(obj, (np.ndarray, Tensor, list, tuple)):
         return False
     if isinstance(obj, (ChunkSource, str, os.PathLike)) or callable(obj):
@@ -388,6 +468,14 @@ def as_source(obj: Any, chunk_size: int | None = None) -> ChunkSource:
     Recognised: a ChunkSource (returned as is), a DataLoader, a path to a directory of
     shards, a ``.npy``/``.parquet``/``.csv`` file, a callable returning an iterable of
     chunks, and (for convenience) an in-memory array or tensor.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mixtorch.sources import as_source
+    >>> source = as_source(np.zeros((10, 2)), chunk_size=4)
+    >>> [len(chunk) for chunk in source()]
+    [4, 4, 2]
     """
     rows = DEFAULT_SOURCE_CHUNK_ROWS if chunk_size is None else chunk_size
     if isinstance(obj, ChunkSource):

@@ -10,6 +10,7 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import torch
 from sklearn.base import BaseEstimator, DensityMixin
 from torch import Tensor
@@ -59,9 +60,16 @@ class PyroMixtureBase(ClusterScoringMixin, DensityMixin, BaseEstimator):
     # -- fitting ---------------------------------------------------------------------
     def _fit_data(self, X: Any) -> tuple[Tensor, OutputKind, MixturePrior]:
         _check_int(self.n_components, "n_components", 1)
+        check_positive_real(self.weight_concentration_prior, "weight_concentration_prior")
         tensor, kind = to_tensor(
             self, X, reset=True, dtype=resolve_dtype(self.dtype, X), ensure_min_samples=2
         )
+        for name, positive in (
+            ("mean_prior", False),
+            ("mean_prior_scale", True),
+            ("scale_prior", True),
+        ):
+            check_per_feature(getattr(self, name), name, tensor.shape[1], positive=positive)
         if tensor.shape[0] < self.n_components:
             raise ValueError(
                 "Expected n_samples >= n_components but got "
@@ -175,3 +183,38 @@ def _check_int(value: Any, name: str, minimum: int) -> None:
 def check_positive_int(value: Any, name: str, minimum: int = 1) -> None:
     """Raise a ValueError naming ``name`` unless ``value`` is an integer >= ``minimum``."""
     _check_int(value, name, minimum)
+
+
+def check_positive_real(value: Any, name: str) -> None:
+    """Raise a ValueError naming ``name`` unless ``value`` is a finite real number > 0
+    (booleans are refused)."""
+    valid = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not (valid and math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}.")
+
+
+def check_per_feature(value: Any, name: str, n_features: int, *, positive: bool) -> None:
+    """A prior setting given per feature: None, a number, or an array of shape
+    ``(n_features,)``; finite, and positive when ``positive``.
+
+    Raises a ``TypeError`` for non-numeric values and a ``ValueError`` naming ``name``
+    and the expected shape otherwise.
+    """
+    if value is None:
+        return
+    if isinstance(value, Tensor):
+        value = value.detach().cpu().numpy()
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise TypeError(
+            f"{name} must be a number or an array of {n_features} numbers, got {value!r}."
+        ) from error
+    if array.ndim > 1 or (array.ndim == 1 and array.shape[0] not in (1, n_features)):
+        raise ValueError(
+            f"{name} must be a number or an array of shape ({n_features},) (one value per "
+            f"feature of X), got shape {array.shape}."
+        )
+    if not np.isfinite(array).all() or (positive and not (array > 0).all()):
+        adjective = "positive and finite" if positive else "finite"
+        raise ValueError(f"{name} must be {adjective}, got {value!r}.")

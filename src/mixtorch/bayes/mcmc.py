@@ -56,6 +56,19 @@ class MCMCGaussianMixture(PyroMixtureBase):
         Effective sample size per parameter, over all chains.
     mixture_ : Mixture
         The posterior-mean mixture (used by ``predict_proba``, ``predict``, ``sample``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mixtorch import MCMCGaussianMixture
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.concatenate([rng.normal(-3, 0.5, 60), rng.normal(3, 0.5, 40)])[:, None]
+    >>> model = MCMCGaussianMixture(n_components=2, num_samples=50, warmup_steps=50,
+    ...                             num_chains=1, jit_compile=False, random_state=0).fit(X)
+    >>> model.posterior_samples_["locs"].shape
+    (50, 2, 1)
+    >>> np.sort(model.means_[:, 0]).round(0)
+    array([-3.,  3.])
     """
 
     def __init__(
@@ -155,6 +168,8 @@ class MCMCGaussianMixture(PyroMixtureBase):
         check_positive_int(self.warmup_steps, "warmup_steps", 0)
         check_positive_int(self.num_chains, "num_chains")
         check_positive_int(self.max_tree_depth, "max_tree_depth")
+        if not isinstance(self.jit_compile, bool):
+            raise ValueError(f"jit_compile must be True or False, got {self.jit_compile!r}.")
         accept = self.target_accept_prob
         if isinstance(accept, bool) or not isinstance(accept, (int, float)) or not 0 < accept < 1:
             raise ValueError(f"target_accept_prob must lie in (0, 1), got {accept!r}.")

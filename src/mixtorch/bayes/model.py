@@ -48,6 +48,16 @@ class MixturePrior:
         Scale of the HalfCauchy prior (or median of the LogNormal prior) of the
         per-feature standard deviations.
     scale_family : {'halfcauchy', 'lognormal'}
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch.bayes import make_prior
+    >>> prior = make_prior(torch.tensor([[0.0], [2.0], [4.0]], dtype=torch.float64))
+    >>> prior.weight_concentration, prior.scale_family
+    (1.0, 'halfcauchy')
+    >>> prior.mean_loc
+    tensor([2.], dtype=torch.float64)
     """
 
     weight_concentration: float
@@ -75,6 +85,15 @@ def make_prior(
     Means default to ``Normal(data mean, 2 * data std)`` per feature, so every component
     can sit anywhere in the data's range; scales default to ``HalfCauchy(data std)``
     (heavy-tailed, so clusters much narrower than the data remain plausible).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch.bayes import make_prior
+    >>> X = torch.tensor([[0.0, 10.0], [2.0, 10.0], [4.0, 16.0]], dtype=torch.float64)
+    >>> prior = make_prior(X, weight_concentration=0.5)
+    >>> prior.mean_loc, prior.weight_concentration
+    (tensor([ 2., 12.], dtype=torch.float64), 0.5)
     """
     if scale_family not in SCALE_FAMILIES:
         raise ValueError(f"scale_family must be one of {SCALE_FAMILIES}, got {scale_family!r}.")
@@ -115,6 +134,20 @@ def log_likelihood(X: Tensor, weights: Tensor, locs: Tensor, scales: Tensor) -> 
     Returns
     -------
     Tensor of shape (..., n_samples)
+
+    Examples
+    --------
+    >>> import torch
+    >>> from scipy.stats import norm
+    >>> from mixtorch.bayes import log_likelihood
+    >>> X = torch.tensor([[0.0], [1.0]], dtype=torch.float64)
+    >>> weights = torch.tensor([0.5, 0.5], dtype=torch.float64)
+    >>> locs = torch.tensor([[0.0], [2.0]], dtype=torch.float64)
+    >>> scales = torch.ones(2, 1, dtype=torch.float64)
+    >>> values = log_likelihood(X, weights, locs, scales)
+    >>> expected = np.log(0.5 * norm.pdf([0.0, 1.0], 0, 1) + 0.5 * norm.pdf([0.0, 1.0], 2, 1))
+    >>> np.allclose(values.numpy(), expected)
+    True
     """
     Y = X[:, None, :]  # (N, 1, D) broadcasts against (..., 1, K, D)
     z = (Y - locs.unsqueeze(-3)) / scales.unsqueeze(-3)
@@ -124,7 +157,20 @@ def log_likelihood(X: Tensor, weights: Tensor, locs: Tensor, scales: Tensor) -> 
 
 
 def mixture_model(X: Tensor, n_components: int, prior: MixturePrior) -> None:
-    """The Pyro model; observations enter through one ``pyro.factor`` site."""
+    """The Pyro model; observations enter through one ``pyro.factor`` site.
+
+    Examples
+    --------
+    >>> import pyro
+    >>> import torch
+    >>> from mixtorch.bayes import make_prior, mixture_model
+    >>> X = torch.randn(50, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    >>> trace = pyro.poutine.trace(mixture_model).get_trace(X, 3, make_prior(X))
+    >>> [name for name in trace.nodes if not name.startswith("_")]
+    ['weights', 'components', 'locs', 'scales', 'observations']
+    >>> trace.nodes["locs"]["value"].shape
+    torch.Size([3, 2])
+    """
     concentration = X.new_full((n_components,), prior.weight_concentration)
     weights = pyro.sample("weights", dist.Dirichlet(concentration))
     with pyro.plate("components", n_components):
@@ -154,6 +200,21 @@ def relabel(samples: dict[str, Tensor], n_iter: int = 5) -> dict[str, Tensor]:
     Returns
     -------
     dict with the same keys and shapes, each draw permuted consistently across sites.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch.bayes import relabel
+    >>> locs = torch.tensor([[[0.0], [5.0]], [[5.0], [0.0]]])  # two draws, labels swapped
+    >>> samples = {"weights": torch.tensor([[0.3, 0.7], [0.7, 0.3]]), "locs": locs,
+    ...            "scales": torch.ones(2, 2, 1)}
+    >>> aligned = relabel(samples)
+    >>> aligned["locs"][..., 0]
+    tensor([[0., 5.],
+            [0., 5.]])
+    >>> aligned["weights"]
+    tensor([[0.3000, 0.7000],
+            [0.3000, 0.7000]])
     """
     from scipy.optimize import linear_sum_assignment
 

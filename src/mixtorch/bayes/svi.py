@@ -11,7 +11,7 @@ from pyro.infer.autoguide import AutoDelta, AutoNormal, init_to_value
 from pyro.optim import Adam  # type: ignore[attr-defined]
 from torch import Tensor
 
-from ._common import PyroMixtureBase, check_positive_int, quiet_pyro
+from ._common import PyroMixtureBase, check_positive_int, check_positive_real, quiet_pyro
 from .model import SITES, MixturePrior, mixture_model, relabel
 
 __all__ = ["GUIDES", "SVIGaussianMixture"]
@@ -65,6 +65,18 @@ class SVIGaussianMixture(PyroMixtureBase):
         Final ELBO of the kept restart (mean of its last steps).
     mixture_ : Mixture
         The posterior-mean mixture (used by ``predict_proba``, ``predict``, ``sample``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mixtorch import SVIGaussianMixture
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.concatenate([rng.normal(-3, 0.5, 60), rng.normal(3, 0.5, 40)])[:, None]
+    >>> model = SVIGaussianMixture(n_components=2, n_steps=200, n_restarts=1, random_state=0).fit(X)
+    >>> np.sort(model.means_[:, 0]).round(1)
+    array([-3.,  3.])
+    >>> np.sort(model.weights_).round(1)
+    array([0.4, 0.6])
     """
 
     def __init__(
@@ -157,11 +169,9 @@ class SVIGaussianMixture(PyroMixtureBase):
         return AutoNormal(mixture_model, init_loc_fn=init, init_scale=0.05)
 
     def _check_parameters(self) -> None:
-        if self.guide not in GUIDES:
+        if not isinstance(self.guide, str) or self.guide not in GUIDES:
             raise ValueError(f"guide must be one of {GUIDES}, got {self.guide!r}.")
         check_positive_int(self.n_steps, "n_steps")
         check_positive_int(self.n_restarts, "n_restarts")
         check_positive_int(self.n_posterior_samples, "n_posterior_samples")
-        rate = self.learning_rate
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
-            raise ValueError(f"learning_rate must be a positive number, got {rate!r}.")
+        check_positive_real(self.learning_rate, "learning_rate")

@@ -3,14 +3,18 @@ random data points, following scikit-learn's ``init_params`` semantics."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from torch import Tensor
 
+from .._chunks import iter_chunks
 from ..covariance import Covariance
 from ..mixture import Mixture
-from ..stats import ACCUMULATOR_DTYPE, SufficientStatistics, chunk_statistics
+from ..stats import (
+    ACCUMULATOR_DTYPE,
+    ResponsibilityFn,
+    SufficientStatistics,
+    statistics_from_responsibilities,
+)
 from .kmeans import kmeans, kmeans_chunk_rows, kmeans_plusplus, nearest_centers
 
 __all__ = [
@@ -23,9 +27,6 @@ __all__ = [
 
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
 
-#: responsibilities for the rows ``start:start + len(chunk)``
-ResponsibilityFn = Callable[[Tensor, int], Tensor]
-
 
 def mixture_from_responsibilities(
     X: Tensor,
@@ -35,24 +36,14 @@ def mixture_from_responsibilities(
     reference: Tensor,
     rows: int,
 ) -> Mixture:
-    """One M-step from responsibilities given chunk by chunk.
+    """One M-step from responsibilities given chunk by chunk, summed across ranks.
 
-    ``reference`` (K, D) is a guess of the means (for accurate float32 moments).
+    ``reference`` (K, D) is a guess of the means (for accurate float32 moments); under a
+    process group it must be the same on every rank.
     """
-    shift = reference.mean(0)
-    moment_reference = (
-        reference if covariance_type.centred_per_component else shift.expand_as(reference)
-    )
-    total: SufficientStatistics | None = None
-    for start in range(0, X.shape[0], rows):
-        chunk = X[start : start + rows]
-        responsibilities = responsibility_fn(chunk, start).to(X.dtype)
-        stats = chunk_statistics(
-            covariance_type, chunk - shift, responsibilities, moment_reference, shift
-        )
-        total = stats if total is None else total + stats
-    assert total is not None
-    return total.all_reduce().m_step(covariance_type, reg_covar, X.dtype)
+    chunks = iter_chunks(X, rows)
+    stats = statistics_from_responsibilities(chunks, responsibility_fn, covariance_type, reference)
+    return stats.all_reduce().m_step(covariance_type, reg_covar, X.dtype)
 
 
 def mixture_from_labels(
@@ -69,6 +60,8 @@ def mixture_from_labels(
     covariances one ``Z^T Z`` product per cluster over the chunk's rows sorted by
     label), never through (rows, K) one-hot responsibilities or (K, rows, D)
     differences. Moments are taken about ``centers`` so they stay accurate in float32.
+    Only these rows count (no sum across ranks): callers pass either all the data or
+    rows that are the same on every rank (k-means++ seeds).
 
     Parameters
     ----------
@@ -106,7 +99,7 @@ def mixture_from_labels(
         torch.zeros((), dtype=ACCUMULATOR_DTYPE, device=X.device),
         torch.tensor(float(X.shape[0]), dtype=ACCUMULATOR_DTYPE, device=X.device),
     )
-    return stats.all_reduce().m_step(covariance_type, reg_covar, X.dtype)
+    return stats.m_step(covariance_type, reg_covar, X.dtype)
 
 
 def _scatter_by_label(differences: Tensor, labels: Tensor, n_components: int) -> Tensor:

@@ -5,9 +5,17 @@ Dirichlet process) prior on the weights and a Normal-Wishart prior on each compo
 mean and precision (Bishop, *Pattern Recognition and Machine Learning*, section 10.2).
 The factorised posterior ``q(z) q(pi) q(mu, Lambda)`` is improved by coordinate ascent:
 an E-step gives responsibilities from expected log-weights and log-densities, an M-step
-turns their sufficient statistics into new posterior parameters. Statistics are summed
-over row chunks (and across ``torch.distributed`` ranks), so memory is bounded by the
-chunk size as in EM.
+turns their sufficient statistics into new posterior parameters.
+
+The E-step is EM's: the expected log-density is a Gaussian log-density with covariance
+``W_k^-1 / nu_k`` plus a per-component constant (:meth:`VariationalPosterior.log_offsets`),
+so :func:`mixtorch.stats.accumulate_statistics` runs it through the kernels of
+:mod:`mixtorch.estep` with those constants in place of the log-weights: the same chunk
+threads, float32 guard and bounded memory, plus the responsibilities' entropy for the
+bound. The M-step starts from :meth:`SufficientStatistics.moments` (EM's algebra); the
+Wishart update is the covariance type's own
+(:meth:`~mixtorch.covariance.Covariance.wishart_posterior`). Statistics are summed
+across ``torch.distributed`` ranks about points that are the same on every rank.
 
 The lower bound is scikit-learn's (constant terms dropped, so values are comparable
 with it but are not the full ELBO).
@@ -16,29 +24,38 @@ with it but are not the full ELBO).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import torch
 from torch import Tensor
 
+from .._chunks import iter_chunks
 from ..covariance import Covariance, covariance_class
+from ..distributed import all_reduce_sum
+from ..estep import EStepKernel
 from ..mixture import Mixture
-from ..stats import SufficientStatistics, chunk_statistics
+from ..stats import (
+    ACCUMULATOR_DTYPE,
+    ResponsibilityFn,
+    SufficientStatistics,
+    accumulate_statistics,
+    statistics_from_responsibilities,
+)
 
 __all__ = [
     "VariationalPosterior",
     "VariationalPrior",
     "VariationalTrace",
+    "data_prior_moments",
     "expected_log_prob",
     "fit_variational",
     "lower_bound",
     "posterior_from_responsibilities",
     "update_posterior",
 ]
-
-#: responsibilities for the rows ``start:start + len(chunk)``
-ResponsibilityFn = Callable[[Tensor, int], Tensor]
 
 
 @dataclass
@@ -121,12 +138,23 @@ class VariationalPosterior:
         """The point-estimate mixture: posterior-mean weights, means and covariances."""
         return Mixture(self.weights(), self.means, self.covariance)
 
+    @cached_property
+    def e_step_kernel(self) -> EStepKernel:
+        """The EM kernel with :meth:`log_offsets` as its per-component constants: its
+        log-probabilities are the expected ones of the variational E-step."""
+        mixture = self.mixture()
+        center, means = mixture.center, mixture.centred_means
+        return self.covariance.e_step_kernel(center, means, self.log_offsets())
+
     def log_offsets(self) -> Tensor:
         """What E[log pi_k N(x | mu_k, Lambda_k^{-1})] adds to ``log N(x | m_k, Sigma_k)``.
 
         With ``Sigma_k = W_k^{-1} / nu_k``, the expectation under the Normal-Wishart
         posterior is the plug-in log-density plus the per-component constant returned here
-        (expected log-weight, expected log-determinant correction and ``-D / (2 beta_k)``).
+        (expected log-weight, expected log-determinant correction and ``-D / (2 beta_k)``):
+        ``E[(x - mu)^T Lambda (x - mu)] = (x - m)^T Sigma^-1 (x - m) + D / beta``, so the
+        precision needs no scaling beyond ``Sigma``'s own and the EM kernels apply as
+        they are, with these constants in place of ``log w_k``.
         """
         D = self.means.shape[1]
         nu = self.degrees_of_freedom
@@ -153,138 +181,29 @@ def expected_log_prob(X: Tensor, posterior: VariationalPosterior) -> Tensor:
     """E_q[log pi_k + log N(x_i | mu_k, Lambda_k^{-1})] for one chunk, shape (n, K).
 
     scikit-learn's ``_estimate_weighted_log_prob``: its log-sum-exp is what
-    ``score_samples`` reports and its softmax the responsibilities.
+    ``score_samples`` reports and its softmax the responsibilities. Computed by the
+    E-step kernel of :meth:`VariationalPosterior.e_step_kernel`.
     """
-    return posterior.mixture().component_log_prob(X) + posterior.log_offsets()
+    return posterior.e_step_kernel.weighted_log_prob(X.to(posterior.means.dtype))
 
 
 # -- E-step ------------------------------------------------------------------------------
-def _moment_reference(kind: type[Covariance], guess: Tensor) -> tuple[Tensor, Tensor]:
-    """(reference (K, D), shift (D,)) for :func:`chunk_statistics`.
-
-    Full and tied moments are taken about each component's mean guess; diag and
-    spherical ones about one shift point (their ``moments`` require it).
-    """
-    shift = guess.mean(0)
-    reference = guess if kind.centred_per_component else shift.expand_as(guess)
-    return reference, shift
-
-
-def _e_step(
-    chunks: Iterable[Tensor], posterior: VariationalPosterior
-) -> tuple[SufficientStatistics, Tensor]:
-    """Statistics of the responsibilities under ``posterior`` and their summed entropy."""
-    kind = type(posterior.covariance)
-    reference, shift = _moment_reference(kind, posterior.means)
-    mixture, offsets = posterior.mixture(), posterior.log_offsets()
-    total: SufficientStatistics | None = None
-    entropy = torch.zeros((), dtype=torch.float64, device=posterior.means.device)
-    for chunk in chunks:
-        chunk = chunk.to(posterior.means.dtype)
-        log_weighted = mixture.component_log_prob(chunk) + offsets
-        log_norm = torch.logsumexp(log_weighted, dim=1)
-        log_resp = log_weighted - log_norm[:, None]
-        responsibilities = torch.exp(log_resp)
-        entropy = entropy - (responsibilities * log_resp).sum().to(torch.float64)
-        stats = chunk_statistics(
-            kind, chunk - shift, responsibilities, reference, shift, log_norm.sum()
-        )
-        total = stats if total is None else total + stats
-    if total is None:
-        raise ValueError("The data source yielded no chunks.")
-    return total.all_reduce(), _all_reduce_scalar(entropy)
-
-
-def _all_reduce_scalar(value: Tensor) -> Tensor:
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        value = value.clone()
-        dist.all_reduce(value)
-    return value
+def _e_step(chunks: Iterable[Tensor], posterior: VariationalPosterior) -> SufficientStatistics:
+    """Statistics (with the entropy) of the responsibilities under ``posterior``, summed
+    over chunks and ranks, through the EM kernels (:func:`accumulate_statistics`)."""
+    stats = accumulate_statistics(
+        posterior.mixture(), chunks, log_weights=posterior.log_offsets(), entropy=True
+    )
+    return stats.all_reduce()
 
 
 # -- M-step ------------------------------------------------------------------------------
-def _gaussian_moments(
-    stats: SufficientStatistics, kind: type[Covariance], reg_covar: float, dtype: torch.dtype
-) -> tuple[Tensor, Tensor, Tensor]:
-    """scikit-learn's ``_estimate_gaussian_parameters``: counts ``nk`` (K,), means ``xk``
-    (K, D) and covariances ``sk`` (in ``kind``'s layout, ``reg_covar`` added)."""
-    counts = stats.counts + 10 * torch.finfo(dtype).eps
-    step = stats.sums / counts[:, None]
-    if stats.scatter.ndim == 3:
-        centred = stats.scatter - counts[:, None, None] * step[:, :, None] * step[:, None, :]
-    else:
-        centred = (stats.scatter - counts[:, None] * step * step).clamp_min(0.0)
-    means = stats.reference.to(counts.dtype) + step
-    eye = torch.eye(means.shape[1], dtype=counts.dtype, device=counts.device)
-    if kind.kind == "full":
-        scatter = centred / counts[:, None, None] + reg_covar * eye
-    elif kind.kind == "tied":
-        scatter = centred.sum(0) / counts.sum() + reg_covar * eye
-    else:
-        scatter = centred / counts[:, None] + reg_covar
-        scatter = scatter.mean(1) if kind.kind == "spherical" else scatter
-    return counts.to(dtype), means.to(dtype), scatter.to(dtype)
-
-
 def _weight_posterior(counts: Tensor, prior: VariationalPrior) -> tuple[Tensor, ...]:
     if prior.process:
         # b_k = gamma + sum_{j > k} N_j: the mass left for the sticks after k
         later = torch.flip(torch.cumsum(torch.flip(counts, [0]), 0), [0]) - counts
         return 1.0 + counts, prior.weight_concentration + later
     return (prior.weight_concentration + counts,)
-
-
-def _wishart_full(
-    counts: Tensor, means: Tensor, scatter: Tensor, prior: VariationalPrior, mean_precision: Tensor
-) -> tuple[Tensor, Tensor]:
-    diff = means - prior.mean
-    shrink = (counts * prior.mean_precision / mean_precision)[:, None, None]
-    scale = (
-        prior.covariance
-        + counts[:, None, None] * scatter
-        + shrink * diff[:, :, None] * diff[:, None, :]
-    )
-    dof = prior.degrees_of_freedom + counts
-    return dof, scale / dof[:, None, None]
-
-
-def _wishart_tied(
-    counts: Tensor, means: Tensor, scatter: Tensor, prior: VariationalPrior, mean_precision: Tensor
-) -> tuple[Tensor, Tensor]:
-    K = counts.shape[0]
-    diff = means - prior.mean
-    dof = prior.degrees_of_freedom + counts.sum() / K
-    between = ((counts / mean_precision)[:, None] * diff).T @ diff
-    scale = prior.covariance + scatter * counts.sum() / K + prior.mean_precision / K * between
-    return dof, scale / dof
-
-
-def _wishart_diag(
-    counts: Tensor, means: Tensor, scatter: Tensor, prior: VariationalPrior, mean_precision: Tensor
-) -> tuple[Tensor, Tensor]:
-    diff_sq = (means - prior.mean).square()
-    shrink = (prior.mean_precision / mean_precision)[:, None]
-    dof = prior.degrees_of_freedom + counts
-    return dof, (prior.covariance + counts[:, None] * (scatter + shrink * diff_sq)) / dof[:, None]
-
-
-def _wishart_spherical(
-    counts: Tensor, means: Tensor, scatter: Tensor, prior: VariationalPrior, mean_precision: Tensor
-) -> tuple[Tensor, Tensor]:
-    diff_sq = (means - prior.mean).square().mean(1)
-    shrink = prior.mean_precision / mean_precision
-    dof = prior.degrees_of_freedom + counts
-    return dof, (prior.covariance + counts * (scatter + shrink * diff_sq)) / dof
-
-
-_WISHART_UPDATES = {
-    "full": _wishart_full,
-    "tied": _wishart_tied,
-    "diag": _wishart_diag,
-    "spherical": _wishart_spherical,
-}
 
 
 def update_posterior(
@@ -294,20 +213,39 @@ def update_posterior(
     reg_covar: float,
     dtype: torch.dtype,
 ) -> VariationalPosterior:
-    """The CAVI update of q(pi) q(mu, Lambda) from the responsibilities' statistics."""
-    counts, means, scatter = _gaussian_moments(stats, kind, reg_covar, dtype)
+    """The CAVI update of q(pi) q(mu, Lambda) from the responsibilities' statistics.
+
+    Computed in float64 from :meth:`SufficientStatistics.moments` (the same algebra as
+    the EM M-step) and the covariance type's
+    :meth:`~mixtorch.covariance.Covariance.wishart_posterior`, then cast to ``dtype``.
+    """
+    counts, means, centred = stats.moments(dtype)
     mean_precision = prior.mean_precision + counts
-    posterior_means = (prior.mean_precision * prior.mean + counts[:, None] * means) / (
+    prior_mean = prior.mean.to(counts.dtype)
+    posterior_means = (prior.mean_precision * prior_mean + counts[:, None] * means) / (
         mean_precision[:, None]
     )
-    dof, covariances = _WISHART_UPDATES[kind.kind](counts, means, scatter, prior, mean_precision)
-    return VariationalPosterior(
-        weight_concentration=_weight_posterior(counts, prior),
-        mean_precision=mean_precision,
-        means=posterior_means,
-        degrees_of_freedom=torch.as_tensor(dof, dtype=dtype, device=means.device),
-        covariance=kind(covariances, n_features=means.shape[1], reg_covar=reg_covar),
+    wide = _Float64Prior(prior)
+    dof, covariances = kind.wishart_posterior(
+        counts, means, centred, wide, mean_precision, reg_covar
     )
+    return VariationalPosterior(
+        weight_concentration=tuple(c.to(dtype) for c in _weight_posterior(counts, prior)),
+        mean_precision=mean_precision.to(dtype),
+        means=posterior_means.to(dtype),
+        degrees_of_freedom=torch.as_tensor(dof, dtype=dtype, device=means.device),
+        covariance=kind(covariances.to(dtype), n_features=means.shape[1], reg_covar=reg_covar),
+    )
+
+
+class _Float64Prior:
+    """The Normal-Wishart part of a prior with float64 tensors (for the update)."""
+
+    def __init__(self, prior: VariationalPrior) -> None:
+        self.mean = prior.mean.to(ACCUMULATOR_DTYPE)
+        self.mean_precision = prior.mean_precision
+        self.degrees_of_freedom = prior.degrees_of_freedom
+        self.covariance = prior.covariance.to(ACCUMULATOR_DTYPE)
 
 
 def posterior_from_responsibilities(
@@ -320,6 +258,9 @@ def posterior_from_responsibilities(
     mean_guess: Tensor | None = None,
 ) -> VariationalPosterior:
     """The initial posterior from given responsibilities (one M-step).
+
+    Statistics are summed over this rank's rows and then across ranks, so under a
+    process group ``mean_guess`` must be the same on every rank.
 
     Parameters
     ----------
@@ -340,22 +281,62 @@ def posterior_from_responsibilities(
     if isinstance(responsibility_fn, Tensor):
         given = responsibility_fn
         responsibility_fn = lambda chunk, start: given[start : start + chunk.shape[0]]  # noqa: E731
-    K = _n_components(responsibility_fn, X)
+    K = int(responsibility_fn(X[:1], 0).shape[1])
     if mean_guess is None:
         mean_guess = X.mean(0).expand(K, -1)
-    reference, shift = _moment_reference(kind, mean_guess.to(X.dtype))
-    total: SufficientStatistics | None = None
-    for start in range(0, X.shape[0], rows):
-        chunk = X[start : start + rows]
-        responsibilities = responsibility_fn(chunk, start).to(X.dtype)
-        stats = chunk_statistics(kind, chunk - shift, responsibilities, reference, shift)
-        total = stats if total is None else total + stats
-    assert total is not None
-    return update_posterior(total.all_reduce(), prior, kind, reg_covar, X.dtype)
+    reference = mean_guess.to(X.dtype)
+    stats = statistics_from_responsibilities(
+        iter_chunks(X, rows), responsibility_fn, kind, reference
+    )
+    return update_posterior(stats.all_reduce(), prior, kind, reg_covar, X.dtype)
 
 
-def _n_components(responsibility_fn: ResponsibilityFn, X: Tensor) -> int:
-    return int(responsibility_fn(X[:1], 0).shape[1])
+def data_prior_moments(
+    chunks: Callable[[], Iterable[Tensor]], covariance_type: type[Covariance]
+) -> tuple[Tensor, Tensor, int]:
+    """The default prior's data moments over the union of the shards: the mean (D,),
+    the unbiased covariance in ``covariance_type``'s ``covariance_prior`` layout, and
+    the number of rows (all ranks).
+
+    Two passes: float64 column sums (one collective), then the scatter about that global
+    mean (one collective), so every rank gets the same numbers and float32 data with a
+    large offset does not cancel.
+    """
+    totals: Tensor | None = None
+    dtype = torch.get_default_dtype()
+    for chunk in chunks():
+        dtype = chunk.dtype
+        ones = chunk.new_ones(chunk.shape[0], 1).to(ACCUMULATOR_DTYPE)
+        piece = torch.cat([chunk.to(ACCUMULATOR_DTYPE), ones], 1).sum(0)
+        totals = piece if totals is None else totals + piece
+    if totals is None:
+        raise ValueError("The data source yielded no chunks.")
+    totals = all_reduce_sum(totals)
+    n_samples = int(totals[-1])
+    mean = totals[:-1] / totals[-1]
+    ones_fn: ResponsibilityFn = lambda chunk, start: chunk.new_ones(chunk.shape[0], 1)  # noqa: E731
+    reference = mean.to(dtype)[None]
+    stats = statistics_from_responsibilities(chunks(), ones_fn, covariance_type, reference)
+    scatter = stats.all_reduce().about(mean[None]).scatter[0]
+    covariance = covariance_type.prior_covariance_from(scatter / max(n_samples - 1, 1))
+    return mean.to(dtype), covariance.to(dtype), n_samples
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run small (K, D, D) algebra on this thread alone.
+
+    Batched linear algebra on a few small matrices gains nothing from intra-op threads,
+    and on a loaded machine each parallel region can wait a whole time slice for a
+    preempted thread: measured on the shared 2-core machine, a (16, 16, 16) Cholesky took
+    33 ms with two threads against 0.01 ms with one.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 # -- the bound and the loop --------------------------------------------------------------
@@ -407,7 +388,8 @@ def fit_variational(
     Parameters
     ----------
     chunks : callable
-        Returns a fresh iterable of row blocks (Tensors of shape (n, D)) on every call.
+        Returns a fresh iterable of row blocks (Tensors of shape (n, D)) on every call;
+        a sequence (chunks in memory) is shared out to threads on CPU.
     initial : VariationalPosterior
     prior : VariationalPrior
     tol, max_iter, reg_covar : as in scikit-learn
@@ -425,9 +407,11 @@ def fit_variational(
     posterior, trace = initial, VariationalTrace()
     bound = previous_lower_bound
     for iteration in range(1, max_iter + 1):
-        stats, entropy = _e_step(chunks(), posterior)
-        posterior = update_posterior(stats, prior, kind, reg_covar, initial.means.dtype)
-        new_bound = lower_bound(posterior, entropy)
+        stats = _e_step(chunks(), posterior)
+        assert stats.entropy is not None
+        with _one_thread():
+            posterior = update_posterior(stats, prior, kind, reg_covar, initial.means.dtype)
+            new_bound = lower_bound(posterior, stats.entropy)
         if not math.isfinite(new_bound):
             raise FloatingPointError(
                 f"The variational lower bound became {new_bound} at iteration {iteration}. "

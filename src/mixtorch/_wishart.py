@@ -1,0 +1,191 @@
+"""The variational-Bayes behaviour of each covariance kind: the Normal-Wishart update.
+
+One mixin per kind, inherited by the classes of :mod:`mixtorch.covariance`
+(``FullCovariance`` inherits :class:`_FullVariational`, and so on), so
+:mod:`mixtorch.fit.variational` calls methods of the covariance type and never
+dispatches on its kind. The model is scikit-learn's ``BayesianGaussianMixture``
+(Bishop, *Pattern Recognition and Machine Learning*, section 10.2): the updates below
+are its ``_estimate_wishart_*`` written from the scatter about the means, so the
+per-sample covariance is never divided by the counts and multiplied back.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Protocol
+
+import torch
+from torch import Tensor
+
+__all__ = ["NormalWishartPrior"]
+
+
+class NormalWishartPrior(Protocol):
+    """What the Wishart update reads from a prior (``VariationalPrior`` has these)."""
+
+    mean: Tensor
+    mean_precision: float
+    degrees_of_freedom: float
+    covariance: Tensor
+
+
+class _Variational(ABC):
+    """The covariance-specific part of variational Bayes (scikit-learn's
+    ``BayesianGaussianMixture``; Bishop, PRML, section 10.2)."""
+
+    @classmethod
+    @abstractmethod
+    def wishart_posterior(
+        cls,
+        counts: Tensor,
+        means: Tensor,
+        centred: Tensor,
+        prior: NormalWishartPrior,
+        mean_precision: Tensor,
+        reg_covar: float,
+    ) -> tuple[Tensor, Tensor]:
+        """Posterior degrees of freedom and ``W^-1 / nu`` (this kind's layout).
+
+        ``counts`` (K,), ``means`` (K, D) and ``centred`` (the scatter about the means,
+        (K, D, D) or its diagonals (K, D)) come from the responsibilities' statistics;
+        ``reg_covar`` is added to each per-sample covariance as scikit-learn does;
+        ``mean_precision`` (K,) is the posterior ``beta``.
+        """
+
+    @classmethod
+    @abstractmethod
+    def prior_covariance_shape(cls, n_features: int) -> tuple[int, ...]:
+        """Shape of ``covariance_prior``: (D, D), (D,) or ()."""
+
+    @classmethod
+    @abstractmethod
+    def prior_covariance_from(cls, covariance: Tensor) -> Tensor:
+        """The default ``covariance_prior`` from the data covariance (D, D), or its
+        diagonal (D,) for diag/spherical (as :meth:`Covariance.moments` lays it out)."""
+
+    @classmethod
+    def check_prior_covariance(cls, prior: Tensor) -> None:
+        """Raise ValueError unless ``prior`` is finite and positive (definite)."""
+        name = f"'{getattr(cls, 'kind', '')} covariance_prior'"
+        if not bool(torch.isfinite(prior).all()):
+            raise ValueError(f"{name} contains NaN or infinity.")
+        if prior.ndim == 2:
+            symmetric = torch.allclose(prior, prior.T)
+            if not symmetric or int(torch.linalg.cholesky_ex(prior).info) != 0:
+                raise ValueError(f"{name} should be symmetric, positive-definite.")
+        elif not bool((prior > 0).all()):
+            raise ValueError(f"{name} should be positive.")
+
+
+def _shrinkage(counts: Tensor, prior: NormalWishartPrior, mean_precision: Tensor) -> Tensor:
+    """``N_k beta_0 / beta_k``: the weight of the means' distance from the prior mean."""
+    return counts * prior.mean_precision / mean_precision
+
+
+class _FullVariational(_Variational):
+    @classmethod
+    def wishart_posterior(
+        cls,
+        counts: Tensor,
+        means: Tensor,
+        centred: Tensor,
+        prior: NormalWishartPrior,
+        mean_precision: Tensor,
+        reg_covar: float,
+    ) -> tuple[Tensor, Tensor]:
+        diff = means - prior.mean
+        eye = torch.eye(means.shape[1], dtype=means.dtype, device=means.device)
+        shrink = _shrinkage(counts, prior, mean_precision)[:, None, None]
+        scale = (
+            prior.covariance
+            + centred
+            + (reg_covar * counts)[:, None, None] * eye
+            + shrink * diff[:, :, None] * diff[:, None, :]
+        )
+        dof = prior.degrees_of_freedom + counts
+        return dof, scale / dof[:, None, None]
+
+    @classmethod
+    def prior_covariance_shape(cls, n_features: int) -> tuple[int, ...]:
+        return (n_features, n_features)
+
+    @classmethod
+    def prior_covariance_from(cls, covariance: Tensor) -> Tensor:
+        return covariance
+
+
+class _TiedVariational(_FullVariational):
+    @classmethod
+    def wishart_posterior(
+        cls,
+        counts: Tensor,
+        means: Tensor,
+        centred: Tensor,
+        prior: NormalWishartPrior,
+        mean_precision: Tensor,
+        reg_covar: float,
+    ) -> tuple[Tensor, Tensor]:
+        K, D = means.shape
+        diff = means - prior.mean
+        eye = torch.eye(D, dtype=means.dtype, device=means.device)
+        total = counts.sum()
+        between = ((counts / mean_precision)[:, None] * diff).T @ diff
+        scale = (
+            prior.covariance
+            + (centred.sum(0) + reg_covar * total * eye) / K
+            + prior.mean_precision / K * between
+        )
+        dof = prior.degrees_of_freedom + total / K
+        return dof, scale / dof
+
+
+class _DiagVariational(_Variational):
+    @classmethod
+    def wishart_posterior(
+        cls,
+        counts: Tensor,
+        means: Tensor,
+        centred: Tensor,
+        prior: NormalWishartPrior,
+        mean_precision: Tensor,
+        reg_covar: float,
+    ) -> tuple[Tensor, Tensor]:
+        spread = (means - prior.mean).square()
+        shrink = _shrinkage(counts, prior, mean_precision)[:, None]
+        scale = prior.covariance + centred + (reg_covar * counts)[:, None] + shrink * spread
+        dof = prior.degrees_of_freedom + counts
+        return dof, scale / dof[:, None]
+
+    @classmethod
+    def prior_covariance_shape(cls, n_features: int) -> tuple[int, ...]:
+        return (n_features,)
+
+    @classmethod
+    def prior_covariance_from(cls, covariance: Tensor) -> Tensor:
+        return covariance
+
+
+class _SphericalVariational(_Variational):
+    @classmethod
+    def wishart_posterior(
+        cls,
+        counts: Tensor,
+        means: Tensor,
+        centred: Tensor,
+        prior: NormalWishartPrior,
+        mean_precision: Tensor,
+        reg_covar: float,
+    ) -> tuple[Tensor, Tensor]:
+        spread = (means - prior.mean).square().mean(1)
+        shrink = _shrinkage(counts, prior, mean_precision)
+        scale = prior.covariance + centred.mean(1) + reg_covar * counts + shrink * spread
+        dof = prior.degrees_of_freedom + counts
+        return dof, scale / dof
+
+    @classmethod
+    def prior_covariance_shape(cls, n_features: int) -> tuple[int, ...]:
+        return ()
+
+    @classmethod
+    def prior_covariance_from(cls, covariance: Tensor) -> Tensor:
+        return covariance.mean()

@@ -1,0 +1,166 @@
+"""Input checks shared by every estimator: devices, 1-D input, tensors that require grad,
+and the parameters of ``from_parameters`` (issue 13)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import multivariate_normal
+
+from mixtorch import BayesianGaussianMixture, Gaussian, GaussianKDE, GaussianMixture, Mixture
+from mixtorch._validation import check_device
+
+ESTIMATORS = [
+    lambda: GaussianMixture(2, random_state=0),
+    lambda: Gaussian(),
+    lambda: GaussianKDE(),
+    lambda: BayesianGaussianMixture(n_components=2, random_state=0),
+]
+IDS = ["GaussianMixture", "Gaussian", "GaussianKDE", "BayesianGaussianMixture"]
+
+
+@pytest.fixture(scope="module")
+def data() -> np.ndarray:
+    return np.random.default_rng(0).normal([0.0, 3.0], [1.0, 0.5], size=(60, 2))
+
+
+# -- devices ---------------------------------------------------------------------------
+@pytest.mark.parametrize("device", ["nonsense", "cuda:99", "meta"])
+@pytest.mark.parametrize("make", ESTIMATORS, ids=IDS)
+def test_unavailable_device_is_a_value_error_naming_what_exists(make, device, data):
+    with pytest.raises(ValueError, match=r"device=.*not available.*available: cpu"):
+        make().set_params(device=device).fit(data)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message without CUDA")
+def test_cuda_without_cuda_is_a_value_error(data):
+    with pytest.raises(ValueError, match="device='cuda' is not available"):
+        GaussianMixture(2, device="cuda").fit(data)
+
+
+def test_device_of_the_wrong_type_is_a_type_error(data):
+    with pytest.raises(TypeError, match="device must be"):
+        Gaussian(device=3.5).fit(data)
+    assert check_device(None) is None
+    assert check_device("cpu") == torch.device("cpu")
+
+
+def test_from_parameters_checks_the_device():
+    with pytest.raises(ValueError, match="device='nonsense'"):
+        GaussianMixture.from_parameters([1.0], [[0.0]], [1.0], "spherical", device="nonsense")
+
+
+# -- 1-D input -------------------------------------------------------------------------
+@pytest.mark.parametrize("make", ESTIMATORS, ids=IDS)
+def test_one_dimensional_input_gets_a_one_line_message(make, data):
+    column = np.random.default_rng(1).normal(size=2000)
+    for bad in (column, list(column)):
+        with pytest.raises(ValueError, match=r"Expected 2D array.*reshape\(-1, 1\)") as caught:
+            make().fit(bad)
+        message = str(caught.value)
+        assert len(message) < 300 and "\n" not in message and "(2000,)" in message
+    model = make().fit(data)
+    with pytest.raises(ValueError, match=r"reshape\(-1, 1\)") as caught:
+        model.score_samples(data[:, 0])
+    assert len(str(caught.value)) < 300
+
+
+# -- tensors that require grad -----------------------------------------------------------
+@pytest.mark.parametrize("make", ESTIMATORS, ids=IDS)
+def test_tensors_that_require_grad_are_used_detached(make, data):
+    X = torch.as_tensor(data).requires_grad_()
+    plain = make().fit(data)
+    model = make().fit(X)
+    scores = model.score_samples(X)
+    assert not scores.requires_grad
+    np.testing.assert_allclose(scores.numpy(), plain.score_samples(data), rtol=1e-10)
+    if hasattr(model, "predict_proba"):
+        np.testing.assert_array_equal(model.predict(X).numpy(), plain.predict(data))
+        np.testing.assert_allclose(model.predict_proba(X).numpy(), plain.predict_proba(data))
+
+
+def test_weights_that_require_grad_are_used_detached(data):
+    weights = torch.linspace(0.5, 1.5, data.shape[0], dtype=torch.float64).requires_grad_()
+    model = Gaussian().fit(torch.as_tensor(data), sample_weight=weights)
+    w = weights.detach().numpy()
+    np.testing.assert_allclose(model.mean_.numpy(), w @ data / w.sum(), rtol=1e-12)
+
+
+# -- from_parameters ---------------------------------------------------------------------
+GOOD = dict(weights=[0.4, 0.6], means=[[0.0, 0.0], [3.0, 1.0]], covariances=[1.0, 2.0])
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"means": [[np.nan, 0.0], [3.0, 1.0]]}, "means must be finite"),
+        ({"means": [[np.inf, 0.0], [3.0, 1.0]]}, "means must be finite"),
+        ({"weights": [np.nan, 1.0]}, "weights must be finite"),
+        ({"weights": [-0.5, 1.5]}, "weights must be finite and non-negative"),
+        ({"weights": [0.5, 0.6]}, "weights must sum to 1"),
+        ({"covariances": [1.0, np.inf]}, "covariances must be finite"),
+        ({"covariances": [1.0, -2.0]}, "covariances must be positive definite"),
+        ({"covariances": [1.0]}, "covariances must have shape"),
+        ({"means": np.zeros((0, 2)), "weights": []}, "means must have shape"),
+    ],
+)
+@pytest.mark.parametrize("build", [Mixture.from_parameters, GaussianMixture.from_parameters])
+def test_from_parameters_refuses_invalid_values(build, change, message):
+    arguments = {**GOOD, **change}
+    with pytest.raises(ValueError, match=message):
+        build(arguments["weights"], arguments["means"], arguments["covariances"], "spherical")
+
+
+@pytest.mark.parametrize("build", [Mixture.from_parameters, GaussianMixture.from_parameters])
+def test_from_parameters_refuses_asymmetric_or_indefinite_matrices(build):
+    asymmetric = [[[1.0, 0.5], [0.0, 1.0]]]
+    with pytest.raises(ValueError, match="covariances must be symmetric"):
+        build([1.0], [[0.0, 0.0]], asymmetric, "full")
+    indefinite = [[1.0, 2.0], [2.0, 1.0]]
+    with pytest.raises(ValueError, match="covariances must be positive definite"):
+        build([1.0], [[0.0, 0.0]], indefinite, "tied")
+
+
+@pytest.mark.parametrize("bad", [None, "0.0", [[1j, 0.0]]])
+def test_from_parameters_refuses_non_numeric_means(bad):
+    with pytest.raises(TypeError, match="means must be"):
+        Mixture.from_parameters([1.0], bad, [1.0], "spherical")
+
+
+def test_valid_parameters_score_as_scipy_does():
+    covariance = [[2.0, 0.3], [0.3, 0.5]]
+    model = GaussianMixture.from_parameters([1.0], [[1.0, -1.0]], [covariance], "full")
+    X = np.random.default_rng(3).normal(size=(10, 2))
+    expected = multivariate_normal([1.0, -1.0], covariance).logpdf(X)
+    np.testing.assert_allclose(model.score_samples(X), expected, rtol=1e-12)
+
+
+def test_complex_input_gets_a_one_line_message(data):
+    with pytest.raises(ValueError, match="Complex data not supported") as caught:
+        GaussianMixture(2).fit(data + 1j)
+    assert "\n" not in str(caught.value) and len(str(caught.value)) < 100
+
+
+@pytest.mark.parametrize(
+    "n, error",
+    [
+        (0, ValueError),
+        (-1, ValueError),
+        (1.5, TypeError),
+        ("a", TypeError),
+        (None, TypeError),
+        (True, TypeError),
+        (10**20, ValueError),
+    ],
+)
+def test_sample_count_is_checked(data, n, error):
+    mixture = GaussianMixture(2, random_state=0).fit(data).mixture_
+    with pytest.raises(error, match="n_samples must be an integer"):
+        mixture.sample(n)
+    assert mixture.sample(np.int64(3))[0].shape == (3, 2)
+
+
+def test_non_numeric_sample_weight_names_the_parameter(data):
+    with pytest.raises(TypeError, match="sample_weight must be an array of numbers"):
+        Gaussian().fit(data, sample_weight="a")
