@@ -240,9 +240,9 @@ def test_fft_matches_exact_within_documented_error(d):
     np.testing.assert_allclose(fast.score_samples(far), exact.score_samples(far), rtol=1e-12)
 
 
-def test_fft_rejects_three_dimensions():
-    with pytest.raises(ValueError, match="1-D and 2-D"):
-        GaussianKDE(algorithm="fft").fit(_blobs(50, 3))
+def test_fft_rejects_four_dimensions():
+    with pytest.raises(ValueError, match="1-D to 3-D"):
+        GaussianKDE(algorithm="fft").fit(_blobs(50, 4))
 
 
 # -- validation -----------------------------------------------------------------------------

@@ -22,8 +22,9 @@ import torch
 from ._validation import OutputKind
 from .covariance import Covariance, covariance_class
 from .fit.bandwidth import LooResult
+from .fit.binned import RegularGrid
+from .fit.binned_score import LogDensityGrid
 from .fit.em import EMTrace
-from .fit.fft_kde import DensityGrid
 from .fit.gradient_trace import GradientTrace
 from .fit.variational import VariationalPosterior, VariationalPrior, VariationalTrace
 from .mixture import Mixture
@@ -76,10 +77,11 @@ DTYPES: dict[str, torch.dtype] = {
 VALUE_TYPES: dict[str, type] = {
     cls.__qualname__: cls
     for cls in (
-        DensityGrid,
         EMTrace,
         GradientTrace,
+        LogDensityGrid,
         LooResult,
+        RegularGrid,
         SufficientStatistics,
         VariationalPosterior,
         VariationalPrior,

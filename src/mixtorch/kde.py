@@ -30,7 +30,8 @@ from ._validation import (
 from .covariance import CovarianceError, TiedCovariance
 from .fit import bandwidth as bw
 from .fit.bandwidth import DuplicatePointsWarning
-from .fit.fft_kde import DensityGrid, binned_density_grid
+from .fit.binned_score import LogDensityGrid, log_density_grid
+from .fit.fft_kde import check_grid_size, density_on_grid
 from .fit.kernel_sum import build_groups, log_kernel_sum
 from .mixture import Mixture
 
@@ -67,10 +68,10 @@ default='scott'
         on a line or plane, a constant feature) are refused with a ``ValueError``, the same
         way for every draw.
     algorithm : {'exact', 'fft'}, default='exact'
-        'exact' sums every kernel (blocked, memory-bounded). 'fft' (1-D and 2-D only)
-        bins the data on a grid and convolves by FFT, with a relative error of order
-        ``(grid spacing / bandwidth)**2`` (about 1e-3 with the default grid); see
-        :mod:`mixtorch.fit.fft_kde`.
+        'exact' sums every kernel (blocked, memory-bounded). 'fft' (1-D to 3-D) bins the
+        data on a grid: :meth:`evaluate_grid` convolves by FFT, ``score_samples``
+        interpolates a log-density grid; both never fall back to per-query sums over the
+        data, and :mod:`mixtorch.fit.fft_kde` states the error that holds where.
     loo_type : {'scalar', 'diag', 'full'}, default='scalar'
         Shape of the LOO bandwidth. 'diag' and 'full' start from the scalar optimum and
         run Adam on a log-Cholesky parametrisation; the scalar optimum itself stays a
@@ -79,8 +80,10 @@ default='scott'
         diagonal). They hold an (N, N) matrix: for moderate N.
     loo_max_iter : int, default=200
         Adam steps for 'diag' / 'full'.
-    grid_size : int, optional
-        Grid nodes per axis for ``algorithm='fft'``; by default chosen from the bandwidth.
+    grid_size : int or sequence of ints, optional
+        Nodes per axis of the ``algorithm='fft'`` log-density grid (by default 16 per
+        kernel width in 1-D, 8 in 2-D and 3-D) and of :meth:`evaluate_grid`'s default
+        grid (1024, 256x256, 64**3).
     chunk_size : int, optional
         Query rows evaluated together by the exact evaluation (rows, as for the mixture
         estimators); memory is about ``chunk_size x min(n_samples_fit, 4096)`` values per
@@ -146,7 +149,8 @@ default='scott'
         "algorithm": [StrOptions({"exact", "fft"})],
         "loo_type": [StrOptions({"scalar", "diag", "full"})],
         "loo_max_iter": [Interval(numbers.Integral, 0, None, closed="left")],
-        "grid_size": [Interval(numbers.Integral, 2, None, closed="left"), None],
+        # one int per axis is checked further by fit.fft_kde.check_grid_size (fft only)
+        "grid_size": [Interval(numbers.Integral, 2, None, closed="left"), "array-like", None],
         "chunk_size": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "device": [str, torch.device, None],
         "dtype": [str, torch.dtype, type, np.dtype, None],
@@ -259,18 +263,29 @@ default='scott'
         self.factor_ = float(factor)
         self.weights_ = as_output(self._weights, kind)
         self.n_samples_fit_ = int(self._data.shape[0])
-        self._groups = build_groups(
-            self._data, torch.log(self._weights), kernel.precisions_cholesky()
-        )
+        self._groups: list[Any] | None = None  # exact-sum operands
+        if self.algorithm != "fft":
+            self._prepare_exact_sums()
         self._log_normaliser = 0.5 * H.shape[0] * math.log(2 * math.pi) + 0.5 * float(
             kernel.log_det()
         )
-        self._grid: DensityGrid | None = None
+        # -- binned (FFT) hook: validate now, build the log-density grid on first use --
+        self._grid: LogDensityGrid | None = None
+        self._bandwidth_matrix = H
         if self.algorithm == "fft":
-            self._grid = binned_density_grid(self._data, self._weights, H, self.grid_size)
+            if H.shape[0] > 3:
+                raise ValueError(f"algorithm='fft' handles 1-D to 3-D data, got {H.shape[0]}-D.")
+            self._grid_sizes = check_grid_size(self.grid_size, H.shape[0])
+
+    def _prepare_exact_sums(self) -> None:
+        factor = self.mixture_.covariance.precisions_cholesky()
+        self._groups = build_groups(self._data, torch.log(self._weights), factor)
 
     # -- densities -------------------------------------------------------------------
     def _log_density(self, queries: torch.Tensor) -> torch.Tensor:
+        if self._groups is None:  # algorithm='fft' builds them only when needed
+            self._prepare_exact_sums()
+        assert self._groups is not None
         factor = self.mixture_.covariance.precisions_cholesky()
         log_sum = log_kernel_sum(queries, self._groups, factor, self.chunk_size)
         return log_sum - self._log_normaliser
@@ -280,13 +295,44 @@ default='scott'
         queries, kind = to_tensor(
             self, X, reset=False, dtype=self._data.dtype, device=self._data.device
         )
-        if self._grid is None:
+        if self.algorithm != "fft":
             return self._log_density(queries), kind
-        density, exact = self._grid.interpolate(queries)
-        log_density = torch.log(density).to(queries.dtype)
-        if bool(exact.any()):
+        if self._grid is None:
+            self._grid = log_density_grid(
+                self._data, self._weights, self._bandwidth_matrix, self._grid_sizes
+            )
+        log_grid, exact = self._grid.log_density(queries)
+        log_density = log_grid.to(queries.dtype)
+        if bool(exact.any()):  # only where the grid density underflows float64
             log_density[exact] = self._log_density(queries[exact])
         return log_density, kind
+
+    def evaluate_grid(self, grid: Any = None) -> tuple[Any, Any]:
+        """Density on a regular grid, by linear binning and FFT convolution.
+
+        Like KDEpy's ``FFTKDE.evaluate``; the error bound is stated in
+        :mod:`mixtorch.fit.fft_kde` (absolute, about 1e-16 of the kernel peak besides the
+        binning term). Works for either ``algorithm``.
+
+        Parameters
+        ----------
+        grid : int, sequence of D ints, or array-like of shape (M, D), optional
+            Nodes per axis of a grid over the data's range plus 5 kernel standard
+            deviations (default ``grid_size``, else 1024, 256x256 or 64**3), or the
+            nodes of an equidistant grid, the last axis varying fastest.
+
+        Returns
+        -------
+        points : ndarray or Tensor of shape (M, D)
+        density : ndarray or Tensor of shape (M,)
+            Density (not log-density), float64.
+        """
+        check_is_fitted(self, "mixture_")
+        n_features = self._data.shape[1]
+        if grid is None:
+            grid = self.grid_size or {1: 1024, 2: 256}.get(n_features, 64)
+        points, density = density_on_grid(self._data, self._weights, self._bandwidth_matrix, grid)
+        return as_output(points, self._fit_kind), as_output(density, self._fit_kind)
 
     def score_samples(self, X: Any) -> Any:
         """Log-density of each sample.

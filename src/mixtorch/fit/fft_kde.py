@@ -1,161 +1,272 @@
-"""Binned kernel density evaluation on a grid by FFT convolution (1-D and 2-D).
+"""Binned Gaussian KDE in 1-D, 2-D and 3-D: densities on a grid, log-densities anywhere.
 
-The data are linearly binned onto a regular grid (each point splits its weight between
-the 2 or 4 surrounding nodes), the binned weights are convolved with the kernel sampled
-on the grid offsets (zero-padded, so the convolution is linear, not circular), and
-queries are linearly interpolated from the grid. This is the approach of KDEpy's
-``FFTKDE`` and of Wand (1994), "Fast computation of multivariate kernel estimators".
+Two grids, both built from linearly binned data (:mod:`mixtorch.fit.binned`):
 
-Approximation error. Binning and interpolation both make errors of order
-``(spacing / bandwidth)**2`` relative to the density. The default grid puts
-:data:`CELLS_PER_BANDWIDTH` nodes per kernel standard deviation (along the narrowest
-axis), capped at :data:`MAX_GRID_1D` nodes in 1-D and :data:`MAX_GRID_2D` per axis in
-2-D. Relative errors in the tails grow with the distance from the data, so queries outside
-the grid, or where the interpolated density is below :data:`EXACT_BELOW` times the grid
-maximum, are evaluated exactly instead.
+**Density on a grid** (:func:`density_on_grid`, behind ``GaussianKDE.evaluate_grid``).
+The data are binned on the evaluation grid itself (extended just enough to hold every
+point within :data:`KERNEL_RADIUS` kernel standard deviations of it) and convolved by FFT
+(``torch.fft.rfftn``, zero-padded so no value wraps around) with the kernel truncated
+outside the Mahalanobis radius :data:`KERNEL_RADIUS`. Points farther than that from every
+node are left out. Error at every node, *absolute*, relative to the kernel's peak height
+``K0 = (2 pi)**(-D/2) det(H)**(-1/2)``:
+
+- truncation and left-out points: at most ``exp(-KERNEL_RADIUS**2 / 2) K0`` = 9e-17 K0;
+- FFT round-off: about 1e-16 times the largest density on the grid;
+- binning: the kernel is narrowed by the average variance binning adds
+  (:func:`~mixtorch.fit.binned.binning_corrected_variance`), which cancels the
+  ``spacing**2 / 12 * f''`` term for data spread smoothly across cells; what remains is
+  of order ``(spacing / h)**4`` relative to the peak density (measured in
+  ``docs/bench/kde.md``: 1e-9 to 1e-6 of the peak on KDEpy's grids). For data sitting on
+  the nodes (ties on a lattice) the term does not cancel and is at most
+  ``spacing**2 / 8 * max|f''|``.
+
+Relative errors are not bounded here: far below the peak (1e-14 of it and less) the FFT
+values are round-off.
+
+**Log-density at any query** (:class:`~mixtorch.fit.binned_score.LogDensityGrid`,
+behind ``score_samples``). The data are whitened by the bandwidth (``z = L^-1 (x - c)``,
+``H = L L^T``), so the kernel is the standard normal in every direction, and binned on a
+grid with :data:`SCORE_CELLS` nodes per kernel width (16 in 1-D, 8 in 2-D and 3-D; fewer
+when the data span more than :data:`SCORE_MAX_SIZES` nodes, never fewer than
+``1 / MAX_SCORE_SPACING``) reaching :data:`SCORE_MARGIN` kernel widths beyond the data.
+The convolution is a dense product along each axis: every term is positive, so each
+node's density is exact to round-off *relative to its own value* (no noise floor), and
+``log f`` is interpolated multilinearly. In whitened units, with spacing ``s`` and ``r``
+the distance from a query to the points that dominate its density:
+
+- inside the grid, ``|log error| <= sum_d (r s + s**2/2)**2 / 8`` from binning (the
+  worst case, one isolated point; smooth data cancel most of it) plus ``sum_d s**2 / 8``
+  times the curvature of ``log f`` from interpolation (the curvature is 1 in the tails).
+  Near the data (r <= 2) this is below 1e-3 per axis in 1-D and 4e-3 in 2-D and 3-D; at
+  the grid's edge (r = 6) below 0.02 (1-D) and 0.07 per axis (s = 1/8). Measured errors
+  are far below both (``tests/test_binned_kde.py``, ``docs/bench/kde.md``);
+- beyond the grid: the exact kernel sum over the :data:`TAIL_POINTS` points that weigh
+  most just beyond the grid in each of 2 (1-D), 32 (2-D) or 96 (3-D) evenly spread
+  directions (a lower bound,
+  exact once those points dominate, which the Gaussian decay makes true far out), and
+  within one kernel width of the grid the tangent of the convex ``log f + |z|**2 / 2``
+  at the nearest grid node if that is larger. Measured on normal data: 1e-12 nats along
+  the axes and diagonals 20 to 200 kernel widths out; in directions between them, up
+  to 0.1 (2-D) and 0.35 (3-D) nats a few kernel widths beyond the grid, where neither
+  bound is tight yet (``benchmarks/bench_binned_kde.py`` prints the figure);
+- no query falls back to a sum over the data, except where the grid density underflows
+  float64 (more than ~37 kernel widths from every point of the bulk): the caller
+  evaluates those exactly (``needs_exact``).
+
+**Outliers.** When the data span more than the grid can hold at :data:`MAX_SCORE_SPACING`,
+the grid covers the bulk between the :data:`BULK_QUANTILE` and ``1 - BULK_QUANTILE``
+quantiles of each axis; the few points outside (at most :data:`MAX_FAR_FRACTION` of
+them) are summed exactly for each query, so an outlier neither stretches the grid nor is
+lost. More spread-out data are refused with a ``ValueError`` recommending
+``algorithm='exact'``. An automatic evaluation grid likewise covers only the bulk when
+outliers would stretch it more than :data:`OUTLIER_STRETCH` times; points beyond
+``KERNEL_RADIUS`` kernel widths of the grid cannot change its values (see above).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import numbers
+from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["DensityGrid", "binned_density_grid", "default_grid_size"]
+from .binned import (
+    RegularGrid,
+    binning_corrected_variance,
+    fast_fft_size,
+    fft_gaussian_convolution,
+    linear_binning,
+)
 
-CELLS_PER_BANDWIDTH = 16
-MAX_GRID_1D = 2**16
-MAX_GRID_2D = 1024
-#: Interpolated densities below this fraction of the peak are recomputed exactly.
-EXACT_BELOW = 1e-6
-#: The grid extends this many kernel standard deviations beyond the data.
-_MARGIN = 6.0
+__all__ = ["bulk_quantiles", "check_grid_size", "density_on_grid"]
+
+#: Kernel truncation radius (Mahalanobis): exp(-8.6**2 / 2) = 9e-17.
+KERNEL_RADIUS = 8.6
+#: Automatic evaluation grids reach this many kernel standard deviations past the data.
+GRID_MARGIN = 5.0
+#: Nodes per axis of an automatic evaluation grid, by dimension.
+DEFAULT_GRID_SIZES = {1: 1024, 2: 256, 3: 64}
+#: Log-density grid: nodes per kernel width, margin, coarsest spacing (kernel widths).
+SCORE_CELLS = {1: 16, 2: 8, 3: 8}
+SCORE_MARGIN = 6.0
+MAX_SCORE_SPACING = 0.5
+#: Most nodes per axis of the log-density grid, by dimension (dense products cost M**(D+1)).
+SCORE_MAX_SIZES = {1: 4096, 2: 1024, 3: 192}
+BULK_QUANTILE = 1e-3
+#: An automatic evaluation grid covers only the bulk when the full range is this much wider.
+OUTLIER_STRETCH = 4.0
+MAX_FAR_FRACTION = 0.01
+#: Points kept exactly per direction of {-1, 0, 1}**D for the density beyond the grid.
+TAIL_POINTS = 128
+#: Largest working memory a grid may take.
+MEMORY_LIMIT_BYTES = 2 * 2**30
+MAX_FEATURES = 3
 
 
-@dataclass(frozen=True)
-class DensityGrid:
-    """Density values on a regular grid.
+def check_grid_size(value: Any, n_features: int) -> list[int] | None:
+    """Validate ``grid_size`` (None, an int, or one int per axis) and the memory it needs.
 
-    Attributes
-    ----------
-    origin, spacing : Tensor of shape (D,)
-    values : Tensor of shape (M,) or (M1, M2)
-        Density (not log-density) at the nodes, float64.
+    Returns
+    -------
+    list of n_features ints, or None
     """
-
-    origin: Tensor
-    spacing: Tensor
-    values: Tensor
-
-    def interpolate(self, queries: Tensor) -> tuple[Tensor, Tensor]:
-        """Linearly interpolated density at ``queries`` (m, D), and a mask of queries that
-        need exact evaluation (outside the grid or in the far tail)."""
-        sizes = torch.tensor(self.values.shape, device=queries.device)
-        position = (queries.to(torch.float64) - self.origin) / self.spacing
-        inside = ((position >= 0) & (position <= sizes - 1)).all(1)
-        base = position.floor().clamp(min=0).minimum(sizes - 2).long()
-        fraction = (position - base).clamp(0.0, 1.0)
-        density = torch.zeros(queries.shape[0], dtype=torch.float64, device=queries.device)
-        for corner, corner_weight in _corners(base, fraction):
-            index = tuple(corner[:, d] for d in range(corner.shape[1]))
-            density += corner_weight * self.values[index]
-        tail = density < EXACT_BELOW * float(self.values.max())
-        return density, ~inside | tail
-
-
-def default_grid_size(extent: Tensor, kernel_std: float) -> list[int]:
-    """Nodes per axis: :data:`CELLS_PER_BANDWIDTH` per kernel standard deviation, capped."""
-    cap = MAX_GRID_1D if extent.shape[0] == 1 else MAX_GRID_2D
+    if value is None:
+        return None
+    if n_features > MAX_FEATURES:
+        raise ValueError(f"algorithm='fft' handles 1-D to 3-D data, got {n_features}-D.")
+    items = list(value) if isinstance(value, (list, tuple)) else [value] * n_features
+    if len(items) != n_features:
+        raise ValueError(f"grid_size needs {n_features} entries, got {value!r}.")
     sizes = []
-    for length in extent.tolist():
-        wanted = CELLS_PER_BANDWIDTH * length / kernel_std + 1
-        sizes.append(int(min(cap, max(64, 2 ** math.ceil(math.log2(wanted))))))
+    for item in items:
+        integral = isinstance(item, numbers.Integral) or (
+            isinstance(item, float) and math.isfinite(item) and item.is_integer()
+        )
+        if isinstance(item, bool) or not integral or int(item) < 2:
+            raise ValueError(f"grid_size must be an integer of at least 2, got {value!r}.")
+        sizes.append(int(item))
+    _check_memory(_score_bytes(sizes), "grid_size", value)
     return sizes
 
 
-def binned_density_grid(
-    X: Tensor, weights: Tensor, bandwidth: Tensor, grid_size: int | None = None
-) -> DensityGrid:
-    """Density of the weighted Gaussian KDE on a grid covering the data.
+def _score_bytes(sizes: list[int]) -> int:
+    return 8 * (3 * math.prod(sizes) + sum(size * size for size in sizes))
+
+
+def _fft_bytes(sizes: list[int]) -> int:
+    return 8 * 6 * math.prod(fast_fft_size(2 * size) for size in sizes)
+
+
+def _check_memory(n_bytes: int, parameter: str, value: Any) -> None:
+    if n_bytes > MEMORY_LIMIT_BYTES:
+        raise ValueError(
+            f"{parameter}={value!r} would need about {n_bytes / 2**30:.3g} GiB of memory "
+            f"for the grid (limit {MEMORY_LIMIT_BYTES / 2**30:.0f} GiB): use fewer nodes."
+        )
+
+
+# -- density on an evaluation grid ------------------------------------------------------
+def density_on_grid(X: Tensor, weights: Tensor, H: Tensor, grid: Any) -> tuple[Tensor, Tensor]:
+    """Density of the weighted Gaussian KDE at every node of a regular grid.
 
     Parameters
     ----------
-    X : Tensor of shape (N, D), D in {1, 2}
-    weights : Tensor of shape (N,)
-        Normalised weights.
-    bandwidth : Tensor of shape (D, D)
+    X : Tensor of shape (N, D), D <= 3
+    weights : Tensor of shape (N,), summing to 1
+    H : Tensor of shape (D, D)
         Kernel covariance.
-    grid_size : int, optional
-        Nodes per axis; by default :func:`default_grid_size`.
+    grid : int, sequence of D ints, or array-like of shape (M, D)
+        Nodes per axis of an automatic grid (the data's range plus :data:`GRID_MARGIN`
+        kernel standard deviations), or the nodes of an equidistant grid listed with the
+        last axis varying fastest (as ``itertools.product`` / KDEpy list them).
+
+    Returns
+    -------
+    points : Tensor of shape (M, D), float64
+    density : Tensor of shape (M,), float64, non-negative
     """
-    n_features = X.shape[1]
-    if n_features not in (1, 2):
-        raise ValueError(f"The FFT algorithm handles 1-D and 2-D data, got {n_features}-D.")
-    X64, H = X.to(torch.float64), bandwidth.to(torch.float64)
-    axis_std = torch.sqrt(torch.diagonal(H))
-    low = X64.min(0).values - _MARGIN * axis_std
-    high = X64.max(0).values + _MARGIN * axis_std
-    narrowest = float(torch.linalg.eigvalsh(H).min().sqrt())
-    if grid_size is None:
-        sizes = default_grid_size(high - low, narrowest)
+    H64 = H.to(torch.float64)
+    if int(torch.linalg.cholesky_ex(H64).info) != 0:
+        raise ValueError(
+            "algorithm='fft' needs a positive definite bandwidth matrix (are the data "
+            "collinear?); pass a bandwidth matrix or use algorithm='exact'."
+        )
+    columns = X.T.to(torch.float64).contiguous()
+    bounds = torch.stack([columns.amin(1), columns.amax(1)])  # (2, D)
+    std = torch.sqrt(torch.diagonal(H64))
+    if _is_point_array(grid):
+        lattice = _grid_from_points(grid, X.shape[1], X.device)
     else:
-        if int(grid_size) < 2:
-            raise ValueError(f"grid_size must be at least 2, got {grid_size!r}.")
-        sizes = [int(grid_size)] * n_features
-    shape = torch.tensor(sizes, dtype=torch.float64, device=X.device)
-    spacing = (high - low) / (shape - 1)
-    counts = _linear_binning(X64, weights.to(torch.float64), low, spacing, sizes)
-    values = _convolve(counts, _kernel_on_offsets(H, spacing, sizes))
-    return DensityGrid(low, spacing, values.clamp(min=0.0))
+        sizes = check_grid_size(grid, X.shape[1])
+        assert sizes is not None
+        lattice = _automatic_grid(columns, bounds, std, sizes)
+    reach = KERNEL_RADIUS * std
+    low = torch.maximum(bounds[0], lattice.origin - reach)
+    high = torch.minimum(bounds[1], lattice.upper + reach)
+    pad_low = torch.ceil((lattice.origin - low) / lattice.spacing).clamp(min=0).long().tolist()
+    # One node more than needed above: every binned point is then a cell below the top.
+    above = torch.ceil((high - lattice.upper) / lattice.spacing).clamp(min=0) + 1
+    pad_high = above.long().tolist()
+    sizes = [n + lo + hi for n, lo, hi in zip(lattice.sizes, pad_low, pad_high, strict=True)]
+    _check_memory(_fft_bytes(sizes), "grid", _describe(grid))
+    offset = torch.tensor(pad_low, dtype=torch.float64, device=X.device) * lattice.spacing
+    extended = RegularGrid(lattice.origin - offset, lattice.spacing, tuple(sizes))
+    inside_columns, inside_weights = _select(columns, bounds, weights, low, high)
+    counts = linear_binning(inside_columns, inside_weights, extended, clamp=False)
+    kernel = binning_corrected_variance(H64, lattice.spacing)
+    density = fft_gaussian_convolution(counts, lattice.spacing, kernel, KERNEL_RADIUS)
+    crop = tuple(slice(lo, lo + size) for lo, size in zip(pad_low, lattice.sizes, strict=True))
+    return lattice.points(), density[crop].clamp(min=0.0).reshape(-1)
 
 
-def _corners(base: Tensor, fraction: Tensor) -> list[tuple[Tensor, Tensor]]:
-    """The 2**D neighbouring nodes of each point and their linear-interpolation weights."""
-    n_features = base.shape[1]
-    result = []
-    for code in range(2**n_features):
-        offset = torch.tensor([(code >> d) & 1 for d in range(n_features)], device=base.device)
-        weight = torch.where(offset.bool(), fraction, 1.0 - fraction).prod(1)
-        result.append((base + offset, weight))
-    return result
+def _select(
+    columns: Tensor, bounds: Tensor, weights: Tensor, low: Tensor, high: Tensor
+) -> tuple[Tensor, Tensor | None]:
+    """Columns of the points inside [low, high] and their weights (None when uniform);
+    no copy when every point is inside."""
+    smallest, largest = torch.aminmax(weights)
+    uniform = bool(smallest == largest)
+    if bool((bounds[0] >= low).all() and (bounds[1] <= high).all()):
+        return columns, None if uniform else weights
+    keep = ((columns >= low[:, None]) & (columns <= high[:, None])).all(0)
+    return columns[:, keep], weights[keep]
 
 
-def _linear_binning(
-    X: Tensor, weights: Tensor, origin: Tensor, spacing: Tensor, sizes: list[int]
-) -> Tensor:
-    position = (X - origin) / spacing
-    limits = torch.tensor(sizes, device=X.device) - 2
-    base = position.floor().clamp(min=0).minimum(limits).long()
-    fraction = (position - base).clamp(0.0, 1.0)
-    flat = torch.zeros(math.prod(sizes), dtype=torch.float64, device=X.device)
-    strides = [math.prod(sizes[d + 1 :]) for d in range(len(sizes))]
-    for corner, corner_weight in _corners(base, fraction):
-        flat_index = corner[:, 0] * strides[0]
-        for d in range(1, len(sizes)):
-            flat_index = flat_index + corner[:, d] * strides[d]
-        flat.index_add_(0, flat_index, weights * corner_weight)
-    return flat.reshape(sizes)
+def _is_point_array(grid: Any) -> bool:
+    return isinstance(grid, (Tensor, np.ndarray)) and grid.ndim == 2
 
 
-def _kernel_on_offsets(H: Tensor, spacing: Tensor, sizes: list[int]) -> Tensor:
-    """N(offset | 0, H) on the padded (2 M per axis) grid of offsets, in FFT (wrapped) order."""
-    axes = []
-    for d, size in enumerate(sizes):
-        steps = torch.fft.fftfreq(2 * size, d=1.0 / (2 * size), device=H.device)
-        axes.append(steps.to(torch.float64) * spacing[d])
-    offsets = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, len(sizes))
-    cholesky = torch.linalg.cholesky(H)
-    whitened = torch.linalg.solve_triangular(cholesky, offsets.T, upper=False)
-    log_norm = 0.5 * len(sizes) * math.log(2 * math.pi) + torch.log(torch.diagonal(cholesky)).sum()
-    kernel = torch.exp(-0.5 * whitened.square().sum(0) - log_norm)
-    return kernel.reshape([2 * s for s in sizes])
+def _describe(grid: Any) -> Any:
+    return f"array of shape {tuple(grid.shape)}" if _is_point_array(grid) else grid
 
 
-def _convolve(counts: Tensor, kernel: Tensor) -> Tensor:
-    dims = tuple(range(counts.ndim))
-    padded = [2 * s for s in counts.shape]
-    spectrum = torch.fft.rfftn(counts, s=padded, dim=dims) * torch.fft.rfftn(kernel, dim=dims)
-    full = torch.fft.irfftn(spectrum, s=padded, dim=dims)
-    return full[tuple(slice(0, s) for s in counts.shape)]
+def _automatic_grid(columns: Tensor, bounds: Tensor, std: Tensor, sizes: list[int]):
+    """The data's range plus GRID_MARGIN kernel standard deviations; on axes where
+    outliers would stretch it more than OUTLIER_STRETCH times, the bulk's range."""
+    size_tensor = torch.tensor(sizes, dtype=torch.float64, device=columns.device)
+    bulk = bulk_quantiles(columns)
+    bulk_span = bulk[1] - bulk[0] + 2 * GRID_MARGIN * std
+    wide = (bounds[1] - bounds[0]) > OUTLIER_STRETCH * bulk_span
+    low = torch.where(wide, bulk[0], bounds[0]) - GRID_MARGIN * std
+    high = torch.where(wide, bulk[1], bounds[1]) + GRID_MARGIN * std
+    return RegularGrid(low, (high - low) / (size_tensor - 1), tuple(sizes))
+
+
+def _grid_from_points(grid: Any, n_features: int, device: Any) -> RegularGrid:
+    points = torch.as_tensor(np.asarray(grid) if not isinstance(grid, Tensor) else grid)
+    points = points.to(dtype=torch.float64, device=device)
+    if points.shape[1] != n_features or not bool(torch.isfinite(points).all()):
+        raise ValueError(
+            f"grid must be finite points of shape (M, {n_features}), got shape "
+            f"{tuple(points.shape)}."
+        )
+    axes = [torch.unique(points[:, d]) for d in range(n_features)]
+    sizes = tuple(int(axis.numel()) for axis in axes)
+    if min(sizes) < 2:
+        raise ValueError("grid needs at least 2 distinct values along every axis.")
+    origin = torch.stack([axis[0] for axis in axes])
+    spacing = torch.stack([(axis[-1] - axis[0]) / (axis.numel() - 1) for axis in axes])
+    lattice = RegularGrid(origin, spacing, sizes)
+    scale = float((points.abs().max() + spacing.max()).clamp(min=1.0))
+    if math.prod(sizes) != points.shape[0] or not bool(
+        torch.allclose(points, lattice.points(), rtol=0.0, atol=1e-9 * scale)
+    ):
+        raise ValueError(
+            "grid must list every node of an equidistant grid, the last axis varying "
+            "fastest (as itertools.product or KDEpy produce them)."
+        )
+    _check_memory(_fft_bytes(list(sizes)), "grid", _describe(grid))
+    return lattice
+
+
+def bulk_quantiles(columns: Tensor) -> Tensor:
+    """The BULK_QUANTILE and 1 - BULK_QUANTILE quantiles of each row, shape (2, D)."""
+    n_samples = columns.shape[1]
+    low_rank = 1 + round(BULK_QUANTILE * (n_samples - 1))
+    high_rank = n_samples - low_rank + 1
+    low = torch.kthvalue(columns, low_rank, dim=1).values
+    high = torch.kthvalue(columns, high_rank, dim=1).values
+    return torch.stack([low, high])

@@ -22,8 +22,8 @@ from torch import Tensor
 from ..covariance import Covariance
 from ..distributed import rank
 from ..stats import ResponsibilityFn, SufficientStatistics, statistics_from_responsibilities
-from ..streaming import reservoir_sample, stream_lloyd
 from .kmeans import kmeans, kmeans_plusplus, nearest_centers
+from .streaming import reservoir_sample, stream_lloyd
 
 __all__ = ["DEFAULT_SAMPLE_SIZE", "initial_statistics"]
 

@@ -31,7 +31,10 @@ from .._chunks import iter_chunks
 from ..covariance import Covariance
 from ..distributed import all_reduce_sum, gather_rows, rank
 from ..mixture import Mixture
-from ..stats import ACCUMULATOR_DTYPE, SufficientStatistics, chunk_statistics
+from ..stats import (
+    ACCUMULATOR_DTYPE,
+    statistics_from_responsibilities,
+)
 from .init import _nearest_center, _random_responsibilities, mixture_from_labels
 from .kmeans import kmeans, kmeans_plusplus, nearest_centers
 from .start import StartSpec
@@ -190,21 +193,10 @@ def mixture_from_stream(
     reference: Tensor,
 ) -> Mixture:
     """One M-step from per-chunk responsibilities, summed over the stream and ranks."""
-    shift = reference.mean(0)
-    moment_reference = (
-        reference if covariance_type.centred_per_component else shift.expand_as(reference)
+    stats = statistics_from_responsibilities(
+        chunks(), responsibility_fn, covariance_type, reference
     )
-    total: SufficientStatistics | None = None
-    start = 0
-    for chunk in chunks():
-        responsibilities = responsibility_fn(chunk, start).to(chunk.dtype)
-        stats = chunk_statistics(
-            covariance_type, chunk - shift, responsibilities, moment_reference, shift
-        )
-        total = stats if total is None else total + stats
-        start += chunk.shape[0]
-    assert total is not None
-    return total.all_reduce().m_step(covariance_type, reg_covar, reference.dtype)
+    return stats.all_reduce().m_step(covariance_type, reg_covar, reference.dtype)
 
 
 # -- single Gaussian ---------------------------------------------------------------------
