@@ -148,9 +148,7 @@ def test_bad_weights_are_rejected(weights, message):
 
 def test_wrong_covariance_shape_is_rejected():
     weights, means, _, _ = random_parameters("diag")
-    with pytest.raises(
-        ValueError, match=r"'full' covariances must have shape \(3, 4, 4\)"
-    ):
+    with pytest.raises(ValueError, match=r"'full' covariances must have shape \(3, 4, 4\)"):
         Mixture.from_parameters(weights, means, np.ones((3, 4)), "full")
     with pytest.raises(ValueError, match="covariance_type must be one of"):
         Mixture.from_parameters(weights, means, np.ones((3, 4)), "banana")
