@@ -47,6 +47,7 @@ from ._model_file import (
     read_model_file,
     write_model_file,
 )
+from ._version import __version__
 from .bayesian_mixture import BayesianGaussianMixture
 from .fit.em import EMTrace
 from .fit.stepwise import StepwiseState
@@ -247,8 +248,6 @@ def save(model: Any, path: str | os.PathLike[str]) -> Path:
     >>> np.array_equal(again.score_samples(X), model.score_samples(X))
     True
     """
-    from . import __version__
-
     if not hasattr(model, "get_params"):
         raise TypeError(f"save expects a scikit-learn style estimator, got {type(model)!r}.")
     if not any(name.endswith("_") and not name.startswith("_") for name in vars(model)):

@@ -1,0 +1,33 @@
+"""The package's structure: no import cycles, no private estimator calls below the estimators."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parents[1]
+PACKAGE = ROOT / "src" / "mixtorch"
+
+
+def test_no_import_cycles():
+    tool = ROOT / "tools" / "import_cycles.py"
+    result = subprocess.run(
+        [sys.executable, str(tool), str(PACKAGE)], capture_output=True, text=True, check=True
+    )
+    assert "cycles: none" in result.stdout, result.stdout
+
+
+def test_lower_layers_never_call_private_estimator_methods():
+    lower = [*PACKAGE.glob("fit/*.py"), *(PACKAGE / name for name in ("stats.py", "mixture.py",
+             "covariance.py", "estep.py", "distributed.py", "io.py", "nn.py", "_module.py",
+             "conditioning.py", "sources.py"))]  # fmt: skip
+    pattern = re.compile(r"\b(estimator|model)\._[a-z]")
+    offenders = [
+        f"{path.name}:{number}"
+        for path in lower
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert offenders == []
