@@ -7,9 +7,6 @@ the test then compares both ranks with a single-process fit on the concatenated 
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
 import sys
 from pathlib import Path
 
@@ -17,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from _gloo import run_two_ranks
 from mixtorch import Gaussian, GaussianMixture
 from mixtorch.distributed import all_reduce_sum, gather_rows, is_distributed, rank, world_size
 
@@ -106,42 +104,8 @@ def _prefixed(prefix: str, values: dict[str, np.ndarray]) -> dict[str, np.ndarra
 
 
 # -- the test ---------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _launch(tmp_path: Path) -> list[dict[str, np.ndarray]]:
-    port = _free_port()
-    env = dict(
-        os.environ,
-        OMP_NUM_THREADS="1",
-        GLOO_SOCKET_IFNAME="lo",
-        MASTER_ADDR="127.0.0.1",
-        PYTHONWARNINGS="error",
-    )
-    processes = [
-        subprocess.Popen(
-            [sys.executable, __file__, str(rank_id), str(port), str(tmp_path)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for rank_id in range(2)
-    ]
-    logs = []
-    try:
-        for process in processes:
-            logs.append(process.communicate(timeout=120)[0])
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-    for process, log in zip(processes, logs, strict=True):
-        assert process.returncode == 0, log
+    run_two_ranks(__file__, tmp_path, timeout=120)
     return [dict(np.load(tmp_path / f"rank{rank_id}.npz")) for rank_id in range(2)]
 
 

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
-import socket
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from _gloo import run_two_ranks
 from mixtorch import Gaussian, GaussianMixture
 
 START = {
@@ -85,38 +83,10 @@ def _worker(rank_id: int, port: int, out: Path) -> None:
 
 
 # -- the test ---------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def rank_results(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
     out = tmp_path_factory.mktemp("gloo_configuration")
-    env = dict(os.environ, OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME="lo", PYTHONWARNINGS="error")
-    port = _free_port()
-    processes = [
-        subprocess.Popen(
-            [sys.executable, __file__, str(rank_id), str(port), str(out)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for rank_id in range(2)
-    ]
-    logs = []
-    try:
-        for process in processes:
-            logs.append(process.communicate(timeout=150)[0])
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-    for process, log in zip(processes, logs, strict=True):
-        assert process.returncode == 0, log
+    run_two_ranks(__file__, out, timeout=150)
     return [json.loads((out / f"rank{rank_id}.json").read_text()) for rank_id in range(2)]
 
 

@@ -8,9 +8,6 @@ fit on the concatenated data.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -19,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from _gloo import run_two_ranks
 from mixtorch import BayesianGaussianMixture
 from mixtorch.fit.variational import (
     VariationalPrior,
@@ -123,38 +121,10 @@ def _worker(rank_id: int, port: int, out: Path) -> None:
 
 
 # -- the test ---------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def rank_results(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, np.ndarray]]:
     out = tmp_path_factory.mktemp("gloo_vb")
-    port = _free_port()
-    env = dict(os.environ, OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME="lo")
-    processes = [
-        subprocess.Popen(
-            [sys.executable, __file__, str(rank_id), str(port), str(out)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for rank_id in range(2)
-    ]
-    logs = []
-    try:
-        for process in processes:
-            logs.append(process.communicate(timeout=240)[0])
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-    for process, log in zip(processes, logs, strict=True):
-        assert process.returncode == 0, log
+    run_two_ranks(__file__, out, timeout=240, PYTHONWARNINGS="default")
     return [dict(np.load(out / f"rank{rank_id}.npz")) for rank_id in range(2)]
 
 
