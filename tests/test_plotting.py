@@ -256,3 +256,19 @@ def test_mixture_2d_of_a_kde_draws_contours_only(tmp_path, blobs_2d):
     assert not [patch for patch in ax.patches if isinstance(patch, Ellipse)]
     assert len(ax.collections) >= 2
     ax.figure.savefig(tmp_path / "kde_2d.png")
+
+
+def test_criterion_ticks_are_the_k_values_tried_and_grid_tiles_carry_labels():
+    from mixtorch.plotting import plot_criterion, plot_samples_grid
+
+    table = [
+        {"n_components": k, "covariance_type": "full", "bic": float(b)}
+        for k, b in ((1, 10.0), (2, 8.0), (4, 7.0), (8, 9.0))
+    ]
+    ax = plot_criterion(table)
+    assert list(ax.get_xticks()) == [1, 2, 4, 8]
+    images = np.zeros((6, 64))
+    ax = plot_samples_grid(images, (8, 8), n_cols=3, labels=[0, 0, 1, 1, 2, 2])
+    assert [text.get_text() for text in ax.texts] == ["0", "0", "1", "1", "2", "2"]
+    with pytest.raises(ValueError, match="labels must have 6 entries"):
+        plot_samples_grid(images, (8, 8), labels=[0, 1])

@@ -143,9 +143,13 @@ def plot_criterion(
     if best is not None:
         value = best[0] if lower_is_better else -best[0]
         ax.plot([best[1]], [value], "k*", ms=14, label="best")
-    from matplotlib.ticker import MaxNLocator
+    tried = sorted({int(row["n_components"]) for row in rows})
+    if len(tried) <= 15:  # a tick at every K tried
+        ax.set_xticks(tried)
+    else:
+        from matplotlib.ticker import MaxNLocator
 
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("number of components K")
     ax.set_ylabel(f"{column} ({'lower' if lower_is_better else 'higher'} is better)")
     ax.legend(fontsize="small")
@@ -231,6 +235,7 @@ def plot_samples_grid(
     title: str | None = None,
     cmap: str = "gray_r",
     value_range: tuple[float, float] | None = None,
+    labels: Any = None,
 ) -> Any:
     """Images (one per row of ``images``) tiled into one picture.
 
@@ -245,6 +250,9 @@ def plot_samples_grid(
     cmap : str, default='gray_r'
     value_range : (low, high), optional
         Pixel range of the colour map; by default the range of ``images``.
+    labels : array-like of shape (n_images,), optional
+        A label written in the corner of each tile (e.g. the mixture component that
+        generated it).
 
     Returns
     -------
@@ -279,6 +287,14 @@ def plot_samples_grid(
         canvas[top : top + height, left : left + width] = image
     ax = _axes(ax, (0.5 * n_cols + 1, 0.5 * n_rows + 1))
     ax.imshow(canvas, cmap=cmap, vmin=low, vmax=high, interpolation="nearest")
+    if labels is not None:
+        names = [str(label) for label in _numpy(labels).reshape(-1)]
+        if len(names) != n_images:
+            raise ValueError(f"labels must have {n_images} entries, one per image.")
+        for index, name in enumerate(names):
+            row, col = divmod(index, n_cols)
+            top, left = 1 + row * (height + 1), 1 + col * (width + 1)
+            ax.text(left - 0.3, top - 0.2, name, color="tab:red", fontsize=6, va="top")
     ax.set_axis_off()
     if title:
         ax.set_title(title)

@@ -142,11 +142,11 @@ def _run(
     )
     model = selection.best_estimator_
     model.set_params(random_state=seed)
-    new_points, _ = model.sample(n_samples)
+    new_points, components = model.sample(n_samples)
     # Sampled pixels can fall a little outside the ink range; clip them to what a scan holds.
     new_digits = np.clip(pca.inverse_transform(new_points), 0.0, PIXEL_MAX)
     real = digits.data[np.random.default_rng(seed).choice(len(digits.data), n_samples, False)]
-    files = _write_pictures(out, selection, new_digits, real)
+    files = _write_pictures(out, selection, new_digits, real, components)
     files["model"] = save(model, out / "digits_model.mixtorch")
     result = DemoResult(
         selection=selection,
@@ -162,7 +162,11 @@ def _run(
 
 
 def _write_pictures(
-    out: Path, selection: SelectionResult, new_digits: np.ndarray, real: np.ndarray
+    out: Path,
+    selection: SelectionResult,
+    new_digits: np.ndarray,
+    real: np.ndarray,
+    components: np.ndarray,
 ) -> dict[str, Path]:
     import matplotlib.pyplot as plt
 
@@ -174,11 +178,18 @@ def _write_pictures(
         "bic": out / "digits_bic.png",
     }
     pictures = [
-        (files["samples"], new_digits, "digits sampled from the mixture"),
-        (files["real"], real, "real digits from the data set"),
+        (
+            files["samples"],
+            new_digits,
+            "digits sampled from the mixture\n(red: the component that drew each one)",
+            components,
+        ),
+        (files["real"], real, "real digits from the data set", None),
     ]
-    for path, images, title in pictures:
-        ax = plot_samples_grid(images, IMAGE_SHAPE, title=title, value_range=(0.0, PIXEL_MAX))
+    for path, images, title, labels in pictures:
+        ax = plot_samples_grid(
+            images, IMAGE_SHAPE, title=title, value_range=(0.0, PIXEL_MAX), labels=labels
+        )
         ax.figure.savefig(path, dpi=100, bbox_inches="tight")
         plt.close(ax.figure)
     ax = plot_criterion(selection)
