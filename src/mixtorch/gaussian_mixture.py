@@ -298,6 +298,12 @@ class GaussianMixture(
         self._validate_params()
         progress = Progress(self.verbose, self.verbose_interval, callback)
         if self._uses_source(X):
+            if self._allows_missing():
+                raise ValueError(
+                    "missing_values=np.nan is supported for in-memory data only, not for "
+                    "data sources or across torch.distributed ranks yet; load the data, or "
+                    "fill or drop the missing entries first."
+                )
             return self._fit_source(X, progress, labels)
         warm = self._warm()
         dtype = self.mixture_.dtype if warm else resolve_dtype(self.dtype, X)
