@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 import matplotlib
@@ -167,6 +168,20 @@ def test_history_plot_draws_the_training_curve():
     x_data, y_data = ax.lines[0].get_data()
     np.testing.assert_array_equal(x_data, np.arange(1, 51))
     np.testing.assert_allclose(y_data, model.history_.nll)
+    plt.close(figure)
+
+
+def test_history_plot_without_matplotlib_gives_the_install_hint(monkeypatch):
+    X = _blobs(2, 60)
+    model = Gaussian(algorithm="gradient", random_state=0, max_iter=30, tol=0.0)
+    with pytest.warns(ConvergenceWarning):
+        model.fit(X)
+    figure, ax = plt.subplots()
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    with pytest.raises(ImportError, match=r"pip install 'mixtorch\[plot\]'"):
+        model.history_.plot(ax=ax)
+    assert len(ax.lines) == 0  # refused before drawing anything
     plt.close(figure)
 
 

@@ -13,7 +13,7 @@ __all__ = ["axes", "fitted_mixture", "numpy", "pyplot"]
 def pyplot() -> Any:
     try:
         import matplotlib.pyplot as plt
-    except ImportError as error:  # pragma: no cover - depends on the environment
+    except ImportError as error:
         raise ImportError("Plotting needs matplotlib: pip install 'mixtorch[plot]'.") from error
     return plt
 

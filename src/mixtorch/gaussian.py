@@ -13,6 +13,7 @@ from ._base import MixtureScoringMixin
 from ._chunks import chunk_rows, column_mean
 from ._data import prepare_source, uses_source
 from ._estimator import MIXTURE_CONSTRAINTS, MixtureEstimator, Progress, best_of_n_init
+from ._gaussian_scipy import ScipyGaussianMixin
 from ._validation import (
     OutputKind,
     as_output,
@@ -30,7 +31,7 @@ from .mixture import Mixture
 __all__ = ["Gaussian"]
 
 
-class Gaussian(MixtureScoringMixin, DensityMixin, MixtureEstimator):
+class Gaussian(ScipyGaussianMixin, MixtureScoringMixin, DensityMixin, MixtureEstimator):
     """Maximum-likelihood Gaussian: the sample mean and the biased sample covariance.
 
     For one-dimensional data pass a single column, ``X.reshape(-1, 1)``.

@@ -8,6 +8,7 @@ from typing import Any
 
 from torch import Tensor
 
+from .._plot_common import pyplot
 from ..exceptions import DivergenceError
 
 __all__ = ["GradientTrace", "check_divergence", "has_converged"]
@@ -90,10 +91,10 @@ class GradientTrace:
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
         """Training curve (NLL per sample against epoch) on a matplotlib axes.
 
-        Returns the axes. Extra keyword arguments go to ``ax.plot``.
+        Returns the axes. Extra keyword arguments go to ``ax.plot``. Without matplotlib
+        it raises ImportError with the install hint that mixtorch's other plots give.
         """
-        import matplotlib.pyplot as plt
-
+        plt = pyplot()  # checked first, so a missing matplotlib fails before any work
         if ax is None:
             _, ax = plt.subplots()
         ax.plot(self.iterations, self.nll, **{"label": "gradient", **kwargs})

@@ -1,0 +1,175 @@
+"""Gaussian's multivariate_normal surface against scipy.stats and torch.distributions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+from sklearn.exceptions import NotFittedError
+
+from mixtorch import Gaussian
+
+COVARIANCE_TYPES = ["full", "diag", "spherical", "tied"]
+
+
+def _data(n_features: int = 3, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    mixing = rng.normal(size=(n_features, n_features)) + 2.0 * np.eye(n_features)
+    return rng.normal(size=(400, n_features)) @ mixing + np.arange(n_features)
+
+
+def _expected_cov(model: Gaussian, X: np.ndarray) -> np.ndarray:
+    """The fitted covariance as a full matrix, from the data (independent of the model)."""
+    full = np.cov(X.T, bias=True).reshape(X.shape[1], X.shape[1])
+    if model.covariance_type == "diag":
+        return np.diag(np.diag(full))
+    if model.covariance_type == "spherical":
+        return np.eye(X.shape[1]) * np.trace(full) / X.shape[1]
+    return full
+
+
+def _reference(model: Gaussian, X: np.ndarray):
+    return stats.multivariate_normal(X.mean(0), _expected_cov(model, X))
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_mean_cov_logpdf_pdf_entropy_match_scipy(covariance_type):
+    X = _data()
+    model = Gaussian(covariance_type=covariance_type, dtype=torch.float64).fit(X)
+    reference = _reference(model, X)
+    np.testing.assert_allclose(model.mean, reference.mean, rtol=1e-10)
+    np.testing.assert_allclose(model.cov, reference.cov, rtol=1e-10)
+    points = _data(seed=1)[:7]
+    np.testing.assert_allclose(model.logpdf(points), reference.logpdf(points), rtol=1e-10)
+    np.testing.assert_allclose(model.pdf(points), reference.pdf(points), rtol=1e-10)
+    assert model.entropy() == pytest.approx(reference.entropy(), rel=1e-12)
+    assert isinstance(model.entropy(), float)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_cdf_and_logcdf_match_scipy(covariance_type):
+    X = _data()
+    model = Gaussian(covariance_type=covariance_type, dtype=torch.float64).fit(X)
+    reference = _reference(model, X)
+    points = _data(seed=2)[:4]
+    np.testing.assert_allclose(model.cdf(points, rng=0), reference.cdf(points, rng=0), atol=1e-4)
+    np.testing.assert_allclose(
+        model.logcdf(points, rng=0), reference.logcdf(points, rng=0), atol=1e-3
+    )
+    lower = points.min(0) - 1.0
+    np.testing.assert_allclose(
+        model.cdf(points, lower_limit=lower, rng=0),
+        reference.cdf(points, lower_limit=lower, rng=0),
+        atol=1e-4,
+    )
+
+
+def test_one_feature_cdf_is_the_exact_normal_cdf():
+    X = np.random.default_rng(0).normal(2.0, 3.0, size=(300, 1))
+    model = Gaussian(dtype=torch.float64).fit(X)
+    normal = stats.norm(X.mean(), X.std())
+    x = np.array([-50.0, -1.0, 2.0, 7.0])
+    np.testing.assert_allclose(model.cdf(x), normal.cdf(x), rtol=1e-12)
+    np.testing.assert_allclose(model.logcdf(x), normal.logcdf(x), rtol=1e-12)
+    assert model.logcdf(-50.0) < -100  # no log(0) in the far tail
+
+
+def test_shapes_follow_scipy_for_one_point_and_many():
+    X = _data(2)
+    model = Gaussian(dtype=torch.float64).fit(X)
+    reference = stats.multivariate_normal(X.mean(0), np.cov(X.T, bias=True))
+    for x in ([0.5, 1.0], [[0.5, 1.0]], X[:5], X[:6].reshape(2, 3, 2)):
+        for method in ("logpdf", "pdf", "cdf"):
+            ours = getattr(model, method)(x)
+            theirs = getattr(reference, method)(x)
+            assert np.shape(ours) == np.shape(theirs), (method, np.shape(x))
+    assert isinstance(model.logpdf([0.5, 1.0]), np.floating)
+
+    X1 = X[:, :1]
+    model1 = Gaussian(dtype=torch.float64).fit(X1)
+    reference1 = stats.multivariate_normal(X1.mean(), X1.var())
+    for x in (0.3, [0.3], [0.1, 0.2, 0.3], X1[:4]):
+        for method in ("logpdf", "pdf", "cdf", "logcdf"):
+            ours = getattr(model1, method)(x)
+            theirs = getattr(reference1, method)(x)
+            assert np.shape(ours) == np.shape(theirs), (method, x)
+            np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+
+
+@pytest.mark.parametrize("n_features", [1, 3])
+def test_rvs_shapes_follow_scipy(n_features):
+    X = _data(n_features)
+    model = Gaussian().fit(X)
+    reference = stats.multivariate_normal(np.zeros(n_features), np.eye(n_features))
+    for size in (1, 5, (2, 3), (1,), 0):
+        assert np.shape(model.rvs(size, random_state=0)) == np.shape(reference.rvs(size)), size
+    np.testing.assert_array_equal(model.rvs(4, random_state=3), model.rvs(4, random_state=3))
+    with pytest.raises(ValueError, match="size"):
+        model.rvs(-1)
+
+
+def test_rvs_draws_from_the_fitted_distribution():
+    X = _data(2)
+    model = Gaussian(dtype=torch.float64).fit(X)
+    draws = model.rvs(20000, random_state=0)
+    np.testing.assert_allclose(draws.mean(0), X.mean(0), atol=0.1)
+    np.testing.assert_allclose(np.cov(draws.T), np.cov(X.T, bias=True), rtol=0.05)
+    # goodness of fit: the squared Mahalanobis distances are chi-squared with D dofs
+    centred = draws - X.mean(0)
+    distances = np.einsum("ni,ij,nj->n", centred, np.linalg.inv(np.cov(X.T, bias=True)), centred)
+    assert stats.kstest(distances, stats.chi2(2).cdf).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_kl_divergence_matches_torch_distributions(covariance_type):
+    p = Gaussian(covariance_type=covariance_type, dtype=torch.float64).fit(_data(seed=0))
+    q = Gaussian(covariance_type="full", dtype=torch.float64).fit(_data(seed=5) * 1.5 + 1.0)
+
+    def torch_normal(model: Gaussian) -> torch.distributions.MultivariateNormal:
+        return torch.distributions.MultivariateNormal(
+            torch.as_tensor(model.mean), covariance_matrix=torch.as_tensor(model.cov)
+        )
+
+    expected = torch.distributions.kl_divergence(torch_normal(p), torch_normal(q)).item()
+    assert p.kl_divergence(q) == pytest.approx(expected, rel=1e-10)
+    assert p.kl_divergence(torch_normal(q)) == pytest.approx(expected, rel=1e-10)
+    assert p.kl_divergence(p) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_kl_divergence_rejects_other_kinds_and_shapes():
+    p = Gaussian().fit(_data(3))
+    with pytest.raises(TypeError, match="other"):
+        p.kl_divergence(np.zeros(3))
+    with pytest.raises(ValueError, match="other"):
+        p.kl_divergence(Gaussian().fit(_data(2)))
+    with pytest.raises(NotFittedError):
+        p.kl_divergence(Gaussian())
+
+
+def test_tensors_in_give_tensors_out():
+    X = torch.as_tensor(_data(2), dtype=torch.float64)
+    model = Gaussian().fit(X)
+    reference = stats.multivariate_normal(X.mean(0).numpy(), np.cov(X.numpy().T, bias=True))
+    assert isinstance(model.mean, torch.Tensor) and isinstance(model.cov, torch.Tensor)
+    points = X[:4]
+    for method in ("logpdf", "pdf", "cdf"):
+        ours = getattr(model, method)(points)
+        assert isinstance(ours, torch.Tensor) and ours.shape == (4,)
+        atol = 1e-4 if method == "cdf" else 0.0
+        theirs = getattr(reference, method)(points.numpy())
+        np.testing.assert_allclose(ours.numpy(), theirs, rtol=1e-8, atol=atol)
+    assert model.logpdf(X[0]).shape == ()
+    assert isinstance(model.rvs(3, random_state=0), torch.Tensor)
+
+
+def test_errors_name_the_problem():
+    model = Gaussian().fit(_data(3))
+    with pytest.raises(ValueError, match="n_features"):
+        model.logpdf([1.0, 2.0])
+    with pytest.raises(ValueError, match="n_features"):
+        model.cdf(np.zeros((2, 4)))
+    with pytest.raises(NotFittedError):
+        Gaussian().logpdf([0.0])
+    with pytest.raises(NotFittedError):
+        Gaussian().entropy()
