@@ -8,19 +8,17 @@ once. The object holds tensors and does no fitting.
 from __future__ import annotations
 
 import math
-import numbers
 from functools import cached_property
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from . import _scoring
 from ._chunks import chunk_rows
-from ._validation import check_device
+from ._mixture_checks import check_n_samples, checked_parameters
 from .conditioning import Conditionals, as_rows, check_features, condition, marginal
-from .covariance import Covariance, CovarianceError, covariance_class
+from .covariance import Covariance
 from .estep import EStepKernel
 
 __all__ = ["SCORING_ELEMENTS", "Mixture"]
@@ -99,27 +97,7 @@ class Mixture:
         values that are not numeric arrays. ``weights`` and ``covariances`` take the
         dtype and device of ``means``.
         """
-        means_t = _as_parameter(means, "means", dtype, check_device(device))
-        means_t = means_t.reshape(means_t.shape[0], -1) if means_t.ndim == 1 else means_t
-        if means_t.ndim != 2 or means_t.shape[0] < 1 or means_t.shape[1] < 1:
-            raise ValueError(
-                "means must have shape (n_components, n_features) with at least one of each, "
-                f"got {tuple(means_t.shape)}."
-            )
-        weights_t = _as_parameter(weights, "weights", means_t.dtype, means_t.device).reshape(-1)
-        covariances_t = _as_parameter(covariances, "covariances", means_t.dtype, means_t.device)
-        _check_weights(weights_t)
-        kind = covariance_class(covariance_type)
-        kind.check_layout(covariances_t, means_t.shape[0], means_t.shape[1], "covariances")
-        try:
-            covariance = kind(covariances_t, n_features=means_t.shape[1])
-        except CovarianceError as error:
-            # The fitting advice (reg_covar, fewer components) does not apply to given values.
-            raise CovarianceError(
-                f"covariances must be positive definite: {str(error).split('. ')[0]}."
-            ) from error
-        _check_symmetric(covariance.full_matrices(means_t.shape[0]))
-        return cls(weights_t, means_t, covariance)
+        return cls(*checked_parameters(weights, means, covariances, covariance_type, dtype, device))
 
     # -- basic properties ------------------------------------------------------------
     @property
@@ -284,7 +262,7 @@ class Mixture:
         >>> X.shape, round(labels.double().mean().item(), 1)
         (torch.Size([1000, 1]), 0.8)
         """
-        n_samples = _check_n_samples(n_samples)
+        n_samples = check_n_samples(n_samples)
         labels = (
             torch.multinomial(
                 self.weights.to(torch.float64).cpu(),
@@ -418,60 +396,3 @@ def _cpu_generator(generator: torch.Generator | None) -> torch.Generator | None:
         return generator
     seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
     return torch.Generator().manual_seed(seed)
-
-
-def _check_n_samples(n_samples: Any) -> int:
-    """``n_samples`` as an int >= 1 (NumPy integers accepted; bools, floats refused)."""
-    if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral):
-        raise TypeError(f"n_samples must be an integer, got {type(n_samples).__name__}.")
-    count = int(n_samples)
-    if count < 1 or count > 2**62:
-        raise ValueError(f"n_samples must be an integer >= 1, got {count}.")
-    return count
-
-
-def _as_parameter(value: Any, name: str, dtype: torch.dtype | None, device: Any) -> Tensor:
-    """``value`` as a finite real floating tensor, with errors naming ``name``.
-
-    Lists and NumPy arrays keep their precision (float32 arrays stay float32, everything
-    else becomes float64) unless ``dtype`` is given.
-    """
-    if isinstance(value, torch.Tensor):
-        tensor = value.detach().to(device=device)
-        kind = "f" if tensor.is_floating_point() else "c" if tensor.is_complex() else "i"
-        kind = "b" if tensor.dtype == torch.bool else kind
-    else:
-        try:
-            array = np.asarray(value)
-        except (TypeError, ValueError) as error:
-            raise TypeError(f"{name} must be a numeric array: {error}") from error
-        kind = array.dtype.kind
-        if kind in "iuf":
-            array = array if array.dtype in (np.float32, np.float64) else array.astype(np.float64)
-            tensor = torch.as_tensor(array, device=device)
-    if kind not in "iuf":
-        raise TypeError(f"{name} must be an array of real numbers, got {type(value).__name__}.")
-    if dtype is not None:
-        tensor = tensor.to(dtype)
-    elif tensor.dtype not in (torch.float32, torch.float64):
-        tensor = tensor.to(torch.float64)
-    if not bool(torch.isfinite(tensor).all()):
-        raise ValueError(f"{name} must be finite; it contains NaN or infinity.")
-    return tensor
-
-
-def _check_symmetric(matrices: Tensor) -> None:
-    """Covariance matrices must equal their transposes (to rounding)."""
-    scale = matrices.abs().amax(dim=(-2, -1), keepdim=True)
-    tolerance = 1000 * torch.finfo(matrices.dtype).eps * scale
-    if bool(((matrices - matrices.mT).abs() > tolerance).any()):
-        raise ValueError("covariances must be symmetric matrices.")
-
-
-def _check_weights(weights: Tensor, name: str = "weights") -> None:
-    """Finite, non-negative, summing to one; errors name ``name`` (e.g. 'weights_init')."""
-    if not bool(torch.isfinite(weights).all()) or bool((weights < 0).any()):
-        raise ValueError(f"{name} must be finite and non-negative.")
-    total = float(weights.sum())
-    if abs(total - 1.0) > 1e-6 * max(1, weights.numel()) ** 0.5 + 1e-6:
-        raise ValueError(f"{name} must sum to 1, they sum to {total:.8g}.")

@@ -16,9 +16,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .._mixture_checks import check_weights
 from .._validation import check_finite
 from ..covariance import Covariance
-from ..mixture import Mixture, _check_weights
+from ..mixture import Mixture
 from .init import initial_mixture
 
 __all__ = ["StartSpec", "check_given_start", "start_mixture"]
@@ -99,7 +100,7 @@ def check_given_start(
         if tuple(weights.shape) != (K,):
             raise ValueError(f"weights_init must have shape ({K},), got {tuple(weights.shape)}.")
         try:
-            _check_weights(weights)
+            check_weights(weights)
         except ValueError as error:
             raise ValueError(f"weights_init: {error}") from None
         given["weights"] = weights

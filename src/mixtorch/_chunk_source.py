@@ -1,0 +1,231 @@
+"""The :class:`ChunkSource` type, the chunk checks every source applies, and the sources
+built from objects in memory (a callable, a tensor or array, a ``DataLoader``).
+Public through :mod:`mixtorch.sources`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+#: Rows per chunk read from files when no ``chunk_size`` is given.
+DEFAULT_SOURCE_CHUNK_ROWS = 65_536
+
+
+class ChunkSource:
+    """A re-iterable data set read in row chunks.
+
+    Parameters
+    ----------
+    factory : callable
+        Returns a fresh iterable of chunks (arrays or tensors of shape (n_i, n_features))
+        every time it is called.
+    n_features : int, optional
+        Columns per row; learnt from the first chunk when not given.
+    n_samples : int, optional
+        Total rows, when known without a pass over the data.
+    name : str
+        Used in error messages.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mixtorch.sources import from_tensor
+    >>> source = from_tensor(np.arange(10.0).reshape(5, 2), chunk_size=2)
+    >>> [tuple(chunk.shape) for chunk in source()]
+    [(2, 2), (2, 2), (1, 2)]
+    """
+
+    def __init__(
+        self,
+        factory: Callable[[], Iterable[Any]],
+        *,
+        n_features: int | None = None,
+        n_samples: int | None = None,
+        name: str = "data source",
+    ) -> None:
+        if not callable(factory):
+            raise TypeError(f"factory must be callable, got {type(factory).__name__}.")
+        self.factory = factory
+        self.n_features = n_features
+        self.n_samples = n_samples
+        self.name = name
+        self._last: Any = None  # the previous pass's iterable, to spot one-shot iterators
+        self._pass_rows: int | None = None
+
+    def __call__(self) -> Iterator[Tensor]:
+        """A fresh iterator over validated chunks, each a tensor of shape (n_i, n_features)."""
+        iterable = self.factory()
+        if iterable is self._last and iter(iterable) is iterable:
+            raise ValueError(
+                f"The factory of {self.name} returned the same iterator as on the previous "
+                "pass, and an iterator can be read only once: return a fresh iterable "
+                "(e.g. a new generator) on every call."
+            )
+        self._last = iterable
+        rows = 0
+        for index, chunk in enumerate(iterable):
+            tensor = checked_chunk(chunk, f"chunk {index} of {self.name}")
+            if self.n_features is None:
+                self.n_features = int(tensor.shape[1])
+            elif tensor.shape[1] != self.n_features:
+                raise ValueError(
+                    f"chunk {index} of {self.name} has {tensor.shape[1]} columns, "
+                    f"expected {self.n_features} as in the first chunk."
+                )
+            rows += int(tensor.shape[0])
+            yield tensor
+        self._check_pass(rows)
+
+    def _check_pass(self, rows: int) -> None:
+        """Every complete pass sees the same rows (as many as ``n_samples`` if known)."""
+        expected = self._pass_rows if self._pass_rows is not None else self.n_samples
+        if expected is not None and rows != expected:
+            raise ValueError(
+                f"The {self.name} yielded {rows} rows on this pass but {expected} "
+                f"{'on an earlier pass' if self._pass_rows is not None else 'were announced'}: "
+                "every pass must see the same data (a DataLoader with drop_last=True, a "
+                "sampler that resamples, or an exhausted iterator do not)."
+            )
+        self._pass_rows = rows
+
+    def first_chunk(self) -> Tensor:
+        """The first chunk (sets ``n_features``); raises ValueError on an empty source."""
+        for chunk in self():
+            return chunk
+        raise ValueError(f"The {self.name} yielded no chunks.")
+
+    def __repr__(self) -> str:
+        return (
+            f"ChunkSource({self.name!r}, n_features={self.n_features}, n_samples={self.n_samples})"
+        )
+
+
+def checked_chunk(chunk: Any, where: str) -> Tensor:
+    if _is_feature_batch(chunk):
+        chunk = chunk[0]  # a (features, target, ...) batch from a DataLoader
+    if isinstance(chunk, Tensor):
+        tensor = chunk.detach()
+    else:
+        try:
+            array = np.asarray(chunk)
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"{where} is not array-like: {error}") from error
+        if array.dtype.kind not in "fiu":
+            raise ValueError(f"{where} must be numeric, got dtype {array.dtype}.")
+        tensor = torch.from_numpy(np.ascontiguousarray(array))
+    if tensor.is_complex() or tensor.dtype == torch.bool:
+        raise ValueError(f"{where} must be real numeric, got dtype {tensor.dtype}.")
+    if tensor.ndim != 2:
+        raise ValueError(f"{where} must be 2-D (rows, features), got shape {tuple(tensor.shape)}.")
+    if tensor.shape[1] < 1:
+        raise ValueError(f"{where} has no columns.")
+    if not tensor.is_floating_point():
+        tensor = tensor.to(torch.float64)
+    elif tensor.dtype not in (torch.float32, torch.float64):
+        tensor = tensor.float()
+    if not bool(torch.isfinite(tensor).all()):
+        kind = "NaN" if bool(torch.isnan(tensor).any()) else "infinity"
+        raise ValueError(f"{where} contains {kind}.")
+    return tensor
+
+
+def _is_feature_batch(chunk: Any) -> bool:
+    """A tuple/list whose first item is a 2-D array (not a plain list of rows)."""
+    if not isinstance(chunk, (tuple, list)) or not chunk:
+        return False
+    first = chunk[0]
+    return isinstance(first, (Tensor, np.ndarray)) and first.ndim == 2
+
+
+# -- constructors ----------------------------------------------------------------------
+def from_callable(
+    factory: Callable[[], Iterable[Any]],
+    *,
+    n_features: int | None = None,
+    n_samples: int | None = None,
+) -> ChunkSource:
+    """A source from a callable returning a fresh iterable of chunks on every call.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mixtorch import GaussianMixture
+    >>> from mixtorch.sources import from_callable
+    >>> rng = np.random.default_rng(0)
+    >>> chunks = [rng.normal(size=(500, 2)) for _ in range(4)]
+    >>> source = from_callable(lambda: iter(chunks))
+    >>> model = GaussianMixture(2, random_state=0).fit(source)
+    >>> model.means_.shape
+    (2, 2)
+    """
+    name = getattr(factory, "__name__", type(factory).__name__)
+    return ChunkSource(factory, n_features=n_features, n_samples=n_samples, name=name)
+
+
+def from_tensor(X: Any, chunk_size: int = DEFAULT_SOURCE_CHUNK_ROWS) -> ChunkSource:
+    """An in-memory array or tensor of shape (n_samples, n_features) as a source.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch.sources import from_tensor
+    >>> source = from_tensor(torch.zeros(7, 3), chunk_size=3)
+    >>> [len(chunk) for chunk in source()]
+    [3, 3, 1]
+    """
+    data = X if isinstance(X, Tensor) else torch.as_tensor(np.asarray(X))
+    if data.ndim != 2:
+        raise ValueError(f"X must be 2-D, got shape {tuple(data.shape)}.")
+    rows = positive_int(chunk_size, "chunk_size")
+
+    def chunks() -> Iterator[Tensor]:
+        for start in range(0, data.shape[0], rows):
+            yield data[start : start + rows]
+
+    return ChunkSource(chunks, n_features=data.shape[1], n_samples=data.shape[0], name="tensor")
+
+
+def from_dataloader(loader: Any) -> ChunkSource:
+    """A source from a ``torch.utils.data.DataLoader`` (or any re-iterable of batches).
+
+    Batches may be tensors, arrays, or tuples whose first element holds the features.
+    The loader is iterated afresh on every pass (shuffling, if any, is the loader's; it
+    changes only the order). A loader that would leave rows out (``drop_last=True`` with
+    a last batch that is not full) is refused: each pass would fit different rows.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import numpy as np
+    >>> from torch.utils.data import DataLoader, TensorDataset
+    >>> from mixtorch import Gaussian
+    >>> from mixtorch.sources import from_dataloader
+    >>> X = torch.randn(1000, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    >>> loader = DataLoader(TensorDataset(X), batch_size=256)
+    >>> model = Gaussian().fit(from_dataloader(loader))
+    >>> np.allclose(model.mean_, X.mean(0).numpy())
+    True
+    """
+    try:
+        n_samples: int | None = len(loader.sampler)
+    except (AttributeError, TypeError):  # iterable-style datasets have no length
+        n_samples = None
+    batch_size = getattr(loader, "batch_size", None)
+    if getattr(loader, "drop_last", False) and n_samples and batch_size:
+        if n_samples % batch_size:
+            raise ValueError(
+                f"This DataLoader drops the last {n_samples % batch_size} of its "
+                f"{n_samples} rows on every pass (drop_last=True with batch_size="
+                f"{batch_size}), different ones when it shuffles; use drop_last=False."
+            )
+    return ChunkSource(lambda: iter(loader), n_samples=n_samples, name="DataLoader")
+
+
+def positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    return int(value)

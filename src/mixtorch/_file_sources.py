@@ -1,0 +1,197 @@
+"""Sources that read files: a ``.npy`` file through short-lived memory maps, and a
+directory (or one file) of ``.npy``, Parquet and CSV shards. Public through
+:mod:`mixtorch.sources`."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._chunk_source import DEFAULT_SOURCE_CHUNK_ROWS, ChunkSource, checked_chunk, positive_int
+from ._csv import csv_chunks
+
+SUFFIXES = (".npy", ".parquet", ".csv")
+
+
+def from_npy(
+    path: str | os.PathLike[str],
+    *,
+    mmap: bool = True,
+    chunk_size: int = DEFAULT_SOURCE_CHUNK_ROWS,
+) -> ChunkSource:
+    """A source reading a 2-D ``.npy`` file ``chunk_size`` rows at a time.
+
+    With ``mmap=True`` each chunk is read through its own short-lived memory map of just
+    those rows, so the process never keeps the whole file mapped and resident memory
+    stays proportional to ``chunk_size``; ``mmap=False`` reads with plain file reads.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> from mixtorch import Gaussian
+    >>> from mixtorch.sources import from_npy
+    >>> X = np.random.default_rng(0).normal(size=(1000, 3))
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     np.save(Path(folder) / "data.npy", X)
+    ...     model = Gaussian().fit(from_npy(Path(folder) / "data.npy", chunk_size=128))
+    ...
+    >>> np.allclose(model.mean_, X.mean(0))
+    True
+    """
+    file = Path(path)
+    rows = positive_int(chunk_size, "chunk_size")
+    shape, fortran, dtype, offset = _npy_header(file)
+    if len(shape) != 2:
+        raise ValueError(f"{file} must hold a 2-D array, got shape {shape}.")
+    n_samples, n_features = shape
+
+    def chunks() -> Iterator[np.ndarray]:
+        if fortran:  # rows are not contiguous: fall back to one map of the whole file
+            whole = np.load(file, mmap_mode="r")
+            for start in range(0, n_samples, rows):
+                yield np.array(whole[start : start + rows])
+            return
+        for start in range(0, n_samples, rows):
+            count = min(rows, n_samples - start)
+            position = offset + start * n_features * dtype.itemsize
+            yield _read_rows(file, dtype, position, (count, n_features), mmap)
+
+    return ChunkSource(chunks, n_features=n_features, n_samples=n_samples, name=str(file))
+
+
+def _npy_header(file: Path) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+    if not file.is_file():
+        raise ValueError(f"No such .npy file: {file}")
+    with open(file, "rb") as handle:
+        try:
+            version = np.lib.format.read_magic(handle)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
+            else:
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
+        except (ValueError, EOFError) as error:
+            raise ValueError(f"{file} is not a valid .npy file: {error}") from error
+        offset = handle.tell()
+    if dtype.hasobject or dtype.kind not in "fiu":
+        raise ValueError(f"{file} must hold numbers, got dtype {dtype}.")
+    needed = offset + int(np.prod(shape)) * dtype.itemsize
+    if file.stat().st_size < needed:
+        raise ValueError(
+            f"{file} is truncated: its header announces {tuple(shape)} {dtype} "
+            f"({needed} bytes) but the file has {file.stat().st_size} bytes."
+        )
+    return tuple(shape), bool(fortran), dtype, offset
+
+
+def _read_rows(
+    file: Path, dtype: np.dtype, position: int, shape: tuple[int, int], mmap: bool
+) -> np.ndarray:
+    if mmap:
+        window = np.memmap(file, dtype=dtype, mode="r", offset=position, shape=shape)
+        rows = np.array(window)  # copy, then drop the map so its pages can be released
+        del window
+        return rows
+    with open(file, "rb") as handle:
+        handle.seek(position)
+        rows = np.fromfile(handle, dtype=dtype, count=shape[0] * shape[1])
+    return rows.reshape(shape)
+
+
+def from_directory(
+    path: str | os.PathLike[str],
+    pattern: str = "*",
+    *,
+    chunk_size: int = DEFAULT_SOURCE_CHUNK_ROWS,
+    header: bool | None = None,
+) -> ChunkSource:
+    """A source over the ``.npy``, ``.parquet`` and ``.csv`` shards in a directory.
+
+    Shards matching ``pattern`` are read in sorted name order. Parquet is read by row
+    batches with pyarrow; CSV (also ``.csv.gz``) ``chunk_size`` lines at a time by
+    mixtorch's CSV reader. ``header`` says whether CSV shards open with a line of column
+    names (``None``: recognise it, and refuse a shard whose first line could be either;
+    a header-less shard keeps its first row). All columns are used as features.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> from mixtorch.sources import from_directory
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     for i in range(3):
+    ...         np.save(Path(folder) / f"part-{i}.npy", np.full((4, 2), float(i)))
+    ...     rows = sum(len(chunk) for chunk in from_directory(folder)())
+    ...
+    >>> rows
+    12
+    """
+    directory = Path(path)
+    if not directory.is_dir():
+        raise ValueError(f"No such directory: {directory}")
+    files = sorted(p for p in directory.glob(pattern) if file_suffix(p) in SUFFIXES)
+    if not files:
+        raise ValueError(f"No .npy, .parquet or .csv files match {pattern!r} in {directory}.")
+    return from_files(files, chunk_size, name=str(directory), header=header)
+
+
+def from_files(
+    files: list[Path], chunk_size: int, name: str, header: bool | None = None
+) -> ChunkSource:
+    rows = positive_int(chunk_size, "chunk_size")
+    readers = [_file_reader(file, rows, header) for file in files]
+
+    def chunks() -> Iterator[Any]:
+        for file, reader in zip(files, readers, strict=True):
+            for index, chunk in enumerate(reader()):
+                # validate here so the message names the shard, not just the chunk number
+                yield checked_chunk(chunk, f"chunk {index} of shard {file}")
+
+    return ChunkSource(chunks, name=name)
+
+
+def _file_reader(file: Path, rows: int, header: bool | None) -> Callable[[], Iterable[Any]]:
+    suffix = file_suffix(file)
+    if suffix == ".npy":
+        return from_npy(file, chunk_size=rows).factory
+    if suffix == ".parquet":
+        if importlib.util.find_spec("pyarrow") is None:  # say so before any pass starts
+            raise ImportError(
+                f"reading the Parquet shard {file} needs pyarrow: pip install 'mixtorch[io]'"
+            )
+        return lambda: _parquet_chunks(file, rows)
+    if suffix == ".csv":
+        return lambda: csv_chunks(file, header=header, rows=rows)[1]
+    raise ValueError(f"Unsupported file type {file.suffix!r} for {file}; use {SUFFIXES}.")
+
+
+def file_suffix(file: Path) -> str:
+    name = file.name.lower()
+    return ".csv" if name.endswith(".csv.gz") else file.suffix.lower()
+
+
+def _parquet_chunks(file: Path, rows: int) -> Iterator[np.ndarray]:
+    import pyarrow.parquet as pq
+
+    with pq.ParquetFile(file) as handle:
+        for batch in handle.iter_batches(batch_size=rows):
+            yield _table_to_array(batch, file)
+
+
+def _table_to_array(batch: Any, file: Path) -> np.ndarray:
+    columns = []
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        if column.null_count:
+            raise ValueError(f"Column {name!r} of {file} has missing values.")
+        try:
+            columns.append(column.to_numpy(zero_copy_only=False).astype(np.float64))
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"Column {name!r} of {file} is not numeric: {error}") from error
+    return np.stack(columns, axis=1) if columns else np.empty((0, 0))

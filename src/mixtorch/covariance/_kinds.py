@@ -1,0 +1,93 @@
+"""The classmethods that code above the covariance value objects asks a kind: layout,
+shape checks, identity start, chunk cost and the mapping to single-Gaussian and prior
+values (:class:`_KindOperations`, a base of :class:`~mixtorch.covariance.Covariance`)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+
+
+class _KindOperations:
+    """What code above the value objects asks a covariance type (classmethods only): its
+    layout and shape checks, an identity start, the per-row cost of a chunk, and how its
+    values map to a single Gaussian or a prior scale. Kept apart from :class:`Covariance`
+    so that nothing else dispatches on the kind's name."""
+
+    kind: ClassVar[str]
+
+    @classmethod
+    def is_triangular(cls) -> bool:
+        """Whether the covariances are full matrices (factored by Cholesky)."""
+        return cls.kind in ("full", "tied")
+
+    @classmethod
+    def layout(cls, n_components: int, n_features: int) -> tuple[int, ...]:
+        """The shape of this kind's covariances (and precisions), scikit-learn's layout."""
+        K, D = n_components, n_features
+        return {"full": (K, D, D), "tied": (D, D), "diag": (K, D), "spherical": (K,)}[cls.kind]
+
+    @classmethod
+    def check_layout(cls, values: Tensor, n_components: int, n_features: int, what: str) -> None:
+        """Raise a ValueError naming ``what`` unless ``values`` has this kind's layout and is
+        finite."""
+        expected = cls.layout(n_components, n_features)
+        if tuple(values.shape) != expected:
+            raise ValueError(
+                f"'{cls.kind}' {what} must have shape {expected} for {n_components} "
+                f"components in {n_features} dimensions, got {tuple(values.shape)}."
+            )
+        if not bool(torch.isfinite(values).all()):
+            raise ValueError(f"{what} must be finite; they contain NaN or infinity.")
+
+    @classmethod
+    def identity_values(
+        cls, n_components: int, n_features: int, dtype: torch.dtype, device: Any
+    ) -> Tensor:
+        """Unit covariances in this kind's layout."""
+        shape = cls.layout(n_components, n_features)
+        if cls.is_triangular():
+            return torch.eye(n_features, dtype=dtype, device=device).expand(shape).clone()
+        return torch.ones(shape, dtype=dtype, device=device)
+
+    @classmethod
+    def row_cost(cls, n_components: int, n_features: int) -> float:
+        """Elements per data row of the largest per-chunk intermediate (sets chunk rows)."""
+        K, D = max(n_components, 1), max(n_features, 1)
+        if cls.is_triangular():
+            # The quadratic-form E-step holds a (D(D+3)/2, rows) block and (K, rows)
+            # log-probabilities; the difference E-step works through a chunk in
+            # cache-sized pieces of its own (mixtorch.estep).
+            return (D * (D + 3) // 2 + K) / 2.0
+        return (K + 2 * D) / 4.0
+
+    @classmethod
+    def add_reg_covar(cls, values: Tensor, reg_covar: float) -> Tensor:
+        """``values`` (this kind's layout) with ``reg_covar`` added to every variance: the
+        one place where the regularisation enters a covariance."""
+        if cls.is_triangular():
+            eye = torch.eye(values.shape[-1], dtype=values.dtype, device=values.device)
+            return values + reg_covar * eye
+        return values + reg_covar
+
+    @classmethod
+    def component_values(cls, values: Tensor, index: int) -> Tensor:
+        """Component ``index``'s entry of ``values`` in this layout (tied: the one matrix)."""
+        return values if cls.kind == "tied" else values[index]
+
+    @classmethod
+    def scale_shape(cls, n_features: int) -> tuple[int, ...]:
+        """The shape of one scale matrix (a Wishart prior's): (D, D), (D,) or ()."""
+        return cls.layout(1, n_features)[1:] if cls.kind != "tied" else (n_features, n_features)
+
+    @classmethod
+    def scale_from_scatter(cls, scatter: Tensor) -> Tensor:
+        """One scale in :meth:`scale_shape` from a (1, D, D) or (1, D) scatter."""
+        return scatter[0].mean() if cls.kind == "spherical" else scatter[0]
+
+    @classmethod
+    def per_feature(cls, values: Tensor, n_features: int) -> Tensor:
+        """(K, D) per-feature values from a diagonal kind's layout ((K, D) or (K,))."""
+        return values[:, None].expand(-1, n_features) if cls.kind == "spherical" else values
