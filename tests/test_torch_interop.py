@@ -114,6 +114,21 @@ def test_to_on_a_gradient_fit_keeps_its_history():
     assert model.history_.nll == history.nll
 
 
+def test_to_keeps_the_online_em_state():
+    X = _data(600)
+    model = GaussianMixture(3, random_state=0)
+    reference = GaussianMixture(3, random_state=0)
+    for batch in np.array_split(X[:400], 2):
+        model.partial_fit(batch)
+        reference.partial_fit(batch)
+    step = model.stepwise_state_.step
+    model.to(dtype=torch.float32).partial_fit(X[400:])
+    reference.partial_fit(X[400:])
+    assert model.stepwise_state_.step == step + 1
+    assert model.mixture_.dtype == torch.float32
+    np.testing.assert_allclose(model.means_, reference.means_, rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize("device", ["no-such-device", "cuda:99", "meta"])
 def test_to_rejects_devices_that_do_not_exist(device):
     model = _fitted("gmm", _data())

@@ -14,6 +14,9 @@
   given the :class:`~mixtorch.Mixture`, the fit record (an ``EMTrace``,
   ``GradientTrace``, ...) and how results are handed back (:class:`OutputKind`). ``io``,
   ``nn``, ``selection`` and the CLI use only these public entry points.
+- **Devices**: :meth:`DeviceMixin.to` moves or casts a fitted model in place, as
+  ``torch.nn.Module.to`` does; estimators refill their fitted state through
+  :meth:`~MixtureEstimator.set_fitted` (``GaussianKDE`` overrides the ``_move`` hook).
 """
 
 from __future__ import annotations
@@ -334,7 +337,11 @@ class MixtureEstimator(DeviceMixin, BaseEstimator):
         self, device: torch.device | None, dtype: torch.dtype | None, output: OutputKind
     ) -> None:
         moved_record = moved(self._fit_record(), device, dtype)
+        online_state = self.__dict__.get("stepwise_state_")  # set_fitted starts online EM afresh
         self.set_fitted(self.mixture_.to(device, dtype), moved_record, output=output)
+        if online_state is not None:
+            # device only: the accumulators keep the precision online EM gave them
+            self.stepwise_state_ = moved(online_state, device, None)
 
     def _set_fitted(self, mixture: Mixture, record: Any, output: OutputKind) -> None:
         raise NotImplementedError(f"{type(self).__name__} cannot be built from a mixture.")
