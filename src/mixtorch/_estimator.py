@@ -14,6 +14,9 @@
   given the :class:`~mixtorch.Mixture`, the fit record (an ``EMTrace``,
   ``GradientTrace``, ...) and how results are handed back (:class:`OutputKind`). ``io``,
   ``nn``, ``selection`` and the CLI use only these public entry points.
+- **Devices**: :meth:`DeviceMixin.to` moves or casts a fitted model in place, as
+  ``torch.nn.Module.to`` does; estimators refill their fitted state through
+  :meth:`~MixtureEstimator.set_fitted` (``GaussianKDE`` overrides the ``_move`` hook).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass, replace
 from numbers import Integral, Real
 from typing import Any, ClassVar, Protocol, TypeVar
 
@@ -30,14 +33,16 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
 
-from ._validation import OutputKind
-from .covariance import COVARIANCE_TYPES
+from ._validation import OutputKind, check_device, resolve_dtype
+from .covariance import COVARIANCE_TYPES, Covariance
 from .fit.init import INIT_METHODS
 from .mixture import Mixture
 
 __all__ = [
     "CHUNK_SIZE",
+    "DeviceMixin",
     "MIXTURE_CONSTRAINTS",
     "MixtureEstimator",
     "Progress",
@@ -185,7 +190,83 @@ def best_of_n_init(
     return best
 
 
-class MixtureEstimator(BaseEstimator):
+class DeviceMixin:
+    """``to(device, dtype)`` for fitted estimators, as ``torch.nn.Module.to`` has it.
+
+    Subclasses implement ``_move(device, dtype, output)``, which puts every fitted tensor
+    on ``device`` (None: where it is) in ``dtype`` (None: as it is) and hands results back
+    as ``output`` says.
+    """
+
+    _fit_kind: OutputKind
+
+    def to(self, device: Any = None, dtype: Any = None) -> Any:
+        """Move the fitted model to ``device`` and/or cast it to ``dtype``, in place.
+
+        Like :meth:`torch.nn.Module.to`, the estimator itself is changed and returned.
+        Later results are computed there; a model fitted on tensors hands back tensors
+        on the new device, one fitted on NumPy arrays keeps handing back NumPy arrays.
+        The constructor parameters (``device``, ``dtype``) are not changed, so a new
+        ``fit`` follows them again.
+
+        Parameters
+        ----------
+        device : str, int or torch.device, optional
+            Where to compute from now on; None keeps the current device.
+        dtype : torch.float32 or torch.float64 (or their names), optional
+            Parameter dtype; None keeps the current one.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ValueError
+            For a device that does not exist on this machine or a dtype other than
+            float32 and float64.
+
+        Examples
+        --------
+        >>> import numpy as np, torch
+        >>> from mixtorch import GaussianMixture
+        >>> X = np.random.default_rng(0).normal(size=(200, 2))
+        >>> model = GaussianMixture(2, random_state=0).fit(X)
+        >>> model.to("cpu", torch.float32).mixture_.dtype
+        torch.float32
+        >>> model.score_samples(X[:2]).shape
+        (2,)
+        """
+        check_is_fitted(self)
+        target = check_device(device)
+        cast = None if dtype is None else resolve_dtype(dtype, None)
+        current = self._fit_kind
+        output = OutputKind(True, target) if current.is_tensor and target is not None else current
+        self._move(target, cast, output)
+        return self
+
+    def _move(
+        self, device: torch.device | None, dtype: torch.dtype | None, output: OutputKind
+    ) -> None:
+        raise NotImplementedError(f"{type(self).__name__} cannot be moved.")
+
+
+def moved(value: Any, device: torch.device | None, dtype: torch.dtype | None) -> Any:
+    """``value`` with its floating tensors on ``device`` in ``dtype``: tensors, covariances,
+    tuples and dataclasses of them (other values are returned as they are)."""
+    if isinstance(value, torch.Tensor):
+        return value.to(device=device, dtype=dtype if value.is_floating_point() else None)
+    if isinstance(value, Covariance):
+        return value.to(device=device, dtype=dtype)
+    if isinstance(value, tuple):
+        return tuple(moved(item, device, dtype) for item in value)
+    if is_dataclass(value) and not isinstance(value, type):
+        changes = {f.name: moved(getattr(value, f.name), device, dtype) for f in fields(value)}
+        return replace(value, **changes)
+    return value
+
+
+class MixtureEstimator(DeviceMixin, BaseEstimator):
     """Base of every mixtorch estimator: constraints and the fitted-state protocol.
 
     Subclasses declare ``_parameter_constraints``, call ``self._validate_params()`` first
@@ -247,6 +328,20 @@ class MixtureEstimator(BaseEstimator):
     def _params_of(cls, mixture: Mixture) -> dict[str, Any]:
         """Constructor parameters a mixture determines."""
         return {}
+
+    def _fit_record(self) -> Any:
+        """The record :meth:`set_fitted` was given (rebuilt from the fitted attributes)."""
+        return None
+
+    def _move(
+        self, device: torch.device | None, dtype: torch.dtype | None, output: OutputKind
+    ) -> None:
+        moved_record = moved(self._fit_record(), device, dtype)
+        online_state = self.__dict__.get("stepwise_state_")  # set_fitted starts online EM afresh
+        self.set_fitted(self.mixture_.to(device, dtype), moved_record, output=output)
+        if online_state is not None:
+            # device only: the accumulators keep the precision online EM gave them
+            self.stepwise_state_ = moved(online_state, device, None)
 
     def _set_fitted(self, mixture: Mixture, record: Any, output: OutputKind) -> None:
         raise NotImplementedError(f"{type(self).__name__} cannot be built from a mixture.")

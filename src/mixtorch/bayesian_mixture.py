@@ -331,6 +331,10 @@ class BayesianGaussianMixture(ClusterScoringMixin, DensityMixin, MixtureEstimato
             covariance=covariance,
         )
 
+    def _fit_record(self) -> VariationalFit:
+        trace = VariationalTrace(list(self.lower_bounds_), self.n_iter_, self.converged_)
+        return VariationalFit(self._prior, self._posterior, trace)
+
     def _set_fitted(self, mixture: Mixture, record: Any, output: OutputKind) -> None:
         """The fitted-state protocol (see :mod:`mixtorch._estimator`): ``record`` is a
         :class:`VariationalFit`; ``mixture`` is its posterior-mean mixture."""

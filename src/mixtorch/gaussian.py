@@ -14,6 +14,7 @@ from ._chunks import chunk_rows, column_mean
 from ._data import prepare_source, uses_source
 from ._estimator import MIXTURE_CONSTRAINTS, MixtureEstimator, Progress, best_of_n_init
 from ._gaussian_scipy import ScipyGaussianMixin
+from ._torch_interop import mixture_from_torch
 from ._validation import (
     OutputKind,
     as_output,
@@ -241,12 +242,41 @@ class Gaussian(ScipyGaussianMixin, MixtureScoringMixin, DensityMixin, MixtureEst
         )
 
     @classmethod
+    def from_torch(cls, distribution: Any, **params: Any) -> Gaussian:
+        """A fitted model with the parameters of a ``MultivariateNormal`` (-> ``'full'``)
+        or an ``Independent(Normal, 1)`` (-> ``'diag'``) of empty batch shape.
+
+        ``params`` are further constructor parameters. The model computes on the
+        distribution's device and dtype, and hands tensors back.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from mixtorch import Gaussian
+        >>> from torch.distributions import MultivariateNormal
+        >>> distribution = MultivariateNormal(torch.ones(2), 2 * torch.eye(2))
+        >>> model = Gaussian.from_torch(distribution)
+        >>> model.covariance_.tolist()
+        [[2.0, 0.0], [0.0, 2.0]]
+        >>> x = torch.zeros(1, 2)
+        >>> torch.allclose(model.score_samples(x), distribution.log_prob(x))
+        True
+        """
+        mixture = mixture_from_torch(distribution, allow_mixture=False)
+        output = OutputKind(True, mixture.device)
+        options = {"dtype": mixture.dtype, "device": mixture.device, **params}
+        return cls.from_mixture(mixture, output=output, **options)
+
+    @classmethod
     def _params_of(cls, mixture: Mixture) -> dict[str, Any]:
         if mixture.n_components != 1:
             raise ValueError(
                 f"A Gaussian has one component, the mixture has {mixture.n_components}."
             )
         return {"covariance_type": mixture.covariance_type}
+
+    def _fit_record(self) -> GradientTrace | None:
+        return getattr(self, "history_", None)
 
     def _set_fitted(self, mixture: Mixture, record: Any, output: OutputKind) -> None:
         """The fitted-state protocol (see :mod:`mixtorch._estimator`); ``record`` is a

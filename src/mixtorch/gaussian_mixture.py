@@ -15,6 +15,7 @@ from ._chunks import chunk_list, chunk_rows
 from ._conditional import ConditioningMixin
 from ._estimator import MIXTURE_CONSTRAINTS, MixtureEstimator, Progress, best_of_n_init
 from ._online import OnlineFitMixin
+from ._torch_interop import mixture_from_torch
 from ._validation import OutputKind, as_output, check_random_generator, resolve_dtype, to_tensor
 from .covariance import Covariance, covariance_class
 from .fit.collapse import warn_if_collapsed
@@ -270,6 +271,33 @@ class GaussianMixture(
     def _params_of(cls, mixture: Mixture) -> dict[str, Any]:
         return {"n_components": mixture.n_components, "covariance_type": mixture.covariance_type}
 
+    @classmethod
+    def from_torch(cls, distribution: Any, **params: Any) -> GaussianMixture:
+        """A fitted model with the parameters of a ``torch.distributions`` mixture.
+
+        ``distribution`` is a ``MixtureSameFamily`` of a ``Categorical`` and
+        ``MultivariateNormal`` (-> ``'full'``) or ``Independent(Normal, 1)`` (-> ``'diag'``)
+        components, or one such Gaussian; ``params`` are further constructor parameters.
+        The model computes on the distribution's device and dtype, and, fitted from
+        tensors, hands tensors back (see :func:`mixtorch._torch_interop.mixture_from_torch`).
+
+        Examples
+        --------
+        >>> import torch
+        >>> from mixtorch import GaussianMixture
+        >>> from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal
+        >>> distribution = MixtureSameFamily(
+        ...     Categorical(probs=torch.tensor([0.5, 0.5])),
+        ...     Independent(Normal(torch.tensor([[0.0], [3.0]]), torch.ones(2, 1)), 1))
+        >>> model = GaussianMixture.from_torch(distribution)
+        >>> model.covariance_type, model.means_.flatten().tolist()
+        ('diag', [0.0, 3.0])
+        """
+        mixture = mixture_from_torch(distribution)
+        output = OutputKind(True, mixture.device)
+        options = {"dtype": mixture.dtype, "device": mixture.device, **params}
+        return cls.from_mixture(mixture, output=output, **options)
+
     # -- fitting ---------------------------------------------------------------------
     def fit(self, X: Any, y: Any = None, callback: Any = None) -> GaussianMixture:
         """Estimate the parameters by EM.
@@ -437,6 +465,11 @@ class GaussianMixture(
         return StartSpec(
             self.n_components, self._covariance(), self.init_params, self.reg_covar, **given
         )
+
+    def _fit_record(self) -> EMTrace | GradientTrace:
+        if hasattr(self, "history_"):
+            return self.history_
+        return EMTrace(list(self.lower_bounds_), self.n_iter_, self.converged_)
 
     def _set_fitted(self, mixture: Mixture, record: Any, output: OutputKind) -> None:
         """The fitted-state protocol (see :mod:`mixtorch._estimator`)."""

@@ -18,6 +18,7 @@ from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ._estimator import DeviceMixin
 from ._kde_checks import callable_factor, data_covariance_or_none, explicit_bandwidth
 from ._kde_scipy import ScipyKDEMixin
 from ._validation import (
@@ -40,7 +41,7 @@ __all__ = ["DuplicatePointsWarning", "GaussianKDE"]
 _RULES = ("scott", "silverman")
 
 
-class GaussianKDE(ScipyKDEMixin, DensityMixin, BaseEstimator):
+class GaussianKDE(DeviceMixin, ScipyKDEMixin, DensityMixin, BaseEstimator):
     """Gaussian kernel density estimator with a shared bandwidth matrix.
 
     ``p(x) = sum_i w_i N(x | x_i, H)`` with normalised weights ``w_i``.
@@ -404,6 +405,16 @@ default='scott'
         )  # fmt: skip
         samples = self._data[index] + noise @ self.mixture_.covariance.cholesky.T
         return as_output(samples, self._fit_kind)
+
+    def _move(self, device: Any, dtype: Any, output: Any) -> None:
+        """:meth:`to`'s hook: move the data and rebuild the kernel and its caches there."""
+        self._data = self._data.to(device=device, dtype=dtype)
+        self._weights = self._weights.to(device=device, dtype=dtype)
+        self._fit_kind = output
+        if isinstance(self.data_covariance_, torch.Tensor):
+            self.data_covariance_ = self.data_covariance_.to(output.device, dtype)
+        H = self._bandwidth_matrix.to(device=device, dtype=dtype)
+        self._set_bandwidth(H, self.factor_, output)
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "mixture_")

@@ -27,9 +27,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from sklearn.utils.validation import check_is_fitted
+from torch.distributions import Categorical, Distribution, MixtureSameFamily
 
 from . import _module
+from ._torch_interop import gaussian_components
 from .gaussian import Gaussian
 from .gaussian_mixture import GaussianMixture
 
@@ -55,6 +58,49 @@ class GaussianMixtureModule(_module.GaussianMixtureModule):
         options = {"dtype": mixture.dtype, "device": mixture.device, **params}
         return GaussianMixture.from_mixture(mixture, **options)
 
+    def to_torch(self) -> Any:
+        """The module's current density as a ``torch.distributions.MixtureSameFamily``.
+
+        Unlike :meth:`to_mixture` nothing is detached: the distribution's parameters are
+        differentiable functions of the module's (``reg_covar`` included), so a loss on
+        its ``log_prob`` or ``rsample`` backpropagates into ``logits``, ``means`` and
+        the scales. Build it again after each optimiser step.
+
+        Returns
+        -------
+        torch.distributions.MixtureSameFamily
+            ``MultivariateNormal`` components for 'full' and 'tied' covariances,
+            ``Independent(Normal, 1)`` ones for 'diag' and 'spherical'.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from mixtorch.nn import GaussianMixtureModule
+        >>> module = GaussianMixtureModule(2, 3, "diag", dtype=torch.float64)
+        >>> x = torch.randn(5, 3, dtype=torch.float64)
+        >>> distribution = module.to_torch()
+        >>> torch.allclose(distribution.log_prob(x), module.log_prob(x))
+        True
+        >>> loss = -distribution.log_prob(x).mean()
+        >>> loss.backward()
+        >>> module.means.grad.shape
+        torch.Size([2, 3])
+        """
+        mixing = Categorical(logits=self.log_weights())
+        return MixtureSameFamily(mixing, self._components())
+
+    def _components(self, index: int | None = None) -> Distribution:
+        """The components (or the one at ``index``) as a differentiable distribution."""
+        means = self.means if index is None else self.means[index]
+        if self._structure.is_triangular():
+            factor, _ = self._scale_tril()
+            if index is not None and factor.ndim == 3:  # 'full'; a 'tied' factor is shared
+                factor = factor[index]
+            return gaussian_components(means, scale_tril=factor)
+        scale = torch.exp(0.5 * self._log_variances())
+        scale = scale[:, None] if scale.ndim == 1 else scale  # 'spherical': one per component
+        return gaussian_components(means, scale=scale if index is None else scale[index])
+
 
 class GaussianModule(_module.GaussianModule, GaussianMixtureModule):
     __doc__ = _module.GaussianModule.__doc__
@@ -64,3 +110,21 @@ class GaussianModule(_module.GaussianModule, GaussianMixtureModule):
         mixture = self.to_mixture()
         options = {"dtype": mixture.dtype, "device": mixture.device, **params}
         return Gaussian.from_mixture(mixture, **options)
+
+    def to_torch(self) -> Any:
+        """The module's current density as a differentiable ``MultivariateNormal`` ('full',
+        'tied') or ``Independent(Normal, 1)`` ('diag', 'spherical').
+
+        Examples
+        --------
+        >>> import torch
+        >>> from mixtorch.nn import GaussianModule
+        >>> module = GaussianModule(2, dtype=torch.float64)
+        >>> distribution = module.to_torch()
+        >>> type(distribution).__name__
+        'MultivariateNormal'
+        >>> x = torch.ones(4, 2, dtype=torch.float64)
+        >>> torch.allclose(distribution.log_prob(x), module.log_prob(x))
+        True
+        """
+        return self._components(0)
