@@ -175,3 +175,25 @@ def test_tensors_that_require_grad_are_scored_as_detached_values():
         assert not result.requires_grad
         torch.testing.assert_close(result, getattr(ours, method)(X), rtol=0, atol=0)
     assert ours.score(needs_grad) == ours.score(X)
+
+
+@pytest.mark.parametrize("n_components", [3, 300])  # byte indices, and float ones past 256
+def test_labels_are_the_first_maximal_component_against_a_brute_force(n_components):
+    rng = np.random.default_rng(7)
+    means = rng.normal(0, 2.0, size=(n_components, 2))
+    # Two identical components: a tie everywhere, which argmax breaks to the first.
+    means[1] = means[0]
+    variances = np.full((n_components, 2), 0.8)
+    weights = np.full(n_components, 1.0 / n_components)
+    X = rng.normal(0, 2.0, size=(400, 2))
+    ours = GaussianMixture.from_parameters(
+        weights, means, variances, covariance_type="diag", dtype="float64"
+    )
+    brute = (
+        np.log(weights)
+        - 0.5 * (((X[:, None, :] - means) ** 2) / variances).sum(-1)
+        - 0.5 * np.log(2 * np.pi * variances).sum(-1)
+    )
+    expected = brute.argmax(1)
+    assert not (expected == 1).any()  # the tie goes to component 0
+    np.testing.assert_array_equal(ours.predict(X), expected)

@@ -38,26 +38,31 @@ _Reduce = Callable[[Tensor, int, int, int], Tensor]
 def _pass(kernel: EStepKernel, X: Tensor, rows: int, dtype: torch.dtype, reduce: _Reduce) -> bool:
     """``reduce(log_prob, index, start, stop)`` for every chunk of ``rows`` rows of ``X``.
 
-    ``reduce`` returns a tensor whose non-finite entries mark overflowed rows; each chunk
-    checks its own (in its thread, so the caller runs no pass over n values and a GPU
-    syncs once). Returns whether any chunk had one. Scoring works on detached values
-    (``mixtorch.nn`` is the differentiable path).
+    ``reduce`` returns a tensor whose non-finite entries mark overflowed rows. Each chunk
+    keeps one sum of its marks (in its thread): NaN or infinite exactly when a mark is,
+    or when finite marks overflow the sum, a false alarm the callers' fix-ups survive
+    (they only touch non-finite rows). One operation per chunk instead of four: the
+    Python overhead per operation is paid under the GIL, so it does not shrink with
+    threads. The caller stacks the sums once (a GPU syncs once). Returns whether any
+    chunk flagged. Scoring works on detached values (``mixtorch.nn`` is the
+    differentiable path).
     """
     X = X.detach()
     n_chunks = -(-X.shape[0] // rows)
-    flags = torch.zeros(n_chunks, dtype=torch.bool, device=X.device)
+    marks: list[Tensor | None] = [None] * n_chunks  # list stores are atomic under the GIL
 
     def one(index: int) -> None:
         start = index * rows
-        chunk = X[start : start + rows].to(dtype)
-        marks = reduce(kernel.column_log_prob(chunk), index, start, start + chunk.shape[0])
-        flags[index] = ~torch.isfinite(marks).all()
+        chunk = X[start : start + rows]
+        if chunk.dtype != dtype:
+            chunk = chunk.to(dtype)
+        marks[index] = reduce(kernel.column_log_prob(chunk), index, start, start + len(chunk)).sum()
 
     try:
         run_chunks(one, n_chunks, X.device)
     finally:
         kernel.release()
-    return bool(flags.any())
+    return n_chunks > 0 and not bool(torch.stack(marks).isfinite().all())  # type: ignore[arg-type]
 
 
 def _log_sum_exp_(log_prob: Tensor, out: Tensor) -> Tensor:
@@ -89,10 +94,9 @@ def log_likelihood_sums(
     sums = torch.empty(-(-X.shape[0] // rows), dtype=torch.float64, device=X.device)
 
     def reduce(log_prob: Tensor, index: int, start: int, stop: int) -> Tensor:
-        sums[index] = _log_sum_exp_(log_prob, log_prob.new_empty(stop - start)).sum(
-            dtype=torch.float64
-        )
-        return sums[index]
+        total = _log_sum_exp_(log_prob, log_prob.new_empty(stop - start)).sum(dtype=torch.float64)
+        sums[index] = total
+        return total
 
     return sums, _pass(kernel, X, rows, dtype, reduce)
 
@@ -105,14 +109,23 @@ def labels(
     peaks = torch.empty(X.shape[0], dtype=dtype, device=X.device)
     out = torch.empty(X.shape[0], dtype=torch.int64, device=X.device)
     K = kernel.origin.shape[0]
-    reversed_index = torch.arange(K - 1, -1, -1, dtype=dtype, device=X.device)[:, None]
+    # Byte arithmetic where the indices fit: a quarter of the memory traffic of float32.
+    index_dtype = torch.uint8 if K <= 256 else dtype
+    reversed_index = torch.arange(K - 1, -1, -1, dtype=index_dtype, device=X.device)[:, None]
 
     def reduce(log_prob: Tensor, index: int, start: int, stop: int) -> Tensor:
         # The first component attaining the maximum (as argmax) has the largest reversed
-        # index among those equal to it: two plain max-reductions over components run
-        # 2x faster than torch.max with indices (0.16 against 0.32 ms on (16, 8192)).
+        # index among those equal to it: a max-reduction of (is maximal) * reversed index
+        # in bytes runs 3x faster than torch.max with indices (0.10 against 0.32 ms on
+        # (16, 8192) float32, one thread; argmax over dim 0 took 1.4 ms).
         peak = torch.amax(log_prob, 0, out=peaks[start:stop])
-        out[start:stop] = (K - 1) - torch.mul(log_prob == peak, reversed_index).amax(0)
+        maximal = torch.eq(log_prob, peak)
+        if index_dtype == torch.uint8:
+            weighted = maximal.view(torch.uint8).mul_(reversed_index)
+        else:
+            weighted = torch.mul(maximal, reversed_index)
+        top = weighted.amax(0)
+        out[start:stop].copy_(top).neg_().add_(K - 1)
         return peak
 
     return out, peaks, _pass(kernel, X, rows, dtype, reduce)
