@@ -1,24 +1,7 @@
-"""Differentiable Gaussian and Gaussian-mixture densities as ``torch.nn.Module`` objects
-(the parametrisation; :mod:`mixtorch.nn` adds conversions to and from estimators).
-
-Every parameter is unconstrained, so any optimiser can move it anywhere and the model
-stays valid:
-
-- weights are ``softmax(logits)``;
-- ``diag`` and ``spherical`` scales are ``exp(log_scale)`` (standard deviations);
-- ``full`` and ``tied`` keep an unconstrained (D, D) matrix per factor, of which only the
-  lower triangle is used, with ``exp`` applied to its diagonal; ``Sigma = L L^T`` is then
-  always symmetric positive definite.
-
-``reg_covar`` (a fixed number, not a parameter) is added to every covariance diagonal,
-``Sigma = L L^T + reg_covar I``; it keeps the likelihood bounded when a component
-collapses onto a single point. With ``reg_covar = 0`` the factor ``L`` is used directly.
-
-The modules are meant to be used inside larger models (for instance a learned prior over
-latent codes); :func:`mixtorch.fit.gradient.fit_gradient` fits one to data by minimising
-the negative log-likelihood, and :meth:`GaussianMixtureModule.to_mixture` /
-:meth:`GaussianMixtureModule.from_mixture` convert to and from the :class:`~mixtorch.Mixture`
-value object shared by the estimators.
+"""The parametrisation behind :mod:`mixtorch.nn`: differentiable Gaussian and
+Gaussian-mixture densities as ``torch.nn.Module`` objects with unconstrained parameters
+(see :mod:`mixtorch.nn` for the parametrisation and ``reg_covar``). It sits below the
+estimators; :mod:`mixtorch.nn` adds the conversions to and from fitted estimators.
 """
 
 from __future__ import annotations

@@ -1,6 +1,5 @@
 """The classmethods that code above the covariance value objects asks a kind: layout,
-shape checks, identity start, chunk cost and the mapping to single-Gaussian and prior
-values (:class:`_KindOperations`, a base of :class:`~mixtorch.covariance.Covariance`)."""
+shape checks, identity start, chunk cost and the mapping to single-Gaussian values (:class:`_KindOperations`, a base of :class:`~mixtorch.covariance.Covariance`)."""
 
 from __future__ import annotations
 
@@ -13,7 +12,7 @@ from torch import Tensor
 class _KindOperations:
     """What code above the value objects asks a covariance type (classmethods only): its
     layout and shape checks, an identity start, the per-row cost of a chunk, and how its
-    values map to a single Gaussian or a prior scale. Kept apart from :class:`Covariance`
+    values map to a single Gaussian. Kept apart from :class:`Covariance`
     so that nothing else dispatches on the kind's name."""
 
     kind: ClassVar[str]
@@ -76,16 +75,6 @@ class _KindOperations:
     def component_values(cls, values: Tensor, index: int) -> Tensor:
         """Component ``index``'s entry of ``values`` in this layout (tied: the one matrix)."""
         return values if cls.kind == "tied" else values[index]
-
-    @classmethod
-    def scale_shape(cls, n_features: int) -> tuple[int, ...]:
-        """The shape of one scale matrix (a Wishart prior's): (D, D), (D,) or ()."""
-        return cls.layout(1, n_features)[1:] if cls.kind != "tied" else (n_features, n_features)
-
-    @classmethod
-    def scale_from_scatter(cls, scatter: Tensor) -> Tensor:
-        """One scale in :meth:`scale_shape` from a (1, D, D) or (1, D) scatter."""
-        return scatter[0].mean() if cls.kind == "spherical" else scatter[0]
 
     @classmethod
     def per_feature(cls, values: Tensor, n_features: int) -> Tensor:
