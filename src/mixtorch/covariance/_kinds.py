@@ -1,5 +1,6 @@
 """The classmethods that code above the covariance value objects asks a kind: layout,
-shape checks, identity start, chunk cost and the mapping to single-Gaussian values (:class:`_KindOperations`, a base of :class:`~mixtorch.covariance.Covariance`)."""
+shape checks, identity start, chunk cost and the mapping to single-Gaussian values
+(:class:`_KindOperations`, a base of :class:`~mixtorch.covariance.Covariance`)."""
 
 from __future__ import annotations
 
