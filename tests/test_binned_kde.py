@@ -266,3 +266,36 @@ def test_fft_convolution_equals_the_direct_sum():
 
 def test_fast_fft_size():
     assert [fast_fft_size(n) for n in (1, 7, 17, 97, 4097)] == [1, 8, 18, 100, 4320]
+
+
+def test_uniform_weights_shortcut_matches_explicit_weights():
+    """Unweighted fits skip the weight scans; the grid density equals the one of a fit
+    with explicit equal weights, on a grid covering only part of the data (points out of
+    the grid's reach are dropped with their mass) and on the automatic grid."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(5000, 1))
+    plain = GaussianKDE(0.2, algorithm="fft").fit(X)
+    weighted = GaussianKDE(0.2, algorithm="fft").fit(X, sample_weight=np.full(5000, 2.0))
+    partial = np.linspace(-1.0, 0.5, 301)[:, None]
+    for grid in (partial, 512):
+        points, density = plain.evaluate_grid(grid)
+        points_w, density_w = weighted.evaluate_grid(grid)
+        np.testing.assert_allclose(points, points_w)
+        np.testing.assert_allclose(density, density_w, rtol=1e-12, atol=1e-15)
+    # Against the exact sum (all points count, the far ones contribute ~0 on this grid).
+    exact = np.exp(GaussianKDE(0.2).fit(X).score_samples(partial))
+    np.testing.assert_allclose(plain.evaluate_grid(partial)[1], exact, rtol=2e-3)
+
+
+def test_data_covariance_computed_on_first_use_for_explicit_bandwidths():
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(400, 2)) @ np.array([[1.0, 0.5], [0.0, 2.0]])
+    w = rng.uniform(0.5, 2.0, 400)
+    for sample_weight in (None, w):
+        kde = GaussianKDE(0.3).fit(X, sample_weight=sample_weight)
+        expected = np.cov(X.T, aweights=sample_weight)
+        np.testing.assert_allclose(kde.data_covariance_, expected, rtol=1e-12)
+        rule = GaussianKDE("scott").fit(X, sample_weight=sample_weight)
+        np.testing.assert_allclose(rule.data_covariance_, expected, rtol=1e-12)
+    assert GaussianKDE(0.3).fit(X[:1]).data_covariance_ is None
+    assert not hasattr(GaussianKDE(0.3), "data_covariance_")

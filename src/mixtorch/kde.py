@@ -39,6 +39,8 @@ from .mixture import Mixture
 __all__ = ["DuplicatePointsWarning", "GaussianKDE"]
 
 _RULES = ("scott", "silverman")
+#: ``_data_covariance`` before its first use (None means "fitted on a single point").
+_PENDING: Any = object()
 
 
 class GaussianKDE(DeviceMixin, ScipyKDEMixin, DensityMixin, BaseEstimator):
@@ -201,16 +203,33 @@ default='scott'
             ensure_min_samples=2 if needs_two else 1,
         )  # fmt: skip
         weights = normalised_sample_weight(sample_weight, data)
-        keep = weights > 0
-        if not bool(keep.all()):
-            data, weights = data[keep], weights[keep] / weights[keep].sum()
+        if sample_weight is not None:
+            keep = weights > 0
+            if not bool(keep.all()):
+                data, weights = data[keep], weights[keep] / weights[keep].sum()
         self._fit_kind = kind
         self._data, self._weights = data, weights
-        covariance = data_covariance_or_none(data, weights, required=needs_two)
-        self.data_covariance_ = None if covariance is None else as_output(covariance, kind)
+        self._uniform_weights = sample_weight is None
+        # An explicit bandwidth does not need the data covariance: computed on first use.
+        covariance = data_covariance_or_none(data, weights, required=True) if needs_two else None
+        self._data_covariance = _PENDING if covariance is None else as_output(covariance, kind)
         H, factor = self._select_bandwidth(data, weights, covariance)
         self._set_bandwidth(H, factor, kind)
         return self
+
+    @property
+    def data_covariance_(self) -> Any:
+        """Weighted unbiased data covariance, shape (D, D); None when fitted on one point.
+
+        Computed in :meth:`fit` for data-driven bandwidths, on first use otherwise.
+        """
+        check_is_fitted(self, "mixture_")
+        if self._data_covariance is _PENDING:
+            covariance = data_covariance_or_none(self._data, self._weights, required=False)
+            self._data_covariance = (
+                None if covariance is None else as_output(covariance, self._fit_kind)
+            )
+        return self._data_covariance
 
     def _select_bandwidth(
         self, data: torch.Tensor, weights: torch.Tensor, covariance: torch.Tensor | None
@@ -332,7 +351,8 @@ default='scott'
         n_features = self._data.shape[1]
         if grid is None:
             grid = self.grid_size or {1: 1024, 2: 256}.get(n_features, 64)
-        points, density = density_on_grid(self._data, self._weights, self._bandwidth_matrix, grid)
+        weights = None if self._uniform_weights else self._weights
+        points, density = density_on_grid(self._data, weights, self._bandwidth_matrix, grid)
         return as_output(points, self._fit_kind), as_output(density, self._fit_kind)
 
     def score_samples(self, X: Any) -> Any:
@@ -411,8 +431,8 @@ default='scott'
         self._data = self._data.to(device=device, dtype=dtype)
         self._weights = self._weights.to(device=device, dtype=dtype)
         self._fit_kind = output
-        if isinstance(self.data_covariance_, torch.Tensor):
-            self.data_covariance_ = self.data_covariance_.to(output.device, dtype)
+        if isinstance(self._data_covariance, torch.Tensor):
+            self._data_covariance = self._data_covariance.to(output.device, dtype)
         H = self._bandwidth_matrix.to(device=device, dtype=dtype)
         self._set_bandwidth(H, self.factor_, output)
 
