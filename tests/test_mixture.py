@@ -163,3 +163,22 @@ def test_parameter_count_matches_scikit_learn():
         mixture = Mixture.from_parameters(weights, means, covariances, kind)
         reference = SkGaussianMixture(K, covariance_type=kind, max_iter=200).fit(X)
         assert mixture.n_parameters() == reference._n_parameters()
+
+
+@pytest.mark.parametrize("make", ["mixture", "gaussian", "kde"])
+def test_sample_sizes_beyond_memory_are_refused_before_allocating(make):
+    """A draw larger than free memory is a MemoryError saying how much it needs (torch's
+    allocator failure or an integer overflow deep inside torch otherwise)."""
+    import mixtorch
+
+    X = np.random.default_rng(0).normal(size=(50, 2))
+    model = {
+        "mixture": mixtorch.GaussianMixture(2, random_state=0),
+        "gaussian": mixtorch.Gaussian(),
+        "kde": mixtorch.GaussianKDE(),
+    }[make].fit(X)
+    with pytest.raises(MemoryError, match=r"n_samples=1000000000000 would need about .* GiB"):
+        model.sample(10**12)
+    with pytest.raises(ValueError, match="too large"):
+        model.sample(10**20)
+    assert np.asarray(model.sample(3)[0] if make != "kde" else model.sample(3)).shape[-1] == 2

@@ -5,6 +5,7 @@ each error naming the parameter."""
 from __future__ import annotations
 
 import numbers
+import os
 from typing import Any
 
 import numpy as np
@@ -49,14 +50,41 @@ def checked_parameters(
     return weights_t, means_t, covariance
 
 
-def check_n_samples(n_samples: Any) -> int:
-    """``n_samples`` as an int >= 1 (NumPy integers accepted; bools, floats refused)."""
+def check_n_samples(
+    n_samples: Any, row_bytes: int = 0, device: torch.device | str | None = None
+) -> int:
+    """``n_samples`` as an int >= 1 (NumPy integers accepted; bools, floats refused).
+
+    With ``row_bytes`` (the memory one draw takes), a draw larger than the memory free on
+    ``device`` is a ``MemoryError`` saying how much it needs, before any allocation.
+    """
     if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral):
         raise TypeError(f"n_samples must be an integer, got {type(n_samples).__name__}.")
     count = int(n_samples)
-    if count < 1 or count > 2**62:
+    if count < 1:
         raise ValueError(f"n_samples must be an integer >= 1, got {count}.")
+    if count > 2**62:
+        raise ValueError(f"n_samples={count} is too large (at most 2**62); draw in batches.")
+    available = free_memory(torch.device(device or "cpu")) if row_bytes else None
+    if available is not None and count * row_bytes > available:
+        raise MemoryError(
+            f"n_samples={count} would need about {count * row_bytes / 2**30:.3g} GiB, more "
+            f"than the {available / 2**30:.3g} GiB free on {device or 'cpu'}: draw in "
+            "smaller batches (several calls with fewer samples)."
+        )
     return count
+
+
+def free_memory(device: torch.device) -> int | None:
+    """Bytes free on ``device`` (CPU: available physical memory), None if unknown."""
+    try:
+        if device.type == "cuda":
+            return int(torch.cuda.mem_get_info(device)[0])
+        if device.type == "cpu" and hasattr(os, "sysconf"):
+            return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (OSError, ValueError, RuntimeError):
+        pass
+    return None
 
 
 def as_parameter(value: Any, name: str, dtype: torch.dtype | None, device: Any) -> Tensor:

@@ -21,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._estimator import DeviceMixin
 from ._kde_checks import callable_factor, data_covariance_or_none, explicit_bandwidth
 from ._kde_scipy import ScipyKDEMixin
+from ._mixture_checks import check_n_samples
 from ._validation import (
     as_output,
     check_random_generator,
@@ -408,9 +409,9 @@ default='scott'
         X : ndarray or Tensor of shape (n_samples, n_features)
         """
         check_is_fitted(self, "mixture_")
-        if not (isinstance(n_samples, numbers.Integral) and n_samples >= 1):
-            raise ValueError(f"n_samples must be a positive int, got {n_samples!r}.")
         device = self._data.device
+        itemsize = self._data.element_size()
+        n_samples = check_n_samples(n_samples, 2 * (itemsize * self._data.shape[1] + 16), device)
         generator = check_random_generator(random_state, device)
         # torch.multinomial caps categories at 2**24, so draw by inverting the CDF instead.
         cumulative = torch.cumsum(self._weights.to(torch.float64), 0)

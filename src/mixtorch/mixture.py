@@ -262,7 +262,9 @@ class Mixture:
         >>> X.shape, round(labels.double().mean().item(), 1)
         (torch.Size([1000, 1]), 0.8)
         """
-        n_samples = check_n_samples(n_samples)
+        # Each draw: its row, a label, and the noise and sort buffers (about 2x each).
+        itemsize = torch.finfo(self.dtype).bits // 8
+        n_samples = check_n_samples(n_samples, 2 * (itemsize * self.n_features + 8), self.device)
         labels = (
             torch.multinomial(
                 self.weights.to(torch.float64).cpu(),
