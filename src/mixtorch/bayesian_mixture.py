@@ -69,17 +69,28 @@ class BayesianGaussianMixture(ClusterScoringMixin, DensityMixin, MixtureEstimato
     n_components : int, default=1
         Upper bound on the number of components.
     covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
+        Covariance structure of the components, as for :class:`GaussianMixture`.
     tol : float, default=1e-3
-        Convergence threshold on the change of the lower bound.
+        Convergence threshold on the change of the lower bound (per sample).
     reg_covar : float, default=1e-6
+        Added to the diagonal of the data's covariance estimates, so that no component
+        collapses onto a point.
     max_iter : int, default=100
+        Coordinate-ascent iterations per initialisation.
     n_init : int, default=1
+        Number of initialisations; the one with the highest lower bound is kept.
     init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, default='kmeans'
-    weight_concentration_prior_type : {'dirichlet_process', 'dirichlet_distribution'}
+        Starting responsibilities, as for :class:`GaussianMixture`.
+    weight_concentration_prior_type : {'dirichlet_process', 'dirichlet_distribution'}, default='dirichlet_process'
+        Prior on the weights: a stick-breaking (truncated Dirichlet process) prior [2]_,
+        which favours few components, or a symmetric Dirichlet distribution.
     weight_concentration_prior : float, optional
-        Defaults to ``1 / n_components``.
+        Concentration of the weight prior (``gamma`` of the process, ``alpha`` of the
+        Dirichlet); smaller values put more weight on fewer components. Defaults to
+        ``1 / n_components``.
     mean_precision_prior : float, optional
-        Defaults to 1.
+        Precision scale ``beta_0`` of the Normal prior on the means (how strongly the
+        means are pulled towards ``mean_prior``). Defaults to 1.
     mean_prior : array-like of shape (n_features,), optional
         Defaults to the data mean.
     degrees_of_freedom_prior : float, optional
@@ -88,13 +99,21 @@ class BayesianGaussianMixture(ClusterScoringMixin, DensityMixin, MixtureEstimato
         (D, D) for full/tied, (D,) for diag, a float for spherical. Defaults to the data's
         (unbiased) covariance in that layout.
     random_state : int, RandomState, Generator or torch.Generator, optional
+        Seed of the initialisation; an int gives reproducible fits.
     warm_start : bool, default=False
+        Start from the previous fit's posterior (``n_init`` is then ignored).
     verbose : int, default=0
+        1 prints each initialisation's result, 2 also the lower bound every
+        ``verbose_interval`` iterations.
     verbose_interval : int, default=10
+        Iterations between two progress lines when ``verbose >= 2``.
     chunk_size : int, optional
-        Rows per chunk in every pass over the data.
+        Rows per chunk in every pass over the data (memory is proportional to it, never
+        to ``n_samples``); by default as for :class:`GaussianMixture`.
     device : str or torch.device, optional
+        Where to compute; by default the input tensor's device (CPU for NumPy input).
     dtype : {'float32', 'float64'} or torch.dtype, optional
+        Computation dtype; by default float32 input stays float32, otherwise float64.
 
     Attributes
     ----------
@@ -118,11 +137,28 @@ class BayesianGaussianMixture(ClusterScoringMixin, DensityMixin, MixtureEstimato
     mixture_ : Mixture
         The posterior-mean mixture, used by ``sample``.
 
+    See Also
+    --------
+    GaussianMixture : Maximum-likelihood mixtures by EM.
+    mixtorch.bayes.SVIGaussianMixture : Stochastic variational inference with Pyro.
+    mixtorch.bayes.MCMCGaussianMixture : Posterior draws by NUTS with Pyro.
+    sklearn.mixture.BayesianGaussianMixture : The scikit-learn estimator this one mirrors.
+
     Notes
     -----
+    The updates are the closed-form mean-field coordinate ascent of [1]_ (ch. 10.2),
+    run through the same chunked E-step kernels as EM.
+
     As in scikit-learn, ``score_samples``, ``predict`` and ``predict_proba`` use the
     *expected* log-weights and log-densities under the variational posterior (the
     quantities of the E-step), not the plug-in density of ``mixture_``.
+
+    References
+    ----------
+    .. [1] C. M. Bishop, *Pattern Recognition and Machine Learning*, Springer 2006,
+       ch. 10.
+    .. [2] D. M. Blei and M. I. Jordan, "Variational inference for Dirichlet process
+       mixtures", Bayesian Analysis 1(1), 2006.
 
     Examples
     --------

@@ -44,24 +44,41 @@ class GaussianMixture(
     Parameters
     ----------
     n_components : int, default=1
+        Number of Gaussian components K.
     covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
+        Covariance of each component: a full (D, D) matrix each ('full'), one full matrix
+        shared by all ('tied'), a diagonal each ('diag') or one variance each
+        ('spherical'); see :mod:`mixtorch.covariance`.
     tol : float, default=1e-3
-        Convergence threshold on the change of the mean log-likelihood per sample.
+        Convergence threshold on the change of the mean log-likelihood per sample
+        between two EM iterations.
     reg_covar : float, default=1e-6
-        Added to the diagonal of every covariance.
+        Added to the diagonal of every covariance after each M-step, so that no
+        component collapses onto a point.
     max_iter : int, default=100
+        EM iterations per initialisation.
     n_init : int, default=1
         Number of initialisations; the best (highest lower bound) is kept.
     init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, default='kmeans'
+        Starting responsibilities: from k-means (k-means++ seeding then Lloyd
+        iterations), from k-means++ seeds alone, random, or centred on random data
+        points; as in scikit-learn.
     weights_init : array-like of shape (n_components,), optional
+        Starting weights (summing to one); taken instead of ``init_params``'s.
     means_init : array-like of shape (n_components, n_features), optional
+        Starting means; taken instead of ``init_params``'s.
     precisions_init : array-like, optional
-        Shape depends on ``covariance_type`` as in scikit-learn.
+        Starting precisions (inverse covariances), in scikit-learn's layout for
+        ``covariance_type``: (K, D, D) full, (D, D) tied, (K, D) diag, (K,) spherical.
     random_state : int, RandomState, Generator or torch.Generator, optional
+        Seed of the initialisation (and of sampling); an int gives reproducible fits.
     warm_start : bool, default=False
         Start from the previous fit's parameters (``n_init`` is then ignored).
     verbose : int, default=0
+        1 prints each initialisation's result, 2 also every ``verbose_interval``-th
+        iteration's lower bound and time.
     verbose_interval : int, default=10
+        Iterations between two progress lines when ``verbose >= 2``.
     chunk_size : int, optional
         Rows per chunk in every pass over the data; by default chosen so that the largest
         intermediate holds about 8M elements. Memory for responsibilities and
@@ -130,13 +147,37 @@ class GaussianMixture(
         Only after :meth:`partial_fit`: the running statistics and step counter (saved
         with the model, so a loaded model continues).
 
+    See Also
+    --------
+    BayesianGaussianMixture : Variational Bayes, which can switch unneeded components off.
+    GaussianMixtureRegressor : Regression with the conditional of a joint mixture.
+    GaussianMixtureImputer : Fills missing entries with conditional means or draws.
+    mixtorch.Mixture : The fitted parameters as a torch value object (``mixture_``).
+    mixtorch.selection.select : Choose K and the covariance type by BIC, AIC or CV.
+    sklearn.mixture.GaussianMixture : The scikit-learn estimator this one mirrors.
+
     Notes
     -----
+    EM alternates responsibilities (E-step) and weighted moments (M-step) [1]_; every
+    pass goes over the data in chunks of ``chunk_size`` rows, so memory does not grow with
+    ``n_samples``. Missing entries use the conditional moments of each row's missing
+    part given its observed part [2]_. k-means++ seeding follows [3]_.
+
     Empty components: when a component's summed responsibility falls to round-off level
     (``100 * eps * n_samples``), it is re-seeded by splitting the most populated
     component along its principal axis; the split halves share its weight and covariance.
     Such an iteration never counts as converged. Collapsing components are held away from
     zero variance by ``reg_covar``.
+
+    References
+    ----------
+    .. [1] A. P. Dempster, N. M. Laird and D. B. Rubin, "Maximum likelihood from
+       incomplete data via the EM algorithm", J. R. Stat. Soc. B 39(1), 1977; and
+       C. M. Bishop, *Pattern Recognition and Machine Learning*, Springer 2006, ch. 9.
+    .. [2] Z. Ghahramani and M. I. Jordan, "Supervised learning from incomplete data via
+       an EM approach", NIPS 6, 1994.
+    .. [3] D. Arthur and S. Vassilvitskii, "k-means++: the advantages of careful
+       seeding", SODA 2007.
 
     Examples
     --------

@@ -129,6 +129,28 @@ default='scott'
     ``marginal``, ``set_bandwidth``, ``dataset``, ``covariance``, ...) is in
     :class:`mixtorch._kde_scipy.ScipyKDEMixin`, with SciPy's (d, m) layout.
 
+    The rules of thumb are Scott's [1]_ and Silverman's [2]_; 'loo' maximises the
+    leave-one-out (pseudo-) likelihood [3]_; ``algorithm='fft'`` bins linearly and
+    convolves by FFT [4]_.
+
+    See Also
+    --------
+    GaussianMixture : A parametric density with a few components instead of one per point.
+    scipy.stats.gaussian_kde : SciPy's estimator, whose conventions and results this one
+        follows for the rules.
+    sklearn.neighbors.KernelDensity : scikit-learn's estimator (a float bandwidth here
+        means the same).
+
+    References
+    ----------
+    .. [1] D. W. Scott, *Multivariate Density Estimation*, Wiley 1992.
+    .. [2] B. W. Silverman, *Density Estimation for Statistics and Data Analysis*,
+       Chapman and Hall 1986.
+    .. [3] R. P. W. Duin, "On the choice of smoothing parameters for Parzen estimators of
+       probability density functions", IEEE Trans. Computers C-25(11), 1976.
+    .. [4] M. P. Wand, "Fast computation of multivariate kernel estimators", J. Comput.
+       Graph. Stat. 3(4), 1994.
+
     Examples
     --------
     >>> import numpy as np
