@@ -14,6 +14,7 @@ axis, cancels for data spread smoothly over cells (Wand and Jones, Kernel Smooth
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -75,6 +76,7 @@ class RegularGrid:
         return RegularGrid(self.origin - extra * self.spacing, self.spacing, sizes)
 
 
+@functools.lru_cache(maxsize=256)
 def fast_fft_size(n: int) -> int:
     """Smallest ``2**a 3**b 5**c`` that is at least ``n`` (sizes pocketfft handles fast)."""
     size = max(1, n)
