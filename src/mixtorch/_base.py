@@ -60,15 +60,34 @@ class MixtureScoringMixin:
 
     # -- densities -------------------------------------------------------------------
     def score_samples(self, X: Any) -> Any:
-        """Log-density of each sample.
+        """Log-density of each sample under the fitted model.
 
         Parameters
         ----------
         X : array-like or Tensor of shape (n_samples, n_features)
+            Points to score: NumPy/array-likes give NumPy output, tensors give tensors on
+            the model's device. NaN entries are accepted only with ``missing_values``
+            set; each such row is then scored by its observed entries' marginal.
 
         Returns
         -------
         log_prob : ndarray or Tensor of shape (n_samples,)
+            ``log p(x_i)`` in the model's dtype; ``-inf`` for points so far away that
+            their density underflows.
+
+        See Also
+        --------
+        score : Their mean.
+        predict_proba : The share of each component in the density.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mixtorch import GaussianMixture
+        >>> X = np.random.default_rng(0).normal(size=(500, 2))
+        >>> model = GaussianMixture(n_components=2, random_state=0).fit(X)
+        >>> model.score_samples([[0.0, 0.0], [5.0, 5.0]]).round(1)
+        array([ -1.8, -28. ])
         """
         tensor, kind, rows = self._prepare(X)
         observed = self._observed(tensor)
@@ -82,11 +101,28 @@ class MixtureScoringMixin:
         Parameters
         ----------
         X : array-like or Tensor of shape (n_samples, n_features)
+            Points to score (as for :meth:`score_samples`).
         y : ignored
+            Present for scikit-learn's API (pipelines, grid searches).
 
         Returns
         -------
         float
+            ``mean_i log p(x_i)``, summed in float64 whatever the model's dtype.
+
+        See Also
+        --------
+        score_samples : The per-sample values.
+        bic, aic : Penalised versions for choosing a model.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mixtorch import GaussianMixture
+        >>> X = np.random.default_rng(0).normal(size=(500, 2))
+        >>> model = GaussianMixture(n_components=1).fit(X)
+        >>> round(model.score(X), 2)
+        -2.79
         """
         tensor, _, rows = self._prepare(X)
         observed = self._observed(tensor)
@@ -95,13 +131,74 @@ class MixtureScoringMixin:
         return float(self.mixture_.total_log_prob(tensor, rows)) / tensor.shape[0]
 
     def bic(self, X: Any) -> float:
-        """Bayesian information criterion, ``-2 log L + p log n``; lower is better."""
+        """Bayesian information criterion [1]_, ``-2 log L + p log n``; lower is better.
+
+        Parameters
+        ----------
+        X : array-like or Tensor of shape (n_samples, n_features)
+            Data on which ``log L`` (the total log-likelihood) is computed, usually the
+            training data; ``n`` is its number of rows and ``p`` the model's number of
+            free parameters.
+
+        Returns
+        -------
+        float
+
+        See Also
+        --------
+        aic : A lighter penalty, ``2 p``.
+        mixtorch.selection.select : BIC/AIC over a grid of models, with a table.
+
+        References
+        ----------
+        .. [1] G. Schwarz, "Estimating the dimension of a model", Ann. Statist. 6(2),
+           1978.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mixtorch import GaussianMixture
+        >>> rng = np.random.default_rng(0)
+        >>> X = np.concatenate([rng.normal(-4, 1, (300, 1)), rng.normal(4, 1, (300, 1))])
+        >>> bics = [GaussianMixture(k, random_state=0).fit(X).bic(X) for k in (1, 2, 3)]
+        >>> int(np.argmin(bics)) + 1
+        2
+        """
         n_samples = _n_rows(X)
         log_likelihood = self.score(X) * n_samples
         return -2.0 * log_likelihood + self._n_parameters() * math.log(n_samples)
 
     def aic(self, X: Any) -> float:
-        """Akaike information criterion, ``-2 log L + 2 p``; lower is better."""
+        """Akaike information criterion [1]_, ``-2 log L + 2 p``; lower is better.
+
+        Parameters
+        ----------
+        X : array-like or Tensor of shape (n_samples, n_features)
+            Data on which the total log-likelihood ``log L`` is computed; ``p`` is the
+            model's number of free parameters.
+
+        Returns
+        -------
+        float
+
+        See Also
+        --------
+        bic : A penalty growing with ``log n``, which favours smaller models.
+
+        References
+        ----------
+        .. [1] H. Akaike, "A new look at the statistical model identification", IEEE
+           Trans. Automatic Control 19(6), 1974.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mixtorch import GaussianMixture
+        >>> X = np.random.default_rng(0).normal(size=(400, 2))
+        >>> model = GaussianMixture(n_components=1).fit(X)
+        >>> bool(model.aic(X) < model.bic(X))  # 2 p < p log 400
+        True
+        """
         return -2.0 * self.score(X) * _n_rows(X) + 2.0 * self._n_parameters()
 
     # -- generation ------------------------------------------------------------------
@@ -121,15 +218,30 @@ class ClusterScoringMixin(MixtureScoringMixin):
     """Cluster assignment methods for models with several components."""
 
     def predict(self, X: Any) -> Any:
-        """Most probable component of each sample.
+        """Most probable component of each sample (hard cluster assignment).
 
         Parameters
         ----------
         X : array-like or Tensor of shape (n_samples, n_features)
+            Points to assign (as for :meth:`score_samples`).
 
         Returns
         -------
         labels : ndarray or Tensor of shape (n_samples,)
+            ``argmax_k w_k N(x_i | m_k, S_k)`` (int64); ties go to the lowest index.
+
+        See Also
+        --------
+        predict_proba : The soft assignment.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mixtorch import GaussianMixture
+        >>> model = GaussianMixture.from_parameters(
+        ...     [0.5, 0.5], [[-3.0], [3.0]], [[[1.0]], [[1.0]]], covariance_type="full")
+        >>> model.predict([[-2.0], [0.5], [4.0]])
+        array([0, 1, 1])
         """
         tensor, kind, rows = self._prepare(X)
         observed = self._observed(tensor)
@@ -143,10 +255,26 @@ class ClusterScoringMixin(MixtureScoringMixin):
         Parameters
         ----------
         X : array-like or Tensor of shape (n_samples, n_features)
+            Points to assign (as for :meth:`score_samples`).
 
         Returns
         -------
         responsibilities : ndarray or Tensor of shape (n_samples, n_components)
+            ``p(z_i = k | x_i)``; every row sums to one.
+
+        See Also
+        --------
+        predict : The most probable component.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mixtorch import GaussianMixture
+        >>> model = GaussianMixture.from_parameters(
+        ...     [0.5, 0.5], [[-1.0], [1.0]], [[[1.0]], [[1.0]]], covariance_type="full")
+        >>> model.predict_proba([[0.0], [1.0]]).round(3)
+        array([[0.5  , 0.5  ],
+               [0.119, 0.881]])
         """
         tensor, kind, rows = self._prepare(X)
         observed = self._observed(tensor)
@@ -157,11 +285,33 @@ class ClusterScoringMixin(MixtureScoringMixin):
     def sample(self, n_samples: int = 1) -> tuple[Any, Any]:
         """Generate samples: a component by its weight, then a point from it.
 
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of points to draw. Draws come from the ``random_state`` the model
+            was built with (an int seed gives the same draws on every call, as in
+            scikit-learn).
+
         Returns
         -------
         X : ndarray or Tensor of shape (n_samples, n_features)
+            The points, in the model's dtype, on its device for tensor models.
         y : ndarray or Tensor of shape (n_samples,)
             Component labels, grouped by component.
+
+        See Also
+        --------
+        mixtorch.Mixture.sample : The value-level draw, with a ``torch.Generator``.
+
+        Examples
+        --------
+        >>> from mixtorch import GaussianMixture
+        >>> model = GaussianMixture.from_parameters(
+        ...     [0.25, 0.75], [[0.0, 0.0], [10.0, 10.0]], [[1.0, 1.0], [1.0, 1.0]],
+        ...     covariance_type="diag")
+        >>> X, y = model.sample(1000)
+        >>> X.shape, round(float(y.mean()), 1)
+        ((1000, 2), 0.7)
         """
         return self._draw(n_samples)
 

@@ -304,6 +304,23 @@ class MixtureEstimator(DeviceMixin, BaseEstimator):
         Returns
         -------
         estimator
+            A fitted instance of ``cls``: scoring, prediction, sampling and
+            :func:`mixtorch.save` work on it as after ``fit``.
+
+        See Also
+        --------
+        set_fitted : The same on an existing estimator.
+        mixtorch.Mixture.from_parameters : Build the mixture from arrays.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from mixtorch import GaussianMixture, Mixture
+        >>> mixture = Mixture.from_parameters(
+        ...     [0.5, 0.5], [[0.0], [4.0]], [[[1.0]], [[1.0]]], dtype=torch.float64)
+        >>> model = GaussianMixture.from_mixture(mixture, random_state=0)
+        >>> model.n_components, model.predict([[3.5]]).tolist()
+        (2, [1])
         """
         model = cls(**{**cls._params_of(mixture), **params})
         model.set_fitted(mixture, record, output=output)
@@ -312,7 +329,28 @@ class MixtureEstimator(DeviceMixin, BaseEstimator):
     def set_fitted(
         self, mixture: Mixture, record: Any = None, *, output: OutputKind | None = None
     ) -> None:
-        """Make this estimator fitted with ``mixture`` (see :meth:`from_mixture`)."""
+        """Make this estimator fitted with ``mixture`` (see :meth:`from_mixture`).
+
+        Parameters
+        ----------
+        mixture : Mixture
+            The parameters to hold; fitted attributes (``weights_``, ``means_``, ...)
+            are derived from it.
+        record : fit record, optional
+            What a fit reported (``EMTrace``, ...); an empty record by default.
+        output : OutputKind, optional
+            How results are handed back; NumPy by default.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from mixtorch import Gaussian, Mixture
+        >>> model = Gaussian()
+        >>> model.set_fitted(Mixture.from_parameters(
+        ...     [1.0], [[1.0, 2.0]], [[[1.0, 0.0], [0.0, 1.0]]], dtype=torch.float64))
+        >>> model.mean_.tolist()
+        [1.0, 2.0]
+        """
         self._set_fitted(mixture, record, output if output is not None else OutputKind(False))
 
     @property

@@ -123,19 +123,43 @@ class OnlineFitMixin:
         The first call initialises from the batch (``init_params``, ``*_init``; it needs
         at least ``max(2, n_components)`` rows); each later batch is blended into running
         sufficient statistics with step ``(t + 2) ** -step_size_decay`` followed by an
-        M-step (see :mod:`mixtorch.fit.stepwise`). On a model fitted by ``fit`` the
+        M-step [1]_ [2]_ (see :mod:`mixtorch.fit.stepwise`). On a model fitted by ``fit`` the
         running statistics restart from the fitted parameters. The running state is
         ``stepwise_state_``, saved with the model.
 
         Parameters
         ----------
         X : array-like or Tensor of shape (n_samples, n_features)
+            One batch of rows (the first one fixes ``n_features_in_``).
         y : ignored
+            Present for scikit-learn's API.
 
         Returns
         -------
         self
 
+        See Also
+        --------
+        fit : Batch EM over all the data (also from chunk sources, out of core).
+        mixtorch.fit.stepwise.stepwise_update : The update as a pure function.
+
+        References
+        ----------
+        .. [1] O. Cappé and E. Moulines, "On-line expectation-maximization algorithm for
+           latent data models", J. R. Stat. Soc. B 71(3), 2009.
+        .. [2] P. Liang and D. Klein, "Online EM for unsupervised models", NAACL 2009.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mixtorch import GaussianMixture
+        >>> rng = np.random.default_rng(0)
+        >>> model = GaussianMixture(n_components=2, random_state=0)
+        >>> for _ in range(20):
+        ...     batch = np.concatenate([rng.normal(-5, 1, (50, 1)), rng.normal(5, 1, (50, 1))])
+        ...     model = model.partial_fit(batch)
+        >>> np.sort(model.means_[:, 0]).round(0)
+        array([-5.,  5.])
         """
         self._validate_params()
         fitted = hasattr(self, "mixture_")
