@@ -81,7 +81,8 @@ class BayesianGaussianMixture(ClusterScoringMixin, DensityMixin, MixtureEstimato
         Number of initialisations; the one with the highest lower bound is kept.
     init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, default='kmeans'
         Starting responsibilities, as for :class:`GaussianMixture`.
-    weight_concentration_prior_type : {'dirichlet_process', 'dirichlet_distribution'}, default='dirichlet_process'
+    weight_concentration_prior_type : {'dirichlet_process', 'dirichlet_distribution'}, \
+default='dirichlet_process'
         Prior on the weights: a stick-breaking (truncated Dirichlet process) prior [2]_,
         which favours few components, or a symmetric Dirichlet distribution.
     weight_concentration_prior : float, optional
