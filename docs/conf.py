@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -33,6 +34,10 @@ extensions = [
     "myst_parser",
     "sphinx_gallery.gen_gallery",
 ]
+# MathJax from the site itself, not a CDN, when the pinned docs toolchain is installed
+# (requirements-docs.txt): the extension copies MathJax 3 into _static/mathjax.
+if importlib.util.find_spec("sphinx-mathjax-offline") is not None:
+    extensions.append("sphinx-mathjax-offline")
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
@@ -64,6 +69,7 @@ sphinx_gallery_conf = {
     "image_scrapers": ("_sphinx_helpers.png_scraper",),
     "reset_modules": ("matplotlib",),
     "min_reported_time": 1,
+    "write_computation_times": False,  # its pages load DataTables and Bootstrap from CDNs
     "download_all_examples": False,
     "remove_config_comments": True,
     "abort_on_example_error": True,

@@ -122,7 +122,7 @@ class GaussianMixtureModule(nn.Module):
 
         See Also
         --------
-        GaussianMixtureModule.cholesky_factor, mixtorch.GaussianMixture.covariances_
+        GaussianMixtureModule.cholesky_factor
         """
         if self._structure.is_triangular():
             factor = self.cholesky_factor()
