@@ -11,6 +11,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # _sphinx_helpers
 sys.path.insert(0, str(HERE.parent / "src"))  # document the checkout, not an installed copy
 
+from _docstring_checks import validate_docstring  # noqa: E402
 from _sphinx_helpers import (  # noqa: E402
     escape_trailing_underscores,
     title_untitled_examples,
@@ -107,6 +108,8 @@ def setup(app: object) -> None:
     app.connect(  # type: ignore[attr-defined]
         "autodoc-process-docstring", escape_trailing_underscores, priority=400
     )
+    # numpydoc validation of the docstrings in scope (see _docstring_checks.py).
+    app.connect("autodoc-process-docstring", validate_docstring, priority=300)  # type: ignore[attr-defined]
     # After sphinx-gallery has written the example pages (same event, priority 500).
     app.connect("builder-inited", title_untitled_examples, priority=900)  # type: ignore[attr-defined]
 

@@ -38,10 +38,10 @@ class SelectionTable(list):
 
     Parameters
     ----------
-    rows : iterable of dict, optional
-        Rows with at least ``n_components`` and ``covariance_type``; :func:`select` adds
-        ``n_parameters``, ``log_likelihood``, the criterion's column, ``converged`` and
-        ``note``.
+    iterable : iterable of dict, default=()
+        The rows, each with at least ``n_components`` and ``covariance_type``;
+        :func:`select` adds ``n_parameters``, ``log_likelihood``, the criterion's column,
+        ``converged`` and ``note``.
 
     See Also
     --------
