@@ -280,6 +280,14 @@ class Mixture:
         See Also
         --------
         Mixture.total_log_prob, Mixture.responsibilities, Mixture.predict
+
+        Examples
+        --------
+        >>> import torch
+        >>> from mixtorch import Mixture
+        >>> mixture = Mixture.from_parameters([1.0], [[0.0]], [[[1.0]]], dtype=torch.float64)
+        >>> mixture.log_prob(torch.zeros(1, 1, dtype=torch.float64))  # -log(2 pi) / 2
+        tensor([-0.9189], dtype=torch.float64)
         """
         rows = self._scoring_rows(chunk_size)
         out, overflowed = _scoring.log_prob(self.e_step_kernel, X, rows, self.dtype)
