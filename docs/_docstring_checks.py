@@ -27,11 +27,11 @@ VALIDATED_MODULES = re.compile(
 )
 
 #: Every parameter documented with a type and a description; no unknown parameters;
-#: a Returns section with a description wherever something is returned.
-CHECKS = {"PR01", "PR02", "PR03", "PR07", "PR10", "RT01", "RT03"}
+#: a Returns section with a description wherever something is returned; See Also.
+CHECKS = {"PR01", "PR02", "PR03", "PR07", "PR10", "RT01", "RT03", "SA01"}
 
-#: Public classes and functions (not methods) also need See Also and Examples.
-TOP_LEVEL_CHECKS = {"SA01", "EX01"}
+#: Public classes and functions (not methods) also need Examples.
+TOP_LEVEL_CHECKS = {"EX01"}
 
 #: Findings that are numpydoc's limits rather than missing documentation.
 IGNORED = {

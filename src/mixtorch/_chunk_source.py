@@ -86,6 +86,10 @@ class ChunkSource:
             Naming the chunk, for an invalid chunk; at the end of a pass whose row count
             differs from earlier passes (or ``n_samples``); when the factory hands back the
             iterator of the previous pass.
+
+        See Also
+        --------
+        ChunkSource.first_chunk, as_source
         """
         iterable = self.factory()
         if iterable is self._last and iter(iterable) is iterable:
@@ -133,6 +137,10 @@ class ChunkSource:
         ------
         ValueError
             If the source yields no chunks.
+
+        See Also
+        --------
+        ChunkSource.__call__
         """
         for chunk in self():
             return chunk

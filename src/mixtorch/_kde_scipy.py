@@ -212,6 +212,10 @@ class ScipyKDEMixin:
         -------
         ndarray of shape (m,)
             The density at each point.
+
+        See Also
+        --------
+        GaussianKDE.evaluate, GaussianKDE.score_samples
         """
         return self.evaluate(points)
 

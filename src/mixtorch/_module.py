@@ -158,6 +158,10 @@ class GaussianMixtureModule(nn.Module):
         -------
         Tensor of shape (..., K)
             Per-component log-densities, without the weights.
+
+        See Also
+        --------
+        GaussianMixtureModule.log_prob, GaussianMixtureModule.weighted_log_prob
         """
         rows = self._rows(x)
         if self._structure.is_triangular():
@@ -195,6 +199,10 @@ class GaussianMixtureModule(nn.Module):
         -------
         Tensor of shape (..., K)
             Its ``logsumexp`` over the last axis is :meth:`log_prob`.
+
+        See Also
+        --------
+        GaussianMixtureModule.responsibilities, GaussianMixtureModule.log_prob
         """
         return self.component_log_prob(x) + self.log_weights()
 
@@ -230,6 +238,10 @@ class GaussianMixtureModule(nn.Module):
         -------
         Tensor of shape (...)
             Log-densities.
+
+        See Also
+        --------
+        GaussianMixtureModule.log_prob
         """
         return self.log_prob(x)
 
@@ -245,6 +257,10 @@ class GaussianMixtureModule(nn.Module):
         -------
         Tensor of shape (..., K)
             Sums to one over the last axis.
+
+        See Also
+        --------
+        GaussianMixtureModule.weighted_log_prob, mixtorch.Mixture.responsibilities
         """
         return torch.softmax(self.weighted_log_prob(x), dim=-1)
 
@@ -283,6 +299,10 @@ class GaussianMixtureModule(nn.Module):
         ------
         ValueError
             If ``n_samples`` is less than 1.
+
+        See Also
+        --------
+        GaussianMixtureModule.to_torch : ``rsample`` of the distribution, the same draws' law.
 
         Examples
         --------
@@ -443,6 +463,10 @@ class GaussianModule(GaussianMixtureModule):
         -------
         Tensor of shape (n_samples, D)
             Differentiable in the mean and covariance parameters.
+
+        See Also
+        --------
+        GaussianMixtureModule.sample : With component labels.
         """
         return super().sample(n_samples, generator)[0]
 

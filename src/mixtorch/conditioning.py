@@ -275,6 +275,10 @@ class Conditionals:
         -------
         Tensor of shape (B, n_samples, F)
             Draws for each row of given values.
+
+        See Also
+        --------
+        Conditionals.mean, mixtorch.GaussianMixtureRegressor.sample_y
         """
         B, K, F = self.means.shape
         device = self.means.device if generator is None else generator.device

@@ -141,6 +141,10 @@ class Mixture:
             not summing to one, covariances not symmetric positive definite.
         TypeError
             For values that are not numeric arrays.
+
+        See Also
+        --------
+        mixtorch.GaussianMixture.from_mixture : A fitted estimator holding a mixture.
         """
         return cls(*checked_parameters(weights, means, covariances, covariance_type, dtype, device))
 
@@ -191,6 +195,10 @@ class Mixture:
         -------
         int
             The count the BIC and AIC use.
+
+        See Also
+        --------
+        mixtorch.GaussianMixture.bic, mixtorch.GaussianMixture.aic
         """
         K, D = self.n_components, self.n_features
         return (K - 1) + K * D + self.covariance.n_parameters(K, D)
@@ -209,6 +217,10 @@ class Mixture:
         -------
         Mixture
             The copy.
+
+        See Also
+        --------
+        mixtorch.GaussianMixture.to : The same for a fitted estimator.
         """
         return Mixture(
             self.weights.to(device=device, dtype=dtype),
@@ -229,6 +241,10 @@ class Mixture:
         -------
         Tensor of shape (n_samples, K)
             Per-component log-densities, without the weights.
+
+        See Also
+        --------
+        Mixture.weighted_log_prob, Mixture.log_prob
         """
         zeros = torch.zeros_like(self.weights)
         return self.covariance.log_gaussian(
@@ -247,6 +263,10 @@ class Mixture:
         -------
         Tensor of shape (n_samples, K)
             Its ``logsumexp`` over components is :meth:`log_prob`.
+
+        See Also
+        --------
+        Mixture.component_log_prob, Mixture.responsibilities
         """
         return self.e_step_kernel.weighted_log_prob(X.to(self.dtype))
 
@@ -307,6 +327,10 @@ class Mixture:
         -------
         Tensor of shape ()
             The float64 sum of :meth:`log_prob`.
+
+        See Also
+        --------
+        Mixture.log_prob, mixtorch.GaussianMixture.score
         """
         rows = self._scoring_rows(chunk_size)
         sums, overflowed = _scoring.log_likelihood_sums(self.e_step_kernel, X, rows, self.dtype)
@@ -326,6 +350,10 @@ class Mixture:
         -------
         Tensor of shape (n_samples, K)
             Rows sum to one (one-hot for points too far away for finite densities).
+
+        See Also
+        --------
+        Mixture.predict, mixtorch.GaussianMixture.predict_proba
         """
         rows = self._scoring_rows(chunk_size)
         kernel = self.e_step_kernel
@@ -351,6 +379,10 @@ class Mixture:
         -------
         Tensor of shape (n_samples,)
             The most probable component (int64), the first on ties.
+
+        See Also
+        --------
+        Mixture.responsibilities, mixtorch.GaussianMixture.predict
         """
         rows = self._scoring_rows(chunk_size)
         labels, peaks, overflowed = _scoring.labels(self.e_step_kernel, X, rows, self.dtype)
@@ -406,6 +438,10 @@ class Mixture:
             The samples, grouped by component as scikit-learn does.
         labels : Tensor of shape (n_samples,)
             Their components, sorted.
+
+        See Also
+        --------
+        mixtorch.GaussianMixture.sample, torch.distributions.MixtureSameFamily.sample
 
         Examples
         --------

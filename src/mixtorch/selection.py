@@ -84,6 +84,10 @@ class SelectionTable(list):
         ------
         KeyError
             If the rows have no column ``name``.
+
+        See Also
+        --------
+        mixtorch.plotting.plot_criterion : Plots these columns.
         """
         rows = [row for row in self if covariance_type in (None, row["covariance_type"])]
         return [row["n_components"] for row in rows], [row[name] for row in rows]

@@ -176,6 +176,10 @@ class SufficientStatistics:
         -------
         SufficientStatistics
             Equal statistics about ``reference`` (counts, log-likelihood unchanged).
+
+        See Also
+        --------
+        SufficientStatistics.moments
         """
         target = reference.to(ACCUMULATOR_DTYPE)
         step = target - self.reference.to(ACCUMULATOR_DTYPE)
@@ -343,6 +347,10 @@ def pass_chunks(X: Tensor, rows: int) -> list[Tensor]:
     -------
     list of Tensor
         Views of consecutive row blocks of ``X``.
+
+    See Also
+    --------
+    accumulate_statistics
 
     Examples
     --------

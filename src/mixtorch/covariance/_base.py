@@ -134,6 +134,10 @@ class Covariance(_KindOperations, _Variational):
         ------
         CovarianceError
             If the estimate cannot be factored.
+
+        See Also
+        --------
+        Covariance.moments, mixtorch.stats.SufficientStatistics.m_step
         """
 
     @classmethod
@@ -152,6 +156,10 @@ class Covariance(_KindOperations, _Variational):
         -------
         Covariance
             The covariances those precisions invert.
+
+        See Also
+        --------
+        Covariance.precisions : The way back.
         """
 
     @classmethod
@@ -170,6 +178,10 @@ class Covariance(_KindOperations, _Variational):
         -------
         int
             K D (D + 1) / 2 'full', D (D + 1) / 2 'tied', K D 'diag', K 'spherical'.
+
+        See Also
+        --------
+        mixtorch.Mixture.n_parameters : Adds weights and means.
         """
 
     # -- evaluation ------------------------------------------------------------------
@@ -181,6 +193,10 @@ class Covariance(_KindOperations, _Variational):
         -------
         Tensor of shape (K,)
             A 0-d tensor for 'tied'.
+
+        See Also
+        --------
+        Covariance.log_gaussian
         """
 
     @abstractmethod
@@ -198,6 +214,10 @@ class Covariance(_KindOperations, _Variational):
         -------
         Tensor of shape (n, K)
             ``(y_i - m_k)^T Sigma_k^-1 (y_i - m_k)``.
+
+        See Also
+        --------
+        Covariance.log_gaussian
         """
 
     def log_gaussian(self, Y: Tensor, means: Tensor, log_weights: Tensor) -> Tensor:
@@ -241,6 +261,10 @@ class Covariance(_KindOperations, _Variational):
         -------
         EStepKernel
             Computes weighted log-probabilities of chunks (see :mod:`mixtorch.estep`).
+
+        See Also
+        --------
+        mixtorch.Mixture.weighted_log_prob
         """
 
     def _bias(self, log_weights: Tensor) -> Tensor:
@@ -271,6 +295,10 @@ class Covariance(_KindOperations, _Variational):
         second : Tensor
             ``sum_i r_ik (y_i - ref_k)(y_i - ref_k)^T``: (K, D, D) for full and tied, the
             diagonals (K, D) for diag and spherical.
+
+        See Also
+        --------
+        Covariance.from_scatter, mixtorch.stats.accumulate_statistics
         """
 
     def with_component_copied(self, source: int, target: int) -> Covariance:
@@ -287,6 +315,10 @@ class Covariance(_KindOperations, _Variational):
         -------
         Covariance
             The copy ('tied' returns itself: the matrix is shared).
+
+        See Also
+        --------
+        Covariance.from_full_matrices
         """
         covariances = self.covariances.clone()
         covariances[target] = covariances[source]
@@ -307,6 +339,10 @@ class Covariance(_KindOperations, _Variational):
         -------
         Tensor of shape (n, D)
             ``noise @ L^T`` with ``L`` the component's Cholesky factor.
+
+        See Also
+        --------
+        mixtorch.Mixture.sample
         """
 
     @abstractmethod
@@ -354,6 +390,11 @@ class Covariance(_KindOperations, _Variational):
         -------
         Covariance
             Of this kind.
+
+        See Also
+        --------
+        Covariance.full_matrices : The way back.
+        mixtorch.Mixture.marginal, mixtorch.Mixture.condition
         """
 
     @classmethod
@@ -370,6 +411,10 @@ class Covariance(_KindOperations, _Variational):
         -------
         Tensor
             (K, D, D) for full/tied, the diagonals (K, D) for diag/spherical.
+
+        See Also
+        --------
+        Covariance.from_scatter
         """
 
     @abstractmethod
@@ -380,6 +425,10 @@ class Covariance(_KindOperations, _Variational):
         -------
         Tensor
             Same layout as ``covariances`` (scikit-learn's ``precisions_``).
+
+        See Also
+        --------
+        Covariance.precisions_cholesky, Covariance.from_precisions
 
         Examples
         --------
@@ -398,6 +447,10 @@ class Covariance(_KindOperations, _Variational):
         Tensor
             Same layout as ``covariances``; for diag/spherical the inverse standard
             deviations.
+
+        See Also
+        --------
+        Covariance.precisions
         """
 
     def to(
@@ -416,6 +469,10 @@ class Covariance(_KindOperations, _Variational):
         -------
         Covariance
             The same kind, factored again.
+
+        See Also
+        --------
+        mixtorch.Mixture.to
         """
         moved = self.covariances.to(device=device, dtype=dtype)
         return type(self)(moved, n_features=self.n_features)

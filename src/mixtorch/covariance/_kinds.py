@@ -26,6 +26,10 @@ class _KindOperations:
         -------
         bool
             True for 'full' and 'tied', False for 'diag' and 'spherical'.
+
+        See Also
+        --------
+        mixtorch.covariance.Covariance.layout
         """
         return cls.kind in ("full", "tied")
 
@@ -44,6 +48,10 @@ class _KindOperations:
         -------
         tuple of int
             (K, D, D) 'full', (D, D) 'tied', (K, D) 'diag', (K,) 'spherical'.
+
+        See Also
+        --------
+        mixtorch.covariance.Covariance.check_layout
 
         Examples
         --------
@@ -73,6 +81,10 @@ class _KindOperations:
         ------
         ValueError
             For a wrong shape or NaN/infinite values.
+
+        See Also
+        --------
+        mixtorch.covariance.Covariance.layout
         """
         expected = cls.layout(n_components, n_features)
         if tuple(values.shape) != expected:
@@ -104,6 +116,10 @@ class _KindOperations:
         -------
         Tensor
             Identity matrices (full, tied) or ones (diag, spherical), shape :meth:`layout`.
+
+        See Also
+        --------
+        mixtorch.covariance.Covariance.layout
         """
         shape = cls.layout(n_components, n_features)
         if cls.is_triangular():
@@ -125,6 +141,10 @@ class _KindOperations:
         -------
         float
             Memory cost per row, in tensor elements.
+
+        See Also
+        --------
+        mixtorch.covariance.Covariance.layout
         """
         K, D = max(n_components, 1), max(n_features, 1)
         if cls.is_triangular():
@@ -151,6 +171,10 @@ class _KindOperations:
         -------
         Tensor
             Same layout.
+
+        See Also
+        --------
+        mixtorch.covariance.Covariance.from_scatter
         """
         if cls.is_triangular():
             eye = torch.eye(values.shape[-1], dtype=values.dtype, device=values.device)
@@ -172,6 +196,10 @@ class _KindOperations:
         -------
         Tensor
             (D, D) for full/tied, (D,) for diag, a 0-d tensor for spherical.
+
+        See Also
+        --------
+        mixtorch.covariance.Covariance.full_matrices
         """
         return values if cls.kind == "tied" else values[index]
 
@@ -190,5 +218,9 @@ class _KindOperations:
         -------
         Tensor of shape (K, D)
             ``values`` for 'diag', broadcast over features for 'spherical'.
+
+        See Also
+        --------
+        mixtorch.covariance.Covariance.full_matrices
         """
         return values[:, None].expand(-1, n_features) if cls.kind == "spherical" else values
