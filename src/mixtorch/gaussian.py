@@ -378,7 +378,7 @@ class Gaussian(ScipyGaussianMixin, MixtureScoringMixin, DensityMixin, MixtureEst
         Parameters
         ----------
         n_samples : int, default=1
-            Number of rows to draw (non-negative).
+            Number of rows to draw, at least 1 (ValueError otherwise).
 
         Returns
         -------

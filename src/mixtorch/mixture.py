@@ -428,7 +428,7 @@ class Mixture:
         Parameters
         ----------
         n_samples : int
-            Number of points (non-negative, else ValueError).
+            Number of points, at least 1 (ValueError otherwise; TypeError if not an integer).
         generator : torch.Generator, default=None
             Source of randomness on the mixture's device; None uses torch's global one.
 
