@@ -125,7 +125,7 @@ class Mixture:
         covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
             Layout of ``covariances``.
         dtype : torch.dtype, default=None
-            float32 or float64; None keeps the dtype of ``means``.
+            The dtype, float32 or float64; None keeps the dtype of ``means``.
         device : str or torch.device, default=None
             None keeps the device of ``means`` (CPU for NumPy).
 

@@ -59,7 +59,7 @@ class GaussianMixtureModule(_module.GaussianMixtureModule):
         Non-negative constant (not a parameter) added to every covariance diagonal; it
         keeps the likelihood bounded when a component collapses onto one point.
     dtype : torch.dtype, default=None
-        dtype of the parameters; None uses torch's default dtype.
+        The dtype of the parameters; None uses torch's default dtype.
     device : str or torch.device, default=None
         Device of the parameters; None uses the CPU.
     generator : torch.Generator, default=None
@@ -249,7 +249,7 @@ class GaussianModule(_module.GaussianModule, GaussianMixtureModule):
     reg_covar : float, default=0.0
         Non-negative constant added to the covariance diagonal.
     dtype : torch.dtype, default=None
-        dtype of the parameters; None uses torch's default dtype.
+        The dtype of the parameters; None uses torch's default dtype.
     device : str or torch.device, default=None
         Device of the parameters; None uses the CPU.
 

@@ -251,7 +251,7 @@ class SufficientStatistics:
         reg_covar : float
             Added to every variance.
         dtype : torch.dtype
-            dtype of the returned mixture.
+            The dtype of the returned mixture.
 
         Returns
         -------

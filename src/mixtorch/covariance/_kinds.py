@@ -108,7 +108,7 @@ class _KindOperations:
         n_features : int
             D.
         dtype : torch.dtype
-            dtype of the result.
+            The dtype of the result.
         device : str or torch.device
             Device of the result.
 
