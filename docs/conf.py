@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # _sphinx_helpers
 sys.path.insert(0, str(HERE.parent / "src"))  # document the checkout, not an installed copy
 
+from _docstring_checks import validate_docstring  # noqa: E402
 from _sphinx_helpers import (  # noqa: E402
     escape_trailing_underscores,
     title_untitled_examples,
@@ -33,6 +35,10 @@ extensions = [
     "myst_parser",
     "sphinx_gallery.gen_gallery",
 ]
+# MathJax from the site itself, not a CDN, when the pinned docs toolchain is installed
+# (requirements-docs.txt): the extension copies MathJax 3 into _static/mathjax.
+if importlib.util.find_spec("sphinx-mathjax-offline") is not None:
+    extensions.append("sphinx-mathjax-offline")
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
@@ -64,6 +70,7 @@ sphinx_gallery_conf = {
     "image_scrapers": ("_sphinx_helpers.png_scraper",),
     "reset_modules": ("matplotlib",),
     "min_reported_time": 1,
+    "write_computation_times": False,  # its pages load DataTables and Bootstrap from CDNs
     "download_all_examples": False,
     "remove_config_comments": True,
     "abort_on_example_error": True,
@@ -101,6 +108,8 @@ def setup(app: object) -> None:
     app.connect(  # type: ignore[attr-defined]
         "autodoc-process-docstring", escape_trailing_underscores, priority=400
     )
+    # numpydoc validation of the docstrings in scope (see _docstring_checks.py).
+    app.connect("autodoc-process-docstring", validate_docstring, priority=300)  # type: ignore[attr-defined]
     # After sphinx-gallery has written the example pages (same event, priority 500).
     app.connect("builder-inited", title_untitled_examples, priority=900)  # type: ignore[attr-defined]
 

@@ -18,17 +18,33 @@ DEFAULT_SOURCE_CHUNK_ROWS = 65_536
 class ChunkSource:
     """A re-iterable data set read in row chunks.
 
+    Every call returns a fresh iterator over validated chunks (2-D, numeric, finite, a
+    constant number of columns), and every complete pass must see the same rows. Pass one
+    as ``X`` to ``fit`` of :class:`~mixtorch.Gaussian`, :class:`~mixtorch.GaussianMixture`
+    or :class:`~mixtorch.BayesianGaussianMixture`.
+
     Parameters
     ----------
     factory : callable
         Returns a fresh iterable of chunks (arrays or tensors of shape (n_i, n_features))
         every time it is called.
-    n_features : int, optional
-        Columns per row; learnt from the first chunk when not given.
-    n_samples : int, optional
-        Total rows, when known without a pass over the data.
-    name : str
+    n_features : int, default=None
+        Columns per row; None learns it from the first chunk.
+    n_samples : int, default=None
+        Total rows, when known without a pass over the data; a pass with a different
+        count is then an error.
+    name : str, default='data source'
         Used in error messages.
+
+    Raises
+    ------
+    TypeError
+        If ``factory`` is not callable.
+
+    See Also
+    --------
+    as_source : Builds one from paths, loaders, callables or arrays.
+    torch.utils.data.IterableDataset : torch's notion of a streamed data set.
 
     Examples
     --------
@@ -57,7 +73,24 @@ class ChunkSource:
         self._pass_rows: int | None = None
 
     def __call__(self) -> Iterator[Tensor]:
-        """A fresh iterator over validated chunks, each a tensor of shape (n_i, n_features)."""
+        """A fresh iterator over validated chunks, each a tensor of shape (n_i, n_features).
+
+        Yields
+        ------
+        Tensor of shape (n_i, n_features)
+            The next chunk, checked: 2-D, numeric, finite, as many columns as the first.
+
+        Raises
+        ------
+        ValueError
+            Naming the chunk, for an invalid chunk; at the end of a pass whose row count
+            differs from earlier passes (or ``n_samples``); when the factory hands back the
+            iterator of the previous pass.
+
+        See Also
+        --------
+        ChunkSource.first_chunk, as_source
+        """
         iterable = self.factory()
         if iterable is self._last and iter(iterable) is iterable:
             raise ValueError(
@@ -93,7 +126,22 @@ class ChunkSource:
         self._pass_rows = rows
 
     def first_chunk(self) -> Tensor:
-        """The first chunk (sets ``n_features``); raises ValueError on an empty source."""
+        """The first chunk (sets ``n_features`` when it was unknown).
+
+        Returns
+        -------
+        Tensor of shape (n_0, n_features)
+            The first validated chunk.
+
+        Raises
+        ------
+        ValueError
+            If the source yields no chunks.
+
+        See Also
+        --------
+        ChunkSource.__call__
+        """
         for chunk in self():
             return chunk
         raise ValueError(f"The {self.name} yielded no chunks.")
@@ -150,6 +198,25 @@ def from_callable(
 ) -> ChunkSource:
     """A source from a callable returning a fresh iterable of chunks on every call.
 
+    Parameters
+    ----------
+    factory : callable
+        Called with no arguments at the start of every pass; returns an iterable of
+        arrays or tensors of shape (n_i, n_features) (e.g. a new generator each time).
+    n_features : int, default=None
+        Columns per row; None learns it from the first chunk.
+    n_samples : int, default=None
+        Total rows, if known; None learns it from the first pass.
+
+    Returns
+    -------
+    ChunkSource
+        The source.
+
+    See Also
+    --------
+    ChunkSource, from_dataloader
+
     Examples
     --------
     >>> import numpy as np
@@ -168,6 +235,27 @@ def from_callable(
 
 def from_tensor(X: Any, chunk_size: int = DEFAULT_SOURCE_CHUNK_ROWS) -> ChunkSource:
     """An in-memory array or tensor of shape (n_samples, n_features) as a source.
+
+    Parameters
+    ----------
+    X : array-like or Tensor of shape (n_samples, n_features)
+        The data; a tensor's chunks are views on its device.
+    chunk_size : int, default=65536
+        Rows per chunk (:data:`DEFAULT_SOURCE_CHUNK_ROWS`).
+
+    Returns
+    -------
+    ChunkSource
+        With ``n_samples`` and ``n_features`` known.
+
+    Raises
+    ------
+    ValueError
+        If ``X`` is not 2-D or ``chunk_size`` is not a positive integer.
+
+    See Also
+    --------
+    as_source
 
     Examples
     --------
@@ -194,8 +282,27 @@ def from_dataloader(loader: Any) -> ChunkSource:
 
     Batches may be tensors, arrays, or tuples whose first element holds the features.
     The loader is iterated afresh on every pass (shuffling, if any, is the loader's; it
-    changes only the order). A loader that would leave rows out (``drop_last=True`` with
-    a last batch that is not full) is refused: each pass would fit different rows.
+    changes only the order).
+
+    Parameters
+    ----------
+    loader : torch.utils.data.DataLoader or re-iterable
+        Yields batches of shape (batch_size, n_features) (or tuples of them).
+
+    Returns
+    -------
+    ChunkSource
+        The source; one chunk per batch.
+
+    Raises
+    ------
+    ValueError
+        For a loader that would leave rows out (``drop_last=True`` with a last batch
+        that is not full): each pass would fit different rows.
+
+    See Also
+    --------
+    from_callable, as_source
 
     Examples
     --------

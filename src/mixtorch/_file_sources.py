@@ -26,9 +26,32 @@ def from_npy(
 ) -> ChunkSource:
     """A source reading a 2-D ``.npy`` file ``chunk_size`` rows at a time.
 
-    With ``mmap=True`` each chunk is read through its own short-lived memory map of just
-    those rows, so the process never keeps the whole file mapped and resident memory
-    stays proportional to ``chunk_size``; ``mmap=False`` reads with plain file reads.
+    Parameters
+    ----------
+    path : str or path-like
+        A ``.npy`` file holding a 2-D numeric array (n_samples, n_features).
+    mmap : bool, default=True
+        True reads each chunk through its own short-lived memory map of just those rows,
+        so the process never keeps the whole file mapped and resident memory stays
+        proportional to ``chunk_size``; False reads with plain file reads.
+    chunk_size : int, default=65536
+        Rows per chunk (:data:`DEFAULT_SOURCE_CHUNK_ROWS`).
+
+    Returns
+    -------
+    ChunkSource
+        With ``n_samples`` and ``n_features`` read from the file's header.
+
+    Raises
+    ------
+    ValueError
+        If the file does not exist, is not a valid ``.npy`` file, or does not hold a
+        2-D numeric array.
+
+    See Also
+    --------
+    from_directory : Many shards.
+    numpy.load : With ``mmap_mode='r'``, NumPy's own memory map.
 
     Examples
     --------
@@ -113,11 +136,36 @@ def from_directory(
 ) -> ChunkSource:
     """A source over the ``.npy``, ``.parquet`` and ``.csv`` shards in a directory.
 
-    Shards matching ``pattern`` are read in sorted name order. Parquet is read by row
-    batches with pyarrow; CSV (also ``.csv.gz``) ``chunk_size`` lines at a time by
-    mixtorch's CSV reader. ``header`` says whether CSV shards open with a line of column
-    names (``None``: recognise it, and refuse a shard whose first line could be either;
-    a header-less shard keeps its first row). All columns are used as features.
+    Parameters
+    ----------
+    path : str or path-like
+        The directory.
+    pattern : str, default='*'
+        Glob pattern of the shards to read; they are read in sorted name order.
+    chunk_size : int, default=65536
+        Rows per chunk of ``.npy`` and CSV shards (Parquet is read by its row batches
+        with pyarrow; CSV, also ``.csv.gz``, by mixtorch's CSV reader).
+    header : bool, default=None
+        Whether CSV shards open with a line of column names. None recognises it, and
+        refuses a shard whose first line could be either; a header-less shard keeps its
+        first row. All columns are used as features.
+
+    Returns
+    -------
+    ChunkSource
+        One pass reads every shard in order.
+
+    Raises
+    ------
+    ValueError
+        If the directory does not exist or no shard matches, and (while reading) for a
+        column with missing or non-numeric values, naming the file and column.
+    ImportError
+        If a Parquet shard is read without pyarrow (the ``io`` extra).
+
+    See Also
+    --------
+    from_npy : A single ``.npy`` file.
 
     Examples
     --------

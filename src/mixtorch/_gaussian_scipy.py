@@ -110,13 +110,26 @@ class ScipyGaussianMixin:
 
         Parameters
         ----------
-        x : array-like or Tensor of shape (..., n_features), (n_features,) for one point,
-            or (n,)/scalar when there is one feature
+        x : array-like or Tensor of shape (..., n_features)
+            Points along the last axis; a 1-D ``x`` of length n_features is one point, and
+            with one feature a 1-D ``x`` (or a scalar) holds that many points.
 
         Returns
         -------
-        float, ndarray or Tensor
+        log_density : float, ndarray or Tensor
             Of shape ``x.shape[:-1]`` with length-1 axes dropped: a scalar for one point.
+            NumPy (or lists) in gives NumPy out, a tensor gives a tensor on its device.
+
+        Raises
+        ------
+        ValueError
+            If the last axis of ``x`` does not have n_features values.
+
+        See Also
+        --------
+        Gaussian.pdf : The density itself.
+        Gaussian.score_samples : Row-wise log-density of an (n_samples, n_features) array.
+        scipy.stats.multivariate_normal : The SciPy method of the same name and shapes.
 
         Examples
         --------
@@ -135,6 +148,20 @@ class ScipyGaussianMixin:
 
     def pdf(self, x: Any) -> Any:
         """Density at ``x``, ``exp(logpdf(x))``, with ``multivariate_normal.pdf``'s shapes.
+
+        Parameters
+        ----------
+        x : array-like or Tensor of shape (..., n_features)
+            Points, shaped as for :meth:`logpdf`.
+
+        Returns
+        -------
+        density : float, ndarray or Tensor
+            Of shape ``x.shape[:-1]`` with length-1 axes dropped.
+
+        See Also
+        --------
+        Gaussian.logpdf : The log-density, accurate far in the tails where ``pdf`` underflows.
 
         Examples
         --------
@@ -174,19 +201,31 @@ class ScipyGaussianMixin:
 
         With one feature it is the exact normal CDF; otherwise it is
         ``scipy.stats.multivariate_normal(self.mean, self.cov).cdf(x, lower_limit=...,
-        rng=...)``, SciPy's quasi-Monte Carlo integration (absolute error about 1e-5).
+        rng=...)``, SciPy's quasi-Monte Carlo integration [1]_ (absolute error about 1e-5).
 
         Parameters
         ----------
-        x : array-like or Tensor, shaped as for :meth:`logpdf`
-        lower_limit : array-like of shape (n_features,), optional
-            Lower integration limits (default: minus infinity), as in SciPy.
-        rng : numpy Generator or int, optional
-            Passed to SciPy's integration.
+        x : array-like or Tensor of shape (..., n_features)
+            Upper integration limits, shaped as for :meth:`logpdf`.
+        lower_limit : array-like of shape (n_features,), default=None
+            Lower integration limits, as in SciPy; None integrates from minus infinity.
+        rng : numpy.random.Generator or int, default=None
+            Seed or generator for SciPy's integration (more than one feature).
 
         Returns
         -------
-        float, ndarray or Tensor, shaped as for :meth:`logpdf`
+        probability : float, ndarray or Tensor
+            Of shape ``x.shape[:-1]`` with length-1 axes dropped, values in [0, 1].
+
+        See Also
+        --------
+        Gaussian.logcdf : Its logarithm, accurate in the lower tail.
+        scipy.stats.multivariate_normal : SciPy's ``cdf``, which this calls.
+
+        References
+        ----------
+        .. [1] A. Genz (1992), "Numerical computation of multivariate normal probabilities",
+           *Journal of Computational and Graphical Statistics* 1(2).
 
         Examples
         --------
@@ -203,6 +242,20 @@ class ScipyGaussianMixin:
 
     def logcdf(self, x: Any, *, lower_limit: Any = None, rng: Any = None) -> Any:
         """Log of :meth:`cdf` (exact and accurate far in the lower tail for one feature).
+
+        Parameters
+        ----------
+        x, lower_limit, rng
+            As for :meth:`cdf`.
+
+        Returns
+        -------
+        log_probability : float, ndarray or Tensor
+            Of shape ``x.shape[:-1]`` with length-1 axes dropped.
+
+        See Also
+        --------
+        Gaussian.cdf : The probability itself.
 
         Examples
         --------
@@ -221,13 +274,23 @@ class ScipyGaussianMixin:
         Parameters
         ----------
         size : int or tuple of ints, default=1
-        random_state : int, numpy RandomState/Generator or torch.Generator, optional
-            Default: the estimator's ``random_state``.
+            Number (or array shape) of points to draw; must not be negative.
+        random_state : int, numpy RandomState/Generator or torch.Generator, default=None
+            Seed or generator for this call; None uses the estimator's ``random_state``.
 
         Returns
         -------
-        float, ndarray or Tensor of shape ``size + (n_features,)``, length-1 axes dropped
-            (the kind the estimator was fitted on).
+        samples : float, ndarray or Tensor of shape ``size + (n_features,)``
+            Length-1 axes dropped, of the kind the estimator was fitted on.
+
+        Raises
+        ------
+        ValueError
+            If ``size`` is negative.
+
+        See Also
+        --------
+        Gaussian.sample : (n_samples, n_features) draws, scikit-learn style.
 
         Examples
         --------
@@ -255,6 +318,16 @@ class ScipyGaussianMixin:
     def entropy(self) -> float:
         """Differential entropy in nats, ``0.5 * log det(2 pi e cov)``, in float64.
 
+        Returns
+        -------
+        entropy : float
+            The entropy of the fitted distribution.
+
+        See Also
+        --------
+        Gaussian.kl_divergence : Relative entropy to another Gaussian.
+        scipy.stats.multivariate_normal : SciPy's ``entropy``, same value.
+
         Examples
         --------
         >>> import numpy as np
@@ -269,16 +342,35 @@ class ScipyGaussianMixin:
         return 0.5 * float(log_det)
 
     def kl_divergence(self, other: Any) -> float:
-        """``KL(self || other)`` in nats, in closed form and float64.
+        """``KL(self || other)`` in nats, in closed form [1]_ and float64.
 
         Parameters
         ----------
-        other : fitted Gaussian or torch.distributions.MultivariateNormal
-            With the same number of features.
+        other : Gaussian or torch.distributions.MultivariateNormal
+            A fitted Gaussian, or a single (empty batch shape) MultivariateNormal, with the
+            same number of features.
 
         Returns
         -------
-        float
+        kl : float
+            The divergence, non-negative (0 for identical distributions).
+
+        Raises
+        ------
+        ValueError
+            If the feature counts differ or ``other`` has a batch shape.
+        TypeError
+            If ``other`` is neither kind.
+
+        See Also
+        --------
+        Gaussian.entropy : Differential entropy.
+        torch.distributions.kl.kl_divergence : torch's closed form for two normals.
+
+        References
+        ----------
+        .. [1] S. Kullback and R. A. Leibler (1951), "On information and sufficiency",
+           *Annals of Mathematical Statistics* 22(1).
 
         Examples
         --------

@@ -92,11 +92,57 @@ class ScipyKDEMixin:
         return np.linalg.inv(self.covariance)
 
     def scotts_factor(self) -> float:
-        """``neff**(-1/(d+4))``."""
+        """Scott's rule of thumb [1]_, ``neff**(-1/(d+4))``, as SciPy computes it.
+
+        Returns
+        -------
+        float
+            The bandwidth factor (kernel covariance = ``factor**2`` x data covariance).
+
+        See Also
+        --------
+        GaussianKDE.silverman_factor, GaussianKDE.set_bandwidth
+        scipy.stats.gaussian_kde.scotts_factor : SciPy's, the same value.
+
+        References
+        ----------
+        .. [1] D. W. Scott (1992), *Multivariate Density Estimation*, Wiley.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mixtorch import GaussianKDE
+        >>> kde = GaussianKDE().fit(np.random.default_rng(0).normal(size=(200, 1)))
+        >>> round(kde.scotts_factor(), 4)
+        0.3466
+        """
         return bw.rule_of_thumb_factor("scott", self.neff, self.d)
 
     def silverman_factor(self) -> float:
-        """``(neff (d+2) / 4)**(-1/(d+4))``."""
+        """Silverman's rule of thumb [1]_, ``(neff (d+2) / 4)**(-1/(d+4))``, as SciPy computes it.
+
+        Returns
+        -------
+        float
+            The bandwidth factor (kernel covariance = ``factor**2`` x data covariance).
+
+        See Also
+        --------
+        GaussianKDE.scotts_factor, GaussianKDE.set_bandwidth
+
+        References
+        ----------
+        .. [1] B. W. Silverman (1986), *Density Estimation for Statistics and Data Analysis*,
+           Chapman & Hall.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mixtorch import GaussianKDE
+        >>> kde = GaussianKDE().fit(np.random.default_rng(0).normal(size=(200, 1)))
+        >>> round(kde.silverman_factor(), 4)
+        0.3671
+        """
         return bw.rule_of_thumb_factor("silverman", self.neff, self.d)
 
     def _kernel_covariance(self) -> torch.Tensor:
@@ -119,19 +165,88 @@ class ScipyKDEMixin:
         return array
 
     def evaluate(self, points: Any) -> np.ndarray:
-        """Density at ``points``, shape (d, m) (SciPy's layout); returns shape (m,)."""
+        """Density at ``points``, given in SciPy's (d, m) layout.
+
+        Parameters
+        ----------
+        points : array-like of shape (d, m)
+            Points as columns; a 1-D array is m points when d == 1, one point otherwise.
+
+        Returns
+        -------
+        ndarray of shape (m,)
+            The density (not its log) at each point, float64.
+
+        Raises
+        ------
+        ValueError
+            If the points do not have the dataset's dimension d.
+
+        See Also
+        --------
+        GaussianKDE.score_samples : Log-density of (n_samples, n_features) rows.
+        scipy.stats.gaussian_kde.evaluate : SciPy's, same layout and values.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mixtorch import GaussianKDE
+        >>> kde = GaussianKDE(bandwidth="scott").fit(np.random.default_rng(0).normal(size=(200, 1)))
+        >>> kde.evaluate([0.0, 1.0]).round(4)
+        array([0.379 , 0.2525])
+        """
         check_is_fitted(self, "mixture_")
         rows = np.ascontiguousarray(self._columns(points).T)
         log_density, _ = self._evaluate(rows)  # type: ignore[attr-defined]
         return torch.exp(log_density).detach().cpu().to(torch.float64).numpy()
 
     def __call__(self, points: Any) -> np.ndarray:
-        """Same as :meth:`evaluate`."""
+        """Same as :meth:`evaluate`.
+
+        Parameters
+        ----------
+        points : array-like of shape (d, m)
+            Points as columns.
+
+        Returns
+        -------
+        ndarray of shape (m,)
+            The density at each point.
+
+        See Also
+        --------
+        GaussianKDE.evaluate, GaussianKDE.score_samples
+        """
         return self.evaluate(points)
 
     # -- sampling --------------------------------------------------------------------
     def resample(self, size: int | None = None, seed: Any = None) -> Any:
-        """Draw ``size`` points (default ``int(neff)``), shape (d, size) as in SciPy."""
+        """Draw ``size`` points from the KDE, in SciPy's (d, size) layout.
+
+        Parameters
+        ----------
+        size : int, default=None
+            Number of points; None draws ``int(neff)``, as SciPy does.
+        seed : int, numpy Generator/RandomState or torch.Generator, default=None
+            Seed for these draws; None uses the estimator's ``random_state``.
+
+        Returns
+        -------
+        ndarray or Tensor of shape (d, size)
+            The draws, of the kind the KDE was fitted on.
+
+        See Also
+        --------
+        GaussianKDE.sample : The same draws as (size, d) rows.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mixtorch import GaussianKDE
+        >>> kde = GaussianKDE().fit(np.random.default_rng(0).normal(size=(200, 1)))
+        >>> kde.resample(5, seed=0).shape
+        (1, 5)
+        """
         check_is_fitted(self, "mixture_")
         count = int(self.neff) if size is None else size
         samples = self.sample(count, random_state=seed)  # type: ignore[attr-defined]
@@ -139,7 +254,40 @@ class ScipyKDEMixin:
 
     # -- integrals -------------------------------------------------------------------
     def integrate_gaussian(self, mean: Any, cov: Any) -> float:
-        """``integral of kde(x) N(x | mean, cov) dx`` in closed form."""
+        """``integral of kde(x) N(x | mean, cov) dx`` in closed form.
+
+        Each term is a Gaussian density of the data point under ``N(mean, H + cov)``, with
+        ``H`` the kernel covariance.
+
+        Parameters
+        ----------
+        mean : array-like of shape (d,)
+            Mean of the Gaussian.
+        cov : array-like of shape (d, d), or a scalar when d == 1
+            Its covariance.
+
+        Returns
+        -------
+        float
+            The integral.
+
+        Raises
+        ------
+        ValueError
+            If ``mean`` or ``cov`` do not have dimension d.
+
+        See Also
+        --------
+        GaussianKDE.integrate_kde, GaussianKDE.integrate_box
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mixtorch import GaussianKDE
+        >>> kde = GaussianKDE(bandwidth="scott").fit(np.random.default_rng(0).normal(size=(200, 1)))
+        >>> round(kde.integrate_gaussian(0.0, 1.0), 4)
+        0.2763
+        """
         mean_, cov_ = _mean_and_cov(mean, cov, self.d)
         total = self._kernel_covariance().numpy() + cov_
         log_terms = stats.multivariate_normal(mean_, total, allow_singular=False).logpdf(
@@ -148,7 +296,37 @@ class ScipyKDEMixin:
         return float(np.exp(logsumexp(np.atleast_1d(log_terms), b=self.weights)))
 
     def integrate_box_1d(self, low: float, high: float) -> float:
-        """Mass of a 1-D KDE between ``low`` and ``high``."""
+        """Mass of a 1-D KDE between ``low`` and ``high`` (exact, normal CDFs).
+
+        Parameters
+        ----------
+        low : float
+            Lower bound.
+        high : float
+            Upper bound.
+
+        Returns
+        -------
+        float
+            The probability, in [0, 1] for ``low <= high``.
+
+        Raises
+        ------
+        ValueError
+            If the KDE is not one-dimensional.
+
+        See Also
+        --------
+        GaussianKDE.integrate_box : Any dimension.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mixtorch import GaussianKDE
+        >>> kde = GaussianKDE(bandwidth="scott").fit(np.random.default_rng(0).normal(size=(200, 1)))
+        >>> round(kde.integrate_box_1d(-1.0, 1.0), 4)
+        0.6563
+        """
         if self.d != 1:
             raise ValueError("integrate_box_1d() only handles 1-D densities (d == 1).")
         data = self._data_numpy()[:, 0]
@@ -164,6 +342,35 @@ class ScipyKDEMixin:
 
         Exact (normal CDFs) when the bandwidth matrix is diagonal; otherwise by SciPy's
         quasi-Monte Carlo multivariate normal CDF (absolute error about 1e-5 per kernel).
+
+        Parameters
+        ----------
+        low_bounds : array-like of shape (d,)
+            Lower corner of the box (a scalar is broadcast).
+        high_bounds : array-like of shape (d,)
+            Upper corner of the box.
+        maxpts : int, default=None
+            Maximum integration points of SciPy's CDF (non-diagonal bandwidths); None keeps
+            SciPy's default.
+        rng : numpy.random.Generator or int, default=None
+            Seed or generator of SciPy's integration; None draws fresh randomness.
+
+        Returns
+        -------
+        float
+            The probability.
+
+        See Also
+        --------
+        GaussianKDE.integrate_box_1d, scipy.stats.gaussian_kde.integrate_box
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mixtorch import GaussianKDE
+        >>> kde = GaussianKDE(bandwidth="scott").fit(np.random.default_rng(0).normal(size=(300, 2)))
+        >>> round(kde.integrate_box([-1.0, -1.0], [1.0, 1.0], rng=0), 2)
+        0.43
         """
         low = np.broadcast_to(np.asarray(low_bounds, dtype=np.float64), (self.d,))
         high = np.broadcast_to(np.asarray(high_bounds, dtype=np.float64), (self.d,))
@@ -180,7 +387,35 @@ class ScipyKDEMixin:
         return float(self.weights @ np.atleast_1d(per_point))
 
     def integrate_kde(self, other: Any) -> float:
-        """``integral of self(x) other(x) dx`` for another fitted KDE of the same d."""
+        """``integral of self(x) other(x) dx`` for another fitted KDE of the same d.
+
+        Parameters
+        ----------
+        other : GaussianKDE
+            A fitted KDE of the same dimension.
+
+        Returns
+        -------
+        float
+            The integral of the product of the two densities (closed form).
+
+        Raises
+        ------
+        ValueError
+            If the dimensions differ.
+
+        See Also
+        --------
+        GaussianKDE.integrate_gaussian
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mixtorch import GaussianKDE
+        >>> kde = GaussianKDE(bandwidth="scott").fit(np.random.default_rng(0).normal(size=(300, 2)))
+        >>> round(kde.integrate_kde(kde), 4)
+        0.0716
+        """
         check_is_fitted(other, "mixture_")
         if other.d != self.d:
             raise ValueError(f"other has dimension {other.d}, this KDE has {self.d}.")
@@ -205,7 +440,39 @@ class ScipyKDEMixin:
 
     # -- new estimators / bandwidth --------------------------------------------------
     def marginal(self, dimensions: int | Sequence[int]) -> Any:
-        """The KDE of the given dimensions (negative indices allowed), as in SciPy."""
+        """The KDE of the given dimensions, as in SciPy.
+
+        The kernel covariance is the corresponding block of this KDE's and the weights are
+        kept, so the result is the exact marginal density.
+
+        Parameters
+        ----------
+        dimensions : int or sequence of int
+            The dimensions to keep (negative indices count from the end; no repeats).
+
+        Returns
+        -------
+        GaussianKDE
+            A fitted KDE of ``len(dimensions)`` dimensions.
+
+        Raises
+        ------
+        ValueError
+            For non-integer, out-of-range or repeated dimensions.
+
+        See Also
+        --------
+        mixtorch.Mixture.marginal : The same for any mixture.
+        scipy.stats.gaussian_kde.marginal
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mixtorch import GaussianKDE
+        >>> kde = GaussianKDE().fit(np.random.default_rng(0).normal(size=(300, 2)))
+        >>> kde.marginal(0).d
+        1
+        """
         check_is_fitted(self, "mixture_")
         dims = np.atleast_1d(np.asarray(dimensions))
         if not np.issubdtype(dims.dtype, np.integer):
@@ -224,10 +491,41 @@ class ScipyKDEMixin:
         return new
 
     def set_bandwidth(self, bw_method: Any = None) -> None:
-        """Recompute the bandwidth as SciPy does: None (keep the factor), 'scott',
-        'silverman', a scalar *factor* or a callable receiving this estimator.
+        """Recompute the bandwidth as SciPy does.
 
         The fitted state changes in place; the ``bandwidth`` parameter is left as it was.
+
+        Parameters
+        ----------
+        bw_method : {'scott', 'silverman'}, float or callable, default=None
+            None keeps the current factor; 'scott' or 'silverman' apply the rule of thumb
+            (:meth:`scotts_factor`, :meth:`silverman_factor`); a scalar is SciPy's *factor*
+            (kernel covariance = ``factor**2`` x data covariance, unlike the constructor's
+            float ``bandwidth``); a callable receives this estimator (with ``n``, ``d``,
+            ``neff``) and returns the factor.
+
+        Raises
+        ------
+        ValueError
+            For another value, a factor that is not positive and finite, or fewer than two
+            data points.
+
+        See Also
+        --------
+        GaussianKDE.scotts_factor, GaussianKDE.silverman_factor
+        scipy.stats.gaussian_kde.set_bandwidth
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mixtorch import GaussianKDE
+        >>> kde = GaussianKDE().fit(np.random.default_rng(0).normal(size=(300, 2)))
+        >>> kde.set_bandwidth(0.5)
+        >>> kde.factor
+        0.5
+        >>> kde.set_bandwidth(lambda k: k.neff ** (-1.0 / (k.d + 4)))
+        >>> round(kde.factor, 4) == round(kde.scotts_factor(), 4)
+        True
         """
         check_is_fitted(self, "mixture_")
         if self._data.shape[0] < 2:

@@ -23,7 +23,38 @@ _MAX_JSON_BYTES = 50_000_000
 
 
 def check_writable(path: str | os.PathLike[str]) -> Path:
-    """Raise OSError (naming ``path``) unless a file can be created or replaced there."""
+    """Raise OSError (naming ``path``) unless a file can be created or replaced there.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file to be written.
+
+    Returns
+    -------
+    Path
+        ``path``, once a file could be created in its folder.
+
+    Raises
+    ------
+    OSError
+        ``IsADirectoryError``, ``FileNotFoundError`` (no such folder),
+        ``PermissionError`` or another ``OSError``, the message naming ``path``.
+
+    See Also
+    --------
+    mixtorch.save : Calls it before writing.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from mixtorch.io import check_writable
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     print(check_writable(Path(folder) / "model.mixtorch").name)
+    ...
+    model.mixtorch
+    """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if path.is_dir():

@@ -22,47 +22,7 @@ __all__ = ["GaussianMixtureModule", "GaussianModule"]
 class GaussianMixtureModule(nn.Module):
     """A mixture of K Gaussians in D dimensions with unconstrained parameters.
 
-    Parameters
-    ----------
-    n_components : int
-    n_features : int
-    covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
-    reg_covar : float, default=0.0
-        Constant added to every covariance diagonal.
-    dtype, device : optional
-        Of the parameters (default: torch's default dtype, CPU).
-    generator : torch.Generator, optional
-        Draws the initial means from a standard normal so that components differ; the
-        initial weights are equal and every covariance is the identity.
-
-    Attributes
-    ----------
-    logits : Parameter of shape (K,)
-    means : Parameter of shape (K, D)
-    raw_cholesky : Parameter of shape (K, D, D) ('full') or (D, D) ('tied')
-        Unconstrained; the Cholesky factor is its lower triangle with ``exp`` of its diagonal.
-    log_scale : Parameter of shape (K, D) ('diag') or (K,) ('spherical')
-        Log standard deviations.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from mixtorch.nn import GaussianMixtureModule
-    >>> module = GaussianMixtureModule(3, 2, covariance_type="diag", dtype=torch.float64,
-    ...                                generator=torch.Generator().manual_seed(0))
-    >>> X = torch.randn(100, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
-    >>> optimizer = torch.optim.Adam(module.parameters(), lr=0.05)
-    >>> before = -module.log_prob(X).mean().item()
-    >>> for _ in range(100):
-    ...     optimizer.zero_grad()
-    ...     loss = -module.log_prob(X).mean()
-    ...     loss.backward()
-    ...     optimizer.step()
-    ...
-    >>> loss.item() < before
-    True
-    >>> round(module.log_weights().exp().sum().item(), 6)
-    1.0
+    Documented, with parameters and examples, as :class:`mixtorch.nn.GaussianMixtureModule`.
     """
 
     def __init__(
@@ -116,13 +76,35 @@ class GaussianMixtureModule(nn.Module):
 
     # -- constrained views of the parameters -----------------------------------------
     def log_weights(self) -> Tensor:
-        """log pi_k, shape (K,)."""
+        """log pi_k, the normalised log-weights (``log_softmax(logits)``).
+
+        Returns
+        -------
+        Tensor of shape (K,)
+            Differentiable in ``logits``.
+
+        See Also
+        --------
+        GaussianMixtureModule.covariances
+        """
         return torch.log_softmax(self.logits, dim=0)
 
     def cholesky_factor(self) -> Tensor:
         """Lower-triangular L with ``L L^T`` the covariance before ``reg_covar``.
 
-        Shape (K, D, D) for 'full', (D, D) for 'tied'; only for those two kinds.
+        Returns
+        -------
+        Tensor of shape (K, D, D) for 'full', (D, D) for 'tied'
+            Positive diagonal; differentiable in ``raw_cholesky``.
+
+        Raises
+        ------
+        AttributeError
+            For 'diag' and 'spherical' covariances, which have ``log_scale`` instead.
+
+        See Also
+        --------
+        GaussianMixtureModule.covariances
         """
         if not self._structure.is_triangular():
             raise AttributeError(f"'{self.covariance_type}' covariances have no Cholesky factor.")
@@ -131,7 +113,17 @@ class GaussianMixtureModule(nn.Module):
         return strict + torch.diag_embed(torch.exp(torch.diagonal(raw, dim1=-2, dim2=-1)))
 
     def covariances(self) -> Tensor:
-        """Covariances in scikit-learn's layout, including ``reg_covar`` (differentiable)."""
+        """Covariances in scikit-learn's layout, including ``reg_covar`` (differentiable).
+
+        Returns
+        -------
+        Tensor
+            (K, D, D) for 'full', (D, D) for 'tied', (K, D) for 'diag', (K,) for 'spherical'.
+
+        See Also
+        --------
+        GaussianMixtureModule.cholesky_factor
+        """
         if self._structure.is_triangular():
             factor = self.cholesky_factor()
             return self._structure.add_reg_covar(factor @ factor.mT, self.reg_covar)
@@ -159,10 +151,17 @@ class GaussianMixtureModule(nn.Module):
         Parameters
         ----------
         x : Tensor of shape (..., D)
+            Points; any leading batch shape (TypeError for a non-tensor, ValueError for a
+            last axis not of length D, as for every method taking ``x``).
 
         Returns
         -------
         Tensor of shape (..., K)
+            Per-component log-densities, without the weights.
+
+        See Also
+        --------
+        GaussianMixtureModule.log_prob, GaussianMixtureModule.weighted_log_prob
         """
         rows = self._rows(x)
         if self._structure.is_triangular():
@@ -189,28 +188,80 @@ class GaussianMixtureModule(nn.Module):
         return whitened.square().sum(-1), log_variances.sum(-1)
 
     def weighted_log_prob(self, x: Tensor) -> Tensor:
-        """log pi_k + log N(x | mu_k, Sigma_k), shape (..., K)."""
-        return self.component_log_prob(x) + self.log_weights()
-
-    def log_prob(self, x: Tensor) -> Tensor:
-        """log p(x) by logsumexp over components.
+        """log pi_k + log N(x | mu_k, Sigma_k).
 
         Parameters
         ----------
         x : Tensor of shape (..., D)
+            Points; any leading batch shape.
+
+        Returns
+        -------
+        Tensor of shape (..., K)
+            Its ``logsumexp`` over the last axis is :meth:`log_prob`.
+
+        See Also
+        --------
+        GaussianMixtureModule.responsibilities, GaussianMixtureModule.log_prob
+        """
+        return self.component_log_prob(x) + self.log_weights()
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        """log p(x) by logsumexp over components (differentiable; also ``module(x)``).
+
+        Parameters
+        ----------
+        x : Tensor of shape (..., D)
+            Points; any leading batch shape.
 
         Returns
         -------
         Tensor of shape (...)
+            Log-densities; ``-log_prob(x).mean()`` is the loss to minimise.
+
+        See Also
+        --------
+        GaussianMixtureModule.responsibilities, GaussianMixtureModule.component_log_prob
+        mixtorch.GaussianMixture.score_samples : The same for a fitted estimator.
         """
         return torch.logsumexp(self.weighted_log_prob(x), dim=-1)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Same as :meth:`log_prob`."""
+        """Same as :meth:`log_prob`.
+
+        Parameters
+        ----------
+        x : Tensor of shape (..., D)
+            Points.
+
+        Returns
+        -------
+        Tensor of shape (...)
+            Log-densities.
+
+        See Also
+        --------
+        GaussianMixtureModule.log_prob
+        """
         return self.log_prob(x)
 
     def responsibilities(self, x: Tensor) -> Tensor:
-        """p(z = k | x), shape (..., K)."""
+        """p(z = k | x), the posterior probability of every component.
+
+        Parameters
+        ----------
+        x : Tensor of shape (..., D)
+            Points.
+
+        Returns
+        -------
+        Tensor of shape (..., K)
+            Sums to one over the last axis.
+
+        See Also
+        --------
+        GaussianMixtureModule.weighted_log_prob, mixtorch.Mixture.responsibilities
+        """
         return torch.softmax(self.weighted_log_prob(x), dim=-1)
 
     def _rows(self, x: Tensor) -> Tensor:
@@ -233,12 +284,34 @@ class GaussianMixtureModule(nn.Module):
         Parameters
         ----------
         n_samples : int
-        generator : torch.Generator, optional
+            Number of points, at least 1.
+        generator : torch.Generator, default=None
+            Source of randomness on the module's device; None uses torch's global one.
 
         Returns
         -------
         samples : Tensor of shape (n_samples, D)
+            The points, in draw order.
         labels : Tensor of shape (n_samples,)
+            Their components.
+
+        Raises
+        ------
+        ValueError
+            If ``n_samples`` is less than 1.
+
+        See Also
+        --------
+        GaussianMixtureModule.to_torch : ``rsample`` of the distribution, the same draws' law.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from mixtorch.nn import GaussianMixtureModule
+        >>> module = GaussianMixtureModule(2, 3, dtype=torch.float64)
+        >>> samples, labels = module.sample(4, generator=torch.Generator().manual_seed(0))
+        >>> samples.shape, labels.shape, samples.requires_grad
+        (torch.Size([4, 3]), torch.Size([4]), True)
         """
         n_samples = int(n_samples)
         if n_samples < 1:
@@ -263,7 +336,18 @@ class GaussianMixtureModule(nn.Module):
 
     # -- conversion ------------------------------------------------------------------
     def to_mixture(self) -> Mixture:
-        """The current parameters as a (detached) :class:`~mixtorch.Mixture`."""
+        """The current parameters as a (detached) :class:`~mixtorch.Mixture`.
+
+        Returns
+        -------
+        Mixture
+            Weights, means and covariances (``reg_covar`` included), detached copies.
+
+        See Also
+        --------
+        GaussianMixtureModule.from_mixture : The way back.
+        GaussianMixtureModule.to_torch : A differentiable distribution instead.
+        """
         with torch.no_grad():
             weights = torch.softmax(self.logits, 0).detach().clone()
             covariances = self.covariances().detach().clone()
@@ -274,9 +358,23 @@ class GaussianMixtureModule(nn.Module):
     def from_mixture(cls, mixture: Mixture, *, reg_covar: float = 0.0) -> GaussianMixtureModule:
         """A module holding ``mixture``'s parameters (same dtype and device).
 
-        ``reg_covar`` is subtracted from the covariance diagonals before they are stored,
-        so that the module's covariances equal the mixture's. Where the difference would
-        not be positive definite the covariance is stored as is (slightly inflated).
+        Parameters
+        ----------
+        mixture : Mixture
+            The parameters to hold (its number of components, features and covariance type).
+        reg_covar : float, default=0.0
+            The module's ``reg_covar``. It is subtracted from the covariance diagonals before
+            they are stored, so that the module's covariances equal the mixture's; where the
+            difference would not be positive definite the covariance is stored as is.
+
+        Returns
+        -------
+        GaussianMixtureModule
+            A module whose :meth:`to_mixture` gives ``mixture`` back.
+
+        See Also
+        --------
+        GaussianMixtureModule.to_mixture, GaussianMixtureModule.from_estimator
         """
         module = cls._blank(mixture, reg_covar)
         with torch.no_grad():
@@ -309,25 +407,7 @@ class GaussianMixtureModule(nn.Module):
 class GaussianModule(GaussianMixtureModule):
     """A single Gaussian with unconstrained parameters (a one-component mixture).
 
-    Starts at mean 0 and identity covariance.
-
-    Parameters
-    ----------
-    n_features : int
-    covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
-        'tied' is the same as 'full' for one component.
-    reg_covar : float, default=0.0
-    dtype, device : optional
-
-    Examples
-    --------
-    >>> import torch
-    >>> from mixtorch.nn import GaussianModule
-    >>> module = GaussianModule(2, dtype=torch.float64)
-    >>> module.mean.tolist(), module.covariances()[0].tolist()
-    ([0.0, 0.0], [[1.0, 0.0], [0.0, 1.0]])
-    >>> round(module.log_prob(torch.zeros(1, 2, dtype=torch.float64)).item(), 4)
-    -1.8379
+    Documented, with parameters and examples, as :class:`mixtorch.nn.GaussianModule`.
     """
 
     def __init__(
@@ -350,7 +430,7 @@ class GaussianModule(GaussianMixtureModule):
 
     @property
     def mean(self) -> Tensor:
-        """Shape (D,)."""
+        """The mean, shape (D,) (the module's only component)."""
         return self.means[0]
 
     @classmethod
@@ -370,7 +450,24 @@ class GaussianModule(GaussianMixtureModule):
     def sample(  # type: ignore[override]
         self, n_samples: int, generator: torch.Generator | None = None
     ) -> Tensor:
-        """Reparameterised draws, shape (n_samples, D)."""
+        """Reparameterised draws from the Gaussian.
+
+        Parameters
+        ----------
+        n_samples : int
+            Number of points, at least 1.
+        generator : torch.Generator, default=None
+            Source of randomness; None uses torch's global one.
+
+        Returns
+        -------
+        Tensor of shape (n_samples, D)
+            Differentiable in the mean and covariance parameters.
+
+        See Also
+        --------
+        GaussianMixtureModule.sample : With component labels.
+        """
         return super().sample(n_samples, generator)[0]
 
 

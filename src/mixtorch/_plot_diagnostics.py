@@ -46,13 +46,24 @@ def plot_training_curve(source: Any, *, ax: Any = None, label: str | None = None
     source : estimator or sequence of float
         An estimator with one of the attributes in :data:`TRAINING_CURVES`
         (``lower_bounds_``, ``elbo_history_``, ``loss_history_``, ...), or the values.
-    ax : matplotlib Axes, optional
-    label : str, optional
-        y-axis label; by default taken from the attribute.
+    ax : matplotlib.axes.Axes, default=None
+        Axes to draw on; None creates a new figure.
+    label : str, default=None
+        The y-axis label; None takes it from the attribute.
 
     Returns
     -------
-    matplotlib Axes
+    matplotlib.axes.Axes
+        One line, the objective against the iteration.
+
+    Raises
+    ------
+    ValueError
+        If ``source`` has no training curve, or an empty one.
+
+    See Also
+    --------
+    plot_criterion : Compare fitted models instead of iterations.
 
     Examples
     --------
@@ -100,15 +111,22 @@ def plot_criterion(
 
     Parameters
     ----------
-    result : SelectionResult or its table (rows with n_components, covariance_type and
-        the criterion column)
-    criterion : {'bic', 'aic', 'cv'}, optional
-        Defaults to the result's criterion (or the first one present in the table).
-    ax : matplotlib Axes, optional
+    result : SelectionResult or SelectionTable
+        A :func:`~mixtorch.select` result, or its table (rows with n_components,
+        covariance_type and the criterion column).
+    criterion : {'bic', 'aic', 'cv'}, default=None
+        The column to plot; None takes the result's criterion (or the first present).
+    ax : matplotlib.axes.Axes, default=None
+        Axes to draw on; None creates a new figure.
 
     Returns
     -------
-    matplotlib Axes
+    matplotlib.axes.Axes
+        One line per covariance type against K, the best candidate marked.
+
+    See Also
+    --------
+    mixtorch.select : The sweep that makes the table.
 
     Examples
     --------
@@ -169,13 +187,25 @@ def plot_loo_curve(source: Any, *, ax: Any = None, xlabel: str | None = None) ->
     source : estimator with ``loo_curve_`` or a pair (factors, values)
         ``loo_curve_`` is a pair of equal-length sequences (bandwidth factor,
         leave-one-out log-likelihood), or a dict with those two entries.
-    ax : matplotlib Axes, optional
-    xlabel : str, optional
-        x-axis label; by default the factor's definition.
+    ax : matplotlib.axes.Axes, default=None
+        Axes to draw on; None creates a new figure.
+    xlabel : str, default=None
+        The x-axis label; None states the factor's definition.
 
     Returns
     -------
-    matplotlib Axes
+    matplotlib.axes.Axes
+        The curve against the factor (log axis for wide ranges), the best one marked.
+
+    Raises
+    ------
+    ValueError
+        If ``source`` has no ``loo_curve_`` (a fixed bandwidth) or the curve is empty.
+
+    See Also
+    --------
+    mixtorch.GaussianKDE : ``bandwidth='loo'`` records ``loo_curve_``.
+    plot_density_1d : The resulting density.
 
     Examples
     --------
@@ -242,12 +272,17 @@ def plot_samples_grid(
     Parameters
     ----------
     images : array-like or Tensor of shape (n_images, height * width)
-    shape : (height, width), default=(8, 8)
+        Flattened images, one per row (e.g. ``GaussianMixture.sample`` on digits).
+    shape : tuple of (int, int), default=(8, 8)
+        Height and width of each image in pixels.
     n_cols : int, optional
         Images per row; by default about the square root of ``n_images``.
-    ax : matplotlib Axes, optional
-    title : str, optional
+    ax : matplotlib.axes.Axes, default=None
+        Axes to draw on; None creates a new figure.
+    title : str, default=None
+        Title above the grid; None draws none.
     cmap : str, default='gray_r'
+        A matplotlib colour map name.
     value_range : (low, high), optional
         Pixel range of the colour map; by default the range of ``images``.
     labels : array-like of shape (n_images,), optional
@@ -256,8 +291,18 @@ def plot_samples_grid(
 
     Returns
     -------
-    matplotlib Axes
+    matplotlib.axes.Axes
         Holding a single image artist, the tiled grid.
+
+    Raises
+    ------
+    ValueError
+        If ``images`` does not have ``height * width`` columns, or ``labels`` has not
+        one entry per image.
+
+    See Also
+    --------
+    plot_mixture_2d : Models of two features.
 
     Examples
     --------
@@ -324,11 +369,16 @@ def plot_mcmc_traces(
     max_series : int, default=6
         At most this many scalar components of each parameter are drawn.
     bins : int, default=40
+        Histogram bins of each posterior density.
 
     Returns
     -------
-    matplotlib Figure
+    matplotlib.figure.Figure
         One row per parameter: traces on the left, densities on the right.
+
+    See Also
+    --------
+    mixtorch.MCMCGaussianMixture : The sampler whose ``posterior_samples_`` it shows.
 
     Examples
     --------

@@ -37,8 +37,32 @@ _ELEMENT_BUDGET = 1 << 22
 def check_features(features: Any, n_features: int, *, leave_one: bool = False) -> Tensor:
     """Feature indices as a 1-D int64 tensor: integers in [0, n_features), no repeats.
 
-    Negative indices count from the end, as in NumPy. With ``leave_one`` at least one
-    feature must remain outside ``features``.
+    Parameters
+    ----------
+    features : int or sequence of int
+        Feature indices; negative ones count from the end, as in NumPy.
+    n_features : int
+        Number of features of the model the indices refer to.
+    leave_one : bool, default=False
+        If True, at least one feature must remain outside ``features`` (conditioning
+        needs a free feature).
+
+    Returns
+    -------
+    Tensor of shape (len(features),)
+        The indices, made non-negative, in the order given.
+
+    Raises
+    ------
+    TypeError
+        If ``features`` are not integers.
+    ValueError
+        For an empty sequence, out-of-range or repeated indices, or (``leave_one``) all
+        features named.
+
+    See Also
+    --------
+    mixtorch.Mixture.marginal, mixtorch.Mixture.conditionals
 
     Examples
     --------
@@ -93,6 +117,35 @@ def free_features(given: Tensor, n_features: int) -> Tensor:
 def marginal(means: Tensor, covariance: Covariance, features: Tensor) -> tuple[Tensor, Covariance]:
     """Means (K, d) and covariance of the marginal over ``features`` (in that order).
 
+    The marginal of a Gaussian keeps the block of the chosen features [1]_; a mixture's
+    marginal keeps its weights.
+
+    Parameters
+    ----------
+    means : Tensor of shape (K, D)
+        Component means.
+    covariance : Covariance
+        The components' covariances, of any kind.
+    features : Tensor of shape (d,)
+        Valid indices of the kept features (see :func:`check_features`).
+
+    Returns
+    -------
+    means : Tensor of shape (K, d)
+        The kept columns of ``means``.
+    covariance : Covariance
+        The (d, d) blocks, of the same covariance kind.
+
+    See Also
+    --------
+    mixtorch.Mixture.marginal : The same on a :class:`~mixtorch.Mixture`.
+    condition : Conditioning instead of integrating out.
+
+    References
+    ----------
+    .. [1] C. M. Bishop (2006), *Pattern Recognition and Machine Learning*, Springer,
+       section 2.3.2.
+
     Examples
     --------
     >>> import torch
@@ -118,6 +171,10 @@ def marginal(means: Tensor, covariance: Covariance, features: Tensor) -> tuple[T
 class Conditionals:
     """The conditional mixtures ``p(x_f | x_g = v_b)`` for a batch of rows ``v_b``.
 
+    Built by :func:`condition` (or :meth:`mixtorch.Mixture.conditionals`); not usually
+    constructed directly. The predictive mean and variance are those of Gaussian mixture
+    regression [1]_.
+
     Attributes
     ----------
     log_weights : Tensor of shape (B, K)
@@ -130,6 +187,16 @@ class Conditionals:
         Indices of the free features in the original model.
     log_evidence : Tensor of shape (B,)
         ``log p(x_g = v_b)``, the marginal log-density of each row of given values.
+
+    See Also
+    --------
+    condition : Computes them.
+    mixtorch.GaussianMixtureRegressor : Predicts with :meth:`mean` and :meth:`variance`.
+
+    References
+    ----------
+    .. [1] H. G. Sung (2004), "Gaussian mixture regression and classification", PhD
+       thesis, Rice University.
 
     Examples
     --------
@@ -152,12 +219,41 @@ class Conditionals:
     log_evidence: Tensor
 
     def mean(self) -> Tensor:
-        """E[x_f | x_g = v_b], shape (B, F)."""
+        """E[x_f | x_g = v_b], the weighted average of the component means.
+
+        Returns
+        -------
+        Tensor of shape (B, F)
+            One conditional mean per row of given values.
+
+        See Also
+        --------
+        Conditionals.variance
+        """
         weights = self.log_weights.exp().to(self.means.dtype)
         return torch.einsum("bk,bkf->bf", weights, self.means)
 
     def variance(self) -> Tensor:
-        """Var[x_f | x_g = v_b] per free feature (law of total variance), shape (B, F)."""
+        """Var[x_f | x_g = v_b] per free feature, by the law of total variance.
+
+        Returns
+        -------
+        Tensor of shape (B, F)
+            Within-component variance plus the spread of the component means.
+
+        See Also
+        --------
+        Conditionals.mean
+
+        Examples
+        --------
+        >>> import torch
+        >>> from mixtorch import Mixture
+        >>> mixture = Mixture.from_parameters([1.0], [[0.0, 0.0]], [[[1.0, 0.5], [0.5, 1.0]]],
+        ...                                   dtype=torch.float64)
+        >>> mixture.conditionals([0], [1.0]).variance()
+        tensor([[0.7500]], dtype=torch.float64)
+        """
         weights = self.log_weights.exp().to(self.means.dtype)
         K = self.means.shape[1]
         within = torch.diagonal(self.covariance.full_matrices(K), dim1=-2, dim2=-1)
@@ -166,7 +262,24 @@ class Conditionals:
         return torch.einsum("bk,bkf->bf", weights, spread + within[None])
 
     def sample(self, n_samples: int, generator: torch.Generator | None = None) -> Tensor:
-        """``n_samples`` draws from each row's conditional, shape (B, n_samples, F)."""
+        """``n_samples`` draws from each row's conditional mixture.
+
+        Parameters
+        ----------
+        n_samples : int
+            Draws per row.
+        generator : torch.Generator, default=None
+            Source of randomness; None uses torch's global generator.
+
+        Returns
+        -------
+        Tensor of shape (B, n_samples, F)
+            Draws for each row of given values.
+
+        See Also
+        --------
+        Conditionals.mean, mixtorch.GaussianMixtureRegressor.sample_y
+        """
         B, K, F = self.means.shape
         device = self.means.device if generator is None else generator.device
         uniform = torch.rand(B, n_samples, dtype=torch.float64, device=device, generator=generator)
@@ -191,11 +304,18 @@ def condition(
 ) -> Conditionals:
     """The conditional mixtures given ``x[given] = values`` for each row of ``values``.
 
+    Weights become ``w_k N(v | mu_kg, S_kgg)`` renormalised, means
+    ``mu_kf + S_kfg S_kgg^-1 (v - mu_kg)`` and covariances the Schur complement
+    ``S_kff - S_kfg S_kgg^-1 S_kgf`` [1]_ [2]_.
+
     Parameters
     ----------
     log_weights : Tensor of shape (K,)
+        Log mixing proportions.
     means : Tensor of shape (K, D)
+        Component means.
     covariance : Covariance
+        The components' covariances, of any kind.
     given : Tensor of shape (G,)
         Indices of the observed features (see :func:`check_features`).
     values : Tensor of shape (B, G)
@@ -204,6 +324,19 @@ def condition(
     Returns
     -------
     Conditionals
+        Weights, means and covariance of the B conditional mixtures.
+
+    See Also
+    --------
+    mixtorch.Mixture.conditionals : Validates its arguments, then calls this.
+    mixtorch.Mixture.condition : One row, as a Mixture.
+
+    References
+    ----------
+    .. [1] C. M. Bishop (2006), *Pattern Recognition and Machine Learning*, Springer,
+       section 2.3.1.
+    .. [2] Z. Ghahramani and M. I. Jordan (1994), "Supervised learning from incomplete
+       data via an EM approach", *NIPS 6*.
 
     Examples
     --------

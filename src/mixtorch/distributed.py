@@ -38,17 +38,54 @@ __all__ = [
 
 
 def is_distributed() -> bool:
-    """True when ``torch.distributed`` is available and a process group is initialised."""
+    """True when ``torch.distributed`` is available and a process group is initialised.
+
+    Returns
+    -------
+    bool
+        Whether the collectives below communicate (else they are no-ops).
+
+    See Also
+    --------
+    rank, world_size
+    torch.distributed.is_initialized : What it asks torch.
+
+    Examples
+    --------
+    >>> from mixtorch.distributed import is_distributed, rank, world_size
+    >>> is_distributed(), rank(), world_size()  # a single process
+    (False, 0, 1)
+    """
     return dist.is_available() and dist.is_initialized()
 
 
 def rank() -> int:
-    """This process's rank (0 when not distributed)."""
+    """This process's rank (0 when not distributed).
+
+    Returns
+    -------
+    int
+        ``torch.distributed.get_rank()``, or 0.
+
+    See Also
+    --------
+    world_size, is_distributed
+    """
     return dist.get_rank() if is_distributed() else 0
 
 
 def world_size() -> int:
-    """Number of processes in the default group (1 when not distributed)."""
+    """Number of processes in the default group (1 when not distributed).
+
+    Returns
+    -------
+    int
+        ``torch.distributed.get_world_size()``, or 1.
+
+    See Also
+    --------
+    rank, is_distributed
+    """
     return dist.get_world_size() if is_distributed() else 1
 
 
@@ -62,7 +99,32 @@ def _collective_device(tensor: Tensor) -> torch.device:
 
 
 def all_reduce_sum(tensor: Tensor, group: Any = None) -> Tensor:
-    """The element-wise sum of ``tensor`` over all ranks (a new tensor, same device)."""
+    """The element-wise sum of ``tensor`` over all ranks (a new tensor, same device).
+
+    Parameters
+    ----------
+    tensor : Tensor
+        This rank's contribution; every rank passes the same shape and dtype.
+    group : torch.distributed.ProcessGroup, default=None
+        The group to sum over; None is the default group.
+
+    Returns
+    -------
+    Tensor
+        The sum, on ``tensor``'s device; ``tensor`` itself when not distributed.
+
+    See Also
+    --------
+    all_reduce_tensors : Several tensors in one collective.
+    torch.distributed.all_reduce : The collective it calls (through gloo or NCCL).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch.distributed import all_reduce_sum
+    >>> all_reduce_sum(torch.tensor([1.0, 2.0]))  # one process: unchanged
+    tensor([1., 2.])
+    """
     if not is_distributed():
         return tensor
     buffer = tensor.detach().to(_collective_device(tensor)).clone()
@@ -75,6 +137,29 @@ def all_reduce_tensors(tensors: Sequence[Tensor], group: Any = None) -> list[Ten
 
     The tensors are flattened into one float64 buffer (so every rank must pass the same
     shapes), summed, and returned with their own shapes, dtypes and devices.
+
+    Parameters
+    ----------
+    tensors : sequence of Tensor
+        This rank's contributions.
+    group : torch.distributed.ProcessGroup, default=None
+        The group to sum over; None is the default group.
+
+    Returns
+    -------
+    list of Tensor
+        The sums, one per input, with its shape, dtype and device.
+
+    See Also
+    --------
+    all_reduce_sum, mixtorch.stats.SufficientStatistics.all_reduce
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch.distributed import all_reduce_tensors
+    >>> [tuple(t.shape) for t in all_reduce_tensors([torch.zeros(2, 3), torch.ones(4)])]
+    [(2, 3), (4,)]
     """
     if not is_distributed():
         return list(tensors)
@@ -91,6 +176,27 @@ def check_same_on_every_rank(value: float, message: str) -> None:
 
     One collective (the sum of ``value``, ``value**2`` and 1), so every rank reaches the
     same decision before any later collective.
+
+    Parameters
+    ----------
+    value : float
+        The quantity that must be identical on every rank (e.g. a feature count).
+    message : str
+        The error message, raised on every rank.
+
+    Raises
+    ------
+    ValueError
+        With ``message``, on every rank, when the values differ.
+
+    See Also
+    --------
+    check_same_configuration : Several named settings at once.
+
+    Examples
+    --------
+    >>> from mixtorch.distributed import check_same_on_every_rank
+    >>> check_same_on_every_rank(3.0, "ranks disagree")  # one process: nothing to compare
     """
     if not is_distributed():
         return
@@ -106,6 +212,31 @@ def raise_on_every_rank(error: Exception | None) -> None:
     A rank that cannot use its shard (bad values, too few rows) must not leave the others
     waiting in the next collective: after this call the failing ranks raise their own
     ``error`` and the others a ValueError naming how many ranks failed.
+
+    Parameters
+    ----------
+    error : Exception or None
+        This rank's error, or None when its part succeeded.
+
+    Raises
+    ------
+    Exception
+        ``error`` on the ranks that met one; ValueError on the others.
+
+    See Also
+    --------
+    check_same_on_every_rank
+
+    Examples
+    --------
+    >>> from mixtorch.distributed import raise_on_every_rank
+    >>> raise_on_every_rank(None)  # no rank failed
+    >>> try:
+    ...     raise_on_every_rank(ValueError("shard 0 has NaN"))
+    ... except ValueError as error:
+    ...     print(error)
+    ...
+    shard 0 has NaN
     """
     if not is_distributed():
         if error is not None:
@@ -128,6 +259,31 @@ def synchronised_generator(generator: torch.Generator, device: Any) -> torch.Gen
     even when ``random_state`` is None, so the seed is drawn on rank 0 and broadcast.
     Without a process group the draw comes from ``generator`` all the same, so a fixed
     ``random_state`` gives the same stream in both settings.
+
+    Parameters
+    ----------
+    generator : torch.Generator
+        This rank's generator; one draw is taken from it (on every rank).
+    device : str or torch.device
+        Device of the returned generator.
+
+    Returns
+    -------
+    torch.Generator
+        Seeded with rank 0's draw.
+
+    See Also
+    --------
+    torch.distributed.broadcast : The collective it calls.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch.distributed import synchronised_generator
+    >>> a = synchronised_generator(torch.Generator().manual_seed(0), "cpu")
+    >>> b = synchronised_generator(torch.Generator().manual_seed(0), "cpu")
+    >>> torch.equal(torch.rand(3, generator=a), torch.rand(3, generator=b))
+    True
     """
     seed = torch.randint(
         2**62, (1,), generator=generator, device=generator.device, dtype=torch.int64
@@ -142,7 +298,29 @@ def synchronised_generator(generator: torch.Generator, device: Any) -> torch.Gen
 
 
 def gather_rows(rows: Tensor) -> list[Tensor]:
-    """Every rank's ``rows`` (shape (n_r, ...), n_r may differ), in rank order."""
+    """Every rank's ``rows``, in rank order.
+
+    Parameters
+    ----------
+    rows : Tensor of shape (n_r, ...)
+        This rank's rows; ``n_r`` may differ between ranks, the other axes may not.
+
+    Returns
+    -------
+    list of Tensor
+        One tensor per rank (world_size of them), on ``rows``' device.
+
+    See Also
+    --------
+    torch.distributed.all_gather : The collective it calls (twice: sizes, then rows).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch.distributed import gather_rows
+    >>> [tuple(block.shape) for block in gather_rows(torch.zeros(5, 2))]
+    [(5, 2)]
+    """
     if not is_distributed():
         return [rows]
     device = _collective_device(rows)
@@ -170,6 +348,20 @@ def check_same_configuration(configuration: dict[str, Any]) -> None:
     ----------
     configuration : dict
         JSON-able settings, e.g. ``{"n_features": 3, "dtype": "torch.float32"}``.
+
+    Raises
+    ------
+    ValueError
+        Naming every differing setting and its value on each rank.
+
+    See Also
+    --------
+    check_same_on_every_rank
+
+    Examples
+    --------
+    >>> from mixtorch.distributed import check_same_configuration
+    >>> check_same_configuration({"n_components": 3, "covariance_type": "full"})
     """
     if not is_distributed():
         return

@@ -33,33 +33,46 @@ __all__ = ["Gaussian"]
 
 
 class Gaussian(ScipyGaussianMixin, MixtureScoringMixin, DensityMixin, MixtureEstimator):
-    """Maximum-likelihood Gaussian: the sample mean and the biased sample covariance.
+    """Maximum-likelihood Gaussian: the sample mean and the biased sample covariance [1]_.
 
-    For one-dimensional data pass a single column, ``X.reshape(-1, 1)``.
+    For one-dimensional data pass a single column, ``X.reshape(-1, 1)``. The fitted model
+    has :class:`~mixtorch.GaussianMixture`'s scoring methods (``score_samples``, ``score``,
+    ``bic``, ``aic``) and SciPy's ``multivariate_normal`` surface (``logpdf``, ``pdf``,
+    ``cdf``, ``rvs``, ``entropy``, :meth:`kl_divergence`).
 
     Parameters
     ----------
     covariance_type : {'full', 'diag', 'spherical', 'tied'}, default='full'
-        'tied' is the same as 'full' for a single Gaussian.
+        Structure of the covariance: a full (D, D) matrix, per-feature variances, or one
+        variance for all features. 'tied' is the same as 'full' for a single Gaussian.
     reg_covar : float, default=0.0
-        Added to the covariance diagonal. The default keeps the exact maximum-likelihood
-        estimate; raise it for data that is (nearly) degenerate.
-    random_state : int, RandomState, Generator or torch.Generator, optional
-        Used by :meth:`sample`.
-    chunk_size : int, optional
-        Rows per chunk in passes over the data.
-    device, dtype : optional
-        As for :class:`~mixtorch.GaussianMixture`.
+        Non-negative value added to the covariance diagonal. The default keeps the exact
+        maximum-likelihood estimate; raise it for data that is (nearly) degenerate.
+    random_state : int, RandomState, Generator or torch.Generator, default=None
+        Seed or generator used by :meth:`sample` and ``rvs`` (and by the mini-batch order
+        when ``algorithm='gradient'``); None draws fresh randomness.
+    chunk_size : int, default=None
+        Rows per chunk in passes over the data, bounding memory; None picks a size from the
+        number of features.
+    device : str or torch.device, default=None
+        Where to compute (``'cpu'``, ``'cuda'``); None uses the input tensor's device, or
+        the CPU for NumPy input.
+    dtype : {'float32', 'float64'} or torch.dtype, default=None
+        Floating-point precision of the computation; None keeps float32 input in float32
+        and computes everything else in float64.
     algorithm : {'closed_form', 'gradient'}, default='closed_form'
-        'gradient' minimises the negative log-likelihood with a torch optimiser, starting
-        from mean 0 and identity covariance (a deliberately poor guess), through the
-        unconstrained parameters of :class:`mixtorch.nn.GaussianModule`.
+        'closed_form' computes the estimate in one or two passes. 'gradient' minimises the
+        negative log-likelihood with a torch optimiser, starting from mean 0 and identity
+        covariance (a deliberately poor guess), through the unconstrained parameters of
+        :class:`mixtorch.nn.GaussianModule`.
     optimizer : str, torch.optim.Optimizer class or callable, default='adam'
-        Only for ``algorithm='gradient'`` (see :class:`~mixtorch.GaussianMixture`).
+        Only for ``algorithm='gradient'``: a name (``'adam'``, ``'adamw'``, ``'sgd'``,
+        ``'rmsprop'``, ``'adagrad'``, ``'lbfgs'``), a ``torch.optim.Optimizer`` subclass,
+        or a callable ``(params, lr=learning_rate) -> optimizer``.
     learning_rate : float, default=0.05
-        Only for ``algorithm='gradient'``.
-    batch_size : int, optional
-        Only for ``algorithm='gradient'``: rows per step (default: full batch).
+        Only for ``algorithm='gradient'``: the optimiser's step size (positive).
+    batch_size : int, default=None
+        Only for ``algorithm='gradient'``: rows per step; None uses the full batch.
     max_iter : int, default=1000
         Only for ``algorithm='gradient'``: maximum number of epochs.
     tol : float, default=1e-8
@@ -70,6 +83,7 @@ class Gaussian(ScipyGaussianMixin, MixtureScoringMixin, DensityMixin, MixtureEst
     Attributes
     ----------
     mean_ : array of shape (n_features,)
+        The (weighted) sample mean.
     covariance_ : array
         (D, D) for 'full' and 'tied', (D,) for 'diag', a scalar array for 'spherical'.
     precision_ : array
@@ -77,9 +91,22 @@ class Gaussian(ScipyGaussianMixin, MixtureScoringMixin, DensityMixin, MixtureEst
     mixture_ : Mixture
         The same distribution as a one-component mixture.
     n_features_in_ : int
+        Number of features seen by :meth:`fit`.
     history_ : GradientTrace
         Only for ``algorithm='gradient'``: per-epoch NLL and parameters, with ``.table()``
         and ``.plot()``; ``n_iter_`` and ``converged_`` are then set as well.
+
+    See Also
+    --------
+    mixtorch.GaussianMixture : K Gaussians fitted by EM.
+    mixtorch.GaussianKDE : A Gaussian centred on every training point.
+    mixtorch.nn.GaussianModule : The same model as a differentiable torch module.
+    scipy.stats.multivariate_normal : SciPy's frozen normal distribution (same method names).
+
+    References
+    ----------
+    .. [1] C. M. Bishop (2006), *Pattern Recognition and Machine Learning*, Springer,
+       section 2.3.4 (maximum likelihood for the Gaussian).
 
     Examples
     --------
@@ -144,18 +171,45 @@ class Gaussian(ScipyGaussianMixin, MixtureScoringMixin, DensityMixin, MixtureEst
         self.tol = tol
 
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> Gaussian:
-        """Closed-form maximum-likelihood fit.
+        """Fit the mean and covariance (closed form, or by gradient descent).
 
         Parameters
         ----------
         X : array-like or Tensor of shape (n_samples, n_features), or a data source
-        y : ignored
-        sample_weight : array-like of shape (n_samples,), optional
-            Non-negative weights (frequency weights).
+            Training data, at least two rows; NumPy in gives NumPy fitted attributes, a tensor
+            gives tensors on its device. A :mod:`mixtorch.sources` source (or shards across
+            ``torch.distributed`` ranks) is read in two passes (closed form only).
+        y : None
+            Ignored; present for scikit-learn API consistency.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative frequency weights; None weighs every row 1. Not supported for data
+            sources.
 
         Returns
         -------
-        self
+        self : Gaussian
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            If ``X`` has fewer than two rows, non-finite values, or ``sample_weight`` is given
+            with a data source; :class:`sklearn.utils._param_validation.InvalidParameterError`
+            (a ValueError) for an invalid constructor parameter.
+
+        See Also
+        --------
+        Gaussian.from_torch : A fitted model from a torch distribution, without data.
+        mixtorch.GaussianMixture.fit : The K-component fit by EM.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mixtorch import Gaussian
+        >>> X = np.random.default_rng(0).normal(size=(200, 2))
+        >>> w = np.ones(200)
+        >>> np.allclose(Gaussian().fit(X, sample_weight=w).mean_, X.mean(0))
+        True
         """
         self._validate_params()
         covariance_type = covariance_class(self.covariance_type)
@@ -243,11 +297,33 @@ class Gaussian(ScipyGaussianMixin, MixtureScoringMixin, DensityMixin, MixtureEst
 
     @classmethod
     def from_torch(cls, distribution: Any, **params: Any) -> Gaussian:
-        """A fitted model with the parameters of a ``MultivariateNormal`` (-> ``'full'``)
-        or an ``Independent(Normal, 1)`` (-> ``'diag'``) of empty batch shape.
+        """A fitted model with the parameters of a torch distribution.
 
-        ``params`` are further constructor parameters. The model computes on the
-        distribution's device and dtype, and hands tensors back.
+        Parameters
+        ----------
+        distribution : torch.distributions.MultivariateNormal or Independent
+            A ``MultivariateNormal`` (gives ``covariance_type='full'``) or an
+            ``Independent(Normal, 1)`` (gives ``'diag'``), of empty batch shape.
+        **params
+            Further constructor parameters. The model computes on the distribution's device
+            and dtype, and hands tensors back.
+
+        Returns
+        -------
+        model : Gaussian
+            A fitted estimator, as if :meth:`fit` had found the distribution's parameters.
+
+        Raises
+        ------
+        TypeError
+            If ``distribution`` is neither of the two kinds above.
+        ValueError
+            If its batch shape is not empty.
+
+        See Also
+        --------
+        mixtorch.GaussianMixture.from_torch : The same for ``MixtureSameFamily``.
+        mixtorch.Mixture.to_torch : The way back, for a mixture.
 
         Examples
         --------
@@ -297,11 +373,31 @@ class Gaussian(ScipyGaussianMixin, MixtureScoringMixin, DensityMixin, MixtureEst
             self.converged_ = record.converged
 
     def sample(self, n_samples: int = 1) -> Any:
-        """Draw samples.
+        """Draw samples from the fitted Gaussian.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of rows to draw, at least 1 (ValueError otherwise).
 
         Returns
         -------
         X : ndarray or Tensor of shape (n_samples, n_features)
+            The samples, as NumPy or a tensor like the data :meth:`fit` saw. Repeated calls
+            continue the stream of ``random_state``.
+
+        See Also
+        --------
+        Gaussian.rvs : SciPy's shape convention (``size`` may be a tuple).
+        mixtorch.GaussianMixture.sample : Samples with their component labels.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mixtorch import Gaussian
+        >>> g = Gaussian(random_state=0).fit(np.random.default_rng(0).normal(size=(100, 3)))
+        >>> g.sample(4).shape
+        (4, 3)
         """
         return self._draw(n_samples)[0]
 

@@ -21,8 +21,8 @@ class GaussianMixtureImputer(TransformerMixin, BaseEstimator):
     """Impute missing entries with a Gaussian mixture fitted to the incomplete data.
 
     ``fit`` fits a :class:`~mixtorch.GaussianMixture` with ``missing_values=np.nan``
-    (exact EM with entries missing at random: no row is dropped and nothing is filled in
-    before fitting). ``transform`` replaces every missing entry of a row with its
+    (exact EM with entries missing at random [1]_: no row is dropped and nothing is filled
+    in before fitting). ``transform`` replaces every missing entry of a row with its
     conditional mean given the row's observed entries, a mixture of the components'
     regressions weighted by how well each explains the observed part; with
     ``sample_posterior=True`` it draws from that conditional instead (for multiple
@@ -32,25 +32,51 @@ class GaussianMixtureImputer(TransformerMixin, BaseEstimator):
     Parameters
     ----------
     n_components : int, default=1
+        Components K of the mixture; one component is a single multivariate Gaussian.
     covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
         Only 'full' and 'tied' let observed entries inform missing ones within a
         component; 'diag'/'spherical' impute through the component weights alone.
     sample_posterior : bool, default=False
         Draw from ``p(x_missing | x_observed)`` instead of taking its mean.
-    tol, reg_covar, max_iter, n_init, init_params : as for GaussianMixture
-    random_state : int, RandomState, Generator or torch.Generator, optional
+    tol : float, default=1e-3
+        EM convergence threshold on the change of the mean log-likelihood per sample.
+    reg_covar : float, default=1e-6
+        Added to the diagonal of every covariance.
+    max_iter : int, default=100
+        Maximum EM iterations per initialisation.
+    n_init : int, default=1
+        Number of initialisations; the best is kept.
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, default='kmeans'
+        How EM is started (on the data with NaN replaced by column means).
+    random_state : int, RandomState, Generator or torch.Generator, default=None
         Seeds the fit and the draws of ``sample_posterior``.
-    device : str or torch.device, optional
-    dtype : {'float32', 'float64'} or torch.dtype, optional
+    device : str or torch.device, default=None
+        Where to compute; None uses the input tensor's device (CPU for NumPy input).
+    dtype : {'float32', 'float64'} or torch.dtype, default=None
+        Computation dtype; None keeps float32 input in float32, otherwise float64.
 
     Attributes
     ----------
     mixture_model_ : GaussianMixture
         The fitted mixture (scores rows with missing entries by their observed marginal).
     n_features_in_ : int
+        Number of features seen by :meth:`fit`.
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Only when ``X`` has string column names.
     n_iter_ : int
+        EM iterations of the best initialisation.
+
+    See Also
+    --------
+    mixtorch.GaussianMixtureRegressor : Conditions on fixed input columns.
+    mixtorch.Mixture.conditionals : The conditional mixtures used here.
+    sklearn.impute.IterativeImputer : Imputation by chained regressions.
+    sklearn.impute.SimpleImputer : Column means or medians.
+
+    References
+    ----------
+    .. [1] Z. Ghahramani and M. I. Jordan (1994), "Supervised learning from incomplete
+       data via an EM approach", *NIPS 6*.
 
     Examples
     --------
@@ -130,11 +156,23 @@ class GaussianMixtureImputer(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like or Tensor of shape (n_samples, n_features)
-        y : ignored
+            Training data; NaN marks a missing entry, infinity is an error. At least two rows.
+        y : None
+            Ignored; present for scikit-learn API consistency.
 
         Returns
         -------
-        self
+        self : GaussianMixtureImputer
+            The fitted imputer.
+
+        Raises
+        ------
+        ValueError
+            For infinite values or fewer than two rows.
+
+        See Also
+        --------
+        mixtorch.GaussianMixture.fit : The EM fit with ``missing_values=np.nan``.
         """
         self._validate_params()
         tensor = self._tensor(X, reset=True)
@@ -151,14 +189,31 @@ class GaussianMixtureImputer(TransformerMixin, BaseEstimator):
     def transform(self, X: Any) -> Any:
         """``X`` with every NaN replaced by its conditional mean (or a draw).
 
+        A row with nothing observed gets the mixture's mean (or a draw from the mixture).
+
         Parameters
         ----------
         X : array-like or Tensor of shape (n_samples, n_features)
+            Data with the features seen in :meth:`fit`; NaN marks a missing entry.
 
         Returns
         -------
         X_filled : ndarray or Tensor of shape (n_samples, n_features)
-            NumPy for NumPy input, a tensor for tensor input.
+            Observed entries unchanged. NumPy for NumPy input, a tensor for tensor input.
+
+        See Also
+        --------
+        mixtorch.Mixture.conditionals : The conditional of the missing given the observed.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mixtorch import GaussianMixtureImputer
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.normal(size=(400, 2)) @ np.array([[1.0, 0.9], [0.0, 0.3]])
+        >>> imputer = GaussianMixtureImputer(random_state=0).fit(X)
+        >>> imputer.transform([[1.0, np.nan]]).round(1)
+        array([[1. , 0.9]])
         """
         check_is_fitted(self, "mixture_model_")
         kind = OutputKind.of(X)

@@ -92,13 +92,22 @@ def register_estimator(
     Parameters
     ----------
     cls : type
-        A scikit-learn style estimator class.
-    state, rebuild : callable, optional
-        A custom format; by default the generic one (fitted attributes ending in ``_``).
+        A scikit-learn style estimator class; registered under its qualified name.
+    state : callable, default=None
+        ``state(model, writer) -> dict`` for a custom format (with ``rebuild``); None
+        uses the generic one (fitted attributes ending in ``_``).
+    rebuild : callable, default=None
+        ``rebuild(model, state, tensors, device)``, the inverse of ``state``.
 
     Returns
     -------
-    cls, so the function can be used as a class decorator.
+    type
+        ``cls`` itself, so the function can be used as a class decorator.
+
+    See Also
+    --------
+    ESTIMATORS : The classes registered by mixtorch itself.
+    save, load
 
     Examples
     --------
@@ -219,6 +228,7 @@ def save(model: Any, path: str | os.PathLike[str]) -> Path:
     model : estimator
         A fitted mixtorch estimator (or one registered with :func:`register_estimator`).
     path : str or path-like
+        Destination file; its folder must exist. An existing file is replaced.
 
     Returns
     -------
@@ -230,6 +240,13 @@ def save(model: Any, path: str | os.PathLike[str]) -> Path:
     OSError
         If ``path`` cannot be written (missing folder, a folder, no permission, ...);
         the message names the path.
+    TypeError, ValueError
+        If ``model`` is not an estimator, or is not fitted.
+
+    See Also
+    --------
+    load : Read it back.
+    torch.save : Pickle-based; a mixtorch file never unpickles anything.
 
     Examples
     --------
@@ -275,7 +292,8 @@ def load(path: str | os.PathLike[str], *, device: Any = None) -> Any:
     Parameters
     ----------
     path : str or path-like
-    device : str or torch.device, optional
+        A file written by :func:`save`.
+    device : str or torch.device, default=None
         Where to put the parameters; by default the CPU. A model fitted on tensors hands
         back tensors on this device (so a GPU model loads anywhere; pass
         ``device="cuda"`` to put it back on the GPU); a NumPy-fitted one hands back NumPy.
@@ -295,6 +313,11 @@ def load(path: str | os.PathLike[str], *, device: Any = None) -> Any:
         parameters (NaN or negative weights, weights not summing to one, covariances that
         are not positive definite, inconsistent shapes), or was written by a newer format
         version. The message names the file.
+
+    See Also
+    --------
+    save : Write one.
+    register_estimator : Let ``load`` rebuild classes outside mixtorch.
 
     Examples
     --------

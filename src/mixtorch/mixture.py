@@ -31,16 +31,39 @@ SCORING_ELEMENTS = 2**17
 
 
 class Mixture:
-    """A mixture of K Gaussians in D dimensions.
+    """A mixture of K Gaussians in D dimensions, ``p(x) = sum_k w_k N(x | mu_k, S_k)`` [1]_.
+
+    A value object holding tensors: densities, responsibilities, samples, marginals and
+    conditionals [2]_ [3]_; no fitting. Every estimator's ``mixture_`` is one.
 
     Parameters
     ----------
     weights : Tensor of shape (K,)
         Mixing proportions, non-negative, summing to one.
     means : Tensor of shape (K, D)
+        Component means, in the dtype and on the device of the computation.
     covariance : Covariance
         One of :class:`~mixtorch.covariance.FullCovariance`, ``TiedCovariance``,
-        ``DiagCovariance`` or ``SphericalCovariance``.
+        ``DiagCovariance`` or ``SphericalCovariance``, for D features.
+
+    Raises
+    ------
+    ValueError
+        If the shapes of ``weights``, ``means`` and ``covariance`` do not agree.
+
+    See Also
+    --------
+    mixtorch.GaussianMixture : The estimator that fits one by EM.
+    torch.distributions.MixtureSameFamily : torch's counterpart (:meth:`to_torch`).
+
+    References
+    ----------
+    .. [1] C. M. Bishop (2006), *Pattern Recognition and Machine Learning*, Springer,
+       section 9.2; marginals and conditionals of a Gaussian: section 2.3.
+    .. [2] Z. Ghahramani and M. I. Jordan (1994), "Supervised learning from incomplete
+       data via an EM approach", *NIPS 6*.
+    .. [3] H. G. Sung (2004), "Gaussian mixture regression and classification", PhD
+       thesis, Rice University.
 
     Examples
     --------
@@ -91,11 +114,37 @@ class Mixture:
     ) -> Mixture:
         """Build from array-likes in scikit-learn's layouts (see :mod:`.covariance`).
 
-        Every parameter is validated: ``ValueError`` naming the parameter for NaN or
-        infinite values, wrong shapes, negative weights or weights not summing to one,
-        and covariances that are not symmetric positive definite; ``TypeError`` for
-        values that are not numeric arrays. ``weights`` and ``covariances`` take the
-        dtype and device of ``means``.
+        Parameters
+        ----------
+        weights : array-like of shape (K,)
+            Mixing proportions, non-negative, summing to one.
+        means : array-like of shape (K, D)
+            Component means; ``weights`` and ``covariances`` take their dtype and device.
+        covariances : array-like
+            (K, D, D) for 'full', (D, D) for 'tied', (K, D) for 'diag', (K,) for 'spherical'.
+        covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
+            Layout of ``covariances``.
+        dtype : torch.dtype, default=None
+            The dtype, float32 or float64; None keeps the dtype of ``means``.
+        device : str or torch.device, default=None
+            None keeps the device of ``means`` (CPU for NumPy).
+
+        Returns
+        -------
+        Mixture
+            The validated mixture.
+
+        Raises
+        ------
+        ValueError
+            Naming the parameter: NaN or infinite values, wrong shapes, weights negative or
+            not summing to one, covariances not symmetric positive definite.
+        TypeError
+            For values that are not numeric arrays.
+
+        See Also
+        --------
+        mixtorch.GaussianMixture.from_mixture : A fitted estimator holding a mixture.
         """
         return cls(*checked_parameters(weights, means, covariances, covariance_type, dtype, device))
 
@@ -140,12 +189,39 @@ class Mixture:
         return self.covariance.e_step_kernel(self.center, self.centred_means, self.log_weights)
 
     def n_parameters(self) -> int:
-        """Free parameters: weights (K - 1), means (K * D) and the covariance's own."""
+        """Free parameters: weights (K - 1), means (K * D) and the covariance's own.
+
+        Returns
+        -------
+        int
+            The count the BIC and AIC use.
+
+        See Also
+        --------
+        mixtorch.GaussianMixture.bic, mixtorch.GaussianMixture.aic
+        """
         K, D = self.n_components, self.n_features
         return (K - 1) + K * D + self.covariance.n_parameters(K, D)
 
     def to(self, device: Any = None, dtype: torch.dtype | None = None) -> Mixture:
-        """A copy on another device and/or dtype."""
+        """A copy on another device and/or dtype (None keeps the current one).
+
+        Parameters
+        ----------
+        device : str or torch.device, default=None
+            Target device.
+        dtype : torch.dtype, default=None
+            Target dtype.
+
+        Returns
+        -------
+        Mixture
+            The copy.
+
+        See Also
+        --------
+        mixtorch.GaussianMixture.to : The same for a fitted estimator.
+        """
         return Mixture(
             self.weights.to(device=device, dtype=dtype),
             self.means.to(device=device, dtype=dtype),
@@ -154,14 +230,44 @@ class Mixture:
 
     # -- densities -------------------------------------------------------------------
     def component_log_prob(self, X: Tensor) -> Tensor:
-        """log N(x_i | mu_k, Sigma_k), shape (n, K). ``X`` is one chunk of rows."""
+        """log N(x_i | mu_k, Sigma_k), shape (n, K), for one chunk ``X`` of shape (n, D).
+
+        Parameters
+        ----------
+        X : Tensor of shape (n_samples, n_features)
+            One chunk of rows (no chunking is done here).
+
+        Returns
+        -------
+        Tensor of shape (n_samples, K)
+            Per-component log-densities, without the weights.
+
+        See Also
+        --------
+        Mixture.weighted_log_prob, Mixture.log_prob
+        """
         zeros = torch.zeros_like(self.weights)
         return self.covariance.log_gaussian(
             X.to(self.dtype) - self.center, self.centred_means, zeros
         )
 
     def weighted_log_prob(self, X: Tensor) -> Tensor:
-        """log pi_k + log N(x_i | mu_k, Sigma_k), shape (n, K)."""
+        """log pi_k + log N(x_i | mu_k, Sigma_k), shape (n, K), for one chunk ``X``.
+
+        Parameters
+        ----------
+        X : Tensor of shape (n_samples, n_features)
+            One chunk of rows.
+
+        Returns
+        -------
+        Tensor of shape (n_samples, K)
+            Its ``logsumexp`` over components is :meth:`log_prob`.
+
+        See Also
+        --------
+        Mixture.component_log_prob, Mixture.responsibilities
+        """
         return self.e_step_kernel.weighted_log_prob(X.to(self.dtype))
 
     def _scoring_rows(self, chunk_size: int | None) -> int:
@@ -177,7 +283,32 @@ class Mixture:
         return min(rows, max(256, SCORING_ELEMENTS // K))
 
     def log_prob(self, X: Tensor, chunk_size: int | None = None) -> Tensor:
-        """log p(x_i), shape (n,), computed in row chunks (see :mod:`mixtorch._scoring`)."""
+        """log p(x_i), computed in row chunks (see :mod:`mixtorch._scoring`).
+
+        Parameters
+        ----------
+        X : Tensor of shape (n_samples, n_features)
+            The points.
+        chunk_size : int, default=None
+            Rows per chunk, bounding memory; None picks it from K and D.
+
+        Returns
+        -------
+        Tensor of shape (n_samples,)
+            Log-densities; ``-inf`` only for points too far away for a finite density.
+
+        See Also
+        --------
+        Mixture.total_log_prob, Mixture.responsibilities, Mixture.predict
+
+        Examples
+        --------
+        >>> import torch
+        >>> from mixtorch import Mixture
+        >>> mixture = Mixture.from_parameters([1.0], [[0.0]], [[[1.0]]], dtype=torch.float64)
+        >>> mixture.log_prob(torch.zeros(1, 1, dtype=torch.float64))  # -log(2 pi) / 2
+        tensor([-0.9189], dtype=torch.float64)
+        """
         rows = self._scoring_rows(chunk_size)
         out, overflowed = _scoring.log_prob(self.e_step_kernel, X, rows, self.dtype)
         if overflowed:  # see _far_labels
@@ -185,7 +316,22 @@ class Mixture:
         return out
 
     def total_log_prob(self, X: Tensor, chunk_size: int | None = None) -> Tensor:
-        """sum_i log p(x_i) as a float64 scalar, without an (n,) intermediate."""
+        """sum_i log p(x_i) as a float64 scalar, without an (n,) intermediate.
+
+        Parameters
+        ----------
+        X, chunk_size
+            As for :meth:`log_prob`.
+
+        Returns
+        -------
+        Tensor of shape ()
+            The float64 sum of :meth:`log_prob`.
+
+        See Also
+        --------
+        Mixture.log_prob, mixtorch.GaussianMixture.score
+        """
         rows = self._scoring_rows(chunk_size)
         sums, overflowed = _scoring.log_likelihood_sums(self.e_step_kernel, X, rows, self.dtype)
         if overflowed:  # a row's log-density is -inf
@@ -193,7 +339,22 @@ class Mixture:
         return sums.sum()
 
     def responsibilities(self, X: Tensor, chunk_size: int | None = None) -> Tensor:
-        """p(z_i = k | x_i), shape (n, K), computed in row chunks."""
+        """p(z_i = k | x_i), shape (n, K), computed in row chunks.
+
+        Parameters
+        ----------
+        X, chunk_size
+            As for :meth:`log_prob`.
+
+        Returns
+        -------
+        Tensor of shape (n_samples, K)
+            Rows sum to one (one-hot for points too far away for finite densities).
+
+        See Also
+        --------
+        Mixture.predict, mixtorch.GaussianMixture.predict_proba
+        """
         rows = self._scoring_rows(chunk_size)
         kernel = self.e_step_kernel
         out, peaks, overflowed = _scoring.responsibilities(
@@ -207,7 +368,22 @@ class Mixture:
         return out
 
     def predict(self, X: Tensor, chunk_size: int | None = None) -> Tensor:
-        """argmax_k p(z_i = k | x_i), shape (n,)."""
+        """argmax_k p(z_i = k | x_i), shape (n,).
+
+        Parameters
+        ----------
+        X, chunk_size
+            As for :meth:`log_prob`.
+
+        Returns
+        -------
+        Tensor of shape (n_samples,)
+            The most probable component (int64), the first on ties.
+
+        See Also
+        --------
+        Mixture.responsibilities, mixtorch.GaussianMixture.predict
+        """
         rows = self._scoring_rows(chunk_size)
         labels, peaks, overflowed = _scoring.labels(self.e_step_kernel, X, rows, self.dtype)
         if overflowed:
@@ -249,8 +425,23 @@ class Mixture:
     ) -> tuple[Tensor, Tensor]:
         """Draw ``n_samples`` points: z ~ Categorical(weights), then x ~ N(mu_z, Sigma_z).
 
-        Returns the samples (n, D) and their component labels (n,), grouped by component
-        as scikit-learn does.
+        Parameters
+        ----------
+        n_samples : int
+            Number of points, at least 1 (ValueError otherwise; TypeError if not an integer).
+        generator : torch.Generator, default=None
+            Source of randomness on the mixture's device; None uses torch's global one.
+
+        Returns
+        -------
+        X : Tensor of shape (n_samples, n_features)
+            The samples, grouped by component as scikit-learn does.
+        labels : Tensor of shape (n_samples,)
+            Their components, sorted.
+
+        See Also
+        --------
+        mixtorch.GaussianMixture.sample, torch.distributions.MixtureSameFamily.sample
 
         Examples
         --------
@@ -289,6 +480,16 @@ class Mixture:
     # -- interoperability ------------------------------------------------------------
     def to_torch(self) -> torch.distributions.MixtureSameFamily:
         """The same mixture as a ``torch.distributions.MixtureSameFamily``.
+
+        Returns
+        -------
+        torch.distributions.MixtureSameFamily
+            ``MultivariateNormal`` components for 'full'/'tied', ``Independent(Normal, 1)``
+            for 'diag'/'spherical'.
+
+        See Also
+        --------
+        mixtorch.GaussianMixture.from_torch : The way back.
 
         Examples
         --------
@@ -329,6 +530,20 @@ class Mixture:
         Weights are kept; means and covariances are the blocks of those features, of the
         same covariance kind.
 
+        Parameters
+        ----------
+        features : sequence of int
+            Indices of the features to keep, no repeats (ValueError otherwise).
+
+        Returns
+        -------
+        Mixture
+            K components in ``len(features)`` dimensions.
+
+        See Also
+        --------
+        Mixture.condition, mixtorch.conditioning.marginal
+
         Examples
         --------
         >>> import torch
@@ -350,6 +565,7 @@ class Mixture:
         features : sequence of int
             Indices of the observed features; the others (in increasing order) are free.
         values : array-like of shape (n_rows, len(features)) or (len(features),)
+            Observed values, one row per conditional.
 
         Returns
         -------
@@ -357,6 +573,20 @@ class Mixture:
             Per-row log-weights (n_rows, K), per-row component means (n_rows, K, F) and the
             conditional covariance (the same for every row), with ``mean()``,
             ``variance()`` and ``sample()``.
+
+        See Also
+        --------
+        Mixture.condition, mixtorch.GaussianMixtureRegressor
+
+        Examples
+        --------
+        >>> import torch
+        >>> from mixtorch import Mixture
+        >>> mixture = Mixture.from_parameters([1.0], [[0.0, 0.0]], [[[1.0, 0.5], [0.5, 1.0]]],
+        ...                                   dtype=torch.float64)
+        >>> mixture.conditionals([0], [[2.0], [-2.0]]).mean()
+        tensor([[ 1.],
+                [-1.]], dtype=torch.float64)
         """
         index = check_features(features, self.n_features, leave_one=True)
         rows = as_rows(values, index.numel(), self.dtype, self.device)
@@ -368,6 +598,22 @@ class Mixture:
         Component weights become ``w_k N(values | mu_k, S_k)`` (the marginal likelihood
         of ``values`` under component ``k``) renormalised; means and covariances are the
         Gaussian conditionals, of the same covariance kind.
+
+        Parameters
+        ----------
+        features : sequence of int
+            Indices of the observed features.
+        values : array-like of shape (len(features),)
+            Their values; more than one row raises ValueError (use :meth:`conditionals`).
+
+        Returns
+        -------
+        Mixture
+            K components over the remaining features, in increasing index order.
+
+        See Also
+        --------
+        Mixture.conditionals, Mixture.marginal
 
         Examples
         --------

@@ -40,19 +40,146 @@ __all__ = ["GaussianMixtureModule", "GaussianModule"]
 
 
 class GaussianMixtureModule(_module.GaussianMixtureModule):
-    __doc__ = _module.GaussianMixtureModule.__doc__
+    """A mixture of K Gaussians in D dimensions with unconstrained parameters.
+
+    Weights are ``softmax(logits)``; 'full'/'tied' covariances are ``L L^T`` with ``L`` the
+    lower triangle of ``raw_cholesky`` with ``exp`` on its diagonal; 'diag'/'spherical'
+    standard deviations are ``exp(log_scale)``. Any optimiser can move any parameter anywhere
+    and the density stays valid. Fit one by minimising ``-module.log_prob(X).mean()`` [1]_.
+
+    Parameters
+    ----------
+    n_components : int
+        Number of components K (positive).
+    n_features : int
+        Dimension D of the points (positive).
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
+        Structure of the covariances, as in :class:`~mixtorch.GaussianMixture`.
+    reg_covar : float, default=0.0
+        Non-negative constant (not a parameter) added to every covariance diagonal; it
+        keeps the likelihood bounded when a component collapses onto one point.
+    dtype : torch.dtype, default=None
+        The dtype of the parameters; None uses torch's default dtype.
+    device : str or torch.device, default=None
+        Device of the parameters; None uses the CPU.
+    generator : torch.Generator, default=None
+        Draws the initial means from a standard normal so that components differ; the
+        initial weights are equal and every covariance is the identity.
+
+    Attributes
+    ----------
+    logits : Parameter of shape (K,)
+        Unnormalised log-weights.
+    means : Parameter of shape (K, D)
+        Component means.
+    raw_cholesky : Parameter of shape (K, D, D) ('full') or (D, D) ('tied')
+        Unconstrained; the Cholesky factor is its lower triangle with ``exp`` of its diagonal.
+    log_scale : Parameter of shape (K, D) ('diag') or (K,) ('spherical')
+        Log standard deviations.
+
+    Raises
+    ------
+    ValueError
+        For non-positive sizes, an unknown ``covariance_type`` or a negative ``reg_covar``.
+
+    See Also
+    --------
+    mixtorch.GaussianMixture : Fits the same model by EM (``algorithm='gradient'`` uses
+        this module).
+    GaussianMixtureModule.from_estimator : Start from a fitted estimator.
+    torch.distributions.MixtureSameFamily : What :meth:`to_torch` returns.
+
+    References
+    ----------
+    .. [1] C. M. Bishop (2006), *Pattern Recognition and Machine Learning*, Springer,
+       section 9.2 (mixture likelihood) and 5.2.4 (gradient descent).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch.nn import GaussianMixtureModule
+    >>> module = GaussianMixtureModule(3, 2, covariance_type="diag", dtype=torch.float64,
+    ...                                generator=torch.Generator().manual_seed(0))
+    >>> X = torch.randn(100, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    >>> optimizer = torch.optim.Adam(module.parameters(), lr=0.05)
+    >>> before = -module.log_prob(X).mean().item()
+    >>> for _ in range(100):
+    ...     optimizer.zero_grad()
+    ...     loss = -module.log_prob(X).mean()
+    ...     loss.backward()
+    ...     optimizer.step()
+    ...
+    >>> loss.item() < before
+    True
+    >>> round(module.log_weights().exp().sum().item(), 6)
+    1.0
+    """
 
     @classmethod
     def from_estimator(cls, estimator: Any) -> Any:
-        """A module with the parameters of a fitted mixtorch estimator (its ``mixture_``)."""
+        """A module with the parameters of a fitted mixtorch estimator (its ``mixture_``).
+
+        Parameters
+        ----------
+        estimator : fitted estimator
+            A fitted :class:`~mixtorch.GaussianMixture`, :class:`~mixtorch.Gaussian`,
+            :class:`~mixtorch.BayesianGaussianMixture` or any estimator with a ``mixture_``.
+
+        Returns
+        -------
+        GaussianMixtureModule
+            Parameters equal to the estimator's, on its device and dtype, ``reg_covar=0``.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If ``estimator`` is not fitted.
+
+        See Also
+        --------
+        GaussianMixtureModule.to_estimator : The way back.
+        GaussianMixtureModule.from_mixture : From a :class:`~mixtorch.Mixture`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mixtorch import GaussianMixture
+        >>> from mixtorch.nn import GaussianMixtureModule
+        >>> X = np.random.default_rng(0).normal(size=(200, 2))
+        >>> gm = GaussianMixture(2, random_state=0).fit(X)
+        >>> module = GaussianMixtureModule.from_estimator(gm)
+        >>> np.allclose(module.log_prob(torch.as_tensor(X)).detach().numpy(), gm.score_samples(X))
+        True
+        """
         check_is_fitted(estimator, "mixture_")
         return cls.from_mixture(estimator.mixture_)
 
     def to_estimator(self, **params: Any) -> Any:
         """A fitted :class:`~mixtorch.GaussianMixture` with these parameters.
 
-        ``params`` are further constructor parameters (``random_state``, ...). Fitted
-        attributes are NumPy arrays; computation stays on the module's device and dtype.
+        Parameters
+        ----------
+        **params
+            Further constructor parameters (``random_state``, ...). Fitted attributes are
+            NumPy arrays; computation stays on the module's device and dtype.
+
+        Returns
+        -------
+        GaussianMixture
+            A fitted estimator (``predict``, ``score_samples``, ``sample``, ...)
+            holding the module's current (detached) parameters.
+
+        See Also
+        --------
+        GaussianMixtureModule.from_estimator : The way back.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from mixtorch.nn import GaussianMixtureModule
+        >>> module = GaussianMixtureModule(2, 3, dtype=torch.float64)
+        >>> module.to_estimator().means_.shape
+        (2, 3)
         """
         mixture = self.to_mixture()
         options = {"dtype": mixture.dtype, "device": mixture.device, **params}
@@ -71,6 +198,11 @@ class GaussianMixtureModule(_module.GaussianMixtureModule):
         torch.distributions.MixtureSameFamily
             ``MultivariateNormal`` components for 'full' and 'tied' covariances,
             ``Independent(Normal, 1)`` ones for 'diag' and 'spherical'.
+
+        See Also
+        --------
+        GaussianMixtureModule.to_mixture : A detached :class:`~mixtorch.Mixture`.
+        mixtorch.Mixture.to_torch : The same from a fitted estimator's ``mixture_``.
 
         Examples
         --------
@@ -103,17 +235,81 @@ class GaussianMixtureModule(_module.GaussianMixtureModule):
 
 
 class GaussianModule(_module.GaussianModule, GaussianMixtureModule):
-    __doc__ = _module.GaussianModule.__doc__
+    """A single Gaussian with unconstrained parameters (a one-component mixture).
+
+    Starts at mean 0 and identity covariance; the weight is a fixed buffer, so only the
+    mean and the covariance factor are parameters.
+
+    Parameters
+    ----------
+    n_features : int
+        Dimension D of the points (positive).
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
+        Structure of the covariance; 'tied' is the same as 'full' for one component.
+    reg_covar : float, default=0.0
+        Non-negative constant added to the covariance diagonal.
+    dtype : torch.dtype, default=None
+        The dtype of the parameters; None uses torch's default dtype.
+    device : str or torch.device, default=None
+        Device of the parameters; None uses the CPU.
+
+    See Also
+    --------
+    mixtorch.Gaussian : The closed-form estimator (``algorithm='gradient'`` uses this).
+    GaussianMixtureModule : K components.
+    torch.distributions.MultivariateNormal : What :meth:`to_torch` returns ('full').
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch.nn import GaussianModule
+    >>> module = GaussianModule(2, dtype=torch.float64)
+    >>> module.mean.tolist(), module.covariances()[0].tolist()
+    ([0.0, 0.0], [[1.0, 0.0], [0.0, 1.0]])
+    >>> round(module.log_prob(torch.zeros(1, 2, dtype=torch.float64)).item(), 4)
+    -1.8379
+    """
 
     def to_estimator(self, **params: Any) -> Any:
-        """A fitted :class:`~mixtorch.Gaussian` with these parameters."""
+        """A fitted :class:`~mixtorch.Gaussian` with these parameters.
+
+        Parameters
+        ----------
+        **params
+            Further constructor parameters of :class:`~mixtorch.Gaussian`.
+
+        Returns
+        -------
+        Gaussian
+            A fitted estimator holding the module's current (detached) parameters.
+
+        See Also
+        --------
+        GaussianModule.from_estimator : The way back.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from mixtorch.nn import GaussianModule
+        >>> GaussianModule(2, dtype=torch.float64).to_estimator().mean_.tolist()
+        [0.0, 0.0]
+        """
         mixture = self.to_mixture()
         options = {"dtype": mixture.dtype, "device": mixture.device, **params}
         return Gaussian.from_mixture(mixture, **options)
 
     def to_torch(self) -> Any:
-        """The module's current density as a differentiable ``MultivariateNormal`` ('full',
-        'tied') or ``Independent(Normal, 1)`` ('diag', 'spherical').
+        """The module's current density as a differentiable distribution.
+
+        Returns
+        -------
+        torch.distributions.Distribution
+            ``MultivariateNormal`` ('full', 'tied') or ``Independent(Normal, 1)`` ('diag',
+            'spherical'), differentiable in the module's parameters.
+
+        See Also
+        --------
+        GaussianMixtureModule.to_torch : The mixture version.
 
         Examples
         --------

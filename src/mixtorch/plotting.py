@@ -52,11 +52,15 @@ def plot_density_1d(
 
     Parameters
     ----------
-    model : fitted estimator with a one-feature ``mixture_``
-    X : array-like or Tensor of shape (n_samples, 1), optional
-        Data to draw as a density histogram.
-    ax : matplotlib Axes, optional
+    model : fitted estimator
+        Any fitted mixtorch density model of one feature (``Gaussian``,
+        ``GaussianMixture``, ``BayesianGaussianMixture``, ``GaussianKDE``, ...).
+    X : array-like or Tensor of shape (n_samples, 1), default=None
+        Data to draw as a density histogram; None draws the curves alone.
+    ax : matplotlib.axes.Axes, default=None
+        Axes to draw on; None creates a new figure.
     bins : int, default=40
+        Number of histogram bins.
     n_points : int, default=400
         Grid points of the curves.
     max_components : int, default=20
@@ -65,7 +69,20 @@ def plot_density_1d(
 
     Returns
     -------
-    matplotlib Axes
+    matplotlib.axes.Axes
+        The Axes drawn on, with a legend.
+
+    Raises
+    ------
+    ValueError
+        If the model is not fitted or does not have exactly one feature.
+    ImportError
+        If matplotlib (the ``plot`` extra) is not installed.
+
+    See Also
+    --------
+    plot_mixture_2d : The two-feature picture.
+    plot_loo_curve : The bandwidth choice of a KDE.
 
     Examples
     --------
@@ -122,22 +139,41 @@ def plot_mixture_2d(
 
     Parameters
     ----------
-    model : fitted estimator with a two-feature ``mixture_``
-    X : array-like or Tensor of shape (n_samples, 2), optional
-    ax : matplotlib Axes, optional
+    model : fitted estimator
+        Any fitted mixtorch density model of two features.
+    X : array-like or Tensor of shape (n_samples, 2), default=None
+        Data to scatter, coloured by :meth:`~mixtorch.Mixture.predict`; None draws the
+        model alone.
+    ax : matplotlib.axes.Axes, default=None
+        Axes to draw on; None creates a new figure.
     n_std : float, default=2.0
         Ellipse radius in standard deviations.
     contours : bool, default=True
+        Whether to draw log-density contours.
     levels : int, default=12
+        Number of contour lines, equally spaced over the 12 nats below the peak.
     grid_size : int, default=150
+        Points per axis of the grid the contours are computed on.
     max_components : int, default=20
         With more components than this (a KDE has one per data point) the points are not
         coloured by component and no ellipses are drawn, only the density contours.
 
     Returns
     -------
-    matplotlib Axes
+    matplotlib.axes.Axes
         One :class:`matplotlib.patches.Ellipse` per component is added to ``ax.patches``.
+
+    Raises
+    ------
+    ValueError
+        If the model is not fitted or does not have exactly two features.
+    ImportError
+        If matplotlib (the ``plot`` extra) is not installed.
+
+    See Also
+    --------
+    plot_density_1d : The one-feature picture.
+    plot_samples_grid : Samples of a model of images.
 
     Examples
     --------

@@ -30,42 +30,67 @@ class GaussianMixtureRegressor(RegressorMixin, BaseEstimator):
 
     ``fit`` fits a :class:`~mixtorch.GaussianMixture` (by EM, with all its numerics) to
     the joint rows ``[x, y]``; ``predict`` returns ``E[y | x]``, the mean of the
-    conditional mixture, for many rows in one vectorised pass. With one component and
-    full covariances this is ordinary least squares; with several it is a smooth
-    blend of local linear regressions, weighted by how well each component explains
+    conditional mixture [1]_ [2]_, for many rows in one vectorised pass. With one
+    component and full covariances this is ordinary least squares; with several it is a
+    smooth blend of local linear regressions, weighted by how well each component explains
     ``x``.
 
     Parameters
     ----------
     n_components : int, default=1
-        Components of the joint mixture.
+        Components K of the joint mixture; more components follow a more curved (or
+        multi-valued) relation, at the price of more parameters.
     covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
         Covariance of the joint mixture. Only 'full' and 'tied' couple ``y`` to ``x``
         inside a component; with 'diag'/'spherical' the prediction depends on ``x``
         only through the component weights.
     tol : float, default=1e-3
+        EM convergence threshold on the change of the mean log-likelihood per sample.
     reg_covar : float, default=1e-6
+        Added to the diagonal of every covariance of the joint mixture.
     max_iter : int, default=100
+        Maximum EM iterations per initialisation.
     n_init : int, default=1
+        Number of initialisations of the joint fit; the best is kept.
     init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, default='kmeans'
-    random_state : int, RandomState, Generator or torch.Generator, optional
+        How the joint fit is started, as in :class:`~mixtorch.GaussianMixture`.
+    random_state : int, RandomState, Generator or torch.Generator, default=None
         Seeds the fit and, unless ``sample_y`` is given its own, the draws of ``sample_y``.
-    chunk_size : int, optional
-        Rows per chunk when fitting.
-    device : str or torch.device, optional
-    dtype : {'float32', 'float64'} or torch.dtype, optional
+    chunk_size : int, default=None
+        Rows per chunk when fitting, bounding memory; None picks a size from K and D.
+    device : str or torch.device, default=None
+        Where to compute; None uses the input tensor's device (CPU for NumPy input).
+    dtype : {'float32', 'float64'} or torch.dtype, default=None
+        Computation dtype; None keeps float32 input in float32, otherwise float64.
 
     Attributes
     ----------
     mixture_model_ : GaussianMixture
         The joint mixture over ``[x, y]`` (inputs first, then targets).
     n_features_in_ : int
+        Number of input features (columns of ``X``).
     n_targets_ : int
+        Number of targets (columns of ``y``).
     n_iter_ : int
         EM iterations of the joint fit.
     converged_ : bool
+        Whether the joint fit converged.
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Only when ``X`` has string column names.
+
+    See Also
+    --------
+    mixtorch.GaussianMixtureImputer : Conditions on whichever entries are observed.
+    mixtorch.Mixture.conditionals : The conditional mixtures used for prediction.
+    sklearn.gaussian_process.GaussianProcessRegressor : Same ``predict(return_std=True)``
+        and ``sample_y`` interface.
+
+    References
+    ----------
+    .. [1] Z. Ghahramani and M. I. Jordan (1994), "Supervised learning from incomplete
+       data via an EM approach", *NIPS 6*.
+    .. [2] H. G. Sung (2004), "Gaussian mixture regression and classification", PhD
+       thesis, Rice University.
 
     Examples
     --------
@@ -132,11 +157,23 @@ class GaussianMixtureRegressor(RegressorMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like or Tensor of shape (n_samples, n_features)
+            Inputs, finite, at least two rows.
         y : array-like or Tensor of shape (n_samples,) or (n_samples, n_targets)
+            Targets; a 1-D ``y`` makes :meth:`predict` return 1-D predictions.
 
         Returns
         -------
-        self
+        self : GaussianMixtureRegressor
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            For non-finite values, mismatched row counts or fewer than two rows.
+
+        See Also
+        --------
+        mixtorch.GaussianMixture.fit : The joint fit it runs.
         """
         self._validate_params()
         kind = OutputKind.of(X)
@@ -192,15 +229,33 @@ class GaussianMixtureRegressor(RegressorMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like or Tensor of shape (n_samples, n_features)
+            Inputs with the features seen in :meth:`fit`.
         return_std : bool, default=False
             Also return the conditional standard deviation (per target), which includes
-            the spread between the components' predictions.
+            the spread between the components' predictions (law of total variance).
 
         Returns
         -------
         y_mean : ndarray or Tensor of shape (n_samples,) or (n_samples, n_targets)
+            The conditional means; a tensor for tensor input.
         y_std : ndarray or Tensor, same shape
             Only with ``return_std=True``.
+
+        See Also
+        --------
+        GaussianMixtureRegressor.sample_y : Draws instead of moments.
+        mixtorch.conditioning.Conditionals.mean
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mixtorch import GaussianMixtureRegressor
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.normal(size=(500, 2))
+        >>> y = X @ [2.0, -1.0] + 0.1 * rng.normal(size=500)
+        >>> model = GaussianMixtureRegressor(random_state=0).fit(X, y)
+        >>> model.predict([[1.0, 1.0]]).round(1)
+        array([1.])
         """
         conditionals, kind = self._conditionals(X)
         mean = self._shaped(conditionals.mean(), kind)
@@ -214,15 +269,36 @@ class GaussianMixtureRegressor(RegressorMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like or Tensor of shape (n_rows, n_features)
+            Inputs with the features seen in :meth:`fit`.
         n_samples : int, default=1
-            Draws per row.
-        random_state : int, RandomState, Generator or torch.Generator, optional
-            Defaults to the estimator's ``random_state``.
+            Draws per row (positive).
+        random_state : int, RandomState, Generator or torch.Generator, default=None
+            Seed for these draws; None uses the estimator's ``random_state``.
 
         Returns
         -------
-        y_samples : ndarray or Tensor of shape (n_rows, n_samples) for a single target,
-            (n_rows, n_targets, n_samples) otherwise (scikit-learn's GaussianProcess layout).
+        y_samples : ndarray or Tensor
+            Of shape (n_rows, n_samples) for a single target, (n_rows, n_targets,
+            n_samples) otherwise (scikit-learn's GaussianProcessRegressor layout).
+
+        Raises
+        ------
+        ValueError
+            If ``n_samples`` is not a positive integer.
+
+        See Also
+        --------
+        GaussianMixtureRegressor.predict : The mean and standard deviation.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mixtorch import GaussianMixtureRegressor
+        >>> rng = np.random.default_rng(0)
+        >>> x = rng.normal(size=(300, 1))
+        >>> model = GaussianMixtureRegressor(random_state=0).fit(x, 2 * x[:, 0])
+        >>> model.sample_y([[0.0], [1.0]], n_samples=5, random_state=0).shape
+        (2, 5)
         """
         if isinstance(n_samples, bool) or not isinstance(n_samples, Integral) or n_samples < 1:
             raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")

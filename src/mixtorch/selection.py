@@ -36,6 +36,18 @@ ProgressFn = Callable[[int, int, dict[str, Any]], None]
 class SelectionTable(list):
     """The rows of a model-selection sweep (a list of dicts) that prints as a table.
 
+    Parameters
+    ----------
+    iterable : iterable of dict, default=()
+        The rows, each with at least ``n_components`` and ``covariance_type``;
+        :func:`select` adds ``n_parameters``, ``log_likelihood``, the criterion's column,
+        ``converged`` and ``note``.
+
+    See Also
+    --------
+    select : Builds one.
+    mixtorch.plotting.plot_criterion : Plots a column against K.
+
     Examples
     --------
     >>> from mixtorch.selection import SelectionTable
@@ -52,7 +64,31 @@ class SelectionTable(list):
     """
 
     def column(self, name: str, covariance_type: str | None = None) -> tuple[list[int], list]:
-        """``(n_components, values)`` of column ``name``, optionally for one covariance type."""
+        """``(n_components, values)`` of column ``name``, optionally for one covariance type.
+
+        Parameters
+        ----------
+        name : str
+            A column of the rows, such as ``'bic'`` or ``'log_likelihood'``.
+        covariance_type : str, default=None
+            Keep only rows of this covariance type; None keeps every row.
+
+        Returns
+        -------
+        n_components : list of int
+            K of each kept row, in table order.
+        values : list
+            The column's value in each kept row (NaN for a candidate that failed).
+
+        Raises
+        ------
+        KeyError
+            If the rows have no column ``name``.
+
+        See Also
+        --------
+        mixtorch.plotting.plot_criterion : Plots these columns.
+        """
         rows = [row for row in self if covariance_type in (None, row["covariance_type"])]
         return [row["n_components"] for row in rows], [row[name] for row in rows]
 
@@ -93,6 +129,14 @@ class SelectionResult:
         One row per candidate: n_components, covariance_type, n_parameters,
         log_likelihood (mean per sample on the data it was fitted to), the criterion
         column, converged and a note (why a candidate failed, if it did).
+    column : str
+        The table column holding the criterion (``'cv_log_likelihood'`` for 'cv').
+
+    See Also
+    --------
+    select : Returns it.
+    sklearn.model_selection.GridSearchCV : scikit-learn's generic search (its
+        ``best_estimator_``/``best_params_``/``best_score_`` have the same meaning).
 
     Examples
     --------
@@ -138,17 +182,21 @@ def select(
     Parameters
     ----------
     X : array-like or Tensor of shape (n_samples, n_features)
-    n_components : iterable of int, default=range(1, 7)
-    covariance_types : sequence of str, default=('full', 'diag', 'spherical', 'tied')
+        Training data; a tensor stays on its device.
+    n_components : int or iterable of int, default=range(1, 7)
+        The numbers of components K to try, each at least 1.
+    covariance_types : str or sequence of str, default=('full', 'diag', 'spherical', 'tied')
+        The covariance types to try with every K.
     criterion : {'bic', 'aic', 'cv'}, default='bic'
-        'bic' and 'aic' are computed on the training data (lower is better); 'cv' is the
-        mean held-out log-likelihood per sample over ``cv`` folds (higher is better),
-        after which the winner is refitted on all the data.
+        'bic' [1]_ and 'aic' [2]_ are computed on the training data (lower is better):
+        ``-2 N score + p log N`` and ``-2 N score + 2 p``, ``p`` the free parameters. 'cv'
+        is the mean held-out log-likelihood per sample over ``cv`` folds (higher is
+        better), after which the winner is refitted on all the data.
     cv : int, default=5
-        Number of folds for ``criterion='cv'``.
-    random_state : int, optional
+        Number of shuffled folds (at least 2) for ``criterion='cv'``; ignored otherwise.
+    random_state : int, default=None
         Seeds every fit and the fold split, so the sweep is reproducible.
-    progress : callable, optional
+    progress : callable, default=None
         Called as ``progress(done, total, row)`` after each candidate.
     **gmm_params
         Passed to every :class:`GaussianMixture` (``max_iter``, ``n_init``, ``tol``, ...).
@@ -158,11 +206,32 @@ def select(
     SelectionResult
         ``best_estimator_``, ``best_params_``, ``best_score_`` and the full ``table``.
 
+    Raises
+    ------
+    ValueError
+        For an invalid grid, criterion or ``cv``, ``X`` not 2-D, or when no candidate
+        could be fitted (with every candidate's reason).
+    TypeError
+        If ``gmm_params`` contains ``n_components`` or ``covariance_type``.
+
+    See Also
+    --------
+    mixtorch.GaussianMixture.bic, mixtorch.GaussianMixture.aic
+    mixtorch.plotting.plot_criterion : Plot the table.
+    sklearn.model_selection.GridSearchCV : The generic scikit-learn search.
+
     Notes
     -----
     A candidate that cannot be fitted (e.g. a covariance that is not positive definite) is
     kept in the table with a NaN score and the reason in its ``note``. Convergence
     warnings of single fits are silenced and reported in the ``converged`` column.
+
+    References
+    ----------
+    .. [1] G. Schwarz (1978), "Estimating the dimension of a model", *Annals of
+       Statistics* 6(2).
+    .. [2] H. Akaike (1974), "A new look at the statistical model identification", *IEEE
+       Transactions on Automatic Control* 19(6).
 
     Examples
     --------

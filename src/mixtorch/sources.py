@@ -55,6 +55,21 @@ __all__ = [
 def is_source(obj: Any) -> bool:
     """True for objects :func:`as_source` turns into a source (not arrays or tensors).
 
+    Parameters
+    ----------
+    obj : object
+        Anything passed as ``X`` to a ``fit``.
+
+    Returns
+    -------
+    bool
+        True for a :class:`ChunkSource`, a path, a callable or a ``DataLoader``; False for
+        arrays, tensors, lists and tuples (fitted in memory).
+
+    See Also
+    --------
+    as_source : The conversion.
+
     Examples
     --------
     >>> import numpy as np
@@ -78,9 +93,32 @@ def _is_dataloader(obj: Any) -> bool:
 def as_source(obj: Any, chunk_size: int | None = None) -> ChunkSource:
     """Turn ``obj`` into a :class:`ChunkSource`.
 
-    Recognised: a ChunkSource (returned as is), a DataLoader, a path to a directory of
-    shards, a ``.npy``/``.parquet``/``.csv`` file, a callable returning an iterable of
-    chunks, and (for convenience) an in-memory array or tensor.
+    Parameters
+    ----------
+    obj : ChunkSource, DataLoader, str, path-like, callable, ndarray or Tensor
+        A ChunkSource (returned as is), a DataLoader, a path to a directory of shards, a
+        ``.npy``/``.parquet``/``.csv`` (or ``.csv.gz``) file, a callable returning an
+        iterable of chunks, or (for convenience) an in-memory array or tensor.
+    chunk_size : int, default=None
+        Rows per chunk for arrays and files; None means
+        :data:`DEFAULT_SOURCE_CHUNK_ROWS`. A DataLoader's batches and a callable's chunks
+        keep their own sizes.
+
+    Returns
+    -------
+    ChunkSource
+        A re-iterable source; each call yields validated tensor chunks.
+
+    Raises
+    ------
+    ValueError
+        For a path that does not exist or is not a supported file.
+    TypeError
+        For any other kind of object.
+
+    See Also
+    --------
+    from_tensor, from_npy, from_directory, from_dataloader, from_callable
 
     Examples
     --------

@@ -57,6 +57,10 @@ ResponsibilityFn = Callable[[Tensor, int], Tensor]
 class SufficientStatistics:
     """Sums over samples that determine the M-step.
 
+    Add them over chunks (``+``), sum them across ranks (:meth:`all_reduce`), then turn
+    them into parameters (:meth:`m_step`, or :meth:`moments` for variational updates):
+    the sufficient statistics of EM for mixtures [1]_ [2]_.
+
     Attributes
     ----------
     counts : Tensor of shape (K,)
@@ -76,6 +80,33 @@ class SufficientStatistics:
     entropy : Tensor, scalar, optional
         ``-sum_ik r_ik log r_ik`` of the responsibilities (times sample weights), when
         the pass tracked it (the variational lower bound needs it); else None.
+
+    See Also
+    --------
+    accumulate_statistics : The E-step pass that produces them.
+    statistics_from_responsibilities : The same from given responsibilities.
+
+    References
+    ----------
+    .. [1] A. P. Dempster, N. M. Laird and D. B. Rubin (1977), "Maximum likelihood from
+       incomplete data via the EM algorithm", *JRSS B* 39(1).
+    .. [2] T. F. Chan, G. H. Golub and R. J. LeVeque (1983), "Algorithms for computing the
+       sample variance", *The American Statistician* 37(3) (merging moments of chunks).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch import FullCovariance, Mixture
+    >>> from mixtorch.stats import accumulate_statistics
+    >>> X = torch.randn(100, 2, dtype=torch.float64)
+    >>> start = Mixture.from_parameters([1.0], [[0.0, 0.0]], [[[1.0, 0.0], [0.0, 1.0]]],
+    ...                                 dtype=torch.float64)
+    >>> stats = accumulate_statistics(start, [X[:60], X[60:]])
+    >>> stats.counts
+    tensor([100.], dtype=torch.float64)
+    >>> fitted = stats.m_step(FullCovariance, reg_covar=0.0, dtype=torch.float64)
+    >>> torch.allclose(fitted.means[0], X.mean(0))
+    True
     """
 
     counts: Tensor
@@ -104,6 +135,20 @@ class SufficientStatistics:
         """Sum over all ranks of ``torch.distributed`` (one collective); a no-op otherwise.
 
         Every rank must have taken its moments about the same :attr:`reference`.
+
+        Parameters
+        ----------
+        group : torch.distributed.ProcessGroup, default=None
+            The group to sum over; None is the default group.
+
+        Returns
+        -------
+        SufficientStatistics
+            The summed statistics (this rank's own when not distributed).
+
+        See Also
+        --------
+        mixtorch.distributed.all_reduce_tensors : The collective.
         """
         fields = [self.counts, self.sums, self.scatter, self.log_likelihood, self.n_samples]
         if self.entropy is not None:
@@ -116,11 +161,25 @@ class SufficientStatistics:
         )
 
     def about(self, reference: Tensor) -> SufficientStatistics:
-        """The same statistics with moments taken about ``reference`` (K, D) instead.
+        """The same statistics with moments taken about ``reference`` instead.
 
         Exact in float64: with ``d = reference - self.reference``, the sums lose
         ``counts * d`` and the scatter ``s d^T + d s^T - counts d d^T`` (diagonals only
         for diag/spherical scatter).
+
+        Parameters
+        ----------
+        reference : Tensor of shape (K, D)
+            The new point per component.
+
+        Returns
+        -------
+        SufficientStatistics
+            Equal statistics about ``reference`` (counts, log-likelihood unchanged).
+
+        See Also
+        --------
+        SufficientStatistics.moments
         """
         target = reference.to(ACCUMULATOR_DTYPE)
         step = target - self.reference.to(ACCUMULATOR_DTYPE)
@@ -146,18 +205,29 @@ class SufficientStatistics:
         return float(self.log_likelihood / self.n_samples)
 
     def moments(self, dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor]:
-        """Counts, means and scatter about the means, in float64: the algebra of every
-        M-step (maximum likelihood and variational).
+        """Counts, means and scatter about the means, in float64.
 
-        ``10 * eps`` of ``dtype`` is added to every count, as scikit-learn does, so an
-        empty component gives finite numbers.
+        The algebra of every M-step (maximum likelihood and variational). ``10 * eps`` of
+        ``dtype`` is added to every count, as scikit-learn does, so an empty component gives
+        finite numbers.
+
+        Parameters
+        ----------
+        dtype : torch.dtype
+            The model's dtype, whose ``eps`` guards the counts.
 
         Returns
         -------
         counts : Tensor of shape (K,)
+            Guarded summed responsibilities.
         means : Tensor of shape (K, D)
+            Weighted means.
         centred : Tensor of shape (K, D, D), or (K, D) (diagonals) for diag/spherical
             ``sum_i r_ik (x_i - mean_k)(x_i - mean_k)^T``.
+
+        See Also
+        --------
+        SufficientStatistics.m_step
         """
         counts = self.counts.to(ACCUMULATOR_DTYPE) + 10 * torch.finfo(dtype).eps
         step = self.sums / counts[:, None]
@@ -173,6 +243,29 @@ class SufficientStatistics:
         """Maximum-likelihood weights, means and covariances from these statistics.
 
         Callers detect and re-seed empty components (see :meth:`moments`).
+
+        Parameters
+        ----------
+        covariance_type : type of Covariance
+            The kind of covariance to estimate (:func:`mixtorch.covariance.covariance_class`).
+        reg_covar : float
+            Added to every variance.
+        dtype : torch.dtype
+            The dtype of the returned mixture.
+
+        Returns
+        -------
+        Mixture
+            The M-step's mixture.
+
+        Raises
+        ------
+        mixtorch.CovarianceError
+            If a covariance cannot be factored even with ``reg_covar``.
+
+        See Also
+        --------
+        SufficientStatistics.moments, mixtorch.covariance.Covariance.from_scatter
         """
         counts, means, centred = self.moments(dtype)
         covariance = covariance_type.from_scatter(centred.to(dtype), counts.to(dtype), reg_covar)
@@ -191,7 +284,31 @@ def chunk_statistics(
 ) -> SufficientStatistics:
     """Statistics of one chunk.
 
-    ``Y`` is the chunk minus ``shift``; ``reference`` is in original coordinates.
+    Parameters
+    ----------
+    covariance_type : type of Covariance
+        Decides whether the scatter is full (K, D, D) or diagonal (K, D).
+    Y : Tensor of shape (rows, D)
+        The chunk minus ``shift``.
+    responsibilities : Tensor of shape (rows, K)
+        Responsibilities of its rows.
+    reference : Tensor of shape (K, D)
+        Where moments are taken, in original coordinates.
+    shift : Tensor of shape (D,)
+        The point subtracted from the chunk.
+    log_likelihood : Tensor, default=None
+        The chunk's summed log-likelihood; None records zero.
+    sample_weight : Tensor of shape (rows,), default=None
+        Row weights multiplying the responsibilities; None weighs every row 1.
+
+    Returns
+    -------
+    SufficientStatistics
+        In float64.
+
+    See Also
+    --------
+    statistics_from_responsibilities : Sums this over chunks.
     """
     if sample_weight is not None:
         responsibilities = responsibilities * sample_weight[:, None]
@@ -209,17 +326,38 @@ def chunk_statistics(
 
 
 def pass_chunks(X: Tensor, rows: int) -> list[Tensor]:
-    """Row blocks of in-memory ``X`` for E-step passes: at most ``rows`` rows each, and on
-    a CPU with several threads enough blocks for the chunk threads of
-    :func:`accumulate_statistics` (four per thread, see
-    :func:`mixtorch._parallel.chunk_workers`) while each keeps at least
-    :data:`MIN_THREAD_CHUNK_ROWS` rows.
+    """Row blocks of in-memory ``X`` for E-step passes.
 
-    Without this a diag model on 100k rows (43690-row chunks: three of them) ran every
-    operation across both threads; on a loaded 2-core machine each such parallel region
-    waits for a preempted thread, and a variational pass took 155-235 ms against 20-49 ms
-    with whole chunks per thread (one thread alone: 42 ms with 43690 rows, 33-37 ms with
-    6250-12500).
+    At most ``rows`` rows each, and on a CPU with several threads enough blocks for the
+    chunk threads of :func:`accumulate_statistics` (four per thread, see
+    :func:`mixtorch._parallel.chunk_workers`) while each keeps at least
+    :data:`MIN_THREAD_CHUNK_ROWS` rows. Without this a diag model on 100k rows (three
+    43690-row chunks) ran every operation across both threads: on a loaded 2-core
+    machine a variational pass took 155-235 ms against 20-49 ms with whole chunks per
+    thread (one thread alone: 42 ms with 43690 rows, 33-37 ms with 6250-12500).
+
+    Parameters
+    ----------
+    X : Tensor of shape (n_samples, D)
+        The data.
+    rows : int
+        Largest chunk (from :func:`mixtorch._chunks.chunk_rows`).
+
+    Returns
+    -------
+    list of Tensor
+        Views of consecutive row blocks of ``X``.
+
+    See Also
+    --------
+    accumulate_statistics
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch.stats import pass_chunks
+    >>> sum(len(block) for block in pass_chunks(torch.zeros(10_000, 2), rows=4096))
+    10000
     """
     threads = torch.get_num_threads() if X.device.type == "cpu" else 1
     wanted = 4 * threads
@@ -247,9 +385,35 @@ def statistics_from_responsibilities(
     responsibility_fn : callable
         ``fn(chunk, start)`` gives the (rows, K) responsibilities of the chunk.
     covariance_type : type of Covariance
+        The kind of covariance the statistics are for.
     reference : Tensor of shape (K, D)
         A guess of the means: moments are taken about it (full/tied) or about its mean
         (diag/spherical), so float32 does not cancel.
+
+    Returns
+    -------
+    SufficientStatistics
+        Summed over the chunks, with zero log-likelihood.
+
+    Raises
+    ------
+    ValueError
+        If ``chunks`` is empty.
+
+    See Also
+    --------
+    accumulate_statistics : Responsibilities from a mixture instead.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch import DiagCovariance
+    >>> from mixtorch.stats import statistics_from_responsibilities
+    >>> X = torch.arange(8.0, dtype=torch.float64).reshape(4, 2)
+    >>> halves = lambda chunk, start: torch.full((len(chunk), 2), 0.5, dtype=chunk.dtype)
+    >>> stats = statistics_from_responsibilities([X], halves, DiagCovariance, torch.zeros(2, 2))
+    >>> stats.counts
+    tensor([2., 2.], dtype=torch.float64)
     """
     shift = reference.mean(0)
     about = reference if covariance_type.centred_per_component else shift.expand_as(reference)
@@ -275,23 +439,39 @@ def accumulate_statistics(
 ) -> SufficientStatistics:
     """One E-step pass: responsibilities of every chunk under ``mixture``, summed.
 
-    ``chunks`` yields tensors, or ``(chunk, sample_weight)`` pairs; a sequence (chunks
-    already in memory) is shared out to threads on CPU (see :mod:`mixtorch._parallel`),
-    any other iterable is consumed one chunk at a time. Chunk sums are added up in
-    float64, in chunk order; the moments are returned about the means for full/tied
-    covariances and about the mixture centre for diag/spherical ones.
+    A sequence of chunks (already in memory) is shared out to threads on CPU (see
+    :mod:`mixtorch._parallel`); any other iterable is consumed one chunk at a time. Chunk
+    sums are added up in float64, in chunk order; the moments are returned about the
+    means for full/tied covariances and about the mixture centre for diag/spherical ones.
 
     Parameters
     ----------
     mixture : Mixture
+        The current model (its E-step kernel computes the responsibilities).
     chunks : iterable of Tensor of shape (rows, D), or of (Tensor, Tensor) pairs
-    log_weights : Tensor of shape (K,), optional
+        Row blocks, or ``(chunk, sample_weight)`` pairs.
+    log_weights : Tensor of shape (K,), default=None
         Per-component constants used instead of ``log(mixture.weights)``: the
         log-probabilities are ``log_weights_k + log N(x | mean_k, Sigma_k)``. The
         variational E-step passes the expected log-weights plus its Wishart terms here
         (:meth:`mixtorch.fit.variational.VariationalPosterior.log_offsets`).
-    entropy : bool
+    entropy : bool, default=False
         Also sum ``-sum_k r_ik log r_ik`` (:attr:`SufficientStatistics.entropy`).
+
+    Returns
+    -------
+    SufficientStatistics
+        With the summed log-likelihood of the data under ``mixture``.
+
+    Raises
+    ------
+    ValueError
+        If ``chunks`` is empty.
+
+    See Also
+    --------
+    SufficientStatistics.m_step : The M-step that follows.
+    statistics_from_responsibilities
     """
     kernel, dtype = _kernel(mixture, log_weights, entropy), mixture.dtype
 

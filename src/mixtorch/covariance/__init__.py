@@ -52,7 +52,34 @@ COVARIANCE_TYPES: dict[str, type[Covariance]] = {
 
 
 def covariance_class(covariance_type: str) -> type[Covariance]:
-    """The covariance type for a scikit-learn ``covariance_type`` string."""
+    """The covariance type for a scikit-learn ``covariance_type`` string.
+
+    Parameters
+    ----------
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+        The name, as estimators take it.
+
+    Returns
+    -------
+    type
+        :class:`FullCovariance`, :class:`TiedCovariance`, :class:`DiagCovariance` or
+        :class:`SphericalCovariance`.
+
+    Raises
+    ------
+    ValueError
+        For any other string, listing the valid ones.
+
+    See Also
+    --------
+    COVARIANCE_TYPES : The mapping it reads.
+
+    Examples
+    --------
+    >>> from mixtorch.covariance import covariance_class
+    >>> covariance_class("diag").__name__
+    'DiagCovariance'
+    """
     try:
         return COVARIANCE_TYPES[covariance_type]
     except KeyError:

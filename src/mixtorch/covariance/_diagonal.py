@@ -13,6 +13,25 @@ from ._base import Covariance, _check_positive, gaussian_log_normaliser
 class DiagCovariance(_DiagVariational, Covariance):
     """A diagonal covariance per component, stored as variances (K, D).
 
+    Parameters
+    ----------
+    covariances : Tensor of shape (K, D)
+        Positive variances.
+    n_features : int, default=None
+        D; None reads it from ``covariances``.
+    reg_covar : float, default=None
+        Only used to word the error message when ``covariances`` cannot be factored.
+
+    Raises
+    ------
+    CovarianceError
+        If a variance is not positive.
+
+    See Also
+    --------
+    SphericalCovariance : One variance per component.
+    FullCovariance : Correlated features.
+
     Examples
     --------
     >>> import torch
@@ -103,6 +122,24 @@ class DiagCovariance(_DiagVariational, Covariance):
 
 class SphericalCovariance(_SphericalVariational, DiagCovariance):
     """One variance per component, (K,).
+
+    Parameters
+    ----------
+    covariances : Tensor of shape (K,)
+        Positive variances.
+    n_features : int, default=None
+        D; required here (None would read K from ``covariances``).
+    reg_covar : float, default=None
+        Only used to word the error message when ``covariances`` cannot be factored.
+
+    Raises
+    ------
+    CovarianceError
+        If a variance is not positive.
+
+    See Also
+    --------
+    DiagCovariance : One variance per feature and component.
 
     Examples
     --------

@@ -13,6 +13,25 @@ from ._base import Covariance, _cholesky_or_raise, _differences, _upper_inverse_
 class FullCovariance(_FullVariational, Covariance):
     """A full covariance matrix per component, (K, D, D).
 
+    Parameters
+    ----------
+    covariances : Tensor of shape (K, D, D)
+        Symmetric positive-definite covariance matrices.
+    n_features : int, default=None
+        D; None reads it from ``covariances``.
+    reg_covar : float, default=None
+        Only used to word the error message when ``covariances`` cannot be factored.
+
+    Raises
+    ------
+    CovarianceError
+        If a covariance is not positive definite.
+
+    See Also
+    --------
+    TiedCovariance : One matrix for all components.
+    sklearn.mixture.GaussianMixture : ``covariance_type='full'``, same layout.
+
     Examples
     --------
     >>> import torch
@@ -86,6 +105,24 @@ class FullCovariance(_FullVariational, Covariance):
 
 class TiedCovariance(_TiedVariational, FullCovariance):
     """One full covariance matrix shared by all components, (D, D).
+
+    Parameters
+    ----------
+    covariances : Tensor of shape (D, D)
+        Symmetric positive-definite covariance matrices.
+    n_features : int, default=None
+        D; None reads it from ``covariances``.
+    reg_covar : float, default=None
+        Only used to word the error message when ``covariances`` cannot be factored.
+
+    Raises
+    ------
+    CovarianceError
+        If a covariance is not positive definite.
+
+    See Also
+    --------
+    FullCovariance : One matrix per component.
 
     Examples
     --------

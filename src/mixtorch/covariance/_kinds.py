@@ -20,19 +20,72 @@ class _KindOperations:
 
     @classmethod
     def is_triangular(cls) -> bool:
-        """Whether the covariances are full matrices (factored by Cholesky)."""
+        """Whether the covariances are full matrices (factored by Cholesky).
+
+        Returns
+        -------
+        bool
+            True for 'full' and 'tied', False for 'diag' and 'spherical'.
+
+        See Also
+        --------
+        mixtorch.covariance.Covariance.layout
+        """
         return cls.kind in ("full", "tied")
 
     @classmethod
     def layout(cls, n_components: int, n_features: int) -> tuple[int, ...]:
-        """The shape of this kind's covariances (and precisions), scikit-learn's layout."""
+        """The shape of this kind's covariances (and precisions), scikit-learn's layout.
+
+        Parameters
+        ----------
+        n_components : int
+            K.
+        n_features : int
+            D.
+
+        Returns
+        -------
+        tuple of int
+            (K, D, D) 'full', (D, D) 'tied', (K, D) 'diag', (K,) 'spherical'.
+
+        See Also
+        --------
+        mixtorch.covariance.Covariance.check_layout
+
+        Examples
+        --------
+        >>> from mixtorch import TiedCovariance
+        >>> TiedCovariance.layout(3, 2)
+        (2, 2)
+        """
         K, D = n_components, n_features
         return {"full": (K, D, D), "tied": (D, D), "diag": (K, D), "spherical": (K,)}[cls.kind]
 
     @classmethod
     def check_layout(cls, values: Tensor, n_components: int, n_features: int, what: str) -> None:
-        """Raise a ValueError naming ``what`` unless ``values`` has this kind's layout and is
-        finite."""
+        """Raise a ValueError naming ``what`` unless ``values`` has this layout and is finite.
+
+        Parameters
+        ----------
+        values : Tensor
+            Covariances or precisions to check.
+        n_components : int
+            K.
+        n_features : int
+            D.
+        what : str
+            The parameter's name, for the message (e.g. ``'precisions_init'``).
+
+        Raises
+        ------
+        ValueError
+            For a wrong shape or NaN/infinite values.
+
+        See Also
+        --------
+        mixtorch.covariance.Covariance.layout
+        """
         expected = cls.layout(n_components, n_features)
         if tuple(values.shape) != expected:
             raise ValueError(
@@ -46,7 +99,28 @@ class _KindOperations:
     def identity_values(
         cls, n_components: int, n_features: int, dtype: torch.dtype, device: Any
     ) -> Tensor:
-        """Unit covariances in this kind's layout."""
+        """Unit covariances in this kind's layout.
+
+        Parameters
+        ----------
+        n_components : int
+            K.
+        n_features : int
+            D.
+        dtype : torch.dtype
+            The dtype of the result.
+        device : str or torch.device
+            Device of the result.
+
+        Returns
+        -------
+        Tensor
+            Identity matrices (full, tied) or ones (diag, spherical), shape :meth:`layout`.
+
+        See Also
+        --------
+        mixtorch.covariance.Covariance.layout
+        """
         shape = cls.layout(n_components, n_features)
         if cls.is_triangular():
             return torch.eye(n_features, dtype=dtype, device=device).expand(shape).clone()
@@ -54,7 +128,24 @@ class _KindOperations:
 
     @classmethod
     def row_cost(cls, n_components: int, n_features: int) -> float:
-        """Elements per data row of the largest per-chunk intermediate (sets chunk rows)."""
+        """Elements per data row of the largest per-chunk intermediate (sets chunk rows).
+
+        Parameters
+        ----------
+        n_components : int
+            K.
+        n_features : int
+            D.
+
+        Returns
+        -------
+        float
+            Memory cost per row, in tensor elements.
+
+        See Also
+        --------
+        mixtorch.covariance.Covariance.layout
+        """
         K, D = max(n_components, 1), max(n_features, 1)
         if cls.is_triangular():
             # The quadratic-form E-step holds a (D(D+3)/2, rows) block and (K, rows)
@@ -65,8 +156,26 @@ class _KindOperations:
 
     @classmethod
     def add_reg_covar(cls, values: Tensor, reg_covar: float) -> Tensor:
-        """``values`` (this kind's layout) with ``reg_covar`` added to every variance: the
-        one place where the regularisation enters a covariance."""
+        """``values`` with ``reg_covar`` added to every variance.
+
+        The one place where the regularisation enters a covariance.
+
+        Parameters
+        ----------
+        values : Tensor
+            Covariances in this kind's layout.
+        reg_covar : float
+            Non-negative amount added to the diagonal.
+
+        Returns
+        -------
+        Tensor
+            Same layout.
+
+        See Also
+        --------
+        mixtorch.covariance.Covariance.from_scatter
+        """
         if cls.is_triangular():
             eye = torch.eye(values.shape[-1], dtype=values.dtype, device=values.device)
             return values + reg_covar * eye
@@ -74,10 +183,44 @@ class _KindOperations:
 
     @classmethod
     def component_values(cls, values: Tensor, index: int) -> Tensor:
-        """Component ``index``'s entry of ``values`` in this layout (tied: the one matrix)."""
+        """Component ``index``'s entry of ``values`` in this layout (tied: the one matrix).
+
+        Parameters
+        ----------
+        values : Tensor
+            Covariances or precisions in this kind's layout.
+        index : int
+            The component.
+
+        Returns
+        -------
+        Tensor
+            (D, D) for full/tied, (D,) for diag, a 0-d tensor for spherical.
+
+        See Also
+        --------
+        mixtorch.covariance.Covariance.full_matrices
+        """
         return values if cls.kind == "tied" else values[index]
 
     @classmethod
     def per_feature(cls, values: Tensor, n_features: int) -> Tensor:
-        """(K, D) per-feature values from a diagonal kind's layout ((K, D) or (K,))."""
+        """(K, D) per-feature values from a diagonal kind's layout ((K, D) or (K,)).
+
+        Parameters
+        ----------
+        values : Tensor
+            Variances (or their logs) of shape (K, D) or (K,).
+        n_features : int
+            D.
+
+        Returns
+        -------
+        Tensor of shape (K, D)
+            ``values`` for 'diag', broadcast over features for 'spherical'.
+
+        See Also
+        --------
+        mixtorch.covariance.Covariance.full_matrices
+        """
         return values[:, None].expand(-1, n_features) if cls.kind == "spherical" else values
