@@ -19,7 +19,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._estimator import DeviceMixin
-from ._kde_checks import callable_factor, data_covariance_or_none, explicit_bandwidth
+from ._kde_bandwidth import choose_bandwidth
+from ._kde_checks import data_covariance_or_none
 from ._kde_scipy import ScipyKDEMixin
 from ._validation import (
     as_output,
@@ -29,7 +30,6 @@ from ._validation import (
     to_tensor,
 )
 from .covariance import CovarianceError, TiedCovariance
-from .fit import bandwidth as bw
 from .fit.bandwidth import DuplicatePointsWarning
 from .fit.binned_score import LogDensityGrid, log_density_grid
 from .fit.fft_kde import check_grid_size, density_on_grid
@@ -37,8 +37,6 @@ from .fit.kernel_sum import build_groups, log_kernel_sum
 from .mixture import Mixture
 
 __all__ = ["DuplicatePointsWarning", "GaussianKDE"]
-
-_RULES = ("scott", "silverman")
 
 
 class GaussianKDE(DeviceMixin, ScipyKDEMixin, DensityMixin, BaseEstimator):
@@ -208,47 +206,14 @@ default='scott'
         self._data, self._weights = data, weights
         covariance = data_covariance_or_none(data, weights, required=needs_two)
         self.data_covariance_ = None if covariance is None else as_output(covariance, kind)
-        H, factor = self._select_bandwidth(data, weights, covariance)
-        self._set_bandwidth(H, factor, kind)
+        choice = choose_bandwidth(
+            self.bandwidth, data, weights, covariance,
+            loo_type=self.loo_type, loo_max_iter=self.loo_max_iter, owner=self,
+        )  # fmt: skip
+        self.loo_curve_: tuple[Any, Any] | None = choice.loo_curve
+        self.loo_log_likelihood_: float | None = choice.loo_log_likelihood
+        self._set_bandwidth(choice.matrix, choice.factor, kind)
         return self
-
-    def _select_bandwidth(
-        self, data: torch.Tensor, weights: torch.Tensor, covariance: torch.Tensor | None
-    ) -> tuple[torch.Tensor, float]:
-        n_features = data.shape[1]
-        self.loo_curve_: tuple[Any, Any] | None = None
-        self.loo_log_likelihood_: float | None = None
-        if not (isinstance(self.bandwidth, str) or callable(self.bandwidth)):
-            return explicit_bandwidth(self.bandwidth, n_features, data)
-        assert covariance is not None
-        n_effective = bw.effective_n(weights)
-        if callable(self.bandwidth):
-            factor = callable_factor(self.bandwidth, self)
-            return covariance * factor**2, factor
-        if self.bandwidth in _RULES:
-            factor = bw.rule_of_thumb_factor(self.bandwidth, n_effective, n_features)
-            return covariance * factor**2, factor
-        return self._loo_bandwidth(data, weights, covariance, n_effective)
-
-    def _loo_bandwidth(
-        self, data: torch.Tensor, weights: torch.Tensor, covariance: torch.Tensor, n_eff: float
-    ) -> tuple[torch.Tensor, float]:
-        copies = bw.duplicate_labels(data)
-        scott = bw.rule_of_thumb_factor("scott", n_eff, data.shape[1])
-        base = TiedCovariance(covariance)
-        Z = (data - bw.weighted_mean(data, weights)) @ base.precisions_cholesky()
-        result = bw.optimise_loo_factor(Z, weights, float(base.log_det()), scott, copies)
-        self.loo_curve_ = (result.factors, result.log_likelihoods)
-        self.loo_log_likelihood_ = result.log_likelihood
-        H = covariance * result.factor**2
-        if self.loo_type != "scalar":
-            matrix, value = bw.optimise_loo_matrix(
-                data, weights, H, self.loo_type, max_iter=self.loo_max_iter, copies=copies
-            )
-            # The scalar optimum is a candidate too, so the result is never worse.
-            if value > result.log_likelihood:
-                H, self.loo_log_likelihood_ = matrix, value
-        return H, result.factor
 
     def _set_bandwidth(self, H: torch.Tensor, factor: float, kind: Any) -> None:
         try:
