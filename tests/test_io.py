@@ -15,15 +15,15 @@ from safetensors.torch import save_file
 from sklearn.base import BaseEstimator
 
 import mixtorch
+from conftest import make_separated_blocks
 from mixtorch import Gaussian, GaussianMixture, Mixture
 from mixtorch.io import FORMAT_VERSION, register_estimator
 
 
 @pytest.fixture(scope="module")
 def data() -> np.ndarray:
-    rng = np.random.default_rng(0)
-    centres = np.array([[0.0, 0.0, 0.0], [5.0, 1.0, -2.0], [-3.0, 4.0, 1.0]])
-    return np.concatenate([rng.normal(size=(80, 3)) + centre for centre in centres])
+    centres = [[0.0, 0.0, 0.0], [5.0, 1.0, -2.0], [-3.0, 4.0, 1.0]]
+    return make_separated_blocks(centres, 80, seed=0)
 
 
 @pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
