@@ -24,6 +24,23 @@ def diag_kernel(center: Tensor, means: Tensor, variances: Tensor, bias: Tensor) 
     """The diag/spherical kernel for these parameters (quadratic form when accurate).
 
     ``variances`` is (K, D); the other arguments are as for :func:`full_kernel`.
+
+    Examples
+    --------
+    >>> import math
+    >>> import torch
+    >>> means = torch.tensor([[0.0, 0.0], [3.0, 1.0]], dtype=torch.float64)
+    >>> variances = torch.tensor([[1.0, 4.0], [0.5, 2.0]], dtype=torch.float64)
+    >>> log_weights = torch.log(torch.tensor([0.3, 0.7], dtype=torch.float64))
+    >>> bias = log_weights - 0.5 * (2 * math.log(2 * math.pi) + variances.log().sum(1))
+    >>> kernel = diag_kernel(torch.zeros(2, dtype=torch.float64), means, variances, bias)
+    >>> type(kernel).__name__
+    'DiagKernel'
+    >>> X = torch.tensor([[1.0, 0.5], [2.0, 2.0]], dtype=torch.float64)
+    >>> normal = torch.distributions.Normal(means, variances.sqrt())
+    >>> expected = log_weights + normal.log_prob(X[:, None]).sum(-1)
+    >>> torch.allclose(kernel.weighted_log_prob(X), expected)
+    True
     """
     whitened = means / variances.sqrt()
     accurate = quadratic_form_is_accurate(whitened, DIAG_QUADRATIC_FORM_TOLERANCE)

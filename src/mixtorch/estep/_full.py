@@ -130,6 +130,35 @@ def full_kernel(
     ``means`` are relative to ``center``; ``precision_factor`` is ``P`` with
     ``S^-1 = P P^T`` ((K, D, D), or (D, D) when tied); ``bias`` is
     ``log w_k - (D log 2 pi + log|S_k|) / 2``.
+
+    Examples
+    --------
+    >>> import math
+    >>> import torch
+    >>> means = torch.tensor([[0.0, 0.0], [3.0, 1.0]], dtype=torch.float64)
+    >>> factor = torch.eye(2, dtype=torch.float64).expand(2, 2, 2)  # unit covariances
+    >>> log_weights = torch.log(torch.tensor([0.3, 0.7], dtype=torch.float64))
+    >>> bias = log_weights - math.log(2 * math.pi)  # log|S_k| = 0, D = 2
+    >>> kernel = full_kernel(torch.zeros(2, dtype=torch.float64), means, factor, bias)
+    >>> type(kernel).__name__
+    'QuadraticFullKernel'
+    >>> X = torch.tensor([[1.0, 0.5], [2.0, 2.0]], dtype=torch.float64)
+    >>> normal = torch.distributions.MultivariateNormal(means, torch.eye(2, dtype=torch.float64))
+    >>> expected = log_weights + normal.log_prob(X[:, None])
+    >>> torch.allclose(kernel.weighted_log_prob(X), expected)
+    True
+    >>> sums = kernel(X)  # chunk sums: log-likelihood and summed responsibilities
+    >>> torch.allclose(sums.log_likelihood, torch.logsumexp(expected, 1).sum())
+    True
+    >>> sums.counts
+    tensor([0.6785, 1.3215], dtype=torch.float64)
+
+    Means 1000 standard deviations from the centre are too far for the float32 quadratic
+    form:
+
+    >>> far = full_kernel(torch.zeros(2), 1e3 * means.float(), factor.float(), bias.float())
+    >>> type(far).__name__
+    'DifferenceFullKernel'
     """
     K, D = means.shape
     whitened = torch.einsum("kd,kde->ke", means, precision_factor.expand(K, D, D))

@@ -38,6 +38,17 @@ def normalise_log_weights(log_prob: Tensor, dim: int = 1) -> tuple[Tensor, Tenso
     """``logsumexp`` along ``dim`` and the normalised responsibilities, one exp pass.
 
     ``log_prob`` is overwritten with the responsibilities (which are returned).
+
+    Examples
+    --------
+    >>> import torch
+    >>> log_prob = torch.log(torch.tensor([[0.2, 0.6], [0.1, 0.1]], dtype=torch.float64))
+    >>> log_norm, responsibilities = normalise_log_weights(log_prob)
+    >>> log_norm.exp()  # the row sums 0.8 and 0.2
+    tensor([0.8000, 0.2000], dtype=torch.float64)
+    >>> responsibilities
+    tensor([[0.2500, 0.7500],
+            [0.5000, 0.5000]], dtype=torch.float64)
     """
     peak = log_prob.amax(dim, keepdim=True)
     # All components -inf (a point at overflowing distance) would give NaN; clamping the
@@ -60,6 +71,17 @@ def normalise_with_entropy(
     entropy is ``log sum_k e_k - sum_k e_k s_k / sum_k e_k``: one more product pass,
     no logarithm of the responsibilities. ``log_prob`` is overwritten with ``s``; the
     responsibilities go to ``out`` (a new tensor when None).
+
+    Examples
+    --------
+    >>> import math
+    >>> import torch
+    >>> log_prob = torch.log(torch.tensor([[0.2, 0.6], [0.1, 0.1]], dtype=torch.float64))
+    >>> _, responsibilities, entropy = normalise_with_entropy(log_prob, 1)
+    >>> entropy  # -(0.25 log 0.25 + 0.75 log 0.75) and log 2
+    tensor([0.5623, 0.6931], dtype=torch.float64)
+    >>> math.isclose(entropy[1].item(), math.log(2), rel_tol=1e-15)
+    True
     """
     peak = log_prob.amax(dim, keepdim=True)
     peak.clamp_min_(torch.finfo(log_prob.dtype).min)

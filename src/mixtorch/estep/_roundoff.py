@@ -19,6 +19,14 @@ def matmul_roundoff(dtype: torch.dtype, device: torch.device) -> float:
     mixtorch never enables reduced-precision float32 products itself (PyTorch's default
     is full precision); when a user does, the quadratic forms become inaccurate sooner
     and the kernels fall back to explicit differences.
+
+    Examples
+    --------
+    >>> import torch
+    >>> matmul_roundoff(torch.float32, torch.device("cpu"))  # full float32 precision
+    1.1920928955078125e-07
+    >>> matmul_roundoff(torch.float64, torch.device("cpu")) == torch.finfo(torch.float64).eps
+    True
     """
     eps = torch.finfo(dtype).eps
     if dtype != torch.float32:

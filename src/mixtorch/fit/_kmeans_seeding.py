@@ -40,6 +40,16 @@ def kmeans_plusplus(
     centers : Tensor of shape (n_clusters, n_features)
     indices : Tensor of shape (n_clusters,)
         The rows the centres were taken from.
+
+    Examples
+    --------
+    >>> import torch
+    >>> X = torch.tensor([[0.0, 0.0], [0.1, 0.0], [9.0, 9.0], [9.0, 9.1]])
+    >>> centers, indices = kmeans_plusplus(X, 2, torch.Generator().manual_seed(0))
+    >>> torch.equal(centers, X[indices])
+    True
+    >>> sorted(int(i) // 2 for i in indices)  # one seed in each far-apart pair
+    [0, 1]
     """
     prepared = prepare(X, rows or kmeans_chunk_rows(n_clusters, X.shape[1]))
     return seed(prepared, n_clusters, generator, n_local_trials)

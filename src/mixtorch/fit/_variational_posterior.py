@@ -147,5 +147,21 @@ def expected_log_prob(X: Tensor, posterior: VariationalPosterior) -> Tensor:
     scikit-learn's ``_estimate_weighted_log_prob``: its log-sum-exp is what
     ``score_samples`` reports and its softmax the responsibilities. Computed by the
     E-step kernel of :meth:`VariationalPosterior.e_step_kernel`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch.covariance import DiagCovariance
+    >>> posterior = VariationalPosterior(
+    ...     weight_concentration=(torch.tensor([3.0, 1.0], dtype=torch.float64),),
+    ...     mean_precision=torch.tensor([10.0, 10.0], dtype=torch.float64),
+    ...     means=torch.tensor([[0.0], [5.0]], dtype=torch.float64),
+    ...     degrees_of_freedom=torch.tensor([10.0, 10.0], dtype=torch.float64),
+    ...     covariance=DiagCovariance(torch.ones(2, 1, dtype=torch.float64)),
+    ... )
+    >>> posterior.weights()
+    tensor([0.7500, 0.2500], dtype=torch.float64)
+    >>> expected_log_prob(torch.tensor([[0.5], [4.0]]), posterior).argmax(1)
+    tensor([0, 1])
     """
     return posterior.e_step_kernel.weighted_log_prob(X.to(posterior.means.dtype))

@@ -99,6 +99,20 @@ def posterior_from_responsibilities(
         Rows per chunk.
     mean_guess : Tensor of shape (K, D), optional
         Where to take moments about (for float32 accuracy); the data mean by default.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch.fit.variational import VariationalPrior
+    >>> X = torch.tensor([[0.0], [1.0], [9.0], [11.0]], dtype=torch.float64)
+    >>> prior = VariationalPrior(0.5, False, 1.0, torch.tensor([5.0]), 2.0, torch.tensor([1.0]))
+    >>> hard = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    >>> posterior = posterior_from_responsibilities(X, hard, prior, "diag", 0.0, rows=2)
+    >>> posterior.weight_concentration  # alpha_0 + N_k
+    (tensor([2.5000, 2.5000], dtype=torch.float64),)
+    >>> posterior.means  # (beta_0 m_0 + N_k xbar_k) / (beta_0 + N_k)
+    tensor([[2.0000],
+            [8.3333]], dtype=torch.float64)
     """
     kind = (
         covariance_class(covariance_type) if isinstance(covariance_type, str) else covariance_type
@@ -126,6 +140,19 @@ def data_prior_moments(
     Two passes: float64 column sums (one collective), then the scatter about that global
     mean (one collective), so every rank gets the same numbers and float32 data with a
     large offset does not cancel.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch.covariance import covariance_class
+    >>> X = torch.tensor([[0.0, 1.0], [2.0, 1.0], [4.0, 4.0]], dtype=torch.float64)
+    >>> mean, covariance, n_samples = data_prior_moments(
+    ...     lambda: [X[:2], X[2:]], covariance_class("full")
+    ... )
+    >>> mean, n_samples
+    (tensor([2., 2.], dtype=torch.float64), 3)
+    >>> torch.allclose(covariance, torch.cov(X.T))
+    True
     """
     totals: Tensor | None = None
     dtype = torch.get_default_dtype()

@@ -80,6 +80,26 @@ def kmeans(
         Rows per chunk; :func:`kmeans_chunk_rows` by default.
     max_iter, tol
         As :func:`lloyd`.
+
+    Returns
+    -------
+    KMeansResult
+
+    Examples
+    --------
+    >>> import math
+    >>> import torch
+    >>> noise = torch.Generator().manual_seed(0)
+    >>> near, far = torch.randn(100, 2, generator=noise), torch.randn(100, 2, generator=noise)
+    >>> X = torch.cat([near, far + 10]).double()
+    >>> result = kmeans(X, 2, torch.Generator().manual_seed(1))
+    >>> sorted(round(x) for x in result.centers[:, 0].tolist())
+    [0, 10]
+    >>> result.labels[:100].unique().numel(), result.labels[100:].unique().numel()
+    (1, 1)
+    >>> brute_force = float(((X - result.centers[result.labels]) ** 2).sum())
+    >>> math.isclose(result.inertia, brute_force, rel_tol=1e-12)
+    True
     """
     prepared = prepare(X, rows or kmeans_chunk_rows(n_clusters, X.shape[1]))
     centers, _ = seed(prepared, n_clusters, generator, None)
@@ -100,6 +120,17 @@ def lloyd(
     mean feature variance of ``X`` (so ``tol=0`` runs until the centres stop moving), or
     after ``max_iter`` iterations. A cluster left empty takes the row farthest from its
     assigned centre, which leaves its old cluster, as in scikit-learn.
+
+    Examples
+    --------
+    >>> import torch
+    >>> X = torch.tensor([[0.0, 0.0], [0.0, 1.0], [5.0, 5.0], [5.0, 6.0]])
+    >>> result = lloyd(X, torch.tensor([[0.0, 0.0], [0.0, 1.0]]), tol=0.0)
+    >>> result.centers
+    tensor([[0.0000, 0.5000],
+            [5.0000, 5.5000]])
+    >>> result.labels, result.inertia
+    (tensor([0, 0, 1, 1]), 1.0)
     """
     prepared = prepare(X, rows or kmeans_chunk_rows(*centers.shape))
     return _lloyd(prepared, centers.to(X.dtype), tol, max_iter)

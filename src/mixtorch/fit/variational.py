@@ -148,6 +148,26 @@ def fit_variational(
     -------
     posterior : VariationalPosterior
     trace : VariationalTrace
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch.covariance import covariance_class
+    >>> noise = torch.Generator().manual_seed(0)
+    >>> left, right = torch.randn(100, 2, generator=noise), torch.randn(100, 2, generator=noise)
+    >>> X = torch.cat([left - 3, right + 3]).double()
+    >>> mean, covariance, _ = data_prior_moments(lambda: [X], covariance_class("diag"))
+    >>> prior = VariationalPrior(0.5, False, 1.0, mean, 2.0, covariance)
+    >>> hard = torch.nn.functional.one_hot((X[:, 0] > 0).long(), 2).double()
+    >>> start = posterior_from_responsibilities(X, hard, prior, "diag", 1e-6, rows=64)
+    >>> posterior, trace = fit_variational(lambda: [X], start, prior)
+    >>> trace.converged, trace.lower_bounds[-1] >= trace.lower_bounds[0]
+    (True, True)
+    >>> posterior.weights()
+    tensor([0.5000, 0.5000], dtype=torch.float64)
+    >>> posterior.means.round()
+    tensor([[-3., -3.],
+            [ 3.,  3.]], dtype=torch.float64)
     """
     kind = type(initial.covariance)
     posterior, trace = initial, VariationalTrace()
