@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import mixtorch
+from conftest import make_separated_blocks
 from mixtorch import GaussianMixture
 from mixtorch._tables import read_data
 from mixtorch.cli import main
@@ -16,9 +17,7 @@ from mixtorch.cli import main
 
 @pytest.fixture(scope="module")
 def blobs() -> np.ndarray:
-    rng = np.random.default_rng(0)
-    centres = np.array([[0.0, 0.0], [6.0, 0.0], [0.0, 6.0]])
-    return np.concatenate([rng.normal(size=(60, 2)) + centre for centre in centres])
+    return make_separated_blocks([[0.0, 0.0], [6.0, 0.0], [0.0, 6.0]], 60, seed=0)
 
 
 @pytest.fixture

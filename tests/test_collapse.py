@@ -10,6 +10,7 @@ import torch
 from sklearn.mixture import GaussianMixture as SklearnGaussianMixture
 
 import mixtorch
+from conftest import make_modes_1d
 from mixtorch import DegenerateComponentWarning, GaussianMixture, Mixture
 from mixtorch.fit.collapse import collapsed_components
 
@@ -37,8 +38,7 @@ def test_component_on_a_single_point_warns():
 
 
 def test_well_separated_clusters_do_not_warn():
-    rng = np.random.default_rng(1)
-    X = np.concatenate([rng.normal(0, 1, 200), rng.normal(6, 0.5, 100)])[:, None]
+    X = make_modes_1d([(0, 1, 200), (6, 0.5, 100)], seed=1)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         GaussianMixture(2, random_state=0).fit(X)

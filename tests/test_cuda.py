@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import mixtorch
+from conftest import make_overlapping_blobs
 from mixtorch import GaussianKDE, GaussianMixture
 from mixtorch.fit.kmeans import kmeans
 
@@ -29,8 +30,7 @@ KINDS = ["full", "tied", "diag", "spherical"]
 
 
 def _blobs(n: int = 4000, d: int = 3, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return rng.normal(size=(n, d)) + rng.integers(0, 4, (n, 1)) * 3.0
+    return make_overlapping_blobs(n, d, 4, seed)
 
 
 def _model(kind: str, **params) -> GaussianMixture:

@@ -258,7 +258,7 @@ def test_em_agrees_between_kernels(kind, monkeypatch):
     X = (means[rng.integers(0, 4, 3000)] + rng.normal(size=(3000, 5))).astype(np.float32)
     params = dict(covariance_type=kind, random_state=0, tol=0.0, max_iter=25)
     quadratic = GaussianMixture(4, **params).fit(X)
-    monkeypatch.setattr("mixtorch.estep.QUADRATIC_FORM_TOLERANCE", -math.inf)
+    monkeypatch.setattr("mixtorch.estep._full.QUADRATIC_FORM_TOLERANCE", -math.inf)
     differences = GaussianMixture(4, **params).fit(X)
     assert isinstance(quadratic.mixture_.e_step_kernel, QuadraticFullKernel)
     assert isinstance(differences.mixture_.e_step_kernel, DifferenceFullKernel)

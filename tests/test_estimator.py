@@ -18,10 +18,8 @@ from mixtorch.fit.em import EMTrace
 
 
 @pytest.fixture
-def blobs():
-    rng = np.random.default_rng(0)
-    centers = np.array([[0.0, 0.0], [6.0, 0.0], [0.0, 6.0]])
-    return np.concatenate([rng.normal(c, 1.0, size=(100, 2)) for c in centers])
+def blobs(well_separated):
+    return well_separated
 
 
 def _estimators():

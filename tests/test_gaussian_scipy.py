@@ -8,15 +8,14 @@ import torch
 from scipy import stats
 from sklearn.exceptions import NotFittedError
 
+from conftest import make_correlated_gaussian
 from mixtorch import Gaussian
 
 COVARIANCE_TYPES = ["full", "diag", "spherical", "tied"]
 
 
 def _data(n_features: int = 3, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    mixing = rng.normal(size=(n_features, n_features)) + 2.0 * np.eye(n_features)
-    return rng.normal(size=(400, n_features)) @ mixing + np.arange(n_features)
+    return make_correlated_gaussian(400, n_features, seed, offset=np.arange(n_features))
 
 
 def _expected_cov(model: Gaussian, X: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ from scipy.stats import multivariate_normal  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.mixture import GaussianMixture as SklearnGaussianMixture  # noqa: E402
 
+from conftest import make_modes_1d
 from mixtorch import Gaussian, GaussianMixture, Mixture  # noqa: E402
 from mixtorch.exceptions import DivergenceError  # noqa: E402
 from mixtorch.fit.gradient import GradientTrace, fit_gradient  # noqa: E402
@@ -361,9 +362,7 @@ def test_sklearn_conventions_hold_for_the_gradient_algorithm(estimator, check):
 
 # -- the stopping rule (issue 13) -----------------------------------------------------------
 def _three_clusters_1d() -> np.ndarray:
-    rng = np.random.default_rng(0)
-    parts = [rng.normal(-4, 1, 170), rng.normal(0, 0.5, 160), rng.normal(5, 1.5, 170)]
-    return np.concatenate(parts)[:, None]
+    return make_modes_1d([(-4, 1, 170), (0, 0.5, 160), (5, 1.5, 170)], seed=0)
 
 
 def test_slow_sgd_is_not_declared_converged_short_of_the_optimum():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import pickle
 import struct
 
 import numpy as np
@@ -15,15 +14,15 @@ from safetensors.torch import save_file
 from sklearn.base import BaseEstimator
 
 import mixtorch
+from conftest import make_separated_blocks
 from mixtorch import Gaussian, GaussianMixture, Mixture
 from mixtorch.io import FORMAT_VERSION, register_estimator
 
 
 @pytest.fixture(scope="module")
 def data() -> np.ndarray:
-    rng = np.random.default_rng(0)
-    centres = np.array([[0.0, 0.0, 0.0], [5.0, 1.0, -2.0], [-3.0, 4.0, 1.0]])
-    return np.concatenate([rng.normal(size=(80, 3)) + centre for centre in centres])
+    centres = [[0.0, 0.0, 0.0], [5.0, 1.0, -2.0], [-3.0, 4.0, 1.0]]
+    return make_separated_blocks(centres, 80, seed=0)
 
 
 @pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
@@ -196,57 +195,6 @@ def test_unfitted_model_cannot_be_saved(tmp_path):
 @pytest.fixture
 def saved(tmp_path, data):
     return mixtorch.save(GaussianMixture(2, random_state=0).fit(data), tmp_path / "ok.mixtorch")
-
-
-def test_truncated_file(tmp_path, saved):
-    content = saved.read_bytes()
-    for keep in (4, 40, len(content) // 2, len(content) - 8):
-        broken = tmp_path / f"cut{keep}.mixtorch"
-        broken.write_bytes(content[:keep])
-        with pytest.raises(ValueError, match=str(broken.name)):
-            mixtorch.load(broken)
-
-
-def test_random_bytes(tmp_path):
-    path = tmp_path / "noise.mixtorch"
-    path.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
-    with pytest.raises(ValueError, match="noise.mixtorch"):
-        mixtorch.load(path)
-
-
-def test_safetensors_without_our_metadata(tmp_path):
-    path = tmp_path / "foreign.safetensors"
-    save_file({"w": torch.zeros(3)}, str(path), metadata={"author": "someone"})
-    with pytest.raises(ValueError, match="not a mixtorch model file"):
-        mixtorch.load(path)
-
-
-def test_newer_format_version(tmp_path, saved):
-    header = _header(saved)
-    document = json.loads(header["__metadata__"]["mixtorch"])
-    document["format_version"] = FORMAT_VERSION + 1
-    path = tmp_path / "future.mixtorch"
-    _rewrite_metadata(saved, path, json.dumps(document))
-    with pytest.raises(ValueError, match=r"future\.mixtorch.*newer"):
-        mixtorch.load(path)
-
-
-def test_metadata_not_json(tmp_path, saved):
-    path = tmp_path / "garbled.mixtorch"
-    _rewrite_metadata(saved, path, "{not json")
-    with pytest.raises(ValueError, match="garbled.mixtorch.*not valid JSON"):
-        mixtorch.load(path)
-
-
-def test_pickle_is_refused(tmp_path):
-    path = tmp_path / "model.pkl"
-    path.write_bytes(pickle.dumps({"weights": [1.0]}))
-    with pytest.raises(ValueError, match=r"model\.pkl.*pickle"):
-        mixtorch.load(path)
-    torch_path = tmp_path / "model.pt"
-    torch.save({"weights": torch.ones(2)}, torch_path)
-    with pytest.raises(ValueError, match="pickle"):
-        mixtorch.load(torch_path)
 
 
 def test_missing_file(tmp_path):
@@ -437,19 +385,6 @@ def test_shapes_must_agree_with_the_hyper_parameters(tmp_path, saved):
             mixtorch.load(bad)
 
 
-def test_flipped_byte_in_the_tensor_data_is_detected(tmp_path, saved, data):
-    content = bytearray(saved.read_bytes())
-    (length,) = struct.unpack("<Q", content[:8])
-    for offset in (8 + length, len(content) - 1, 8 + length + (len(content) - 8 - length) // 2):
-        flipped = bytearray(content)
-        flipped[offset] ^= 0x01
-        path = tmp_path / f"flip{offset}.mixtorch"
-        path.write_bytes(bytes(flipped))
-        with pytest.raises(ValueError, match=rf"flip{offset}\.mixtorch is corrupted.*SHA-256"):
-            mixtorch.load(path)
-    assert "sha256" in _document(saved)
-
-
 @pytest.mark.parametrize(
     "edit",
     [
@@ -469,38 +404,6 @@ def test_corrupt_metadata_is_a_value_error_naming_the_file(tmp_path, saved, edit
     _rewrite(saved, bad, edit)
     with pytest.raises(ValueError, match=r"meta\.mixtorch"):
         mixtorch.load(bad)
-
-
-def test_digestless_version_1_files_still_load(tmp_path, saved, data):
-    old = tmp_path / "v1.mixtorch"
-    _rewrite(saved, old, lambda d: d.update(format_version=1))
-    document = _document(old)
-    document.pop("sha256")
-    _rewrite_metadata(old, old, json.dumps(document))
-    loaded = mixtorch.load(old)
-    np.testing.assert_array_equal(
-        loaded.score_samples(data), mixtorch.load(saved).score_samples(data)
-    )
-
-
-def test_save_errors_are_os_errors_naming_the_path(tmp_path, data):
-    model = GaussianMixture(2, random_state=0).fit(data)
-    for target in (tmp_path / "missing" / "m.mixtorch", tmp_path, "/proc/m.mixtorch"):
-        with pytest.raises(OSError, match=str(target)):
-            mixtorch.save(model, target)
-    assert list(tmp_path.iterdir()) == []  # no temporary file left behind
-
-
-def test_header_length_starting_with_0x80_is_not_taken_for_a_pickle(tmp_path, data):
-    """The first byte of a safetensors file is the header length's low byte: 0x80 happens."""
-    model = GaussianMixture(2, random_state=0).fit(data)
-    for pad in range(300):
-        model.feature_names_in_ = np.array(["x" * pad, "b", "c"], dtype=object)
-        path = mixtorch.save(model, tmp_path / "m.mixtorch")
-        if path.read_bytes()[0] == 0x80:
-            break
-    assert path.read_bytes()[0] == 0x80
-    assert list(mixtorch.load(path).feature_names_in_) == list(model.feature_names_in_)
 
 
 def test_data_frame_column_names_survive_a_round_trip(tmp_path, data):

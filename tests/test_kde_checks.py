@@ -12,6 +12,7 @@ from scipy import stats
 from scipy.special import logsumexp
 from sklearn.utils._param_validation import InvalidParameterError
 
+from conftest import make_modes_1d
 from mixtorch import CovarianceError, GaussianKDE
 from mixtorch.kde import DuplicatePointsWarning
 
@@ -167,8 +168,7 @@ def test_matrix_loo_keeps_the_scalar_optimum_when_it_is_better(loo_type):
 def test_float32_loo_on_wide_data_matches_float64():
     # Two clusters 1e3 apart: the LOO factor is about 1e-3 of the data's spread, where
     # float32 pair distances by the expansion would be rounding noise.
-    rng = np.random.default_rng(9)
-    X = np.r_[rng.normal(0, 1, 150), rng.normal(1e3, 1, 150)][:, None].astype(np.float32)
+    X = make_modes_1d([(0, 1, 150), (1e3, 1, 150)], seed=9).astype(np.float32)
     single = GaussianKDE("loo").fit(X)
     double = GaussianKDE("loo").fit(X.astype(np.float64))
     assert single.factor_ == pytest.approx(double.factor_, rel=1e-4)

@@ -8,6 +8,7 @@ import torch
 from scipy import stats
 from scipy.special import logsumexp
 
+from conftest import make_modes_1d
 from mixtorch import GaussianKDE
 from mixtorch.fit.kernel_sum import MAX_GROUP_RADIUS, build_groups, log_kernel_sum
 
@@ -25,8 +26,7 @@ def _brute(queries: np.ndarray, data: np.ndarray, h: float) -> np.ndarray:
 
 
 def _two_clusters(dtype):
-    rng = np.random.default_rng(0)
-    X = np.r_[rng.normal(0, 1, 400), rng.normal(1e4, 1, 400)][:, None].astype(dtype)
+    X = make_modes_1d([(0, 1, 400), (1e4, 1, 400)], seed=0).astype(dtype)
     Q = np.r_[X[:40] + 0.05, X[-40:] - 0.03].astype(dtype)
     return X, Q
 

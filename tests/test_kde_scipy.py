@@ -7,13 +7,12 @@ import pytest
 import torch
 from scipy import stats
 
+from conftest import make_correlated_gaussian
 from mixtorch import GaussianKDE
 
 
 def _data(n: int = 200, d: int = 2, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    mixing = rng.normal(size=(d, d)) + 2 * np.eye(d)
-    return rng.normal(size=(n, d)) @ mixing + 3.0
+    return make_correlated_gaussian(n, d, seed, offset=3.0)
 
 
 @pytest.fixture(params=[False, True], ids=["unweighted", "weighted"])

@@ -8,6 +8,7 @@ import pytest
 import torch
 from sklearn.cluster import KMeans, kmeans_plusplus
 
+from conftest import make_blobs_mixture
 from mixtorch.covariance import covariance_class
 from mixtorch.fit.init import initial_mixture, mixture_from_labels
 from mixtorch.fit.kmeans import kmeans, kmeans_chunk_rows, lloyd, nearest_centers
@@ -15,11 +16,7 @@ from mixtorch.fit.kmeans import kmeans_plusplus as torch_kmeans_plusplus
 
 
 def blobs(n: int = 3000, d: int = 4, k: int = 6, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    centers = rng.normal(0.0, 4.0, size=(k, d))
-    labels = rng.integers(0, k, n)
-    scales = rng.uniform(0.5, 1.5, size=(k, 1))
-    return centers[labels] + scales[labels] * rng.normal(size=(n, d))
+    return make_blobs_mixture(n, d, k, "spherical", seed=seed, scale_range=(0.5, 1.5)).X
 
 
 def potential(X: np.ndarray, centers: np.ndarray) -> float:

@@ -13,6 +13,7 @@ import torch  # noqa: E402
 from matplotlib.patches import Ellipse  # noqa: E402
 from scipy.stats import norm  # noqa: E402
 
+from conftest import make_modes_1d, make_separated_blocks  # noqa: E402
 from mixtorch import Gaussian, GaussianKDE, GaussianMixture, select  # noqa: E402
 from mixtorch.plotting import (  # noqa: E402
     plot_criterion,
@@ -33,14 +34,11 @@ def _close_figures():
 
 @pytest.fixture(scope="module")
 def blobs_2d() -> np.ndarray:
-    rng = np.random.default_rng(1)
-    centres = [[0, 0], [5, 1], [1, 6]]
-    return np.concatenate([rng.normal(size=(100, 2)) * 0.8 + c for c in centres])
+    return make_separated_blocks([[0, 0], [5, 1], [1, 6]], 100, seed=1, scale=0.8)
 
 
-def test_density_1d_curves_match_scipy(tmp_path):
-    rng = np.random.default_rng(0)
-    X = np.concatenate([rng.normal(-2, 0.5, 300), rng.normal(3, 1.0, 200)])[:, None]
+def test_density_1d_curves_match_scipy(tmp_path, one_dimensional):
+    X = one_dimensional
     model = GaussianMixture(2, random_state=0).fit(X)
     ax = plot_density_1d(model, X)
     lines = ax.get_lines()
@@ -208,8 +206,7 @@ def test_density_1d_of_a_kde_draws_no_component_curves():
 def test_mcmc_traces_of_a_real_sampler(tmp_path):
     from mixtorch import MCMCGaussianMixture
 
-    rng = np.random.default_rng(0)
-    X = np.concatenate([rng.normal(-2, 0.5, 25), rng.normal(2, 0.5, 25)])[:, None]
+    X = make_modes_1d([(-2, 0.5, 25), (2, 0.5, 25)], seed=0)
     model = MCMCGaussianMixture(
         n_components=2,
         num_samples=15,

@@ -10,6 +10,7 @@ import torch
 from scipy.special import logsumexp
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
+from conftest import make_overlapping_blobs
 from mixtorch import GaussianMixture
 from mixtorch.mixture import Mixture
 
@@ -17,8 +18,7 @@ KINDS = ["full", "tied", "diag", "spherical"]
 
 
 def _blobs(n: int = 3000, d: int = 3, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return rng.normal(size=(n, d)) + rng.integers(0, 4, (n, 1)) * 3.0
+    return make_overlapping_blobs(n, d, 4, seed)
 
 
 def _twins(X: np.ndarray, kind: str, dtype: str, **params):

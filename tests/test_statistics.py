@@ -8,6 +8,7 @@ import torch
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
+from conftest import make_blobs_mixture
 from mixtorch.covariance import covariance_class
 from mixtorch.mixture import Mixture
 from mixtorch.stats import (
@@ -27,10 +28,7 @@ def _restore_thread_count():
 
 
 def data(n=900, d=3, seed=0, offset=0.0):
-    rng = np.random.default_rng(seed)
-    centers = rng.normal(0, 4, size=(3, d))
-    X = centers[rng.integers(0, 3, n)] + rng.normal(size=(n, d))
-    return X + offset
+    return make_blobs_mixture(n, d, 3, "spherical", seed=seed, offset=offset).X
 
 
 def a_mixture(covariance_type, d=3, seed=1, dtype=torch.float64):

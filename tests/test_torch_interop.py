@@ -21,6 +21,7 @@ from torch.distributions import (
     Normal,
 )
 
+from conftest import make_overlapping_blobs
 from mixtorch import BayesianGaussianMixture, Gaussian, GaussianKDE, GaussianMixture
 from mixtorch._torch_interop import gaussian_components, mixture_from_torch
 from mixtorch.nn import GaussianMixtureModule, GaussianModule
@@ -32,8 +33,7 @@ cuda = pytest.mark.skipif(
 
 
 def _data(n: int = 300, d: int = 2, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return rng.normal(size=(n, d)) + rng.integers(0, 3, (n, 1)) * 3.0
+    return make_overlapping_blobs(n, d, 3, seed)
 
 
 def _fitted(name: str, X):

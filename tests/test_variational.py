@@ -1,5 +1,5 @@
-"""Variational Bayes (mixtorch.fit.variational, the covariance types' Wishart update)
-against scikit-learn and against brute force in float64."""
+"""Variational Bayes (mixtorch.fit.variational) against scikit-learn and against brute
+force in float64. The covariance types' Wishart update is tested in test_covariance.py."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 from scipy.special import digamma
-from sklearn.mixture import BayesianGaussianMixture as SkBGMM
 
 from mixtorch.covariance import covariance_class
 from mixtorch.fit.variational import (
@@ -71,60 +70,6 @@ def start(X, covariance_type, process=True, seed=1, offset=None):
         tensor, responsibilities, prior, covariance_type, 1e-6, rows=128
     )
     return posterior, prior
-
-
-# -- the Wishart update against scikit-learn's ------------------------------------------
-@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
-def test_wishart_posterior_matches_sklearn(covariance_type):
-    rng = np.random.default_rng(2)
-    K, D, reg = 3, 3, 1e-4
-    counts = rng.uniform(5, 50, K)
-    means = rng.normal(size=(K, D))
-    factors = rng.normal(size=(K, D, D))
-    centred_full = factors @ factors.transpose(0, 2, 1) * counts[:, None, None] / 3
-    X = blobs(seed=3)
-    prior = a_prior(X, covariance_type)
-    mean_precision = prior.mean_precision + counts
-    kind = covariance_class(covariance_type)
-    full = covariance_type in ("full", "tied")
-    centred = centred_full if full else np.diagonal(centred_full, axis1=1, axis2=2).copy()
-    dof, covariances = kind.wishart_posterior(
-        torch.as_tensor(counts),
-        torch.as_tensor(means),
-        torch.as_tensor(centred),
-        prior,
-        torch.as_tensor(mean_precision),
-        reg,
-    )
-    per_sample = {  # scikit-learn's sk from _estimate_gaussian_parameters
-        "full": centred_full / counts[:, None, None] + reg * np.eye(D),
-        "tied": centred_full.sum(0) / counts.sum() + reg * np.eye(D),
-        "diag": centred / counts[:, None] + reg,
-        "spherical": (centred / counts[:, None] + reg).mean(1),
-    }[covariance_type]
-    sk = SkBGMM(n_components=K, covariance_type=covariance_type)
-    sk.degrees_of_freedom_prior_ = prior.degrees_of_freedom
-    sk.covariance_prior_ = prior.covariance.numpy()
-    sk.mean_prior_ = prior.mean.numpy()
-    sk.mean_precision_prior_ = prior.mean_precision
-    sk.mean_precision_ = mean_precision
-    getattr(sk, f"_estimate_wishart_{covariance_type}")(counts, means, per_sample)
-    np.testing.assert_allclose(dof.numpy(), sk.degrees_of_freedom_, rtol=1e-13)
-    np.testing.assert_allclose(covariances.numpy(), sk.covariances_, rtol=1e-12)
-
-
-def test_prior_covariance_layouts_and_checks():
-    full = torch.tensor([[2.0, 0.5], [0.5, 1.0]], dtype=torch.float64)
-    assert covariance_class("tied").prior_covariance_shape(2) == (2, 2)
-    assert covariance_class("spherical").prior_covariance_shape(2) == ()
-    diagonal = torch.diagonal(full)
-    assert float(covariance_class("spherical").prior_covariance_from(diagonal)) == 1.5
-    with pytest.raises(ValueError, match="positive-definite"):
-        covariance_class("full").check_prior_covariance(torch.tensor([[1.0, 2.0], [2.0, 1.0]]))
-    with pytest.raises(ValueError, match="should be positive"):
-        covariance_class("diag").check_prior_covariance(torch.tensor([1.0, 0.0]))
-    with pytest.raises(ValueError, match="NaN"):
-        covariance_class("spherical").check_prior_covariance(torch.tensor(float("nan")))
 
 
 # -- the E-step through the EM kernels against the textbook formula ----------------------

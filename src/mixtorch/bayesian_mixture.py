@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from numbers import Real
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
 from sklearn.base import DensityMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import ClusterScoringMixin
+from ._bayesian_prior import PRIOR_TYPES, build_prior
 from ._chunks import chunk_rows, map_chunks
 from ._estimator import MIXTURE_CONSTRAINTS, MixtureEstimator, Progress, best_of_n_init
 from ._validation import OutputKind, as_output, check_random_generator, resolve_dtype, to_tensor
@@ -29,7 +29,6 @@ from .fit.variational import (
     VariationalPosterior,
     VariationalPrior,
     VariationalTrace,
-    data_prior_moments,
     expected_log_prob,
     fit_variational,
     posterior_from_responsibilities,
@@ -39,8 +38,6 @@ from .mixture import Mixture
 from .stats import pass_chunks
 
 __all__ = ["BayesianGaussianMixture"]
-
-PRIOR_TYPES = ("dirichlet_process", "dirichlet_distribution")
 
 _POSITIVE = Interval(Real, 0.0, None, closed="neither")
 
@@ -258,7 +255,7 @@ default='dirichlet_process'
                 "Expected n_samples >= max(2, n_components) but got "
                 f"n_components = {self.n_components}, n_samples = {n_samples}"
             )
-        prior = self._prior if warm else self._make_prior(chunks)
+        prior = self._prior if warm else self._build_prior(chunks)
         generator = check_random_generator(self.random_state, tensor.device)
         if is_distributed():  # every rank draws the same numbers
             generator = synchronised_generator(generator, tensor.device)
@@ -333,39 +330,18 @@ default='dirichlet_process'
             X, fn, prior, covariance_type, self.reg_covar, rows, mean_guess=centers
         )
 
-    def _make_prior(self, chunks: list[torch.Tensor]) -> VariationalPrior:
-        """The prior hyper-parameters: given ones checked, missing ones from the data of
-        every rank (:func:`~mixtorch.fit.variational.data_prior_moments`)."""
-        D, kind = chunks[0].shape[1], covariance_class(self.covariance_type)
-        like = chunks[0]
-        mean, covariance, _ = data_prior_moments(lambda: chunks, kind)
-        if self.mean_prior is not None:
-            mean = torch.as_tensor(self.mean_prior, dtype=like.dtype, device=like.device)
-            if mean.shape != (D,):
-                raise ValueError(
-                    f"The parameter 'means' should have the shape of ({D},), but got "
-                    f"{tuple(mean.shape)}."
-                )
-        dof = float(D if self.degrees_of_freedom_prior is None else self.degrees_of_freedom_prior)
-        if not dof > D - 1.0:
-            raise ValueError(
-                f"The parameter 'degrees_of_freedom_prior' should be greater than {D - 1}, "
-                f"but got {dof:.3f}."
-            )
-        if self.covariance_prior is not None:
-            covariance = _given_covariance_prior(self.covariance_prior, self._covariance(), like)
-        concentration = self.weight_concentration_prior
-        return VariationalPrior(
-            weight_concentration=float(
-                1.0 / self.n_components if concentration is None else concentration
-            ),
-            process=self.weight_concentration_prior_type == "dirichlet_process",
-            mean_precision=float(
-                1.0 if self.mean_precision_prior is None else self.mean_precision_prior
-            ),
-            mean=mean,
-            degrees_of_freedom=dof,
-            covariance=covariance,
+    def _build_prior(self, chunks: list[torch.Tensor]) -> VariationalPrior:
+        """The prior: given hyper-parameters checked, missing ones from every rank's data."""
+        return build_prior(
+            chunks,
+            self._covariance(),
+            n_components=self.n_components,
+            weight_concentration_prior_type=self.weight_concentration_prior_type,
+            weight_concentration_prior=self.weight_concentration_prior,
+            mean_precision_prior=self.mean_precision_prior,
+            mean_prior=self.mean_prior,
+            degrees_of_freedom_prior=self.degrees_of_freedom_prior,
+            covariance_prior=self.covariance_prior,
         )
 
     def _fit_record(self) -> VariationalFit:
@@ -439,22 +415,3 @@ default='dirichlet_process'
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "_posterior")
-
-
-def _given_covariance_prior(
-    value: Any, covariance: type[Covariance], X: torch.Tensor
-) -> torch.Tensor:
-    """``covariance_prior`` as a tensor, checked for shape and positive definiteness."""
-    kind = covariance.kind
-    expected = covariance.prior_covariance_shape(X.shape[1])
-    try:
-        prior = torch.as_tensor(np.asarray(value, dtype=np.float64), device=X.device).to(X.dtype)
-    except (TypeError, ValueError) as error:
-        raise TypeError(f"covariance_prior must be a number or an array: {error}") from None
-    if tuple(prior.shape) != expected:
-        raise ValueError(
-            f"The parameter '{kind} covariance_prior' should have the shape of "
-            f"{expected}, but got {tuple(prior.shape)}."
-        )
-    covariance.check_prior_covariance(prior)
-    return prior

@@ -19,7 +19,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._estimator import DeviceMixin
-from ._kde_checks import callable_factor, data_covariance_or_none, explicit_bandwidth
+from ._kde_bandwidth import choose_bandwidth
+from ._kde_checks import data_covariance_or_none
+from ._kde_density import KDEDensityMixin
 from ._kde_scipy import ScipyKDEMixin
 from ._mixture_checks import check_n_samples
 from ._validation import (
@@ -30,21 +32,18 @@ from ._validation import (
     to_tensor,
 )
 from .covariance import CovarianceError, TiedCovariance
-from .fit import bandwidth as bw
 from .fit.bandwidth import DuplicatePointsWarning
-from .fit.binned_score import LogDensityGrid, log_density_grid
-from .fit.fft_kde import check_grid_size, density_on_grid
-from .fit.kernel_sum import build_groups, log_kernel_sum
+from .fit.binned_score import LogDensityGrid
+from .fit.fft_kde import check_grid_size
 from .mixture import Mixture
 
 __all__ = ["DuplicatePointsWarning", "GaussianKDE"]
 
-_RULES = ("scott", "silverman")
 #: ``_data_covariance`` before its first use (None means "fitted on a single point").
 _PENDING: Any = object()
 
 
-class GaussianKDE(DeviceMixin, ScipyKDEMixin, DensityMixin, BaseEstimator):
+class GaussianKDE(DeviceMixin, KDEDensityMixin, ScipyKDEMixin, DensityMixin, BaseEstimator):
     """Gaussian kernel density estimator with a shared bandwidth matrix.
 
     ``p(x) = sum_i w_i N(x | x_i, H)`` with normalised weights ``w_i``.
@@ -236,8 +235,13 @@ default='scott'
         # An explicit bandwidth does not need the data covariance: computed on first use.
         covariance = data_covariance_or_none(data, weights, required=True) if needs_two else None
         self._data_covariance = _PENDING if covariance is None else as_output(covariance, kind)
-        H, factor = self._select_bandwidth(data, weights, covariance)
-        self._set_bandwidth(H, factor, kind)
+        choice = choose_bandwidth(
+            self.bandwidth, data, weights, covariance,
+            loo_type=self.loo_type, loo_max_iter=self.loo_max_iter, owner=self,
+        )  # fmt: skip
+        self.loo_curve_: tuple[Any, Any] | None = choice.loo_curve
+        self.loo_log_likelihood_: float | None = choice.loo_log_likelihood
+        self._set_bandwidth(choice.matrix, choice.factor, kind)
         return self
 
     @property
@@ -253,44 +257,6 @@ default='scott'
                 None if covariance is None else as_output(covariance, self._fit_kind)
             )
         return self._data_covariance
-
-    def _select_bandwidth(
-        self, data: torch.Tensor, weights: torch.Tensor, covariance: torch.Tensor | None
-    ) -> tuple[torch.Tensor, float]:
-        n_features = data.shape[1]
-        self.loo_curve_: tuple[Any, Any] | None = None
-        self.loo_log_likelihood_: float | None = None
-        if not (isinstance(self.bandwidth, str) or callable(self.bandwidth)):
-            return explicit_bandwidth(self.bandwidth, n_features, data)
-        assert covariance is not None
-        n_effective = bw.effective_n(weights)
-        if callable(self.bandwidth):
-            factor = callable_factor(self.bandwidth, self)
-            return covariance * factor**2, factor
-        if self.bandwidth in _RULES:
-            factor = bw.rule_of_thumb_factor(self.bandwidth, n_effective, n_features)
-            return covariance * factor**2, factor
-        return self._loo_bandwidth(data, weights, covariance, n_effective)
-
-    def _loo_bandwidth(
-        self, data: torch.Tensor, weights: torch.Tensor, covariance: torch.Tensor, n_eff: float
-    ) -> tuple[torch.Tensor, float]:
-        copies = bw.duplicate_labels(data)
-        scott = bw.rule_of_thumb_factor("scott", n_eff, data.shape[1])
-        base = TiedCovariance(covariance)
-        Z = (data - bw.weighted_mean(data, weights)) @ base.precisions_cholesky()
-        result = bw.optimise_loo_factor(Z, weights, float(base.log_det()), scott, copies)
-        self.loo_curve_ = (result.factors, result.log_likelihoods)
-        self.loo_log_likelihood_ = result.log_likelihood
-        H = covariance * result.factor**2
-        if self.loo_type != "scalar":
-            matrix, value = bw.optimise_loo_matrix(
-                data, weights, H, self.loo_type, max_iter=self.loo_max_iter, copies=copies
-            )
-            # The scalar optimum is a candidate too, so the result is never worse.
-            if value > result.log_likelihood:
-                H, self.loo_log_likelihood_ = matrix, value
-        return H, result.factor
 
     def _set_bandwidth(self, H: torch.Tensor, factor: float, kind: Any) -> None:
         try:
@@ -319,103 +285,6 @@ default='scott'
             if H.shape[0] > 3:
                 raise ValueError(f"algorithm='fft' handles 1-D to 3-D data, got {H.shape[0]}-D.")
             self._grid_sizes = check_grid_size(self.grid_size, H.shape[0])
-
-    def _prepare_exact_sums(self) -> None:
-        factor = self.mixture_.covariance.precisions_cholesky()
-        self._groups = build_groups(self._data, torch.log(self._weights), factor)
-
-    # -- densities -------------------------------------------------------------------
-    def _log_density(self, queries: torch.Tensor) -> torch.Tensor:
-        if self._groups is None:  # algorithm='fft' builds them only when needed
-            self._prepare_exact_sums()
-        assert self._groups is not None
-        factor = self.mixture_.covariance.precisions_cholesky()
-        log_sum = log_kernel_sum(queries, self._groups, factor, self.chunk_size)
-        return log_sum - self._log_normaliser
-
-    def _evaluate(self, X: Any) -> tuple[torch.Tensor, Any]:
-        check_is_fitted(self, "mixture_")
-        queries, kind = to_tensor(
-            self, X, reset=False, dtype=self._data.dtype, device=self._data.device
-        )
-        if self.algorithm != "fft":
-            return self._log_density(queries), kind
-        if self._grid is None:
-            self._grid = log_density_grid(
-                self._data, self._weights, self._bandwidth_matrix, self._grid_sizes
-            )
-        log_grid, exact = self._grid.log_density(queries)
-        log_density = log_grid.to(queries.dtype)
-        if bool(exact.any()):  # only where the grid density underflows float64
-            log_density[exact] = self._log_density(queries[exact])
-        return log_density, kind
-
-    def evaluate_grid(self, grid: Any = None) -> tuple[Any, Any]:
-        """Density on a regular grid, by linear binning and FFT convolution.
-
-        Like KDEpy's ``FFTKDE.evaluate``; the error bound is stated in
-        :mod:`mixtorch.fit.fft_kde` (absolute, about 1e-16 of the kernel peak besides the
-        binning term). Works for either ``algorithm``.
-
-        Parameters
-        ----------
-        grid : int, sequence of D ints, or array-like of shape (M, D), optional
-            Nodes per axis of a grid over the data's range plus 5 kernel standard
-            deviations (default ``grid_size``, else 1024, 256x256 or 64**3), or the
-            nodes of an equidistant grid, the last axis varying fastest.
-
-        Returns
-        -------
-        points : ndarray or Tensor of shape (M, D)
-        density : ndarray or Tensor of shape (M,)
-            Density (not log-density), float64.
-        """
-        check_is_fitted(self, "mixture_")
-        n_features = self._data.shape[1]
-        if grid is None:
-            grid = self.grid_size or {1: 1024, 2: 256}.get(n_features, 64)
-        weights = None if self._uniform_weights else self._weights
-        points, density = density_on_grid(self._data, weights, self._bandwidth_matrix, grid)
-        return as_output(points, self._fit_kind), as_output(density, self._fit_kind)
-
-    def score_samples(self, X: Any) -> Any:
-        """Log-density of each sample.
-
-        Parameters
-        ----------
-        X : array-like or Tensor of shape (n_samples, n_features)
-
-        Returns
-        -------
-        log_density : ndarray or Tensor of shape (n_samples,)
-        """
-        log_density, kind = self._evaluate(X)
-        return as_output(log_density, kind)
-
-    def score(self, X: Any, y: Any = None) -> float:
-        """Total log-likelihood: the SUM of log-densities (scikit-learn's ``KernelDensity``
-        convention, unlike the per-sample mean of the mixture estimators).
-
-        Parameters
-        ----------
-        X : array-like or Tensor of shape (n_samples, n_features)
-        y : ignored
-
-        Returns
-        -------
-        float
-        """
-        log_density, _ = self._evaluate(X)
-        return float(log_density.to(torch.float64).sum())
-
-    def logpdf(self, X: Any) -> Any:
-        """Same as :meth:`score_samples` (rows are points, unlike SciPy's (D, n) layout)."""
-        return self.score_samples(X)
-
-    def pdf(self, X: Any) -> Any:
-        """Density of each sample, ``exp(score_samples(X))``, shape (n_samples,)."""
-        log_density, kind = self._evaluate(X)
-        return as_output(torch.exp(log_density), kind)
 
     # -- generation ------------------------------------------------------------------
     def sample(self, n_samples: int = 1, random_state: Any = None) -> Any:

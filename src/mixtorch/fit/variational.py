@@ -14,7 +14,9 @@ so :func:`mixtorch.stats.accumulate_statistics` runs it through the kernels of
 threads, float32 guard and bounded memory, plus the responsibilities' entropy for the
 bound. The M-step starts from :meth:`SufficientStatistics.moments` (EM's algebra); the
 Wishart update is the covariance type's own
-(:meth:`~mixtorch.covariance.Covariance.wishart_posterior`). Statistics are summed
+(:meth:`~mixtorch.covariance.Covariance.wishart_posterior`) and lives with the rest of
+the M-step in :mod:`mixtorch.fit._variational_update`; the prior, posterior and trace
+types are in :mod:`mixtorch.fit._variational_posterior`. Statistics are summed
 across ``torch.distributed`` ranks about points that are the same on every rank.
 
 The lower bound is scikit-learn's (constant terms dropped, so values are comparable
@@ -26,23 +28,21 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from functools import cached_property
 
 import torch
 from torch import Tensor
 
-from .._chunks import iter_chunks
-from ..covariance import Covariance, covariance_class
-from ..distributed import all_reduce_sum
-from ..estep import EStepKernel
-from ..mixture import Mixture
-from ..stats import (
-    ACCUMULATOR_DTYPE,
-    ResponsibilityFn,
-    SufficientStatistics,
-    accumulate_statistics,
-    statistics_from_responsibilities,
+from ..stats import SufficientStatistics, accumulate_statistics
+from ._variational_posterior import (
+    VariationalPosterior,
+    VariationalPrior,
+    VariationalTrace,
+    expected_log_prob,
+)
+from ._variational_update import (
+    data_prior_moments,
+    posterior_from_responsibilities,
+    update_posterior,
 )
 
 __all__ = [
@@ -58,135 +58,6 @@ __all__ = [
 ]
 
 
-@dataclass
-class VariationalPrior:
-    """Hyper-parameters of the prior (scikit-learn's ``*_prior_`` attributes).
-
-    Attributes
-    ----------
-    weight_concentration : float
-        Dirichlet concentration (or the Dirichlet-process concentration).
-    process : bool
-        True for the stick-breaking Dirichlet process, False for a finite Dirichlet.
-    mean_precision : float
-        Precision scale ``beta_0`` of the Normal prior on the means.
-    mean : Tensor of shape (n_features,)
-    degrees_of_freedom : float
-        Wishart degrees of freedom ``nu_0`` (> n_features - 1).
-    covariance : Tensor
-        Wishart scale inverse ``Psi_0``: (D, D) for full/tied, (D,) for diag, 0-d for
-        spherical.
-    """
-
-    weight_concentration: float
-    process: bool
-    mean_precision: float
-    mean: Tensor
-    degrees_of_freedom: float
-    covariance: Tensor
-
-
-@dataclass
-class VariationalPosterior:
-    """Parameters of the factorised posterior.
-
-    Attributes
-    ----------
-    weight_concentration : tuple of Tensors
-        ``(alpha,)`` of shape (K,) for a Dirichlet, ``(a, b)`` (K,) each for the
-        stick-breaking Beta factors of a Dirichlet process.
-    mean_precision : Tensor of shape (K,)
-    means : Tensor of shape (K, D)
-    degrees_of_freedom : Tensor of shape (K,), or 0-d for a tied covariance
-    covariance : Covariance
-        ``W_k^{-1} / nu_k``, the posterior-mean covariance in scikit-learn's layout.
-    """
-
-    weight_concentration: tuple[Tensor, ...]
-    mean_precision: Tensor
-    means: Tensor
-    degrees_of_freedom: Tensor
-    covariance: Covariance
-
-    @property
-    def process(self) -> bool:
-        return len(self.weight_concentration) == 2
-
-    def weights(self) -> Tensor:
-        """Posterior-mean weights (what scikit-learn reports as ``weights_``), (K,)."""
-        if self.process:
-            a, b = self.weight_concentration
-            stick = b / (a + b)
-            remaining = torch.cat([stick.new_ones(1), torch.cumprod(stick[:-1], 0)])
-            weights = a / (a + b) * remaining
-        else:
-            weights = self.weight_concentration[0]
-        return weights / weights.sum()
-
-    def expected_log_weights(self) -> Tensor:
-        """E[log pi_k] under q, (K,)."""
-        if self.process:
-            a, b = self.weight_concentration
-            digamma_sum = torch.digamma(a + b)
-            log_remaining = torch.cumsum(torch.digamma(b) - digamma_sum, 0)
-            shifted = torch.cat([log_remaining.new_zeros(1), log_remaining[:-1]])
-            return torch.digamma(a) - digamma_sum + shifted
-        alpha = self.weight_concentration[0]
-        return torch.digamma(alpha) - torch.digamma(alpha.sum())
-
-    def mixture(self) -> Mixture:
-        """The point-estimate mixture: posterior-mean weights, means and covariances."""
-        return Mixture(self.weights(), self.means, self.covariance)
-
-    @cached_property
-    def e_step_kernel(self) -> EStepKernel:
-        """The EM kernel with :meth:`log_offsets` as its per-component constants: its
-        log-probabilities are the expected ones of the variational E-step."""
-        mixture = self.mixture()
-        center, means = mixture.center, mixture.centred_means
-        return self.covariance.e_step_kernel(center, means, self.log_offsets())
-
-    def log_offsets(self) -> Tensor:
-        """What E[log pi_k N(x | mu_k, Lambda_k^{-1})] adds to ``log N(x | m_k, Sigma_k)``.
-
-        With ``Sigma_k = W_k^{-1} / nu_k``, the expectation under the Normal-Wishart
-        posterior is the plug-in log-density plus the per-component constant returned here
-        (expected log-weight, expected log-determinant correction and ``-D / (2 beta_k)``):
-        ``E[(x - mu)^T Lambda (x - mu)] = (x - m)^T Sigma^-1 (x - m) + D / beta``, so the
-        precision needs no scaling beyond ``Sigma``'s own and the EM kernels apply as
-        they are, with these constants in place of ``log w_k``.
-        """
-        D = self.means.shape[1]
-        nu = self.degrees_of_freedom
-        half_dofs = 0.5 * (nu.unsqueeze(-1) - torch.arange(D, dtype=nu.dtype, device=nu.device))
-        expected_log_det = D * math.log(2.0) + torch.digamma(half_dofs).sum(-1)
-        wishart = 0.5 * (expected_log_det - D * torch.log(nu))
-        return self.expected_log_weights() + wishart - 0.5 * D / self.mean_precision
-
-
-@dataclass
-class VariationalTrace:
-    """What happened during one CAVI run."""
-
-    lower_bounds: list[float] = field(default_factory=list)
-    n_iter: int = 0
-    converged: bool = False
-
-    @property
-    def lower_bound(self) -> float:
-        return self.lower_bounds[-1] if self.lower_bounds else -math.inf
-
-
-def expected_log_prob(X: Tensor, posterior: VariationalPosterior) -> Tensor:
-    """E_q[log pi_k + log N(x_i | mu_k, Lambda_k^{-1})] for one chunk, shape (n, K).
-
-    scikit-learn's ``_estimate_weighted_log_prob``: its log-sum-exp is what
-    ``score_samples`` reports and its softmax the responsibilities. Computed by the
-    E-step kernel of :meth:`VariationalPosterior.e_step_kernel`.
-    """
-    return posterior.e_step_kernel.weighted_log_prob(X.to(posterior.means.dtype))
-
-
 # -- E-step ------------------------------------------------------------------------------
 def _e_step(chunks: Iterable[Tensor], posterior: VariationalPosterior) -> SufficientStatistics:
     """Statistics (with the entropy) of the responsibilities under ``posterior``, summed
@@ -195,131 +66,6 @@ def _e_step(chunks: Iterable[Tensor], posterior: VariationalPosterior) -> Suffic
         posterior.mixture(), chunks, log_weights=posterior.log_offsets(), entropy=True
     )
     return stats.all_reduce()
-
-
-# -- M-step ------------------------------------------------------------------------------
-def _weight_posterior(counts: Tensor, prior: VariationalPrior) -> tuple[Tensor, ...]:
-    if prior.process:
-        # b_k = gamma + sum_{j > k} N_j: the mass left for the sticks after k
-        later = torch.flip(torch.cumsum(torch.flip(counts, [0]), 0), [0]) - counts
-        return 1.0 + counts, prior.weight_concentration + later
-    return (prior.weight_concentration + counts,)
-
-
-def update_posterior(
-    stats: SufficientStatistics,
-    prior: VariationalPrior,
-    kind: type[Covariance],
-    reg_covar: float,
-    dtype: torch.dtype,
-) -> VariationalPosterior:
-    """The CAVI update of q(pi) q(mu, Lambda) from the responsibilities' statistics.
-
-    Computed in float64 from :meth:`SufficientStatistics.moments` (the same algebra as
-    the EM M-step) and the covariance type's
-    :meth:`~mixtorch.covariance.Covariance.wishart_posterior`, then cast to ``dtype``.
-    """
-    counts, means, centred = stats.moments(dtype)
-    mean_precision = prior.mean_precision + counts
-    prior_mean = prior.mean.to(counts.dtype)
-    posterior_means = (prior.mean_precision * prior_mean + counts[:, None] * means) / (
-        mean_precision[:, None]
-    )
-    wide = _Float64Prior(prior)
-    dof, covariances = kind.wishart_posterior(
-        counts, means, centred, wide, mean_precision, reg_covar
-    )
-    return VariationalPosterior(
-        weight_concentration=tuple(c.to(dtype) for c in _weight_posterior(counts, prior)),
-        mean_precision=mean_precision.to(dtype),
-        means=posterior_means.to(dtype),
-        degrees_of_freedom=torch.as_tensor(dof, dtype=dtype, device=means.device),
-        covariance=kind(covariances.to(dtype), n_features=means.shape[1], reg_covar=reg_covar),
-    )
-
-
-class _Float64Prior:
-    """The Normal-Wishart part of a prior with float64 tensors (for the update)."""
-
-    def __init__(self, prior: VariationalPrior) -> None:
-        self.mean = prior.mean.to(ACCUMULATOR_DTYPE)
-        self.mean_precision = prior.mean_precision
-        self.degrees_of_freedom = prior.degrees_of_freedom
-        self.covariance = prior.covariance.to(ACCUMULATOR_DTYPE)
-
-
-def posterior_from_responsibilities(
-    X: Tensor,
-    responsibility_fn: ResponsibilityFn | Tensor,
-    prior: VariationalPrior,
-    covariance_type: str | type[Covariance],
-    reg_covar: float,
-    rows: int,
-    mean_guess: Tensor | None = None,
-) -> VariationalPosterior:
-    """The initial posterior from given responsibilities (one M-step).
-
-    Statistics are summed over this rank's rows and then across ranks, so under a
-    process group ``mean_guess`` must be the same on every rank.
-
-    Parameters
-    ----------
-    X : Tensor of shape (n_samples, n_features)
-    responsibility_fn : Tensor of shape (n_samples, K), or callable
-        Responsibilities, or ``fn(chunk, start)`` giving those of rows ``start:start+n``.
-    prior : VariationalPrior
-    covariance_type : str or Covariance subclass
-    reg_covar : float
-    rows : int
-        Rows per chunk.
-    mean_guess : Tensor of shape (K, D), optional
-        Where to take moments about (for float32 accuracy); the data mean by default.
-    """
-    kind = (
-        covariance_class(covariance_type) if isinstance(covariance_type, str) else covariance_type
-    )
-    if isinstance(responsibility_fn, Tensor):
-        given = responsibility_fn
-        responsibility_fn = lambda chunk, start: given[start : start + chunk.shape[0]]  # noqa: E731
-    K = int(responsibility_fn(X[:1], 0).shape[1])
-    if mean_guess is None:
-        mean_guess = X.mean(0).expand(K, -1)
-    reference = mean_guess.to(X.dtype)
-    stats = statistics_from_responsibilities(
-        iter_chunks(X, rows), responsibility_fn, kind, reference
-    )
-    return update_posterior(stats.all_reduce(), prior, kind, reg_covar, X.dtype)
-
-
-def data_prior_moments(
-    chunks: Callable[[], Iterable[Tensor]], covariance_type: type[Covariance]
-) -> tuple[Tensor, Tensor, int]:
-    """The default prior's data moments over the union of the shards: the mean (D,),
-    the unbiased covariance in ``covariance_type``'s ``covariance_prior`` layout, and
-    the number of rows (all ranks).
-
-    Two passes: float64 column sums (one collective), then the scatter about that global
-    mean (one collective), so every rank gets the same numbers and float32 data with a
-    large offset does not cancel.
-    """
-    totals: Tensor | None = None
-    dtype = torch.get_default_dtype()
-    for chunk in chunks():
-        dtype = chunk.dtype
-        ones = chunk.new_ones(chunk.shape[0], 1).to(ACCUMULATOR_DTYPE)
-        piece = torch.cat([chunk.to(ACCUMULATOR_DTYPE), ones], 1).sum(0)
-        totals = piece if totals is None else totals + piece
-    if totals is None:
-        raise ValueError("The data source yielded no chunks.")
-    totals = all_reduce_sum(totals)
-    n_samples = int(totals[-1])
-    mean = totals[:-1] / totals[-1]
-    ones_fn: ResponsibilityFn = lambda chunk, start: chunk.new_ones(chunk.shape[0], 1)  # noqa: E731
-    reference = mean.to(dtype)[None]
-    stats = statistics_from_responsibilities(chunks(), ones_fn, covariance_type, reference)
-    scatter = stats.all_reduce().about(mean[None]).scatter[0]
-    covariance = covariance_type.prior_covariance_from(scatter / max(n_samples - 1, 1))
-    return mean.to(dtype), covariance.to(dtype), n_samples
 
 
 @contextmanager
@@ -402,6 +148,26 @@ def fit_variational(
     -------
     posterior : VariationalPosterior
     trace : VariationalTrace
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch.covariance import covariance_class
+    >>> noise = torch.Generator().manual_seed(0)
+    >>> left, right = torch.randn(100, 2, generator=noise), torch.randn(100, 2, generator=noise)
+    >>> X = torch.cat([left - 3, right + 3]).double()
+    >>> mean, covariance, _ = data_prior_moments(lambda: [X], covariance_class("diag"))
+    >>> prior = VariationalPrior(0.5, False, 1.0, mean, 2.0, covariance)
+    >>> hard = torch.nn.functional.one_hot((X[:, 0] > 0).long(), 2).double()
+    >>> start = posterior_from_responsibilities(X, hard, prior, "diag", 1e-6, rows=64)
+    >>> posterior, trace = fit_variational(lambda: [X], start, prior)
+    >>> trace.converged, trace.lower_bounds[-1] >= trace.lower_bounds[0]
+    (True, True)
+    >>> posterior.weights()
+    tensor([0.5000, 0.5000], dtype=torch.float64)
+    >>> posterior.means.round()
+    tensor([[-3., -3.],
+            [ 3.,  3.]], dtype=torch.float64)
     """
     kind = type(initial.covariance)
     posterior, trace = initial, VariationalTrace()
