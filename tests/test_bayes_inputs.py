@@ -11,7 +11,7 @@ pytest.importorskip("pyro")
 
 from mixtorch.bayes import MCMCGaussianMixture, SVIGaussianMixture  # noqa: E402
 
-SVI = dict(n_components=2, n_steps=2, n_restarts=1, n_posterior_samples=2, random_state=0)
+SVI = dict(n_components=2, num_steps=2, num_restarts=1, num_samples=2, random_state=0)
 MCMC = dict(n_components=2, num_samples=3, warmup_steps=2, num_chains=1, jit_compile=False)
 X = np.random.default_rng(0).normal(size=(30, 2))
 
