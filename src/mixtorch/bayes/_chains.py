@@ -20,7 +20,7 @@ from pyro.infer.autoguide import init_to_value
 from torch import Tensor
 
 from ._components import complete_draws, component_family
-from ._quiet import quiet_pyro
+from ._quiet import quiet_pyro, threads_for
 from .model import mixture_model
 from .prior import MixturePrior
 
@@ -77,7 +77,11 @@ def run_chain(
         disable_progbar=True,
     )
     # fork_rng: NUTS draws from torch's global generator; keep the caller's stream intact
-    with torch.random.fork_rng(devices=[]), quiet_pyro():
+    with (
+        torch.random.fork_rng(devices=[]),
+        quiet_pyro(),
+        threads_for(X, settings.n_components),
+    ):
         torch.manual_seed(seed)
         sampler.run(X, settings.n_components, prior)
     draws = complete_draws(sampler.get_samples(), component_family(prior.covariance_type))

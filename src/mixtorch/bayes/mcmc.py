@@ -204,16 +204,20 @@ def convergence_diagnostics(draws: Tensor) -> tuple[Tensor, Tensor]:
 
     Entries that are the same in every draw (the zeros above the diagonal of
     ``corr_cholesky`` and its leading 1) have nothing to mix: their r-hat is 1 and their
-    effective sample size the number of draws, instead of the estimators' 0/0.
+    effective sample size the number of draws. They are left out of Pyro's estimators,
+    whose 0/0 would otherwise turn every entry computed with them into NaN.
 
     Returns
     -------
     r_hat, ess : Tensor of the shape of one draw
     """
-    r_hat = split_gelman_rubin(draws, chain_dim=0, sample_dim=1)
-    ess = effective_sample_size(draws, chain_dim=0, sample_dim=1)
-    flat = draws.flatten(0, 1)
-    constant = (flat == flat[:1]).all(0)
-    r_hat = torch.where(constant, torch.ones_like(r_hat), r_hat)
-    ess = torch.where(constant, torch.full_like(ess, float(flat.shape[0])), ess)
-    return r_hat, ess
+    chains, n_draws = draws.shape[:2]
+    columns = draws.reshape(chains, n_draws, -1)
+    varying = ~(columns == columns[:1, :1]).all(1).all(0)
+    r_hat = torch.ones(columns.shape[2], dtype=draws.dtype, device=draws.device)
+    ess = torch.full_like(r_hat, float(chains * n_draws))
+    if bool(varying.any()):
+        selected = columns[:, :, varying]
+        r_hat[varying] = split_gelman_rubin(selected, chain_dim=0, sample_dim=1)
+        ess[varying] = effective_sample_size(selected, chain_dim=0, sample_dim=1)
+    return r_hat.reshape(draws.shape[2:]), ess.reshape(draws.shape[2:])

@@ -15,7 +15,7 @@ from torch import Tensor
 
 from ._common import PYRO_CONSTRAINTS, PyroMixtureBase
 from ._components import complete_draws
-from ._quiet import quiet_pyro
+from ._quiet import quiet_pyro, threads_for
 from .model import mixture_model
 from .prior import MixturePrior
 from .relabel import relabel
@@ -185,7 +185,7 @@ class SVIGaussianMixture(PyroMixtureBase):
         initial = self._initial_values(X, seed)
         pyro.clear_param_store()
         # fork_rng: Pyro draws from torch's global generator; keep the caller's stream intact
-        with torch.random.fork_rng(devices=[]), quiet_pyro():
+        with torch.random.fork_rng(devices=[]), quiet_pyro(), threads_for(X, self.n_components):
             torch.manual_seed(seed)
             guide = self._make_guide(initial)
             svi = SVI(mixture_model, guide, Adam({"lr": self.learning_rate}), Trace_ELBO())
