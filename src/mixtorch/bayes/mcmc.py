@@ -18,6 +18,9 @@ from .relabel import relabel
 __all__ = ["CHAIN_METHODS", "MCMCGaussianMixture", "convergence_diagnostics"]
 
 CHAIN_METHODS = ("auto", "parallel", "sequential")
+#: 'auto' runs chains of at least this many steps (warm-up included) in parallel; starting
+#: a worker process (importing PyTorch and Pyro) takes seconds, more than short chains
+_PARALLEL_STEPS = 1000
 
 
 class MCMCGaussianMixture(PyroMixtureBase):
@@ -45,8 +48,10 @@ class MCMCGaussianMixture(PyroMixtureBase):
         How several chains run (NumPyro's name). ``'parallel'``: in worker processes
         (``spawn`` start method, one chain per usable CPU at a time); ``'sequential'``:
         one after another in this process. ``'auto'`` runs them in parallel on CPU when
-        more than one CPU is usable and sequentially otherwise (and always on a GPU).
-        A chain's draws depend only on its seed and start, so both give the same draws.
+        more than one CPU is usable and the chains are long enough to repay starting
+        the workers (``num_samples + warmup_steps >= 1000``, as by default), and
+        sequentially otherwise (and on a GPU). A chain's draws depend only on its seed
+        and start, so both give the same draws.
     target_accept_prob : float, default=0.8
     max_tree_depth : int, default=10
     jit_compile : bool, default=True
@@ -195,7 +200,8 @@ lkj_concentration :
             return False
         if self.chain_method == "parallel":
             return True
-        return device.type == "cpu" and usable_cpus() > 1
+        long_enough = self.num_samples + self.warmup_steps >= _PARALLEL_STEPS
+        return device.type == "cpu" and usable_cpus() > 1 and long_enough
 
 
 def convergence_diagnostics(draws: Tensor) -> tuple[Tensor, Tensor]:
