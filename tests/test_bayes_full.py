@@ -182,3 +182,20 @@ def test_one_feature_full_is_the_diagonal_model():
 def test_covariance_parameters_are_validated(estimator, name, value):
     with pytest.raises(InvalidParameterError, match=name):
         estimator(2, **{name: value}).fit(correlated(10))
+
+
+def test_full_model_saves_loads_and_moves(tmp_path):
+    import mixtorch
+
+    X = correlated(30)
+    model = SVIGaussianMixture(
+        2, covariance_type="full", guide="mean_field", num_steps=30, num_restarts=1,
+        num_samples=10, random_state=0,
+    ).fit(X)  # fmt: skip
+    loaded = mixtorch.load(mixtorch.save(model, tmp_path / "full.mixtorch"))
+    np.testing.assert_array_equal(loaded.score_samples(X), model.score_samples(X))
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    before = model.predict_proba(X)
+    model.to("cpu", torch.float32)
+    assert model.mixture_.dtype == torch.float32
+    np.testing.assert_allclose(model.predict_proba(X), before, atol=1e-5)

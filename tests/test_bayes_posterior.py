@@ -239,3 +239,18 @@ def test_posterior_predictive_band_plot(two_chains):
         plot_posterior_predictive(
             SVIGaussianMixture(2, num_steps=5, num_restarts=1).fit(overlapping(10))
         )
+
+
+def test_auto_chain_method_uses_processes_only_when_they_pay(monkeypatch):
+    import mixtorch.bayes.mcmc as mcmc
+
+    cpu, long_run = torch.device("cpu"), dict(num_chains=2, num_samples=500, warmup_steps=500)
+    monkeypatch.setattr(mcmc, "usable_cpus", lambda: 4)
+    assert MCMCGaussianMixture(2, **long_run)._parallel(cpu)
+    assert not MCMCGaussianMixture(2, **{**long_run, "num_chains": 1})._parallel(cpu)
+    assert not MCMCGaussianMixture(2, **{**long_run, "warmup_steps": 100})._parallel(cpu)
+    assert not MCMCGaussianMixture(2, chain_method="sequential", **long_run)._parallel(cpu)
+    assert not MCMCGaussianMixture(2, **long_run)._parallel(torch.device("meta"))
+    monkeypatch.setattr(mcmc, "usable_cpus", lambda: 1)
+    assert not MCMCGaussianMixture(2, **long_run)._parallel(cpu)
+    assert MCMCGaussianMixture(2, chain_method="parallel", **long_run)._parallel(cpu)

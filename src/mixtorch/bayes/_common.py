@@ -130,7 +130,8 @@ class PyroMixtureBase(
         ``(draws, sample_stats)``, the relabelled posterior draws ``{site: (n_chains,
         n_draws, ...)}`` and per-draw statistics; the plug-in ``mixture`` is their
         posterior mean."""
-        self._store_draws(*record, output)
+        chains, sample_stats = record
+        self._store_draws(chains, sample_stats, output)
 
     def _fit_record(self) -> Any:
         return self._chains, self._sample_stats
