@@ -254,3 +254,18 @@ def test_auto_chain_method_uses_processes_only_when_they_pay(monkeypatch):
     monkeypatch.setattr(mcmc, "usable_cpus", lambda: 1)
     assert not MCMCGaussianMixture(2, **long_run)._parallel(cpu)
     assert MCMCGaussianMixture(2, chain_method="parallel", **long_run)._parallel(cpu)
+
+
+def test_scoring_in_blocks_of_draws_and_rows_gives_the_same_results(monkeypatch):
+    import mixtorch.bayes._posterior as posterior
+
+    X = overlapping(50)
+    model = SVIGaussianMixture(
+        2, covariance_type="full", guide="mean_field", num_steps=20, num_restarts=1,
+        num_samples=40, random_state=0,
+    ).fit(X)  # fmt: skip
+    whole = model.predict_proba(X), model.score_samples(X)
+    monkeypatch.setattr(posterior, "_DRAWS_PER_BLOCK", 7)  # 6 blocks, the last of 5 draws
+    monkeypatch.setattr(posterior, "_BLOCK_ELEMENTS", 7 * 2 * 2 * 9)  # rows in blocks of 9
+    np.testing.assert_allclose(model.predict_proba(X), whole[0], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(model.score_samples(X), whole[1], rtol=1e-12)

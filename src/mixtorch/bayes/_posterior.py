@@ -14,8 +14,10 @@ from ._components import ComponentFamily
 
 __all__ = ["PosteriorPredictiveMixin"]
 
-#: posterior draws evaluated together (bounds memory: draws x samples x components)
+#: posterior draws evaluated together
 _DRAWS_PER_BLOCK = 64
+#: elements (draws x rows x components x features) of one evaluation: bounds memory
+_BLOCK_ELEMENTS = 1 << 24
 
 
 class PosteriorPredictiveMixin:
@@ -27,16 +29,30 @@ class PosteriorPredictiveMixin:
     _prepare: Callable[[Any], tuple[Tensor, OutputKind, Any]]
     _family: Callable[[], type[ComponentFamily]]
 
-    def _per_draw(self, X: Tensor, reduce: Any, draws: dict[str, Tensor] | None = None) -> Tensor:
-        """``reduce(weighted log-densities (draws, n_samples, K))`` over blocks of the
-        kept draws (or of ``draws``), concatenated along the draws."""
+    def _per_draw(
+        self,
+        X: Tensor,
+        reduce: Any,
+        draws: dict[str, Tensor] | None = None,
+        row_dim: int = -1,
+    ) -> Tensor:
+        """``reduce(weighted log-densities (draws, rows, K))`` over blocks of the kept
+        draws (or of ``draws``) and of the rows of ``X``; the blocks' results are
+        concatenated along the draws (dimension 0) and along the rows (``row_dim``)."""
         family = self._family()
         draws = self._draws if draws is None else draws
-        blocks = []
-        for start in range(0, draws["weights"].shape[0], _DRAWS_PER_BLOCK):
-            part = {name: value[start : start + _DRAWS_PER_BLOCK] for name, value in draws.items()}
-            blocks.append(reduce(family.weighted_log_prob(X, part)))
-        return torch.cat(blocks)
+        n_draws = draws["weights"].shape[0]
+        K, D = draws["locs"].shape[-2:]
+        per_block = min(n_draws, _DRAWS_PER_BLOCK)
+        rows = max(1, _BLOCK_ELEMENTS // (per_block * K * D))
+        columns = []
+        for low in range(0, X.shape[0], rows):
+            blocks = []
+            for start in range(0, n_draws, per_block):
+                part = {name: value[start : start + per_block] for name, value in draws.items()}
+                blocks.append(reduce(family.weighted_log_prob(X[low : low + rows], part)))
+            columns.append(torch.cat(blocks))
+        return torch.cat(columns, dim=row_dim)
 
     def _draw_log_likelihood(self, X: Tensor, draws: dict[str, Tensor] | None = None) -> Tensor:
         """log p(x_i | theta_s) for every kept draw s (or every draw of ``draws``), shape
@@ -92,7 +108,9 @@ class PosteriorPredictiveMixin:
         return as_output(self._mean_responsibilities(tensor), kind)
 
     def _mean_responsibilities(self, X: Tensor) -> Tensor:
-        summed = self._per_draw(X, lambda weighted: torch.softmax(weighted, -1).sum(0, True))
+        summed = self._per_draw(
+            X, lambda weighted: torch.softmax(weighted, -1).sum(0, True), row_dim=-2
+        )
         return summed.sum(0) / self._draws["weights"].shape[0]
 
     def predict(self, X: Any) -> Any:
