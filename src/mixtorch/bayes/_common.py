@@ -193,6 +193,17 @@ class PyroMixtureBase(
             draws from the guide as one chain. ``sample_stats`` holds ``lp`` (the log
             joint density of each draw on the training data) and, for NUTS,
             ``diverging``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mixtorch import SVIGaussianMixture
+        >>> X = np.random.default_rng(0).normal(size=(40, 2))
+        >>> model = SVIGaussianMixture(2, guide="mean_field", num_steps=20, num_restarts=1,
+        ...                            num_samples=30, random_state=0).fit(X)
+        >>> data = model.to_arviz(X)
+        >>> data.posterior["locs"].shape, data.log_likelihood["obs"].shape
+        ((1, 30, 2, 2), (1, 30, 40))
         """
         tensor = None if X is None else self._prepare(X)[0]
         log_likelihood = None
