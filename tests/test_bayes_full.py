@@ -199,3 +199,25 @@ def test_full_model_saves_loads_and_moves(tmp_path):
     model.to("cpu", torch.float32)
     assert model.mixture_.dtype == torch.float32
     np.testing.assert_allclose(model.predict_proba(X), before, atol=1e-5)
+
+
+def test_relabel_moves_correlation_factors_with_their_components():
+    from mixtorch.bayes import relabel
+
+    rng = np.random.default_rng(5)
+    base_locs = np.array([[0.0, 0.0], [5.0, 5.0], [0.0, 6.0]])
+    base_corr = np.linalg.cholesky(np.array([[[1.0, r], [r, 1.0]] for r in (0.7, -0.4, 0.1)]))
+    perms = np.stack([rng.permutation(3) for _ in range(50)]).reshape(2, 25, 3)  # 2 chains
+    samples = {
+        "weights": np.array([0.2, 0.3, 0.5])[perms],
+        "locs": base_locs[perms] + rng.normal(0, 0.1, size=(2, 25, 3, 2)),
+        "scales": np.ones((2, 25, 3, 2)),
+        "corr_cholesky": base_corr[perms],
+    }
+    samples = {name: torch.from_numpy(value) for name, value in samples.items()}
+    result = relabel(samples)
+    # one labelling everywhere: lexicographic order of the means, correlations following
+    expected = base_corr[np.lexsort(base_locs.T[::-1])]
+    np.testing.assert_array_equal(
+        result["corr_cholesky"].numpy(), np.broadcast_to(expected, (2, 25, 3, 2, 2))
+    )
