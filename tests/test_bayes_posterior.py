@@ -44,7 +44,7 @@ def one_dimensional(seed=0):
 def two_chains():
     """Two NUTS chains in worker processes (the same as one after another: see below)."""
     X = one_dimensional()
-    options = dict(num_samples=40, warmup_steps=40, num_chains=2, random_state=1)
+    options = dict(num_samples=40, warmup_steps=40, num_chains=2, jit_compile=False, random_state=1)
     parallel = MCMCGaussianMixture(2, chain_method="parallel", **options).fit(X)
     return parallel, X, options
 
