@@ -6,6 +6,11 @@ or mean-field guides); :class:`MCMCGaussianMixture` samples it with NUTS. Both s
 model of :mod:`mixtorch.bayes.model` (diagonal covariances, or full ones with an LKJ
 prior on the correlations), average ``predict_proba`` over their posterior draws and
 export them with ``to_arviz()`` (ArviZ, also in the ``bayes`` extra).
+:func:`plot_posterior_predictive` draws the predictive density with a credible band.
+
+On small data (``n_samples * n_components * n_features**2`` up to 2**17) the inference
+runs on one PyTorch intra-op thread, and the caller's thread count is restored
+afterwards; NUTS chains can run in worker processes (``chain_method``).
 """
 
 from __future__ import annotations
