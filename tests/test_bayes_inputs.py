@@ -65,3 +65,11 @@ def test_mcmc_jit_compile_must_be_a_boolean(value):
 def test_per_feature_priors_of_the_right_length_are_used():
     model = SVIGaussianMixture(**{**SVI, "mean_prior": [0.5, -0.5], "scale_prior": 2.0}).fit(X)
     assert model.means_.shape == (2, 2) and np.isfinite(model.means_).all()
+
+
+@pytest.mark.parametrize("value", ["threads", None, True])
+def test_mcmc_chain_method_is_validated(value):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match="chain_method"):
+        MCMCGaussianMixture(**{**MCMC, "chain_method": value}).fit(X)
