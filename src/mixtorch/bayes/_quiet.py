@@ -37,7 +37,9 @@ def threads_for(X: torch.Tensor, n_components: int) -> Iterator[None]:
     operations, and PyTorch ends each parallel one with a barrier across its threads;
     when a core is busy elsewhere every barrier waits for a preempted thread. Measured
     on 2 shared cores (full covariances, 300 points, 200 NUTS steps): 143 s with 2
-    threads, 7 s with one. Larger problems keep the caller's thread count.
+    threads, 7 s with one. Larger problems keep the caller's thread count. (The count
+    is a process setting; Pyro's inference, with its global parameter store and effect
+    handlers, is not run from several threads at once anyway.)
     """
     work = X.shape[0] * n_components * X.shape[1] ** 2
     if X.device.type != "cpu" or work > SMALL_PROBLEM or torch.get_num_threads() == 1:
