@@ -73,3 +73,11 @@ def test_mcmc_chain_method_is_validated(value):
 
     with pytest.raises(InvalidParameterError, match="chain_method"):
         MCMCGaussianMixture(**{**MCMC, "chain_method": value}).fit(X)
+
+
+def test_building_from_a_bare_mixture_is_refused_clearly():
+    from mixtorch import GaussianMixture
+
+    mixture = GaussianMixture(2, random_state=0).fit(X).mixture_
+    with pytest.raises(TypeError, match="posterior draws"):
+        SVIGaussianMixture.from_mixture(mixture)

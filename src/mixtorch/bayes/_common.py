@@ -130,6 +130,11 @@ class PyroMixtureBase(
         ``(draws, sample_stats)``, the relabelled posterior draws ``{site: (n_chains,
         n_draws, ...)}`` and per-draw statistics; the plug-in ``mixture`` is their
         posterior mean."""
+        if not (isinstance(record, tuple) and len(record) == 2):
+            raise TypeError(
+                f"{type(self).__name__} is built from posterior draws, not from a mixture "
+                "alone: fit it, or pass record=(draws, sample_stats)."
+            )
         chains, sample_stats = record
         self._store_draws(chains, sample_stats, output)
 
