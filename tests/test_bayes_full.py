@@ -166,9 +166,9 @@ def test_nuts_full_posterior_mean_recovers_the_truth(data):
 def test_one_feature_full_is_the_diagonal_model():
     X = correlated(40)[:, :1]
     model = SVIGaussianMixture(
-        2, covariance_type="full", num_steps=150, num_restarts=1, random_state=0
+        2, covariance_type="full", num_steps=60, num_restarts=1, random_state=0
     ).fit(X)
-    diag = SVIGaussianMixture(2, num_steps=150, num_restarts=1, random_state=0).fit(X)
+    diag = SVIGaussianMixture(2, num_steps=60, num_restarts=1, random_state=0).fit(X)
     assert model.covariances_.shape == (2, 1, 1)
     np.testing.assert_array_equal(model.posterior_samples_["corr_cholesky"], 1.0)
     np.testing.assert_allclose(model.covariances_[:, 0, 0], diag.covariances_[:, 0], rtol=1e-6)
