@@ -37,7 +37,7 @@ def stochastic_variational_inference(X: np.ndarray) -> None:
     print("SVI on 1-D data (truth: weights 0.4/0.6, means -2/2, sds 0.8/0.5)")
     for guide in ("map", "mean_field"):
         model = mixtorch.SVIGaussianMixture(
-            n_components=2, guide=guide, n_steps=500, n_restarts=2, random_state=0
+            n_components=2, guide=guide, num_steps=500, num_restarts=2, random_state=0
         ).fit(X)
         sd = model.posterior_samples_["locs"].std(0)[:, 0]
         print(

@@ -131,7 +131,7 @@ def test_default_prior_is_scaled_to_the_data():
 # -- SVI ---------------------------------------------------------------------------------
 def test_svi_map_recovers_the_maximum_likelihood_fit():
     X, labels = one_dimensional()
-    model = SVIGaussianMixture(2, guide="map", n_steps=400, n_restarts=2, random_state=0).fit(X)
+    model = SVIGaussianMixture(2, guide="map", num_steps=400, num_restarts=2, random_state=0).fit(X)
     reference = SkGaussianMixture(2, covariance_type="diag", random_state=0).fit(X)
     order = np.argsort(reference.means_[:, 0])
     # weak, data-scaled priors: MAP is close to maximum likelihood
@@ -150,7 +150,7 @@ def test_svi_map_recovers_the_maximum_likelihood_fit():
 def test_svi_mean_field_covers_the_truth():
     X, _ = one_dimensional(seed=1)
     model = SVIGaussianMixture(
-        2, guide="mean_field", n_steps=500, n_restarts=1, random_state=1, n_posterior_samples=400
+        2, guide="mean_field", num_steps=500, num_restarts=1, random_state=1, num_samples=400
     ).fit(X)
     samples = model.posterior_samples_
     assert samples["locs"].shape == (400, 2, 1)
@@ -162,7 +162,7 @@ def test_svi_mean_field_covers_the_truth():
 
 def test_svi_tensor_in_tensor_out():
     X, _ = one_dimensional(n=100)
-    model = SVIGaussianMixture(2, n_steps=100, n_restarts=1, random_state=0)
+    model = SVIGaussianMixture(2, num_steps=100, num_restarts=1, random_state=0)
     model.fit(torch.from_numpy(X))
     assert isinstance(model.means_, torch.Tensor)
     proba = model.predict_proba(torch.from_numpy(X))
@@ -175,14 +175,14 @@ def test_svi_tensor_in_tensor_out():
 def test_fitting_leaves_the_global_generator_alone():
     X, _ = one_dimensional(n=60)
     state = torch.get_rng_state()
-    SVIGaussianMixture(2, n_steps=20, n_restarts=1, random_state=0).fit(X)
+    SVIGaussianMixture(2, num_steps=20, num_restarts=1, random_state=0).fit(X)
     assert torch.equal(state, torch.get_rng_state())
 
 
 def test_svi_same_seed_same_fit():
     X, _ = one_dimensional(n=80)
-    first = SVIGaussianMixture(2, n_steps=50, n_restarts=1, random_state=3).fit(X)
-    second = SVIGaussianMixture(2, n_steps=50, n_restarts=1, random_state=3).fit(X)
+    first = SVIGaussianMixture(2, num_steps=50, num_restarts=1, random_state=3).fit(X)
+    second = SVIGaussianMixture(2, num_steps=50, num_restarts=1, random_state=3).fit(X)
     np.testing.assert_array_equal(first.means_, second.means_)
 
 
@@ -264,7 +264,7 @@ def test_import_mixtorch_works_without_pyro():
     ("estimator", "message"),
     [
         (SVIGaussianMixture(2, guide="laplace"), "guide"),
-        (SVIGaussianMixture(2, n_steps=0), "n_steps"),
+        (SVIGaussianMixture(2, num_steps=0), "num_steps"),
         (SVIGaussianMixture(2, learning_rate=-1.0), "learning_rate"),
         (SVIGaussianMixture(0), "n_components"),
         (SVIGaussianMixture(2, scale_family="gamma"), "scale_family"),

@@ -11,7 +11,7 @@ pytest.importorskip("pyro")
 
 from mixtorch.bayes import MCMCGaussianMixture, SVIGaussianMixture  # noqa: E402
 
-SVI = dict(n_components=2, n_steps=2, n_restarts=1, n_posterior_samples=2, random_state=0)
+SVI = dict(n_components=2, num_steps=2, num_restarts=1, num_samples=2, random_state=0)
 MCMC = dict(n_components=2, num_samples=3, warmup_steps=2, num_chains=1, jit_compile=False)
 X = np.random.default_rng(0).normal(size=(30, 2))
 
@@ -65,3 +65,19 @@ def test_mcmc_jit_compile_must_be_a_boolean(value):
 def test_per_feature_priors_of_the_right_length_are_used():
     model = SVIGaussianMixture(**{**SVI, "mean_prior": [0.5, -0.5], "scale_prior": 2.0}).fit(X)
     assert model.means_.shape == (2, 2) and np.isfinite(model.means_).all()
+
+
+@pytest.mark.parametrize("value", ["threads", None, True])
+def test_mcmc_chain_method_is_validated(value):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match="chain_method"):
+        MCMCGaussianMixture(**{**MCMC, "chain_method": value}).fit(X)
+
+
+def test_building_from_a_bare_mixture_is_refused_clearly():
+    from mixtorch import GaussianMixture
+
+    mixture = GaussianMixture(2, random_state=0).fit(X).mixture_
+    with pytest.raises(TypeError, match="posterior draws"):
+        SVIGaussianMixture.from_mixture(mixture)

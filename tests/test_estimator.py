@@ -67,7 +67,7 @@ BAD_PARAMETERS = [
     ("Gaussian", "algorithm", "em"),
     ("Gaussian", "max_iter", -1),
     ("SVIGaussianMixture", "guide", "laplace"),
-    ("SVIGaussianMixture", "n_steps", 0),
+    ("SVIGaussianMixture", "num_steps", 0),
     ("SVIGaussianMixture", "learning_rate", -0.1),
     ("MCMCGaussianMixture", "num_samples", 1),
     ("MCMCGaussianMixture", "target_accept_prob", 1.0),

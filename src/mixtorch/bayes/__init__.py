@@ -3,7 +3,14 @@ mixtorch[bayes]``).
 
 :class:`SVIGaussianMixture` fits the posterior by stochastic variational inference (MAP
 or mean-field guides); :class:`MCMCGaussianMixture` samples it with NUTS. Both share the
-model of :mod:`mixtorch.bayes.model`.
+model of :mod:`mixtorch.bayes.model` (diagonal covariances, or full ones with an LKJ
+prior on the correlations), average ``predict_proba`` over their posterior draws and
+export them with ``to_arviz()`` (ArviZ, also in the ``bayes`` extra).
+:func:`plot_posterior_predictive` draws the predictive density with a credible band.
+
+On small data (``n_samples * n_components * n_features**2`` up to 2**17) the inference
+runs on one PyTorch intra-op thread, and the caller's thread count is restored
+afterwards; NUTS chains can run in worker processes (``chain_method``).
 """
 
 from __future__ import annotations
@@ -17,15 +24,20 @@ except ImportError as error:  # pragma: no cover - exercised in a subprocess tes
     ) from error
 
 from .mcmc import MCMCGaussianMixture
-from .model import MixturePrior, log_likelihood, make_prior, mixture_model, relabel
+from .model import full_log_likelihood, log_likelihood, mixture_model
+from .plotting import plot_posterior_predictive
+from .prior import MixturePrior, make_prior
+from .relabel import relabel
 from .svi import SVIGaussianMixture
 
 __all__ = [
     "MCMCGaussianMixture",
     "MixturePrior",
     "SVIGaussianMixture",
+    "full_log_likelihood",
     "log_likelihood",
     "make_prior",
     "mixture_model",
+    "plot_posterior_predictive",
     "relabel",
 ]

@@ -1,13 +1,9 @@
-"""What the Pyro-based estimators share: priors, seeding, the posterior summary and the
-posterior predictive density."""
+"""What the Pyro-based estimators share: parameters, seeding, starts and the fitted state."""
 
 from __future__ import annotations
 
-import contextlib
 import math
 import numbers
-import warnings
-from collections.abc import Iterator
 from numbers import Integral, Real
 from typing import Any
 
@@ -20,67 +16,81 @@ from torch import Tensor
 from .._base import ClusterScoringMixin
 from .._data import refuse_across_ranks
 from .._estimator import RANDOM_STATE, MixtureEstimator
-from .._validation import OutputKind, as_output, check_random_generator, resolve_dtype, to_tensor
-from ..covariance import DiagCovariance
+from .._validation import (
+    OutputKind,
+    as_output,
+    check_device,
+    check_random_generator,
+    resolve_dtype,
+    to_tensor,
+)
 from ..fit.kmeans import kmeans
 from ..mixture import Mixture
-from .model import SCALE_FAMILIES, SITES, MixturePrior, log_likelihood, make_prior
+from ._arviz import inference_data
+from ._components import COMPONENT_FAMILIES, ComponentFamily, component_family
+from ._posterior import PosteriorPredictiveMixin
+from ._quiet import quiet_pyro
+from .prior import SCALE_FAMILIES, MixturePrior, make_prior
 
 __all__ = ["PYRO_CONSTRAINTS", "PyroMixtureBase", "quiet_pyro"]
-
-#: posterior draws evaluated together in the predictive density (bounds memory)
-_DRAWS_PER_BLOCK = 64
 
 
 #: Parameters every Pyro estimator shares.
 PYRO_CONSTRAINTS: dict[str, Any] = {
     "n_components": [Interval(Integral, 1, None, closed="left")],
+    "covariance_type": [StrOptions(set(COMPONENT_FAMILIES))],
     "weight_concentration_prior": [Interval(Real, 0.0, None, closed="neither")],
     "mean_prior": [None, "array-like", Real],
     "mean_prior_scale": [None, "array-like", Real],
     "scale_prior": [None, "array-like", Real],
     "scale_family": [StrOptions(set(SCALE_FAMILIES))],
+    "lkj_concentration": [Interval(Real, 0.0, None, closed="neither")],
+    "device": "no_validation",  # checked by check_device, which names what exists
     "random_state": RANDOM_STATE,
     "dtype": "no_validation",
 }
 
 
-@contextlib.contextmanager
-def quiet_pyro() -> Iterator[None]:
-    """Silence Pyro's and the JIT's advisory warnings (pytest turns warnings into errors);
-    only inside Pyro calls, never globally."""
-    with warnings.catch_warnings():
-        for category in (UserWarning, FutureWarning, DeprecationWarning, RuntimeWarning):
-            warnings.filterwarnings("ignore", category=category, module=r"pyro\..*")
-            warnings.filterwarnings("ignore", category=category, module=r"torch\..*")
-        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
-        yield
-
-
-class PyroMixtureBase(ClusterScoringMixin, DensityMixin, MixtureEstimator):
+class PyroMixtureBase(
+    PosteriorPredictiveMixin, ClusterScoringMixin, DensityMixin, MixtureEstimator
+):
     """Common plumbing for :class:`SVIGaussianMixture` and :class:`MCMCGaussianMixture`.
 
-    Subclasses fit, then hand relabelled posterior draws ``{site: (n_draws, ...)}`` to
-    ``_store_draws``; scoring and the predictive density work from those draws.
+    Subclasses fit, then hand relabelled posterior draws ``{site: (n_chains, n_draws,
+    ...)}`` to ``_store_draws``; scoring and the predictive density work from those
+    draws (:class:`~mixtorch.bayes._posterior.PosteriorPredictiveMixin`).
     """
 
     #: scoring helpers in ClusterScoringMixin read this; the data here are small
     chunk_size: int | None = None
     n_components: int
+    covariance_type: str
     weight_concentration_prior: float
     mean_prior: Any
     mean_prior_scale: Any
     scale_prior: Any
     scale_family: str
+    lkj_concentration: float
+    device: Any
     dtype: Any
+
+    def _family(self) -> type[ComponentFamily]:
+        return component_family(self.covariance_type)
 
     # -- fitting ---------------------------------------------------------------------
     def _fit_data(self, X: Any) -> tuple[Tensor, OutputKind, MixturePrior]:
         self._validate_params()
+        device = check_device(self.device)
         refuse_across_ranks(f"{type(self).__name__} does not fit across ranks.")
         check_positive_real(self.weight_concentration_prior, "weight_concentration_prior")
+        check_positive_real(self.lkj_concentration, "lkj_concentration")
         tensor, kind = to_tensor(
-            self, X, reset=True, dtype=resolve_dtype(self.dtype, X), ensure_min_samples=2
+            self,
+            X,
+            reset=True,
+            dtype=resolve_dtype(self.dtype, X),
+            device=device,
+            ensure_min_samples=2,
         )
         for name, positive in (
             ("mean_prior", False),
@@ -100,6 +110,8 @@ class PyroMixtureBase(ClusterScoringMixin, DensityMixin, MixtureEstimator):
             self.mean_prior_scale,
             self.scale_prior,
             self.scale_family,
+            covariance_type=self.covariance_type,
+            lkj_concentration=self.lkj_concentration,
         )
         return tensor, kind, prior
 
@@ -109,94 +121,124 @@ class PyroMixtureBase(ClusterScoringMixin, DensityMixin, MixtureEstimator):
         return [int(seed) for seed in draws]
 
     def _initial_values(self, X: Tensor, seed: int) -> dict[str, Tensor]:
-        """A start near a k-means solution: centres, within-cluster spreads, cluster sizes."""
-        generator = torch.Generator(device=X.device).manual_seed(seed)
-        K = self.n_components
-        result = kmeans(X, K, generator)
-        labels = torch.cdist(X, result.centers).argmin(1)
-        counts = torch.bincount(labels, minlength=K).to(X.dtype)
-        spread = X.std(0) if X.shape[0] > 1 else X.new_ones(X.shape[1])
-        scales = torch.stack([X[labels == k].std(0) if counts[k] > 1 else spread for k in range(K)])
-        scales = torch.where(scales > 0, scales, spread.clamp_min(1e-3)).clamp_min(1e-3)
-        weights = (counts + 1.0) / (counts + 1.0).sum()
-        return {"weights": weights, "locs": result.centers.clone(), "scales": scales}
+        """A start near a k-means solution: centres, within-cluster spreads (and
+        correlations), cluster sizes."""
+        return initial_values(X, self.n_components, self._family(), seed)
 
     def _set_fitted(self, mixture: Mixture, record: Any, output: OutputKind) -> None:
-        """The fitted-state protocol (see :mod:`mixtorch._estimator`): ``record`` holds the
-        relabelled posterior draws ``{site: (n_draws, ...)}``; the plug-in ``mixture`` is
-        their posterior mean."""
-        self._store_draws(record, output)
+        """The fitted-state protocol (see :mod:`mixtorch._estimator`): ``record`` is
+        ``(draws, sample_stats)``, the relabelled posterior draws ``{site: (n_chains,
+        n_draws, ...)}`` and per-draw statistics; the plug-in ``mixture`` is their
+        posterior mean."""
+        if not (isinstance(record, tuple) and len(record) == 2):
+            raise TypeError(
+                f"{type(self).__name__} is built from posterior draws, not from a mixture "
+                "alone: fit it, or pass record=(draws, sample_stats)."
+            )
+        chains, sample_stats = record
+        self._store_draws(chains, sample_stats, output)
 
-    def _store_draws(self, draws: dict[str, Tensor], kind: OutputKind) -> None:
+    def _fit_record(self) -> Any:
+        return self._chains, self._sample_stats
+
+    def _move(self, device: Any, dtype: Any, output: OutputKind) -> None:
+        def move(values: dict[str, Tensor]) -> dict[str, Tensor]:
+            return {
+                name: value.to(device, dtype if value.is_floating_point() else None)
+                for name, value in values.items()
+            }
+
+        self._store_draws(move(self._chains), move(self._sample_stats), output)
+
+    def _store_draws(
+        self, chains: dict[str, Tensor], sample_stats: dict[str, Tensor], kind: OutputKind
+    ) -> None:
         """Posterior-mean parameters, the plug-in mixture and the kept draws."""
-        weights = draws["weights"].mean(0)
-        covariances = draws["scales"].square().mean(0)
-        self._draws = draws
-        self._fit_kind = kind
+        family = self._family()
+        self._chains, self._sample_stats, self._fit_kind = chains, sample_stats, kind
+        self._draws = {name: value.flatten(0, 1) for name, value in chains.items()}
+        weights = self._draws["weights"].mean(0)
+        covariances = family.covariances(self._draws).mean(0)
         self.mixture_ = Mixture(
-            weights / weights.sum(), draws["locs"].mean(0), DiagCovariance(covariances)
+            weights / weights.sum(), self._draws["locs"].mean(0), family.covariance(covariances)
         )
         self.weights_ = as_output(self.mixture_.weights, kind)
         self.means_ = as_output(self.mixture_.means, kind)
         self.covariances_ = as_output(covariances, kind)
-        self.posterior_samples_ = {name: as_output(draws[name], kind) for name in SITES}
+        self.posterior_samples_ = {
+            name: as_output(value, kind) for name, value in self._draws.items()
+        }
 
-    # -- posterior predictive --------------------------------------------------------
-    def _draw_log_likelihood(self, X: Tensor) -> Tensor:
-        """log p(x_i | theta_s) for every kept draw s, shape (n_draws, n_samples)."""
-        blocks = []
-        n_draws = self._draws["weights"].shape[0]
-        for start in range(0, n_draws, _DRAWS_PER_BLOCK):
-            part = {name: self._draws[name][start : start + _DRAWS_PER_BLOCK] for name in SITES}
-            blocks.append(log_likelihood(X, part["weights"], part["locs"], part["scales"]))
-        return torch.cat(blocks)
+    def _sample_statistics(
+        self, X: Tensor, chains: dict[str, Tensor], prior: MixturePrior
+    ) -> Tensor:
+        """Log joint density ``log p(theta) + sum_i log p(x_i | theta)`` of every draw,
+        shape (n_chains, n_draws)."""
+        family = self._family()
+        flat = {name: value.flatten(0, 1) for name, value in chains.items()}
+        log_likelihood = self._draw_log_likelihood(X, flat).sum(-1)
+        log_joint = family.log_prior(flat, prior) + log_likelihood
+        return log_joint.reshape(chains["weights"].shape[:2])
 
-    def score_samples(self, X: Any) -> Any:
-        """Log posterior predictive density, ``log mean_s p(x | theta_s)`` over the draws.
-
-        Parameters
-        ----------
-        X : array-like or Tensor of shape (n_samples, n_features)
-
-        Returns
-        -------
-        log_prob : ndarray or Tensor of shape (n_samples,)
-        """
-        tensor, kind, _ = self._prepare(X)
-        per_draw = self._draw_log_likelihood(tensor)
-        return as_output(torch.logsumexp(per_draw, 0) - math.log(per_draw.shape[0]), kind)
-
-    def score(self, X: Any, y: Any = None) -> float:
-        """Mean log posterior predictive density per sample."""
-        return float(torch.as_tensor(self.score_samples(X)).to(torch.float64).mean())
-
-    def predictive_density(
-        self, X: Any, quantiles: tuple[float, float] = (0.05, 0.95)
-    ) -> tuple[Any, Any, Any]:
-        """Posterior predictive density with a pointwise credible band.
+    def to_arviz(self, X: Any = None) -> Any:
+        """The posterior as an ArviZ ``InferenceData`` (needs the ``arviz`` package).
 
         Parameters
         ----------
-        X : array-like or Tensor of shape (n_samples, n_features)
-        quantiles : (float, float)
-            Lower and upper posterior quantiles of ``p(x | theta)`` (default a 90% band).
+        X : array-like or Tensor of shape (n_samples, n_features), optional
+            Data whose pointwise log-likelihood ``log p(x_i | theta)`` of every draw goes
+            into the ``log_likelihood`` group (variable ``obs``, for ``arviz.loo`` and
+            ``arviz.waic``).
 
         Returns
         -------
-        mean, lower, upper : ndarray or Tensor of shape (n_samples,)
-            The posterior mean of the density and the requested quantiles.
+        arviz.InferenceData
+            ``posterior`` holds every latent site with dimensions ``(chain, draw,
+            component[, feature[, feature_bis]])``: an MCMC fit's chains, or an SVI fit's
+            draws from the guide as one chain. ``sample_stats`` holds ``lp`` (the log
+            joint density of each draw on the training data) and, for NUTS,
+            ``diverging``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mixtorch import SVIGaussianMixture
+        >>> X = np.random.default_rng(0).normal(size=(40, 2))
+        >>> model = SVIGaussianMixture(2, guide="mean_field", num_steps=20, num_restarts=1,
+        ...                            num_samples=30, random_state=0).fit(X)
+        >>> data = model.to_arviz(X)
+        >>> data.posterior["locs"].shape, data.log_likelihood["obs"].shape
+        ((1, 30, 2, 2), (1, 30, 40))
         """
-        low, high = (float(q) for q in quantiles)
-        if not 0.0 <= low <= high <= 1.0:
-            raise ValueError(f"quantiles must satisfy 0 <= low <= high <= 1, got {quantiles!r}.")
-        tensor, kind, _ = self._prepare(X)
-        density = torch.exp(self._draw_log_likelihood(tensor))
-        levels = torch.tensor([low, high], dtype=density.dtype, device=density.device)
-        lower, upper = torch.quantile(density, levels, dim=0)
-        return tuple(as_output(value, kind) for value in (density.mean(0), lower, upper))
+        tensor = None if X is None else self._prepare(X)[0]
+        log_likelihood = None
+        if tensor is not None:
+            per_draw = self._draw_log_likelihood(tensor)
+            log_likelihood = per_draw.reshape(*self._chains["weights"].shape[:2], -1)
+        return inference_data(self._chains, self._sample_stats, log_likelihood)
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "_draws")
+
+
+def initial_values(
+    X: Tensor, n_components: int, family: type[ComponentFamily], seed: int
+) -> dict[str, Tensor]:
+    """Values of every latent site from a k-means solution of ``X`` (seeded by ``seed``).
+
+    Returns
+    -------
+    dict of str -> Tensor
+        ``weights`` (K,), ``locs`` (K, D) and the family's scale sites.
+    """
+    generator = torch.Generator(device=X.device).manual_seed(seed)
+    result = kmeans(X, n_components, generator)
+    labels = torch.cdist(X, result.centers).argmin(1)
+    counts = torch.bincount(labels, minlength=n_components).to(X.dtype)
+    weights = (counts + 1.0) / (counts + 1.0).sum()
+    start = {"weights": weights, "locs": result.centers.clone()}
+    start.update(family.initial_scales(X, labels, n_components))
+    return start
 
 
 def check_positive_real(value: Any, name: str) -> None:

@@ -13,8 +13,12 @@ from pyro.optim import Adam  # type: ignore[attr-defined]
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import Tensor
 
-from ._common import PYRO_CONSTRAINTS, PyroMixtureBase, quiet_pyro
-from .model import SITES, MixturePrior, mixture_model, relabel
+from ._common import PYRO_CONSTRAINTS, PyroMixtureBase
+from ._components import complete_draws
+from ._quiet import quiet_pyro, threads_for
+from .model import mixture_model
+from .prior import MixturePrior
+from .relabel import relabel
 
 __all__ = ["GUIDES", "SVIGaussianMixture"]
 
@@ -24,10 +28,11 @@ _RANKING_WINDOW = 50
 
 
 class SVIGaussianMixture(PyroMixtureBase):
-    """Bayesian Gaussian mixture (diagonal covariances) fitted by Pyro's SVI.
+    """Bayesian Gaussian mixture (diagonal or full covariances) fitted by Pyro's SVI.
 
-    The model is :func:`mixtorch.bayes.model.mixture_model`: Dirichlet weights, Normal
-    means, HalfCauchy (or LogNormal) standard deviations, assignments summed out of the
+    The model is :func:`mixtorch.bayes.mixture_model`: Dirichlet weights, Normal
+    means, HalfCauchy (or LogNormal) standard deviations and, for full covariances, an
+    LKJ prior on each component's correlation matrix; assignments are summed out of the
     likelihood. ``guide='map'`` (``AutoDelta``) gives the maximum a posteriori estimate;
     ``guide='mean_field'`` (``AutoNormal``) a factorised Gaussian posterior in the
     unconstrained space. Each restart starts from a different k-means solution and the
@@ -36,13 +41,18 @@ class SVIGaussianMixture(PyroMixtureBase):
     Parameters
     ----------
     n_components : int, default=1
+    covariance_type : {'diag', 'full'}, default='diag'
+        ``'full'``: covariance ``diag(s) C diag(s)`` with an LKJ prior on the Cholesky
+        factor of the correlation matrix ``C`` (Pyro's ``LKJCholesky``).
     guide : {'map', 'mean_field'}, default='map'
-    n_steps : int, default=1000
+    num_steps : int, default=1000
         Adam steps per restart.
     learning_rate : float, default=0.05
-    n_restarts : int, default=3
-    n_posterior_samples : int, default=200
-        Draws from the fitted guide kept in ``posterior_samples_`` (all equal for 'map').
+    num_restarts : int, default=3
+    num_samples : int, default=200
+        Draws from the fitted guide (Pyro's ``Predictive(num_samples=...)``), kept in
+        ``posterior_samples_``; ``score_samples``, ``predict_proba`` and ``predict``
+        average over them (for 'map' they are all equal).
     weight_concentration_prior : float, default=1.0
         Symmetric Dirichlet concentration.
     mean_prior, mean_prior_scale : float or array-like of shape (n_features,), optional
@@ -50,15 +60,23 @@ class SVIGaussianMixture(PyroMixtureBase):
     scale_prior : float or array-like of shape (n_features,), optional
         Scale of the prior on standard deviations; default: the data std.
     scale_family : {'halfcauchy', 'lognormal'}, default='halfcauchy'
+    lkj_concentration : float, default=1.0
+        LKJ concentration ``eta`` of the correlations ('full'): 1 is uniform over
+        correlation matrices, larger values shrink correlations towards zero.
+    device : str or torch.device, optional
+        Where to fit ('cpu', 'cuda', ...); checked before any work. By default the
+        input's device.
     random_state : int, RandomState, Generator or torch.Generator, optional
     dtype : {'float32', 'float64'}, optional
 
     Attributes
     ----------
-    weights_, means_, covariances_ : posterior means; covariances_ is (K, D) ('diag' layout)
+    weights_, means_ : posterior means
+    covariances_ : posterior mean covariances, (K, D) for 'diag', (K, D, D) for 'full'
     posterior_samples_ : dict of arrays
-        ``weights`` (S, K), ``locs`` (S, K, D), ``scales`` (S, K, D), relabelled to one
-        labelling (components in lexicographic order of their means).
+        ``weights`` (S, K), ``locs`` (S, K, D), ``scales`` (S, K, D) and, for 'full',
+        ``corr_cholesky`` (S, K, D, D), relabelled to one labelling (components in
+        lexicographic order of their means).
     elbo_history_ : list of float
         ELBO (higher is better) at every step of the kept restart.
     elbo_histories_ : list of list of float
@@ -66,7 +84,11 @@ class SVIGaussianMixture(PyroMixtureBase):
     elbo_ : float
         Final ELBO of the kept restart (mean of its last steps).
     mixture_ : Mixture
-        The posterior-mean mixture (used by ``predict_proba``, ``predict``, ``sample``).
+        The posterior-mean mixture (used by ``sample``).
+
+    See Also
+    --------
+    MCMCGaussianMixture : the same model sampled by NUTS.
 
     Examples
     --------
@@ -74,7 +96,7 @@ class SVIGaussianMixture(PyroMixtureBase):
     >>> from mixtorch import SVIGaussianMixture
     >>> rng = np.random.default_rng(0)
     >>> X = np.concatenate([rng.normal(-3, 0.5, 60), rng.normal(3, 0.5, 40)])[:, None]
-    >>> model = SVIGaussianMixture(n_components=2, n_steps=200, n_restarts=1, random_state=0).fit(X)
+    >>> model = SVIGaussianMixture(2, num_steps=200, num_restarts=1, random_state=0).fit(X)
     >>> np.sort(model.means_[:, 0]).round(1)
     array([-3.,  3.])
     >>> np.sort(model.weights_).round(1)
@@ -84,40 +106,46 @@ class SVIGaussianMixture(PyroMixtureBase):
     _parameter_constraints: ClassVar[dict[str, Any]] = {
         **PYRO_CONSTRAINTS,
         "guide": [StrOptions(set(GUIDES))],
-        "n_steps": [Interval(Integral, 1, None, closed="left")],
+        "num_steps": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0.0, None, closed="neither")],
-        "n_restarts": [Interval(Integral, 1, None, closed="left")],
-        "n_posterior_samples": [Interval(Integral, 1, None, closed="left")],
+        "num_restarts": [Interval(Integral, 1, None, closed="left")],
+        "num_samples": [Interval(Integral, 1, None, closed="left")],
     }
 
     def __init__(
         self,
         n_components: int = 1,
         *,
+        covariance_type: str = "diag",
         guide: str = "map",
-        n_steps: int = 1000,
+        num_steps: int = 1000,
         learning_rate: float = 0.05,
-        n_restarts: int = 3,
-        n_posterior_samples: int = 200,
+        num_restarts: int = 3,
+        num_samples: int = 200,
         weight_concentration_prior: float = 1.0,
         mean_prior: Any = None,
         mean_prior_scale: Any = None,
         scale_prior: Any = None,
         scale_family: str = "halfcauchy",
+        lkj_concentration: float = 1.0,
+        device: Any = None,
         random_state: Any = None,
         dtype: Any = None,
     ) -> None:
         self.n_components = n_components
+        self.covariance_type = covariance_type
         self.guide = guide
-        self.n_steps = n_steps
+        self.num_steps = num_steps
         self.learning_rate = learning_rate
-        self.n_restarts = n_restarts
-        self.n_posterior_samples = n_posterior_samples
+        self.num_restarts = num_restarts
+        self.num_samples = num_samples
         self.weight_concentration_prior = weight_concentration_prior
         self.mean_prior = mean_prior
         self.mean_prior_scale = mean_prior_scale
         self.scale_prior = scale_prior
         self.scale_family = scale_family
+        self.lkj_concentration = lkj_concentration
+        self.device = device
         self.random_state = random_state
         self.dtype = dtype
 
@@ -136,7 +164,7 @@ class SVIGaussianMixture(PyroMixtureBase):
         tensor, kind, prior = self._fit_data(X)
         best: tuple[float, list[float], dict[str, Tensor]] | None = None
         histories = []
-        for seed in self._seeds(self.n_restarts, tensor.device):
+        for seed in self._seeds(self.num_restarts, tensor.device):
             history, draws = self._one_run(tensor, prior, seed)
             histories.append(history)
             window = history[-_RANKING_WINDOW:]
@@ -145,7 +173,10 @@ class SVIGaussianMixture(PyroMixtureBase):
                 best = (score, history, draws)
         assert best is not None
         self.elbo_, self.elbo_history_, self.elbo_histories_ = best[0], best[1], histories
-        self._store_draws(relabel(best[2]), kind)
+        # the guide's draws form one chain
+        chains = relabel({name: value[None] for name, value in best[2].items()})
+        stats = {"lp": self._sample_statistics(tensor, chains, prior)}
+        self._store_draws(chains, stats, kind)
         return self
 
     def _one_run(
@@ -154,17 +185,18 @@ class SVIGaussianMixture(PyroMixtureBase):
         initial = self._initial_values(X, seed)
         pyro.clear_param_store()
         # fork_rng: Pyro draws from torch's global generator; keep the caller's stream intact
-        with torch.random.fork_rng(devices=[]), quiet_pyro():
+        with torch.random.fork_rng(devices=[]), quiet_pyro(), threads_for(X, self.n_components):
             torch.manual_seed(seed)
             guide = self._make_guide(initial)
             svi = SVI(mixture_model, guide, Adam({"lr": self.learning_rate}), Trace_ELBO())
-            history = [-float(svi.step(X, self.n_components, prior)) for _ in range(self.n_steps)]
-            predictive = Predictive(guide, num_samples=self.n_posterior_samples)
+            history = [-float(svi.step(X, self.n_components, prior)) for _ in range(self.num_steps)]
+            predictive = Predictive(guide, num_samples=self.num_samples)
             samples = predictive(X, self.n_components, prior)
         pyro.clear_param_store()
+        draws = complete_draws(samples, self._family())
         draws = {
-            name: samples[name].detach().reshape(self.n_posterior_samples, *initial[name].shape)
-            for name in SITES
+            name: value.reshape(self.num_samples, *initial[name].shape)
+            for name, value in draws.items()
         }
         if not all(bool(torch.isfinite(value).all()) for value in draws.values()):
             raise FloatingPointError(
