@@ -299,3 +299,12 @@ def test_data_covariance_computed_on_first_use_for_explicit_bandwidths():
         np.testing.assert_allclose(rule.data_covariance_, expected, rtol=1e-12)
     assert GaussianKDE(0.3).fit(X[:1]).data_covariance_ is None
     assert not hasattr(GaussianKDE(0.3), "data_covariance_")
+
+
+def test_data_covariance_on_first_use_survives_a_model_file(tmp_path):
+    import mixtorch
+
+    X = np.random.default_rng(5).normal(size=(300, 2))
+    path = mixtorch.save(GaussianKDE(0.4).fit(X), tmp_path / "kde.mixtorch")
+    loaded = mixtorch.load(path)
+    np.testing.assert_allclose(loaded.data_covariance_, np.cov(X.T), rtol=1e-12)

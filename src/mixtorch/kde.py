@@ -39,8 +39,9 @@ from .mixture import Mixture
 
 __all__ = ["DuplicatePointsWarning", "GaussianKDE"]
 
-#: ``_data_covariance`` before its first use (None means "fitted on a single point").
-_PENDING: Any = object()
+#: ``_data_covariance`` before its first use (None means "fitted on a single point"); a
+#: string, so that model files can hold it.
+_PENDING = "computed on first use"
 
 
 class GaussianKDE(DeviceMixin, KDEDensityMixin, ScipyKDEMixin, DensityMixin, BaseEstimator):
@@ -251,7 +252,7 @@ default='scott'
         Computed in :meth:`fit` for data-driven bandwidths, on first use otherwise.
         """
         check_is_fitted(self, "mixture_")
-        if self._data_covariance is _PENDING:
+        if isinstance(self._data_covariance, str):  # _PENDING, also after a load
             covariance = data_covariance_or_none(self._data, self._weights, required=False)
             self._data_covariance = (
                 None if covariance is None else as_output(covariance, self._fit_kind)
