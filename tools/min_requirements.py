@@ -23,7 +23,10 @@ def minimum_pins(pyproject: Path, extras: list[str]) -> list[str]:
         specs += project["optional-dependencies"][extra]
     pins = []
     for spec in specs:
-        match = re.fullmatch(r"\s*([A-Za-z0-9_.\-]+)\s*>=\s*([0-9][^,;\s]*)\s*", spec)
+        # ``name>=minimum`` optionally followed by an upper bound (``,<2``).
+        match = re.fullmatch(
+            r"\s*([A-Za-z0-9_.\-]+)\s*>=\s*([0-9][^,;\s]*)\s*(,\s*<\s*[0-9][^,;\s]*\s*)?", spec
+        )
         if match is None:
             raise SystemExit(f"{spec!r} has no plain '>=' minimum; declare one")
         if match.group(1).lower() not in SKIP:
