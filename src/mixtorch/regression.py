@@ -139,7 +139,6 @@ class GaussianMixtureRegressor(RegressorMixin, BaseEstimator):
         self
         """
         self._validate_params()
-        kind = OutputKind.of(X)
         inputs, targets = self._validated_xy(X, y)
         joint = torch.cat([inputs, targets.reshape(targets.shape[0], -1)], dim=1)
         params = {name: getattr(self, name) for name in self._parameter_constraints}
@@ -148,7 +147,6 @@ class GaussianMixtureRegressor(RegressorMixin, BaseEstimator):
         self.n_iter_ = self.mixture_model_.n_iter_
         self.converged_ = self.mixture_model_.converged_
         self._single_target = targets.ndim == 1
-        self._output = kind
         return self
 
     def _validated_xy(self, X: Any, y: Any) -> tuple[torch.Tensor, torch.Tensor]:
