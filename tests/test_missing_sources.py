@@ -43,15 +43,8 @@ def _start(kind: str) -> dict[str, np.ndarray]:
 
 
 def _model(kind: str, **options: object) -> GaussianMixture:
-    return GaussianMixture(
-        2,
-        covariance_type=kind,
-        missing_values=np.nan,
-        tol=1e-10,
-        max_iter=500,
-        **_start(kind),
-        **options,
-    )
+    settings = {"missing_values": np.nan, "tol": 1e-10, "max_iter": 500, **options}
+    return GaussianMixture(2, covariance_type=kind, **_start(kind), **settings)
 
 
 def _observed_log_likelihood(model: GaussianMixture, X: np.ndarray) -> float:
@@ -158,3 +151,30 @@ def test_float32_source_fit_on_offset_data_is_close_to_float64(kind):
     np.testing.assert_allclose(single.covariances_, double.covariances_, rtol=2e-2, atol=2e-2)
     scores = single.score_samples(X.astype(np.float32))
     assert np.isfinite(scores).all()
+
+
+@pytest.mark.parametrize("kind", ["full", "diag"])
+def test_partial_fit_at_the_exact_em_fixed_point_leaves_the_model_in_place(kind):
+    # With no running state, partial_fit on X is one EM step on X from the fitted model:
+    # at exact EM's fixed point (with missing entries) nothing may move.
+    X = _holes(seed=6)
+    model = _model(kind, tol=1e-13, max_iter=2000).fit(X)
+    means, covariances = model.means_.copy(), model.covariances_.copy()
+    model.partial_fit(X)
+    np.testing.assert_allclose(model.means_, means, rtol=0, atol=1e-7)
+    np.testing.assert_allclose(model.covariances_, covariances, rtol=0, atol=1e-7)
+
+
+def test_partial_fit_over_batches_with_missing_entries_finds_the_clusters():
+    X = _holes(seed=7, n=4000)
+    model = GaussianMixture(2, missing_values=np.nan, random_state=0)
+    for batch in np.array_split(X, 20):
+        model.partial_fit(batch)
+    exact = _model("full").fit(X)
+    order = np.argsort(model.means_[:, 0])
+    np.testing.assert_allclose(
+        model.means_[order], exact.means_[np.argsort(exact.means_[:, 0])], atol=0.15
+    )
+    assert np.isfinite(model.score_samples(X)).all()
+    with pytest.raises(ValueError, match="NaN"):
+        GaussianMixture(2).partial_fit(X)

@@ -142,7 +142,9 @@ class OnlineFitMixin:
         sufficient statistics with step ``(t + 2) ** -step_size_decay`` followed by an
         M-step (see :mod:`mixtorch.fit.stepwise`). On a model fitted by ``fit`` the
         running statistics restart from the fitted parameters. The running state is
-        ``stepwise_state_``, saved with the model.
+        ``stepwise_state_``, saved with the model. With ``missing_values=np.nan`` batches
+        may hold NaN: their expected statistics enter as in :meth:`fit` (the first start
+        is drawn with each NaN replaced by its column's mean in the batch).
 
         Parameters
         ----------
@@ -157,7 +159,10 @@ class OnlineFitMixin:
         self._validate_params()
         fitted = hasattr(self, "mixture_")
         dtype = self.mixture_.dtype if fitted else resolve_dtype(self.dtype, X)
-        tensor, kind = to_tensor(self, X, reset=not fitted, dtype=dtype, device=self.device)
+        missing = self._allows_missing()
+        tensor, kind = to_tensor(
+            self, X, reset=not fitted, dtype=dtype, device=self.device, allow_nan=missing
+        )
         rows = self._rows(tensor.shape[1])
         if fitted:
             mixture = self.mixture_
@@ -172,7 +177,8 @@ class OnlineFitMixin:
                 )
             generator = check_random_generator(self.random_state, tensor.device)
             spec = self._start_spec(tensor.shape[1], tensor.dtype, tensor.device)
-            mixture, state = start_mixture(tensor, spec, generator, rows), None
+            filled = fill_missing(tensor, column_means(tensor)) if missing else tensor
+            mixture, state = start_mixture(filled, spec, generator, rows), None
         updated, state, trace = stepwise_update(
             mixture,
             tensor,
@@ -180,6 +186,7 @@ class OnlineFitMixin:
             decay=float(self.step_size_decay),
             reg_covar=self.reg_covar,
             rows=rows,
+            statistics=missing_statistics if missing else accumulate_statistics,
         )
         self._set_fitted(updated, trace, kind)
         self.stepwise_state_ = state
