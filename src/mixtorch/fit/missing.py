@@ -112,7 +112,12 @@ def _pattern_moments(
 
 
 class _IncompleteRows:
-    """Expected sufficient statistics of rows with missing entries, about the means."""
+    """Expected sufficient statistics of rows with missing entries, about the means.
+
+    Rows are buffered until they fill a chunk (as many rows as the largest chunk seen),
+    so each pattern is conditioned once per chunk's worth of incomplete rows rather than
+    once per chunk: with few holes that is once per pass, with memory for one more chunk.
+    """
 
     def __init__(self, mixture: Mixture) -> None:
         K, D, device = mixture.n_components, mixture.n_features, mixture.device
@@ -122,9 +127,22 @@ class _IncompleteRows:
         self.scatter = torch.zeros(K, D, D, device=device, dtype=ACCUMULATOR_DTYPE)
         self.log_likelihood = torch.zeros((), device=device, dtype=ACCUMULATOR_DTYPE)
         self.n_samples = torch.zeros((), device=device, dtype=ACCUMULATOR_DTYPE)
+        self.buffer: list[Tensor] = []
+        self.buffered = 0
 
-    def add(self, chunk: Tensor) -> None:
-        """Add rows that each miss at least one entry, one pattern at a time."""
+    def add(self, rows: Tensor, chunk_rows: int) -> None:
+        """Buffer rows that each miss at least one entry (from a chunk of ``chunk_rows``)."""
+        self.buffer.append(rows)
+        self.buffered += rows.shape[0]
+        if self.buffered >= chunk_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        """Add the buffered rows to the statistics, one pattern at a time."""
+        if not self.buffer:
+            return
+        chunk = torch.cat(self.buffer)
+        self.buffer, self.buffered = [], 0
         mixture = self.mixture
         unique, inverse = patterns(chunk)
         for index, pattern in enumerate(unique):
@@ -142,6 +160,7 @@ class _IncompleteRows:
             self.n_samples += rows.shape[0]
 
     def statistics(self) -> SufficientStatistics:
+        self.flush()
         layout = type(self.mixture.covariance).scatter_from_dense(self.scatter)
         return SufficientStatistics(
             self.counts, self.sums, layout, self.mixture.means, self.log_likelihood, self.n_samples
@@ -186,11 +205,13 @@ def missing_statistics(mixture: Mixture, chunks: Iterable[Tensor]) -> Sufficient
     incomplete = _IncompleteRows(mixture)
 
     def complete_rows() -> Iterator[Tensor]:
+        largest = 0
         for chunk in chunks:
             chunk = chunk.to(mixture.dtype)
+            largest = max(largest, chunk.shape[0])
             holes = torch.isnan(chunk).any(1)
             if bool(holes.any()):
-                incomplete.add(chunk[holes])
+                incomplete.add(chunk[holes], largest)
                 chunk = chunk[~holes]
             yield chunk
 
