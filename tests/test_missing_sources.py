@@ -178,3 +178,16 @@ def test_partial_fit_over_batches_with_missing_entries_finds_the_clusters():
     assert np.isfinite(model.score_samples(X)).all()
     with pytest.raises(ValueError, match="NaN"):
         GaussianMixture(2).partial_fit(X)
+
+
+@pytest.mark.parametrize("kind", ["full", "spherical"])
+def test_sparse_holes_buffered_over_many_chunks_give_the_in_memory_fit(kind):
+    # 2% of the rows have a hole: incomplete rows wait in a buffer across chunks
+    X = _holes(seed=8, missing=0.0)
+    rng = np.random.default_rng(8)
+    rows = np.flatnonzero(rng.random(len(X)) < 0.02)
+    X[rows, rng.integers(0, 3, size=len(rows))] = np.nan
+    memory = _model(kind).fit(X)
+    streamed = _model(kind).fit(from_tensor(X, 25))
+    _assert_same_fit(streamed, memory, 1e-9)
+    assert streamed.lower_bound_ == pytest.approx(_observed_log_likelihood(streamed, X), rel=1e-7)
