@@ -108,15 +108,19 @@ def test_files_with_missing_cells_stay_an_error_without_missing_values(tmp_path)
     _write_csv(tmp_path / "data.csv", X, "", header=False)
     with pytest.raises(ValueError, match="missing_values=np.nan"):
         GaussianMixture(2).fit(str(tmp_path))
+    complete_first = np.concatenate([np.ones((1, 3)), X])
+    _write_csv(tmp_path / "data.csv", complete_first, "NA", header=False)
+    with pytest.raises(ValueError, match=r"line \d+ of .*data.csv has a missing or infinite"):
+        GaussianMixture(2).fit(str(tmp_path))
     np.save(tmp_path / "data.npy", X)
-    with pytest.raises(ValueError, match="contains NaN; set missing_values=np.nan"):
+    with pytest.raises(ValueError, match=r"contains NaN; GaussianMixture\(missing_values=np.nan"):
         GaussianMixture(2).fit(str(tmp_path / "data.npy"))
     with pytest.raises(ValueError, match="contains NaN"):
         list(from_directory(tmp_path, "*.npy")())
     # with missing values every row is read, none dropped
     source = from_directory(tmp_path, "*.csv").with_missing_values(np.nan)
     read = torch.cat(list(source()))
-    np.testing.assert_array_equal(np.isnan(read.numpy()), np.isnan(X))
+    np.testing.assert_array_equal(np.isnan(read.numpy()), np.isnan(complete_first))
 
 
 def test_infinity_in_a_source_stays_an_error():
@@ -191,3 +195,16 @@ def test_sparse_holes_buffered_over_many_chunks_give_the_in_memory_fit(kind):
     streamed = _model(kind).fit(from_tensor(X, 25))
     _assert_same_fit(streamed, memory, 1e-9)
     assert streamed.lower_bound_ == pytest.approx(_observed_log_likelihood(streamed, X), rel=1e-7)
+
+
+def test_parquet_nulls_are_missing_entries_only_with_missing_values(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    X = _holes(seed=9)
+    columns = {name: pa.array(X[:, j], mask=np.isnan(X[:, j])) for j, name in enumerate("abc")}
+    pq.write_table(pa.table(columns), tmp_path / "data.parquet")
+    with pytest.raises(ValueError, match="has missing values"):
+        GaussianMixture(2).fit(str(tmp_path / "data.parquet"))
+    memory = _model("diag").fit(X)
+    from_parquet = _model("diag", chunk_size=100).fit(str(tmp_path / "data.parquet"))
+    _assert_same_fit(from_parquet, memory, 1e-9)

@@ -188,8 +188,8 @@ def checked_chunk(chunk: Any, where: str, allow_nan: bool = False) -> Tensor:
         raise ValueError(f"{where} contains infinity.")
     if not allow_nan and bool(torch.isnan(tensor).any()):
         raise ValueError(
-            f"{where} contains NaN; set missing_values=np.nan on the estimator to fit "
-            "rows with missing entries."
+            f"{where} contains NaN; GaussianMixture(missing_values=np.nan) fits rows with "
+            "missing entries, other estimators need them filled or removed."
         )
     return tensor
 

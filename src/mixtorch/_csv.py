@@ -295,7 +295,7 @@ def _raise_bad_cell(
             if (kind == "missing" and not missing) or (value is not None and np.isinf(value)):
                 raise ValueError(
                     f"{where} has a missing or infinite value ({cells[j].strip()!r}) in "
-                    f"column {column}; fill or remove it, or fit with missing_values=np.nan "
-                    "(no row is dropped silently)."
+                    f"column {column}; fill or remove it (no row is dropped silently). "
+                    "GaussianMixture(missing_values=np.nan) reads missing cells as NaN."
                 )
     raise ValueError(f"{path}: lines {first_line}-{first_line + len(block) - 1} do not parse.")

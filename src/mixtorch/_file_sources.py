@@ -207,8 +207,8 @@ def _table_to_array(batch: Any, file: Path, missing: bool) -> np.ndarray:
     for name, column in zip(batch.schema.names, batch.columns, strict=True):
         if column.null_count and not missing:
             raise ValueError(
-                f"Column {name!r} of {file} has missing values; set missing_values=np.nan "
-                "on the estimator to fit rows with missing entries."
+                f"Column {name!r} of {file} has missing values; "
+                "GaussianMixture(missing_values=np.nan) fits rows with missing entries."
             )
         try:
             values = column.to_numpy(zero_copy_only=False)
