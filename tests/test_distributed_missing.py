@@ -85,6 +85,12 @@ def _worker(rank_id: int, port: int, out: Path) -> None:
         default = GaussianMixture(2, missing_values=np.nan, random_state=0, tol=1e-8)
         results["default_labels"] = np.asarray(default.fit_predict(shard))
         results.update(fitted(default, "default"))
+        complete = shard[~np.isnan(shard).any(1)]  # finite rows, so only the setting differs
+        try:
+            GaussianMixture(2, missing_values=np.nan if rank_id == 0 else None).fit(complete)
+            results["mismatch"] = np.array("")
+        except ValueError as error:
+            results["mismatch"] = np.array(str(error))
         np.savez(out / f"rank{rank_id}.npz", **results)
     finally:
         dist.destroy_process_group()
@@ -131,6 +137,12 @@ def test_default_start_gives_one_model_on_every_rank(rank_results):
     expected = reference.predict(X)
     agreement = max((labels == expected).mean(), (labels != expected).mean())
     assert agreement == 1.0
+
+
+def test_ranks_that_disagree_on_missing_values_stop_with_the_same_error(rank_results):
+    messages = [str(result["mismatch"]) for result in rank_results]
+    assert messages[0] == messages[1]
+    assert "same missing_values" in messages[0]
 
 
 if __name__ == "__main__":
