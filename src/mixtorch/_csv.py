@@ -240,12 +240,12 @@ def _parse(
     values = _load(block, layout, None)
     if values is None and missing:  # the slower reader that knows the missing markers
         values = _load(block, layout, _missing_as_nan)
-    bad = np.isinf(values) if missing and values is not None else None
     if values is None or values.shape[0] != len(block):
         _raise_bad_cell(block, layout, width, first_line, path, missing)
-    elif (bad is not None and bad.any()) or (bad is None and not np.isfinite(values).all()):
-        _raise_bad_cell(block, layout, width, first_line, path, missing)
     assert values is not None
+    # NaN is a missing entry only when missing entries are allowed; infinity never is
+    if np.isinf(values).any() or (not missing and np.isnan(values).any()):
+        _raise_bad_cell(block, layout, width, first_line, path, missing)
     return values
 
 
