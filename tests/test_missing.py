@@ -175,10 +175,10 @@ def test_tensor_input_with_missing_entries_stays_a_tensor():
     assert isinstance(scores, torch.Tensor) and bool(torch.isfinite(scores).all())
 
 
-def test_sources_with_missing_values_are_refused_clearly():
+def test_gradient_fits_of_sources_with_missing_values_are_refused_clearly():
     from mixtorch.sources import from_tensor
 
     _, holes = _data()
     source = from_tensor(torch.as_tensor(holes), 100)
-    with pytest.raises(ValueError, match="in-memory data only"):
-        GaussianMixture(2, missing_values=np.nan).fit(source)
+    with pytest.raises(ValueError, match="algorithm='em'"):
+        GaussianMixture(2, missing_values=np.nan, algorithm="gradient").fit(source)

@@ -35,6 +35,10 @@ class ChunkSource:
         count is then an error.
     name : str, default='data source'
         Used in error messages.
+    missing_values : float or None, default=None
+        ``np.nan`` to let chunks hold NaN (missing entries, for
+        ``GaussianMixture(missing_values=np.nan)``); ``None`` keeps NaN an error.
+        Infinities are always an error. See :meth:`with_missing_values`.
 
     Raises
     ------
@@ -62,6 +66,7 @@ class ChunkSource:
         n_features: int | None = None,
         n_samples: int | None = None,
         name: str = "data source",
+        missing_values: float | None = None,
     ) -> None:
         if not callable(factory):
             raise TypeError(f"factory must be callable, got {type(factory).__name__}.")
@@ -69,6 +74,7 @@ class ChunkSource:
         self.n_features = n_features
         self.n_samples = n_samples
         self.name = name
+        self.missing_values = check_missing_values(missing_values)
         self._last: Any = None  # the previous pass's iterable, to spot one-shot iterators
         self._pass_rows: int | None = None
 
@@ -101,7 +107,8 @@ class ChunkSource:
         self._last = iterable
         rows = 0
         for index, chunk in enumerate(iterable):
-            tensor = checked_chunk(chunk, f"chunk {index} of {self.name}")
+            where = f"chunk {index} of {self.name}"
+            tensor = checked_chunk(chunk, where, allow_nan=self.missing_values is not None)
             if self.n_features is None:
                 self.n_features = int(tensor.shape[1])
             elif tensor.shape[1] != self.n_features:
@@ -124,6 +131,40 @@ class ChunkSource:
                 "sampler that resamples, or an exhausted iterator do not)."
             )
         self._pass_rows = rows
+
+    def with_missing_values(self, missing_values: float | None) -> ChunkSource:
+        """The same data with NaN accepted as missing entries (``np.nan``) or refused
+        (``None``); file readers then also read empty and ``NA`` cells as missing.
+
+        Parameters
+        ----------
+        missing_values : float or None
+            ``np.nan`` or ``None``.
+
+        Returns
+        -------
+        ChunkSource
+            A new source; this one is unchanged.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mixtorch.sources import from_tensor
+        >>> source = from_tensor(np.array([[1.0, np.nan], [2.0, 3.0]]))
+        >>> next(source.with_missing_values(np.nan)()).isnan().sum().item()
+        1
+        """
+        factory = self.factory
+        reread = getattr(factory, "with_missing_values", None)
+        if callable(reread):  # a file reader: it must parse missing cells itself
+            factory = reread(missing_values)
+        return ChunkSource(
+            factory,
+            n_features=self.n_features,
+            n_samples=self.n_samples,
+            name=self.name,
+            missing_values=missing_values,
+        )
 
     def first_chunk(self) -> Tensor:
         """The first chunk (sets ``n_features`` when it was unknown).
@@ -152,7 +193,23 @@ class ChunkSource:
         )
 
 
-def checked_chunk(chunk: Any, where: str) -> Tensor:
+def check_missing_values(missing_values: Any) -> float | None:
+    """``missing_values`` checked: ``None`` or NaN (the only marker of missing entries)."""
+    if missing_values is None:
+        return None
+    if isinstance(missing_values, (float, np.floating)) and np.isnan(missing_values):
+        return float("nan")
+    raise ValueError(
+        f"missing_values must be None or np.nan, got {missing_values!r}; mark missing "
+        "entries with NaN."
+    )
+
+
+def checked_chunk(chunk: Any, where: str, allow_nan: bool = False) -> Tensor:
+    """``chunk`` as a 2-D float32/float64 tensor; ValueError/TypeError naming ``where``.
+
+    NaN is an error unless ``allow_nan``; infinity always is.
+    """
     if _is_feature_batch(chunk):
         chunk = chunk[0]  # a (features, target, ...) batch from a DataLoader
     if isinstance(chunk, Tensor):
@@ -175,9 +232,13 @@ def checked_chunk(chunk: Any, where: str) -> Tensor:
         tensor = tensor.to(torch.float64)
     elif tensor.dtype not in (torch.float32, torch.float64):
         tensor = tensor.float()
-    if not bool(torch.isfinite(tensor).all()):
-        kind = "NaN" if bool(torch.isnan(tensor).any()) else "infinity"
-        raise ValueError(f"{where} contains {kind}.")
+    if bool(torch.isinf(tensor).any()):
+        raise ValueError(f"{where} contains infinity.")
+    if not allow_nan and bool(torch.isnan(tensor).any()):
+        raise ValueError(
+            f"{where} contains NaN; GaussianMixture(missing_values=np.nan) fits rows with "
+            "missing entries, other estimators need them filled or removed."
+        )
     return tensor
 
 

@@ -24,15 +24,19 @@ def print_model(model: Any, form: str) -> None:
         "n_features_in": _plain(getattr(model, "n_features_in_", None)),
         "feature_names_in": feature_names(model),
     }
+    if hasattr(model, "n_targets_"):  # a regressor: the targets follow the features
+        record["n_targets"] = _plain(model.n_targets_)
+    # a regressor or imputer keeps its joint mixture in mixture_model_
+    inner = getattr(model, "mixture_model_", None)
+    mixture = getattr(model if inner is None else inner, "mixture_", None)
     for name in ("n_components", "covariance_type"):
-        mixture = getattr(model, "mixture_", None)
         if mixture is not None:
             record[f"fitted_{name}"] = _plain(getattr(mixture, name))
-    fit = {
-        name.rstrip("_"): _plain(getattr(model, name))
-        for name in ("converged_", "n_iter_", "lower_bound_", "bandwidth_", "factor_")
-        if hasattr(model, name)
-    }
+    fit: dict[str, Any] = {}
+    for name in ("converged_", "n_iter_", "lower_bound_", "bandwidth_", "factor_"):
+        holder = model if hasattr(model, name) else inner  # lower_bound_: the joint fit's
+        if holder is not None and hasattr(holder, name):
+            fit[name.rstrip("_")] = _plain(getattr(holder, name))
     record["fit"] = fit
     if form == "json":
         print(json.dumps(record, indent=2))

@@ -18,6 +18,9 @@ into a "header". No row is ever dropped: a cell that is not a number, a missing 
 (``NA``, empty, ``nan``), an infinity or a row with the wrong number of cells is a
 ``ValueError`` naming the file, the line and the column. ``#`` is not a comment marker.
 Files may be gzip-compressed (``.gz``) and ``-`` reads standard input.
+
+With ``missing=True`` (a fit with ``missing_values=np.nan``) the missing-value markers
+are read as NaN instead, and a first line of numbers and missing cells is data.
 """
 
 from __future__ import annotations
@@ -25,11 +28,12 @@ from __future__ import annotations
 import gzip
 import io
 import itertools
+import math
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 
@@ -94,15 +98,17 @@ def csv_chunks(
     columns: Sequence[str] | None = None,
     drop: Sequence[str] | None = None,
     rows: int = CHUNK_LINES,
+    missing: bool = False,
 ) -> tuple[CsvLayout, Iterator[np.ndarray]]:
-    """The layout and an iterator of float64 blocks of at most ``rows`` rows."""
+    """The layout and an iterator of float64 blocks of at most ``rows`` rows (missing
+    cells as NaN when ``missing``, else an error)."""
     handle = open_text(path)
     try:
         first, second = _peek(handle, path)
         delimiter = _delimiter(first, path)
         cells = _split(first, delimiter)
         if header is None:
-            has_header = _guess_header(cells, _split(second, delimiter), path)
+            has_header = _guess_header(cells, _split(second, delimiter), path, missing)
         else:
             has_header = header
         names = tuple(cell.strip() for cell in cells) if has_header else None
@@ -112,7 +118,8 @@ def csv_chunks(
         raise
     lines = itertools.chain([] if has_header else [first], [second] if second else [], handle)
     start = 2 if has_header else 1
-    return layout, _blocks(handle, lines, layout, len(cells), start, rows, path)
+    blocks = _blocks(handle, lines, layout, len(cells), start, rows, path, missing)
+    return layout, blocks
 
 
 def _peek(handle: IO[str], path: str | Path) -> tuple[str, str]:
@@ -156,15 +163,21 @@ def _kind(cell: str) -> str:
     return "number"
 
 
-def _guess_header(first: list[str], second: list[str], path: str | Path) -> bool:
+def _guess_header(first: list[str], second: list[str], path: str | Path, missing: bool) -> bool:
     kinds = {_kind(cell) for cell in first}
-    if kinds == {"number"}:
+    if kinds == {"number"} or (missing and kinds == {"number", "missing"}):
         return False
     if kinds == {"name"} and second and "number" in {_kind(cell) for cell in second}:
         return True
+    hint = (
+        " It has missing cells: a model fitted with missing_values=np.nan reads them as NaN."
+        if kinds == {"number", "missing"}
+        else ""
+    )
     raise ValueError(
         f"cannot tell whether the first line of {path} ({','.join(first)!r}) is a header or "
-        "data: pass --header or --no-header (header=True/False). No row is dropped silently."
+        "data: pass --header or --no-header (header=True/False). No row is dropped "
+        f"silently.{hint}"
     )
 
 
@@ -199,6 +212,7 @@ def _blocks(
     start: int,
     rows: int,
     path: str | Path,
+    missing: bool,
 ) -> Iterator[np.ndarray]:
     number = start
     try:
@@ -209,34 +223,59 @@ def _blocks(
                 raise ValueError(f"{path} is not UTF-8 text ({error}); save it as UTF-8.") from None
             if not block:
                 return
-            yield _parse(block, layout, width, number, path)
+            yield _parse(block, layout, width, number, path, missing)
             number += len(block)
     finally:
         handle.close()
 
 
 def _parse(
-    block: list[str], layout: CsvLayout, width: int, first_line: int, path: str | Path
+    block: list[str],
+    layout: CsvLayout,
+    width: int,
+    first_line: int,
+    path: str | Path,
+    missing: bool,
 ) -> np.ndarray:
+    values = _load(block, layout, None)
+    if values is None and missing:  # the slower reader that knows the missing markers
+        values = _load(block, layout, _missing_as_nan)
+    if values is None or values.shape[0] != len(block):
+        _raise_bad_cell(block, layout, width, first_line, path, missing)
+    assert values is not None
+    # NaN is a missing entry only when missing entries are allowed; infinity never is
+    if np.isinf(values).any() or (not missing and np.isnan(values).any()):
+        _raise_bad_cell(block, layout, width, first_line, path, missing)
+    return values
+
+
+def _load(block: list[str], layout: CsvLayout, converter: Any) -> np.ndarray | None:
     try:
-        values = np.loadtxt(
+        return np.loadtxt(
             block,
             delimiter=layout.delimiter,
             usecols=layout.columns,
             comments=None,
             ndmin=2,
             dtype=np.float64,
+            converters=converter,
         )
     except ValueError:
-        values = None
-    if values is None or values.shape[0] != len(block) or not np.isfinite(values).all():
-        _raise_bad_cell(block, layout, width, first_line, path)
-    assert values is not None
-    return values
+        return None
+
+
+def _missing_as_nan(cell: str) -> float:
+    text = cell.strip().strip('"')
+    return math.nan if text.lower() in MISSING else float(text)
 
 
 def _raise_bad_cell(
-    block: list[str], layout: CsvLayout, width: int, first_line: int, path: str | Path
+    block: list[str],
+    layout: CsvLayout,
+    width: int,
+    first_line: int,
+    path: str | Path,
+    missing: bool,
 ) -> None:
     names = layout.names
     for offset, line in enumerate(block):
@@ -253,9 +292,10 @@ def _raise_bad_cell(
                     f"column {column} of {path} is not numeric: {cells[j].strip()!r} on "
                     f"{where}. Drop it (--drop) or choose columns (--columns)."
                 )
-            if kind == "missing" or (value is not None and not np.isfinite(value)):
+            if (kind == "missing" and not missing) or (value is not None and np.isinf(value)):
                 raise ValueError(
                     f"{where} has a missing or infinite value ({cells[j].strip()!r}) in "
-                    f"column {column}; fill or remove it (no row is dropped silently)."
+                    f"column {column}; fill or remove it (no row is dropped silently). "
+                    "GaussianMixture(missing_values=np.nan) reads missing cells as NaN."
                 )
     raise ValueError(f"{path}: lines {first_line}-{first_line + len(block) - 1} do not parse.")

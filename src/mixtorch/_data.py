@@ -71,6 +71,7 @@ def prepare_source(
     device: Any,
     warm_dtype: torch.dtype | None,
     configuration: dict[str, Any],
+    missing_values: float | None = None,
 ) -> SourceInput:
     """``X`` as a :class:`SourceInput`; sets ``estimator.n_features_in_`` as ``fit`` does.
 
@@ -84,9 +85,11 @@ def prepare_source(
         The fitted model's dtype for a warm start.
     configuration : dict
         Settings every rank must share (``n_components``, ``covariance_type``, ...).
+    missing_values : float or None
+        ``np.nan`` to accept NaN as missing entries (chunks and file cells), else None.
     """
     if is_source(X):
-        source = as_source(X)
+        source = as_source(X).with_missing_values(missing_values)
         first = source.first_chunk()
         computation = warm_dtype or resolve_dtype(dtype, first)
         n_features = int(first.shape[1])
@@ -109,8 +112,10 @@ def prepare_source(
             dtype=computation,
             device=device,
             ensure_min_samples=0 if is_distributed() else 1,
+            allow_nan=missing_values is not None,
         )
         whole = from_callable(lambda: iter((tensor,)), n_features=tensor.shape[1])
+        whole = whole.with_missing_values(missing_values)
         prepared = SourceInput(
             whole, kind, computation, tensor.device, int(tensor.shape[1]), tensor
         )

@@ -193,19 +193,36 @@ def from_directory(
 def from_files(
     files: list[Path], chunk_size: int, name: str, header: bool | None = None
 ) -> ChunkSource:
+    """A source reading ``files`` (``.npy``, Parquet or CSV shards) in order."""
     rows = positive_int(chunk_size, "chunk_size")
-    readers = [_file_reader(file, rows, header) for file in files]
+    return ChunkSource(ShardReader(files, rows, header), name=name)
 
-    def chunks() -> Iterator[Any]:
-        for file, reader in zip(files, readers, strict=True):
+
+class ShardReader:
+    """The factory of a file source: reads the shards in order, each chunk checked with a
+    message naming its shard. With ``missing`` empty, ``NA`` and NaN cells (and Parquet
+    nulls) are read as NaN; otherwise they stay an error (no row is dropped silently).
+    """
+
+    def __init__(self, files: list[Path], rows: int, header: bool | None, missing: bool = False):
+        self.files, self.rows, self.header, self.missing = files, rows, header, missing
+        # built now, so that a missing Parquet reader is reported before any pass
+        self.readers = [_file_reader(file, rows, header, missing) for file in files]
+
+    def __call__(self) -> Iterator[Any]:
+        for file, reader in zip(self.files, self.readers, strict=True):
             for index, chunk in enumerate(reader()):
-                # validate here so the message names the shard, not just the chunk number
-                yield checked_chunk(chunk, f"chunk {index} of shard {file}")
+                where = f"chunk {index} of shard {file}"
+                yield checked_chunk(chunk, where, allow_nan=self.missing)
 
-    return ChunkSource(chunks, name=name)
+    def with_missing_values(self, missing_values: float | None) -> ShardReader:
+        """The same shards, reading missing cells as NaN unless ``missing_values`` is None."""
+        return ShardReader(self.files, self.rows, self.header, missing_values is not None)
 
 
-def _file_reader(file: Path, rows: int, header: bool | None) -> Callable[[], Iterable[Any]]:
+def _file_reader(
+    file: Path, rows: int, header: bool | None, missing: bool
+) -> Callable[[], Iterable[Any]]:
     suffix = file_suffix(file)
     if suffix == ".npy":
         return from_npy(file, chunk_size=rows).factory
@@ -214,9 +231,9 @@ def _file_reader(file: Path, rows: int, header: bool | None) -> Callable[[], Ite
             raise ImportError(
                 f"reading the Parquet shard {file} needs pyarrow: pip install 'mixtorch[io]'"
             )
-        return lambda: _parquet_chunks(file, rows)
+        return lambda: _parquet_chunks(file, rows, missing)
     if suffix == ".csv":
-        return lambda: csv_chunks(file, header=header, rows=rows)[1]
+        return lambda: csv_chunks(file, header=header, rows=rows, missing=missing)[1]
     raise ValueError(f"Unsupported file type {file.suffix!r} for {file}; use {SUFFIXES}.")
 
 
@@ -225,21 +242,27 @@ def file_suffix(file: Path) -> str:
     return ".csv" if name.endswith(".csv.gz") else file.suffix.lower()
 
 
-def _parquet_chunks(file: Path, rows: int) -> Iterator[np.ndarray]:
+def _parquet_chunks(file: Path, rows: int, missing: bool) -> Iterator[np.ndarray]:
     import pyarrow.parquet as pq
 
     with pq.ParquetFile(file) as handle:
         for batch in handle.iter_batches(batch_size=rows):
-            yield _table_to_array(batch, file)
+            yield _table_to_array(batch, file, missing)
 
 
-def _table_to_array(batch: Any, file: Path) -> np.ndarray:
+def _table_to_array(batch: Any, file: Path, missing: bool) -> np.ndarray:
     columns = []
     for name, column in zip(batch.schema.names, batch.columns, strict=True):
-        if column.null_count:
-            raise ValueError(f"Column {name!r} of {file} has missing values.")
+        if column.null_count and not missing:
+            raise ValueError(
+                f"Column {name!r} of {file} has missing values; "
+                "GaussianMixture(missing_values=np.nan) fits rows with missing entries."
+            )
         try:
-            columns.append(column.to_numpy(zero_copy_only=False).astype(np.float64))
+            values = column.to_numpy(zero_copy_only=False)
+            if column.null_count:  # nulls as NaN, whatever the column's type
+                values = np.where(column.is_null().to_numpy(zero_copy_only=False), np.nan, values)
+            columns.append(np.asarray(values, dtype=np.float64))
         except (TypeError, ValueError) as error:
             raise ValueError(f"Column {name!r} of {file} is not numeric: {error}") from error
     return np.stack(columns, axis=1) if columns else np.empty((0, 0))

@@ -8,18 +8,24 @@ the values the pure fitters of :mod:`mixtorch.fit.streaming` and
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
+from torch import Tensor
 
 from ._data import prepare_source, uses_source
 from ._estimator import Progress, best_of_n_init
 from ._validation import as_output, check_random_generator, resolve_dtype, to_tensor
 from .distributed import synchronised_generator
 from .fit.em import fit_em
+from .fit.missing import column_means, fill_missing, missing_statistics, observed_weighted_log_prob
 from .fit.start import start_mixture
 from .fit.stepwise import StepwiseState, stepwise_update
-from .fit.streaming import PassMeter, reservoir_sample, stream_start_mixture
+from .fit.streaming import Chunks, PassMeter, reservoir_sample, stream_start_mixture
+from .mixture import Mixture
+from .stats import accumulate_statistics
 
 __all__ = ["OnlineFitMixin"]
 
@@ -52,6 +58,7 @@ class OnlineFitMixin:
         def _start_spec(self, n_features: int, dtype: torch.dtype, device: Any) -> Any: ...
         def _set_fitted(self, mixture: Any, record: Any, output: Any) -> None: ...
         def _validate_params(self) -> None: ...
+        def _allows_missing(self) -> bool: ...
 
     def _uses_source(self, X: Any) -> bool:
         return uses_source(
@@ -61,9 +68,15 @@ class OnlineFitMixin:
         )
 
     def _fit_source(self, X: Any, progress: Progress, labels: bool) -> Any:
-        """Exact EM over a chunk source (or this rank's shard); see mixtorch.fit.streaming."""
+        """Exact EM over a chunk source (or this rank's shard); see mixtorch.fit.streaming.
+
+        With ``missing_values=np.nan`` the E-step is :func:`missing_statistics` (additive
+        like the complete-data one) and the start is drawn from the data with each NaN
+        replaced by its column's mean over the reservoir sample.
+        """
         if self.algorithm != "em":
             raise ValueError("Fitting from a data source or across ranks needs algorithm='em'.")
+        missing = self._allows_missing()
         warm = self._warm()
         data = prepare_source(
             self,
@@ -75,7 +88,9 @@ class OnlineFitMixin:
                 "n_components": self.n_components,
                 "covariance_type": self.covariance_type,
                 "init_params": self.init_params,
+                "missing_values": missing,
             },
+            missing_values=np.nan if missing else None,
         )
         rows = self._rows(data.n_features)
         chunks = PassMeter(data.source, rows, data.device, data.dtype)
@@ -95,8 +110,9 @@ class OnlineFitMixin:
             )
         spec = self._start_spec(data.n_features, data.dtype, data.device)
         progress.describe, progress.label = chunks.describe, "Pass"
+        start_chunks, start_sample = _start_data(chunks, sample, missing)
         mixture, trace = best_of_n_init(
-            lambda: stream_start_mixture(chunks, sample, spec, generator),
+            lambda: stream_start_mixture(start_chunks, start_sample, spec, generator),
             lambda start, previous: fit_em(
                 chunks,
                 start,
@@ -105,6 +121,7 @@ class OnlineFitMixin:
                 reg_covar=self.reg_covar,
                 previous_lower_bound=previous,
                 callback=progress.iteration if progress.active else None,
+                statistics=missing_statistics if missing else accumulate_statistics,
             ),
             n_init=self.n_init,
             warm=(self.mixture_.to(data.device, data.dtype), self.lower_bound_) if warm else None,
@@ -114,7 +131,7 @@ class OnlineFitMixin:
         self._set_fitted(mixture, trace, data.kind)
         if not labels:
             return None
-        predicted = [mixture.predict(chunk, rows) for chunk in chunks()]
+        predicted = [_labels(mixture, chunk, rows, missing) for chunk in chunks()]
         return as_output(torch.cat(predicted), data.kind)
 
     def partial_fit(self, X: Any, y: Any = None) -> Any:
@@ -125,7 +142,9 @@ class OnlineFitMixin:
         sufficient statistics with step ``(t + 2) ** -step_size_decay`` followed by an
         M-step [1]_ [2]_ (see :mod:`mixtorch.fit.stepwise`). On a model fitted by ``fit`` the
         running statistics restart from the fitted parameters. The running state is
-        ``stepwise_state_``, saved with the model.
+        ``stepwise_state_``, saved with the model. With ``missing_values=np.nan`` batches
+        may hold NaN: their expected statistics enter as in :meth:`fit` (the first start
+        is drawn with each NaN replaced by its column's mean in the batch).
 
         Parameters
         ----------
@@ -164,7 +183,10 @@ class OnlineFitMixin:
         self._validate_params()
         fitted = hasattr(self, "mixture_")
         dtype = self.mixture_.dtype if fitted else resolve_dtype(self.dtype, X)
-        tensor, kind = to_tensor(self, X, reset=not fitted, dtype=dtype, device=self.device)
+        missing = self._allows_missing()
+        tensor, kind = to_tensor(
+            self, X, reset=not fitted, dtype=dtype, device=self.device, allow_nan=missing
+        )
         rows = self._rows(tensor.shape[1])
         if fitted:
             mixture = self.mixture_
@@ -179,7 +201,8 @@ class OnlineFitMixin:
                 )
             generator = check_random_generator(self.random_state, tensor.device)
             spec = self._start_spec(tensor.shape[1], tensor.dtype, tensor.device)
-            mixture, state = start_mixture(tensor, spec, generator, rows), None
+            filled = fill_missing(tensor, column_means(tensor)) if missing else tensor
+            mixture, state = start_mixture(filled, spec, generator, rows), None
         updated, state, trace = stepwise_update(
             mixture,
             tensor,
@@ -187,7 +210,28 @@ class OnlineFitMixin:
             decay=float(self.step_size_decay),
             reg_covar=self.reg_covar,
             rows=rows,
+            statistics=missing_statistics if missing else accumulate_statistics,
         )
         self._set_fitted(updated, trace, kind)
         self.stepwise_state_ = state
         return self
+
+
+def _start_data(chunks: Chunks, sample: Tensor, missing: bool) -> tuple[Chunks, Tensor]:
+    """The stream and sample the start is drawn from: with missing entries, each NaN
+    replaced by its column's mean over the sample (the same on every rank)."""
+    if not missing:
+        return chunks, sample
+    means = column_means(sample)
+
+    def filled() -> Iterator[Tensor]:
+        return (fill_missing(chunk, means) for chunk in chunks())
+
+    return filled, fill_missing(sample, means)
+
+
+def _labels(mixture: Mixture, chunk: Tensor, rows: int, missing: bool) -> Tensor:
+    """The most probable component of each row (over its observed entries)."""
+    if missing:
+        return observed_weighted_log_prob(mixture, chunk).argmax(1)
+    return mixture.predict(chunk, rows)

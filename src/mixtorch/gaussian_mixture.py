@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
@@ -11,20 +10,18 @@ from sklearn.base import DensityMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import ClusterScoringMixin
-from ._chunks import chunk_list, chunk_rows
+from ._chunks import chunk_rows
 from ._conditional import ConditioningMixin
-from ._estimator import MIXTURE_CONSTRAINTS, MixtureEstimator, Progress, best_of_n_init
+from ._estimator import MIXTURE_CONSTRAINTS, MixtureEstimator, Progress
+from ._memory_fit import InMemoryFitMixin
 from ._online import OnlineFitMixin
 from ._torch_interop import mixture_from_torch
-from ._validation import OutputKind, as_output, check_random_generator, resolve_dtype, to_tensor
+from ._validation import OutputKind, as_output, resolve_dtype
 from .covariance import Covariance, covariance_class
-from .fit.collapse import warn_if_collapsed
-from .fit.em import FIXABLE, EMTrace, fit_em
-from .fit.gradient import OPTIMIZERS, GradientTrace, fit_gradient
-from .fit.missing import fill_column_means, missing_statistics, observed_weighted_log_prob
-from .fit.start import StartSpec, check_given_start, start_mixture
+from .fit.em import EMTrace
+from .fit.gradient import OPTIMIZERS, GradientTrace
+from .fit.start import StartSpec, check_given_start
 from .mixture import Mixture
-from .stats import accumulate_statistics
 
 __all__ = ["GaussianMixture"]
 
@@ -33,7 +30,12 @@ OPTIMIZER_CONSTRAINT: list[Any] = [StrOptions(set(OPTIMIZERS)), callable]
 
 
 class GaussianMixture(
-    ConditioningMixin, OnlineFitMixin, ClusterScoringMixin, DensityMixin, MixtureEstimator
+    ConditioningMixin,
+    OnlineFitMixin,
+    InMemoryFitMixin,
+    ClusterScoringMixin,
+    DensityMixin,
+    MixtureEstimator,
 ):
     """Gaussian mixture fitted by expectation-maximisation, on CPU or GPU.
 
@@ -114,7 +116,9 @@ class GaussianMixture(
         (exact EM, :mod:`mixtorch.fit.missing`; the start is drawn from the data with
         NaN replaced by column means), and ``score_samples``, ``score``, ``predict`` and
         ``predict_proba`` use each row's marginal over its observed entries. ``None``
-        keeps NaN an error. Only in-memory EM fits accept missing entries.
+        keeps NaN an error. Fits from data sources and across ``torch.distributed``
+        ranks accept missing entries too (file readers then read empty and ``NA`` cells
+        as NaN), with the same exact EM; ``algorithm='gradient'`` does not.
     fixed : tuple of {'weights', 'means', 'covariances'}, default=()
         Parameter groups taken from ``weights_init``, ``means_init`` and
         ``precisions_init`` (which must then be given) and never updated, by EM or by
@@ -364,122 +368,13 @@ class GaussianMixture(
         return self._fit(X, None, labels=True)
 
     def _fit(self, X: Any, callback: Any, labels: bool) -> Any:
+        """Fit from a data source or across ranks (:mod:`mixtorch._online`), else in
+        memory (:mod:`mixtorch._memory_fit`)."""
         self._validate_params()
         progress = Progress(self.verbose, self.verbose_interval, callback)
         if self._uses_source(X):
-            if self._allows_missing():
-                raise ValueError(
-                    "missing_values=np.nan is supported for in-memory data only, not for "
-                    "data sources or across torch.distributed ranks yet; load the data, or "
-                    "fill or drop the missing entries first."
-                )
             return self._fit_source(X, progress, labels)
-        warm = self._warm()
-        dtype = self.mixture_.dtype if warm else resolve_dtype(self.dtype, X)
-        tensor, kind = to_tensor(
-            self,
-            X,
-            reset=not warm,
-            dtype=dtype,
-            device=self.device,
-            ensure_min_samples=2,
-            allow_nan=self._allows_missing(),
-        )
-        holes = self._allows_missing() and bool(torch.isnan(tensor).any())
-        if holes and self.algorithm != "em":
-            raise ValueError(
-                "Rows with missing entries are fitted by EM only; use algorithm='em' "
-                "with missing_values=np.nan."
-            )
-        if tensor.shape[0] < self.n_components:
-            raise ValueError(
-                "Expected n_samples >= n_components but got "
-                f"n_components = {self.n_components}, n_samples = {tensor.shape[0]}"
-            )
-        rows = self._rows(tensor.shape[1])
-        spec = self._start_spec(tensor.shape[1], tensor.dtype, tensor.device)
-        generator = check_random_generator(self.random_state, tensor.device)
-        filled = fill_column_means(tensor) if holes else tensor
-        mixture, trace = best_of_n_init(
-            lambda: start_mixture(filled, spec, generator, rows),
-            lambda start, previous: self._run(tensor, start, rows, previous, generator, progress),
-            n_init=self.n_init,
-            warm=(self.mixture_.to(tensor.device, tensor.dtype), self.lower_bound_)
-            if warm
-            else None,
-            progress=progress,
-            max_iter=self.max_iter,
-        )
-        warn_if_collapsed(mixture, self.reg_covar)  # the kept run only
-        self._set_fitted(mixture, trace, kind)
-        if not labels:
-            _ = mixture.e_step_kernel  # the E-step kernel is chosen with the fit's settings
-            return None
-        if holes:
-            return as_output(observed_weighted_log_prob(mixture, tensor).argmax(1), kind)
-        return as_output(mixture.predict(tensor, rows), kind)
-
-    def _run(
-        self,
-        X: torch.Tensor,
-        start: Mixture,
-        rows: int,
-        previous: float,
-        generator: torch.Generator,
-        progress: Progress,
-    ) -> tuple[Mixture, EMTrace | GradientTrace]:
-        """One run of the chosen algorithm from ``start``."""
-        if self.algorithm == "gradient":
-            return fit_gradient(
-                X,
-                start,
-                optimizer=self.optimizer,
-                learning_rate=self.learning_rate,
-                batch_size=self.batch_size,
-                max_iter=self.max_iter,
-                tol=self.tol,
-                generator=generator,
-                reg_covar=self.reg_covar,
-                chunk_size=rows,
-                callback=progress.epoch if progress.active else None,
-                fixed=self._fixed(),
-            )
-        chunks = chunk_list(X, rows)
-        holes = self._allows_missing() and bool(torch.isnan(X).any())
-        return fit_em(
-            lambda: chunks,
-            start,
-            tol=self.tol,
-            max_iter=self.max_iter,
-            reg_covar=self.reg_covar,
-            previous_lower_bound=previous,
-            callback=progress.iteration if progress.active else None,
-            statistics=missing_statistics if holes else accumulate_statistics,
-            fixed=self._fixed(),
-        )
-
-    def _allows_missing(self) -> bool:
-        """Whether NaN marks missing entries (``missing_values=np.nan``)."""
-        if self.missing_values is None:
-            return False
-        if not math.isnan(float(self.missing_values)):
-            raise ValueError(
-                f"missing_values must be None or np.nan, got {self.missing_values!r}; mark "
-                "missing entries with NaN."
-            )
-        return True
-
-    def _fixed(self) -> frozenset[str]:
-        """``fixed`` as a set of group names, each with its ``*_init`` given."""
-        names = frozenset(self.fixed)
-        unknown = sorted(str(name) for name in names - set(FIXABLE))
-        if unknown:
-            raise ValueError(f"fixed may only contain {FIXABLE}, got {unknown}.")
-        needs = {"weights": "weights_init", "means": "means_init", "covariances": "precisions_init"}
-        for name in sorted(names):
-            if getattr(self, needs[name]) is None:
-                raise ValueError(f"fixed contains {name!r}, so {needs[name]} must give its values.")
-        return names
+        return self._fit_in_memory(X, progress, labels)
 
     # -- shared by the in-memory, source and online paths ------------------------------
     def _warm(self) -> bool:

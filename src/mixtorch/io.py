@@ -15,31 +15,25 @@ file.
 
 Estimators holding a ``mixture_`` (:class:`~mixtorch.GaussianMixture`,
 :class:`~mixtorch.Gaussian`) are saved as their mixture parameters and rebuilt through
-their public ``set_fitted``; any other estimator is saved generically: every attribute that
-``fit`` set (fitted ``name_`` and private ``_name``) goes to the file, tensors and arrays
-as tensors, mixtures, covariances and mixtorch dataclasses field by field, the rest as
-JSON; it is restored with ``setattr`` followed by the class's ``_after_load()`` hook if
-it has one.
+their public ``set_fitted``; :class:`~mixtorch.GaussianMixtureRegressor` and
+:class:`~mixtorch.GaussianMixtureImputer` as their fitted joint ``GaussianMixture`` plus
+their own fitted attributes; any other estimator is saved generically: every attribute
+that ``fit`` set (fitted ``name_`` and private ``_name``) goes to the file, tensors and
+arrays as tensors, mixtures, covariances and mixtorch dataclasses field by field, the rest
+as JSON; it is restored with ``setattr`` followed by the class's ``_after_load()`` hook if
+it has one. The formats live in :mod:`mixtorch._formats`.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ._codec import (
-    Writer,
-    class_name,
-    decode,
-    decode_kind,
-    encode,
-    encode_kind,
-    is_mixtorch_module,
-)
+from ._codec import Writer, class_name, decode, encode, is_mixtorch_module
+from ._formats import FORMATS, REGISTERED, RebuildFn, StateFn, generic_format
 from ._model_file import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -49,12 +43,12 @@ from ._model_file import (
 )
 from ._version import __version__
 from .bayesian_mixture import BayesianGaussianMixture
-from .fit.em import EMTrace
-from .fit.stepwise import StepwiseState
 from .gaussian import Gaussian
 from .gaussian_mixture import GaussianMixture
+from .impute import GaussianMixtureImputer
 from .kde import GaussianKDE
 from .mixture import Mixture
+from .regression import GaussianMixtureRegressor
 
 __all__ = [
     "ESTIMATORS",
@@ -69,19 +63,17 @@ __all__ = [
 #: mixtorch's estimator classes a file may name (by class name; the module part of the
 #: tag must be in mixtorch). The Pyro-based ones need pyro and are resolved on demand.
 ESTIMATORS: dict[str, type] = {
-    cls.__name__: cls for cls in (GaussianMixture, Gaussian, GaussianKDE, BayesianGaussianMixture)
+    cls.__name__: cls
+    for cls in (
+        GaussianMixture,
+        Gaussian,
+        GaussianKDE,
+        BayesianGaussianMixture,
+        GaussianMixtureRegressor,
+        GaussianMixtureImputer,
+    )
 }
 _PYRO_ESTIMATORS = ("SVIGaussianMixture", "MCMCGaussianMixture")
-
-# -- estimator formats ---------------------------------------------------------------
-#: state(model, writer) -> JSON tree; rebuild(model, tree, tensors, device) fills the model.
-StateFn = Callable[[Any, "Writer"], dict[str, Any]]
-RebuildFn = Callable[[Any, dict[str, Any], dict[str, torch.Tensor], Any], None]
-
-_FORMATS: dict[type, tuple[StateFn, RebuildFn]] = {}
-_REGISTERED: dict[str, type] = {}
-
-_EM_SCALARS = ("converged_", "n_iter_", "lower_bound_", "lower_bounds_")
 
 
 def register_estimator(
@@ -128,91 +120,10 @@ def register_estimator(
     >>> type(again).__name__
     'CentredGaussian'
     """
-    _REGISTERED[class_name(cls)] = cls
+    REGISTERED[class_name(cls)] = cls
     if state is not None and rebuild is not None:
-        _FORMATS[cls] = (state, rebuild)
+        FORMATS[cls] = (state, rebuild)
     return cls
-
-
-def _mixture_state(model: Any, writer: Writer) -> dict[str, Any]:
-    state: dict[str, Any] = {
-        "mixture_": encode(model.mixture_, "mixture_", writer, True),
-        "kind": encode_kind(model.output_kind),
-    }
-    for name in (*_EM_SCALARS, "feature_names_in_"):
-        if hasattr(model, name):
-            state[name] = encode(getattr(model, name), name, writer, True)
-    # partial_fit's running state (step counter, reference, statistics): tensors + JSON
-    if getattr(model, "stepwise_state_", None) is not None:
-        stepwise_tensors, stepwise_meta = model.stepwise_state_.to_tensors()
-        state["stepwise_state_"] = {
-            "meta": stepwise_meta,
-            "tensors": {n: writer.add(f"stepwise.{n}", t) for n, t in stepwise_tensors.items()},
-        }
-    return state
-
-
-def _mixture_rebuild(
-    model: Any, state: dict[str, Any], tensors: dict[str, torch.Tensor], device: Any
-) -> None:
-    mixture = decode(state["mixture_"], tensors)
-    if device is not None:
-        mixture = mixture.to(device=device)
-    kind = decode_kind(state["kind"], device)
-    if isinstance(model, GaussianMixture):
-        trace = EMTrace(
-            lower_bounds=list(state.get("lower_bounds_", [])),
-            n_iter=int(state.get("n_iter_", 0)),
-            converged=bool(state.get("converged_", False)),
-        )
-        model.set_fitted(mixture, trace, output=kind)
-        model.lower_bound_ = decode(state.get("lower_bound_", trace.lower_bound), tensors)
-    else:
-        model.set_fitted(mixture, output=kind)
-    if "stepwise_state_" in state:
-        saved = state["stepwise_state_"]
-        stepwise = {name: tensors[key] for name, key in saved["tensors"].items()}
-        model.stepwise_state_ = StepwiseState.from_tensors(stepwise, saved["meta"], device)
-    if "feature_names_in_" in state:
-        model.feature_names_in_ = decode(state["feature_names_in_"], tensors)
-
-
-def _generic_state(model: Any, writer: Writer) -> dict[str, Any]:
-    params = model.get_params(deep=False)
-    # Fitted attributes (``name_``) and private state (``_name``) that fit computed;
-    # hyper-parameters come from get_params and the output kind is saved on its own.
-    fitted = {
-        name: value
-        for name, value in vars(model).items()
-        if name not in params
-        and name != "_fit_kind"
-        and not name.startswith("__")
-        and (name.endswith("_") or name.startswith("_"))
-    }
-    state: dict[str, Any] = {"attributes": encode(fitted, "attr", writer, True)}
-    if "_fit_kind" in vars(model):  # how results are handed back, set by fit
-        state["kind"] = encode_kind(vars(model)["_fit_kind"])
-    return state
-
-
-def _generic_rebuild(
-    model: Any, state: dict[str, Any], tensors: dict[str, torch.Tensor], device: Any
-) -> None:
-    if device is not None:
-        tensors = {key: value.to(device) for key, value in tensors.items()}
-    for name, value in decode(state["attributes"], tensors).items():
-        if device is not None and isinstance(value, Mixture):
-            value = value.to(device=device)
-        setattr(model, name, value)
-    if "kind" in state:
-        vars(model)["_fit_kind"] = decode_kind(state["kind"], device)
-    hook = getattr(model, "_after_load", None)
-    if callable(hook):
-        hook()
-
-
-for _cls in (GaussianMixture, Gaussian):
-    _FORMATS[_cls] = (_mixture_state, _mixture_rebuild)
 
 
 # -- public API ----------------------------------------------------------------------
@@ -271,7 +182,7 @@ def save(model: Any, path: str | os.PathLike[str]) -> Path:
         raise ValueError(f"This {type(model).__name__} is not fitted yet; fit it before saving.")
     writer = Writer({}, [])
     params = encode(model.get_params(deep=False), "params", writer, False)
-    state_fn = _FORMATS.get(type(model), (_generic_state, _generic_rebuild))[0]
+    state_fn = FORMATS.get(type(model), generic_format())[0]
     document = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -346,7 +257,7 @@ def load(path: str | os.PathLike[str], *, device: Any = None) -> Any:
         raise ValueError(
             f"{path}: cannot rebuild {cls.__name__} from its parameters: {error}"
         ) from error
-    rebuild = _FORMATS.get(cls, (_generic_state, _generic_rebuild))[1]
+    rebuild = FORMATS.get(cls, generic_format())[1]
     try:
         rebuild(model, document["state"], tensors, device)
         _check_consistent(model)
@@ -357,6 +268,16 @@ def load(path: str | os.PathLike[str], *, device: Any = None) -> Any:
 
 def _check_consistent(model: Any) -> None:
     """Shapes agree with each other and with the hyper-parameters."""
+    inner = getattr(model, "mixture_model_", None)
+    if inner is not None:  # a regressor or imputer: its joint mixture, then the columns
+        if not isinstance(inner, GaussianMixture):
+            raise TypeError(f"mixture_model_ is a {type(inner).__name__}, not a GaussianMixture")
+        _check_consistent(inner)
+        expected = int(model.n_features_in_) + int(getattr(model, "n_targets_", 0))
+        if inner.n_features_in_ != expected:
+            raise ValueError(
+                f"the mixture has {inner.n_features_in_} features but the model expects {expected}"
+            )
     mixture = getattr(model, "mixture_", None)
     if mixture is None:
         return
@@ -402,8 +323,8 @@ def _check_scores_finite(model: Any, mixture: Mixture) -> None:
 def _resolve_class(name: Any, path: Path) -> type:
     if not isinstance(name, str) or ":" not in name:
         raise ValueError(f"{path}: the model file does not name a class ({name!r}).")
-    if name in _REGISTERED:
-        return _REGISTERED[name]
+    if name in REGISTERED:
+        return REGISTERED[name]
     module, _, qualname = name.partition(":")
     if not is_mixtorch_module(module):
         raise ValueError(

@@ -176,7 +176,6 @@ class GaussianMixtureRegressor(RegressorMixin, BaseEstimator):
         mixtorch.GaussianMixture.fit : The joint fit it runs.
         """
         self._validate_params()
-        kind = OutputKind.of(X)
         inputs, targets = self._validated_xy(X, y)
         joint = torch.cat([inputs, targets.reshape(targets.shape[0], -1)], dim=1)
         params = {name: getattr(self, name) for name in self._parameter_constraints}
@@ -185,7 +184,6 @@ class GaussianMixtureRegressor(RegressorMixin, BaseEstimator):
         self.n_iter_ = self.mixture_model_.n_iter_
         self.converged_ = self.mixture_model_.converged_
         self._single_target = targets.ndim == 1
-        self._output = kind
         return self
 
     def _validated_xy(self, X: Any, y: Any) -> tuple[torch.Tensor, torch.Tensor]:

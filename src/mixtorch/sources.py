@@ -8,13 +8,15 @@ a time, so resident memory does not grow with the file), one Parquet or CSV file
 directory of such shards. :func:`as_source` recognises all of these.
 
 Every chunk is checked as it is read (2-D, numeric, finite, the same number of columns
-as the first chunk); errors name the shard or chunk at fault. Every complete pass must
-yield the same number of rows (and ``n_samples`` when it is known): a factory that
-hands back the same one-shot iterator twice, or a loader that drops or resamples rows
-between passes, is a ``ValueError`` saying so, since EM would otherwise fit a different
-data set on every pass. CSV shards are read by :mod:`mixtorch._csv` (its header rule:
-a header is recognised, a header-less shard keeps its first row, an undecidable first
-line is an error).
+as the first chunk); errors name the shard or chunk at fault. A source made with
+:meth:`ChunkSource.with_missing_values` (as ``GaussianMixture(missing_values=np.nan)``
+does) lets NaN through and reads empty and ``NA`` CSV cells and Parquet nulls as NaN.
+Every complete pass must yield the same number of rows (and ``n_samples`` when it is
+known): a factory that hands back the same one-shot iterator twice, or a loader that
+drops or resamples rows between passes, is a ``ValueError`` saying so, since EM would
+otherwise fit a different data set on every pass. CSV shards are read by
+:mod:`mixtorch._csv` (its header rule: a header is recognised, a header-less shard keeps
+its first row, an undecidable first line is an error).
 
 The source type and the in-memory sources live in :mod:`mixtorch._chunk_source`, the file
 readers in :mod:`mixtorch._file_sources`; this module re-exports them and recognises inputs.

@@ -20,6 +20,7 @@ continues where it stopped.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,6 +78,7 @@ def stepwise_update(
     decay: float,
     reg_covar: float,
     rows: int,
+    statistics: Callable[[Mixture, Iterable], SufficientStatistics] = accumulate_statistics,
 ) -> tuple[Mixture, StepwiseState, EMTrace]:
     """One stepwise-EM update of ``mixture`` from the batch ``X`` (see module notes).
 
@@ -92,6 +94,9 @@ def stepwise_update(
     reg_covar : float
     rows : int
         Rows per chunk.
+    statistics : callable, optional
+        The E-step pass, as for :func:`~mixtorch.fit.em.fit_em`:
+        :func:`~mixtorch.fit.missing.missing_statistics` for batches with missing entries.
 
     Returns
     -------
@@ -102,10 +107,10 @@ def stepwise_update(
     covariance = type(mixture.covariance)
     if state is None:
         reference = mixture.center.expand(mixture.n_components, -1)
-        running = _batch_statistics(mixture, X, reference, rows)
+        running = _batch_statistics(mixture, X, reference, rows, statistics)
         step = 0
     else:
-        batch = _batch_statistics(mixture, X, state.statistics.reference, rows)
+        batch = _batch_statistics(mixture, X, state.statistics.reference, rows, statistics)
         running = _blend(state.statistics, batch, float(state.step + 2) ** -float(decay))
         step = state.step + 1
     updated = running.m_step(covariance, reg_covar, mixture.dtype)
@@ -114,9 +119,15 @@ def stepwise_update(
     return updated, StepwiseState(step, running), trace
 
 
-def _batch_statistics(mixture: Mixture, X: Tensor, reference: Tensor, rows: int) -> Any:
+def _batch_statistics(
+    mixture: Mixture,
+    X: Tensor,
+    reference: Tensor,
+    rows: int,
+    statistics: Callable[[Mixture, Iterable], SufficientStatistics],
+) -> Any:
     """E-step statistics of one batch about a fixed ``reference``, per sample."""
-    total = accumulate_statistics(mixture, chunk_list(X, rows)).about(reference)
+    total = statistics(mixture, chunk_list(X, rows)).about(reference)
     n = total.n_samples
     return SufficientStatistics(
         total.counts / n,

@@ -1,0 +1,164 @@
+"""How each estimator becomes a model file's JSON tree and tensors, and back (see
+:mod:`mixtorch.io`).
+
+Three formats:
+
+* mixture estimators (:class:`~mixtorch.GaussianMixture`, :class:`~mixtorch.Gaussian`):
+  the fitted :class:`~mixtorch.Mixture`, the fit record and any ``partial_fit`` state,
+  rebuilt through the public ``set_fitted``;
+* estimators that wrap a fitted ``GaussianMixture`` in ``mixture_model_``
+  (:class:`~mixtorch.GaussianMixtureRegressor`, :class:`~mixtorch.GaussianMixtureImputer`):
+  the inner model in the mixture format (its tensors under ``mixture_model_/``), the
+  rest generically;
+* any other estimator (generic): every attribute ``fit`` set (``name_`` and ``_name``),
+  restored with ``setattr`` and the class's ``_after_load()`` hook if it has one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from ._codec import Writer, decode, decode_kind, encode, encode_kind
+from .fit.em import EMTrace
+from .fit.stepwise import StepwiseState
+from .gaussian import Gaussian
+from .gaussian_mixture import GaussianMixture
+from .impute import GaussianMixtureImputer
+from .mixture import Mixture
+from .regression import GaussianMixtureRegressor
+
+__all__ = ["FORMATS", "REGISTERED", "RebuildFn", "StateFn", "generic_format"]
+
+#: state(model, writer) -> JSON tree; rebuild(model, tree, tensors, device) fills the model.
+StateFn = Callable[[Any, Writer], dict[str, Any]]
+RebuildFn = Callable[[Any, dict[str, Any], dict[str, torch.Tensor], Any], None]
+
+#: Classes registered with :func:`mixtorch.io.register_estimator`, by class tag.
+REGISTERED: dict[str, type] = {}
+
+_EM_SCALARS = ("converged_", "n_iter_", "lower_bound_", "lower_bounds_")
+#: Prefix of the inner model's tensors in a wrapper's file.
+_INNER = "mixture_model_/"
+
+
+def _mixture_state(model: Any, writer: Writer) -> dict[str, Any]:
+    state: dict[str, Any] = {
+        "mixture_": encode(model.mixture_, "mixture_", writer, True),
+        "kind": encode_kind(model.output_kind),
+    }
+    for name in (*_EM_SCALARS, "feature_names_in_"):
+        if hasattr(model, name):
+            state[name] = encode(getattr(model, name), name, writer, True)
+    # partial_fit's running state (step counter, reference, statistics): tensors + JSON
+    if getattr(model, "stepwise_state_", None) is not None:
+        stepwise_tensors, stepwise_meta = model.stepwise_state_.to_tensors()
+        state["stepwise_state_"] = {
+            "meta": stepwise_meta,
+            "tensors": {n: writer.add(f"stepwise.{n}", t) for n, t in stepwise_tensors.items()},
+        }
+    return state
+
+
+def _mixture_rebuild(
+    model: Any, state: dict[str, Any], tensors: dict[str, torch.Tensor], device: Any
+) -> None:
+    mixture = decode(state["mixture_"], tensors)
+    if device is not None:
+        mixture = mixture.to(device=device)
+    kind = decode_kind(state["kind"], device)
+    if isinstance(model, GaussianMixture):
+        trace = EMTrace(
+            lower_bounds=list(state.get("lower_bounds_", [])),
+            n_iter=int(state.get("n_iter_", 0)),
+            converged=bool(state.get("converged_", False)),
+        )
+        model.set_fitted(mixture, trace, output=kind)
+        model.lower_bound_ = decode(state.get("lower_bound_", trace.lower_bound), tensors)
+    else:
+        model.set_fitted(mixture, output=kind)
+    if "stepwise_state_" in state:
+        saved = state["stepwise_state_"]
+        stepwise = {name: tensors[key] for name, key in saved["tensors"].items()}
+        model.stepwise_state_ = StepwiseState.from_tensors(stepwise, saved["meta"], device)
+    if "feature_names_in_" in state:
+        model.feature_names_in_ = decode(state["feature_names_in_"], tensors)
+
+
+def _generic_state(
+    model: Any, writer: Writer, excluded: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    params = model.get_params(deep=False)
+    # Fitted attributes (``name_``) and private state (``_name``) that fit computed;
+    # hyper-parameters come from get_params and the output kind is saved on its own.
+    fitted = {
+        name: value
+        for name, value in vars(model).items()
+        if name not in params
+        and name not in excluded
+        and name != "_fit_kind"
+        and not name.startswith("__")
+        and (name.endswith("_") or name.startswith("_"))
+    }
+    state: dict[str, Any] = {"attributes": encode(fitted, "attr", writer, True)}
+    if "_fit_kind" in vars(model):  # how results are handed back, set by fit
+        state["kind"] = encode_kind(vars(model)["_fit_kind"])
+    return state
+
+
+def _generic_rebuild(
+    model: Any, state: dict[str, Any], tensors: dict[str, torch.Tensor], device: Any
+) -> None:
+    if device is not None:
+        tensors = {key: value.to(device) for key, value in tensors.items()}
+    for name, value in decode(state["attributes"], tensors).items():
+        if device is not None and isinstance(value, Mixture):
+            value = value.to(device=device)
+        setattr(model, name, value)
+    if "kind" in state:
+        vars(model)["_fit_kind"] = decode_kind(state["kind"], device)
+    hook = getattr(model, "_after_load", None)
+    if callable(hook):
+        hook()
+
+
+def _wrapper_state(model: Any, writer: Writer) -> dict[str, Any]:
+    """The inner ``mixture_model_`` in the mixture format, the rest generically."""
+    inner, inner_writer = model.mixture_model_, Writer({}, [])
+    tree = {
+        "params": encode(inner.get_params(deep=False), "params", inner_writer, False),
+        "state": _mixture_state(inner, inner_writer),
+    }
+    for key, tensor in inner_writer.tensors.items():
+        writer.add(_INNER + key, tensor)
+    writer.dropped.extend(f"mixture_model_.{key}" for key in inner_writer.dropped)
+    return {"mixture_model_": tree, **_generic_state(model, writer, frozenset({"mixture_model_"}))}
+
+
+def _wrapper_rebuild(
+    model: Any, state: dict[str, Any], tensors: dict[str, torch.Tensor], device: Any
+) -> None:
+    inner_tensors = {
+        key.removeprefix(_INNER): value for key, value in tensors.items() if key.startswith(_INNER)
+    }
+    tree = state["mixture_model_"]
+    inner = GaussianMixture(**decode(tree["params"], inner_tensors))
+    _mixture_rebuild(inner, tree["state"], inner_tensors, device)
+    _generic_rebuild(model, state, tensors, device)
+    model.mixture_model_ = inner
+
+
+def generic_format() -> tuple[StateFn, RebuildFn]:
+    """The format of estimators without a format of their own."""
+    return _generic_state, _generic_rebuild
+
+
+#: The format of each of mixtorch's estimators that does not use the generic one.
+FORMATS: dict[type, tuple[StateFn, RebuildFn]] = {
+    GaussianMixture: (_mixture_state, _mixture_rebuild),
+    Gaussian: (_mixture_state, _mixture_rebuild),
+    GaussianMixtureRegressor: (_wrapper_state, _wrapper_rebuild),
+    GaussianMixtureImputer: (_wrapper_state, _wrapper_rebuild),
+}

@@ -1,0 +1,165 @@
+"""``GaussianMixture``'s fits of data held in memory: EM (with or without missing
+entries) and gradient descent.
+
+A mixin of :class:`~mixtorch.GaussianMixture`, the in-memory counterpart of
+:mod:`mixtorch._online` (data sources, ranks, batches): it converts the input, draws the
+starts (:func:`~mixtorch.fit.start.start_mixture`), runs the shared restart loop
+(:func:`~mixtorch._estimator.best_of_n_init`) over the pure fitters
+(:func:`~mixtorch.fit.em.fit_em`, :func:`~mixtorch.fit.gradient.fit_gradient`) and
+stores the result through the fitted-state protocol.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from ._chunk_source import check_missing_values
+from ._chunks import chunk_list
+from ._estimator import Progress, best_of_n_init
+from ._validation import as_output, check_random_generator, resolve_dtype, to_tensor
+from .fit.collapse import warn_if_collapsed
+from .fit.em import FIXABLE, EMTrace, fit_em
+from .fit.gradient import GradientTrace, fit_gradient
+from .fit.missing import fill_column_means, missing_statistics, observed_weighted_log_prob
+from .fit.start import start_mixture
+from .mixture import Mixture
+from .stats import accumulate_statistics
+
+__all__ = ["InMemoryFitMixin"]
+
+#: The ``*_init`` parameter that gives the values of each group ``fixed`` may name.
+FIXED_FROM = {"weights": "weights_init", "means": "means_init", "covariances": "precisions_init"}
+
+
+class InMemoryFitMixin:
+    """In-memory EM and gradient fitting for :class:`~mixtorch.GaussianMixture`."""
+
+    # Provided by GaussianMixture (and its bases).
+    n_components: int
+    algorithm: str
+    dtype: Any
+    device: Any
+    random_state: Any
+    tol: float
+    max_iter: int
+    n_init: int
+    reg_covar: float
+    optimizer: Any
+    learning_rate: float
+    batch_size: int | None
+    missing_values: Any
+    fixed: Any
+    lower_bound_: float
+    mixture_: Mixture
+
+    if TYPE_CHECKING:
+
+        def _warm(self) -> bool: ...
+        def _rows(self, n_features: int) -> int: ...
+        def _start_spec(self, n_features: int, dtype: torch.dtype, device: Any) -> Any: ...
+        def _set_fitted(self, mixture: Any, record: Any, output: Any) -> None: ...
+
+    def _fit_in_memory(self, X: Any, progress: Progress, labels: bool) -> Any:
+        """Fit ``X`` (array-like or tensor); the labels of its rows when ``labels``."""
+        warm = self._warm()
+        dtype = self.mixture_.dtype if warm else resolve_dtype(self.dtype, X)
+        tensor, kind = to_tensor(
+            self,
+            X,
+            reset=not warm,
+            dtype=dtype,
+            device=self.device,
+            ensure_min_samples=2,
+            allow_nan=self._allows_missing(),
+        )
+        holes = self._allows_missing() and bool(torch.isnan(tensor).any())
+        if holes and self.algorithm != "em":
+            raise ValueError(
+                "Rows with missing entries are fitted by EM only; use algorithm='em' "
+                "with missing_values=np.nan."
+            )
+        if tensor.shape[0] < self.n_components:
+            raise ValueError(
+                "Expected n_samples >= n_components but got "
+                f"n_components = {self.n_components}, n_samples = {tensor.shape[0]}"
+            )
+        rows = self._rows(tensor.shape[1])
+        spec = self._start_spec(tensor.shape[1], tensor.dtype, tensor.device)
+        generator = check_random_generator(self.random_state, tensor.device)
+        filled = fill_column_means(tensor) if holes else tensor
+        mixture, trace = best_of_n_init(
+            lambda: start_mixture(filled, spec, generator, rows),
+            lambda start, previous: self._run(tensor, start, rows, previous, generator, progress),
+            n_init=self.n_init,
+            warm=(self.mixture_.to(tensor.device, tensor.dtype), self.lower_bound_)
+            if warm
+            else None,
+            progress=progress,
+            max_iter=self.max_iter,
+        )
+        warn_if_collapsed(mixture, self.reg_covar)  # the kept run only
+        self._set_fitted(mixture, trace, kind)
+        if not labels:
+            _ = mixture.e_step_kernel  # the E-step kernel is chosen with the fit's settings
+            return None
+        if holes:
+            return as_output(observed_weighted_log_prob(mixture, tensor).argmax(1), kind)
+        return as_output(mixture.predict(tensor, rows), kind)
+
+    def _run(
+        self,
+        X: torch.Tensor,
+        start: Mixture,
+        rows: int,
+        previous: float,
+        generator: torch.Generator,
+        progress: Progress,
+    ) -> tuple[Mixture, EMTrace | GradientTrace]:
+        """One run of the chosen algorithm from ``start``."""
+        if self.algorithm == "gradient":
+            return fit_gradient(
+                X,
+                start,
+                optimizer=self.optimizer,
+                learning_rate=self.learning_rate,
+                batch_size=self.batch_size,
+                max_iter=self.max_iter,
+                tol=self.tol,
+                generator=generator,
+                reg_covar=self.reg_covar,
+                chunk_size=rows,
+                callback=progress.epoch if progress.active else None,
+                fixed=self._fixed(),
+            )
+        chunks = chunk_list(X, rows)
+        holes = self._allows_missing() and bool(torch.isnan(X).any())
+        return fit_em(
+            lambda: chunks,
+            start,
+            tol=self.tol,
+            max_iter=self.max_iter,
+            reg_covar=self.reg_covar,
+            previous_lower_bound=previous,
+            callback=progress.iteration if progress.active else None,
+            statistics=missing_statistics if holes else accumulate_statistics,
+            fixed=self._fixed(),
+        )
+
+    def _allows_missing(self) -> bool:
+        """Whether NaN marks missing entries (``missing_values=np.nan``)."""
+        return check_missing_values(self.missing_values) is not None
+
+    def _fixed(self) -> frozenset[str]:
+        """``fixed`` as a set of group names, each with its ``*_init`` given."""
+        names = frozenset(self.fixed)
+        unknown = sorted(str(name) for name in names - set(FIXABLE))
+        if unknown:
+            raise ValueError(f"fixed may only contain {FIXABLE}, got {unknown}.")
+        for name in sorted(names):
+            if getattr(self, FIXED_FROM[name]) is None:
+                raise ValueError(
+                    f"fixed contains {name!r}, so {FIXED_FROM[name]} must give its values."
+                )
+        return names
