@@ -13,10 +13,10 @@ from ._base import ClusterScoringMixin
 from ._chunks import chunk_rows
 from ._conditional import ConditioningMixin
 from ._estimator import MIXTURE_CONSTRAINTS, MixtureEstimator, Progress
+from ._known_parameters import KnownParametersMixin
 from ._memory_fit import InMemoryFitMixin
 from ._online import OnlineFitMixin
-from ._torch_interop import mixture_from_torch
-from ._validation import OutputKind, as_output, resolve_dtype
+from ._validation import OutputKind, as_output
 from .covariance import Covariance, covariance_class
 from .fit.em import EMTrace
 from .fit.gradient import OPTIMIZERS, GradientTrace
@@ -30,6 +30,7 @@ OPTIMIZER_CONSTRAINT: list[Any] = [StrOptions(set(OPTIMIZERS)), callable]
 
 
 class GaussianMixture(
+    KnownParametersMixin,
     ConditioningMixin,
     OnlineFitMixin,
     InMemoryFitMixin,
@@ -270,78 +271,9 @@ class GaussianMixture(
         self.missing_values = missing_values
         self.fixed = fixed
 
-    # -- construction from known parameters ------------------------------------------
-    @classmethod
-    def from_parameters(
-        cls,
-        weights: Any,
-        means: Any,
-        covariances: Any,
-        covariance_type: str = "full",
-        **params: Any,
-    ) -> GaussianMixture:
-        """A ready-to-use model with the given parameters (scikit-learn layouts).
-
-        Parameters
-        ----------
-        weights : array-like of shape (n_components,)
-        means : array-like of shape (n_components, n_features)
-        covariances : array-like
-            (K, D, D) for 'full', (D, D) for 'tied', (K, D) for 'diag', (K,) for 'spherical'.
-        covariance_type : str, default='full'
-        **params
-            Other constructor parameters (``random_state``, ``device``, ``dtype``, ...).
-
-        Examples
-        --------
-        >>> from mixtorch import GaussianMixture
-        >>> model = GaussianMixture.from_parameters(
-        ...     [0.5, 0.5], [[0.0, 0.0], [3.0, 3.0]], [[1.0, 1.0], [1.0, 1.0]],
-        ...     covariance_type="diag", random_state=0,
-        ... )
-        >>> model.predict([[0.1, -0.2], [2.9, 3.3]])
-        array([0, 1])
-        >>> X, labels = model.sample(4)
-        >>> X.shape, labels.shape
-        ((4, 2), (4,))
-        """
-        dtype = resolve_dtype(params.get("dtype"), means)
-        mixture = Mixture.from_parameters(
-            weights, means, covariances, covariance_type, dtype=dtype, device=params.get("device")
-        )
-        model: GaussianMixture = cls.from_mixture(mixture, output=OutputKind.of(means), **params)
-        return model
-
     @classmethod
     def _params_of(cls, mixture: Mixture) -> dict[str, Any]:
         return {"n_components": mixture.n_components, "covariance_type": mixture.covariance_type}
-
-    @classmethod
-    def from_torch(cls, distribution: Any, **params: Any) -> GaussianMixture:
-        """A fitted model with the parameters of a ``torch.distributions`` mixture.
-
-        ``distribution`` is a ``MixtureSameFamily`` of a ``Categorical`` and
-        ``MultivariateNormal`` (-> ``'full'``) or ``Independent(Normal, 1)`` (-> ``'diag'``)
-        components, or one such Gaussian; ``params`` are further constructor parameters.
-        The model computes on the distribution's device and dtype, and, fitted from
-        tensors, hands tensors back (see :func:`mixtorch._torch_interop.mixture_from_torch`).
-
-        Examples
-        --------
-        >>> import torch
-        >>> from mixtorch import GaussianMixture
-        >>> from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal
-        >>> distribution = MixtureSameFamily(
-        ...     Categorical(probs=torch.tensor([0.5, 0.5])),
-        ...     Independent(Normal(torch.tensor([[0.0], [3.0]]), torch.ones(2, 1)), 1))
-        >>> model = GaussianMixture.from_torch(distribution)
-        >>> model.covariance_type, model.means_.flatten().tolist()
-        ('diag', [0.0, 3.0])
-        """
-        mixture = mixture_from_torch(distribution)
-        output = OutputKind(True, mixture.device)
-        options = {"dtype": mixture.dtype, "device": mixture.device, **params}
-        return cls.from_mixture(mixture, output=output, **options)
 
     # -- fitting ---------------------------------------------------------------------
     def fit(self, X: Any, y: Any = None, callback: Any = None) -> GaussianMixture:
