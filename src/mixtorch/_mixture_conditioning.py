@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+from ._features import as_rows, check_features
 from ._mixture_parameters import MixtureParameters
-from .conditioning import Conditionals, as_rows, check_features, condition, marginal
+from .conditioning import Conditionals, condition, marginal
 
 __all__ = ["MixtureConditioning"]
 
