@@ -21,9 +21,9 @@ logger = logging.getLogger(__name__)
 
 #: Modules (``obj.__module__``) whose public docstrings are validated.
 VALIDATED_MODULES = re.compile(
-    r"^mixtorch\.(gaussian|_gaussian_scipy|mixture|conditioning|selection|regression"
-    r"|impute|nn|_module|plotting|_plot_diagnostics|sources|_chunk_source|_file_sources"
-    r"|_kde_scipy|io|_model_file|exceptions|stats|distributed|covariance(\.\w+)?)$"
+    r"^mixtorch\.(gaussian|_gaussian_torch|_gaussian_scipy\w*|mixture|_mixture_\w+|conditioning|_features|selection|regression"
+    r"|impute|nn|_module|_gaussian_module|plotting|_plot_diagnostics|_plot_samples|sources|_chunk_source|_file_sources"
+    r"|_kde_scipy\w*|io|_model_file|exceptions|stats|_sufficient_statistics|distributed|covariance(\.\w+)?)$"
 )
 
 #: Every parameter documented with a type and a description; no unknown parameters;

@@ -308,7 +308,7 @@ class ClusterScoringMixin(MixtureScoringMixin):
         >>> from mixtorch import GaussianMixture
         >>> model = GaussianMixture.from_parameters(
         ...     [0.25, 0.75], [[0.0, 0.0], [10.0, 10.0]], [[1.0, 1.0], [1.0, 1.0]],
-        ...     covariance_type="diag")
+        ...     covariance_type="diag", random_state=0)
         >>> X, y = model.sample(1000)
         >>> X.shape, round(float(y.mean()), 1)
         ((1000, 2), 0.7)

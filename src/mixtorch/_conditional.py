@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from .conditioning import check_features, free_features
+from ._features import check_features, free_features
 from .mixture import Mixture
 
 __all__ = ["ConditioningMixin"]

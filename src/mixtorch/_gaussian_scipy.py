@@ -6,6 +6,9 @@ point of a one-feature Gaussian; results are squeezed, so one point gives a scal
 NumPy (or lists) in gives NumPy out, a tensor in gives a tensor out on its device.
 ``logpdf``/``pdf``/``rvs`` run in torch; ``cdf``/``logcdf``, ``entropy`` and
 ``kl_divergence`` are computed in float64 with NumPy/SciPy.
+
+This module holds the densities and sampling; ``mean``, ``cov``, ``entropy`` and
+``kl_divergence`` are in :mod:`mixtorch._gaussian_scipy_information`.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ import torch
 from scipy import special, stats
 from sklearn.utils.validation import check_is_fitted
 
-from ._validation import OutputKind, as_output, check_random_generator
+from ._gaussian_scipy_information import ScipyGaussianInformation
+from ._validation import as_output, check_random_generator
 
 __all__ = ["ScipyGaussianMixin"]
 
@@ -31,61 +35,8 @@ def _squeeze(values: Any) -> Any:
     return values
 
 
-class ScipyGaussianMixin:
+class ScipyGaussianMixin(ScipyGaussianInformation):
     """``multivariate_normal``'s methods and attributes, for a fitted ``Gaussian``."""
-
-    mixture_: Any
-    covariance_: Any
-    _fit_kind: OutputKind
-    random_state: Any
-
-    # -- parameters ------------------------------------------------------------------
-    def _full_covariance(self) -> torch.Tensor:
-        check_is_fitted(self, "mixture_")
-        mixture = self.mixture_
-        values = torch.as_tensor(self.covariance_, dtype=mixture.dtype, device=mixture.device)
-        D = mixture.n_features
-        if values.ndim == 2:  # 'full' or 'tied'
-            return values
-        if values.ndim == 1:  # 'diag'
-            return torch.diag(values)
-        return values * torch.eye(D, dtype=mixture.dtype, device=mixture.device)
-
-    def _float64_parameters(self) -> tuple[np.ndarray, np.ndarray]:
-        mean = self.mixture_.means[0].detach().cpu().to(torch.float64).numpy()
-        covariance = self._full_covariance().detach().cpu().to(torch.float64).numpy()
-        return mean, covariance
-
-    @property
-    def mean(self) -> Any:
-        """The mean, shape (n_features,), as ``multivariate_normal(...).mean``.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from mixtorch import Gaussian
-        >>> X = np.random.default_rng(0).normal(size=(500, 2))
-        >>> np.allclose(Gaussian().fit(X).mean, X.mean(0))
-        True
-        """
-        check_is_fitted(self, "mixture_")
-        return as_output(self.mixture_.means[0], self._fit_kind)
-
-    @property
-    def cov(self) -> Any:
-        """The covariance as a full (n_features, n_features) matrix, whatever the
-        ``covariance_type``, as ``multivariate_normal(...).cov``.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from mixtorch import Gaussian
-        >>> X = np.random.default_rng(0).normal(size=(500, 2))
-        >>> Gaussian(covariance_type="spherical").fit(X).cov.round(3)
-        array([[0.952, 0.   ],
-               [0.   , 0.952]])
-        """
-        return as_output(self._full_covariance(), self._fit_kind)
 
     # -- densities -------------------------------------------------------------------
     def _points(self, x: Any) -> tuple[Any, tuple[int, ...]]:
@@ -267,7 +218,7 @@ class ScipyGaussianMixin:
         """
         return self._cdf(x, True, lower_limit, rng)
 
-    # -- sampling, information -------------------------------------------------------
+    # -- sampling --------------------------------------------------------------------
     def rvs(self, size: Any = 1, random_state: Any = None) -> Any:
         """Draw samples with ``multivariate_normal.rvs``'s output shape.
 
@@ -314,109 +265,3 @@ class ScipyGaussianMixin:
             seed = self.random_state if random_state is None else random_state
             samples, _ = mixture.sample(count, check_random_generator(seed, mixture.device))
         return _squeeze(as_output(samples.reshape(*shape, mixture.n_features), self._fit_kind))
-
-    def entropy(self) -> float:
-        """Differential entropy in nats, ``0.5 * log det(2 pi e cov)``, in float64.
-
-        Returns
-        -------
-        entropy : float
-            The entropy of the fitted distribution.
-
-        See Also
-        --------
-        Gaussian.kl_divergence : Relative entropy to another Gaussian.
-        scipy.stats.multivariate_normal : SciPy's ``entropy``, same value.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from mixtorch import Gaussian
-        >>> g = Gaussian().fit(np.random.default_rng(0).normal(size=(1000, 2)))
-        >>> round(g.entropy(), 3)
-        2.837
-        """
-        check_is_fitted(self, "mixture_")
-        _, covariance = self._float64_parameters()
-        _, log_det = np.linalg.slogdet(2.0 * math.pi * math.e * covariance)
-        return 0.5 * float(log_det)
-
-    def kl_divergence(self, other: Any) -> float:
-        """``KL(self || other)`` in nats, in closed form [1]_ and float64.
-
-        Parameters
-        ----------
-        other : Gaussian or torch.distributions.MultivariateNormal
-            A fitted Gaussian, or a single (empty batch shape) MultivariateNormal, with the
-            same number of features.
-
-        Returns
-        -------
-        kl : float
-            The divergence, non-negative (0 for identical distributions).
-
-        Raises
-        ------
-        ValueError
-            If the feature counts differ or ``other`` has a batch shape.
-        TypeError
-            If ``other`` is neither kind.
-
-        See Also
-        --------
-        Gaussian.entropy : Differential entropy.
-        torch.distributions.kl.kl_divergence : torch's closed form for two normals.
-
-        References
-        ----------
-        .. [1] S. Kullback and R. A. Leibler (1951), "On information and sufficiency",
-           *Annals of Mathematical Statistics* 22(1).
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from mixtorch import Gaussian
-        >>> rng = np.random.default_rng(0)
-        >>> p = Gaussian().fit(rng.normal(0.0, 1.0, size=(1000, 2)))
-        >>> q = Gaussian().fit(rng.normal(1.0, 2.0, size=(1000, 2)))
-        >>> round(p.kl_divergence(q), 3), round(p.kl_divergence(p), 12)
-        (0.908, 0.0)
-        """
-        check_is_fitted(self, "mixture_")
-        mean, covariance = self._float64_parameters()
-        other_mean, other_covariance = _other_parameters(other)
-        if other_mean.shape != mean.shape:
-            raise ValueError(
-                f"other must have {mean.shape[0]} features, got {other_mean.shape[0]}."
-            )
-        cholesky = np.linalg.cholesky(other_covariance)
-        whitened_cov = np.linalg.solve(cholesky, np.linalg.cholesky(covariance))
-        whitened_mean = np.linalg.solve(cholesky, other_mean - mean)
-        log_det_ratio = 2.0 * (
-            np.log(np.diag(cholesky)).sum() - np.log(np.diag(np.linalg.cholesky(covariance))).sum()
-        )
-        trace = float((whitened_cov**2).sum())
-        kl = 0.5 * (trace + float(whitened_mean @ whitened_mean) - mean.shape[0] + log_det_ratio)
-        return max(float(kl), 0.0)
-
-
-def _float64(values: torch.Tensor) -> np.ndarray:
-    return values.detach().cpu().to(torch.float64).numpy()
-
-
-def _other_parameters(other: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Float64 mean and full covariance of a fitted Gaussian or a MultivariateNormal."""
-    if isinstance(other, ScipyGaussianMixin):
-        check_is_fitted(other, "mixture_")
-        return other._float64_parameters()
-    if isinstance(other, torch.distributions.MultivariateNormal):
-        if other.batch_shape != torch.Size():
-            raise ValueError(
-                f"other must be a single MultivariateNormal, got batch shape "
-                f"{tuple(other.batch_shape)}."
-            )
-        return _float64(other.loc), _float64(other.covariance_matrix)
-    raise TypeError(
-        "other must be a fitted Gaussian or a torch.distributions.MultivariateNormal, "
-        f"got {type(other).__name__}."
-    )

@@ -64,7 +64,9 @@ def check_n_samples(
     if count < 1:
         raise ValueError(f"n_samples must be an integer >= 1, got {count}.")
     if count > 2**62:
-        raise ValueError(f"n_samples={count} is too large (at most 2**62); draw in batches.")
+        raise ValueError(
+            f"n_samples must be an integer <= 2**62, got {count} (too large); draw in batches."
+        )
     available = free_memory(torch.device(device or "cpu")) if row_bytes else None
     if available is not None and count * row_bytes > available:
         raise MemoryError(

@@ -2,21 +2,30 @@
 Gaussian-mixture densities as ``torch.nn.Module`` objects with unconstrained parameters
 (see :mod:`mixtorch.nn` for the parametrisation and ``reg_covar``). It sits below the
 estimators; :mod:`mixtorch.nn` adds the conversions to and from fitted estimators.
+
+The single Gaussian is :mod:`mixtorch._gaussian_module`; the size checks and the
+unconstrained parametrisation's conversions are in :mod:`mixtorch._module_parameters`.
 """
 
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from ._module_parameters import (
+    check_reg_covar,
+    check_sizes,
+    log_scale,
+    lower_from_raw,
+    raw_cholesky,
+)
 from .covariance import covariance_class, gaussian_log_normaliser
 from .mixture import Mixture
 
-__all__ = ["GaussianMixtureModule", "GaussianModule"]
+__all__ = ["GaussianMixtureModule"]
 
 
 class GaussianMixtureModule(nn.Module):
@@ -37,14 +46,11 @@ class GaussianMixtureModule(nn.Module):
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
-        n_components, n_features = _check_sizes(n_components, n_features)
+        n_components, n_features = check_sizes(n_components, n_features)
         structure = covariance_class(covariance_type)  # validates the name
-        valid = isinstance(reg_covar, numbers.Real) and not isinstance(reg_covar, bool)
-        if not (valid and math.isfinite(reg_covar) and reg_covar >= 0):
-            raise ValueError(f"reg_covar must be a non-negative finite number, got {reg_covar!r}.")
         self.covariance_type = covariance_type
         self._structure = structure
-        self.reg_covar = float(reg_covar)
+        self.reg_covar = check_reg_covar(reg_covar)
         options: dict[str, Any] = {"dtype": dtype, "device": device}
         self.logits = nn.Parameter(torch.zeros(n_components, **options))
         means = torch.randn(n_components, n_features, generator=generator, **options)
@@ -108,9 +114,7 @@ class GaussianMixtureModule(nn.Module):
         """
         if not self._structure.is_triangular():
             raise AttributeError(f"'{self.covariance_type}' covariances have no Cholesky factor.")
-        raw = self.raw_cholesky
-        strict = torch.tril(raw, diagonal=-1)
-        return strict + torch.diag_embed(torch.exp(torch.diagonal(raw, dim1=-2, dim2=-1)))
+        return lower_from_raw(self.raw_cholesky)
 
     def covariances(self) -> Tensor:
         """Covariances in scikit-learn's layout, including ``reg_covar`` (differentiable).
@@ -383,13 +387,9 @@ class GaussianMixtureModule(nn.Module):
             module.means.copy_(mixture.means)
             covariances = mixture.covariance.covariances
             if module._structure.is_triangular():
-                factor = _factor_without_ridge(covariances, float(reg_covar))
-                log_diagonal = torch.log(torch.diagonal(factor, dim1=-2, dim2=-1))
-                module.raw_cholesky.copy_(torch.tril(factor, -1) + torch.diag_embed(log_diagonal))
+                module.raw_cholesky.copy_(raw_cholesky(covariances, float(reg_covar)))
             else:
-                variances = covariances - reg_covar
-                keep = variances > torch.finfo(mixture.dtype).eps * covariances
-                module.log_scale.copy_(0.5 * torch.log(torch.where(keep, variances, covariances)))
+                module.log_scale.copy_(log_scale(covariances, float(reg_covar)))
         return module
 
     @classmethod
@@ -402,90 +402,3 @@ class GaussianMixtureModule(nn.Module):
             dtype=mixture.dtype,
             device=mixture.device,
         )
-
-
-class GaussianModule(GaussianMixtureModule):
-    """A single Gaussian with unconstrained parameters (a one-component mixture).
-
-    Documented, with parameters and examples, as :class:`mixtorch.nn.GaussianModule`.
-    """
-
-    def __init__(
-        self,
-        n_features: int,
-        covariance_type: str = "full",
-        *,
-        reg_covar: float = 0.0,
-        dtype: torch.dtype | None = None,
-        device: Any = None,
-    ) -> None:
-        super().__init__(
-            1, n_features, covariance_type, reg_covar=reg_covar, dtype=dtype, device=device
-        )
-        # One component: the weight is fixed at 1, so it is a buffer, not a parameter.
-        del self.logits
-        self.register_buffer("logits", torch.zeros(1, dtype=dtype, device=device))
-        with torch.no_grad():
-            self.means.zero_()
-
-    @property
-    def mean(self) -> Tensor:
-        """The mean, shape (D,) (the module's only component)."""
-        return self.means[0]
-
-    @classmethod
-    def _blank(cls, mixture: Mixture, reg_covar: float) -> GaussianMixtureModule:
-        if mixture.n_components != 1:
-            raise ValueError(
-                f"GaussianModule holds one component, the mixture has {mixture.n_components}."
-            )
-        return cls(
-            mixture.n_features,
-            mixture.covariance_type,
-            reg_covar=reg_covar,
-            dtype=mixture.dtype,
-            device=mixture.device,
-        )
-
-    def sample(  # type: ignore[override]
-        self, n_samples: int, generator: torch.Generator | None = None
-    ) -> Tensor:
-        """Reparameterised draws from the Gaussian.
-
-        Parameters
-        ----------
-        n_samples : int
-            Number of points, at least 1.
-        generator : torch.Generator, default=None
-            Source of randomness; None uses torch's global one.
-
-        Returns
-        -------
-        Tensor of shape (n_samples, D)
-            Differentiable in the mean and covariance parameters.
-
-        See Also
-        --------
-        GaussianMixtureModule.sample : With component labels.
-        """
-        return super().sample(n_samples, generator)[0]
-
-
-def _check_sizes(n_components: Any, n_features: Any) -> tuple[int, int]:
-    for name, value in (("n_components", n_components), ("n_features", n_features)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    return int(n_components), int(n_features)
-
-
-def _factor_without_ridge(covariances: Tensor, reg_covar: float) -> Tensor:
-    """Cholesky factor of ``covariances - reg_covar I``, or of ``covariances`` where the
-    difference is not positive definite."""
-    factor = torch.linalg.cholesky(covariances)
-    if reg_covar == 0.0:
-        return factor
-    eye = torch.eye(covariances.shape[-1], dtype=covariances.dtype, device=covariances.device)
-    reduced, info = torch.linalg.cholesky_ex(covariances - reg_covar * eye)
-    usable = (info == 0) & torch.isfinite(reduced).flatten(-2).all(-1)
-    usable = usable & (torch.diagonal(reduced, dim1=-2, dim2=-1) > 0).all(-1)
-    return torch.where(usable[..., None, None], reduced, factor)

@@ -12,9 +12,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._base import MixtureScoringMixin
 from ._chunks import chunk_rows, column_mean
 from ._data import prepare_source, uses_source
-from ._estimator import MIXTURE_CONSTRAINTS, MixtureEstimator, Progress, best_of_n_init
+from ._estimator import MIXTURE_CONSTRAINTS, Progress, best_of_n_init
 from ._gaussian_scipy import ScipyGaussianMixin
-from ._torch_interop import mixture_from_torch
+from ._gaussian_torch import GaussianTorchMixin
 from ._validation import (
     OutputKind,
     as_output,
@@ -32,7 +32,7 @@ from .mixture import Mixture
 __all__ = ["Gaussian"]
 
 
-class Gaussian(ScipyGaussianMixin, MixtureScoringMixin, DensityMixin, MixtureEstimator):
+class Gaussian(ScipyGaussianMixin, MixtureScoringMixin, DensityMixin, GaussianTorchMixin):
     """Maximum-likelihood Gaussian: the sample mean and the biased sample covariance [1]_.
 
     For one-dimensional data pass a single column, ``X.reshape(-1, 1)``. The fitted model
@@ -294,54 +294,6 @@ class Gaussian(ScipyGaussianMixin, MixtureScoringMixin, DensityMixin, MixtureEst
             progress=Progress(),
             max_iter=self.max_iter,
         )
-
-    @classmethod
-    def from_torch(cls, distribution: Any, **params: Any) -> Gaussian:
-        """A fitted model with the parameters of a torch distribution.
-
-        Parameters
-        ----------
-        distribution : torch.distributions.MultivariateNormal or Independent
-            A ``MultivariateNormal`` (gives ``covariance_type='full'``) or an
-            ``Independent(Normal, 1)`` (gives ``'diag'``), of empty batch shape.
-        **params
-            Further constructor parameters. The model computes on the distribution's device
-            and dtype, and hands tensors back.
-
-        Returns
-        -------
-        model : Gaussian
-            A fitted estimator, as if :meth:`fit` had found the distribution's parameters.
-
-        Raises
-        ------
-        TypeError
-            If ``distribution`` is neither of the two kinds above.
-        ValueError
-            If its batch shape is not empty.
-
-        See Also
-        --------
-        mixtorch.GaussianMixture.from_torch : The same for ``MixtureSameFamily``.
-        mixtorch.Mixture.to_torch : The way back, for a mixture.
-
-        Examples
-        --------
-        >>> import torch
-        >>> from mixtorch import Gaussian
-        >>> from torch.distributions import MultivariateNormal
-        >>> distribution = MultivariateNormal(torch.ones(2), 2 * torch.eye(2))
-        >>> model = Gaussian.from_torch(distribution)
-        >>> model.covariance_.tolist()
-        [[2.0, 0.0], [0.0, 2.0]]
-        >>> x = torch.zeros(1, 2)
-        >>> torch.allclose(model.score_samples(x), distribution.log_prob(x))
-        True
-        """
-        mixture = mixture_from_torch(distribution, allow_mixture=False)
-        output = OutputKind(True, mixture.device)
-        options = {"dtype": mixture.dtype, "device": mixture.device, **params}
-        return cls.from_mixture(mixture, output=output, **options)
 
     @classmethod
     def _params_of(cls, mixture: Mixture) -> dict[str, Any]:

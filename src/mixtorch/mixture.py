@@ -3,6 +3,12 @@
 A single Gaussian is a mixture with K = 1 and a Gaussian KDE is a mixture with one
 component per data point, so densities, responsibilities and samples are computed here
 once. The object holds tensors and does no fitting.
+
+This module holds construction and scoring (densities, responsibilities, labels); the
+parameters and their derived quantities, sampling, marginals and conditionals, and
+conversion to and from ``torch.distributions`` are mixins in their own modules
+(:mod:`._mixture_parameters`, :mod:`._mixture_sampling`, :mod:`._mixture_conditioning`,
+:mod:`._mixture_torch`).
 """
 
 from __future__ import annotations
@@ -16,9 +22,10 @@ from torch import Tensor
 
 from . import _scoring
 from ._chunks import chunk_rows
-from ._mixture_checks import check_n_samples, checked_parameters
-from .conditioning import Conditionals, as_rows, check_features, condition, marginal
-from .covariance import Covariance
+from ._mixture_checks import checked_parameters
+from ._mixture_conditioning import MixtureConditioning
+from ._mixture_sampling import MixtureSampling
+from ._mixture_torch import MixtureTorch
 from .estep import EStepKernel
 
 __all__ = ["SCORING_ELEMENTS", "Mixture"]
@@ -30,7 +37,7 @@ __all__ = ["SCORING_ELEMENTS", "Mixture"]
 SCORING_ELEMENTS = 2**17
 
 
-class Mixture:
+class Mixture(MixtureSampling, MixtureConditioning, MixtureTorch):
     """A mixture of K Gaussians in D dimensions, ``p(x) = sum_k w_k N(x | mu_k, S_k)`` [1]_.
 
     A value object holding tensors: densities, responsibilities, samples, marginals and
@@ -83,23 +90,6 @@ class Mixture:
     True
     """
 
-    def __init__(self, weights: Tensor, means: Tensor, covariance: Covariance) -> None:
-        if means.ndim != 2:
-            raise ValueError(f"means must have shape (K, D), got {tuple(means.shape)}.")
-        if weights.shape != (means.shape[0],):
-            raise ValueError(
-                f"weights must have shape ({means.shape[0]},) to match means, "
-                f"got {tuple(weights.shape)}."
-            )
-        if covariance.n_features != means.shape[1]:
-            raise ValueError(
-                f"The covariance is {covariance.n_features}-dimensional but the means are "
-                f"{means.shape[1]}-dimensional."
-            )
-        self.weights = weights
-        self.means = means
-        self.covariance = covariance
-
     # -- construction ----------------------------------------------------------------
     @classmethod
     def from_parameters(
@@ -148,41 +138,7 @@ class Mixture:
         """
         return cls(*checked_parameters(weights, means, covariances, covariance_type, dtype, device))
 
-    # -- basic properties ------------------------------------------------------------
-    @property
-    def n_components(self) -> int:
-        return int(self.means.shape[0])
-
-    @property
-    def n_features(self) -> int:
-        return int(self.means.shape[1])
-
-    @property
-    def covariance_type(self) -> str:
-        return self.covariance.kind
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return self.means.dtype
-
-    @property
-    def device(self) -> torch.device:
-        return self.means.device
-
-    @cached_property
-    def center(self) -> Tensor:
-        """The mixture mean, used as the shift point for accurate float32 arithmetic."""
-        return self.weights @ self.means
-
-    @cached_property
-    def centred_means(self) -> Tensor:
-        """Means relative to :attr:`center`."""
-        return self.means - self.center
-
-    @cached_property
-    def log_weights(self) -> Tensor:
-        return torch.log(self.weights)
-
+    # -- derived quantities -----------------------------------------------------------
     @cached_property
     def e_step_kernel(self) -> EStepKernel:
         """This mixture's E-step, applied to chunks of rows (see :mod:`mixtorch.estep`)."""
@@ -419,228 +375,8 @@ class Mixture:
         smallest = spread <= spread.amin(1, keepdim=True) * (1.0 + 1e-9)
         return torch.where(smallest, reach, -math.inf).argmax(1)
 
-    # -- generation ------------------------------------------------------------------
-    def sample(
-        self, n_samples: int, generator: torch.Generator | None = None
-    ) -> tuple[Tensor, Tensor]:
-        """Draw ``n_samples`` points: z ~ Categorical(weights), then x ~ N(mu_z, Sigma_z).
-
-        Parameters
-        ----------
-        n_samples : int
-            Number of points, at least 1 (ValueError otherwise; TypeError if not an integer).
-        generator : torch.Generator, default=None
-            Source of randomness on the mixture's device; None uses torch's global one.
-
-        Returns
-        -------
-        X : Tensor of shape (n_samples, n_features)
-            The samples, grouped by component as scikit-learn does.
-        labels : Tensor of shape (n_samples,)
-            Their components, sorted.
-
-        See Also
-        --------
-        mixtorch.GaussianMixture.sample, torch.distributions.MixtureSameFamily.sample
-
-        Examples
-        --------
-        >>> import torch
-        >>> from mixtorch import Mixture
-        >>> mixture = Mixture.from_parameters([0.2, 0.8], [[0.0], [10.0]], [[[1.0]], [[1.0]]],
-        ...                                   dtype=torch.float64)
-        >>> X, labels = mixture.sample(1000, generator=torch.Generator().manual_seed(0))
-        >>> X.shape, round(labels.double().mean().item(), 1)
-        (torch.Size([1000, 1]), 0.8)
-        """
-        # Each draw: its row, a label, and the noise and sort buffers (about 2x each).
-        itemsize = torch.finfo(self.dtype).bits // 8
-        n_samples = check_n_samples(n_samples, 2 * (itemsize * self.n_features + 8), self.device)
-        labels = (
-            torch.multinomial(
-                self.weights.to(torch.float64).cpu(),
-                n_samples,
-                replacement=True,
-                generator=_cpu_generator(generator),
-            )
-            .sort()
-            .values.to(self.device)
-        )
-        counts = torch.bincount(labels, minlength=self.n_components).tolist()
-        blocks = []
-        for component, count in enumerate(counts):
-            if count == 0:
-                continue
-            noise = torch.randn(
-                count, self.n_features, dtype=self.dtype, device=self.device, generator=generator
-            )
-            blocks.append(self.means[component] + self.covariance.scale_noise(noise, component))
-        return torch.cat(blocks), labels
-
-    # -- interoperability ------------------------------------------------------------
-    def to_torch(self) -> torch.distributions.MixtureSameFamily:
-        """The same mixture as a ``torch.distributions.MixtureSameFamily``.
-
-        Returns
-        -------
-        torch.distributions.MixtureSameFamily
-            ``MultivariateNormal`` components for 'full'/'tied', ``Independent(Normal, 1)``
-            for 'diag'/'spherical'.
-
-        See Also
-        --------
-        mixtorch.GaussianMixture.from_torch : The way back.
-
-        Examples
-        --------
-        >>> import torch
-        >>> from mixtorch import Mixture
-        >>> mixture = Mixture.from_parameters([0.5, 0.5], [[0.0], [2.0]], [[[1.0]], [[0.5]]],
-        ...                                   dtype=torch.float64)
-        >>> distribution = mixture.to_torch()
-        >>> type(distribution).__name__
-        'MixtureSameFamily'
-        >>> x = torch.tensor([[0.5]], dtype=torch.float64)
-        >>> torch.allclose(distribution.log_prob(x), mixture.log_prob(x))
-        True
-        """
-        from torch.distributions import (
-            Categorical,
-            Independent,
-            MixtureSameFamily,
-            MultivariateNormal,
-            Normal,
-        )
-
-        mixing = Categorical(probs=self.weights)
-        components: torch.distributions.Distribution
-        if self.covariance.is_triangular():
-            scale_tril = self.covariance.cholesky.expand(self.n_components, -1, -1)
-            components = MultivariateNormal(self.means, scale_tril=scale_tril)
-        else:
-            scale = self.covariance.cholesky
-            scale = scale.expand(self.n_features, -1).T if scale.ndim == 1 else scale
-            components = Independent(Normal(self.means, scale), 1)
-        return MixtureSameFamily(mixing, components)
-
-    # -- marginals and conditionals (see mixtorch.conditioning) ------------------------
-    def marginal(self, features: Any) -> Mixture:
-        """The mixture of the features ``features`` (indices, in that order) alone.
-
-        Weights are kept; means and covariances are the blocks of those features, of the
-        same covariance kind.
-
-        Parameters
-        ----------
-        features : sequence of int
-            Indices of the features to keep, no repeats (ValueError otherwise).
-
-        Returns
-        -------
-        Mixture
-            K components in ``len(features)`` dimensions.
-
-        See Also
-        --------
-        Mixture.condition, mixtorch.conditioning.marginal
-
-        Examples
-        --------
-        >>> import torch
-        >>> from mixtorch import Mixture
-        >>> mixture = Mixture.from_parameters([1.0], [[0.0, 1.0, 2.0]], [[1.0, 2.0, 3.0]],
-        ...                                   covariance_type="diag", dtype=torch.float64)
-        >>> mixture.marginal([2, 0]).means
-        tensor([[2., 0.]], dtype=torch.float64)
-        """
-        index = check_features(features, self.n_features)
-        means, covariance = marginal(self.means, self.covariance, index)
-        return Mixture(self.weights, means, covariance)
-
-    def conditionals(self, features: Any, values: Any) -> Conditionals:
-        """``p(x_rest | x[features] = v)`` for every row ``v`` of ``values``, batched.
-
-        Parameters
-        ----------
-        features : sequence of int
-            Indices of the observed features; the others (in increasing order) are free.
-        values : array-like of shape (n_rows, len(features)) or (len(features),)
-            Observed values, one row per conditional.
-
-        Returns
-        -------
-        Conditionals
-            Per-row log-weights (n_rows, K), per-row component means (n_rows, K, F) and the
-            conditional covariance (the same for every row), with ``mean()``,
-            ``variance()`` and ``sample()``.
-
-        See Also
-        --------
-        Mixture.condition, mixtorch.GaussianMixtureRegressor
-
-        Examples
-        --------
-        >>> import torch
-        >>> from mixtorch import Mixture
-        >>> mixture = Mixture.from_parameters([1.0], [[0.0, 0.0]], [[[1.0, 0.5], [0.5, 1.0]]],
-        ...                                   dtype=torch.float64)
-        >>> mixture.conditionals([0], [[2.0], [-2.0]]).mean()
-        tensor([[ 1.],
-                [-1.]], dtype=torch.float64)
-        """
-        index = check_features(features, self.n_features, leave_one=True)
-        rows = as_rows(values, index.numel(), self.dtype, self.device)
-        return condition(self.log_weights, self.means, self.covariance, index, rows)
-
-    def condition(self, features: Any, values: Any) -> Mixture:
-        """The mixture of the other features given ``x[features] = values`` (one row).
-
-        Component weights become ``w_k N(values | mu_k, S_k)`` (the marginal likelihood
-        of ``values`` under component ``k``) renormalised; means and covariances are the
-        Gaussian conditionals, of the same covariance kind.
-
-        Parameters
-        ----------
-        features : sequence of int
-            Indices of the observed features.
-        values : array-like of shape (len(features),)
-            Their values; more than one row raises ValueError (use :meth:`conditionals`).
-
-        Returns
-        -------
-        Mixture
-            K components over the remaining features, in increasing index order.
-
-        See Also
-        --------
-        Mixture.conditionals, Mixture.marginal
-
-        Examples
-        --------
-        >>> import torch
-        >>> from mixtorch import Mixture
-        >>> mixture = Mixture.from_parameters([1.0], [[0.0, 0.0]], [[[1.0, 0.5], [0.5, 1.0]]],
-        ...                                   dtype=torch.float64)
-        >>> given = mixture.condition([0], [2.0])
-        >>> given.means, given.covariance.covariances
-        (tensor([[1.]], dtype=torch.float64), tensor([[[0.7500]]], dtype=torch.float64))
-        """
-        conditionals = self.conditionals(features, values)
-        if conditionals.means.shape[0] != 1:
-            raise ValueError("condition takes one row of values; use conditionals() for many rows.")
-        weights = conditionals.log_weights[0].exp()
-        return Mixture(weights / weights.sum(), conditionals.means[0], conditionals.covariance)
-
     def __repr__(self) -> str:
         return (
             f"Mixture(n_components={self.n_components}, n_features={self.n_features}, "
             f"covariance_type={self.covariance_type!r}, dtype={self.dtype}, device={self.device})"
         )
-
-
-def _cpu_generator(generator: torch.Generator | None) -> torch.Generator | None:
-    """torch.multinomial on the CPU needs a CPU generator; derive one deterministically."""
-    if generator is None or generator.device.type == "cpu":
-        return generator
-    seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
-    return torch.Generator().manual_seed(seed)

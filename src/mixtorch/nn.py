@@ -31,7 +31,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 from torch.distributions import Categorical, Distribution, MixtureSameFamily
 
-from . import _module
+from . import _gaussian_module, _module
 from ._torch_interop import gaussian_components
 from .gaussian import Gaussian
 from .gaussian_mixture import GaussianMixture
@@ -234,7 +234,7 @@ class GaussianMixtureModule(_module.GaussianMixtureModule):
         return gaussian_components(means, scale=scale if index is None else scale[index])
 
 
-class GaussianModule(_module.GaussianModule, GaussianMixtureModule):
+class GaussianModule(_gaussian_module.GaussianModule, GaussianMixtureModule):
     """A single Gaussian with unconstrained parameters (a one-component mixture).
 
     Starts at mean 0 and identity covariance; the weight is a fixed buffer, so only the

@@ -21,10 +21,9 @@ from ._plot_diagnostics import (
     TRAINING_CURVES,
     plot_criterion,
     plot_loo_curve,
-    plot_mcmc_traces,
-    plot_samples_grid,
     plot_training_curve,
 )
+from ._plot_samples import plot_mcmc_traces, plot_samples_grid
 
 __all__ = [
     "TRAINING_CURVES",

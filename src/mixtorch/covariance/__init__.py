@@ -28,9 +28,10 @@ re-exports them and maps ``covariance_type`` strings to types.
 from __future__ import annotations
 
 from .._wishart import NormalWishartPrior
-from ._base import Covariance, CovarianceError
-from ._base import gaussian_log_normaliser as gaussian_log_normaliser
+from ._base import Covariance
 from ._diagonal import DiagCovariance, SphericalCovariance
+from ._factoring import CovarianceError
+from ._factoring import gaussian_log_normaliser as gaussian_log_normaliser
 from ._full import FullCovariance, TiedCovariance
 
 __all__ = [

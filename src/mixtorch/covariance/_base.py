@@ -1,8 +1,11 @@
-"""The :class:`Covariance` base type, its error and the factoring helpers the kinds share."""
+"""The :class:`Covariance` base type: construction, evaluation and sampling of a kind.
+
+Its error and factoring helpers are in :mod:`._factoring`, the dense-matrix and
+precision forms in :mod:`._matrix_forms`, the per-kind classmethods in :mod:`._kinds`.
+"""
 
 from __future__ import annotations
 
-import math
 from abc import abstractmethod
 from typing import ClassVar
 
@@ -11,42 +14,12 @@ from torch import Tensor
 
 from .._wishart import _Variational
 from ..estep import EStepKernel
+from ._factoring import gaussian_log_normaliser
 from ._kinds import _KindOperations
-
-_ADVICE = (
-    "Increase reg_covar, use fewer components or a simpler covariance_type, "
-    "or scale the data (e.g. sklearn.preprocessing.StandardScaler)."
-)
+from ._matrix_forms import _MatrixForms
 
 
-class CovarianceError(ValueError):
-    """A covariance matrix could not be factored (not positive definite).
-
-    A ``ValueError``: raised when a fitted or given covariance has a non-positive
-    variance or eigenvalue even after ``reg_covar``; the message names the component and
-    suggests remedies (a larger ``reg_covar``, fewer components, a simpler
-    ``covariance_type``, scaled data).
-
-    See Also
-    --------
-    mixtorch.exceptions.DegenerateComponentWarning : A component that collapsed but could
-        still be factored.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from mixtorch import FullCovariance, CovarianceError
-    >>> singular = torch.tensor([[[1.0, 1.0], [1.0, 1.0]]], dtype=torch.float64)
-    >>> try:
-    ...     FullCovariance(singular)
-    ... except CovarianceError as error:
-    ...     print(type(error).__name__, isinstance(error, ValueError))
-    ...
-    CovarianceError True
-    """
-
-
-class Covariance(_KindOperations, _Variational):
+class Covariance(_KindOperations, _MatrixForms, _Variational):
     """Covariance of every component of a mixture, stored in scikit-learn's layout.
 
     The base of :class:`FullCovariance`, :class:`TiedCovariance`, :class:`DiagCovariance`
@@ -345,114 +318,6 @@ class Covariance(_KindOperations, _Variational):
         mixtorch.Mixture.sample
         """
 
-    @abstractmethod
-    def full_matrices(self, n_components: int) -> Tensor:
-        """Every component's covariance as a (K, D, D) matrix.
-
-        Parameters
-        ----------
-        n_components : int
-            K (a 'tied' matrix is repeated).
-
-        Returns
-        -------
-        Tensor of shape (K, D, D)
-            Dense covariances.
-
-        See Also
-        --------
-        Covariance.from_full_matrices : The way back.
-
-        Examples
-        --------
-        >>> import torch
-        >>> from mixtorch import SphericalCovariance
-        >>> SphericalCovariance(torch.tensor([2.0]), n_features=2).full_matrices(1)
-        tensor([[[2., 0.],
-                 [0., 2.]]])
-        """
-
-    @classmethod
-    @abstractmethod
-    def from_full_matrices(cls, matrices: Tensor) -> Covariance:
-        """This kind's covariance from (K, D, D) matrices that have its structure.
-
-        Exact when the matrices have this kind's structure (diagonal for ``diag``, a
-        multiple of the identity for ``spherical``, one matrix for all components for
-        ``tied``), as marginals and conditionals of such matrices do.
-
-        Parameters
-        ----------
-        matrices : Tensor of shape (K, D, D)
-            Dense symmetric positive-definite matrices.
-
-        Returns
-        -------
-        Covariance
-            Of this kind.
-
-        See Also
-        --------
-        Covariance.full_matrices : The way back.
-        mixtorch.Mixture.marginal, mixtorch.Mixture.condition
-        """
-
-    @classmethod
-    @abstractmethod
-    def scatter_from_dense(cls, scatter: Tensor) -> Tensor:
-        """This kind's scatter layout (see :meth:`from_scatter`) from (K, D, D) matrices.
-
-        Parameters
-        ----------
-        scatter : Tensor of shape (K, D, D)
-            Dense scatter matrices.
-
-        Returns
-        -------
-        Tensor
-            (K, D, D) for full/tied, the diagonals (K, D) for diag/spherical.
-
-        See Also
-        --------
-        Covariance.from_scatter
-        """
-
-    @abstractmethod
-    def precisions(self) -> Tensor:
-        """Inverse covariances in scikit-learn's layout.
-
-        Returns
-        -------
-        Tensor
-            Same layout as ``covariances`` (scikit-learn's ``precisions_``).
-
-        See Also
-        --------
-        Covariance.precisions_cholesky, Covariance.from_precisions
-
-        Examples
-        --------
-        >>> import torch
-        >>> from mixtorch import DiagCovariance
-        >>> DiagCovariance(torch.tensor([[4.0, 0.5]])).precisions()
-        tensor([[0.2500, 2.0000]])
-        """
-
-    @abstractmethod
-    def precisions_cholesky(self) -> Tensor:
-        """scikit-learn's ``precisions_cholesky_`` (upper factors for full/tied).
-
-        Returns
-        -------
-        Tensor
-            Same layout as ``covariances``; for diag/spherical the inverse standard
-            deviations.
-
-        See Also
-        --------
-        Covariance.precisions
-        """
-
     def to(
         self, device: torch.device | str | None = None, dtype: torch.dtype | None = None
     ) -> Covariance:
@@ -479,43 +344,3 @@ class Covariance(_KindOperations, _Variational):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(shape={tuple(self.covariances.shape)})"
-
-
-def _cholesky_or_raise(matrices: Tensor, reg_covar: float | None, what: str) -> Tensor:
-    factor, info = torch.linalg.cholesky_ex(matrices)
-    bad = torch.nonzero(info.reshape(-1) != 0).flatten()
-    if bad.numel() or not bool(torch.isfinite(factor).all()):
-        which = ", ".join(str(int(i)) for i in bad[:10]) if bad.numel() else "?"
-        reg = f" even with reg_covar={reg_covar:g}" if reg_covar is not None else ""
-        raise CovarianceError(
-            f"The covariance of {what} {which} is not positive definite{reg}, so it "
-            f"cannot be factored. {_ADVICE}"
-        )
-    return factor
-
-
-def _check_positive(variances: Tensor, reg_covar: float | None) -> None:
-    bad = torch.nonzero(~(variances > 0).reshape(variances.shape[0], -1).all(dim=1)).flatten()
-    if bad.numel() or not bool(torch.isfinite(variances).all()):
-        which = ", ".join(str(int(i)) for i in bad[:10]) if bad.numel() else "?"
-        reg = f" even with reg_covar={reg_covar:g}" if reg_covar is not None else ""
-        raise CovarianceError(
-            f"Component {which} has a variance that is not positive{reg}. {_ADVICE}"
-        )
-
-
-def _upper_inverse_factor(lower: Tensor) -> Tensor:
-    """P = L^{-T}, so that Sigma^{-1} = P P^T and ||(x - mu) P||^2 is the Mahalanobis term."""
-    eye = torch.eye(lower.shape[-1], dtype=lower.dtype, device=lower.device)
-    eye = eye.expand_as(lower)
-    return torch.linalg.solve_triangular(lower, eye, upper=False).mT
-
-
-def _differences(Y: Tensor, means: Tensor) -> Tensor:
-    """(K, n, D) differences y_i - mu_k."""
-    return Y.unsqueeze(0) - means.unsqueeze(1)
-
-
-def gaussian_log_normaliser(n_features: int) -> float:
-    """D * log(2 pi), the constant of every Gaussian log-density."""
-    return n_features * math.log(2.0 * math.pi)

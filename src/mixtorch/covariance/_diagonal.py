@@ -7,7 +7,8 @@ from torch import Tensor
 
 from .._wishart import _DiagVariational, _SphericalVariational
 from ..estep import EStepKernel, diag_kernel
-from ._base import Covariance, _check_positive, gaussian_log_normaliser
+from ._base import Covariance
+from ._factoring import _check_positive, gaussian_log_normaliser
 
 
 class DiagCovariance(_DiagVariational, Covariance):

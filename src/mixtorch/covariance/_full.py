@@ -7,7 +7,8 @@ from torch import Tensor
 
 from .._wishart import _FullVariational, _TiedVariational
 from ..estep import EStepKernel, full_kernel
-from ._base import Covariance, _cholesky_or_raise, _differences, _upper_inverse_factor
+from ._base import Covariance
+from ._factoring import _cholesky_or_raise, _differences, _upper_inverse_factor
 
 
 class FullCovariance(_FullVariational, Covariance):

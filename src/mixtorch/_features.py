@@ -1,0 +1,113 @@
+"""Feature indices and observed values for marginals and conditionals: checked
+indices (:func:`check_features`, re-exported by :mod:`mixtorch.conditioning`), the
+complementary free indices, and observed values as rows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+__all__ = ["as_rows", "check_features", "feature_list", "free_features"]
+
+
+def check_features(features: Any, n_features: int, *, leave_one: bool = False) -> Tensor:
+    """Feature indices as a 1-D int64 tensor: integers in [0, n_features), no repeats.
+
+    Parameters
+    ----------
+    features : int or sequence of int
+        Feature indices; negative ones count from the end, as in NumPy.
+    n_features : int
+        Number of features of the model the indices refer to.
+    leave_one : bool, default=False
+        If True, at least one feature must remain outside ``features`` (conditioning
+        needs a free feature).
+
+    Returns
+    -------
+    Tensor of shape (len(features),)
+        The indices, made non-negative, in the order given.
+
+    Raises
+    ------
+    TypeError
+        If ``features`` are not integers.
+    ValueError
+        For an empty sequence, out-of-range or repeated indices, or (``leave_one``) all
+        features named.
+
+    See Also
+    --------
+    mixtorch.Mixture.marginal, mixtorch.Mixture.conditionals
+
+    Examples
+    --------
+    >>> from mixtorch.conditioning import check_features
+    >>> check_features([0, -1], n_features=4)
+    tensor([0, 3])
+    >>> try:
+    ...     check_features([0, 0], n_features=4)
+    ... except ValueError as error:
+    ...     print("ValueError")
+    ...
+    ValueError
+    """
+    if isinstance(features, (int, torch.SymInt)) or (
+        hasattr(features, "ndim") and getattr(features, "ndim", 1) == 0
+    ):
+        features = [int(features)]
+    try:
+        values = [int(index) for index in features]
+        if any(float(index) != int(index) for index in features):
+            raise TypeError
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"features must be a sequence of integer feature indices, got {features!r}."
+        ) from None
+    if not values:
+        raise ValueError("features must name at least one feature, got an empty sequence.")
+    bad = [index for index in values if not -n_features <= index < n_features]
+    if bad:
+        raise ValueError(
+            f"features must be indices in [0, {n_features}) for a model of {n_features} "
+            f"features, got {bad}."
+        )
+    normalised = [index % n_features for index in values]
+    if len(set(normalised)) != len(normalised):
+        raise ValueError(f"features must not repeat an index, got {values}.")
+    if leave_one and len(normalised) == n_features:
+        raise ValueError(
+            "features must leave at least one feature free to condition on the others; "
+            f"got all {n_features} features."
+        )
+    return torch.tensor(normalised, dtype=torch.int64)
+
+
+def free_features(given: Tensor, n_features: int) -> Tensor:
+    """The indices not in ``given``, in increasing order."""
+    keep = torch.ones(n_features, dtype=torch.bool)
+    keep[given] = False
+    return torch.nonzero(keep).flatten()
+
+
+def as_rows(values: Any, n_given: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """Observed values as a finite (B, n_given) tensor; one row may be given 1-D."""
+    tensor = torch.as_tensor(values, dtype=dtype, device=device)
+    if tensor.ndim <= 1:
+        tensor = tensor.reshape(1, -1)
+    if tensor.ndim != 2 or tensor.shape[1] != n_given:
+        raise ValueError(
+            f"values must have {n_given} entr{'y' if n_given == 1 else 'ies'} per row, one per "
+            f"index in features, got shape {tuple(tensor.shape)}."
+        )
+    if not bool(torch.isfinite(tensor).all()):
+        raise ValueError("values contain NaN or infinity; condition on finite values only.")
+    return tensor
+
+
+def feature_list(features: Sequence[int] | Tensor) -> list[int]:
+    """Plain Python indices, for messages and metadata."""
+    return [int(index) for index in features]
