@@ -146,6 +146,11 @@ class ChunkSource:
         ChunkSource
             A new source; this one is unchanged.
 
+        See Also
+        --------
+        mixtorch.GaussianMixture : Its ``missing_values`` parameter applies this to the
+            sources it fits from.
+
         Examples
         --------
         >>> import numpy as np
