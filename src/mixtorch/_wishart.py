@@ -21,7 +21,50 @@ __all__ = ["NormalWishartPrior"]
 
 
 class NormalWishartPrior(Protocol):
-    """What the Wishart update reads from a prior (``VariationalPrior`` has these)."""
+    """What the Wishart update reads from a prior (``VariationalPrior`` has these).
+
+    A structural type: any object with these attributes can be passed to
+    :meth:`~mixtorch.covariance.Covariance.wishart_posterior`.
+
+    Attributes
+    ----------
+    mean : Tensor of shape (n_features,)
+        Mean ``m_0`` of the Normal prior on the component means.
+    mean_precision : float
+        Its precision scale ``beta_0``.
+    degrees_of_freedom : float
+        Wishart degrees of freedom ``nu_0`` (> n_features - 1).
+    covariance : Tensor
+        Wishart scale inverse ``Psi_0`` in the covariance kind's ``covariance_prior``
+        layout: (D, D), (D,) or ().
+
+    See Also
+    --------
+    mixtorch.fit.variational.VariationalPrior : The implementation mixtorch uses.
+    mixtorch.BayesianGaussianMixture : Its ``*_prior`` parameters.
+
+    References
+    ----------
+    .. [1] C. M. Bishop (2006), *Pattern Recognition and Machine Learning*, Springer,
+       section 10.2.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch.covariance import DiagCovariance, NormalWishartPrior
+    >>> from mixtorch.fit.variational import VariationalPrior
+    >>> prior: NormalWishartPrior = VariationalPrior(
+    ...     1.0, False, 1.0, torch.zeros(1, dtype=torch.float64), 1.0,
+    ...     torch.ones(1, dtype=torch.float64))
+    >>> dof, covariances = DiagCovariance.wishart_posterior(
+    ...     torch.tensor([4.0], dtype=torch.float64), torch.zeros(1, 1, dtype=torch.float64),
+    ...     torch.full((1, 1), 8.0, dtype=torch.float64), prior,
+    ...     torch.tensor([5.0], dtype=torch.float64), 0.0)
+    >>> dof  # nu_0 + N
+    tensor([5.], dtype=torch.float64)
+    >>> covariances  # (Psi_0 + N S) / nu = (1 + 8) / 5 with S = 8 / 4, means at m_0
+    tensor([[1.8000]], dtype=torch.float64)
+    """
 
     mean: Tensor
     mean_precision: float

@@ -31,12 +31,33 @@ class GradientTrace:
     final_nll : float
         Mean NLL per sample of the returned parameters on all the data.
     n_iter : int
+        Epochs run.
     converged : bool
+        Whether the stopping rule was met before ``max_iter`` ran out.
     n_rejected : int
         Steps undone because they produced a non-finite loss or parameter.
     rejected : list of int
         Steps undone in each epoch.
     seconds : float
+        Wall-clock time of the run.
+
+    See Also
+    --------
+    mixtorch.fit.gradient.fit_gradient : The loop that fills it.
+    mixtorch.fit.em.EMTrace : The record of an EM run.
+
+    Examples
+    --------
+    >>> from mixtorch.fit.gradient import GradientTrace
+    >>> trace = GradientTrace(iterations=[1, 2], nll=[1.5, 1.25], final_nll=1.2, n_iter=2)
+    >>> trace.lower_bounds, trace.lower_bound
+    ([-1.5, -1.25], -1.2)
+    >>> print(trace.table())
+    iteration             nll
+    -------------------------
+            1        1.500000
+            2        1.250000
+    final nll 1.200000 after 2 epochs (not converged)
     """
 
     iterations: list[int] = field(default_factory=list)
