@@ -133,7 +133,13 @@ class VariationalPosterior:
         return len(self.weight_concentration) == 2
 
     def weights(self) -> Tensor:
-        """Posterior-mean weights (what scikit-learn reports as ``weights_``), (K,)."""
+        """Posterior-mean weights (what scikit-learn reports as ``weights_``).
+
+        Returns
+        -------
+        Tensor of shape (K,)
+            Non-negative, summing to one.
+        """
         if self.process:
             a, b = self.weight_concentration
             stick = b / (a + b)
@@ -144,7 +150,13 @@ class VariationalPosterior:
         return weights / weights.sum()
 
     def expected_log_weights(self) -> Tensor:
-        """E[log pi_k] under q, (K,)."""
+        """E[log pi_k] under q.
+
+        Returns
+        -------
+        Tensor of shape (K,)
+            Digamma differences of the Dirichlet (or stick-breaking Beta) factors.
+        """
         if self.process:
             a, b = self.weight_concentration
             digamma_sum = torch.digamma(a + b)
@@ -155,7 +167,13 @@ class VariationalPosterior:
         return torch.digamma(alpha) - torch.digamma(alpha.sum())
 
     def mixture(self) -> Mixture:
-        """The point-estimate mixture: posterior-mean weights, means and covariances."""
+        """The point-estimate mixture: posterior-mean weights, means and covariances.
+
+        Returns
+        -------
+        Mixture
+            ``Mixture(weights(), means, covariance)``.
+        """
         return Mixture(self.weights(), self.means, self.covariance)
 
     @cached_property
@@ -175,6 +193,11 @@ class VariationalPosterior:
         ``E[(x - mu)^T Lambda (x - mu)] = (x - m)^T Sigma^-1 (x - m) + D / beta``, so the
         precision needs no scaling beyond ``Sigma``'s own and the EM kernels apply as
         they are, with these constants in place of ``log w_k``.
+
+        Returns
+        -------
+        Tensor of shape (K,)
+            The per-component constants.
         """
         D = self.means.shape[1]
         nu = self.degrees_of_freedom

@@ -149,7 +149,7 @@ def fit_em(
     Examples
     --------
     With one component EM reaches the sample mean and the biased sample covariance
-    (plus ``reg_covar``) in one step:
+    (plus ``reg_covar``) in one step; the next two iterations see the bound stop moving:
 
     >>> import torch
     >>> from mixtorch import Mixture
@@ -159,7 +159,7 @@ def fit_em(
     ...                                 dtype=torch.float64)
     >>> fitted, trace = fit_em(lambda: [X[:200], X[200:]], start, reg_covar=0.0)
     >>> trace.converged, trace.n_iter
-    (True, 2)
+    (True, 3)
     >>> torch.allclose(fitted.means[0], X.mean(0))
     True
     >>> torch.allclose(fitted.covariance.covariances[0], torch.cov(X.T, correction=0))

@@ -171,7 +171,8 @@ def fit_gradient(
     Examples
     --------
     One Gaussian's maximum-likelihood estimates are the sample mean and the biased
-    sample variance:
+    sample variance (``tol`` bounds the NLL gap, so parameters agree to about
+    ``sigma * sqrt(2 * tol)``):
 
     >>> import torch
     >>> from mixtorch import Mixture
@@ -181,9 +182,9 @@ def fit_gradient(
     >>> fitted, trace = fit_gradient(X, start, learning_rate=0.1, reg_covar=0.0)
     >>> trace.converged
     True
-    >>> torch.allclose(fitted.means[0], X.mean(0), atol=1e-3)
+    >>> torch.allclose(fitted.means[0], X.mean(0), atol=0.01)
     True
-    >>> torch.allclose(fitted.covariance.covariances[0], X.var(unbiased=False), rtol=1e-3)
+    >>> torch.allclose(fitted.covariance.covariances[0], X.var(unbiased=False), rtol=0.01)
     True
     """
     _check_arguments(X, initial, learning_rate, batch_size, max_iter, tol, patience)

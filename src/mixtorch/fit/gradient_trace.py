@@ -72,7 +72,7 @@ class GradientTrace:
 
     @property
     def lower_bounds(self) -> list[float]:
-        """Mean log-likelihood per epoch (scikit-learn's ``lower_bounds_``)."""
+        """Mean log-likelihood per epoch (scikit-learn's ``lower_bounds_``), ``-nll``."""
         return [-value for value in self.nll]
 
     @property
@@ -87,10 +87,15 @@ class GradientTrace:
 
         Parameters
         ----------
-        max_rows : int
+        max_rows : int, default=20
             The first and last epochs are always shown.
-        max_values : int
+        max_values : int, default=6
             Parameter values shown per row (when snapshots were recorded).
+
+        Returns
+        -------
+        str
+            Epoch, NLL (and parameters) per row, then the final NLL.
         """
         if not self.nll:
             return "(no iterations)"
@@ -112,8 +117,20 @@ class GradientTrace:
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
         """Training curve (NLL per sample against epoch) on a matplotlib axes.
 
-        Returns the axes. Extra keyword arguments go to ``ax.plot``. Without matplotlib
-        it raises ImportError with the install hint that mixtorch's other plots give.
+        Without matplotlib it raises ImportError with the install hint that mixtorch's
+        other plots give.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Where to draw; a new figure's axes by default.
+        **kwargs
+            Passed to ``ax.plot``.
+
+        Returns
+        -------
+        matplotlib Axes
+            The axes drawn on.
         """
         plt = pyplot()  # checked first, so a missing matplotlib fails before any work
         if ax is None:
