@@ -146,6 +146,10 @@ class ChunkSource:
         ChunkSource
             A new source; this one is unchanged.
 
+        See Also
+        --------
+        mixtorch.GaussianMixture : With ``missing_values=np.nan`` it fits such sources.
+
         Examples
         --------
         >>> import numpy as np

@@ -89,26 +89,94 @@ class _Variational(ABC):
     ) -> tuple[Tensor, Tensor]:
         """Posterior degrees of freedom and ``W^-1 / nu`` (this kind's layout).
 
-        ``counts`` (K,), ``means`` (K, D) and ``centred`` (the scatter about the means,
-        (K, D, D) or its diagonals (K, D)) come from the responsibilities' statistics;
-        ``reg_covar`` is added to each per-sample covariance as scikit-learn does;
-        ``mean_precision`` (K,) is the posterior ``beta``.
+        Parameters
+        ----------
+        counts : Tensor of shape (K,)
+            Summed responsibilities ``N_k``.
+        means : Tensor of shape (K, D)
+            Responsibility-weighted means of the data.
+        centred : Tensor of shape (K, D, D) or (K, D)
+            Scatter about ``means`` (its diagonals for diag/spherical).
+        prior : NormalWishartPrior
+            The prior's ``mean``, ``mean_precision``, ``degrees_of_freedom`` and
+            ``covariance``.
+        mean_precision : Tensor of shape (K,)
+            The posterior ``beta_k``.
+        reg_covar : float
+            Added to each per-sample covariance, as scikit-learn does.
+
+        Returns
+        -------
+        degrees_of_freedom : Tensor of shape (K,), or () for tied
+            ``nu_0 + N_k``.
+        covariances : Tensor
+            ``W_k^-1 / nu_k`` in this kind's layout.
+
+        See Also
+        --------
+        mixtorch.fit.variational.update_posterior : The M-step that calls it.
         """
 
     @classmethod
     @abstractmethod
     def prior_covariance_shape(cls, n_features: int) -> tuple[int, ...]:
-        """Shape of ``covariance_prior``: (D, D), (D,) or ()."""
+        """Shape of ``covariance_prior``: (D, D), (D,) or ().
+
+        Parameters
+        ----------
+        n_features : int
+            D.
+
+        Returns
+        -------
+        tuple of int
+            The shape this kind expects.
+
+        See Also
+        --------
+        prior_covariance_from : The default prior in that shape.
+        """
 
     @classmethod
     @abstractmethod
     def prior_covariance_from(cls, covariance: Tensor) -> Tensor:
-        """The default ``covariance_prior`` from the data covariance (D, D), or its
-        diagonal (D,) for diag/spherical (as :meth:`Covariance.moments` lays it out)."""
+        """The default ``covariance_prior`` from the data covariance.
+
+        Parameters
+        ----------
+        covariance : Tensor of shape (D, D) or (D,)
+            The data covariance, or its diagonal for diag/spherical (as
+            :meth:`Covariance.moments` lays it out).
+
+        Returns
+        -------
+        Tensor
+            In :meth:`prior_covariance_shape`.
+
+        See Also
+        --------
+        mixtorch.fit.variational.data_prior_moments : Calls it.
+        """
 
     @classmethod
     def check_prior_covariance(cls, prior: Tensor) -> None:
-        """Raise ValueError unless ``prior`` is finite and positive (definite)."""
+        """Raise ValueError unless ``prior`` is finite and positive (definite).
+
+        Parameters
+        ----------
+        prior : Tensor
+            A ``covariance_prior`` in :meth:`prior_covariance_shape`.
+
+        Raises
+        ------
+        ValueError
+            If it has NaN or infinite entries, or a matrix is not symmetric positive
+            definite, or a vector or scalar is not positive.
+
+        See Also
+        --------
+        prior_covariance_shape : The shape it should have.
+        """
         name = f"'{getattr(cls, 'kind', '')} covariance_prior'"
         if not bool(torch.isfinite(prior).all()):
             raise ValueError(f"{name} contains NaN or infinity.")

@@ -74,6 +74,10 @@ class MixturePrior:
         -------
         pyro.distributions.Distribution
             ``HalfCauchy(scale_scale)`` or ``LogNormal(log(scale_scale), 1)``.
+
+        See Also
+        --------
+        mixture_model : Samples the ``scales`` site from it.
         """
         if self.scale_family == "lognormal":
             return dist.LogNormal(torch.log(self.scale_scale), 1.0)
