@@ -148,8 +148,7 @@ class ChunkSource:
 
         See Also
         --------
-        mixtorch.GaussianMixture : Its ``missing_values`` parameter applies this to the
-            sources it fits from.
+        mixtorch.GaussianMixture : With ``missing_values=np.nan`` it fits such sources.
 
         Examples
         --------

@@ -21,7 +21,50 @@ __all__ = ["NormalWishartPrior"]
 
 
 class NormalWishartPrior(Protocol):
-    """What the Wishart update reads from a prior (``VariationalPrior`` has these)."""
+    """What the Wishart update reads from a prior (``VariationalPrior`` has these).
+
+    A structural type: any object with these attributes can be passed to
+    :meth:`~mixtorch.covariance.Covariance.wishart_posterior`.
+
+    Attributes
+    ----------
+    mean : Tensor of shape (n_features,)
+        Mean ``m_0`` of the Normal prior on the component means.
+    mean_precision : float
+        Its precision scale ``beta_0``.
+    degrees_of_freedom : float
+        Wishart degrees of freedom ``nu_0`` (> n_features - 1).
+    covariance : Tensor
+        Wishart scale inverse ``Psi_0`` in the covariance kind's ``covariance_prior``
+        layout: (D, D), (D,) or ().
+
+    See Also
+    --------
+    mixtorch.fit.variational.VariationalPrior : The implementation mixtorch uses.
+    mixtorch.BayesianGaussianMixture : Its ``*_prior`` parameters.
+
+    References
+    ----------
+    .. [1] C. M. Bishop (2006), *Pattern Recognition and Machine Learning*, Springer,
+       section 10.2.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch.covariance import DiagCovariance, NormalWishartPrior
+    >>> from mixtorch.fit.variational import VariationalPrior
+    >>> prior: NormalWishartPrior = VariationalPrior(
+    ...     1.0, False, 1.0, torch.zeros(1, dtype=torch.float64), 1.0,
+    ...     torch.ones(1, dtype=torch.float64))
+    >>> dof, covariances = DiagCovariance.wishart_posterior(
+    ...     torch.tensor([4.0], dtype=torch.float64), torch.zeros(1, 1, dtype=torch.float64),
+    ...     torch.full((1, 1), 8.0, dtype=torch.float64), prior,
+    ...     torch.tensor([5.0], dtype=torch.float64), 0.0)
+    >>> dof  # nu_0 + N
+    tensor([5.], dtype=torch.float64)
+    >>> covariances  # (Psi_0 + N S) / nu = (1 + 8) / 5 with S = 8 / 4, means at m_0
+    tensor([[1.8000]], dtype=torch.float64)
+    """
 
     mean: Tensor
     mean_precision: float
@@ -46,26 +89,94 @@ class _Variational(ABC):
     ) -> tuple[Tensor, Tensor]:
         """Posterior degrees of freedom and ``W^-1 / nu`` (this kind's layout).
 
-        ``counts`` (K,), ``means`` (K, D) and ``centred`` (the scatter about the means,
-        (K, D, D) or its diagonals (K, D)) come from the responsibilities' statistics;
-        ``reg_covar`` is added to each per-sample covariance as scikit-learn does;
-        ``mean_precision`` (K,) is the posterior ``beta``.
+        Parameters
+        ----------
+        counts : Tensor of shape (K,)
+            Summed responsibilities ``N_k``.
+        means : Tensor of shape (K, D)
+            Responsibility-weighted means of the data.
+        centred : Tensor of shape (K, D, D) or (K, D)
+            Scatter about ``means`` (its diagonals for diag/spherical).
+        prior : NormalWishartPrior
+            The prior's ``mean``, ``mean_precision``, ``degrees_of_freedom`` and
+            ``covariance``.
+        mean_precision : Tensor of shape (K,)
+            The posterior ``beta_k``.
+        reg_covar : float
+            Added to each per-sample covariance, as scikit-learn does.
+
+        Returns
+        -------
+        degrees_of_freedom : Tensor of shape (K,), or () for tied
+            ``nu_0 + N_k``.
+        covariances : Tensor
+            ``W_k^-1 / nu_k`` in this kind's layout.
+
+        See Also
+        --------
+        mixtorch.fit.variational.update_posterior : The M-step that calls it.
         """
 
     @classmethod
     @abstractmethod
     def prior_covariance_shape(cls, n_features: int) -> tuple[int, ...]:
-        """Shape of ``covariance_prior``: (D, D), (D,) or ()."""
+        """Shape of ``covariance_prior``: (D, D), (D,) or ().
+
+        Parameters
+        ----------
+        n_features : int
+            D.
+
+        Returns
+        -------
+        tuple of int
+            The shape this kind expects.
+
+        See Also
+        --------
+        prior_covariance_from : The default prior in that shape.
+        """
 
     @classmethod
     @abstractmethod
     def prior_covariance_from(cls, covariance: Tensor) -> Tensor:
-        """The default ``covariance_prior`` from the data covariance (D, D), or its
-        diagonal (D,) for diag/spherical (as :meth:`Covariance.moments` lays it out)."""
+        """The default ``covariance_prior`` from the data covariance.
+
+        Parameters
+        ----------
+        covariance : Tensor of shape (D, D) or (D,)
+            The data covariance, or its diagonal for diag/spherical (as
+            :meth:`Covariance.moments` lays it out).
+
+        Returns
+        -------
+        Tensor
+            In :meth:`prior_covariance_shape`.
+
+        See Also
+        --------
+        mixtorch.fit.variational.data_prior_moments : Calls it.
+        """
 
     @classmethod
     def check_prior_covariance(cls, prior: Tensor) -> None:
-        """Raise ValueError unless ``prior`` is finite and positive (definite)."""
+        """Raise ValueError unless ``prior`` is finite and positive (definite).
+
+        Parameters
+        ----------
+        prior : Tensor
+            A ``covariance_prior`` in :meth:`prior_covariance_shape`.
+
+        Raises
+        ------
+        ValueError
+            If it has NaN or infinite entries, or a matrix is not symmetric positive
+            definite, or a vector or scalar is not positive.
+
+        See Also
+        --------
+        prior_covariance_shape : The shape it should have.
+        """
         name = f"'{getattr(cls, 'kind', '')} covariance_prior'"
         if not bool(torch.isfinite(prior).all()):
             raise ValueError(f"{name} contains NaN or infinity.")

@@ -70,6 +70,12 @@ def rank() -> int:
     See Also
     --------
     world_size, is_distributed
+
+    Examples
+    --------
+    >>> from mixtorch.distributed import rank
+    >>> rank()  # a single process
+    0
     """
     return dist.get_rank() if is_distributed() else 0
 
@@ -85,6 +91,12 @@ def world_size() -> int:
     See Also
     --------
     rank, is_distributed
+
+    Examples
+    --------
+    >>> from mixtorch.distributed import world_size
+    >>> world_size()  # a single process
+    1
     """
     return dist.get_world_size() if is_distributed() else 1
 

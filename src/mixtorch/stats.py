@@ -88,6 +88,20 @@ def chunk_statistics(
     See Also
     --------
     statistics_from_responsibilities : Sums this over chunks.
+
+    Examples
+    --------
+    Two rows wholly in one component, moments about the origin:
+
+    >>> import torch
+    >>> from mixtorch import DiagCovariance
+    >>> from mixtorch.stats import chunk_statistics
+    >>> X = torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=torch.float64)
+    >>> zero = torch.zeros(2, dtype=torch.float64)
+    >>> stats = chunk_statistics(DiagCovariance, X, torch.ones(2, 1, dtype=torch.float64),
+    ...                          zero[None], shift=zero)
+    >>> stats.counts.tolist(), stats.sums.tolist(), stats.scatter.tolist()  # N, sum x, sum x**2
+    ([2.0], [[4.0, 6.0]], [[10.0, 20.0]])
     """
     if sample_weight is not None:
         responsibilities = responsibilities * sample_weight[:, None]
@@ -251,6 +265,23 @@ def accumulate_statistics(
     --------
     SufficientStatistics.m_step : The M-step that follows.
     statistics_from_responsibilities
+
+    Examples
+    --------
+    The summed log-likelihood is that of ``torch.distributions``:
+
+    >>> import torch
+    >>> from mixtorch import Mixture
+    >>> from mixtorch.stats import accumulate_statistics
+    >>> mixture = Mixture.from_parameters([0.4, 0.6], [[0.0], [3.0]], [[[1.0]], [[2.0]]],
+    ...                                   dtype=torch.float64)
+    >>> X = torch.linspace(-2, 5, 20, dtype=torch.float64)[:, None]
+    >>> stats = accumulate_statistics(mixture, [X[:7], X[7:]])
+    >>> float(stats.n_samples), float(stats.counts.sum())
+    (20.0, 20.0)
+    >>> expected = mixture.to_torch().log_prob(X).sum()
+    >>> bool(torch.isclose(stats.log_likelihood, expected))
+    True
     """
     kernel, dtype = _kernel(mixture, log_weights, entropy), mixture.dtype
 

@@ -39,12 +39,23 @@ def log_likelihood(X: Tensor, weights: Tensor, locs: Tensor, scales: Tensor) -> 
     Parameters
     ----------
     X : Tensor of shape (n_samples, n_features)
+        The data.
     weights : Tensor of shape (..., K)
-    locs, scales : Tensor of shape (..., K, n_features)
+        Mixture weights of each draw.
+    locs : Tensor of shape (..., K, n_features)
+        Component means of each draw.
+    scales : Tensor of shape (..., K, n_features)
+        Component standard deviations of each draw.
 
     Returns
     -------
     Tensor of shape (..., n_samples)
+        ``log sum_k w_k prod_d Normal(x_id | loc_kd, scale_kd)`` per draw and row.
+
+    See Also
+    --------
+    full_log_likelihood : Full covariances.
+    mixture_model : The model whose likelihood this is.
 
     Examples
     --------
@@ -70,14 +81,23 @@ def full_log_likelihood(X: Tensor, weights: Tensor, locs: Tensor, scale_tril: Te
     Parameters
     ----------
     X : Tensor of shape (n_samples, n_features)
+        The data.
     weights : Tensor of shape (..., K)
+        Mixture weights of each draw.
     locs : Tensor of shape (..., K, n_features)
+        Component means of each draw.
     scale_tril : Tensor of shape (..., K, n_features, n_features)
         Lower Cholesky factors of the component covariances.
 
     Returns
     -------
     Tensor of shape (..., n_samples)
+        ``log sum_k w_k N(x_i | loc_k, L_k L_k^T)`` per draw and row.
+
+    See Also
+    --------
+    log_likelihood : Diagonal covariances.
+    mixture_model : The model whose likelihood this is.
 
     Examples
     --------
@@ -101,10 +121,26 @@ def mixture_model(X: Tensor, n_components: int, prior: MixturePrior) -> None:
     Parameters
     ----------
     X : Tensor of shape (n_samples, n_features)
+        The observations.
     n_components : int
+        Number of components K.
     prior : MixturePrior
         Its ``covariance_type`` chooses the sites: ``weights``, ``locs``, ``scales``
         and, for ``'full'`` with two or more features, ``corr_cholesky``.
+
+    See Also
+    --------
+    make_prior : Prior settings with data-scaled defaults.
+    mixtorch.bayes.SVIGaussianMixture : Fits it by SVI.
+    mixtorch.bayes.MCMCGaussianMixture : Samples it with NUTS.
+
+    References
+    ----------
+    .. [1] C. M. Bishop (2006), *Pattern Recognition and Machine Learning*, Springer,
+       section 9.2 (the mixture with its assignments summed out).
+    .. [2] D. Lewandowski, D. Kurowicka and H. Joe (2009), "Generating random
+       correlation matrices based on vines and extended onion method", *Journal of
+       Multivariate Analysis* 100(9).
 
     Examples
     --------

@@ -31,13 +31,16 @@ def plot_posterior_predictive(
 
     Parameters
     ----------
-    model : fitted SVIGaussianMixture or MCMCGaussianMixture with one feature
+    model : SVIGaussianMixture or MCMCGaussianMixture
+        Fitted, with one feature.
     X : array-like or Tensor of shape (n_samples, 1), optional
         Data to draw as a density histogram (and to set the plotted range).
     ax : matplotlib Axes, optional
+        Where to draw; a new figure's axes by default.
     quantiles : (float, float), default=(0.05, 0.95)
         Lower and upper posterior quantiles of the band (a 90% band by default).
     bins : int, default=40
+        Histogram bins.
     n_points : int, default=300
         Grid points of the curves.
 
@@ -45,6 +48,11 @@ def plot_posterior_predictive(
     -------
     matplotlib Axes
         ``ax.lines[0]`` is the posterior mean density, ``ax.collections[0]`` the band.
+
+    See Also
+    --------
+    mixtorch.bayes.SVIGaussianMixture.predictive_density : The curves drawn.
+    mixtorch.plotting.plot_density_1d : The density of a point-estimate model.
 
     Examples
     --------

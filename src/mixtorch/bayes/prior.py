@@ -29,12 +29,24 @@ class MixturePrior:
         Scale of the HalfCauchy prior (or median of the LogNormal prior) of the
         per-feature standard deviations.
     scale_family : {'halfcauchy', 'lognormal'}
+        Family of the prior of the standard deviations.
     covariance_type : {'diag', 'full'}
         ``'full'`` adds an LKJ prior on each component's correlation matrix (through its
         Cholesky factor); the covariance is ``diag(scales) C diag(scales)``.
     lkj_concentration : float
         Concentration ``eta`` of the LKJ prior: 1 is uniform over correlation matrices,
         larger values favour weaker correlations.
+
+    See Also
+    --------
+    make_prior : Builds one with data-scaled defaults.
+    mixture_model : The model it parametrises.
+
+    References
+    ----------
+    .. [1] D. Lewandowski, D. Kurowicka and H. Joe (2009), "Generating random
+       correlation matrices based on vines and extended onion method", *Journal of
+       Multivariate Analysis* 100(9) (the LKJ prior).
 
     Examples
     --------
@@ -61,6 +73,11 @@ class MixturePrior:
         Returns
         -------
         pyro.distributions.Distribution
+            ``HalfCauchy(scale_scale)`` or ``LogNormal(log(scale_scale), 1)``.
+
+        See Also
+        --------
+        mixture_model : Samples the ``scales`` site from it.
         """
         if self.scale_family == "lognormal":
             return dist.LogNormal(torch.log(self.scale_scale), 1.0)
@@ -87,16 +104,39 @@ def make_prior(
     Parameters
     ----------
     X : Tensor of shape (n_samples, n_features)
+        The data the defaults are scaled to.
     weight_concentration : float, default=1.0
-    mean_prior, mean_prior_scale, scale_prior : float or array-like of shape (n_features,)
-        Given values replace the defaults above.
+        Symmetric Dirichlet concentration of the weights (positive).
+    mean_prior : float or array-like of shape (n_features,), optional
+        Prior mean of the component means; the data mean by default.
+    mean_prior_scale : float or array-like of shape (n_features,), optional
+        Prior standard deviation of the component means (positive); twice the data
+        standard deviation by default.
+    scale_prior : float or array-like of shape (n_features,), optional
+        Scale of the prior of the standard deviations (positive); the data standard
+        deviation by default.
     scale_family : {'halfcauchy', 'lognormal'}, default='halfcauchy'
+        Family of the prior of the standard deviations.
     covariance_type : {'diag', 'full'}, default='diag'
+        ``'full'`` adds an LKJ prior on the correlations.
     lkj_concentration : float, default=1.0
+        LKJ concentration ``eta`` (positive).
 
     Returns
     -------
     MixturePrior
+        The settings, tensors in ``X``'s dtype and device.
+
+    Raises
+    ------
+    ValueError
+        If ``scale_family`` is unknown, a concentration is not a positive number, or a
+        given prior value is not finite (or not positive, for the scales).
+
+    See Also
+    --------
+    MixturePrior : The settings returned.
+    mixtorch.bayes.SVIGaussianMixture : Builds its prior with it.
 
     Examples
     --------

@@ -26,12 +26,24 @@ def relabel(samples: dict[str, Tensor], n_iter: int = 5) -> dict[str, Tensor]:
         ``weights`` (..., K) and ``locs`` (..., K, D) draws (any batch shape, e.g.
         (chains, draws)), and any other per-component sites, (..., K, ...) (``scales``,
         ``corr_cholesky``); chains are aligned to the same labelling.
-    n_iter : int
+    n_iter : int, default=5
         Assignment/re-estimation rounds.
 
     Returns
     -------
-    dict with the same keys and shapes, each draw permuted consistently across sites.
+    dict of str to Tensor
+        The same keys and shapes, each draw permuted consistently across sites.
+
+    See Also
+    --------
+    mixtorch.bayes.MCMCGaussianMixture : Relabels its draws with it.
+
+    References
+    ----------
+    .. [1] M. Stephens (2000), "Dealing with label switching in mixture models", *JRSS B*
+       62(4).
+    .. [2] H. W. Kuhn (1955), "The Hungarian method for the assignment problem", *Naval
+       Research Logistics Quarterly* 2.
 
     Examples
     --------

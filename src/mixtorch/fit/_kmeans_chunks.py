@@ -41,8 +41,27 @@ def kmeans_chunk_rows(
     costs half as much per row at 8192 rows as at 16384 or more, where the blocks leave
     the L2 cache, while fewer rows add per-operation overhead.
 
+    Parameters
+    ----------
+    n_clusters : int
+        Number of centres K.
+    n_features : int
+        Number of features D.
+    budget : int, default=2**18
+        Elements allowed for one (rows, K) score block plus one (rows, D) chunk.
+
+    Returns
+    -------
+    int
+        ``budget // (K + D)``, at least 256.
+
+    See Also
+    --------
+    mixtorch.fit.kmeans.kmeans, nearest_centers
+
     Examples
     --------
+    >>> from mixtorch.fit.kmeans import kmeans_chunk_rows
     >>> kmeans_chunk_rows(16, 16)  # 2**18 elements over K + D = 32 columns
     8192
     >>> kmeans_chunk_rows(1000, 1000)  # never fewer than 256 rows
@@ -111,11 +130,33 @@ def prepare(X: Tensor, rows: int) -> Prepared:
 
 
 def nearest_centers(X: Tensor, centers: Tensor, rows: int | None = None) -> Tensor:
-    """Index of the nearest centre for every row of ``X``, shape (N,).
+    """Index of the nearest centre (squared Euclidean distance) for every row of ``X``.
+
+    The rows are shifted by the mean of the centres first, so that float32 data far from
+    the origin do not lose the distances to rounding.
+
+    Parameters
+    ----------
+    X : Tensor of shape (N, D)
+        The rows to assign.
+    centers : Tensor of shape (K, D)
+        The centres.
+    rows : int, optional
+        Rows per chunk; :func:`kmeans_chunk_rows` by default.
+
+    Returns
+    -------
+    Tensor of shape (N,)
+        The centre index of each row (int64).
+
+    See Also
+    --------
+    mixtorch.fit.kmeans.lloyd : Alternates this with updates of the centres.
 
     Examples
     --------
     >>> import torch
+    >>> from mixtorch.fit.kmeans import nearest_centers
     >>> centers = torch.tensor([[10.0, 10.0], [0.0, 0.0]])
     >>> nearest_centers(torch.tensor([[0.2, 0.1], [9.0, 11.0], [6.0, 6.0]]), centers)
     tensor([1, 0, 0])

@@ -29,21 +29,37 @@ def kmeans_plusplus(
     Parameters
     ----------
     X : Tensor of shape (n_samples, n_features)
+        The data.
     n_clusters : int
+        Number of centres K (at most ``n_samples``).
     generator : torch.Generator
+        Draws the first centre and the candidates (on ``X``'s device).
     rows : int, optional
         Rows per chunk; :func:`kmeans_chunk_rows` by default.
     n_local_trials : int, optional
+        Candidates tried per centre; ``2 + int(log K)`` by default.
 
     Returns
     -------
     centers : Tensor of shape (n_clusters, n_features)
+        Rows of ``X``.
     indices : Tensor of shape (n_clusters,)
         The rows the centres were taken from.
+
+    See Also
+    --------
+    mixtorch.fit.kmeans.kmeans : Lloyd's iterations from these seeds.
+    sklearn.cluster.kmeans_plusplus : scikit-learn's counterpart.
+
+    References
+    ----------
+    .. [1] D. Arthur and S. Vassilvitskii (2007), "k-means++: the advantages of careful
+       seeding", *SODA*.
 
     Examples
     --------
     >>> import torch
+    >>> from mixtorch.fit.kmeans import kmeans_plusplus
     >>> X = torch.tensor([[0.0, 0.0], [0.1, 0.0], [9.0, 9.0], [9.0, 9.1]])
     >>> centers, indices = kmeans_plusplus(X, 2, torch.Generator().manual_seed(0))
     >>> torch.equal(centers, X[indices])

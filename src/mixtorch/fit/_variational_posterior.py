@@ -35,11 +35,33 @@ class VariationalPrior:
     mean_precision : float
         Precision scale ``beta_0`` of the Normal prior on the means.
     mean : Tensor of shape (n_features,)
+        Mean ``m_0`` of the Normal prior on the means.
     degrees_of_freedom : float
         Wishart degrees of freedom ``nu_0`` (> n_features - 1).
     covariance : Tensor
         Wishart scale inverse ``Psi_0``: (D, D) for full/tied, (D,) for diag, 0-d for
         spherical.
+
+    See Also
+    --------
+    VariationalPosterior : What the data turn it into.
+    mixtorch.fit.variational.data_prior_moments : scikit-learn's default ``mean`` and
+        ``covariance``.
+
+    References
+    ----------
+    .. [1] C. M. Bishop (2006), *Pattern Recognition and Machine Learning*, Springer,
+       section 10.2.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch.fit.variational import VariationalPrior
+    >>> prior = VariationalPrior(weight_concentration=0.5, process=False, mean_precision=1.0,
+    ...                          mean=torch.zeros(2), degrees_of_freedom=2.0,
+    ...                          covariance=torch.eye(2))
+    >>> prior.degrees_of_freedom > prior.mean.shape[0] - 1
+    True
     """
 
     weight_concentration: float
@@ -60,10 +82,43 @@ class VariationalPosterior:
         ``(alpha,)`` of shape (K,) for a Dirichlet, ``(a, b)`` (K,) each for the
         stick-breaking Beta factors of a Dirichlet process.
     mean_precision : Tensor of shape (K,)
+        Posterior precision scales ``beta_k`` of the means.
     means : Tensor of shape (K, D)
+        Posterior means ``m_k``.
     degrees_of_freedom : Tensor of shape (K,), or 0-d for a tied covariance
+        Posterior Wishart degrees of freedom ``nu_k``.
     covariance : Covariance
         ``W_k^{-1} / nu_k``, the posterior-mean covariance in scikit-learn's layout.
+
+    See Also
+    --------
+    VariationalPrior : The prior it is updated from.
+    mixtorch.fit.variational.update_posterior : The update.
+    expected_log_prob : Its expected log-densities of data.
+
+    References
+    ----------
+    .. [1] C. M. Bishop (2006), *Pattern Recognition and Machine Learning*, Springer,
+       section 10.2.
+    .. [2] D. M. Blei and M. I. Jordan (2006), "Variational inference for Dirichlet
+       process mixtures", *Bayesian Analysis* 1(1) (the stick-breaking factors).
+
+    Examples
+    --------
+    Posterior-mean weights of stick-breaking factors ``(a, b)``: ``a_1 / (a_1 + b_1)``,
+    then the rest of the stick:
+
+    >>> import torch
+    >>> from mixtorch import DiagCovariance
+    >>> from mixtorch.fit.variational import VariationalPosterior
+    >>> posterior = VariationalPosterior(
+    ...     weight_concentration=(torch.tensor([3.0, 1.0]), torch.tensor([1.0, 1.0])),
+    ...     mean_precision=torch.tensor([4.0, 2.0]), means=torch.tensor([[0.0], [5.0]]),
+    ...     degrees_of_freedom=torch.tensor([4.0, 2.0]),
+    ...     covariance=DiagCovariance(torch.ones(2, 1)),
+    ... )
+    >>> posterior.process, posterior.weights()  # 3/4, then 1/4 * 1/2, renormalised
+    (True, tensor([0.8571, 0.1429]))
     """
 
     weight_concentration: tuple[Tensor, ...]
@@ -74,10 +129,17 @@ class VariationalPosterior:
 
     @property
     def process(self) -> bool:
+        """True for stick-breaking (Dirichlet-process) weight factors."""
         return len(self.weight_concentration) == 2
 
     def weights(self) -> Tensor:
-        """Posterior-mean weights (what scikit-learn reports as ``weights_``), (K,)."""
+        """Posterior-mean weights (what scikit-learn reports as ``weights_``).
+
+        Returns
+        -------
+        Tensor of shape (K,)
+            Non-negative, summing to one.
+        """
         if self.process:
             a, b = self.weight_concentration
             stick = b / (a + b)
@@ -88,7 +150,13 @@ class VariationalPosterior:
         return weights / weights.sum()
 
     def expected_log_weights(self) -> Tensor:
-        """E[log pi_k] under q, (K,)."""
+        """E[log pi_k] under q.
+
+        Returns
+        -------
+        Tensor of shape (K,)
+            Digamma differences of the Dirichlet (or stick-breaking Beta) factors.
+        """
         if self.process:
             a, b = self.weight_concentration
             digamma_sum = torch.digamma(a + b)
@@ -99,7 +167,13 @@ class VariationalPosterior:
         return torch.digamma(alpha) - torch.digamma(alpha.sum())
 
     def mixture(self) -> Mixture:
-        """The point-estimate mixture: posterior-mean weights, means and covariances."""
+        """The point-estimate mixture: posterior-mean weights, means and covariances.
+
+        Returns
+        -------
+        Mixture
+            ``Mixture(weights(), means, covariance)``.
+        """
         return Mixture(self.weights(), self.means, self.covariance)
 
     @cached_property
@@ -119,6 +193,11 @@ class VariationalPosterior:
         ``E[(x - mu)^T Lambda (x - mu)] = (x - m)^T Sigma^-1 (x - m) + D / beta``, so the
         precision needs no scaling beyond ``Sigma``'s own and the EM kernels apply as
         they are, with these constants in place of ``log w_k``.
+
+        Returns
+        -------
+        Tensor of shape (K,)
+            The per-component constants.
         """
         D = self.means.shape[1]
         nu = self.degrees_of_freedom
@@ -130,7 +209,28 @@ class VariationalPosterior:
 
 @dataclass
 class VariationalTrace:
-    """What happened during one CAVI run."""
+    """What happened during one CAVI run (returned by
+    :func:`~mixtorch.fit.variational.fit_variational`).
+
+    Attributes
+    ----------
+    lower_bounds : list of float
+        The variational lower bound after each iteration.
+    n_iter : int
+        Iterations run.
+    converged : bool
+        Whether the bound changed by less than ``tol`` before ``max_iter`` ran out.
+
+    See Also
+    --------
+    mixtorch.fit.em.EMTrace : The record of an EM run.
+
+    Examples
+    --------
+    >>> from mixtorch.fit.variational import VariationalTrace
+    >>> VariationalTrace([-10.0, -9.5], n_iter=2).lower_bound
+    -9.5
+    """
 
     lower_bounds: list[float] = field(default_factory=list)
     n_iter: int = 0
@@ -138,6 +238,7 @@ class VariationalTrace:
 
     @property
     def lower_bound(self) -> float:
+        """The last bound, ``-inf`` before the first iteration."""
         return self.lower_bounds[-1] if self.lower_bounds else -math.inf
 
 
@@ -148,10 +249,34 @@ def expected_log_prob(X: Tensor, posterior: VariationalPosterior) -> Tensor:
     ``score_samples`` reports and its softmax the responsibilities. Computed by the
     E-step kernel of :meth:`VariationalPosterior.e_step_kernel`.
 
+    Parameters
+    ----------
+    X : Tensor of shape (n, D)
+        A chunk of rows (cast to the posterior's dtype).
+    posterior : VariationalPosterior
+        The current posterior.
+
+    Returns
+    -------
+    Tensor of shape (n, K)
+        Expected weighted log-densities: the plug-in ``log N(x | m_k, Sigma_k)`` plus
+        :meth:`VariationalPosterior.log_offsets`.
+
+    See Also
+    --------
+    mixtorch.BayesianGaussianMixture.score_samples : The log-sum-exp of this.
+    VariationalPosterior.log_offsets : The per-component constants.
+
+    References
+    ----------
+    .. [1] C. M. Bishop (2006), *Pattern Recognition and Machine Learning*, Springer,
+       equations 10.64-10.66.
+
     Examples
     --------
     >>> import torch
     >>> from mixtorch.covariance import DiagCovariance
+    >>> from mixtorch.fit.variational import VariationalPosterior, expected_log_prob
     >>> posterior = VariationalPosterior(
     ...     weight_concentration=(torch.tensor([3.0, 1.0], dtype=torch.float64),),
     ...     mean_precision=torch.tensor([10.0, 10.0], dtype=torch.float64),

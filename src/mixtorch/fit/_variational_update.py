@@ -43,6 +43,49 @@ def update_posterior(
     Computed in float64 from :meth:`SufficientStatistics.moments` (the same algebra as
     the EM M-step) and the covariance type's
     :meth:`~mixtorch.covariance.Covariance.wishart_posterior`, then cast to ``dtype``.
+
+    Parameters
+    ----------
+    stats : SufficientStatistics
+        Statistics of the responsibilities (summed over chunks and ranks).
+    prior : VariationalPrior
+        The prior's hyper-parameters.
+    kind : type of Covariance
+        The covariance kind of the posterior.
+    reg_covar : float
+        Added to the diagonal of every per-component sample covariance.
+    dtype : torch.dtype
+        dtype of the returned tensors.
+
+    Returns
+    -------
+    VariationalPosterior
+        ``alpha_0 + N_k`` (or the stick-breaking factors), ``beta_0 + N_k``, the
+        posterior means, degrees of freedom and ``W_k^{-1} / nu_k``.
+
+    See Also
+    --------
+    posterior_from_responsibilities : The same update from given responsibilities.
+    mixtorch.fit.variational.fit_variational : Alternates it with the E-step.
+
+    References
+    ----------
+    .. [1] C. M. Bishop (2006), *Pattern Recognition and Machine Learning*, Springer,
+       equations 10.58-10.63.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch import DiagCovariance
+    >>> from mixtorch.fit.variational import VariationalPrior, update_posterior
+    >>> from mixtorch.stats import statistics_from_responsibilities
+    >>> X = torch.tensor([[1.0], [3.0]], dtype=torch.float64)
+    >>> ones = lambda chunk, start: torch.ones(len(chunk), 1, dtype=chunk.dtype)
+    >>> stats = statistics_from_responsibilities([X], ones, DiagCovariance, X.new_zeros(1, 1))
+    >>> prior = VariationalPrior(1.0, False, 2.0, torch.tensor([0.0]), 1.0, torch.tensor([1.0]))
+    >>> posterior = update_posterior(stats, prior, DiagCovariance, 0.0, torch.float64)
+    >>> posterior.mean_precision, posterior.means  # beta = 2 + 2, m = (2*0 + 2*2) / 4
+    (tensor([4.], dtype=torch.float64), tensor([[1.]], dtype=torch.float64))
     """
     counts, means, centred = stats.moments(dtype)
     mean_precision = prior.mean_precision + counts
@@ -90,20 +133,34 @@ def posterior_from_responsibilities(
     Parameters
     ----------
     X : Tensor of shape (n_samples, n_features)
+        This rank's rows.
     responsibility_fn : Tensor of shape (n_samples, K), or callable
         Responsibilities, or ``fn(chunk, start)`` giving those of rows ``start:start+n``.
     prior : VariationalPrior
+        The prior's hyper-parameters.
     covariance_type : str or Covariance subclass
+        ``'full'``, ``'tied'``, ``'diag'``, ``'spherical'`` or the class itself.
     reg_covar : float
+        Added to the diagonal of every per-component sample covariance.
     rows : int
         Rows per chunk.
     mean_guess : Tensor of shape (K, D), optional
         Where to take moments about (for float32 accuracy); the data mean by default.
 
+    Returns
+    -------
+    VariationalPosterior
+        In ``X``'s dtype.
+
+    See Also
+    --------
+    update_posterior : The update it applies.
+    mixtorch.fit.variational.fit_variational : Starts from it.
+
     Examples
     --------
     >>> import torch
-    >>> from mixtorch.fit.variational import VariationalPrior
+    >>> from mixtorch.fit.variational import VariationalPrior, posterior_from_responsibilities
     >>> X = torch.tensor([[0.0], [1.0], [9.0], [11.0]], dtype=torch.float64)
     >>> prior = VariationalPrior(0.5, False, 1.0, torch.tensor([5.0]), 2.0, torch.tensor([1.0]))
     >>> hard = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
@@ -141,10 +198,38 @@ def data_prior_moments(
     mean (one collective), so every rank gets the same numbers and float32 data with a
     large offset does not cancel.
 
+    Parameters
+    ----------
+    chunks : callable
+        Returns a fresh iterable of this rank's row blocks (n_i, D) on each call.
+    covariance_type : type of Covariance
+        Decides the layout of the covariance: (D, D), (D,) or ().
+
+    Returns
+    -------
+    mean : Tensor of shape (D,)
+        Column means, in the chunks' dtype.
+    covariance : Tensor
+        The unbiased covariance in ``covariance_prior``'s layout.
+    n_samples : int
+        Rows over all ranks.
+
+    Raises
+    ------
+    ValueError
+        If ``chunks`` yields no chunk.
+
+    See Also
+    --------
+    VariationalPrior : Takes these as ``mean`` and ``covariance``.
+    mixtorch.BayesianGaussianMixture : Whose ``mean_prior`` and ``covariance_prior``
+        default to them.
+
     Examples
     --------
     >>> import torch
     >>> from mixtorch.covariance import covariance_class
+    >>> from mixtorch.fit.variational import data_prior_moments
     >>> X = torch.tensor([[0.0, 1.0], [2.0, 1.0], [4.0, 4.0]], dtype=torch.float64)
     >>> mean, covariance, n_samples = data_prior_moments(
     ...     lambda: [X[:2], X[2:]], covariance_class("full")

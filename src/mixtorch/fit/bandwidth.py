@@ -25,7 +25,6 @@ it was applied (the chosen bandwidth then reflects the spacing of the distinct v
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -34,6 +33,17 @@ import torch
 from scipy.optimize import minimize_scalar
 from torch import Tensor
 
+from ._bandwidth_data import (
+    DuplicatePointsWarning,
+    copy_weight,
+    data_covariance,
+    duplicate_labels,
+    effective_n,
+    rule_of_thumb_factor,
+    weighted_mean,
+)
+from ._loo_matrix import loo_log_likelihood_matrix, optimise_loo_matrix
+
 __all__ = [
     "DuplicatePointsWarning",
     "LooResult",
@@ -41,6 +51,7 @@ __all__ = [
     "duplicate_labels",
     "effective_n",
     "loo_log_likelihood",
+    "loo_log_likelihood_matrix",
     "naive_log_likelihood",
     "optimise_loo_factor",
     "optimise_loo_matrix",
@@ -50,37 +61,6 @@ __all__ = [
 
 #: Rows of the (rows x N) pairwise block; bounds memory of the LOO passes.
 _PAIR_BLOCK_ELEMENTS = 2**22
-
-
-class DuplicatePointsWarning(UserWarning):
-    """The data hold repeated points; leave-one-out leaves out every copy (see above)."""
-
-
-def duplicate_labels(X: Tensor) -> Tensor | None:
-    """Label of each row's distinct value, shape (N,), or None when all rows differ.
-
-    Warns with :class:`DuplicatePointsWarning` when there are repeated rows.
-    """
-    _, labels, counts = torch.unique(X, dim=0, return_inverse=True, return_counts=True)
-    if int(counts.max()) <= 1:
-        return None
-    repeated = int((counts > 1).sum())
-    warnings.warn(
-        f"The data hold {X.shape[0] - counts.shape[0]} repeated rows ({repeated} distinct "
-        "values occur more than once). The leave-one-out likelihood leaves out every copy "
-        "of the held-out point; without that it would choose a bandwidth near zero.",
-        DuplicatePointsWarning,
-        stacklevel=3,
-    )
-    return labels
-
-
-def _copy_weight(weights: Tensor, copies: Tensor | None) -> Tensor:
-    """Total weight of each point's copies (itself included), shape (N,)."""
-    if copies is None:
-        return weights
-    totals = torch.zeros_like(weights).index_add_(0, copies, weights)
-    return totals[copies]
 
 
 @dataclass(frozen=True)
@@ -95,51 +75,25 @@ class LooResult:
         The LOO log-likelihood at ``factor``.
     factors, log_likelihoods : ndarray of shape (n_grid,)
         The coarse grid and the curve on it, plus the refined optimum, sorted by factor.
+
+    See Also
+    --------
+    optimise_loo_factor : Returns it.
+    mixtorch.GaussianKDE : Keeps it as ``loo_result_``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mixtorch.fit.bandwidth import LooResult
+    >>> result = LooResult(0.5, -3.0, np.array([0.25, 0.5, 1.0]), np.array([-4.0, -3.0, -3.5]))
+    >>> bool(result.factors[np.argmax(result.log_likelihoods)] == result.factor)
+    True
     """
 
     factor: float
     log_likelihood: float
     factors: np.ndarray
     log_likelihoods: np.ndarray
-
-
-def effective_n(weights: Tensor) -> float:
-    """Kish's effective sample size ``1 / sum(w**2)`` of normalised weights."""
-    return float(1.0 / weights.to(torch.float64).square().sum())
-
-
-def weighted_mean(X: Tensor, weights: Tensor) -> Tensor:
-    """``sum_i w_i x_i`` (normalised weights), shape (D,).
-
-    Summed about the first row: a float32 dot product of large offset values loses the
-    spread (a 1e-6 relative error on 1000 is 1e-3), the shifted one does not.
-    """
-    shift = X[0]
-    return shift + weights @ (X - shift)
-
-
-def data_covariance(X: Tensor, weights: Tensor) -> Tensor:
-    """Weighted unbiased covariance (``numpy.cov(X.T, aweights=weights)``), shape (D, D).
-
-    ``weights`` must be normalised. Computed about the weighted mean, so float32 data with
-    a large offset stays accurate.
-    """
-    centred = X - weighted_mean(X, weights)
-    scatter = (centred * weights[:, None]).T @ centred
-    denominator = 1.0 - float(weights.to(torch.float64).square().sum())
-    if not denominator > 0:
-        raise ValueError("The data covariance needs at least two points with positive weight.")
-    return scatter / denominator
-
-
-def rule_of_thumb_factor(rule: str, n_effective: float, n_features: int) -> float:
-    """Scott's ``n**(-1/(D+4))`` or Silverman's ``(n (D+2)/4)**(-1/(D+4))``."""
-    exponent = -1.0 / (n_features + 4)
-    if rule == "scott":
-        return float(n_effective**exponent)
-    if rule == "silverman":
-        return float((n_effective * (n_features + 2) / 4.0) ** exponent)
-    raise ValueError(f"Unknown bandwidth rule {rule!r}; expected 'scott' or 'silverman'.")
 
 
 def _pair_blocks(Z: Tensor) -> Iterator[tuple[int, Tensor]]:
@@ -184,6 +138,35 @@ def loo_log_likelihood(
     Returns
     -------
     Tensor of shape (G,), float64
+        The LOO log-likelihood (summed over points) for each factor.
+
+    See Also
+    --------
+    optimise_loo_factor : Maximises it.
+    naive_log_likelihood : Without leaving anything out.
+    loo_log_likelihood_matrix : For a matrix bandwidth, differentiable.
+
+    References
+    ----------
+    .. [1] B. W. Silverman (1986), *Density Estimation for Statistics and Data Analysis*,
+       Chapman & Hall, section 3.4.4 (likelihood cross-validation).
+
+    Examples
+    --------
+    Against the definition, with equal weights and ``Sigma = I``:
+
+    >>> import torch
+    >>> from torch.distributions import Normal
+    >>> from mixtorch.fit.bandwidth import loo_log_likelihood
+    >>> Z = torch.tensor([[0.0], [1.0], [3.0]], dtype=torch.float64)
+    >>> weights = torch.full((3,), 1 / 3, dtype=torch.float64)
+    >>> def by_definition(h):  # sum_i log[(1/(N-1)) sum_{j != i} N(z_i | z_j, h**2)]
+    ...     kernels = Normal(Z, h).log_prob(Z.T).exp().fill_diagonal_(0.0)
+    ...     return float((kernels.sum(0) / 2).log().sum())
+    >>> values = loo_log_likelihood(Z, weights, torch.tensor([0.5, 1.0]), log_det_base=0.0)
+    >>> expected = [by_definition(0.5), by_definition(1.0)]
+    >>> torch.allclose(values, torch.tensor(expected, dtype=torch.float64))
+    True
     """
     n, d = Z.shape
     # Pair distances by the expansion |a|^2 + |b|^2 - 2ab: in float64, so that float32
@@ -191,7 +174,7 @@ def loo_log_likelihood(
     Z, weights = Z.to(torch.float64), weights.to(torch.float64)
     factors = factors.to(Z)
     log_w = torch.log(weights)
-    kept = _copy_weight(weights, None if naive else copies)
+    kept = copy_weight(weights, None if naive else copies)
     total = torch.zeros(factors.shape[0], dtype=torch.float64, device=Z.device)
     for start, distances in _pair_blocks(Z):
         stop = start + distances.shape[0]
@@ -226,6 +209,50 @@ def optimise_loo_factor(
     The grid spans ``start_factor / 20`` to ``start_factor * 20`` (``start_factor`` is
     Scott's rule); if the best grid point is at an edge the grid is extended that way.
     ``copies`` (from :func:`duplicate_labels`) leaves out every copy of a held-out point.
+
+    Parameters
+    ----------
+    Z : Tensor of shape (N, D)
+        Data whitened by the Cholesky factor of the data covariance ``Sigma``.
+    weights : Tensor of shape (N,)
+        Normalised weights.
+    log_det_base : float
+        ``log det Sigma``.
+    start_factor : float
+        Centre of the grid (Scott's factor).
+    copies : Tensor of shape (N,), optional
+        Labels from :func:`duplicate_labels`.
+    n_grid : int, default=25
+        Points of the first grid.
+
+    Returns
+    -------
+    LooResult
+        The maximiser, its log-likelihood and the curve on the grid.
+
+    See Also
+    --------
+    loo_log_likelihood : The curve.
+    optimise_loo_matrix : Refines a diagonal or full bandwidth from this optimum.
+
+    References
+    ----------
+    .. [1] B. W. Silverman (1986), *Density Estimation for Statistics and Data Analysis*,
+       Chapman & Hall, section 3.4.4 (likelihood cross-validation).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch.fit.bandwidth import loo_log_likelihood, optimise_loo_factor
+    >>> Z = torch.randn(60, 1, generator=torch.Generator().manual_seed(0)).double()
+    >>> weights = torch.full((60,), 1 / 60, dtype=torch.float64)
+    >>> result = optimise_loo_factor(Z, weights, 0.0, start_factor=60 ** -0.2)
+    >>> bool((result.log_likelihoods <= result.log_likelihood + 1e-9).all())
+    True
+    >>> factor = torch.tensor([result.factor], dtype=torch.float64)
+    >>> value = loo_log_likelihood(Z, weights, factor, 0.0)
+    >>> bool(torch.isclose(value, torch.tensor(result.log_likelihood, dtype=torch.float64)))
+    True
     """
     log_grid = np.linspace(math.log(start_factor / 20), math.log(start_factor * 20), n_grid)
     step = log_grid[1] - log_grid[0]
@@ -269,87 +296,36 @@ def naive_log_likelihood(
 ) -> Tensor:
     """The naive (in-sample) log-likelihood: increases without bound as ``factor -> 0``.
 
-    Same arguments as :func:`loo_log_likelihood`. For teaching only; never used to choose.
-    """
-    return loo_log_likelihood(Z, weights, factors, log_det_base, naive=True)
-
-
-def loo_log_likelihood_matrix(
-    X: Tensor, weights: Tensor, cholesky: Tensor, copies: Tensor | None = None
-) -> Tensor:
-    """Differentiable LOO log-likelihood for a kernel covariance ``L L^T`` (``cholesky``).
-
-    Holds the (N, N) distance matrix, so it is meant for the moderate N where a matrix
-    bandwidth is worth optimising.
-    """
-    n, d = X.shape
-    Z = torch.linalg.solve_triangular(cholesky, (X - weighted_mean(X, weights)).T, upper=False).T
-    norms = Z.square().sum(1)
-    distances = (norms[:, None] + norms[None, :] - 2.0 * Z @ Z.T).clamp(min=0.0)
-    if copies is None:
-        left_out = torch.eye(n, dtype=torch.bool, device=X.device)
-    else:
-        left_out = copies[:, None] == copies[None, :]
-    log_kernel = torch.log(weights)[None, :] - 0.5 * distances.masked_fill(left_out, math.inf)
-    log_sum = torch.logsumexp(log_kernel, dim=1) - torch.log1p(-_copy_weight(weights, copies))
-    log_det = torch.log(torch.diagonal(cholesky)).sum()
-    return n * ((weights * log_sum).sum() - 0.5 * d * math.log(2 * math.pi) - log_det)
-
-
-def optimise_loo_matrix(
-    X: Tensor,
-    weights: Tensor,
-    start: Tensor,
-    shape: str,
-    max_iter: int = 200,
-    learning_rate: float = 0.05,
-    copies: Tensor | None = None,
-) -> tuple[Tensor, float]:
-    """Gradient ascent (Adam) of the LOO log-likelihood over a diagonal or full bandwidth.
+    For teaching only; never used to choose a bandwidth.
 
     Parameters
     ----------
-    X : Tensor of shape (N, D)
+    Z : Tensor of shape (N, D)
+        Data whitened by the Cholesky factor of ``Sigma``.
     weights : Tensor of shape (N,)
         Normalised weights.
-    start : Tensor of shape (D, D)
-        Starting kernel covariance (the scalar LOO optimum).
-    shape : {'diag', 'full'}
-    max_iter : int
-    learning_rate : float
-    copies : Tensor of shape (N,), optional
-        Labels from :func:`duplicate_labels` (every copy of a held-out point left out).
+    factors : Tensor of shape (G,)
+        Positive scale factors.
+    log_det_base : float
+        ``log det Sigma``.
 
     Returns
     -------
-    bandwidth : Tensor of shape (D, D)
-        The best kernel covariance seen, so the result is never worse than ``start``.
-    log_likelihood : float
+    Tensor of shape (G,), float64
+        The in-sample log-likelihood for each factor.
+
+    See Also
+    --------
+    loo_log_likelihood : The bounded, leave-one-out version.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch.fit.bandwidth import naive_log_likelihood
+    >>> Z = torch.tensor([[0.0], [1.0], [3.0]], dtype=torch.float64)
+    >>> weights = torch.full((3,), 1 / 3, dtype=torch.float64)
+    >>> values = naive_log_likelihood(Z, weights, torch.tensor([1.0, 1e-2, 1e-4]), 0.0)
+    >>> bool(values[0] < values[1] < values[2])  # grows as the factor shrinks
+    True
     """
-    if shape not in ("diag", "full"):
-        raise ValueError(f"shape must be 'diag' or 'full', got {shape!r}.")
-    X64, w64 = X.detach().to(torch.float64), weights.detach().to(torch.float64)
-    start64 = start.detach().to(torch.float64)
-    if shape == "diag":
-        start64 = torch.diag(torch.diagonal(start64))
-    factor = torch.linalg.cholesky(start64)
-    log_diagonal = torch.log(torch.diagonal(factor)).clone().requires_grad_(True)
-    lower = torch.tril(factor, -1).clone().requires_grad_(shape == "full")
-    params = [log_diagonal, lower] if shape == "full" else [log_diagonal]
-    optimizer = torch.optim.Adam(params, lr=learning_rate)
-
-    def cholesky_of_params() -> Tensor:
-        return torch.diag(torch.exp(log_diagonal)) + torch.tril(lower, -1)
-
-    best_value = -math.inf
-    best = cholesky_of_params().detach()
-    for _ in range(int(max_iter) + 1):
-        optimizer.zero_grad()
-        L = cholesky_of_params()
-        value = loo_log_likelihood_matrix(X64, w64, L, copies)
-        current = float(value.detach())
-        if current > best_value:
-            best_value, best = current, L.detach().clone()
-        (-value).backward()
-        optimizer.step()
-    return (best @ best.T).to(X.dtype), best_value
+    return loo_log_likelihood(Z, weights, factors, log_det_base, naive=True)

@@ -30,7 +30,7 @@ ChunkSource = Callable[[], Iterable]
 
 @dataclass
 class EMTrace:
-    """What happened during one EM run.
+    """What happened during one EM run (returned by :func:`fit_em`).
 
     Attributes
     ----------
@@ -38,10 +38,27 @@ class EMTrace:
         Mean log-likelihood per sample at each iteration (under the parameters the
         iteration started from), as scikit-learn's ``lower_bounds_``.
     n_iter : int
+        Iterations run.
     converged : bool
+        Whether the change fell below ``tol`` before ``max_iter`` ran out.
     reseeded : int
         How many times an empty component was re-seeded.
     seconds : float
+        Wall-clock time of the run.
+
+    See Also
+    --------
+    fit_em : The loop that fills it.
+    mixtorch.fit.gradient.GradientTrace : The record of a gradient fit.
+
+    Examples
+    --------
+    >>> from mixtorch.fit.em import EMTrace
+    >>> trace = EMTrace(lower_bounds=[-3.2, -2.9, -2.899], n_iter=3, converged=True)
+    >>> trace.lower_bound
+    -2.899
+    >>> EMTrace().lower_bound
+    -inf
     """
 
     lower_bounds: list[float] = field(default_factory=list)
@@ -52,6 +69,7 @@ class EMTrace:
 
     @property
     def lower_bound(self) -> float:
+        """The last mean log-likelihood, ``-inf`` before the first iteration."""
         return self.lower_bounds[-1] if self.lower_bounds else -math.inf
 
 
@@ -69,18 +87,24 @@ def fit_em(
 ) -> tuple[Mixture, EMTrace]:
     """Run EM from ``initial`` until the mean log-likelihood changes by less than ``tol``.
 
+    Each iteration is one E-step pass over ``chunks`` (responsibilities and their
+    sufficient statistics, summed over chunks and ``torch.distributed`` ranks) and one
+    M-step; an empty component is re-seeded (:func:`reseed_empty_components`).
+
     Parameters
     ----------
     chunks : callable
         Returns a fresh iterable of row chunks (each a tensor of shape (n_i, D), or a
         ``(chunk, sample_weight)`` pair) every time it is called.
     initial : Mixture
-    tol : float
+        Starting parameters; its covariance type, dtype and device are kept.
+    tol : float, default=1e-3
         Convergence threshold on the change of the mean log-likelihood per sample.
-    max_iter : int
-    reg_covar : float
+    max_iter : int, default=100
+        Most iterations run.
+    reg_covar : float, default=1e-6
         Added to the diagonal of every covariance.
-    previous_lower_bound : float
+    previous_lower_bound : float, default=-inf
         Starting value for the change test (the last bound, when warm-starting).
     callback : callable, optional
         Called as ``callback(iteration, lower_bound, change)`` after every iteration.
@@ -88,7 +112,7 @@ def fit_em(
         The E-step pass, ``statistics(mixture, chunks) -> SufficientStatistics``; by
         default :func:`~mixtorch.stats.accumulate_statistics` (complete data), or
         :func:`~mixtorch.fit.missing.missing_statistics` for rows with missing entries.
-    fixed : iterable of {'weights', 'means', 'covariances'}
+    fixed : iterable of {'weights', 'means', 'covariances'}, default=()
         Parameter groups kept at their values in ``initial``; the others get their
         maximum-likelihood update given the fixed ones (see :func:`m_step`). Empty
         components are not re-seeded when anything is fixed.
@@ -96,7 +120,50 @@ def fit_em(
     Returns
     -------
     mixture : Mixture
+        The fitted mixture, after the last M-step.
     trace : EMTrace
+        Mean log-likelihood per iteration, iterations run, convergence, time.
+
+    Raises
+    ------
+    ValueError
+        If ``fixed`` names anything but ``'weights'``, ``'means'``, ``'covariances'``.
+    FloatingPointError
+        If the log-likelihood becomes non-finite (extreme data; scale it or increase
+        ``reg_covar``).
+
+    See Also
+    --------
+    mixtorch.GaussianMixture : The estimator that runs it.
+    m_step : The M-step with fixed parameter groups.
+    mixtorch.stats.accumulate_statistics : The E-step pass.
+    mixtorch.fit.gradient.fit_gradient : Maximum likelihood by gradient descent.
+
+    References
+    ----------
+    .. [1] A. P. Dempster, N. M. Laird and D. B. Rubin (1977), "Maximum likelihood from
+       incomplete data via the EM algorithm", *JRSS B* 39(1).
+    .. [2] C. M. Bishop (2006), *Pattern Recognition and Machine Learning*, Springer,
+       section 9.2.
+
+    Examples
+    --------
+    With one component EM reaches the sample mean and the biased sample covariance
+    (plus ``reg_covar``) in one step; the next two iterations see the bound stop moving:
+
+    >>> import torch
+    >>> from mixtorch import Mixture
+    >>> from mixtorch.fit.em import fit_em
+    >>> X = torch.randn(500, 2, generator=torch.Generator().manual_seed(0)).double()
+    >>> start = Mixture.from_parameters([1.0], [[0.0, 0.0]], [[[1.0, 0.0], [0.0, 1.0]]],
+    ...                                 dtype=torch.float64)
+    >>> fitted, trace = fit_em(lambda: [X[:200], X[200:]], start, reg_covar=0.0)
+    >>> trace.converged, trace.n_iter
+    (True, 3)
+    >>> torch.allclose(fitted.means[0], X.mean(0))
+    True
+    >>> torch.allclose(fitted.covariance.covariances[0], torch.cov(X.T, correction=0))
+    True
     """
     start = time.perf_counter()
     covariance_type: type[Covariance] = type(initial.covariance)
@@ -136,6 +203,41 @@ def m_step(
     Each free group gets its maximum-likelihood value given the fixed ones: with the means
     fixed, covariances are the weighted scatter about those means (not about the weighted
     averages); weights and means do not depend on the covariances.
+
+    Parameters
+    ----------
+    stats : SufficientStatistics
+        E-step statistics of the data (counts (K,), sums and scatter).
+    fixed_from : Mixture
+        Supplies the fixed groups, the covariance type and the dtype.
+    reg_covar : float
+        Added to the diagonal of every updated covariance.
+    fixed : frozenset of {'weights', 'means', 'covariances'}
+        The groups kept; an empty set is the plain M-step.
+
+    Returns
+    -------
+    Mixture
+        Free groups updated, fixed ones those of ``fixed_from``.
+
+    See Also
+    --------
+    fit_em : Calls it when ``fixed`` is not empty.
+    mixtorch.stats.SufficientStatistics.m_step : The M-step with nothing fixed.
+
+    Examples
+    --------
+    With the mean fixed at the origin the variance is the mean square about it:
+
+    >>> import torch
+    >>> from mixtorch import Mixture
+    >>> from mixtorch.fit.em import m_step
+    >>> from mixtorch.stats import accumulate_statistics
+    >>> X = torch.tensor([[1.0], [3.0]], dtype=torch.float64)
+    >>> start = Mixture.from_parameters([1.0], [[0.0]], [[[1.0]]], dtype=torch.float64)
+    >>> stats = accumulate_statistics(start, [X])
+    >>> m_step(stats, start, 0.0, frozenset({"means"})).covariance.covariances
+    tensor([[[5.]]], dtype=torch.float64)
     """
     dtype = fixed_from.dtype
     counts = stats.counts + 10 * torch.finfo(dtype).eps
@@ -174,8 +276,43 @@ def reseed_empty_components(
     An empty component takes half of the most populated component: both get that
     component's covariance and half its weight, and their means move one standard
     deviation apart along its principal axis. The model stays valid (no NaN) and the
-    re-seeded component can win points back in the next E-step. Returns the mixture and
-    how many components were re-seeded.
+    re-seeded component can win points back in the next E-step.
+
+    Parameters
+    ----------
+    mixture : Mixture
+        The mixture after the M-step.
+    stats : SufficientStatistics
+        The statistics it was computed from; ``counts`` (K,) tells which are empty
+        (at most ``100 * eps * n_samples``).
+    covariance_type : type of Covariance
+        The covariance kind of ``mixture``.
+
+    Returns
+    -------
+    mixture : Mixture
+        ``mixture`` itself when no component is empty (or all are), else the re-seeded one.
+    n_reseeded : int
+        How many components were re-seeded.
+
+    See Also
+    --------
+    fit_em : Calls it after every M-step.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch import FullCovariance, Mixture
+    >>> from mixtorch.fit.em import reseed_empty_components
+    >>> from mixtorch.stats import accumulate_statistics
+    >>> X = torch.tensor([[-1.0], [1.0]], dtype=torch.float64)
+    >>> start = Mixture.from_parameters([0.5, 0.5], [[0.0], [100.0]], [[[1.0]], [[1.0]]],
+    ...                                 dtype=torch.float64)
+    >>> stats = accumulate_statistics(start, [X])  # the component at 100 gets nothing
+    >>> updated = stats.m_step(FullCovariance, 0.0, torch.float64)
+    >>> reseeded, count = reseed_empty_components(updated, stats, FullCovariance)
+    >>> count, reseeded.weights, reseeded.means.flatten()  # +-1 standard deviation
+    (1, tensor([0.5000, 0.5000], dtype=torch.float64), tensor([-1.,  1.], dtype=torch.float64))
     """
     counts = stats.counts.clone()
     threshold = 100 * torch.finfo(mixture.dtype).eps * float(stats.n_samples)

@@ -47,6 +47,7 @@ from .._validation import normalised_sample_weight
 from ..covariance import CovarianceError
 from ..exceptions import DivergenceError
 from ..mixture import Mixture
+from ._gradient_steps import Stepper, full_nll
 from .gradient_trace import GradientTrace, check_divergence, has_converged
 
 __all__ = [
@@ -108,11 +109,13 @@ def fit_gradient(
     X : Tensor of shape (n_samples, n_features)
         The data, in the dtype and on the device of the computation.
     initial : Mixture
-        Starting parameters; its covariance type is kept.
+        Starting parameters; its covariance type is kept (moved to ``X``'s device and
+        dtype).
     optimizer : str, optimiser class or callable, default='adam'
         A name from :data:`OPTIMIZERS`, a ``torch.optim.Optimizer`` subclass, or a
         callable ``(params, lr=learning_rate) -> optimizer``.
     learning_rate : float, default=0.05
+        Initial step size (halved each time a step is undone).
     batch_size : int, optional
         Rows per step; ``None`` is full batch (one step per epoch).
     max_iter : int, default=1000
@@ -142,13 +145,47 @@ def fit_gradient(
     Returns
     -------
     mixture : Mixture
+        The fitted mixture, with ``reg_covar`` on the covariance diagonals.
     trace : GradientTrace
         ``converged`` is False when ``max_iter`` epochs ran out first; callers warn.
 
     Raises
     ------
+    ValueError
+        If ``X`` does not have ``initial``'s number of features, has no rows or
+        non-finite values, or an argument is out of range (the message names it).
     DivergenceError
-        When the run diverged (see the module notes).
+        When the run diverged (see the module notes); a ``ValueError``.
+
+    See Also
+    --------
+    make_optimizer : How ``optimizer`` is turned into an optimiser.
+    mixtorch.fit.em.fit_em : Maximum likelihood by EM.
+    mixtorch.nn.GaussianMixtureModule : The unconstrained parametrisation.
+
+    References
+    ----------
+    .. [1] D. P. Kingma and J. Ba (2015), "Adam: a method for stochastic optimization",
+       *ICLR* (the default optimiser).
+
+    Examples
+    --------
+    One Gaussian's maximum-likelihood estimates are the sample mean and the biased
+    sample variance (``tol`` bounds the NLL gap, so parameters agree to about
+    ``sigma * sqrt(2 * tol)``):
+
+    >>> import torch
+    >>> from mixtorch import Mixture
+    >>> from mixtorch.fit.gradient import fit_gradient
+    >>> X = 2 + 3 * torch.randn(300, 1, generator=torch.Generator().manual_seed(0)).double()
+    >>> start = Mixture.from_parameters([1.0], [[0.0]], [[[1.0]]], dtype=torch.float64)
+    >>> fitted, trace = fit_gradient(X, start, learning_rate=0.1, reg_covar=0.0)
+    >>> trace.converged
+    True
+    >>> torch.allclose(fitted.means[0], X.mean(0), atol=0.01)
+    True
+    >>> torch.allclose(fitted.covariance.covariances[0], X.var(unbiased=False), rtol=0.01)
+    True
     """
     _check_arguments(X, initial, learning_rate, batch_size, max_iter, tol, patience)
     started = time.perf_counter()
@@ -170,8 +207,8 @@ def fit_gradient(
     )
 
     trace = GradientTrace()
-    stepper = _Stepper(module, optim, rows, trace)
-    start_nll = _full_nll(module, X, weights, rows) if max_iter > 0 else math.nan
+    stepper = Stepper(module, optim, rows, trace)
+    start_nll = full_nll(module, X, weights, rows) if max_iter > 0 else math.nan
     for epoch in range(1, max_iter + 1):
         if record:
             trace.parameters.append(_snapshot(module, trace))
@@ -186,7 +223,7 @@ def fit_gradient(
         if has_converged(trace, int(patience), tol):
             trace.converged = True
             break
-    trace.final_nll = _full_nll(module, X, weights, rows)
+    trace.final_nll = full_nll(module, X, weights, rows)
     trace.seconds = time.perf_counter() - started
     check_divergence(trace, start_nll)
     return _mixture_of(module, trace), trace
@@ -195,7 +232,46 @@ def fit_gradient(
 def make_optimizer(
     spec: OptimizerSpec, parameters: Iterable[Tensor], learning_rate: float
 ) -> torch.optim.Optimizer:
-    """Build an optimiser from a name, an optimiser class or a factory callable."""
+    """Build an optimiser from a name, an optimiser class or a factory callable.
+
+    Parameters
+    ----------
+    spec : str, optimiser class or callable
+        A name from :data:`OPTIMIZERS` (case-insensitive), or anything called as
+        ``spec(params, lr=learning_rate)`` that returns a ``torch.optim.Optimizer``.
+    parameters : iterable of Tensor
+        The parameters to optimise.
+    learning_rate : float
+        Passed as ``lr``.
+
+    Returns
+    -------
+    torch.optim.Optimizer
+        The optimiser over ``parameters``.
+
+    Raises
+    ------
+    ValueError
+        If ``spec`` is a name not in :data:`OPTIMIZERS`.
+    TypeError
+        If ``spec`` is neither a name nor callable, or builds something else.
+
+    See Also
+    --------
+    fit_gradient : Its ``optimizer`` argument.
+
+    Examples
+    --------
+    >>> import functools
+    >>> import torch
+    >>> from mixtorch.fit.gradient import make_optimizer
+    >>> weight = torch.zeros(3, requires_grad=True)
+    >>> make_optimizer("Adam", [weight], 0.1).defaults["lr"]
+    0.1
+    >>> momentum = functools.partial(torch.optim.SGD, momentum=0.9)
+    >>> make_optimizer(momentum, [weight], 0.01).defaults["momentum"]
+    0.9
+    """
     params = list(parameters)
     if isinstance(spec, str):
         key = spec.lower()
@@ -215,125 +291,6 @@ def make_optimizer(
         "optimizer must be a name, a torch.optim.Optimizer class or a callable, "
         f"got {type(spec).__name__}."
     )
-
-
-# -- one epoch --------------------------------------------------------------------------
-class _Stepper:
-    """Optimiser steps with the non-finite guard described in the module notes."""
-
-    #: Give up when repeated rejections have shrunk the learning rate this much.
-    min_lr_factor = 1e-10
-
-    def __init__(
-        self,
-        module: GaussianMixtureModule,
-        optim: torch.optim.Optimizer,
-        rows: int,
-        trace: GradientTrace,
-    ) -> None:
-        self.module = module
-        self.optim = optim
-        self.parameters = [p for p in module.parameters() if p.requires_grad]
-        self.rows = rows
-        self.trace = trace
-        self.last_good: list[Tensor] | None = None
-        self.initial_lr = [float(group["lr"]) for group in optim.param_groups]
-
-    def epoch(self, X: Tensor, weights: Tensor, batch: int, generator: Any) -> float:
-        """One pass over the data; returns the weighted mean of the batch losses."""
-        n_samples = X.shape[0]
-        order = None
-        if batch < n_samples:
-            order = torch.randperm(n_samples, generator=generator, device=X.device)
-        total = 0.0
-        for start in range(0, n_samples, batch):
-            index = None if order is None else order[start : start + batch]
-            rows_x = X if index is None else X[index]
-            rows_w = weights if index is None else weights[index]
-            mass = float(rows_w.sum())
-            if mass > 0:
-                total += self.step(rows_x, rows_w / mass) * mass
-        return total
-
-    def step(self, X: Tensor, weights: Tensor) -> float:
-        """One step on a batch whose weights sum to one; returns the loss before it."""
-        saved = [p.detach().clone() for p in self.parameters]
-        first: list[tuple[float, bool]] = []
-
-        def closure() -> float:
-            self.optim.zero_grad()
-            value, gradient_finite = _accumulate_gradient(self.module, X, weights, self.rows)
-            if not first:
-                first.append((value, gradient_finite))
-            return value if gradient_finite else math.inf
-
-        self.optim.step(closure)
-        loss, gradient_finite = first[0]
-        parameters_finite = self._valid_parameters()
-        if math.isfinite(loss) and gradient_finite and parameters_finite:
-            self.last_good = saved
-            return loss
-        self._reject(saved if math.isfinite(loss) else self.last_good)
-        return loss if math.isfinite(loss) else _full_nll(self.module, X, weights, self.rows)
-
-    def _valid_parameters(self) -> bool:
-        """Finite parameters whose covariances (exp of log scales) are finite too."""
-        with torch.no_grad():
-            checks = [torch.isfinite(p).all() for p in self.parameters]
-            checks.append(torch.isfinite(self.module.covariances()).all())
-            return bool(torch.stack(checks).all())  # one device sync per step
-
-    def _reject(self, restore: list[Tensor] | None) -> None:
-        if restore is None:
-            raise FloatingPointError(
-                "The negative log-likelihood is not finite at the starting parameters; "
-                "scale the data or start from another initialisation."
-            )
-        self.trace.n_rejected += 1
-        with torch.no_grad():
-            for parameter, value in zip(self.parameters, restore, strict=True):
-                parameter.copy_(value)
-        for group, initial in zip(self.optim.param_groups, self.initial_lr, strict=True):
-            group["lr"] = group["lr"] * 0.5
-            if group["lr"] < initial * self.min_lr_factor:
-                raise DivergenceError(
-                    "Gradient steps keep producing non-finite values even with a tiny "
-                    "learning rate; scale the data, lower learning_rate or increase reg_covar."
-                )
-        self.optim.state.clear()
-
-
-def _accumulate_gradient(
-    module: GaussianMixtureModule, X: Tensor, weights: Tensor, rows: int
-) -> tuple[float, bool]:
-    """Backpropagate sum_i w_i * NLL(x_i) chunk by chunk.
-
-    Returns its value and whether every gradient is finite; non-finite gradients are
-    zeroed so that an optimiser never stores NaN in its state.
-    """
-    total = 0.0
-    for start in range(0, X.shape[0], rows):
-        log_prob = module.log_prob(X[start : start + rows])
-        chunk_loss = -(log_prob * weights[start : start + rows]).sum()
-        chunk_loss.backward()
-        total += float(chunk_loss.detach())
-    finite = True
-    for parameter in module.parameters():
-        if parameter.grad is not None and not bool(torch.isfinite(parameter.grad).all()):
-            parameter.grad.zero_()
-            finite = False
-    return total, finite
-
-
-def _full_nll(module: GaussianMixtureModule, X: Tensor, weights: Tensor, rows: int) -> float:
-    """sum_i w_i * NLL(x_i) with weights summing to one, without gradients."""
-    total = 0.0
-    scale = float(weights.sum())
-    with torch.no_grad():
-        for start in range(0, X.shape[0], rows):
-            log_prob = module.log_prob(X[start : start + rows]).to(torch.float64)
-            total -= float((log_prob * weights[start : start + rows].to(torch.float64)).sum())
-    return total / scale
 
 
 # -- helpers ----------------------------------------------------------------------------

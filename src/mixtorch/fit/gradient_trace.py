@@ -31,12 +31,33 @@ class GradientTrace:
     final_nll : float
         Mean NLL per sample of the returned parameters on all the data.
     n_iter : int
+        Epochs run.
     converged : bool
+        Whether the stopping rule was met before ``max_iter`` ran out.
     n_rejected : int
         Steps undone because they produced a non-finite loss or parameter.
     rejected : list of int
         Steps undone in each epoch.
     seconds : float
+        Wall-clock time of the run.
+
+    See Also
+    --------
+    mixtorch.fit.gradient.fit_gradient : The loop that fills it.
+    mixtorch.fit.em.EMTrace : The record of an EM run.
+
+    Examples
+    --------
+    >>> from mixtorch.fit.gradient import GradientTrace
+    >>> trace = GradientTrace(iterations=[1, 2], nll=[1.5, 1.25], final_nll=1.2, n_iter=2)
+    >>> trace.lower_bounds, trace.lower_bound
+    ([-1.5, -1.25], -1.2)
+    >>> print(trace.table())
+    iteration             nll
+    -------------------------
+            1        1.500000
+            2        1.250000
+    final nll 1.200000 after 2 epochs (not converged)
     """
 
     iterations: list[int] = field(default_factory=list)
@@ -51,7 +72,7 @@ class GradientTrace:
 
     @property
     def lower_bounds(self) -> list[float]:
-        """Mean log-likelihood per epoch (scikit-learn's ``lower_bounds_``)."""
+        """Mean log-likelihood per epoch (scikit-learn's ``lower_bounds_``), ``-nll``."""
         return [-value for value in self.nll]
 
     @property
@@ -66,10 +87,15 @@ class GradientTrace:
 
         Parameters
         ----------
-        max_rows : int
+        max_rows : int, default=20
             The first and last epochs are always shown.
-        max_values : int
+        max_values : int, default=6
             Parameter values shown per row (when snapshots were recorded).
+
+        Returns
+        -------
+        str
+            Epoch, NLL (and parameters) per row, then the final NLL.
         """
         if not self.nll:
             return "(no iterations)"
@@ -91,8 +117,20 @@ class GradientTrace:
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
         """Training curve (NLL per sample against epoch) on a matplotlib axes.
 
-        Returns the axes. Extra keyword arguments go to ``ax.plot``. Without matplotlib
-        it raises ImportError with the install hint that mixtorch's other plots give.
+        Without matplotlib it raises ImportError with the install hint that mixtorch's
+        other plots give.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Where to draw; a new figure's axes by default.
+        **kwargs
+            Passed to ``ax.plot``.
+
+        Returns
+        -------
+        matplotlib Axes
+            The axes drawn on.
         """
         plt = pyplot()  # checked first, so a missing matplotlib fails before any work
         if ax is None:

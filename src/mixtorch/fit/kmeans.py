@@ -38,11 +38,12 @@ __all__ = [
 
 @dataclass
 class KMeansResult:
-    """The outcome of Lloyd's iterations.
+    """The outcome of Lloyd's iterations (returned by :func:`kmeans` and :func:`lloyd`).
 
     Attributes
     ----------
     centers : Tensor of shape (K, D)
+        The cluster centres, in the data's dtype.
     n_iter : int
         Lloyd iterations run.
     inertia : float
@@ -52,6 +53,19 @@ class KMeansResult:
         of these clusters. (scikit-learn assigns once more to the final centres; the two
         differ at most in a few rows on cluster boundaries, and not at all once the
         centres stop moving.)
+
+    See Also
+    --------
+    kmeans, lloyd
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch.fit.kmeans import KMeansResult
+    >>> labels = torch.zeros(5, dtype=torch.long)
+    >>> result = KMeansResult(torch.zeros(2, 3), n_iter=1, inertia=0.0, labels=labels)
+    >>> result.centers.shape, result.labels.shape
+    (torch.Size([2, 3]), torch.Size([5]))
     """
 
     centers: Tensor
@@ -74,21 +88,46 @@ def kmeans(
     Parameters
     ----------
     X : Tensor of shape (n_samples, n_features)
+        The data, on the device and in the dtype of the computation.
     n_clusters : int
+        Number of clusters K (at most ``n_samples``).
     generator : torch.Generator
+        Draws the k-means++ seeds (on ``X``'s device).
     rows : int, optional
         Rows per chunk; :func:`kmeans_chunk_rows` by default.
-    max_iter, tol
-        As :func:`lloyd`.
+    max_iter : int, default=300
+        Most Lloyd iterations.
+    tol : float, default=1e-4
+        Stop when the summed squared movement of the centres is at most ``tol`` times
+        the mean feature variance.
 
     Returns
     -------
     KMeansResult
+        Centres (K, D), labels (N,), inertia and iterations run.
+
+    Raises
+    ------
+    ValueError
+        If ``max_iter`` is below 1.
+
+    See Also
+    --------
+    kmeans_plusplus : The seeding.
+    lloyd : The iterations, from given centres.
+    sklearn.cluster.KMeans : scikit-learn's estimator (same seeding and iterations).
+
+    References
+    ----------
+    .. [1] D. Arthur and S. Vassilvitskii (2007), "k-means++: the advantages of careful
+       seeding", *SODA*.
+    .. [2] G. Hamerly (2010), "Making k-means even faster", *SDM* (the distance bounds).
 
     Examples
     --------
     >>> import math
     >>> import torch
+    >>> from mixtorch.fit.kmeans import kmeans
     >>> noise = torch.Generator().manual_seed(0)
     >>> near, far = torch.randn(100, 2, generator=noise), torch.randn(100, 2, generator=noise)
     >>> X = torch.cat([near, far + 10]).double()
@@ -119,11 +158,48 @@ def lloyd(
     Stops when the summed squared movement of the centres is at most ``tol`` times the
     mean feature variance of ``X`` (so ``tol=0`` runs until the centres stop moving), or
     after ``max_iter`` iterations. A cluster left empty takes the row farthest from its
-    assigned centre, which leaves its old cluster, as in scikit-learn.
+    assigned centre, which leaves its old cluster, as in scikit-learn. Only rows near a
+    cluster boundary are looked at again after the first iterations (Hamerly's bounds);
+    the assignments are those of plain Lloyd.
+
+    Parameters
+    ----------
+    X : Tensor of shape (n_samples, n_features)
+        The data.
+    centers : Tensor of shape (K, n_features)
+        Starting centres (cast to ``X``'s dtype).
+    rows : int, optional
+        Rows per chunk; :func:`kmeans_chunk_rows` by default.
+    max_iter : int, default=300
+        Most iterations.
+    tol : float, default=1e-4
+        Relative tolerance on the centres' movement (see above).
+
+    Returns
+    -------
+    KMeansResult
+        Centres (K, D), labels (N,), inertia and iterations run.
+
+    Raises
+    ------
+    ValueError
+        If ``max_iter`` is below 1.
+
+    See Also
+    --------
+    kmeans : With k-means++ seeds.
+    nearest_centers : One assignment step.
+
+    References
+    ----------
+    .. [1] S. P. Lloyd (1982), "Least squares quantization in PCM", *IEEE Transactions
+       on Information Theory* 28(2).
+    .. [2] G. Hamerly (2010), "Making k-means even faster", *SDM*.
 
     Examples
     --------
     >>> import torch
+    >>> from mixtorch.fit.kmeans import lloyd
     >>> X = torch.tensor([[0.0, 0.0], [0.0, 1.0], [5.0, 5.0], [5.0, 6.0]])
     >>> result = lloyd(X, torch.tensor([[0.0, 0.0], [0.0, 1.0]]), tol=0.0)
     >>> result.centers

@@ -47,13 +47,44 @@ class StepwiseState:
         Batches blended in after the first (``t`` of the module notes).
     statistics : SufficientStatistics
         Running per-sample statistics about ``statistics.reference`` (K, D).
+
+    See Also
+    --------
+    stepwise_update : Produces the next state.
+    mixtorch.GaussianMixture.partial_fit : Keeps one between calls.
+
+    References
+    ----------
+    .. [1] O. Cappé and E. Moulines (2009), "On-line expectation-maximization algorithm
+       for latent data models", *JRSS B* 71(3).
+    .. [2] P. Liang and D. Klein (2009), "Online EM for unsupervised models", *NAACL*.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch import Mixture
+    >>> from mixtorch.fit.stepwise import StepwiseState
+    >>> from mixtorch.stats import accumulate_statistics
+    >>> start = Mixture.from_parameters([1.0], [[0.0]], [[[1.0]]], dtype=torch.float64)
+    >>> state = StepwiseState(0, accumulate_statistics(start, [torch.ones(4, 1)]))
+    >>> tensors, meta = state.to_tensors()
+    >>> meta, StepwiseState.from_tensors(tensors, meta).statistics.counts
+    ({'step': 0}, tensor([4.], dtype=torch.float64))
     """
 
     step: int
     statistics: SufficientStatistics
 
     def to_tensors(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
-        """The state as named tensors plus a JSON-able dict (for model files)."""
+        """The state as named tensors plus a JSON-able dict (for model files).
+
+        Returns
+        -------
+        tensors : dict of str to Tensor
+            The running statistics' fields.
+        meta : dict
+            ``{"step": step}``.
+        """
         tensors = {name: getattr(self.statistics, name) for name in _STATISTICS}
         return tensors, {"step": int(self.step)}
 
@@ -61,7 +92,27 @@ class StepwiseState:
     def from_tensors(
         cls, tensors: dict[str, Tensor], meta: dict[str, Any], device: Any = None
     ) -> StepwiseState:
-        """Inverse of :meth:`to_tensors` (tensors moved to ``device`` if given)."""
+        """Inverse of :meth:`to_tensors` (tensors moved to ``device`` if given).
+
+        Parameters
+        ----------
+        tensors : dict of str to Tensor
+            As :meth:`to_tensors` returns.
+        meta : dict
+            As :meth:`to_tensors` returns.
+        device : torch.device, optional
+            Where the tensors go; they stay where they are by default.
+
+        Returns
+        -------
+        StepwiseState
+            The restored state.
+
+        Raises
+        ------
+        ValueError
+            If a statistic is missing or the step is not a non-negative integer.
+        """
         missing = [name for name in _STATISTICS if name not in tensors]
         step = meta.get("step")
         if missing or not isinstance(step, int) or isinstance(step, bool) or step < 0:
@@ -87,11 +138,14 @@ def stepwise_update(
     mixture : Mixture
         The current model (E-step of the batch).
     X : Tensor of shape (n_samples, n_features)
+        The batch.
     state : StepwiseState, optional
         None starts the running statistics from this batch, about ``mixture``'s centre.
     decay : float
-        ``step_size_decay`` in (0.5, 1].
+        ``step_size_decay`` in (0.5, 1]: the batch's statistics get weight
+        ``(step + 2) ** -decay``.
     reg_covar : float
+        Added to the diagonal of every covariance.
     rows : int
         Rows per chunk.
     statistics : callable, optional
@@ -103,6 +157,35 @@ def stepwise_update(
     mixture, state, trace
         The updated model, the new state and a one-entry trace (mean log-likelihood of the
         running statistics, ``n_iter`` = batches seen).
+
+    See Also
+    --------
+    StepwiseState : The running state.
+    mixtorch.fit.em.fit_em : Batch EM over all the data.
+    mixtorch.GaussianMixture.partial_fit : The estimator's entry point.
+
+    References
+    ----------
+    .. [1] O. Cappé and E. Moulines (2009), "On-line expectation-maximization algorithm
+       for latent data models", *JRSS B* 71(3).
+    .. [2] P. Liang and D. Klein (2009), "Online EM for unsupervised models", *NAACL*.
+
+    Examples
+    --------
+    With ``decay=1`` the step sizes are ``1/(t + 2)``: the running statistics are the
+    plain average of the batches, and one component's mean is the mean of all rows:
+
+    >>> import torch
+    >>> from mixtorch import Mixture
+    >>> from mixtorch.fit.stepwise import stepwise_update
+    >>> mixture = Mixture.from_parameters([1.0], [[0.0]], [[[1.0]]], dtype=torch.float64)
+    >>> batches = torch.tensor([[1.0], [2.0], [3.0], [4.0], [5.0], [6.0]]).split(2)
+    >>> state = None
+    >>> for batch in batches:
+    ...     mixture, state, trace = stepwise_update(
+    ...         mixture, batch, state, decay=1.0, reg_covar=0.0, rows=2)
+    >>> state.step, mixture.means
+    (2, tensor([[3.5000]], dtype=torch.float64))
     """
     covariance = type(mixture.covariance)
     if state is None:

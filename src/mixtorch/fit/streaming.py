@@ -29,12 +29,13 @@ from torch import Tensor
 
 from .._chunks import iter_chunks
 from ..covariance import Covariance
-from ..distributed import all_reduce_sum, gather_rows, rank
+from ..distributed import all_reduce_sum
 from ..mixture import Mixture
 from ..stats import (
     ACCUMULATOR_DTYPE,
     statistics_from_responsibilities,
 )
+from ._reservoir import reservoir_sample
 from .init import _nearest_center, _random_responsibilities, mixture_from_labels
 from .kmeans import kmeans, kmeans_plusplus, nearest_centers
 from .start import StartSpec
@@ -60,6 +61,39 @@ class PassMeter:
 
     An empty chunk (a rank with no rows) is passed on as it is, so the rank still takes
     part in every collective.
+
+    Parameters
+    ----------
+    source : callable
+        Returns a fresh iterable of row chunks (n_i, D) on each call.
+    rows : int
+        Most rows per chunk handed on.
+    device : torch.device
+        Where the chunks are moved.
+    dtype : torch.dtype
+        The dtype they are cast to.
+
+    Attributes
+    ----------
+    last_rows : int
+        Rows of the last complete pass.
+    last_seconds : float
+        Its duration.
+
+    See Also
+    --------
+    mixtorch.fit.em.fit_em : Takes it as its ``chunks``.
+    mixtorch.sources.ChunkSource : The data sources it usually wraps.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch.fit.streaming import PassMeter
+    >>> meter = PassMeter(lambda: [torch.ones(5, 2)], 2, torch.device("cpu"), torch.float64)
+    >>> [chunk.shape[0] for chunk in meter()], meter.last_rows
+    ([2, 2, 1], 5)
+    >>> next(iter(meter())).dtype
+    torch.float64
     """
 
     def __init__(self, source: Callable[[], Any], rows: int, device: torch.device, dtype: Any):
@@ -77,58 +111,63 @@ class PassMeter:
         self.last_rows, self.last_seconds = seen, time.perf_counter() - start
 
     def describe(self) -> str:
-        """The last pass, for progress lines."""
+        """The last pass, for progress lines.
+
+        Returns
+        -------
+        str
+            Rows and seconds of the last complete pass.
+        """
         return f"{self.last_rows} rows in {self.last_seconds:.2f} s"
 
 
 # -- initialisation on a stream --------------------------------------------------------
-def reservoir_sample(
-    chunks: Chunks, size: int, generator: torch.Generator, n_features: int | None = None
-) -> tuple[Tensor, int]:
-    """A uniform sample without replacement of at most ``size`` rows, in one pass.
-
-    Every row gets a uniform random key and the ``size`` largest keys are kept, chunk by
-    chunk (memory ~ ``size + chunk``). Across ranks the kept rows are gathered and the
-    largest keys overall win, so the sample is uniform over the union of the shards and
-    identical on every rank. Also returns the total number of rows (all ranks).
-    A rank whose chunks hold no rows contributes none (``n_features`` sizes its empty
-    sample when it yields no chunk at all).
-    """
-    if size < 1:
-        raise ValueError(f"init_sample_size must be a positive integer, got {size!r}.")
-    key_generator = torch.Generator(device=generator.device)
-    base = int(torch.randint(2**62, (1,), generator=generator, device=generator.device))
-    key_generator.manual_seed(base + rank())  # ranks draw different keys
-    kept_rows: Tensor | None = None
-    kept_keys = torch.empty(0, dtype=torch.float64, device=generator.device)
-    n_seen = 0
-    for chunk in chunks():
-        n_seen += chunk.shape[0]
-        keys = torch.rand(
-            chunk.shape[0], generator=key_generator, device=generator.device, dtype=torch.float64
-        )
-        rows = chunk if kept_rows is None else torch.cat([kept_rows, chunk])
-        kept_keys = torch.cat([kept_keys, keys])
-        if kept_keys.shape[0] > size:
-            top = torch.topk(kept_keys, size).indices
-            rows, kept_keys = rows[top.to(rows.device)], kept_keys[top]
-        kept_rows = rows.clone() if rows is chunk else rows
-    if kept_rows is None:
-        if n_features is None:
-            raise ValueError("The data source yielded no chunks.")
-        kept_rows = torch.empty(0, n_features, device=generator.device)
-    all_keys = torch.cat(gather_rows(kept_keys))
-    all_rows = torch.cat(gather_rows(kept_rows))
-    order = torch.argsort(all_keys, descending=True)[:size]
-    total = all_reduce_sum(torch.tensor(float(n_seen), dtype=torch.float64))
-    return all_rows[order.to(all_rows.device)], int(total)
-
-
 def stream_start_mixture(
     chunks: Chunks, sample: Tensor, spec: StartSpec, generator: torch.Generator
 ) -> Mixture:
     """scikit-learn's ``init_params`` on a stream (k-means on ``sample``, then Lloyd over
-    the stream); the parameters given in ``spec`` take precedence."""
+    the stream); the parameters given in ``spec`` take precedence.
+
+    ``'kmeans'`` seeds k-means on the sample, refines the centres by
+    :func:`stream_lloyd`, then takes one M-step over the stream from hard assignments;
+    ``'random'`` takes one M-step from random responsibilities; ``'k-means++'`` and
+    ``'random_from_data'`` use the seed rows alone, as scikit-learn does.
+
+    Parameters
+    ----------
+    chunks : callable
+        Returns a fresh iterable of row chunks (n_i, D) on each call.
+    sample : Tensor of shape (n_sample, D)
+        A uniform sample of the stream (:func:`reservoir_sample`).
+    spec : StartSpec
+        Components, covariance type, method, ``reg_covar`` and given parameters.
+    generator : torch.Generator
+        Draws seeds and random responsibilities.
+
+    Returns
+    -------
+    Mixture
+        The starting mixture.
+
+    See Also
+    --------
+    mixtorch.fit.start.start_mixture : The in-memory counterpart.
+    mixtorch.fit.em.fit_em : What runs from it.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch import FullCovariance
+    >>> from mixtorch.fit.start import StartSpec
+    >>> from mixtorch.fit.streaming import stream_start_mixture
+    >>> noise = torch.Generator().manual_seed(0)
+    >>> near, far = torch.randn(50, 2, generator=noise), torch.randn(50, 2, generator=noise)
+    >>> X = torch.cat([near, far + 8])
+    >>> spec = StartSpec(2, FullCovariance, "kmeans", 1e-6)
+    >>> start = stream_start_mixture(lambda: [X[:30], X[30:]], X[::2], spec, noise)
+    >>> sorted(round(value) for value in start.means[:, 0].tolist()), start.weights.tolist()
+    ([0, 8], [0.5, 0.5])
+    """
     complete = spec.complete()
     if complete is not None:
         return complete
@@ -162,7 +201,42 @@ def stream_lloyd(chunks: Chunks, centers: Tensor, sample: Tensor, tol: float = 1
     """Lloyd passes over the stream from ``centers`` until they move less than ``tol``
     times the mean feature variance (of the sample), at most :data:`LLOYD_PASSES` passes.
 
-    A cluster that receives no rows keeps its centre.
+    A cluster that receives no rows keeps its centre. Sums and counts are summed across
+    ``torch.distributed`` ranks in one collective per pass.
+
+    Parameters
+    ----------
+    chunks : callable
+        Returns a fresh iterable of row chunks (n_i, D) on each call.
+    centers : Tensor of shape (K, D)
+        Starting centres.
+    sample : Tensor of shape (n_sample, D)
+        Sets the shift and the scale of ``tol``.
+    tol : float, default=1e-4
+        Relative tolerance on the summed squared movement of the centres.
+
+    Returns
+    -------
+    Tensor of shape (K, D)
+        The centres after the last pass.
+
+    See Also
+    --------
+    mixtorch.fit.kmeans.lloyd : The in-memory iterations.
+
+    References
+    ----------
+    .. [1] S. P. Lloyd (1982), "Least squares quantization in PCM", *IEEE Transactions
+       on Information Theory* 28(2).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch.fit.streaming import stream_lloyd
+    >>> X = torch.tensor([[0.0], [1.0], [9.0], [11.0]])
+    >>> stream_lloyd(lambda: [X[:2], X[2:]], torch.tensor([[1.0], [9.0]]), X)
+    tensor([[ 0.5000],
+            [10.0000]])
     """
     shift = sample.mean(0)
     threshold = tol * float(sample.var(0, unbiased=False).mean())
@@ -209,7 +283,48 @@ def gaussian_from_stream(
     dtype: torch.dtype,
 ) -> Mixture:
     """A single Gaussian in two passes over the stream (and ranks): the mean, then the
-    scatter about it, each summed over chunks and ranks."""
+    scatter about it, each summed over chunks and ranks.
+
+    Parameters
+    ----------
+    chunks : callable
+        Returns a fresh iterable of row chunks (n_i, D) on each call.
+    covariance : type of Covariance
+        The covariance kind of the result.
+    reg_covar : float
+        Added to the diagonal of the covariance.
+    n_features : int
+        D.
+    device : torch.device
+        Where the sums are kept.
+    dtype : torch.dtype
+        dtype of the result.
+
+    Returns
+    -------
+    Mixture
+        One component: the mean and the biased covariance (maximum likelihood).
+
+    Raises
+    ------
+    ValueError
+        If the stream holds fewer than 2 rows over all ranks.
+
+    See Also
+    --------
+    mixtorch.Gaussian : The estimator that calls it on chunked data.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch import FullCovariance
+    >>> from mixtorch.fit.streaming import gaussian_from_stream
+    >>> X = torch.randn(100, 2, generator=torch.Generator().manual_seed(0)).double()
+    >>> fitted = gaussian_from_stream(lambda: [X[:40], X[40:]], FullCovariance, 0.0, 2, "cpu",
+    ...                               torch.float64)
+    >>> torch.allclose(fitted.covariance.covariances[0], torch.cov(X.T, correction=0))
+    True
+    """
     totals = torch.zeros(n_features + 1, dtype=ACCUMULATOR_DTYPE, device=device)
     for chunk in chunks():
         totals[:n_features] += chunk.sum(0, dtype=ACCUMULATOR_DTYPE)

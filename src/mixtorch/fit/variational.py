@@ -89,8 +89,46 @@ def _one_thread() -> Iterator[None]:
 def lower_bound(posterior: VariationalPosterior, entropy: Tensor) -> float:
     """scikit-learn's variational lower bound (``_compute_lower_bound``) in float64.
 
-    ``entropy`` is ``-sum_ik r_ik log r_ik`` of the responsibilities that produced
-    ``posterior``.
+    Constant terms are dropped, as scikit-learn does, so values are comparable with its
+    ``lower_bound_`` but are not the full ELBO.
+
+    Parameters
+    ----------
+    posterior : VariationalPosterior
+        The posterior after the M-step.
+    entropy : Tensor of shape ()
+        ``-sum_ik r_ik log r_ik`` of the responsibilities that produced ``posterior``.
+
+    Returns
+    -------
+    float
+        The bound, summed over the data (not per sample).
+
+    See Also
+    --------
+    fit_variational : Stops when it changes by less than ``tol``.
+    sklearn.mixture.BayesianGaussianMixture : The same bound as ``lower_bound_``.
+
+    References
+    ----------
+    .. [1] C. M. Bishop (2006), *Pattern Recognition and Machine Learning*, Springer,
+       section 10.2.
+
+    Examples
+    --------
+    The bound is the entropy plus terms of the posterior alone:
+
+    >>> import math
+    >>> import torch
+    >>> from mixtorch.fit.variational import (
+    ...     VariationalPrior, lower_bound, posterior_from_responsibilities)
+    >>> X = torch.tensor([[0.0], [1.0], [9.0], [11.0]], dtype=torch.float64)
+    >>> prior = VariationalPrior(1.0, False, 1.0, torch.tensor([5.0]), 2.0, torch.tensor([1.0]))
+    >>> hard = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    >>> posterior = posterior_from_responsibilities(X, hard, prior, "diag", 0.0, rows=4)
+    >>> base = lower_bound(posterior, torch.tensor(0.0, dtype=torch.float64))
+    >>> math.isclose(lower_bound(posterior, torch.tensor(2.5, dtype=torch.float64)), base + 2.5)
+    True
     """
     nu = posterior.degrees_of_freedom.to(torch.float64)
     D = posterior.means.shape[1]
@@ -137,9 +175,17 @@ def fit_variational(
         Returns a fresh iterable of row blocks (Tensors of shape (n, D)) on every call;
         a sequence (chunks in memory) is shared out to threads on CPU.
     initial : VariationalPosterior
+        The starting posterior (e.g. :func:`posterior_from_responsibilities`); its
+        covariance type and dtype are kept.
     prior : VariationalPrior
-    tol, max_iter, reg_covar : as in scikit-learn
-    previous_lower_bound : float
+        The prior's hyper-parameters.
+    tol : float, default=1e-3
+        Convergence threshold on the change of the lower bound.
+    max_iter : int, default=100
+        Most iterations.
+    reg_covar : float, default=1e-6
+        Added to the diagonal of every per-component sample covariance.
+    previous_lower_bound : float, default=-inf
         Starting value for the change test (the last bound when warm-starting).
     callback : callable, optional
         ``callback(iteration, lower_bound, change)`` after every iteration.
@@ -147,12 +193,34 @@ def fit_variational(
     Returns
     -------
     posterior : VariationalPosterior
+        The posterior after the last update.
     trace : VariationalTrace
+        The bound per iteration, iterations run, convergence.
+
+    Raises
+    ------
+    FloatingPointError
+        If the bound becomes non-finite (scale the data or increase ``reg_covar``).
+
+    See Also
+    --------
+    mixtorch.BayesianGaussianMixture : The estimator that runs it.
+    mixtorch.fit.em.fit_em : The maximum-likelihood counterpart.
+    lower_bound, update_posterior
+
+    References
+    ----------
+    .. [1] C. M. Bishop (2006), *Pattern Recognition and Machine Learning*, Springer,
+       section 10.2.
+    .. [2] D. M. Blei and M. I. Jordan (2006), "Variational inference for Dirichlet
+       process mixtures", *Bayesian Analysis* 1(1).
 
     Examples
     --------
     >>> import torch
     >>> from mixtorch.covariance import covariance_class
+    >>> from mixtorch.fit.variational import (VariationalPrior, data_prior_moments,
+    ...     fit_variational, posterior_from_responsibilities)
     >>> noise = torch.Generator().manual_seed(0)
     >>> left, right = torch.randn(100, 2, generator=noise), torch.randn(100, 2, generator=noise)
     >>> X = torch.cat([left - 3, right + 3]).double()
