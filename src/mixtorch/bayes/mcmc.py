@@ -35,6 +35,7 @@ class MCMCGaussianMixture(PyroMixtureBase):
     Parameters
     ----------
     n_components : int, default=1
+        Number of mixture components K.
     covariance_type : {'diag', 'full'}, default='diag'
         ``'full'``: each component's correlation matrix has an LKJ prior
         (``lkj_concentration``) on its Cholesky factor, with HalfCauchy (or LogNormal)
@@ -44,6 +45,7 @@ class MCMCGaussianMixture(PyroMixtureBase):
     warmup_steps : int, default=500
         Adaptation steps per chain.
     num_chains : int, default=2
+        Independent NUTS chains (at least 2 for the split r-hat to be meaningful).
     chain_method : {'auto', 'parallel', 'sequential'}, default='auto'
         How several chains run (NumPyro's name). ``'parallel'``: in worker processes
         (``spawn`` start method, one chain per usable CPU at a time); ``'sequential'``:
@@ -53,7 +55,11 @@ class MCMCGaussianMixture(PyroMixtureBase):
         sequentially otherwise (and on a GPU). A chain's draws depend only on its seed
         and start, so both give the same draws.
     target_accept_prob : float, default=0.8
+        NUTS's target acceptance probability during step-size adaptation; higher values
+        take smaller steps (fewer divergences, slower).
     max_tree_depth : int, default=10
+        Largest depth of the NUTS trajectory tree (at most ``2**max_tree_depth`` leapfrog
+        steps per draw).
     jit_compile : bool, default=True
         Trace the potential with the PyTorch JIT (about twice as fast on small data).
     weight_concentration_prior, mean_prior, mean_prior_scale, scale_prior, scale_family, \
@@ -63,6 +69,8 @@ lkj_concentration :
         Where to sample ('cpu', 'cuda', 'cuda:1', ...); checked before any work, with an
         error listing the devices this machine has. By default the input's device.
     random_state : int, RandomState, Generator or torch.Generator, optional
+        Seed of the chains' starts and of Pyro's sampling; an int gives reproducible
+        draws.
     dtype : {'float32', 'float64'}, optional
 
     Attributes

@@ -41,6 +41,7 @@ class SVIGaussianMixture(PyroMixtureBase):
     Parameters
     ----------
     n_components : int, default=1
+        Number of mixture components K.
     covariance_type : {'diag', 'full'}, default='diag'
         ``'full'``: covariance ``diag(s) C diag(s)`` with an LKJ prior on the Cholesky
         factor of the correlation matrix ``C`` (Pyro's ``LKJCholesky``).
@@ -48,7 +49,10 @@ class SVIGaussianMixture(PyroMixtureBase):
     num_steps : int, default=1000
         Adam steps per restart.
     learning_rate : float, default=0.05
+        Step size of the Adam optimiser on the ELBO.
     num_restarts : int, default=3
+        Independent SVI runs, each from a different k-means start; the run with the
+        best final ELBO is kept.
     num_samples : int, default=200
         Draws from the fitted guide (Pyro's ``Predictive(num_samples=...)``), kept in
         ``posterior_samples_``; ``score_samples``, ``predict_proba`` and ``predict``
@@ -67,6 +71,8 @@ class SVIGaussianMixture(PyroMixtureBase):
         Where to fit ('cpu', 'cuda', ...); checked before any work. By default the
         input's device.
     random_state : int, RandomState, Generator or torch.Generator, optional
+        Seed of the starts, of Pyro's sampling and of the posterior draws; an int gives
+        reproducible fits.
     dtype : {'float32', 'float64'}, optional
 
     Attributes
