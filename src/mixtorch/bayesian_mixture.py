@@ -12,9 +12,10 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import ClusterScoringMixin
 from ._bayesian_prior import PRIOR_TYPES, build_prior
-from ._chunks import chunk_rows, map_chunks
+from ._chunks import chunk_rows
 from ._estimator import MIXTURE_CONSTRAINTS, MixtureEstimator, Progress, best_of_n_init
 from ._validation import OutputKind, as_output, check_random_generator, resolve_dtype, to_tensor
+from ._variational_scoring import VariationalScoringMixin
 from .covariance import Covariance, covariance_class
 from .distributed import (
     all_reduce_sum,
@@ -29,7 +30,6 @@ from .fit.variational import (
     VariationalPosterior,
     VariationalPrior,
     VariationalTrace,
-    expected_log_prob,
     fit_variational,
     posterior_from_responsibilities,
     update_posterior,
@@ -52,7 +52,9 @@ class VariationalFit:
     trace: VariationalTrace
 
 
-class BayesianGaussianMixture(ClusterScoringMixin, DensityMixin, MixtureEstimator):
+class BayesianGaussianMixture(
+    VariationalScoringMixin, ClusterScoringMixin, DensityMixin, MixtureEstimator
+):
     """Variational Bayesian Gaussian mixture (closed-form coordinate ascent), on CPU or GPU.
 
     A drop-in replacement for :class:`sklearn.mixture.BayesianGaussianMixture`: the same
@@ -379,39 +381,6 @@ default='dirichlet_process'
         self.covariance_prior_ = (
             float(cov_prior) if cov_prior.ndim == 0 else as_output(cov_prior, kind)
         )
-
-    # -- scoring under the variational posterior -------------------------------------
-    def _weighted(self, X: torch.Tensor, rows: int) -> torch.Tensor:
-        return map_chunks(lambda chunk: expected_log_prob(chunk, self._posterior), X, rows)
-
-    def score_samples(self, X: Any) -> Any:
-        """Log of the summed expected weighted densities, as scikit-learn computes it.
-
-        Parameters
-        ----------
-        X : array-like or Tensor of shape (n_samples, n_features)
-
-        Returns
-        -------
-        log_prob : ndarray or Tensor of shape (n_samples,)
-        """
-        tensor, kind, rows = self._prepare(X)
-        return as_output(torch.logsumexp(self._weighted(tensor, rows), 1), kind)
-
-    def score(self, X: Any, y: Any = None) -> float:
-        """Mean of :meth:`score_samples`."""
-        tensor, _, rows = self._prepare(X)
-        return float(torch.logsumexp(self._weighted(tensor, rows), 1).to(torch.float64).mean())
-
-    def predict(self, X: Any) -> Any:
-        """Most probable component of each sample, shape (n_samples,)."""
-        tensor, kind, rows = self._prepare(X)
-        return as_output(self._weighted(tensor, rows).argmax(1), kind)
-
-    def predict_proba(self, X: Any) -> Any:
-        """Variational responsibilities, shape (n_samples, n_components)."""
-        tensor, kind, rows = self._prepare(X)
-        return as_output(torch.softmax(self._weighted(tensor, rows), 1), kind)
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "_posterior")
