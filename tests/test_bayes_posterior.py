@@ -278,3 +278,13 @@ def test_scoring_in_blocks_of_draws_and_rows_gives_the_same_results(monkeypatch)
     monkeypatch.setattr(posterior, "_BLOCK_ELEMENTS", 7 * 2 * 2 * 9)  # rows in blocks of 9
     np.testing.assert_allclose(model.predict_proba(X), whole[0], rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(model.score_samples(X), whole[1], rtol=1e-12)
+
+
+def test_to_arviz_before_fit_is_not_fitted_error():
+    from sklearn.exceptions import NotFittedError
+
+    from mixtorch.bayes import MCMCGaussianMixture, SVIGaussianMixture
+
+    for model in (MCMCGaussianMixture(2), SVIGaussianMixture(2)):
+        with pytest.raises(NotFittedError):
+            model.to_arviz()

@@ -182,3 +182,11 @@ def test_gradient_fits_of_sources_with_missing_values_are_refused_clearly():
     source = from_tensor(torch.as_tensor(holes), 100)
     with pytest.raises(ValueError, match="algorithm='em'"):
         GaussianMixture(2, missing_values=np.nan, algorithm="gradient").fit(source)
+
+
+def test_a_feature_never_observed_is_refused_naming_it():
+    """No parameter of an all-NaN column can be estimated: an error, not a made-up value."""
+    X = np.random.default_rng(0).normal(size=(60, 3))
+    X[:, 1] = np.nan
+    with pytest.raises(ValueError, match=r"Feature\(s\) \[1\] have no observed value"):
+        GaussianMixture(2, missing_values=np.nan, random_state=0).fit(X)

@@ -22,7 +22,12 @@ from ._validation import as_output, check_random_generator, resolve_dtype, to_te
 from .fit.collapse import warn_if_collapsed
 from .fit.em import FIXABLE, EMTrace, fit_em
 from .fit.gradient import GradientTrace, fit_gradient
-from .fit.missing import fill_column_means, missing_statistics, observed_weighted_log_prob
+from .fit.missing import (
+    check_observed_columns,
+    fill_column_means,
+    missing_statistics,
+    observed_weighted_log_prob,
+)
 from .fit.start import start_mixture
 from .mixture import Mixture
 from .stats import accumulate_statistics
@@ -85,6 +90,8 @@ class InMemoryFitMixin:
                 "Expected n_samples >= n_components but got "
                 f"n_components = {self.n_components}, n_samples = {tensor.shape[0]}"
             )
+        if holes:
+            check_observed_columns(tensor)
         rows = self._rows(tensor.shape[1])
         spec = self._start_spec(tensor.shape[1], tensor.dtype, tensor.device)
         generator = check_random_generator(self.random_state, tensor.device)

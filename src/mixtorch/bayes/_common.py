@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from sklearn.base import DensityMixin
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
 from .._base import ClusterScoringMixin
@@ -210,6 +211,7 @@ class PyroMixtureBase(
         >>> data.posterior["locs"].shape, data.log_likelihood["obs"].shape
         ((1, 30, 2, 2), (1, 30, 40))
         """
+        check_is_fitted(self, "mixture_")
         tensor = None if X is None else self._prepare(X)[0]
         log_likelihood = None
         if tensor is not None:

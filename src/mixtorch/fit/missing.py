@@ -33,6 +33,7 @@ from ..mixture import Mixture
 from ..stats import ACCUMULATOR_DTYPE, SufficientStatistics, accumulate_statistics
 
 __all__ = [
+    "check_observed_columns",
     "column_means",
     "fill_column_means",
     "fill_missing",
@@ -54,6 +55,17 @@ def column_means(X: Tensor) -> Tensor:
     observed = ~torch.isnan(X)
     counts = observed.sum(0).clamp_min(1)
     return torch.where(observed, X, torch.zeros_like(X)).sum(0) / counts
+
+
+def check_observed_columns(X: Tensor) -> None:
+    """Refuse data with a column that has no observed (non-NaN) entry: no parameter of
+    that feature can be estimated, and a made-up value would be returned silently."""
+    empty = torch.nonzero(torch.isnan(X).all(0)).flatten().tolist()
+    if empty:
+        raise ValueError(
+            f"Feature(s) {empty} have no observed value (every entry is NaN), so a mixture "
+            "cannot estimate them; drop those columns before fitting."
+        )
 
 
 def fill_missing(X: Tensor, values: Tensor) -> Tensor:
