@@ -76,6 +76,11 @@ MIXTURE_CONSTRAINTS: dict[str, list[Any]] = {
 }
 
 
+def mixture_constraints(*names: str) -> dict[str, list[Any]]:
+    """The shared constraints of ``names`` (for estimators taking a subset of them)."""
+    return {name: MIXTURE_CONSTRAINTS[name] for name in names}
+
+
 class FitRecord(Protocol):
     """What a fitter reports about one run (``EMTrace``, ``GradientTrace``, ...)."""
 

@@ -12,7 +12,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._base import MixtureScoringMixin
 from ._chunks import chunk_rows, column_mean
 from ._data import prepare_source, uses_source
-from ._estimator import MIXTURE_CONSTRAINTS, Progress, best_of_n_init
+from ._estimator import Progress, best_of_n_init, mixture_constraints
 from ._gaussian_scipy import ScipyGaussianMixin
 from ._gaussian_torch import GaussianTorchMixin
 from ._validation import (
@@ -122,23 +122,20 @@ class Gaussian(ScipyGaussianMixin, MixtureScoringMixin, DensityMixin, GaussianTo
     array([-1.161, -1.371, -1.342])
     """
 
-    _parameter_constraints: ClassVar[dict[str, Any]] = {
-        name: MIXTURE_CONSTRAINTS[name]
-        for name in (
-            "covariance_type",
-            "reg_covar",
-            "random_state",
-            "chunk_size",
-            "device",
-            "dtype",
-        )
-    } | {
+    _parameter_constraints: ClassVar[dict[str, Any]] = mixture_constraints(
+        "covariance_type",
+        "reg_covar",
+        "random_state",
+        "chunk_size",
+        "device",
+        "dtype",
+        "max_iter",
+        "tol",
+    ) | {
         "algorithm": [StrOptions({"closed_form", "gradient"})],
         "optimizer": [StrOptions(set(OPTIMIZERS)), callable],
         "learning_rate": [Interval(Real, 0.0, None, closed="neither")],
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
-        "max_iter": MIXTURE_CONSTRAINTS["max_iter"],
-        "tol": MIXTURE_CONSTRAINTS["tol"],
     }
 
     def __init__(

@@ -9,7 +9,7 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._estimator import MIXTURE_CONSTRAINTS
+from ._estimator import mixture_constraints
 from ._validation import OutputKind, as_output, check_random_generator, resolve_dtype
 from .fit.missing import patterns
 from .gaussian_mixture import GaussianMixture
@@ -90,22 +90,18 @@ class GaussianMixtureImputer(TransformerMixin, BaseEstimator):
     False
     """
 
-    _parameter_constraints: dict[str, list[Any]] = {
-        **{
-            name: MIXTURE_CONSTRAINTS[name]
-            for name in (
-                "n_components",
-                "covariance_type",
-                "tol",
-                "reg_covar",
-                "max_iter",
-                "n_init",
-                "init_params",
-                "random_state",
-                "device",
-                "dtype",
-            )
-        },
+    _parameter_constraints: dict[str, list[Any]] = mixture_constraints(
+        "n_components",
+        "covariance_type",
+        "tol",
+        "reg_covar",
+        "max_iter",
+        "n_init",
+        "init_params",
+        "random_state",
+        "device",
+        "dtype",
+    ) | {
         "sample_posterior": ["boolean"],
     }
 

@@ -17,7 +17,7 @@ import torch
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._estimator import MIXTURE_CONSTRAINTS
+from ._estimator import mixture_constraints
 from ._validation import OutputKind, as_output, check_random_generator, resolve_dtype
 from .conditioning import Conditionals
 from .gaussian_mixture import GaussianMixture
@@ -105,24 +105,19 @@ class GaussianMixtureRegressor(RegressorMixin, BaseEstimator):
     (0.5, True)
     """
 
-    _parameter_constraints: dict[str, list[Any]] = {
-        **{
-            name: MIXTURE_CONSTRAINTS[name]
-            for name in (
-                "n_components",
-                "covariance_type",
-                "tol",
-                "reg_covar",
-                "max_iter",
-                "n_init",
-                "init_params",
-                "random_state",
-                "chunk_size",
-                "device",
-                "dtype",
-            )
-        },
-    }
+    _parameter_constraints: dict[str, list[Any]] = mixture_constraints(
+        "n_components",
+        "covariance_type",
+        "tol",
+        "reg_covar",
+        "max_iter",
+        "n_init",
+        "init_params",
+        "random_state",
+        "chunk_size",
+        "device",
+        "dtype",
+    )
 
     def __init__(
         self,
