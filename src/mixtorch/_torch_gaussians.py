@@ -126,7 +126,8 @@ def _gaussian_parameters(component: Any, batch_dims: int) -> tuple[Tensor, Tenso
         raise TypeError(f"The distribution's parameters must be float32 or float64, got "
                         f"{means.dtype}.")  # fmt: skip
     shape = component.batch_shape + component.event_shape
-    matrix_axis = shape[-1:] if kind == "full" else torch.Size()
+    # A MultivariateNormal holds (..., D, D) matrices, a Normal (..., D) variances.
+    matrix_axis = shape[-1:] if isinstance(component, MultivariateNormal) else torch.Size()
     return means.expand(shape), covariances.expand(shape + matrix_axis), kind
 
 
