@@ -10,10 +10,18 @@ subsample (a few EM iterations), and mixtorch's model is built from its weights,
 covariances with ``GaussianMixture.from_parameters``. Each method is called on the same
 NumPy array (the EM benchmark's blobs, float32 or float64, the models in that dtype), so
 input validation and the conversion to the output array are counted on both sides.
-Calls alternate between the libraries; each figure is the best of ``--repeats`` calls, as
-the machine is shared. The script also prints the largest difference between the two
-libraries' answers (log-densities and responsibilities; label disagreements) and the CPU
-time of the best calls, which moves less than wall time on a loaded machine.
+Calls alternate between the libraries, with a pause of ``--pause`` seconds (0.25) before
+each call; each figure is the best of ``--repeats`` calls, as the machine is shared. The
+pause matters: NumPy's OpenBLAS threads keep spinning on the cores for about 0.1 s after a
+BLAS call (its thread timeout, 2**28 cycles), so a call that follows scikit-learn's within
+that time shares the cores with them. Measured: mixtorch's full float32 ``predict`` took
+32 ms when it came 0.05 s after scikit-learn's call and 21-22 ms 0.15-0.3 s after it;
+scikit-learn's times did not depend on the pause. Calls of one library back to back are
+faster than either (the data stay in the caches: 15 against 18 ms for that ``predict``);
+with the pause every call of both libraries starts cold, as a user's call usually does.
+The script also prints the largest difference between the two libraries' answers
+(log-densities and responsibilities; label disagreements) and the CPU time of the best
+calls, which moves less than wall time on a loaded machine.
 """
 
 from __future__ import annotations
@@ -71,7 +79,9 @@ def timed(call: Callable[[np.ndarray], Any], X: np.ndarray) -> tuple[float, floa
     return time.perf_counter() - wall, time.process_time() - cpu, result
 
 
-def compare(reference: Any, ours: Any, X: np.ndarray, repeats: int) -> dict[str, dict]:
+def compare(
+    reference: Any, ours: Any, X: np.ndarray, repeats: int, pause: float
+) -> dict[str, dict]:
     """Best-of-``repeats`` times per method, the libraries alternating call by call."""
     figures: dict[str, dict] = {}
     for method in METHODS:
@@ -79,7 +89,7 @@ def compare(reference: Any, ours: Any, X: np.ndarray, repeats: int) -> dict[str,
         answers: dict[str, Any] = {}
         for _ in range(repeats):
             for name, model in (("sklearn", reference), ("mixtorch", ours)):
-                time.sleep(0.05)  # let the other library's BLAS threads go idle
+                time.sleep(pause)  # let the other library's BLAS threads go idle
                 wall, cpu, answers[name] = timed(getattr(model, method), X)
                 if wall < best[name][0]:
                     best[name] = (wall, cpu)
@@ -105,6 +115,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="N=20k instead of 200k")
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument(
+        "--pause", type=float, default=0.25, help="seconds of rest before each call"
+    )
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = parser.parse_args()
     n = 20_000 if args.quick else 200_000
@@ -117,7 +130,7 @@ def main() -> None:
             X = make_data(n, 16, 16, dtype)
             reference, ours = twin_models(X, 16, kind)
             case = f"{kind} {np.dtype(dtype).name}"
-            for method, values in compare(reference, ours, X, args.repeats).items():
+            for method, values in compare(reference, ours, X, args.repeats, args.pause).items():
                 cpu_ratio = values["sklearn_cpu_s"] / max(values["mixtorch_cpu_s"], 1e-9)
                 print(
                     f"{case:22s} {method:14s} {values['sklearn_s'] * 1e3:7.1f}ms "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -30,7 +31,10 @@ class MixtureScoringMixin:
     random_state: Any
 
     # -- helpers ---------------------------------------------------------------------
-    def _prepare(self, X: Any) -> tuple[torch.Tensor, OutputKind, int]:
+    def _prepare(self, X: Any, defer_finite: bool = False) -> tuple[torch.Tensor, OutputKind, int]:
+        """``X`` validated as a tensor in the model's dtype and device, its output kind,
+        and the E-step's chunk rows. ``defer_finite``: leave the check for NaN and
+        infinity to :meth:`_scoring_input` (see :func:`mixtorch._validation.to_tensor`)."""
         check_is_fitted(self, "mixture_")
         mixture = self.mixture_
         tensor, kind = to_tensor(
@@ -40,11 +44,27 @@ class MixtureScoringMixin:
             dtype=mixture.dtype,
             device=mixture.device,
             allow_nan=getattr(self, "missing_values", None) is not None,
+            defer_finite=defer_finite,
         )
         rows = chunk_rows(
             mixture.n_components, mixture.n_features, self.chunk_size, type(mixture.covariance)
         )
         return tensor, kind, rows
+
+    def _scoring_input(self, X: Any) -> tuple[torch.Tensor, OutputKind, Callable[[], None]]:
+        """``X`` for a scoring pass, its output kind, and the pass's ``on_overflow``.
+
+        The pass reads the data once: NaN and infinity are found by it (they make terms
+        non-finite), and ``on_overflow`` then validates ``X`` again with the check, which
+        raises the error that validating first would have raised. Saves a read of all of
+        ``X`` (0.8 ms of 7 on 200k x 16 float32, 1.5 ms when ``X`` is not in the caches).
+        """
+        tensor, kind, _ = self._prepare(X, defer_finite=True)
+
+        def check() -> None:
+            self._prepare(X)
+
+        return tensor, kind, check
 
     def _observed(self, X: torch.Tensor) -> torch.Tensor | None:
         """Weighted log-densities over each row's observed entries, when ``X`` has
@@ -89,11 +109,11 @@ class MixtureScoringMixin:
         >>> model.score_samples([[0.0, 0.0], [5.0, 5.0]]).round(1)
         array([ -1.8, -28. ])
         """
-        tensor, kind, rows = self._prepare(X)
+        tensor, kind, check = self._scoring_input(X)
         observed = self._observed(tensor)
         if observed is not None:
             return as_output(torch.logsumexp(observed, 1), kind)
-        return as_output(self.mixture_.log_prob(tensor, rows), kind)
+        return as_output(self.mixture_.log_prob(tensor, self.chunk_size, check), kind)
 
     def score(self, X: Any, y: Any = None) -> float:
         """Mean log-likelihood per sample (scikit-learn's convention for mixtures).
@@ -124,11 +144,12 @@ class MixtureScoringMixin:
         >>> round(model.score(X), 2)
         -2.79
         """
-        tensor, _, rows = self._prepare(X)
+        tensor, _, check = self._scoring_input(X)
         observed = self._observed(tensor)
         if observed is not None:
             return float(torch.logsumexp(observed, 1).to(torch.float64).mean())
-        return float(self.mixture_.total_log_prob(tensor, rows)) / tensor.shape[0]
+        total = self.mixture_.total_log_prob(tensor, self.chunk_size, check)
+        return float(total) / tensor.shape[0]
 
     def bic(self, X: Any) -> float:
         """Bayesian information criterion [1]_, ``-2 log L + p log n``; lower is better.
@@ -243,11 +264,11 @@ class ClusterScoringMixin(MixtureScoringMixin):
         >>> model.predict([[-2.0], [0.5], [4.0]])
         array([0, 1, 1])
         """
-        tensor, kind, rows = self._prepare(X)
+        tensor, kind, check = self._scoring_input(X)
         observed = self._observed(tensor)
         if observed is not None:
             return as_output(observed.argmax(1), kind)
-        return as_output(self.mixture_.predict(tensor, rows), kind)
+        return as_output(self.mixture_.predict(tensor, self.chunk_size, check), kind)
 
     def predict_proba(self, X: Any) -> Any:
         """Posterior probability of each component given each sample (responsibilities).
@@ -276,11 +297,11 @@ class ClusterScoringMixin(MixtureScoringMixin):
         array([[0.5  , 0.5  ],
                [0.119, 0.881]])
         """
-        tensor, kind, rows = self._prepare(X)
+        tensor, kind, check = self._scoring_input(X)
         observed = self._observed(tensor)
         if observed is not None:
             return as_output(torch.softmax(observed, 1), kind)
-        return as_output(self.mixture_.responsibilities(tensor, rows), kind)
+        return as_output(self.mixture_.responsibilities(tensor, self.chunk_size, check), kind)
 
     def sample(self, n_samples: int = 1) -> tuple[Any, Any]:
         """Generate samples: a component by its weight, then a point from it.

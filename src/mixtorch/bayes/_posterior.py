@@ -26,7 +26,7 @@ class PosteriorPredictiveMixin:
 
     _draws: dict[str, Tensor]
     #: provided by the estimator: input checking, and the family of its covariance kind
-    _prepare: Callable[[Any], tuple[Tensor, OutputKind, Any]]
+    _prepare: Callable[..., tuple[Tensor, OutputKind, Any]]
     _family: Callable[[], type[ComponentFamily]]
 
     def _per_draw(

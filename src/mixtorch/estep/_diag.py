@@ -78,6 +78,7 @@ class DiagKernel(EStepKernel):
         offsets = (means64 * means64 * precisions).sum(1)
         self.bias = (bias.double() - 0.5 * offsets).to(means.dtype)
         self.n_features = means.shape[1]
+        self.scoring_row_elements = 2 * self.n_features
 
     def _block(self, X: Tensor, reuse: bool = False) -> Tensor:
         """(rows, 2D): ``y^2`` then ``y`` (in this thread's pass buffer when ``reuse``)."""

@@ -56,21 +56,43 @@ class QuadraticFullKernel(EStepKernel):
             piece = -0.5 * precision[:, start:end, start:] * doubled.double()
             pieces.append(piece.reshape(K, -1))
         self.n_products = row
+        self.scoring_row_elements = row + D
         self.coefficients = torch.cat(pieces + [linear], dim=1).to(means.dtype).contiguous()
         self.bias = (bias.double() - 0.5 * (linear * means64).sum(1)).to(means.dtype)[:, None]
         self.n_features = D
 
     def _block(self, X: Tensor, reuse: bool = False) -> Tensor:
         """The block of chunk ``X``, in this thread's pass buffer when ``reuse``."""
+        n = X.shape[0]
+        if reuse:
+            key = ("block", n, X.dtype, X.device)
+            block, Y, products = self._scratch.plan(key, lambda: self._views(X, True))
+        else:
+            block, Y, products = self._views(X, False)
+        # One strided pass: shift and transpose (copying (X - c).T after would be two).
+        torch.sub(X.T, self.center[:, None], out=Y)
+        for left, right, out in products:
+            torch.mul(left, right, out=out)
+        return block
+
+    def _views(
+        self, X: Tensor, reuse: bool
+    ) -> tuple[Tensor, Tensor, list[tuple[Tensor, Tensor, Tensor]]]:
+        """A block for chunks of ``X``'s length, its ``y`` rows, and for each group the
+        two factors and the rows their products go to."""
         n, D = X.shape[0], self.n_features
         shape = (self.n_products + D, n)
         block = self._scratch.take("block", shape, X) if reuse else X.new_empty(shape)
-        # One strided pass: shift and transpose (copying (X - c).T after would be two).
-        Y = torch.sub(X.T, self.center[:, None], out=block[self.n_products :])
-        for start, end, row in self.groups:
-            out = block[row : row + (end - start) * (D - start)].view(end - start, D - start, n)
-            torch.mul(Y[start:end, None, :], Y[None, start:, :], out=out)
-        return block
+        Y = block[self.n_products :]
+        products = [
+            (
+                Y[start:end, None, :],
+                Y[None, start:, :],
+                block[row : row + (end - start) * (D - start)].view(end - start, D - start, n),
+            )
+            for start, end, row in self.groups
+        ]
+        return block, Y, products
 
     def weighted_log_prob(self, X: Tensor) -> Tensor:
         # Row-major (n, K), so that reductions over components run on contiguous memory.

@@ -10,12 +10,15 @@ from __future__ import annotations
 import math
 import threading
 from abc import ABC, abstractmethod
-from typing import NamedTuple
+from collections.abc import Callable, Hashable
+from typing import Any, NamedTuple, TypeVar
 
 import torch
 from torch import Tensor
 
 __all__ = ["ChunkSums", "EStepKernel", "normalise_log_weights", "normalise_with_entropy"]
+
+P = TypeVar("P")
 
 
 class ChunkSums(NamedTuple):
@@ -127,6 +130,7 @@ class _Scratch(threading.local):
 
     def __init__(self) -> None:
         self.buffers: dict[str, Tensor] = {}
+        self.plans: dict[Hashable, Any] = {}
 
     def __reduce__(self) -> tuple[type, tuple[()]]:
         return _Scratch, ()  # a pickled kernel starts with no buffers
@@ -143,6 +147,16 @@ class _Scratch(threading.local):
             buffer = self.buffers[name] = like.new_empty(numel)
         return buffer[:numel].view(shape)
 
+    def plan(self, key: Hashable, build: Callable[[], P]) -> P:
+        """``build()``, made once per ``key`` in this thread and pass: views of the
+        buffers that every chunk of one length writes into. Slicing and viewing are
+        Python-level tensor operations run under the GIL (about 1 us each); made once,
+        they leave the threads of a pass only the arithmetic to queue for it."""
+        made = self.plans.get(key)
+        if made is None:
+            made = self.plans[key] = build()
+        return made
+
 
 class EStepKernel(ABC):
     """The E-step of one mixture, applied chunk by chunk.
@@ -157,6 +171,11 @@ class EStepKernel(ABC):
 
     #: Whether chunk sums include the responsibilities' entropy (variational Bayes).
     track_entropy: bool = False
+
+    #: Elements per row of the largest intermediate of :meth:`column_log_prob` when it
+    #: is a block other than the (K, rows) output (scoring chunks are sized by it); None
+    #: keeps the E-step's chunk length.
+    scoring_row_elements: int | None = None
 
     def __init__(self, center: Tensor, origin: Tensor) -> None:
         self.center = center
