@@ -125,6 +125,15 @@ def test_writing_replaces_atomically_and_leaves_no_temporary_file(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["m.mixtorch"]
 
 
+@pytest.mark.parametrize("dtype", [torch.complex128, torch.uint16])
+def test_a_tensor_safetensors_cannot_hold_is_a_type_error_naming_it(tmp_path, dtype):
+    # It used to surface as "cannot write <path>: ..." (an OSError), as if the disk failed.
+    path = tmp_path / "m.mixtorch"
+    with pytest.raises(TypeError, match=rf"tensor 'z' has dtype {dtype}"):
+        write(path, {"x": torch.zeros(2), "z": torch.zeros(2, dtype=dtype)})
+    assert list(tmp_path.iterdir()) == []  # nothing written, no temporary file left
+
+
 def test_unwritable_places_are_os_errors_naming_the_path(tmp_path):
     with pytest.raises(IsADirectoryError, match=str(tmp_path)):
         check_writable(tmp_path)

@@ -177,8 +177,9 @@ def test_tensors_that_require_grad_are_scored_as_detached_values():
     assert ours.score(needs_grad) == ours.score(X)
 
 
-@pytest.mark.parametrize("n_components", [3, 300])  # byte indices, and float ones past 256
-def test_labels_are_the_first_maximal_component_against_a_brute_force(n_components):
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("n_components", [3, 300])
+def test_labels_are_the_first_maximal_component_against_a_brute_force(n_components, dtype):
     rng = np.random.default_rng(7)
     means = rng.normal(0, 2.0, size=(n_components, 2))
     # Two identical components: a tie everywhere, which argmax breaks to the first.
@@ -187,8 +188,9 @@ def test_labels_are_the_first_maximal_component_against_a_brute_force(n_componen
     weights = np.full(n_components, 1.0 / n_components)
     X = rng.normal(0, 2.0, size=(400, 2))
     ours = GaussianMixture.from_parameters(
-        weights, means, variances, covariance_type="diag", dtype="float64"
+        weights, means, variances, covariance_type="diag", dtype=dtype
     )
+    X = X.astype(dtype)
     brute = (
         np.log(weights)
         - 0.5 * (((X[:, None, :] - means) ** 2) / variances).sum(-1)
@@ -197,3 +199,45 @@ def test_labels_are_the_first_maximal_component_against_a_brute_force(n_componen
     expected = brute.argmax(1)
     assert not (expected == 1).any()  # the tie goes to component 0
     np.testing.assert_array_equal(ours.predict(X), expected)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("tensor", [False, True])
+def test_non_finite_input_is_refused_with_the_validators_message(kind, bad, tensor):
+    # The check for NaN and infinity runs inside the scoring pass (the data are read
+    # once); the error must be the one validating first gives, for every method.
+    from sklearn.utils import check_array
+
+    X = _blobs(n=2000)
+    _, ours = _twins(X, kind, "float32")
+    X = X.astype(np.float32)
+    X[1234, 1] = bad
+    data = torch.from_numpy(X) if tensor else X
+    if tensor:
+        expected = "Input X contains NaN." if np.isnan(bad) else "Input X contains infinity."
+    else:
+        with pytest.raises(ValueError) as validator:
+            check_array(X, estimator=ours, input_name="X")
+        expected = str(validator.value)
+    for method in ("score_samples", "score", "predict", "predict_proba", "bic", "aic"):
+        with pytest.raises(ValueError) as error:
+            getattr(ours, method)(data)
+        assert str(error.value) == expected, method
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_finite_float64_input_beyond_float32_range_is_scored_not_refused(kind):
+    # 1e300 is finite in the caller's float64 array; a float32 model sees +inf after the
+    # conversion and gives that row its limiting values, as before the check moved.
+    X = _blobs(n=500)
+    _, ours = _twins(X, kind, "float32")
+    far = X.copy()
+    far[3] = 1e300
+    log_density = ours.score_samples(far)
+    assert log_density[3] == -np.inf
+    np.testing.assert_allclose(log_density[4:], ours.score_samples(X[4:]), rtol=0, atol=0)
+    proba = ours.predict_proba(far)
+    assert sorted(proba[3]) == [0.0] * 3 + [1.0]
+    assert ours.predict(far)[3] == proba[3].argmax()
+    assert ours.score(far) == -np.inf

@@ -11,9 +11,13 @@ from typing import Any
 
 import torch
 
-from ._codec import tensor_digest
+from ._codec import DTYPES, tensor_digest
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "check_writable", "read_model_file", "write_model_file"]
+
+#: The tensor dtypes a model file stores: those a file may name (``_codec.DTYPES``) less
+#: complex128, which safetensors has no type for.
+_STORABLE_DTYPES = frozenset(DTYPES.values()) - {torch.complex128}
 
 FORMAT_NAME = "mixtorch-model"
 #: 2 adds the ``sha256`` digest of the tensor bytes; version 1 files still load.
@@ -77,6 +81,13 @@ def write_model_file(
     """Write ``tensors`` and ``document`` (plus the digest) to ``path`` via a temporary file."""
     from safetensors.torch import save_file
 
+    for name, tensor in tensors.items():
+        if tensor.dtype not in _STORABLE_DTYPES:
+            raise TypeError(
+                f"cannot write {path}: tensor {name!r} has dtype {tensor.dtype}, which a "
+                "model file cannot hold (it stores float16/32/64, bfloat16, complex64, int8-64, "
+                "uint8 and bool); convert it first, e.g. with .to(torch.complex64)."
+            )
     text = json.dumps({**document, "sha256": tensor_digest(tensors)})
     check_writable(path)
     try:
