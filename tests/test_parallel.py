@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 
 import numpy as np
@@ -10,7 +11,7 @@ import torch
 
 from mixtorch import GaussianMixture
 from mixtorch._chunks import chunk_list, iter_chunks
-from mixtorch._parallel import chunk_workers, map_in_threads
+from mixtorch._parallel import SWITCH_INTERVAL, chunk_workers, map_in_threads
 from mixtorch.stats import accumulate_statistics
 
 
@@ -40,6 +41,56 @@ def test_thread_settings_are_put_back():
     thread.start()
     thread.join()
     assert seen == [before]  # threads created later get the usual default
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_the_switch_interval_is_lowered_while_chunks_run_and_put_back(fails):
+    before = sys.getswitchinterval()
+    seen: list[float] = []
+
+    def work(i):
+        seen.append(sys.getswitchinterval())
+        if fails and i == 5:
+            raise ValueError("five")
+        return i
+
+    try:
+        sys.setswitchinterval(0.004)
+        if fails:
+            with pytest.raises(ValueError, match="five"):
+                map_in_threads(work, list(range(12)), workers=2)
+        else:
+            map_in_threads(work, list(range(12)), workers=2)
+        assert seen and seen == pytest.approx([SWITCH_INTERVAL] * len(seen), rel=0.02)
+        assert sys.getswitchinterval() == pytest.approx(0.004, rel=0.02)  # the caller's, not 5 ms
+        # A caller that already switches more often keeps its own interval.
+        sys.setswitchinterval(SWITCH_INTERVAL / 2)
+        seen.clear()
+        map_in_threads(lambda i: seen.append(sys.getswitchinterval()), list(range(8)), 2)
+        assert seen == pytest.approx([SWITCH_INTERVAL / 2] * len(seen), rel=0.02)
+    finally:
+        sys.setswitchinterval(before)
+
+
+def test_concurrent_passes_put_the_switch_interval_back_once_all_have_ended():
+    before = sys.getswitchinterval()
+    X = np.random.default_rng(0).normal(size=(40_000, 4))
+    model = GaussianMixture.from_parameters(
+        [0.5, 0.5], np.zeros((2, 4)) + [[0.0], [2.0]], np.ones((2, 4)), covariance_type="diag"
+    )
+    barrier = threading.Barrier(3)
+
+    def score():
+        barrier.wait()
+        for _ in range(5):
+            model.score_samples(X)
+
+    threads = [threading.Thread(target=score) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sys.getswitchinterval() == before
 
 
 def test_few_chunks_or_one_thread_run_inline():
