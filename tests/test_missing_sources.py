@@ -130,6 +130,23 @@ def test_infinity_in_a_source_stays_an_error():
         _model("diag").fit(from_tensor(X, 16))
 
 
+def test_a_feature_never_observed_in_a_stream_is_refused_like_in_memory():
+    # In memory such a column was already a ValueError; from a source it was fitted as
+    # mean 0, variance reg_covar. A column empty in one chunk only is fine.
+    X = _holes(n=400)
+    X[:, 1] = np.nan
+    model = GaussianMixture(2, missing_values=np.nan, random_state=0)
+    with pytest.raises(ValueError, match=r"Feature\(s\) \[1\] have no observed value") as streamed:
+        model.fit(from_tensor(X, 64))
+    with pytest.raises(ValueError) as in_memory:
+        GaussianMixture(2, missing_values=np.nan, random_state=0).fit(X)
+    assert str(streamed.value) == str(in_memory.value)
+    X = _holes(n=400)
+    X[:64, 1] = np.nan  # the whole first chunk lacks feature 1
+    fitted = GaussianMixture(2, missing_values=np.nan, random_state=0, max_iter=300)
+    assert np.isfinite(fitted.fit(from_tensor(X, 64)).covariances_).all()
+
+
 def test_default_start_on_a_source_fits_rows_with_missing_entries():
     X = _holes(seed=4)
     model = GaussianMixture(2, missing_values=np.nan, random_state=0, tol=1e-8, max_iter=300)

@@ -18,9 +18,15 @@ from torch import Tensor
 from ._data import prepare_source, uses_source
 from ._estimator import Progress, best_of_n_init
 from ._validation import as_output, check_random_generator, resolve_dtype, to_tensor
-from .distributed import synchronised_generator
+from .distributed import all_reduce_sum, synchronised_generator
 from .fit.em import fit_em
-from .fit.missing import column_means, fill_missing, missing_statistics, observed_weighted_log_prob
+from .fit.missing import (
+    check_observed_counts,
+    column_means,
+    fill_missing,
+    missing_statistics,
+    observed_weighted_log_prob,
+)
 from .fit.start import start_mixture
 from .fit.stepwise import StepwiseState, stepwise_update
 from .fit.streaming import Chunks, PassMeter, reservoir_sample, stream_start_mixture
@@ -100,9 +106,15 @@ class OnlineFitMixin:
                 f"{self.init_sample_size!r}."
             )
         generator = synchronised_generator(check_random_generator(self.random_state), data.device)
+        observed = torch.zeros(data.n_features, dtype=torch.float64, device=data.device)
         sample, n_samples = reservoir_sample(
-            chunks, int(self.init_sample_size), generator, data.n_features
+            _counting_observed(chunks, observed) if missing else chunks,
+            int(self.init_sample_size),
+            generator,
+            data.n_features,
         )
+        if missing:  # a feature no rank ever observes cannot be estimated
+            check_observed_counts(all_reduce_sum(observed))
         if n_samples < max(2, self.n_components):
             raise ValueError(
                 f"Expected n_samples >= max(2, n_components) but got n_samples = {n_samples}, "
@@ -215,6 +227,18 @@ class OnlineFitMixin:
         self._set_fitted(updated, trace, kind)
         self.stepwise_state_ = state
         return self
+
+
+def _counting_observed(chunks: Chunks, observed: Tensor) -> Chunks:
+    """``chunks``, adding each chunk's count of observed (non-NaN) entries per column to
+    ``observed`` as it goes by (the sampling pass reads every row anyway)."""
+
+    def counted() -> Iterator[Tensor]:
+        for chunk in chunks():
+            observed.add_((~torch.isnan(chunk)).sum(0).to(observed))
+            yield chunk
+
+    return counted
 
 
 def _start_data(chunks: Chunks, sample: Tensor, missing: bool) -> tuple[Chunks, Tensor]:

@@ -34,6 +34,7 @@ from ..stats import ACCUMULATOR_DTYPE, SufficientStatistics, accumulate_statisti
 
 __all__ = [
     "check_observed_columns",
+    "check_observed_counts",
     "column_means",
     "fill_column_means",
     "fill_missing",
@@ -60,7 +61,13 @@ def column_means(X: Tensor) -> Tensor:
 def check_observed_columns(X: Tensor) -> None:
     """Refuse data with a column that has no observed (non-NaN) entry: no parameter of
     that feature can be estimated, and a made-up value would be returned silently."""
-    empty = torch.nonzero(torch.isnan(X).all(0)).flatten().tolist()
+    check_observed_counts((~torch.isnan(X)).sum(0))
+
+
+def check_observed_counts(counts: Tensor) -> None:
+    """:func:`check_observed_columns` from per-column counts of observed entries (summed
+    over a stream's chunks, or over ranks)."""
+    empty = torch.nonzero(counts == 0).flatten().tolist()
     if empty:
         raise ValueError(
             f"Feature(s) {empty} have no observed value (every entry is NaN), so a mixture "
