@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -62,7 +63,9 @@ class MixtureScoringMixin:
         tensor, kind, _ = self._prepare(X, defer_finite=True)
 
         def check() -> None:
-            self._prepare(X)
+            with warnings.catch_warnings():  # the first validation gave its warnings
+                warnings.simplefilter("ignore")
+                self._prepare(X)
 
         return tensor, kind, check
 

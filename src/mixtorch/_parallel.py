@@ -33,7 +33,7 @@ one worker sat 5 ms inside a single call while the other ran ten chunks. While p
 the switch interval is therefore lowered to :data:`SWITCH_INTERVAL` (and put back by the
 last pass in flight, as the thread counts are): scoring passes on 200k rows took 8-12%
 less time, and kernels queue few operations per chunk (views made once per pass, see
-:meth:`mixtorch.estep.EStepKernel`), so there is little left to wait for.
+:class:`mixtorch.estep.EStepKernel`), so there is little left to wait for.
 """
 
 from __future__ import annotations
