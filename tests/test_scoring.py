@@ -241,3 +241,21 @@ def test_finite_float64_input_beyond_float32_range_is_scored_not_refused(kind):
     assert sorted(proba[3]) == [0.0] * 3 + [1.0]
     assert ours.predict(far)[3] == proba[3].argmax()
     assert ours.score(far) == -np.inf
+
+
+@pytest.mark.parametrize("precision", ["highest", "medium"])
+def test_responsibilities_do_not_depend_on_the_float32_matmul_precision(precision):
+    # The (K, rows) -> (rows, K) step is a product with the identity only while float32
+    # products are exact; at lower matmul precision it is a copy, so the answer is the
+    # same either way (bitwise: the transpose itself does no arithmetic).
+    X = _blobs(n=3000)
+    _, ours = _twins(X, "diag", "float32")
+    X = X.astype(np.float32)
+    before = torch.get_float32_matmul_precision()
+    try:
+        torch.set_float32_matmul_precision("highest")
+        reference = ours.predict_proba(X)
+        torch.set_float32_matmul_precision(precision)
+        np.testing.assert_array_equal(ours.predict_proba(X), reference)
+    finally:
+        torch.set_float32_matmul_precision(before)

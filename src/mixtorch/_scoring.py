@@ -134,16 +134,24 @@ def responsibilities(
     peaks = torch.empty(X.shape[0], dtype=dtype, device=X.device)
     out = torch.empty(X.shape[0], n_components, dtype=dtype, device=X.device)
     floor = math.log(torch.finfo(dtype).tiny) + 2.0
-    # (K, rows) to (rows, K) as a product with the identity: exact (each entry is one
-    # term times 1 plus zeros) and 2x faster than a transposing copy, which writes with
-    # a stride (0.09 against 0.19 ms on (16, 16384) float32, one thread).
-    identity = torch.eye(n_components, dtype=dtype, device=X.device)
+    # On CPU, (K, rows) to (rows, K) as a product with the identity: exact (each entry is
+    # one term times 1 plus zeros) and 2x faster than a transposing copy, which writes
+    # with a stride (0.09 against 0.19 ms on (16, 16384) float32, one thread). Not when
+    # float32 products may round their inputs (TF32, bfloat16: matmul precision below
+    # "highest"), nor on GPUs, where the copy is no bottleneck.
+    exact = X.device.type == "cpu" and (
+        dtype == torch.float64 or torch.get_float32_matmul_precision() == "highest"
+    )
+    identity = torch.eye(n_components, dtype=dtype, device=X.device) if exact else None
 
     def reduce(log_prob: Tensor, index: int, start: int, stop: int) -> Tensor:
         peak = torch.amax(log_prob, 0, out=peaks[start:stop])
         exponentials = log_prob.sub_(peak).clamp_min_(floor).exp_()
         exponentials.div_(exponentials.sum(0))
-        torch.mm(exponentials.T, identity, out=out[start:stop])
+        if identity is not None:
+            torch.mm(exponentials.T, identity, out=out[start:stop])
+        else:
+            out[start:stop].copy_(exponentials.T)
         return peak
 
     return out, peaks, _pass(kernel, X, rows, dtype, reduce)
