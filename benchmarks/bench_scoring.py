@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/bench_scoring.py            # N=200k, D=16, K=16 (about a minute)
+    python benchmarks/bench_scoring.py            # N=200k, D=16, K=16 (about 1.5 minutes)
     python benchmarks/bench_scoring.py --quick    # N=20k, a smoke run
 
 Both libraries hold the same parameters: scikit-learn's ``GaussianMixture`` is fitted to a
