@@ -9,6 +9,7 @@ import pytest
 import torch
 from scipy.special import logsumexp
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
+from sklearn.utils import check_array
 
 from conftest import make_overlapping_blobs
 from mixtorch import GaussianMixture
@@ -207,8 +208,6 @@ def test_labels_are_the_first_maximal_component_against_a_brute_force(n_componen
 def test_non_finite_input_is_refused_with_the_validators_message(kind, bad, tensor):
     # The check for NaN and infinity runs inside the scoring pass (the data are read
     # once); the error must be the one validating first gives, for every method.
-    from sklearn.utils import check_array
-
     X = _blobs(n=2000)
     _, ours = _twins(X, kind, "float32")
     X = X.astype(np.float32)
