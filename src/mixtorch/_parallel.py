@@ -162,15 +162,12 @@ def run_chunks(fn: Callable[[int], None], n_chunks: int, device: torch.device) -
     chunk is computed single-threaded wherever it runs (see the module docstring).
     Elsewhere (GPU) the chunks run in order in the calling thread.
     """
-    if device.type != "cpu" or not _openmp_backend() or n_chunks == 0:
-        for index in range(n_chunks):
-            fn(index)
-        return
-    if torch.get_num_threads() == 1:
-        # The caller already computes with one intra-op thread, what a worker would
-        # have: run here, with no thread to start (0.3 ms of a small pass). A caller with
-        # more threads is not switched to one: torch.set_num_threads also sets MKL's
-        # process-wide count, which a concurrent pass may still need at one.
+    # A caller with one intra-op thread computes as a worker would, so it runs the chunks
+    # itself (no thread to start: 0.3 ms of a small pass). A caller with more threads is
+    # not switched to one: torch.set_num_threads also sets MKL's process-wide count, which
+    # a concurrent pass may still need at one.
+    inline = device.type != "cpu" or not _openmp_backend() or torch.get_num_threads() == 1
+    if inline or n_chunks == 0:
         for index in range(n_chunks):
             fn(index)
         return
