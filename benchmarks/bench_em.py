@@ -22,7 +22,6 @@ import contextlib
 import io
 import json
 import math
-import os
 import re
 import subprocess
 import sys
@@ -32,6 +31,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
+from _machine import describe, summary
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
@@ -198,8 +198,9 @@ def fresh_process_peak(n: int, d: int, k: int, kind: str, dtype, spread: float =
     whole working set (including PyTorch's one-time buffers), which must not grow with N.
     """
     spec = json.dumps([n, d, k, kind, np.dtype(dtype).name, spread])
+    onednn = [] if torch.backends.mkldnn.enabled else ["--no-onednn"]
     result = subprocess.run(
-        [sys.executable, __file__, "--memory-case", spec],
+        [sys.executable, __file__, "--memory-case", spec, *onednn],
         capture_output=True,
         text=True,
         check=True,
@@ -261,15 +262,24 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller problems")
     parser.add_argument("--json", default=None, help="write the results to this file")
     parser.add_argument("--memory-case", default=None, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--no-onednn",
+        action="store_true",
+        help="mixtorch's float32 products through torch.mm (MKL) instead of oneDNN",
+    )
     args = parser.parse_args()
-    if args.memory_case:
+    if args.no_onednn:
+        torch.backends.mkldnn.enabled = False
+    if args.memory_case:  # after --no-onednn took effect
         _memory_case(args.memory_case)
         return
     scale = 10 if args.quick else 1
     n = 200_000 // scale
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, cpus {os.cpu_count()}")
+    machine = describe()
+    print(summary(machine))
+    # The floor takes the faster float32 product: oneDNN's where mixtorch uses it.
     rates = {
-        "float32": matmul_gflops(torch.float32),
+        "float32": max(machine["gflops"].values()),
         "float64": matmul_gflops(torch.float64),
     }
     print(f"dense matmul: {rates['float32']:.1f} GFLOP/s float32, {rates['float64']:.1f} float64")
@@ -330,8 +340,9 @@ def main() -> None:
         print(f"full float32 N={rows_n}: data {data_mib:.0f} MiB, fit adds {peak:.0f} MiB")
     if args.json:
         with open(args.json, "w") as handle:
-            payload = {"matmul_gflops": rates, "rows": [asdict(r) for r in rows]}
-            payload.update(floor=floor, memory=memory, memory_scaling=scaling)
+            payload = {"machine": machine, "matmul_gflops": rates}
+            payload.update(rows=[asdict(r) for r in rows], floor=floor, memory=memory)
+            payload.update(memory_scaling=scaling)
             json.dump(payload, handle, indent=2)
 
 

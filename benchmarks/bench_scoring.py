@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from _machine import describe, summary
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
@@ -119,9 +120,17 @@ def main() -> None:
         "--pause", type=float, default=0.25, help="seconds of rest before each call"
     )
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
+    parser.add_argument(
+        "--no-onednn",
+        action="store_true",
+        help="mixtorch's float32 products through torch.mm (MKL) instead of oneDNN",
+    )
     args = parser.parse_args()
+    if args.no_onednn:
+        torch.backends.mkldnn.enabled = False
     n = 20_000 if args.quick else 200_000
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}; N={n}, D=16, K=16")
+    machine = describe()
+    print(f"{summary(machine)}; N={n}, D=16, K=16")
     rows = []
     header = f"{'case':22s} {'method':14s} {'sklearn':>9s} {'mixtorch':>9s} {'ratio':>7s}"
     print(header + f" {'target':>7s} {'cpu ratio':>9s}  max difference")
@@ -140,7 +149,7 @@ def main() -> None:
                 )
                 rows.append({"case": case, "method": method, **values})
     if args.json:
-        args.json.write_text(json.dumps({"n": n, "rows": rows}, indent=2))
+        args.json.write_text(json.dumps({"machine": machine, "n": n, "rows": rows}, indent=2))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from torch import Tensor
 
 from ._difference import DifferenceKernel
 from ._kernel import ChunkSums, EStepKernel
+from ._products import onednn_products, product
 from ._roundoff import quadratic_form_is_accurate
 
 __all__ = ["DIAG_QUADRATIC_FORM_TOLERANCE", "DiagDifferenceKernel", "DiagKernel", "diag_kernel"]
@@ -79,6 +80,7 @@ class DiagKernel(EStepKernel):
         self.bias = (bias.double() - 0.5 * offsets).to(means.dtype)
         self.n_features = means.shape[1]
         self.scoring_row_elements = 2 * self.n_features
+        self.onednn = onednn_products(means.dtype, means.device)
 
     def _block(self, X: Tensor, reuse: bool = False) -> Tensor:
         """(rows, 2D): ``y^2`` then ``y`` (in this thread's pass buffer when ``reuse``)."""
@@ -93,19 +95,23 @@ class DiagKernel(EStepKernel):
         return torch.addmm(self.bias, self._block(X), self.coefficients.T)
 
     def column_log_prob(self, X: Tensor) -> Tensor:
-        block = self._block(X, reuse=True)
-        out = self._scratch.take("log_prob", (self.bias.shape[0], X.shape[0]), X)
+        return self._log_prob(self._block(X, reuse=True))
+
+    def _log_prob(self, block: Tensor) -> Tensor:
+        """Log-probabilities as (K, rows): the reductions over components then run across
+        rows (vectorised), 25% faster than (rows, K). oneDNN's product where it applies
+        (:mod:`mixtorch.estep._products`)."""
+        if self.onednn:
+            return product(self.coefficients, block.T, True).add_(self.bias[:, None])
+        out = self._scratch.take("log_prob", (self.bias.shape[0], block.shape[0]), block)
         return torch.addmm(self.bias[:, None], self.coefficients, block.T, out=out)
 
     def __call__(self, X: Tensor, sample_weight: Tensor | None = None) -> ChunkSums:
         D = self.n_features
         block = self._block(X, reuse=True)
-        log_prob = self._scratch.take("log_prob", (self.bias.shape[0], X.shape[0]), X)
-        # Log-probabilities as (K, rows): the reductions over components then run across
-        # rows (vectorised), 25% faster than (rows, K).
-        torch.addmm(self.bias[:, None], self.coefficients, block.T, out=log_prob)
+        log_prob = self._log_prob(block)
         log_likelihood, responsibilities, entropy = self._normalise(log_prob, sample_weight)
-        moments = responsibilities @ block  # (K, 2D)
+        moments = product(responsibilities, block, self.onednn)  # (K, 2D)
         return ChunkSums(
             log_likelihood, responsibilities.sum(1), moments[:, D:], moments[:, :D], entropy
         )

@@ -9,6 +9,7 @@ from torch import Tensor
 
 from ._difference import DifferenceKernel
 from ._kernel import ChunkSums, EStepKernel
+from ._products import onednn_products, product
 from ._roundoff import quadratic_form_is_accurate
 
 __all__ = ["QUADRATIC_FORM_TOLERANCE", "DifferenceFullKernel", "QuadraticFullKernel", "full_kernel"]
@@ -60,6 +61,7 @@ class QuadraticFullKernel(EStepKernel):
         self.coefficients = torch.cat(pieces + [linear], dim=1).to(means.dtype).contiguous()
         self.bias = (bias.double() - 0.5 * (linear * means64).sum(1)).to(means.dtype)[:, None]
         self.n_features = D
+        self.onednn = onednn_products(means.dtype, means.device)
 
     def _block(self, X: Tensor, reuse: bool = False) -> Tensor:
         """The block of chunk ``X``, in this thread's pass buffer when ``reuse``."""
@@ -99,16 +101,20 @@ class QuadraticFullKernel(EStepKernel):
         return torch.addmm(self.bias, self.coefficients, self._block(X)).T.contiguous()
 
     def column_log_prob(self, X: Tensor) -> Tensor:
-        block = self._block(X, reuse=True)
-        out = self._scratch.take("log_prob", (self.bias.shape[0], X.shape[0]), X)
+        return self._log_prob(self._block(X, reuse=True))
+
+    def _log_prob(self, block: Tensor) -> Tensor:
+        """(K, rows) log-probabilities of a block (see :mod:`mixtorch.estep._products`)."""
+        if self.onednn:
+            return product(self.coefficients, block, True).add_(self.bias)
+        out = self._scratch.take("log_prob", (self.bias.shape[0], block.shape[1]), block)
         return torch.addmm(self.bias, self.coefficients, block, out=out)
 
     def __call__(self, X: Tensor, sample_weight: Tensor | None = None) -> ChunkSums:
         block = self._block(X, reuse=True)
-        log_prob = self._scratch.take("log_prob", (self.bias.shape[0], X.shape[0]), X)
-        torch.addmm(self.bias, self.coefficients, block, out=log_prob)  # (K, rows)
+        log_prob = self._log_prob(block)  # (K, rows)
         log_likelihood, responsibilities, entropy = self._normalise(log_prob, sample_weight)
-        moments = block @ responsibilities.T  # (block rows, K)
+        moments = product(block, responsibilities.T, self.onednn)  # (block rows, K)
         return ChunkSums(
             log_likelihood,
             responsibilities.sum(1),

@@ -1,0 +1,103 @@
+"""The kernels' matrix products: oneDNN's for float32 on CPU, MKL's (``torch.mm``) otherwise.
+
+Every E-step and scoring product multiplies a small matrix (K or the block's rows) by a
+long one (thousands of rows), shapes for which PyTorch's CPU ``mm`` (MKL) is far from the
+machine's peak on some processors. Measured on the 2-core AMD EPYC machine (AVX-512,
+one thread, float32, each block rewritten between calls as in a pass), MKL against oneDNN's
+inner product (``torch.ops.mkldnn._linear_pointwise``, the operation PyTorch's compiler
+emits for ``linear`` on CPU):
+
+=================================================  ========  ========
+product                                            MKL (us)  oneDNN
+=================================================  ========  ========
+full, (16, 161) x (161, 3276) log-probabilities      266       136
+full, (160, 6241) x (6241, 16) moments               490       217
+diag, (16, 33) x (33, 16384) log-probabilities       344       198
+diag, (16, 43690) x (43690, 32) moments              746       263
+=================================================  ========  ========
+
+oneDNN reads either factor in the layout the kernels keep (it repacks the "weight" factor
+itself), and its float32 products round as MKL's do (full precision; the same values on
+these shapes up to a few units in the last place of long sums). It is used only where it
+computes in full float32 precision (no TF32/bfloat16 mode set, see
+:func:`~mixtorch.estep.matmul_roundoff`), for tensors that need no gradient, when
+``torch.backends.mkldnn`` is enabled, and after a first product on small integers came out
+exact. On any other dtype or device, and where the operation is missing (it is private to
+PyTorch), the products are ``torch.mm``'s.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+from torch import Tensor
+
+from ._roundoff import matmul_roundoff
+
+__all__ = ["ONEDNN_MIN_MULTIPLY_ADDS", "onednn_products", "product"]
+
+#: Smallest product (multiply-adds) given to oneDNN: each of its calls costs about 15 us
+#: more than ``torch.mm``'s, and a first call for a new shape 0.4-5 ms (a kernel is made
+#: for it, then cached). Measured (one thread, K=16): oneDNN is faster from about 2M
+#: multiply-adds ((16, 32) x (32, 4096): 65 against 75 us; (16, 160) x (160, 1024): 73
+#: against 90 us), slower below.
+ONEDNN_MIN_MULTIPLY_ADDS = 2**21
+
+
+@functools.cache
+def _onednn_works() -> bool:
+    """Whether oneDNN's inner product exists here and multiplies exactly on integers."""
+    try:
+        left = torch.arange(6, dtype=torch.float32).reshape(2, 3)
+        right = torch.arange(12, dtype=torch.float32).reshape(3, 4) - 5.0
+        got = torch.ops.mkldnn._linear_pointwise(left, right.T, None, "none", [], "")
+        return bool(torch.equal(got, left @ right))
+    except (AttributeError, RuntimeError, TypeError, NotImplementedError):
+        return False
+
+
+def onednn_products(dtype: torch.dtype, device: torch.device) -> bool:
+    """Whether kernels of this dtype and device should take oneDNN's products now.
+
+    Examples
+    --------
+    >>> import torch
+    >>> onednn_products(torch.float64, torch.device("cpu"))  # oneDNN has no float64 product
+    False
+    """
+    return (
+        device.type == "cpu"
+        and dtype == torch.float32
+        and torch.backends.mkldnn.is_available()
+        and bool(torch.backends.mkldnn.enabled)
+        and matmul_roundoff(dtype, device) == torch.finfo(dtype).eps
+        and _onednn_works()
+    )
+
+
+def product(left: Tensor, right: Tensor, onednn: bool) -> Tensor:
+    """``left @ right`` for 2-D tensors, by oneDNN when ``onednn`` and it applies.
+
+    ``left`` must be contiguous for oneDNN (it is read row by row); ``right`` may have
+    any strides; products below :data:`ONEDNN_MIN_MULTIPLY_ADDS` go to ``torch.mm``. The
+    result is a new contiguous tensor either way.
+
+    Examples
+    --------
+    >>> import torch
+    >>> left = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    >>> right = torch.tensor([[1.0, 0.0, 2.0], [0.0, 1.0, -1.0]])
+    >>> product(left, right, onednn=onednn_products(left.dtype, left.device))
+    tensor([[1., 2., 0.],
+            [3., 4., 2.]])
+    """
+    if (
+        onednn
+        and left.dtype == right.dtype == torch.float32
+        and left.shape[0] * left.shape[1] * right.shape[1] >= ONEDNN_MIN_MULTIPLY_ADDS
+        and left.is_contiguous()
+        and not (left.requires_grad or right.requires_grad)
+    ):
+        return torch.ops.mkldnn._linear_pointwise(left, right.T, None, "none", [], "")
+    return torch.mm(left, right)
