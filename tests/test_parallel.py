@@ -11,7 +11,7 @@ import torch
 
 from mixtorch import GaussianMixture
 from mixtorch._chunks import chunk_list, iter_chunks
-from mixtorch._parallel import SWITCH_INTERVAL, chunk_workers, map_in_threads
+from mixtorch._parallel import SWITCH_INTERVAL, chunk_workers, fold_in_threads, map_in_threads
 from mixtorch.stats import accumulate_statistics
 
 
@@ -30,6 +30,52 @@ def test_an_exception_in_a_worker_reaches_the_caller():
 
     with pytest.raises(ValueError, match="seven"):
         map_in_threads(fail_on_seven, list(range(20)), workers=2)
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_folds_run_in_item_order_as_soon_as_their_predecessors_are_done(workers):
+    items = list(range(24))
+    computed: set[int] = set()
+    five_done = threading.Event()
+    lock = threading.Lock()
+
+    def compute(i: int) -> int:
+        if i == 0 and workers > 1:  # item 0 finishes only after items 1-5 have
+            assert five_done.wait(timeout=30)
+        with lock:
+            computed.add(i)
+            if i == 5:
+                five_done.set()
+        return i
+
+    folded: list[int] = []
+    waiting: list[int] = []  # results computed but not yet folded, at each fold
+
+    def fold(i: int) -> None:
+        with lock:
+            waiting.append(len(computed) - len(folded) - 1)
+        folded.append(i)
+
+    fold_in_threads(compute, items, workers, fold)
+    assert folded == items
+    if workers == 1:
+        assert max(waiting) == 0  # inline: each result is folded before the next is computed
+    else:
+        # items 1-5 waited for item 0 and were folded right after it, in order
+        assert waiting[0] >= 5 and waiting[1] >= 4
+
+
+def test_a_failure_stops_the_fold_and_reaches_the_caller():
+    folded: list[int] = []
+
+    def fail_on_seven(i: int) -> int:
+        if i == 7:
+            raise ValueError("seven")
+        return i
+
+    with pytest.raises(ValueError, match="seven"):
+        fold_in_threads(fail_on_seven, list(range(40)), 2, folded.append)
+    assert folded == list(range(len(folded))) and 7 not in folded
 
 
 def test_thread_settings_are_put_back():

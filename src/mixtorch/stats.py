@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Sequence
 import torch
 from torch import Tensor
 
-from ._parallel import chunk_workers, map_in_threads
+from ._parallel import chunk_workers, fold_in_threads
 from ._sufficient_statistics import ACCUMULATOR_DTYPE, SufficientStatistics
 from .covariance import Covariance
 from .estep import ChunkSums, EStepKernel
@@ -292,23 +292,31 @@ def accumulate_statistics(
         weight = weight.to(dtype)
         return kernel(X.to(dtype), weight), weight.sum(dtype=ACCUMULATOR_DTYPE)
 
-    results: Iterable[tuple[ChunkSums, Tensor | int]]
-    if isinstance(chunks, Sequence):  # in memory: chunks are shared out to threads
-        workers = chunk_workers(mixture.device, len(chunks))
-        results = map_in_threads(chunk_sums, chunks, workers)
-    else:  # a stream: one chunk at a time
-        results = map(chunk_sums, chunks)
     totals: list[Tensor] | None = None
     n_samples = torch.zeros((), dtype=ACCUMULATOR_DTYPE, device=mixture.device)
-    for chunk, count in results:  # in chunk order: the sums do not depend on timing
-        n_samples += count
+
+    def add(result: tuple[ChunkSums, Tensor | int]) -> None:
+        nonlocal totals
+        chunk, count = result
+        n_samples.add_(count)
         values = [value for value in chunk if value is not None]
         if totals is None:
             totals = [value.to(ACCUMULATOR_DTYPE, copy=True) for value in values]
         else:
             for total, value in zip(totals, values, strict=True):
                 total.add_(value)
-    kernel.release()
+
+    # Sums are added in chunk order, so they do not depend on timing; each chunk's
+    # results are added as soon as the chunks before it are (see fold_in_threads).
+    try:
+        if isinstance(chunks, Sequence):  # in memory: chunks are shared out to threads
+            workers = chunk_workers(mixture.device, len(chunks))
+            fold_in_threads(chunk_sums, chunks, workers, add)
+        else:  # a stream: one chunk at a time
+            for item in chunks:
+                add(chunk_sums(item))
+    finally:
+        kernel.release()
     if totals is None:
         raise ValueError("The data source yielded no chunks.")
     log_likelihood, counts, first, second, *summed_entropy = totals

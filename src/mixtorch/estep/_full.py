@@ -105,9 +105,9 @@ class QuadraticFullKernel(EStepKernel):
 
     def _log_prob(self, block: Tensor) -> Tensor:
         """(K, rows) log-probabilities of a block (see :mod:`mixtorch.estep._products`)."""
-        if self.onednn:
-            return product(self.coefficients, block, True).add_(self.bias)
         out = self._scratch.take("log_prob", (self.bias.shape[0], block.shape[1]), block)
+        if self.onednn:  # its fresh product is dropped at once (see _products)
+            return torch.add(product(self.coefficients, block, True), self.bias, out=out)
         return torch.addmm(self.bias, self.coefficients, block, out=out)
 
     def __call__(self, X: Tensor, sample_weight: Tensor | None = None) -> ChunkSums:
