@@ -25,14 +25,18 @@ __all__ = ["SCORING_BLOCK_BYTES", "SCORING_ELEMENTS", "MixtureScoring"]
 #: E-step's chunks (43690 rows for K=D=16) are too few on 200k rows to share out evenly.
 SCORING_ELEMENTS = 2**18
 
-#: Largest kernel intermediate per scoring chunk, in bytes (8 MiB), for kernels that
+#: Largest kernel intermediate per scoring chunk, in bytes (4 MiB), for kernels that
 #: declare theirs (:attr:`~mixtorch.estep.EStepKernel.scoring_row_elements`). Scoring keeps
 #: no moments, so the packed quadratic block of full covariances may use longer chunks
 #: than the E-step's: each chunk costs Python dispatch under the GIL (which the other
-#: worker thread waits for). Measured (N=200k, K=D=16, 2 cores): float32 passes took
-#: 13-14 ms with 8-10 MiB blocks against 16-17 ms with the E-step's 6241 rows (4 MiB);
-#: float64 was fastest at 8 MiB too (26 ms; 28.6 at 4 MiB, 32 at 16 MiB).
-SCORING_BLOCK_BYTES = 2**23
+#: worker thread waits for), while a block that leaves the caches slows the product.
+#: The best length depends on the machine. On the AMD EPYC machine (N=200k, K=D=16, 2
+#: cores, medians of 15 interleaved calls per method), 4 MiB beat 8 MiB by 15-20% in
+#: float32 (oneDNN's products: 14.7-18.4 against 19.0-23.5 ms) and 25% in float64
+#: (31.4-42.7 against 41.6-55.4 ms), and 2 MiB was no better than 4. On the Intel Xeon
+#: machine of an earlier round (MKL's products, before the GIL work), 8 MiB had been
+#: faster: float32 13-14 against 16-17 ms, float64 26 against 28.6 ms.
+SCORING_BLOCK_BYTES = 2**22
 
 
 class MixtureScoring(MixtureParameters):
