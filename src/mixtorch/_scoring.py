@@ -29,6 +29,7 @@ from torch import Tensor
 
 from ._parallel import run_chunks
 from .estep import EStepKernel
+from .estep._kernel import exp_
 
 __all__ = ["labels", "log_likelihood_sums", "log_prob", "responsibilities"]
 
@@ -72,7 +73,7 @@ def _log_sum_exp_(log_prob: Tensor, out: Tensor) -> Tensor:
     # terms it changes are below 1e-37 of the largest one. A column without a finite
     # peak gives NaN, found by the caller.
     floor = math.log(torch.finfo(log_prob.dtype).tiny) + 2.0
-    torch.sum(log_prob.sub_(peak).clamp_min_(floor).exp_(), 0, out=out)
+    torch.sum(exp_(log_prob.sub_(peak).clamp_min_(floor)), 0, out=out)
     return out.log_().add_(peak)
 
 
@@ -146,7 +147,7 @@ def responsibilities(
 
     def reduce(log_prob: Tensor, index: int, start: int, stop: int) -> Tensor:
         peak = torch.amax(log_prob, 0, out=peaks[start:stop])
-        exponentials = log_prob.sub_(peak).clamp_min_(floor).exp_()
+        exponentials = exp_(log_prob.sub_(peak).clamp_min_(floor))
         exponentials.div_(exponentials.sum(0))
         if identity is not None:
             torch.mm(exponentials.T, identity, out=out[start:stop])

