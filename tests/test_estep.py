@@ -20,6 +20,7 @@ from mixtorch.estep import (
     full_kernel,
     matmul_roundoff,
 )
+from mixtorch.estep._kernel import exp_
 from mixtorch.mixture import Mixture
 from mixtorch.stats import SufficientStatistics, accumulate_statistics
 
@@ -305,3 +306,17 @@ def test_reduced_precision_matmul_turns_the_quadratic_form_off():
         torch.set_float32_matmul_precision(before)
     mixture = as_mixture(weights, means, covariances, "full", torch.float32)
     assert isinstance(mixture.e_step_kernel, QuadraticFullKernel)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_exp_by_exp2_is_within_a_few_units_in_the_last_place(dtype):
+    # x from the clamp floor used by the E-step (log(tiny) + 2) up to 0
+    floor = math.log(torch.finfo(dtype).tiny) + 2.0
+    x = torch.linspace(floor, 0.0, 100_001, dtype=torch.float64).to(dtype)
+    got = exp_(x.clone()).double()
+    exact = x.double().exp()
+    relative = ((got - exact).abs() / exact).max().item()
+    # one rounding of log2(e) x, relative to |x| <= 90 (float32) or 706 (float64)
+    assert relative <= 2 * torch.finfo(dtype).eps * (1.0 + abs(floor))
+    near = x >= -10.0  # terms that carry the sums: within a few units
+    assert ((got - exact).abs() / exact)[near].max().item() <= 16 * torch.finfo(dtype).eps
