@@ -13,9 +13,13 @@ from sklearn.utils import check_array
 
 from conftest import make_overlapping_blobs
 from mixtorch import GaussianMixture
+from mixtorch.estep._products import onednn_products
 from mixtorch.mixture import Mixture
 
 KINDS = ["full", "tied", "diag", "spherical"]
+
+
+CPU = torch.device("cpu")
 
 
 def _blobs(n: int = 3000, d: int = 3, seed: int = 0) -> np.ndarray:
@@ -148,6 +152,33 @@ def test_float32_results_do_not_depend_on_threads(kind):
         np.testing.assert_array_equal(result[0], sequential[0])
         np.testing.assert_array_equal(result[1], sequential[1])
         assert result[2] == sequential[2]
+
+
+@pytest.mark.parametrize("kind", ["full", "diag"])
+def test_results_with_default_chunks_do_not_depend_on_threads(kind):
+    # Default chunks make products large enough for oneDNN (mixtorch.estep._products).
+    rng = np.random.default_rng(6)
+    X = (rng.normal(size=(40_000, 8)) * 2 + rng.integers(0, 8, (40_000, 1)) * 3).astype(np.float32)
+    reference = SkGaussianMixture(8, covariance_type=kind, random_state=0, max_iter=5).fit(X)
+    ours = GaussianMixture.from_parameters(
+        reference.weights_,
+        reference.means_,
+        reference.covariances_,
+        covariance_type=kind,
+        dtype="float32",
+    )
+    assert ours.mixture_.e_step_kernel.onednn == onednn_products(torch.float32, CPU)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        sequential = (ours.score_samples(X), ours.predict_proba(X), ours.predict(X))
+        torch.set_num_threads(2)
+        two = (ours.score_samples(X), ours.predict_proba(X), ours.predict(X))
+    finally:
+        torch.set_num_threads(before)
+    for ours_one, ours_two in zip(sequential, two, strict=True):
+        np.testing.assert_array_equal(ours_two, ours_one)
+    np.testing.assert_allclose(sequential[0], reference.score_samples(X), rtol=1e-5, atol=1e-3)
 
 
 def test_concurrent_passes_leave_the_thread_count_as_found():
