@@ -95,6 +95,34 @@ def test_inputs_onednn_cannot_take_go_to_torch_mm():
         assert got.requires_grad == a.requires_grad
 
 
+def test_switches_flipped_after_the_decision_still_count(monkeypatch):
+    calls = []
+    real = torch.ops.mkldnn._linear_pointwise
+
+    class Spy:
+        def __getattr__(self, name):
+            if name == "_linear_pointwise":
+                return lambda *args: calls.append(1) or real(*args)
+            return getattr(torch.ops.mkldnn, name)
+
+    g = torch.Generator().manual_seed(2)
+    left, right = rand(g, 16, 160), rand(g, 160, 3000)
+    onednn = onednn_products(torch.float32, CPU)
+    monkeypatch.setattr(torch.ops, "mkldnn", Spy())
+    product(left, right, onednn)
+    assert len(calls) == int(onednn)
+    calls.clear()
+    with mkldnn_disabled():
+        assert torch.equal(product(left, right, onednn), torch.mm(left, right))
+    before = torch.get_float32_matmul_precision()
+    try:
+        torch.set_float32_matmul_precision("medium")
+        product(left, right, onednn)
+    finally:
+        torch.set_float32_matmul_precision(before)
+    assert calls == []
+
+
 def blobs(n: int, D: int, K: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     centers = rng.normal(0, 3.0, (K, D))

@@ -76,12 +76,24 @@ def onednn_products(dtype: torch.dtype, device: torch.device) -> bool:
     )
 
 
+def _still_usable() -> bool:
+    """The switches a user may flip after a kernel was built, read at each product (0.7
+    us, against 6 us for the whole of :func:`onednn_products`): oneDNN disabled, or
+    float32 products allowed to round to TF32 or bfloat16."""
+    if not torch.backends.mkldnn.enabled or torch.get_float32_matmul_precision() != "highest":
+        return False
+    matmul = getattr(torch.backends.mkldnn, "matmul", None)
+    return str(getattr(matmul, "fp32_precision", "none")) not in ("tf32", "bf16")
+
+
 def product(left: Tensor, right: Tensor, onednn: bool) -> Tensor:
     """``left @ right`` for 2-D tensors, by oneDNN when ``onednn`` and it applies.
 
     ``left`` must be contiguous for oneDNN (it is read row by row); ``right`` may have
-    any strides; products below :data:`ONEDNN_MIN_MULTIPLY_ADDS` go to ``torch.mm``. The
-    result is a new contiguous tensor either way.
+    any strides; products below :data:`ONEDNN_MIN_MULTIPLY_ADDS` go to ``torch.mm``, and
+    so do all products once oneDNN is disabled or float32 products may round to less than
+    full precision (switches a caller may flip after ``onednn`` was decided). The result
+    is a new contiguous tensor either way.
 
     Examples
     --------
@@ -98,6 +110,7 @@ def product(left: Tensor, right: Tensor, onednn: bool) -> Tensor:
         and left.shape[0] * left.shape[1] * right.shape[1] >= ONEDNN_MIN_MULTIPLY_ADDS
         and left.is_contiguous()
         and not (left.requires_grad or right.requires_grad)
+        and _still_usable()
     ):
         return torch.ops.mkldnn._linear_pointwise(left, right.T, None, "none", [], "")
     return torch.mm(left, right)
