@@ -292,3 +292,26 @@ def test_rule_of_thumb_bandwidth_passes_every_check_but_repeated_row_weights():
     failed = {r["check_name"] for r in results if r["status"] == "failed"}
     assert failed == {"check_sample_weight_equivalence_on_dense_data"}
     assert sum(r["status"] == "passed" for r in results) > 30
+
+
+def test_uniform_weights_are_one_value_shared_but_never_written_through():
+    # Unweighted fits keep 1/n once (a broadcast view), not n copies of it.
+    X = np.random.default_rng(11).normal(size=(500, 2))
+    kde = GaussianKDE(0.4).fit(X)
+    np.testing.assert_allclose(kde.weights_, np.full(500, 1 / 500), rtol=0, atol=0)
+    assert not kde.weights_.flags.writeable  # writing one entry would change all
+    with pytest.raises(ValueError, match="read-only"):
+        kde.weights_[0] = 1.0
+    scipy_weights = kde.weights  # SciPy's attribute: an array of its own
+    scipy_weights[0] = 1.0
+    assert kde.weights[0] == 1 / 500 and kde.neff == pytest.approx(500.0, rel=1e-12)
+    tensor_kde = GaussianKDE(0.4).fit(torch.tensor(X))
+    tensor_kde.weights_[0] = 1.0  # a tensor of its own: the model is unchanged
+    np.testing.assert_allclose(
+        tensor_kde.score_samples(torch.tensor(X[:20])).numpy(), kde.score_samples(X[:20])
+    )
+    weighted = GaussianKDE(0.4).fit(X, sample_weight=np.ones(500))
+    np.testing.assert_allclose(weighted.score_samples(X), kde.score_samples(X), rtol=1e-13)
+    np.testing.assert_allclose(
+        weighted.evaluate_grid(64)[1], kde.evaluate_grid(64)[1], rtol=1e-12, atol=1e-300
+    )

@@ -65,7 +65,7 @@ class ScipyKDEAttributes:
     def weights(self) -> np.ndarray:
         """Normalised weights, shape (n,)."""
         self._check_data()
-        return self._weights.detach().cpu().to(torch.float64).numpy()
+        return np.ascontiguousarray(self._weights.detach().cpu().to(torch.float64).numpy())
 
     @property
     def factor(self) -> float:

@@ -51,9 +51,14 @@ class OutputKind:
 
 def as_output(value: torch.Tensor, kind: OutputKind) -> Any:
     """Return ``value`` as a NumPy array or as a tensor on the caller's device."""
-    if kind.is_tensor:
-        return value.detach().to(kind.device)
-    return value.detach().cpu().numpy()
+    broadcast = value.numel() > 1 and 0 in value.stride()  # one value in many places
+    if kind.is_tensor:  # a tensor a caller could write into one element of
+        value = value.detach().to(kind.device)
+        return value.contiguous() if broadcast else value
+    array = value.detach().cpu().numpy()
+    if broadcast:
+        array.flags.writeable = False
+    return array
 
 
 def resolve_dtype(requested: Any, X: Any) -> torch.dtype:

@@ -225,7 +225,12 @@ default='scott'
             self, X, reset=True, dtype=dtype, device=self.device,
             ensure_min_samples=2 if needs_two else 1,
         )  # fmt: skip
-        weights = normalised_sample_weight(sample_weight, data)
+        if sample_weight is None:
+            # One value seen n times (a broadcast view): writing 1/n into n fresh values
+            # was most of a 1-D fit on 10^6 points (2 of 3 ms).
+            weights = data.new_full((1,), 1.0 / data.shape[0]).expand(data.shape[0])
+        else:
+            weights = normalised_sample_weight(sample_weight, data)
         if sample_weight is not None:
             keep = weights > 0
             if not bool(keep.all()):
