@@ -124,60 +124,43 @@ def _in_threads(fn, n_threads: int) -> list:
 
 
 @pytest.mark.parametrize("kind", ["full", "diag"])
-def test_float32_results_do_not_depend_on_threads(kind):
-    rng = np.random.default_rng(5)
-    X = (rng.normal(size=(20_000, 8)) * 2 + rng.integers(0, 5, (20_000, 1)) * 3).astype(np.float32)
-    reference = SkGaussianMixture(5, covariance_type=kind, random_state=0, max_iter=5).fit(X)
+@pytest.mark.parametrize(
+    ("n", "K", "chunk_size", "seed"),
+    # small chunks (torch.mm's products), and default chunks, whose products are large
+    # enough for oneDNN's (mixtorch.estep._products)
+    [(20_000, 5, 1000, 5), (40_000, 8, None, 6)],
+)
+def test_float32_results_do_not_depend_on_threads(kind, n, K, chunk_size, seed):
+    rng = np.random.default_rng(seed)
+    X = (rng.normal(size=(n, 8)) * 2 + rng.integers(0, K, (n, 1)) * 3).astype(np.float32)
+    reference = SkGaussianMixture(K, covariance_type=kind, random_state=0, max_iter=5).fit(X)
     ours = GaussianMixture.from_parameters(
         reference.weights_,
         reference.means_,
         reference.covariances_,
         covariance_type=kind,
         dtype="float32",
-        chunk_size=1000,
+        chunk_size=chunk_size,
     )
+    assert ours.mixture_.e_step_kernel.onednn == onednn_products(torch.float32, CPU)
+
+    def results():
+        return (ours.score_samples(X), ours.predict_proba(X), ours.predict(X), ours.score(X))
+
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        sequential = (ours.score_samples(X), ours.predict_proba(X), ours.score(X))
+        sequential = results()
         torch.set_num_threads(2)
-        two = (ours.score_samples(X), ours.predict_proba(X), ours.score(X))
-        concurrent = _in_threads(
-            lambda: (ours.score_samples(X), ours.predict_proba(X), ours.score(X)), 4
-        )
+        two = results()
+        concurrent = _in_threads(results, 4)
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
     for result in [two, *concurrent]:
-        np.testing.assert_array_equal(result[0], sequential[0])
-        np.testing.assert_array_equal(result[1], sequential[1])
-        assert result[2] == sequential[2]
-
-
-@pytest.mark.parametrize("kind", ["full", "diag"])
-def test_results_with_default_chunks_do_not_depend_on_threads(kind):
-    # Default chunks make products large enough for oneDNN (mixtorch.estep._products).
-    rng = np.random.default_rng(6)
-    X = (rng.normal(size=(40_000, 8)) * 2 + rng.integers(0, 8, (40_000, 1)) * 3).astype(np.float32)
-    reference = SkGaussianMixture(8, covariance_type=kind, random_state=0, max_iter=5).fit(X)
-    ours = GaussianMixture.from_parameters(
-        reference.weights_,
-        reference.means_,
-        reference.covariances_,
-        covariance_type=kind,
-        dtype="float32",
-    )
-    assert ours.mixture_.e_step_kernel.onednn == onednn_products(torch.float32, CPU)
-    before = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        sequential = (ours.score_samples(X), ours.predict_proba(X), ours.predict(X))
-        torch.set_num_threads(2)
-        two = (ours.score_samples(X), ours.predict_proba(X), ours.predict(X))
-    finally:
-        torch.set_num_threads(before)
-    for ours_one, ours_two in zip(sequential, two, strict=True):
-        np.testing.assert_array_equal(ours_two, ours_one)
+        for ours_other, ours_one in zip(result[:3], sequential[:3], strict=True):
+            np.testing.assert_array_equal(ours_other, ours_one)
+        assert result[3] == sequential[3]
     np.testing.assert_allclose(sequential[0], reference.score_samples(X), rtol=1e-5, atol=1e-3)
 
 
