@@ -79,28 +79,36 @@ def _installed(package: str, relative: str) -> Path:
     return path
 
 
+#: suite: (package, test file in the wheel, line to replace, replacement, helper file,
+#: helper text)
+SUITES = {
+    "scipy-kde": (
+        "scipy", "stats/tests/test_kdeoth.py", SCIPY_IMPORT, SCIPY_PATCH,
+        "peer_shim.py", SCIPY_SHIM,
+    ),
+    "sklearn-gmm": (
+        "sklearn", "mixture/tests/test_gaussian_mixture.py", SKLEARN_IMPORT, SKLEARN_PATCH,
+        "conftest.py", SKLEARN_FIXTURES,
+    ),
+}  # fmt: skip
+
+
 def prepare(suite: str, directory: Path) -> Path:
-    """Write the patched test file (and its helpers) into ``directory``; return it."""
-    if suite == "scipy-kde":
-        source = _installed("scipy", "stats/tests/test_kdeoth.py").read_text()
-        if SCIPY_IMPORT not in source:
-            raise SystemExit("SciPy's test_kdeoth.py no longer imports stats as expected.")
-        (directory / "peer_shim.py").write_text(SCIPY_SHIM)
-        target = directory / "test_kdeoth.py"
-        target.write_text(source.replace(SCIPY_IMPORT, SCIPY_PATCH, 1))
-        return target
-    source = _installed("sklearn", "mixture/tests/test_gaussian_mixture.py").read_text()
-    if SKLEARN_IMPORT not in source:
-        raise SystemExit("scikit-learn's test file no longer imports GaussianMixture as expected.")
-    (directory / "conftest.py").write_text(SKLEARN_FIXTURES)
-    target = directory / "test_gaussian_mixture.py"
-    target.write_text(source.replace(SKLEARN_IMPORT, SKLEARN_PATCH, 1))
+    """Write the patched test file (and its helper) into ``directory``; return it."""
+    package, relative, line, patch, helper, helper_text = SUITES[suite]
+    path = _installed(package, relative)
+    source = path.read_text()
+    if line not in source:
+        raise SystemExit(f"{path} no longer has the line this tool replaces: {line.strip()!r}")
+    (directory / helper).write_text(helper_text)
+    target = directory / path.name
+    target.write_text(source.replace(line, patch, 1))
     return target
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("suite", choices=["scipy-kde", "sklearn-gmm"])
+    parser.add_argument("suite", choices=sorted(SUITES))
     parser.add_argument("pytest_args", nargs="*", help="passed on to pytest (e.g. -k name)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
