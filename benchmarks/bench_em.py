@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
-from _machine import describe, summary
+from _machine import describe, product_gflops, summary
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
@@ -51,17 +51,6 @@ class Row:
     sklearn_ll: float
     mixtorch_ll: float
     note: str = ""
-
-
-def matmul_gflops(dtype: torch.dtype, size: int = 2048, repeats: int = 5) -> float:
-    a = torch.randn(size, size, dtype=dtype)
-    b = torch.randn(size, size, dtype=dtype)
-    a @ b
-    start = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    seconds = (time.perf_counter() - start) / repeats
-    return 2 * size**3 / seconds / 1e9
 
 
 def make_data(
@@ -280,7 +269,7 @@ def main() -> None:
     # The floor takes the faster float32 product: oneDNN's where mixtorch uses it.
     rates = {
         "float32": max(machine["gflops"].values()),
-        "float64": matmul_gflops(torch.float64),
+        "float64": product_gflops(torch.float64, onednn=False),
     }
     print(f"dense matmul: {rates['float32']:.1f} GFLOP/s float32, {rates['float64']:.1f} float64")
     rows, memory = [], []

@@ -24,31 +24,18 @@ import argparse
 import contextlib
 import io
 import math
-import os
 import re
 import time
 import warnings
 
 import numpy as np
-import torch
+from _machine import describe, summary
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import BayesianGaussianMixture as SkBGM
 
 from mixtorch import BayesianGaussianMixture
 
 warnings.simplefilter("ignore", ConvergenceWarning)
-
-
-def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
-    """Best-of dense float32 matmul rate (GFLOP/s)."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    a @ b
-    best = math.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - start)
-    return 2 * size**3 / best / 1e9
 
 
 def make_data(n: int, d: int, k: int, seed: int = 0) -> np.ndarray:
@@ -119,8 +106,9 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=8)
     args = parser.parse_args()
     n, d, k = (20_000 if args.quick else 100_000), 16, 16
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, cpus {os.cpu_count()}")
-    rate = matmul_gflops()
+    machine = describe()
+    print(summary(machine))
+    rate = max(machine["gflops"].values())  # oneDNN's where mixtorch uses it
     print(f"dense matmul: {rate:.1f} GFLOP/s float32")
     X = make_data(n, d, k)
     print(f"N={n} D={d} K={k} float32, {args.iterations} iterations, best of {args.repeats}")

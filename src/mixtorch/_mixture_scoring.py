@@ -105,9 +105,7 @@ class MixtureScoring(MixtureParameters):
         rows = self._scoring_rows(chunk_size)
         out, overflowed = _scoring.log_prob(self.e_step_kernel, X, rows, self.dtype)
         if overflowed:  # see _far_labels
-            if on_overflow is not None:
-                on_overflow()
-            out[~torch.isfinite(out)] = -math.inf
+            out[self._overflowed_rows(out, on_overflow)] = -math.inf
         return out
 
     def total_log_prob(
@@ -166,9 +164,7 @@ class MixtureScoring(MixtureParameters):
             kernel, X, rows, self.dtype, self.n_components
         )
         if overflowed:
-            if on_overflow is not None:
-                on_overflow()
-            far = ~torch.isfinite(peaks)
+            far = self._overflowed_rows(peaks, on_overflow)
             out[far] = torch.nn.functional.one_hot(self._far_labels(X[far]), self.n_components).to(
                 out.dtype
             )
@@ -199,11 +195,16 @@ class MixtureScoring(MixtureParameters):
         rows = self._scoring_rows(chunk_size)
         labels, peaks, overflowed = _scoring.labels(self.e_step_kernel, X, rows, self.dtype)
         if overflowed:
-            if on_overflow is not None:
-                on_overflow()
-            far = ~torch.isfinite(peaks)
+            far = self._overflowed_rows(peaks, on_overflow)
             labels[far] = self._far_labels(X[far])
         return labels
+
+    @staticmethod
+    def _overflowed_rows(values: Tensor, on_overflow: Callable[[], None] | None) -> Tensor:
+        """The rows whose ``values`` are not finite, after calling ``on_overflow``."""
+        if on_overflow is not None:
+            on_overflow()
+        return ~torch.isfinite(values)
 
     def _far_labels(self, X: Tensor) -> Tensor:
         """Most probable component of rows too far away for their terms to be finite.

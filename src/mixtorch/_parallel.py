@@ -140,19 +140,6 @@ def _in_threads(fn: Callable[[int], None], n_items: int, workers: int) -> None:
         raise failures[0]
 
 
-def map_in_threads(fn: Callable[[T], R], items: Sequence[T], workers: int) -> list[R]:
-    """``[fn(item) for item in items]`` computed by ``workers`` threads (inline below 2)."""
-    if workers < 2:
-        return [fn(item) for item in items]
-    results: list[R | None] = [None] * len(items)
-
-    def one(index: int) -> None:
-        results[index] = fn(items[index])
-
-    _in_threads(one, len(items), workers)
-    return results  # type: ignore[return-value]
-
-
 def fold_in_threads(
     fn: Callable[[T], R], items: Sequence[T], workers: int, fold: Callable[[R], None]
 ) -> None:
@@ -186,6 +173,13 @@ def fold_in_threads(
                 following += 1
 
     _in_threads(one, len(items), workers)
+
+
+def map_in_threads(fn: Callable[[T], R], items: Sequence[T], workers: int) -> list[R]:
+    """``[fn(item) for item in items]`` computed by ``workers`` threads (inline below 2)."""
+    results: list[R] = []
+    fold_in_threads(fn, items, workers, results.append)
+    return results
 
 
 def run_chunks(fn: Callable[[int], None], n_chunks: int, device: torch.device) -> None:

@@ -41,15 +41,17 @@ class ChunkSums(NamedTuple):
 LOG2_E = 1.0 / math.log(2.0)
 
 
-def exp_(values: Tensor) -> Tensor:
-    """``values.exp_()``, computed on CPU as ``exp2(log2(e) x)`` (in place).
+def exp_(values: Tensor, out: Tensor | None = None) -> Tensor:
+    """``exp(values)`` into ``out`` (``values`` itself when None), computed on CPU as
+    ``exp2(log2(e) x)``.
 
     PyTorch's CPU ``exp2`` ran 3.3x faster than its ``exp`` on the AMD EPYC benchmark
     machine (float32 4.17 against 1.28 G/s per core; float64 1.54 against 0.55), both
     within one unit in the last place; the multiplication costs a tenth of either. It
-    rounds relative to ``x``, which is at most a few dozen here (log-probabilities less
-    their peak, clamped below), so the result is within a few more units in the last
-    place. GPUs keep ``exp`` (a second pass over memory would cost more there).
+    rounds relative to ``x``, which is at most a few dozen where terms matter
+    (log-probabilities less their peak; KDE exponents), so the result is within a few
+    more units in the last place. GPUs keep ``exp`` (a second pass over memory would cost
+    more there).
 
     Examples
     --------
@@ -58,9 +60,10 @@ def exp_(values: Tensor) -> Tensor:
     >>> bool(torch.allclose(exp_(x.clone()), x.exp(), rtol=1e-14, atol=0))
     True
     """
+    target = values if out is None else out
     if values.device.type != "cpu":
-        return values.exp_()
-    return values.mul_(LOG2_E).exp2_()
+        return torch.exp(values, out=target)
+    return torch.mul(values, LOG2_E, out=target).exp2_()
 
 
 def normalise_log_weights(log_prob: Tensor, dim: int = 1) -> tuple[Tensor, Tensor]:
@@ -116,10 +119,7 @@ def normalise_with_entropy(
     peak.clamp_min_(torch.finfo(log_prob.dtype).min)
     floor = math.log(torch.finfo(log_prob.dtype).tiny) + 2.0
     shifted = log_prob.sub_(peak).clamp_min_(floor)
-    if shifted.device.type == "cpu":  # see exp_
-        exponentials = torch.mul(shifted, LOG2_E, out=out).exp2_()
-    else:
-        exponentials = torch.exp(shifted, out=out)
+    exponentials = exp_(shifted, out=torch.empty_like(shifted) if out is None else out)
     total = exponentials.sum(dim, keepdim=True)
     log_total = total.log()
     expected_shift = torch.linalg.vecdot(exponentials, shifted, dim=dim).unsqueeze(dim) / total

@@ -70,20 +70,18 @@ def onednn_products(dtype: torch.dtype, device: torch.device) -> bool:
         device.type == "cpu"
         and dtype == torch.float32
         and torch.backends.mkldnn.is_available()
-        and bool(torch.backends.mkldnn.enabled)
-        and matmul_roundoff(dtype, device) == torch.finfo(dtype).eps
+        and _full_precision_now()
         and _onednn_works()
     )
 
 
-def _still_usable() -> bool:
-    """The switches a user may flip after a kernel was built, read at each product (0.7
-    us, against 6 us for the whole of :func:`onednn_products`): oneDNN disabled, or
-    float32 products allowed to round to TF32 or bfloat16."""
-    if not torch.backends.mkldnn.enabled or torch.get_float32_matmul_precision() != "highest":
-        return False
-    matmul = getattr(torch.backends.mkldnn, "matmul", None)
-    return str(getattr(matmul, "fp32_precision", "none")) not in ("tf32", "bf16")
+def _full_precision_now() -> bool:
+    """oneDNN enabled and float32 products kept at full precision: the switches a caller
+    may flip after a kernel was built, so :func:`product` reads them again (3 us)."""
+    cpu = torch.device("cpu")
+    return bool(torch.backends.mkldnn.enabled) and (
+        matmul_roundoff(torch.float32, cpu) == torch.finfo(torch.float32).eps
+    )
 
 
 def product(left: Tensor, right: Tensor, onednn: bool) -> Tensor:
@@ -110,7 +108,7 @@ def product(left: Tensor, right: Tensor, onednn: bool) -> Tensor:
         and left.shape[0] * left.shape[1] * right.shape[1] >= ONEDNN_MIN_MULTIPLY_ADDS
         and left.is_contiguous()
         and not (left.requires_grad or right.requires_grad)
-        and _still_usable()
+        and _full_precision_now()
     ):
         return torch.ops.mkldnn._linear_pointwise(left, right.T, None, "none", [], "")
     return torch.mm(left, right)

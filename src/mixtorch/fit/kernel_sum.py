@@ -41,6 +41,7 @@ import torch
 from torch import Tensor
 
 from .._parallel import chunk_workers, map_in_threads
+from ..estep._kernel import exp_
 
 __all__ = [
     "MAX_GROUP_RADIUS",
@@ -70,15 +71,6 @@ _DATA_BLOCK = 4096
 #: term normal. Sums small enough for the raised terms to matter are recomputed exactly
 #: (``_underflow_floor``).
 _EXPONENT_FLOOR = {torch.float32: -80.0, torch.float64: -700.0}
-
-#: Exponentials are taken as ``exp2(log2(e) x)``: PyTorch's CPU ``exp2`` ran 2.8-3.3x
-#: faster than its ``exp`` on the AMD EPYC benchmark machine (one thread, 4096 x 64
-#: blocks: float64 1.54 against 0.55 G/s, float32 4.17 against 1.28), both within one
-#: unit in the last place, and the multiplication costs a tenth of either. It rounds
-#: relative to the exponent itself (a few nats where terms matter), not to the
-#: expansion's large terms: folding ``log2(e)`` into the query rows instead would have
-#: rounded with those and raised the float32 error model's constant from 1.3 to 1.6.
-_LOG2_E = 1.0 / math.log(2.0)
 
 
 class KernelGroup(NamedTuple):
@@ -272,7 +264,11 @@ def _block_log_sum(
         for exponents, lowest in blocks:
             if floor is not None and lowest < floor:  # skipped when no entry can be lower
                 exponents.clamp_(min=floor)
-            total += exponents.mul_(_LOG2_E).exp2_().sum(0)
+            # exp2(log2(e) x) on CPU (mixtorch.estep._kernel.exp_): a third of exp's time
+            # on the AMD benchmark machine. It rounds relative to the exponent (a few nats
+            # where terms matter), not to the expansion's large terms: folding log2(e)
+            # into the query rows instead raised the float32 error constant 1.3 -> 1.6.
+            total += exp_(exponents).sum(0)
     log_total = total.log()
     # Queries far from every data point underflow; only those pay for a shifted logsumexp.
     far = total < _underflow_floor(queries.dtype, n)
