@@ -47,7 +47,7 @@ def test_rules_match_scipy_gaussian_kde(rule, d, weighted):
     assert kde.factor_ == pytest.approx(reference.factor, rel=1e-14)
     np.testing.assert_allclose(kde.bandwidth_, reference.covariance, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(kde.score_samples(Q), reference.logpdf(Q.T), rtol=1e-12)
-    np.testing.assert_allclose(kde.pdf(Q), reference.pdf(Q.T), rtol=1e-11)
+    np.testing.assert_allclose(kde.pdf(Q.T), reference.pdf(Q.T), rtol=1e-11)
 
 
 def test_float_bandwidth_matches_sklearn_kernel_density():
@@ -67,7 +67,7 @@ def test_matrix_bandwidth_and_weights_match_brute_force():
     weights = np.arange(1, 61, dtype=float)
     kde = GaussianKDE(H).fit(X, sample_weight=weights)
     expected = _brute_log_density(Q, X, H, weights)
-    np.testing.assert_allclose(kde.logpdf(Q), expected, rtol=1e-12)
+    np.testing.assert_allclose(kde.logpdf(Q.T), expected, rtol=1e-12)
 
 
 def test_blocked_evaluation_and_far_queries_stay_exact():

@@ -48,6 +48,45 @@ def test_evaluate_and_call_take_columns(pair):
         ours.evaluate(np.ones((3, 4)))
 
 
+def test_pdf_and_logpdf_take_columns_as_scipy_does(pair):
+    ours, theirs = pair
+    points = _data(40, seed=4).T  # (d, m)
+    np.testing.assert_allclose(ours.pdf(points), theirs.pdf(points), rtol=1e-12)
+    np.testing.assert_allclose(ours.logpdf(points), theirs.logpdf(points), rtol=1e-12)
+    assert ours.logpdf(points).dtype == np.float64
+    # A square array is (d, m) as in SciPy: two points given as columns, not rows.
+    square = points[:, :2]
+    np.testing.assert_allclose(ours.logpdf(square), theirs.logpdf(square), rtol=1e-12)
+    np.testing.assert_allclose(ours.logpdf(square), ours.score_samples(square.T), rtol=1e-15)
+    # Far in the tail the density underflows; its logarithm does not.
+    far = np.array([[60.0], [-60.0]])
+    assert ours.pdf(far)[0] == 0.0
+    np.testing.assert_allclose(ours.logpdf(far), theirs.logpdf(far), rtol=1e-12)
+    # Rows where columns belong get an error that says which layout is expected.
+    with pytest.raises(ValueError, match=r"points have dimension 40, dataset has dimension 2"):
+        ours.logpdf(points.T)
+    with pytest.raises(ValueError, match="score_samples takes rows"):
+        ours.pdf(points.T)
+
+
+def test_fewer_points_than_dimensions_are_refused_with_the_layout_named():
+    X = np.random.default_rng(2).normal(size=(3, 5))  # SciPy's (d, n) given as rows
+    with pytest.raises(ValueError, match="3 points of dimension 5") as info:
+        GaussianKDE().fit(X)
+    assert "rows" in str(info.value) and "explicit bandwidth" in str(info.value)
+    # An explicit bandwidth needs no data covariance: as many points as dimensions is fine.
+    expected = stats.multivariate_normal(X[0], 0.25 * np.eye(5)).logpdf(X[0])
+    one_point = GaussianKDE(0.5).fit(X[:1])
+    np.testing.assert_allclose(one_point.score_samples(X[:1]), [expected], rtol=1e-12)
+
+
+def test_data_in_a_subspace_raise_scipys_error_type():
+    t = np.random.default_rng(5).normal(size=(100, 2))
+    with pytest.raises(np.linalg.LinAlgError, match="lower-dimensional subspace"):
+        GaussianKDE().fit(np.c_[t, t.sum(1)])
+    assert issubclass(np.linalg.LinAlgError, ValueError)  # scikit-learn's type too
+
+
 def test_one_dimensional_evaluate_takes_a_flat_vector():
     x = _data(100, 1)[:, 0]
     ours, theirs = GaussianKDE().fit(x[:, None]), stats.gaussian_kde(x)

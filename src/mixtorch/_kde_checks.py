@@ -26,6 +26,14 @@ def data_covariance_or_none(
         if required:
             raise ValueError("A data-driven bandwidth needs at least two points.")
         return None
+    n, d = data.shape
+    if required and n <= d:
+        raise ValueError(
+            f"A data-driven bandwidth needs more points than dimensions, got {n} points of "
+            f"dimension {d} (their covariance is singular). GaussianKDE.fit takes points as "
+            "the rows of an (n_samples, n_features) array, the transpose of SciPy's "
+            "gaussian_kde dataset; with that many features, give an explicit bandwidth."
+        )
     covariance = bw.data_covariance(data, weights)
     if required:
         _check_full_rank(covariance, data.dtype)
@@ -33,7 +41,8 @@ def data_covariance_or_none(
 
 
 def _check_full_rank(covariance: torch.Tensor, dtype: torch.dtype) -> None:
-    """Refuse data that lie (numerically) in a lower-dimensional subspace.
+    """Refuse data that lie (numerically) in a lower-dimensional subspace
+    (:class:`numpy.linalg.LinAlgError`, a :class:`ValueError`).
 
     The test is on the smallest eigenvalue of the data's correlation matrix (scale-free,
     computed in float64, so the decision does not depend on the rounding of one draw):
@@ -48,8 +57,8 @@ def _check_full_rank(covariance: torch.Tensor, dtype: torch.dtype) -> None:
     if bool((scale > 0).all()):
         correlation = cov64 / scale[:, None] / scale[None, :]
         smallest = float(torch.linalg.eigvalsh(correlation)[0])
-    if not smallest > tolerance:
-        raise ValueError(
+    if not smallest > tolerance:  # LinAlgError is a ValueError, and SciPy's type here
+        raise np.linalg.LinAlgError(
             "The data lie in a lower-dimensional subspace (a constant feature, or features "
             f"that are linear combinations of others: smallest eigenvalue of the data's "
             f"correlation matrix {smallest:.3g}, tolerance {tolerance:.3g}), so a "

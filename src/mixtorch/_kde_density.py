@@ -165,12 +165,3 @@ class KDEDensityMixin:
         """
         log_density, _ = self._evaluate(X)
         return float(log_density.to(torch.float64).sum())
-
-    def logpdf(self, X: Any) -> Any:
-        """Same as :meth:`score_samples` (rows are points, unlike SciPy's (D, n) layout)."""
-        return self.score_samples(X)
-
-    def pdf(self, X: Any) -> Any:
-        """Density of each sample, ``exp(score_samples(X))``, shape (n_samples,)."""
-        log_density, kind = self._evaluate(X)
-        return as_output(torch.exp(log_density), kind)

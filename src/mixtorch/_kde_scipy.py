@@ -2,11 +2,13 @@
 
 Names, argument orders and array orientations follow ``scipy.stats.gaussian_kde``:
 points are columns (``(d, m)`` arrays) in :meth:`ScipyKDEMixin.evaluate`,
-``__call__``, :meth:`~ScipyKDEMixin.resample` and :attr:`~ScipyKDEMixin.dataset`, and a
+``__call__``, :meth:`~ScipyKDEMixin.pdf`, :meth:`~ScipyKDEMixin.logpdf`,
+:meth:`~ScipyKDEMixin.resample` and :attr:`~ScipyKDEMixin.dataset`, and a
 scalar given to :meth:`~ScipyKDEMixin.set_bandwidth` is SciPy's *factor* (the kernel
 covariance is ``factor**2`` times the data covariance), unlike the constructor's float
 ``bandwidth``, which is scikit-learn's kernel standard deviation. The estimator's own
-``score_samples``, ``logpdf`` and ``pdf`` keep rows as points.
+scikit-learn methods (``fit``, ``score_samples``, ``score``, ``sample``) take rows as
+points.
 
 This module holds evaluation, resampling and marginals; the attributes and bandwidth
 methods are in :mod:`mixtorch._kde_scipy_attributes`, the integrals in
@@ -79,10 +81,70 @@ class ScipyKDEMixin(ScipyKDEIntegrals):
         >>> kde.evaluate([0.0, 1.0]).round(4)
         array([0.379 , 0.2525])
         """
+        return np.exp(self.logpdf(points))
+
+    def pdf(self, points: Any) -> np.ndarray:
+        """Same as :meth:`evaluate` (SciPy's (d, m) layout: points are columns).
+
+        Parameters
+        ----------
+        points : array-like of shape (d, m)
+            Points as columns; a 1-D array is m points when d == 1, one point otherwise.
+
+        Returns
+        -------
+        ndarray of shape (m,)
+            The density at each point, float64.
+
+        See Also
+        --------
+        GaussianKDE.logpdf : Its logarithm, exact where the density underflows.
+        GaussianKDE.score_samples : Log-density of (n_samples, n_features) rows.
+        """
+        return self.evaluate(points)
+
+    def logpdf(self, points: Any) -> np.ndarray:
+        """Log of the density at ``points``, given in SciPy's (d, m) layout.
+
+        Computed in log space (one log-sum-exp over the kernels), so it stays finite far
+        in the tails, where :meth:`pdf` underflows to zero.
+
+        Parameters
+        ----------
+        points : array-like of shape (d, m)
+            Points as columns; a 1-D array is m points when d == 1, one point otherwise.
+
+        Returns
+        -------
+        ndarray of shape (m,)
+            The log-density at each point, float64.
+
+        Raises
+        ------
+        ValueError
+            If the points do not have the dataset's dimension d (rows given where SciPy's
+            columns are expected, for instance).
+
+        See Also
+        --------
+        GaussianKDE.score_samples : The same values for (n_samples, n_features) rows.
+        scipy.stats.gaussian_kde.logpdf : SciPy's, same layout and values.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from scipy.stats import gaussian_kde
+        >>> from mixtorch import GaussianKDE
+        >>> X = np.random.default_rng(0).normal(size=(300, 2))
+        >>> points = np.array([[0.0, 1.0, 40.0], [0.0, -1.0, 0.0]])  # three points, as columns
+        >>> ours = GaussianKDE(bandwidth="scott").fit(X).logpdf(points)
+        >>> bool(np.allclose(ours, gaussian_kde(X.T).logpdf(points)))
+        True
+        """
         check_is_fitted(self, "mixture_")
         rows = np.ascontiguousarray(self._columns(points).T)
         log_density, _ = self._evaluate(rows)  # type: ignore[attr-defined]
-        return torch.exp(log_density).detach().cpu().to(torch.float64).numpy()
+        return log_density.detach().cpu().to(torch.float64).numpy()
 
     def __call__(self, points: Any) -> np.ndarray:
         """Same as :meth:`evaluate`.
