@@ -201,6 +201,21 @@ def test_partial_fit_over_batches_with_missing_entries_finds_the_clusters():
         GaussianMixture(2).partial_fit(X)
 
 
+def test_a_feature_unobserved_in_the_first_partial_fit_batch_is_refused():
+    X = _holes(seed=9, n=400)
+    first = X[:100].copy()
+    first[:, 1] = np.nan
+    model = GaussianMixture(2, missing_values=np.nan, random_state=0)
+    with pytest.raises(ValueError, match=r"Feature\(s\) \[1\] have no observed value in the first"):
+        model.partial_fit(first)
+    assert not hasattr(model, "means_")
+    # Once started, a batch that misses a feature entirely only leaves it to the others.
+    model.partial_fit(X[100:300])
+    model.partial_fit(first)
+    assert np.isfinite(model.means_).all() and np.isfinite(model.covariances_).all()
+    assert np.isfinite(model.score_samples(X)).all()
+
+
 @pytest.mark.parametrize("kind", ["full", "spherical"])
 def test_sparse_holes_buffered_over_many_chunks_give_the_in_memory_fit(kind):
     # 2% of the rows have a hole: incomplete rows wait in a buffer across chunks

@@ -21,6 +21,7 @@ from ._validation import as_output, check_random_generator, resolve_dtype, to_te
 from .distributed import all_reduce_sum, synchronised_generator
 from .fit.em import fit_em
 from .fit.missing import (
+    check_observed_columns,
     check_observed_counts,
     column_means,
     fill_missing,
@@ -213,6 +214,8 @@ class OnlineFitMixin:
                 )
             generator = check_random_generator(self.random_state, tensor.device)
             spec = self._start_spec(tensor.shape[1], tensor.dtype, tensor.device)
+            if missing:
+                check_observed_columns(tensor, first_batch=True)
             filled = fill_missing(tensor, column_means(tensor)) if missing else tensor
             mixture, state = start_mixture(filled, spec, generator, rows), None
         updated, state, trace = stepwise_update(

@@ -58,16 +58,23 @@ def column_means(X: Tensor) -> Tensor:
     return torch.where(observed, X, torch.zeros_like(X)).sum(0) / counts
 
 
-def check_observed_columns(X: Tensor) -> None:
+def check_observed_columns(X: Tensor, first_batch: bool = False) -> None:
     """Refuse data with a column that has no observed (non-NaN) entry: no parameter of
-    that feature can be estimated, and a made-up value would be returned silently."""
-    check_observed_counts((~torch.isnan(X)).sum(0))
+    that feature can be estimated, and a made-up value would be returned silently.
+    ``first_batch``: ``X`` is the first ``partial_fit`` batch, which places the start."""
+    check_observed_counts((~torch.isnan(X)).sum(0), first_batch)
 
 
-def check_observed_counts(counts: Tensor) -> None:
+def check_observed_counts(counts: Tensor, first_batch: bool = False) -> None:
     """:func:`check_observed_columns` from per-column counts of observed entries (summed
     over a stream's chunks, or over ranks)."""
     empty = torch.nonzero(counts == 0).flatten().tolist()
+    if empty and first_batch:
+        raise ValueError(
+            f"Feature(s) {empty} have no observed value in the first partial_fit batch "
+            "(every entry is NaN), which places the mixture's start; give a first batch "
+            "with at least one observed value in every feature, or drop those columns."
+        )
     if empty:
         raise ValueError(
             f"Feature(s) {empty} have no observed value (every entry is NaN), so a mixture "
