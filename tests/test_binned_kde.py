@@ -84,6 +84,29 @@ def test_evaluate_grid_on_a_given_grid_as_kdepy_lists_it():
     assert np.abs(inner_density - exact_inner).max() / exact_inner.max() < 2e-3
 
 
+def test_evaluate_grid_takes_kdepy_style_nodes_and_sizes_in_any_container():
+    X = _normal(800, 1, seed=6)
+    kde = GaussianKDE(0.25, algorithm="fft").fit(X)
+    nodes = np.linspace(-4.0, 4.0, 161)
+    flat_points, flat = kde.evaluate_grid(nodes)  # 1-D data: a flat array, as KDEpy's
+    column_points, column = kde.evaluate_grid(nodes[:, None])
+    np.testing.assert_array_equal(flat, column)
+    np.testing.assert_allclose(flat_points[:, 0], nodes, atol=1e-12)
+    exact = np.exp(_exact_log_density(nodes[:, None], X, np.array([[0.0625]])))
+    assert np.abs(flat - exact).max() / exact.max() < 1e-3
+    _, from_list = kde.evaluate_grid(nodes[:, None].tolist())  # nested lists
+    np.testing.assert_array_equal(from_list, column)
+    # Sizes as a NumPy integer array (one per axis) mean what the same list means.
+    X2 = _normal(500, 2, seed=7)
+    kde2 = GaussianKDE(0.3, algorithm="fft").fit(X2)
+    np.testing.assert_array_equal(
+        kde2.evaluate_grid(np.array([33, 17]))[1], kde2.evaluate_grid([33, 17])[1]
+    )
+    # A flat float array for 2-D data is neither nodes nor sizes: the error says what is.
+    with pytest.raises(ValueError, match=r"grid needs 2 entries .*\(M, n_features\) array"):
+        kde2.evaluate_grid(np.linspace(0.0, 1.0, 5))
+
+
 def test_evaluate_grid_exact_algorithm_and_tensor_output():
     X = torch.randn(300, 1, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     fast = GaussianKDE(0.2, algorithm="fft").fit(X)

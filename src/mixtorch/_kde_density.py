@@ -79,7 +79,8 @@ class KDEDensityMixin:
         grid : int, sequence of D ints, or array-like of shape (M, D), optional
             Nodes per axis of a grid over the data's range plus 5 kernel standard
             deviations (default ``grid_size``, else 1024, 256x256 or 64**3), or the
-            nodes of an equidistant grid, the last axis varying fastest.
+            nodes of an equidistant grid, the last axis varying fastest (for 1-D data
+            also a flat floating-point array of the nodes, as KDEpy takes them).
 
         Returns
         -------

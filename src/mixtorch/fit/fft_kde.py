@@ -106,8 +106,9 @@ MEMORY_LIMIT_BYTES = 2 * 2**30
 MAX_FEATURES = 3
 
 
-def check_grid_size(value: Any, n_features: int) -> list[int] | None:
-    """Validate ``grid_size`` (None, an int, or one int per axis) and the memory it needs.
+def check_grid_size(value: Any, n_features: int, parameter: str = "grid_size") -> list[int] | None:
+    """Validate ``grid_size`` (None, an int, or one int per axis) and the memory it needs;
+    errors name ``parameter``.
 
     Returns
     -------
@@ -117,18 +118,26 @@ def check_grid_size(value: Any, n_features: int) -> list[int] | None:
         return None
     if n_features > MAX_FEATURES:
         raise ValueError(f"algorithm='fft' handles 1-D to 3-D data, got {n_features}-D.")
+    if isinstance(value, (np.ndarray, Tensor)) and value.ndim == 1:
+        value = value.tolist()  # one size per axis, as a sequence
+    nodes = " (grid nodes go in an (M, n_features) array)" if parameter == "grid" else ""
     items = list(value) if isinstance(value, (list, tuple)) else [value] * n_features
     if len(items) != n_features:
-        raise ValueError(f"grid_size needs {n_features} entries, got {value!r}.")
+        raise ValueError(
+            f"{parameter} needs {n_features} entries (nodes per axis), got {value!r}{nodes}."
+        )
     sizes = []
     for item in items:
         integral = isinstance(item, numbers.Integral) or (
             isinstance(item, float) and math.isfinite(item) and item.is_integer()
         )
         if isinstance(item, bool) or not integral or int(item) < 2:
-            raise ValueError(f"grid_size must be an integer of at least 2, got {value!r}.")
+            raise ValueError(
+                f"{parameter} must be an integer of at least 2 (nodes per axis), or one "
+                f"such integer per axis, got {value!r}{nodes}."
+            )
         sizes.append(int(item))
-    _check_memory(_score_bytes(sizes), "grid_size", value)
+    _check_memory(_score_bytes(sizes), parameter, value)
     return sizes
 
 
@@ -163,7 +172,8 @@ def density_on_grid(
     grid : int, sequence of D ints, or array-like of shape (M, D)
         Nodes per axis of an automatic grid (the data's range plus :data:`GRID_MARGIN`
         kernel standard deviations), or the nodes of an equidistant grid listed with the
-        last axis varying fastest (as ``itertools.product`` / KDEpy list them).
+        last axis varying fastest (as ``itertools.product`` / KDEpy list them); for 1-D
+        data also a flat floating-point array of the M nodes.
 
     Returns
     -------
@@ -180,10 +190,12 @@ def density_on_grid(
     # Per-axis reductions over contiguous rows (aminmax over dim=1 runs 10x slower).
     bounds = torch.stack([columns.amin(1), columns.amax(1)])  # (2, D)
     std = torch.sqrt(torch.diagonal(H64))
-    if _is_point_array(grid):
+    if isinstance(grid, (list, tuple)) and np.ndim(grid) == 2:
+        grid = np.asarray(grid, dtype=np.float64)  # nodes as nested lists
+    if _is_point_array(grid, X.shape[1]):
         lattice = _grid_from_points(grid, X.shape[1], X.device)
     else:
-        sizes = check_grid_size(grid, X.shape[1])
+        sizes = check_grid_size(grid, X.shape[1], "grid")
         assert sizes is not None
         lattice = _automatic_grid(columns, bounds, std, sizes)
     reach = KERNEL_RADIUS * std
@@ -222,12 +234,19 @@ def _select(
     return columns[:, keep], weights[keep]
 
 
-def _is_point_array(grid: Any) -> bool:
-    return isinstance(grid, (Tensor, np.ndarray)) and grid.ndim == 2
+def _is_point_array(grid: Any, n_features: int) -> bool:
+    """An (M, D) array of nodes, or for 1-D data a flat array of floating-point nodes
+    (as KDEpy takes them); a flat integer array is one size per axis."""
+    if not isinstance(grid, (Tensor, np.ndarray)):
+        return False
+    if grid.ndim == 2:
+        return True
+    floating = grid.dtype.is_floating_point if isinstance(grid, Tensor) else grid.dtype.kind == "f"
+    return grid.ndim == 1 and n_features == 1 and floating
 
 
 def _describe(grid: Any) -> Any:
-    return f"array of shape {tuple(grid.shape)}" if _is_point_array(grid) else grid
+    return f"array of shape {tuple(grid.shape)}" if isinstance(grid, (Tensor, np.ndarray)) else grid
 
 
 def _automatic_grid(columns: Tensor, bounds: Tensor, std: Tensor, sizes: list[int]):
@@ -245,6 +264,8 @@ def _automatic_grid(columns: Tensor, bounds: Tensor, std: Tensor, sizes: list[in
 def _grid_from_points(grid: Any, n_features: int, device: Any) -> RegularGrid:
     points = torch.as_tensor(np.asarray(grid) if not isinstance(grid, Tensor) else grid)
     points = points.to(dtype=torch.float64, device=device)
+    if points.ndim == 1:  # 1-D data: a flat array of nodes
+        points = points[:, None]
     if points.shape[1] != n_features or not bool(torch.isfinite(points).all()):
         raise ValueError(
             f"grid must be finite points of shape (M, {n_features}), got shape "
