@@ -36,6 +36,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._validation import OutputKind, check_device, resolve_dtype
+from ._warnings import user_stacklevel
 from .covariance import COVARIANCE_TYPES, Covariance
 from .fit.init import INIT_METHODS
 from .mixture import Mixture
@@ -190,7 +191,7 @@ def best_of_n_init(
             "Best performing initialization did not converge. Try different init "
             "parameters, or increase max_iter, tol, or check for degenerate data.",
             ConvergenceWarning,
-            stacklevel=4,
+            stacklevel=user_stacklevel(),
         )
     return best
 

@@ -8,6 +8,8 @@ import warnings
 import torch
 from torch import Tensor
 
+from .._warnings import user_stacklevel
+
 __all__ = [
     "DuplicatePointsWarning",
     "copy_weight",
@@ -89,7 +91,7 @@ def duplicate_labels(X: Tensor) -> Tensor | None:
         "values occur more than once). The leave-one-out likelihood leaves out every copy "
         "of the held-out point; without that it would choose a bandwidth near zero.",
         DuplicatePointsWarning,
-        stacklevel=3,
+        stacklevel=user_stacklevel(),
     )
     return labels
 

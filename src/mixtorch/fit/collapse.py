@@ -16,6 +16,7 @@ import warnings
 
 import torch
 
+from .._warnings import user_stacklevel
 from ..exceptions import DegenerateComponentWarning
 from ..mixture import Mixture
 
@@ -52,7 +53,7 @@ def collapsed_components(mixture: Mixture, reg_covar: float) -> list[int]:
     return [int(k) for k in torch.nonzero(per_feature <= threshold).flatten()]
 
 
-def warn_if_collapsed(mixture: Mixture, reg_covar: float, stacklevel: int = 3) -> list[int]:
+def warn_if_collapsed(mixture: Mixture, reg_covar: float) -> list[int]:
     """Warn with :class:`~mixtorch.exceptions.DegenerateComponentWarning` when
     :func:`collapsed_components` finds any; returns them."""
     collapsed = collapsed_components(mixture, reg_covar)
@@ -65,6 +66,6 @@ def warn_if_collapsed(mixture: Mixture, reg_covar: float, stacklevel: int = 3) -
             "reg_covar. Use fewer components, a larger reg_covar or de-duplicated data, "
             "or BayesianGaussianMixture.",
             DegenerateComponentWarning,
-            stacklevel=stacklevel,
+            stacklevel=user_stacklevel(),
         )
     return collapsed
