@@ -87,8 +87,27 @@ def test_degenerate_data_error_suggests_reg_covar():
 
 @pytest.mark.parametrize(
     ("weights", "message"),
-    [(-np.ones(20), "non-negative"), (np.zeros(20), "zero"), (np.ones(3), "3 entries")],
-)
+    [(-np.ones(20), "non-negative"), (np.zeros(20), "zero"), (np.ones(3), "3 entries"),
+     (np.ones((20, 1)), r"1-D array .* shape \(20, 1\)"), (np.ones((1, 20)), "1-D array"),
+     (np.ones(20) + 1j, "real numbers")],
+)  # fmt: skip
 def test_bad_sample_weight(weights, message):
     with pytest.raises(ValueError, match=message):
         Gaussian().fit(RNG.normal(size=(20, 2)), sample_weight=weights)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical", "tied"])
+@pytest.mark.parametrize("scale", [1e-300, 1e-20, 1e-12, 1e300])
+def test_only_relative_sample_weights_matter(covariance_type, scale):
+    X = correlated_data(n=40)
+    weights = RNG.uniform(0.5, 2.0, size=40)
+    reference = Gaussian(covariance_type=covariance_type).fit(X, sample_weight=weights)
+    scaled = Gaussian(covariance_type=covariance_type).fit(X, sample_weight=weights * scale)
+    np.testing.assert_allclose(scaled.mean_, reference.mean_, rtol=1e-12)
+    np.testing.assert_allclose(scaled.covariance_, reference.covariance_, rtol=1e-10)
+    assert scaled.score(X) == pytest.approx(reference.score(X), rel=1e-12)
+    # float32 data: weights far below float32's range still count.
+    tiny = Gaussian(covariance_type=covariance_type).fit(
+        X.astype(np.float32), sample_weight=weights * scale
+    )
+    np.testing.assert_allclose(tiny.covariance_, reference.covariance_, rtol=1e-4)

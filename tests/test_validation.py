@@ -8,7 +8,16 @@ import pytest
 import torch
 from scipy.stats import multivariate_normal
 
-from mixtorch import BayesianGaussianMixture, Gaussian, GaussianKDE, GaussianMixture, Mixture
+import mixtorch
+from mixtorch import (
+    BayesianGaussianMixture,
+    Gaussian,
+    GaussianKDE,
+    GaussianMixture,
+    GaussianMixtureImputer,
+    GaussianMixtureRegressor,
+    Mixture,
+)
 from mixtorch._validation import check_device
 
 ESTIMATORS = [
@@ -31,6 +40,25 @@ def data() -> np.ndarray:
 def test_unavailable_device_is_a_value_error_naming_what_exists(make, device, data):
     with pytest.raises(ValueError, match=r"device=.*not available.*available: cpu"):
         make().set_params(device=device).fit(data)
+
+
+@pytest.mark.parametrize("device", ["nonsense", "cuda:99", "meta"])
+def test_regressor_imputer_and_load_check_the_device(device, data, tmp_path):
+    pattern = r"device=.*not available.*available: cpu"
+    with pytest.raises(ValueError, match=pattern):
+        GaussianMixtureRegressor(2, device=device).fit(data[:, :1], data[:, 1])
+    holes = data.copy()
+    holes[::4, 1] = np.nan
+    with pytest.raises(ValueError, match=pattern):
+        GaussianMixtureImputer(2, device=device).fit(holes)
+    path = mixtorch.save(GaussianMixture(2, random_state=0).fit(data), tmp_path / "m.mixtorch")
+    with pytest.raises(ValueError, match=pattern):
+        mixtorch.load(path, device=device)
+    # A saved imputer whose device is gone is refused when used, naming the device.
+    imputer = GaussianMixtureImputer(2, random_state=0).fit(holes)
+    imputer.device = device
+    with pytest.raises(ValueError, match=pattern):
+        imputer.transform(holes)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message without CUDA")

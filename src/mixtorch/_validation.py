@@ -305,13 +305,33 @@ def check_finite(X: torch.Tensor, what: str) -> None:
 
 
 def check_sample_weight(sample_weight: Any, X: torch.Tensor) -> torch.Tensor:
-    """``sample_weight`` as a (n_samples,) tensor like ``X``: finite, non-negative, positive sum."""
-    if not isinstance(sample_weight, torch.Tensor):
+    """``sample_weight`` as a (n_samples,) tensor like ``X``: finite, non-negative, positive
+    sum, scaled so that the largest weight is 1.
+
+    Only relative weights matter to every estimator that takes them, and the scaling
+    (done in float64) keeps weights of any magnitude usable: 1e-20 each would otherwise
+    be swamped by the small constants that guard divisions, 1e308 each would overflow
+    their sum, and 1e-300 would round to zero in float32.
+    """
+    if isinstance(sample_weight, torch.Tensor):
+        if sample_weight.is_complex():
+            raise ValueError("sample_weight must be real numbers, got a complex tensor.")
+        weights = sample_weight.detach().to(device=X.device, dtype=torch.float64)
+    else:
         try:
-            sample_weight = np.asarray(sample_weight, dtype=np.float64)
+            array = np.asarray(sample_weight)
+            complex_values = array.dtype.kind == "c"
+            array = array.real.astype(np.float64)
         except (TypeError, ValueError) as error:
             raise TypeError(f"sample_weight must be an array of numbers: {error}") from None
-    weights = torch.as_tensor(sample_weight, device=X.device).detach().to(X.dtype).reshape(-1)
+        if complex_values:
+            raise ValueError("sample_weight must be real numbers, got complex values.")
+        weights = torch.as_tensor(array, device=X.device)
+    if weights.ndim != 1:
+        raise ValueError(
+            f"sample_weight must be a 1-D array of n_samples entries, got shape "
+            f"{tuple(weights.shape)}."
+        )
     if weights.shape[0] != X.shape[0]:
         raise ValueError(
             f"sample_weight has {weights.shape[0]} entries but X has {X.shape[0]} samples."
@@ -319,9 +339,10 @@ def check_sample_weight(sample_weight: Any, X: torch.Tensor) -> torch.Tensor:
     check_finite(weights, "sample_weight")
     if bool((weights < 0).any()):
         raise ValueError("sample_weight must be non-negative.")
-    if not float(weights.sum()) > 0:
+    largest = weights.max()
+    if not float(largest) > 0:
         raise ValueError("sample_weight sums to zero: it needs a positive sum.")
-    return weights
+    return (weights / largest).to(X.dtype)
 
 
 def normalised_sample_weight(sample_weight: Any, X: torch.Tensor) -> torch.Tensor:

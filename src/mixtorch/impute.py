@@ -10,7 +10,13 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._estimator import mixture_constraints
-from ._validation import OutputKind, as_output, check_random_generator, resolve_dtype
+from ._validation import (
+    OutputKind,
+    as_output,
+    check_device,
+    check_random_generator,
+    resolve_dtype,
+)
 from .fit.missing import patterns
 from .gaussian_mixture import GaussianMixture
 
@@ -143,7 +149,7 @@ class GaussianMixtureImputer(TransformerMixin, BaseEstimator):
             ensure_min_samples=2 if reset else 1,
         )
         dtype = resolve_dtype(self.dtype, array) if reset else self.mixture_model_.mixture_.dtype
-        device = self.device if self.device is not None else getattr(X, "device", "cpu")
+        device = check_device(self.device) or getattr(X, "device", "cpu")
         return torch.tensor(array, dtype=dtype, device=device)
 
     def fit(self, X: Any, y: Any = None) -> GaussianMixtureImputer:

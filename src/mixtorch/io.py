@@ -41,6 +41,7 @@ from ._model_file import (
     read_model_file,
     write_model_file,
 )
+from ._validation import check_device
 from ._version import __version__
 from .bayesian_mixture import BayesianGaussianMixture
 from .gaussian import Gaussian
@@ -246,6 +247,7 @@ def load(path: str | os.PathLike[str], *, device: Any = None) -> Any:
     >>> np.allclose(model.mean_, X.mean(0))
     True
     """
+    device = check_device(device)
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No model file at {path}.")

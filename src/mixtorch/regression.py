@@ -18,7 +18,13 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._estimator import mixture_constraints
-from ._validation import OutputKind, as_output, check_random_generator, resolve_dtype
+from ._validation import (
+    OutputKind,
+    as_output,
+    check_device,
+    check_random_generator,
+    resolve_dtype,
+)
 from .conditioning import Conditionals
 from .gaussian_mixture import GaussianMixture
 
@@ -311,5 +317,7 @@ class GaussianMixtureRegressor(RegressorMixin, BaseEstimator):
 
 def _device(requested: Any, X: Any) -> torch.device:
     if requested is not None:
-        return torch.device(requested)
+        resolved = check_device(requested)
+        assert resolved is not None
+        return resolved
     return X.device if isinstance(X, torch.Tensor) else torch.device("cpu")
