@@ -322,3 +322,25 @@ def test_float32_is_accurate_on_offset_data(covariance_type):
     if covariance_type != "tied":
         covariances, covariances32 = covariances[order], covariances32[order32]
     np.testing.assert_allclose(covariances32, covariances, rtol=2e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+def test_points_too_far_for_finite_densities_get_the_limits(covariance_type):
+    X = three_clusters()
+    model = BayesianGaussianMixture(
+        n_components=3, covariance_type=covariance_type, random_state=0
+    ).fit(X)
+    directions = np.random.default_rng(3).normal(size=(12, X.shape[1]))
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    center = X.mean(0)
+    near = center + 1e7 * directions  # squares still finite: the ordinary computation
+    far = center + 1e200 * directions  # squares overflow
+    assert np.isfinite(model.score_samples(near)).all()
+    np.testing.assert_array_equal(model.score_samples(far), -np.inf)
+    assert model.score(far) == -np.inf
+    # The label along each ray is the one the finite computation tends to.
+    np.testing.assert_array_equal(model.predict(far), model.predict(near))
+    np.testing.assert_array_equal(model.predict_proba(far), np.eye(3)[model.predict(near)])
+    # Mixed with ordinary rows, those keep their values.
+    both = np.r_[X[:5], far[:2]]
+    np.testing.assert_allclose(model.predict_proba(both)[:5], model.predict_proba(X[:5]))

@@ -166,3 +166,27 @@ def test_log_evidence_is_the_marginal_density_of_the_given_values():
     rows = torch.tensor([[0.0, 1.0], [4.0, -2.0]], dtype=torch.float64)
     batch = mixture.conditionals([2, 0], rows)
     torch.testing.assert_close(batch.log_evidence, mixture.marginal([2, 0]).log_prob(rows))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_conditionals_far_out_take_the_limit_along_the_ray(kind):
+    mixture = _fitted(kind)
+    given = [0, 2]
+    direction = np.array([0.6, -0.8])
+    near = 1e6 * direction  # squares finite: the ordinary computation
+    far = 1e200 * direction  # squares overflow
+    ordinary = mixture.conditionals(given, [near])
+    limit = mixture.conditionals(given, [far, [0.5, 0.5]])
+    weights = limit.log_weights.exp()
+    # The far row: all weight on the component the ordinary computation tends to.
+    np.testing.assert_array_equal(
+        weights[0].numpy(), np.eye(3)[int(ordinary.log_weights[0].argmax())]
+    )
+    assert float(limit.log_evidence[0]) == -np.inf and bool(torch.isfinite(limit.log_evidence[1]))
+    assert torch.isfinite(limit.mean()).all() and torch.isfinite(limit.variance()).all()
+    k = int(ordinary.log_weights[0].argmax())
+    np.testing.assert_allclose(limit.mean()[0].numpy(), limit.means[0, k].numpy(), rtol=1e-12)
+    # The ordinary row is untouched by its far neighbour.
+    alone = mixture.conditionals(given, [[0.5, 0.5]])
+    np.testing.assert_allclose(limit.mean()[1].numpy(), alone.mean()[0].numpy(), rtol=1e-12)
+    np.testing.assert_allclose(limit.variance()[1].numpy(), alone.variance()[0].numpy(), rtol=1e-12)

@@ -91,3 +91,12 @@ def test_missing_values_example_runs_and_beats_chained_regression(tmp_path, caps
     ours, chained = (float(line.split()[-1]) for line in lines[1:3])
     assert ours < 0.6 * chained
     assert (tmp_path / "missing_values.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_rows_too_far_for_finite_densities_are_filled_not_left_missing():
+    X, _ = _opposite_correlations()
+    model = GaussianMixtureImputer(2, random_state=0).fit(X)
+    row = np.full((1, X.shape[1]), np.nan)
+    row[0, 0] = 1e200
+    filled = model.transform(row)
+    assert np.isfinite(filled).all() and filled[0, 0] == 1e200

@@ -100,3 +100,14 @@ def test_far_queries_stay_finite_and_exact():
     Q = np.array([[5e3], [-1e6], [2e4]])
     result = GaussianKDE(0.1).fit(X).score_samples(Q)
     np.testing.assert_allclose(result, _brute(Q, X, 0.1), rtol=1e-14)
+
+
+@pytest.mark.parametrize("algorithm", ["exact", "fft"])
+def test_float32_queries_beyond_float32s_range_have_density_zero(algorithm):
+    X = np.random.default_rng(2).normal(size=(200, 2))
+    kde = GaussianKDE(0.5, algorithm=algorithm, dtype="float32").fit(X)
+    queries = np.r_[X[:3], [[1e39, 0.0], [0.0, -1e300]]]  # finite in float64, not in float32
+    result = kde.score_samples(queries)
+    np.testing.assert_array_equal(result[3:], -np.inf)
+    np.testing.assert_allclose(result[:3], kde.score_samples(X[:3]), rtol=1e-6)
+    assert np.isfinite(result[:3]).all()

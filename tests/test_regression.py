@@ -111,3 +111,17 @@ def test_example_runs_and_draws_land_on_the_branches(tmp_path, capsys):
     assert (tmp_path / "mixture_regression.png").read_bytes()[:4] == b"\x89PNG"
     gap_ls, gap_draw = (float(part.split()[-1]) for part in out.splitlines()[0].split(","))
     assert gap_draw < 0.15 < 1.0 < gap_ls
+
+
+def test_inputs_too_far_for_finite_densities_predict_the_limiting_component():
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(400, 1))
+    y = np.where(X[:, 0] > 0, 3.0 * X[:, 0], -X[:, 0]) + 0.05 * rng.normal(size=400)
+    model = GaussianMixtureRegressor(2, random_state=0).fit(X, y)
+    near, far = np.array([[1e6], [-1e6]]), np.array([[1e160], [-1e160]])
+    mean_near, std_near = model.predict(near, return_std=True)
+    mean_far, std_far = model.predict(far, return_std=True)
+    assert np.isfinite(mean_far).all() and np.isfinite(std_far).all()
+    # Far out, one component's line is followed: the same slope as at 1e6.
+    np.testing.assert_allclose(mean_far / far[:, 0], mean_near / near[:, 0], rtol=1e-4)
+    np.testing.assert_allclose(std_far, std_near, rtol=1e-4)

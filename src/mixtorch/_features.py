@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -95,6 +96,17 @@ def free_features(given: Tensor, n_features: int) -> Tensor:
 
 def as_rows(values: Any, n_given: int, dtype: torch.dtype, device: torch.device) -> Tensor:
     """Observed values as a finite (B, n_given) tensor; one row may be given 1-D."""
+    if not isinstance(values, Tensor):
+        try:  # one conversion for lists of arrays; strings and objects are refused here
+            array = np.asarray(values)
+            complex_values = array.dtype.kind == "c"
+            values = array.real.astype(np.float64)
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"values must be numbers, got {values!r}: {error}") from None
+        if complex_values:
+            raise ValueError("values must be real numbers, got complex values.")
+    elif values.is_complex():
+        raise ValueError("values must be real numbers, got a complex tensor.")
     tensor = torch.as_tensor(values, dtype=dtype, device=device)
     if tensor.ndim <= 1:
         tensor = tensor.reshape(1, -1)

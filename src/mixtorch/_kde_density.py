@@ -3,6 +3,7 @@ density on a regular grid, as a mixin of the estimator."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -55,8 +56,19 @@ class KDEDensityMixin:
         queries, kind = to_tensor(
             self, X, reset=False, dtype=self._data.dtype, device=self._data.device
         )
+        if queries.dtype != torch.float64:  # finite input may overflow the cast
+            overflowed = ~torch.isfinite(queries).all(1)
+            if bool(overflowed.any()):  # density 0 there, as for any far point
+                log_density = torch.full_like(queries[:, 0], -math.inf)
+                kept = ~overflowed
+                log_density[kept] = self._evaluate_tensor(queries[kept])
+                return log_density, kind
+        return self._evaluate_tensor(queries), kind
+
+    def _evaluate_tensor(self, queries: torch.Tensor) -> torch.Tensor:
+        """Log-densities of validated, finite queries in the data's dtype and device."""
         if self.algorithm != "fft":
-            return self._log_density(queries), kind
+            return self._log_density(queries)
         if self._grid is None:
             self._grid = log_density_grid(
                 self._data, self._weights, self._bandwidth_matrix, self._grid_sizes
@@ -65,7 +77,7 @@ class KDEDensityMixin:
         log_density = log_grid.to(queries.dtype)
         if bool(exact.any()):  # only where the grid density underflows float64
             log_density[exact] = self._log_density(queries[exact])
-        return log_density, kind
+        return log_density
 
     def evaluate_grid(self, grid: Any = None) -> tuple[Any, Any]:
         """Density on a regular grid, by linear binning and FFT convolution.

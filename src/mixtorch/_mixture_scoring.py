@@ -207,29 +207,6 @@ class MixtureScoring(MixtureParameters):
         return ~torch.isfinite(values)
 
     def _far_labels(self, X: Tensor) -> Tensor:
-        """Most probable component of rows too far away for their terms to be finite.
-
-        When squared coordinates overflow, every density underflows (log-density -inf),
-        but the posterior has a limit along the ray through the point: the component
-        with the smallest ``u^T S_k^-1 u`` (``u`` the direction from the centre) wins,
-        ties going to the largest ``u^T S_k^-1 m_k``. Computed in float64 on the
-        direction, which stays finite.
-        """
-        Y = X.to(torch.float64) - self.center.to(torch.float64)
-        infinite = torch.isinf(Y)
-        direction = torch.where(
-            infinite.any(1, keepdim=True),
-            torch.where(infinite, Y.sign(), 0.0),
-            Y / Y.abs().amax(1, keepdim=True),
-        )
-        covariance = self.covariance.to(dtype=torch.float64)
-        means = self.centred_means.to(torch.float64)
-        origin = torch.zeros_like(direction[:1])
-        spread = covariance.mahalanobis(direction, torch.zeros_like(means))  # (n, K)
-        reach = (
-            spread
-            + covariance.mahalanobis(origin, means)
-            - covariance.mahalanobis(direction, means)
-        )
-        smallest = spread <= spread.amin(1, keepdim=True) * (1.0 + 1e-9)
-        return torch.where(smallest, reach, -math.inf).argmax(1)
+        """Most probable component of rows too far away for their terms to be finite
+        (:func:`mixtorch._scoring.far_labels`)."""
+        return _scoring.far_labels(X, self.center, self.centred_means, self.covariance)

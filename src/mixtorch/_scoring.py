@@ -28,10 +28,11 @@ import torch
 from torch import Tensor
 
 from ._parallel import run_chunks
+from .covariance import Covariance
 from .estep import EStepKernel
 from .estep._kernel import exp_
 
-__all__ = ["labels", "log_likelihood_sums", "log_prob", "responsibilities"]
+__all__ = ["far_labels", "labels", "log_likelihood_sums", "log_prob", "responsibilities"]
 
 _Reduce = Callable[[Tensor, int, int, int], Tensor]
 
@@ -156,3 +157,30 @@ def responsibilities(
         return peak
 
     return out, peaks, _pass(kernel, X, rows, dtype, reduce)
+
+
+def far_labels(X: Tensor, center: Tensor, centred_means: Tensor, covariance: Covariance) -> Tensor:
+    """Most probable component of rows too far away for their terms to be finite.
+
+    When squared coordinates overflow, every density underflows (log-density -inf),
+    but the posterior has a limit along the ray through the point: the component
+    with the smallest ``u^T S_k^-1 u`` (``u`` the direction from the centre) wins,
+    ties going to the largest ``u^T S_k^-1 m_k``. Computed in float64 on the
+    direction, which stays finite. ``centred_means`` are the means less ``center``.
+    """
+    Y = X.to(torch.float64) - center.to(torch.float64)
+    infinite = torch.isinf(Y)
+    direction = torch.where(
+        infinite.any(1, keepdim=True),
+        torch.where(infinite, Y.sign(), 0.0),
+        Y / Y.abs().amax(1, keepdim=True),
+    )
+    covariance = covariance.to(dtype=torch.float64)
+    means = centred_means.to(torch.float64)
+    origin = torch.zeros_like(direction[:1])
+    spread = covariance.mahalanobis(direction, torch.zeros_like(means))  # (n, K)
+    reach = (
+        spread + covariance.mahalanobis(origin, means) - covariance.mahalanobis(direction, means)
+    )
+    smallest = spread <= spread.amin(1, keepdim=True) * (1.0 + 1e-9)
+    return torch.where(smallest, reach, -math.inf).argmax(1)

@@ -3,6 +3,7 @@ under the variational posterior (as scikit-learn computes them), as a mixin."""
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -10,6 +11,7 @@ import torch
 from ._chunks import map_chunks
 from ._validation import OutputKind, as_output
 from .fit.variational import VariationalPosterior, expected_log_prob
+from .mixture import Mixture
 
 __all__ = ["VariationalScoringMixin"]
 
@@ -31,6 +33,33 @@ class VariationalScoringMixin:
     def _weighted(self, X: torch.Tensor, rows: int) -> torch.Tensor:
         return map_chunks(lambda chunk: expected_log_prob(chunk, self._posterior), X, rows)
 
+    def _scored(self, X: Any) -> tuple[torch.Tensor, torch.Tensor, Any, torch.Tensor]:
+        """The rows as a tensor, their expected weighted log-densities (n, K), the output
+        kind, and the rows too far away for those to be finite.
+
+        Every Gaussian density is positive, so a non-finite entry (``-inf``, or NaN from
+        overflowing squares) only comes from a point whose squared coordinates overflow;
+        such rows get the limits of :class:`~mixtorch.Mixture`'s scoring: log-density
+        ``-inf`` and the component that wins along the ray through the point. The
+        posterior-mean mixture ``mixture_`` has the precisions ``nu_k W_k`` that the
+        quadratic terms of the expectation use, so its limit is theirs.
+        """
+        tensor, kind, rows = self._prepare(X)
+        weighted = self._weighted(tensor, rows)
+        far = ~torch.isfinite(weighted).all(1)
+        return tensor, weighted, kind, far
+
+    def _log_density(self, X: Any) -> tuple[torch.Tensor, Any]:
+        _, weighted, kind, far = self._scored(X)
+        log_density = torch.logsumexp(weighted, 1)
+        if bool(far.any()):
+            log_density[far] = -math.inf
+        return log_density, kind
+
+    def _far_labels(self, X: torch.Tensor, far: torch.Tensor) -> torch.Tensor:
+        mixture: Mixture = self.mixture_  # type: ignore[attr-defined]
+        return mixture._far_labels(X[far].to(mixture.dtype))
+
     def score_samples(self, X: Any) -> Any:
         """Log of the summed expected weighted densities, as scikit-learn computes it.
 
@@ -41,9 +70,10 @@ class VariationalScoringMixin:
         Returns
         -------
         log_prob : ndarray or Tensor of shape (n_samples,)
+            ``-inf`` only for points too far away for a finite density.
         """
-        tensor, kind, rows = self._prepare(X)
-        return as_output(torch.logsumexp(self._weighted(tensor, rows), 1), kind)
+        log_density, kind = self._log_density(X)
+        return as_output(log_density, kind)
 
     def score(self, X: Any, y: Any = None) -> float:
         """Mean of :meth:`score_samples` (scikit-learn's convention).
@@ -57,15 +87,25 @@ class VariationalScoringMixin:
         -------
         float
         """
-        tensor, _, rows = self._prepare(X)
-        return float(torch.logsumexp(self._weighted(tensor, rows), 1).to(torch.float64).mean())
+        log_density, _ = self._log_density(X)
+        return float(log_density.to(torch.float64).mean())
 
     def predict(self, X: Any) -> Any:
         """Most probable component of each sample, shape (n_samples,)."""
-        tensor, kind, rows = self._prepare(X)
-        return as_output(self._weighted(tensor, rows).argmax(1), kind)
+        tensor, weighted, kind, far = self._scored(X)
+        labels = weighted.argmax(1)
+        if bool(far.any()):
+            labels[far] = self._far_labels(tensor, far)
+        return as_output(labels, kind)
 
     def predict_proba(self, X: Any) -> Any:
-        """Variational responsibilities, shape (n_samples, n_components)."""
-        tensor, kind, rows = self._prepare(X)
-        return as_output(torch.softmax(self._weighted(tensor, rows), 1), kind)
+        """Variational responsibilities, shape (n_samples, n_components) (one-hot for
+        points too far away for finite densities)."""
+        tensor, weighted, kind, far = self._scored(X)
+        responsibilities = torch.softmax(weighted, 1)
+        if bool(far.any()):
+            labels = self._far_labels(tensor, far)
+            responsibilities[far] = torch.nn.functional.one_hot(labels, weighted.shape[1]).to(
+                responsibilities.dtype
+            )
+        return as_output(responsibilities, kind)

@@ -22,12 +22,14 @@ The checks of feature indices and observed values are in :mod:`mixtorch._feature
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from ._features import check_features, free_features
+from ._scoring import far_labels
 from .covariance import Covariance
 
 __all__ = ["Conditionals", "check_features", "condition", "marginal"]
@@ -153,7 +155,7 @@ class Conditionals:
         Conditionals.variance
         """
         weights = self.log_weights.exp().to(self.means.dtype)
-        return torch.einsum("bk,bkf->bf", weights, self.means)
+        return torch.einsum("bk,bkf->bf", weights, _weighted_only(self.means, weights))
 
     def variance(self) -> Tensor:
         """Var[x_f | x_g = v_b] per free feature, by the law of total variance.
@@ -179,9 +181,9 @@ class Conditionals:
         weights = self.log_weights.exp().to(self.means.dtype)
         K = self.means.shape[1]
         within = torch.diagonal(self.covariance.full_matrices(K), dim1=-2, dim2=-1)
-        mean = torch.einsum("bk,bkf->bf", weights, self.means)
+        mean = torch.einsum("bk,bkf->bf", weights, _weighted_only(self.means, weights))
         spread = (self.means - mean[:, None, :]).square()
-        return torch.einsum("bk,bkf->bf", weights, spread + within[None])
+        return torch.einsum("bk,bkf->bf", weights, _weighted_only(spread + within[None], weights))
 
     def sample(self, n_samples: int, generator: torch.Generator | None = None) -> Tensor:
         """``n_samples`` draws from each row's conditional mixture.
@@ -215,6 +217,13 @@ class Conditionals:
         factors = torch.linalg.cholesky(self.covariance.full_matrices(K))  # (K, F, F)
         scaled = torch.einsum("bsf,bsgf->bsg", noise, factors[labels])
         return chosen + scaled
+
+
+def _weighted_only(values: Tensor, weights: Tensor) -> Tensor:
+    """``values`` (B, K, F) with zero where a row's component has weight zero, so that a
+    component with no weight adds nothing even where its values overflowed (the
+    conditionals of points far out: 0 * inf would be NaN)."""
+    return torch.where(weights[:, :, None] > 0, values, 0.0)
 
 
 def condition(
@@ -304,6 +313,13 @@ def condition(
         torch.mm(chunk - centre, slopes, out=means_out[start : start + rows].view(-1, K * F))
         means_out[start : start + rows] += offsets
     kernel.release()
+    far = ~torch.isfinite(evidence_out)
+    if bool(far.any()):  # squares overflowed: the limit along the ray (see far_labels)
+        labels = far_labels(values[far], centre, given_means - centre, given_covariance)
+        limit = torch.full((labels.numel(), K), -math.inf, dtype=means.dtype, device=means.device)
+        limit[torch.arange(labels.numel(), device=means.device), labels] = 0.0
+        log_weights_out[far] = limit
+        evidence_out[far] = -math.inf
     return Conditionals(
         log_weights_out,
         means_out,
