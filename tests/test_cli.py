@@ -352,6 +352,19 @@ def test_bad_device_is_one_line_exit_2(capsys, files, device):
     assert code == 2 and err.count("\n") == 1 and f"--device {device}" in err
 
 
+def test_out_of_range_requests_are_one_line_exit_2(capsys, files):
+    code, _, err = _run(capsys, "fit", files["npy"], "--model", "kde", "--bandwidth", "1e300")
+    last = err.splitlines()[-1]
+    assert code == 2 and "Traceback" not in err
+    assert last.startswith("mixtorch: error:") and "out of range" in last
+    model = files["dir"] / "for_sampling.mixtorch"
+    assert _run(capsys, "fit", files["npy"], "-k", 2, "--seed", 0, "-o", model)[0] == 0
+    code, _, err = _run(capsys, "sample", model, "-n", 10**13)
+    assert (
+        code == 2 and "Traceback" not in err and err.splitlines()[-1].startswith("mixtorch: error:")
+    )
+
+
 # -- issue 16: names, columns, stdin, outputs ----------------------------------------
 def test_column_names_travel_to_the_model_and_every_output(capsys, files, blobs):
     model_path = files["dir"] / "named.mixtorch"
@@ -367,6 +380,13 @@ def test_column_names_travel_to_the_model_and_every_output(capsys, files, blobs)
     np.savetxt(swapped, blobs[:, ::-1], delimiter=",", header="b,a", comments="")
     scores = [_run(capsys, "score", model_path, path)[1] for path in (files["csv"], swapped)]
     assert float(scores[0]) == pytest.approx(float(scores[1]), rel=1e-12)
+    # a column the model was not fitted on is refused, not ignored; --drop removes it
+    wider = files["dir"] / "wider.csv"
+    np.savetxt(wider, np.c_[blobs, blobs[:, :1]], delimiter=",", header="a,b,c", comments="")
+    code, _, err = _run(capsys, "score", model_path, wider)
+    assert code == 2 and "column(s) c" in err and "--drop c" in err and len(err.splitlines()) == 1
+    code, out, _ = _run(capsys, "score", model_path, wider, "--drop", "c")
+    assert code == 0 and float(out) == pytest.approx(float(scores[0]), rel=1e-12)
     picture = files["dir"] / "named.png"
     assert _run(capsys, "plot", model_path, "--out", picture)[0] == 0
 

@@ -190,3 +190,17 @@ def test_conditionals_far_out_take_the_limit_along_the_ray(kind):
     alone = mixture.conditionals(given, [[0.5, 0.5]])
     np.testing.assert_allclose(limit.mean()[1].numpy(), alone.mean()[0].numpy(), rtol=1e-12)
     np.testing.assert_allclose(limit.variance()[1].numpy(), alone.variance()[0].numpy(), rtol=1e-12)
+
+
+def test_features_as_a_boolean_mask_select_the_true_positions():
+    mixture = _fitted("full")
+    by_mask = mixture.marginal([True, False, True, False])
+    by_index = mixture.marginal([0, 2])
+    torch.testing.assert_close(by_mask.means, by_index.means, rtol=0, atol=0)
+    torch.testing.assert_close(
+        mixture.marginal(np.array([False, True, True, False])).means, mixture.marginal([1, 2]).means
+    )
+    with pytest.raises(ValueError, match="needs 4 entries"):
+        mixture.marginal([True, False])  # not read as the indices 1 and 0
+    with pytest.raises(TypeError, match="boolean mask"):
+        mixture.marginal(True)

@@ -173,3 +173,14 @@ def test_float32_loo_on_wide_data_matches_float64():
     double = GaussianKDE("loo").fit(X.astype(np.float64))
     assert single.factor_ == pytest.approx(double.factor_, rel=1e-4)
     assert single.loo_log_likelihood_ == pytest.approx(double.loo_log_likelihood_, rel=1e-6)
+
+
+@pytest.mark.parametrize("scale", [1e300, 1e-200])
+def test_bandwidths_whose_square_leaves_the_float_range_are_value_errors(scale):
+    X = _blobs(40, 2)
+    with pytest.raises(ValueError, match=r"bandwidth=.* out of range"):
+        GaussianKDE(bandwidth=scale).fit(X)
+    with pytest.raises(ValueError, match=r"bw_method=.* out of range"):
+        GaussianKDE().fit(X).set_bandwidth(scale)
+    with pytest.raises(ValueError, match=r"bandwidth factor=.* out of range"):
+        GaussianKDE(bandwidth=lambda kde: scale).fit(X)

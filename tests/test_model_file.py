@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import pickle
+import stat
 import struct
 
 import numpy as np
@@ -141,6 +143,16 @@ def test_unwritable_places_are_os_errors_naming_the_path(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         check_writable(missing)
     assert check_writable(tmp_path / "fine.mixtorch") == tmp_path / "fine.mixtorch"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX-only")
+def test_an_existing_special_file_is_never_replaced(tmp_path):
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    with pytest.raises(OSError, match="not a regular file"):
+        mixtorch.save(mixtorch.Gaussian().fit(np.random.default_rng(0).normal(size=(20, 2))), pipe)
+    assert stat.S_ISFIFO(pipe.stat().st_mode)  # still the pipe
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]
 
 
 # -- whole model files through mixtorch.load (moved from test_io.py) ----------------------

@@ -61,6 +61,13 @@ def model_input(model: Any, table: Table) -> np.ndarray:
             f"the data lack the column(s) {', '.join(missing)} that the model was fitted on "
             f"(the data have {', '.join(table.names)})"
         )
+    extra = [name for name in table.names if name not in names]
+    if extra:  # as scikit-learn refuses unseen feature names: never ignored silently
+        raise UserError(
+            f"the data have column(s) {', '.join(extra)} that the model was not fitted on; "
+            f"remove them with --drop {','.join(extra)} or choose the model's columns with "
+            f"--columns {','.join(names)}"
+        )
     return table.values[:, [table.names.index(name) for name in names]]
 
 

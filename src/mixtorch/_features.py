@@ -19,8 +19,9 @@ def check_features(features: Any, n_features: int, *, leave_one: bool = False) -
 
     Parameters
     ----------
-    features : int or sequence of int
-        Feature indices; negative ones count from the end, as in NumPy.
+    features : int, sequence of int, or boolean mask of n_features entries
+        Feature indices; negative ones count from the end, as in NumPy. A boolean mask
+        (as NumPy indexing takes one) selects the features where it is True.
     n_features : int
         Number of features of the model the indices refer to.
     leave_one : bool, default=False
@@ -56,10 +57,24 @@ def check_features(features: Any, n_features: int, *, leave_one: bool = False) -
     ...
     ValueError
     """
+    if isinstance(features, (bool, np.bool_)) or (
+        isinstance(features, (Tensor, np.ndarray))
+        and features.dtype in (torch.bool, np.bool_)
+        and features.ndim == 0
+    ):
+        raise TypeError(f"features must be integer indices or a boolean mask, got {features!r}.")
     if isinstance(features, (int, torch.SymInt)) or (
         hasattr(features, "ndim") and getattr(features, "ndim", 1) == 0
     ):
         features = [int(features)]
+    mask = _boolean_mask(features)
+    if mask is not None:  # indexing as NumPy does: the True positions
+        if mask.shape != (n_features,):
+            raise ValueError(
+                f"a boolean mask of features needs {n_features} entries (one per feature), "
+                f"got {mask.shape[0] if mask.ndim else 0}."
+            )
+        features = np.flatnonzero(mask).tolist()
     try:
         values = [int(index) for index in features]
         if any(float(index) != int(index) for index in features):
@@ -85,6 +100,21 @@ def check_features(features: Any, n_features: int, *, leave_one: bool = False) -
             f"got all {n_features} features."
         )
     return torch.tensor(normalised, dtype=torch.int64)
+
+
+def _boolean_mask(features: Any) -> np.ndarray | None:
+    """``features`` as a NumPy bool array when it is a boolean mask, else None."""
+    if isinstance(features, Tensor):
+        return features.cpu().numpy() if features.dtype == torch.bool else None
+    if isinstance(features, np.ndarray):
+        return features if features.dtype == np.bool_ else None
+    if (
+        isinstance(features, (list, tuple))
+        and features
+        and all(isinstance(item, (bool, np.bool_)) for item in features)
+    ):
+        return np.asarray(features, dtype=bool)
+    return None
 
 
 def free_features(given: Tensor, n_features: int) -> Tensor:

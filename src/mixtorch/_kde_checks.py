@@ -12,7 +12,7 @@ import torch
 from ._validation import check_finite
 from .fit import bandwidth as bw
 
-__all__ = ["callable_factor", "data_covariance_or_none", "explicit_bandwidth"]
+__all__ = ["callable_factor", "data_covariance_or_none", "explicit_bandwidth", "squared"]
 
 #: Smallest eigenvalue of the data's correlation matrix, in units of the dtype's machine
 #: epsilon, below which a data-driven bandwidth is refused (see ``_check_full_rank``).
@@ -82,13 +82,26 @@ def callable_factor(rule: Any, kde: Any) -> float:
     return factor
 
 
+def squared(value: float, name: str) -> float:
+    """``value**2`` for a positive scale, or a ValueError naming ``name`` when the square
+    leaves the float range (``value**2`` itself raises OverflowError there)."""
+    square = value * value
+    if not (math.isfinite(square) and square > 0):
+        raise ValueError(
+            f"{name}={value!r} is out of range: its square ({square!r}) is not a positive "
+            "finite float; use a scale between about 1e-150 and 1e150 (rescale the data "
+            "if they need more)."
+        )
+    return square
+
+
 def explicit_bandwidth(value: Any, n_features: int, data: torch.Tensor) -> tuple[Any, float]:
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         h = float(value)
         if not (math.isfinite(h) and h > 0):
             raise ValueError(f"bandwidth must be positive and finite, got {value!r}.")
         eye = torch.eye(n_features, dtype=data.dtype, device=data.device)
-        return eye * h**2, h
+        return eye * squared(h, "bandwidth"), h
     if isinstance(value, torch.Tensor):
         matrix = value.detach().to(dtype=data.dtype, device=data.device)
     else:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
+from ._kde_checks import squared
 from ._validation import as_output
 from .fit import bandwidth as bw
 
@@ -201,5 +202,5 @@ class ScipyKDEAttributes:
         if not (math.isfinite(factor) and factor > 0):
             raise ValueError(f"The bandwidth factor must be positive, got {factor!r}.")
         covariance = bw.data_covariance(self._data, self._weights)
-        H = covariance * factor**2
+        H = covariance * squared(factor, "bw_method")
         self._set_bandwidth(H, factor, self._fit_kind)  # type: ignore[attr-defined]

@@ -63,6 +63,11 @@ def check_writable(path: str | os.PathLike[str]) -> Path:
     folder = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise IsADirectoryError(f"cannot write {path}: it is a directory; give a file name.")
+    if path.exists() and not path.is_file():  # a device, a pipe, a socket: never replaced
+        raise OSError(
+            f"cannot write {path}: it exists and is not a regular file (a device, pipe or "
+            "socket), which a model file would replace; give a file name."
+        )
     if not folder.is_dir():
         raise FileNotFoundError(f"cannot write {path}: the folder {folder} does not exist.")
     if path.exists() and not os.access(path, os.W_OK):

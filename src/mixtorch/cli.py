@@ -121,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mixtorch: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (UserError, ValueError, TypeError, OSError, ImportError) as error:
+    except (UserError, ValueError, TypeError, OSError, ImportError, MemoryError) as error:
         print(f"mixtorch: error: {_one_line(error)}", file=sys.stderr)
         return EXIT_USAGE
     except Exception:
