@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
 from scipy import stats
+from scipy.stats import multivariate_normal
 from sklearn.exceptions import NotFittedError
 
 from conftest import make_correlated_gaussian
@@ -172,3 +175,18 @@ def test_errors_name_the_problem():
         Gaussian().logpdf([0.0])
     with pytest.raises(NotFittedError):
         Gaussian().entropy()
+
+
+def test_named_columns_are_checked_and_complex_values_refused():
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(_data(2), columns=["a", "b"])
+    model = Gaussian().fit(frame)
+    reference = multivariate_normal(model.mean_, model.covariance_)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the right names give no warning either
+        np.testing.assert_allclose(model.logpdf(frame), reference.logpdf(frame.values), rtol=1e-12)
+    for method in (model.logpdf, model.pdf, model.cdf):
+        with pytest.raises(ValueError, match="feature names"):
+            method(frame[["b", "a"]])  # swapped columns were read as a, b
+        with pytest.raises(ValueError, match="real numbers"):
+            method(np.ones(2) + 1j)

@@ -8,7 +8,7 @@ import torch
 from scipy import stats
 
 from conftest import make_correlated_gaussian
-from mixtorch import GaussianKDE
+from mixtorch import GaussianKDE, GaussianMixture
 
 
 def _data(n: int = 200, d: int = 2, seed: int = 0) -> np.ndarray:
@@ -217,3 +217,22 @@ def test_tensor_fit_gives_tensor_dataset():
     theirs = stats.gaussian_kde(X.double().numpy().T)
     points = _data(10, seed=6).T
     np.testing.assert_allclose(kde(points), theirs(points), rtol=1e-4)
+
+
+def test_scipy_surface_input_checks():
+    X = _data(300)
+    ours, theirs = GaussianKDE("scott").fit(X), stats.gaussian_kde(X.T)
+    # maxpts reaches SciPy's integration (non-diagonal bandwidth): the same value for a seed.
+    assert ours.integrate_box([0, 2], [2, 4], maxpts=20_000, rng=0) == pytest.approx(
+        theirs.integrate_box([0, 2], [2, 4], maxpts=20_000, rng=0), rel=1e-12
+    )
+    with pytest.raises(ValueError, match=r"low_bounds must be a number or 2 numbers"):
+        ours.integrate_box([0, 0, 0], [1, 1, 1])
+    with pytest.raises(TypeError, match="high_bounds must be real numbers"):
+        ours.integrate_box([0, 0], "a")
+    with pytest.raises(TypeError, match="other must be a fitted GaussianKDE"):
+        ours.integrate_kde(GaussianMixture(2, random_state=0).fit(X))
+    with pytest.raises(ValueError, match="real numbers"):
+        ours.logpdf(np.ones((2, 3)) + 1j)
+    # No points: no densities, as in SciPy.
+    assert ours.pdf(np.empty((2, 0))).shape == theirs.pdf(np.empty((2, 0))).shape == (0,)

@@ -14,12 +14,13 @@ This module holds the densities and sampling; ``mean``, ``cov``, ``entropy`` and
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
 import torch
 from scipy import special, stats
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._gaussian_scipy_information import ScipyGaussianInformation
 from ._validation import as_output, check_random_generator
@@ -35,6 +36,27 @@ def _squeeze(values: Any) -> Any:
     return values
 
 
+def real_points(estimator: Any, x: Any, name: str, check_names: bool = True) -> Any:
+    """``x`` as a float64 array (tensors kept), for the SciPy-style methods: a DataFrame's
+    column names are checked against the fitted ones when they name features
+    (``check_names``; as ``score_samples`` does, so swapped columns are refused, not
+    used), and complex values are refused (NumPy would silently drop their imaginary
+    parts)."""
+    if isinstance(x, torch.Tensor):
+        if x.is_complex():
+            raise ValueError(f"{name} must be real numbers, got a complex tensor.")
+        return x
+    if check_names and hasattr(x, "columns") and getattr(x, "ndim", 0) == 2:
+        validate_data(estimator, x, reset=False, skip_check_array=True)  # names only
+    array = np.asarray(x)
+    if array.dtype.kind == "c":
+        raise ValueError(f"{name} must be real numbers, got complex values.")
+    try:
+        return array.astype(np.float64)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{name} must be numbers: {error}") from None
+
+
 class ScipyGaussianMixin(ScipyGaussianInformation):
     """``multivariate_normal``'s methods and attributes, for a fitted ``Gaussian``."""
 
@@ -43,7 +65,7 @@ class ScipyGaussianMixin(ScipyGaussianInformation):
         """``x`` as (m, n_features) rows (same kind as given) and the leading shape."""
         check_is_fitted(self, "mixture_")
         D = self.mixture_.n_features
-        points = x if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float64)
+        points = real_points(self, x, "x")
         if points.ndim == 0:
             points = points.reshape(1, 1)
         elif points.ndim == 1:
@@ -94,7 +116,10 @@ class ScipyGaussianMixin(ScipyGaussianInformation):
         (3,)
         """
         points, lead = self._points(x)
-        log_density = self.score_samples(points)  # type: ignore[attr-defined]
+        with warnings.catch_warnings():
+            if hasattr(x, "columns"):  # names checked by _points; the array has none left
+                warnings.filterwarnings("ignore", "X does not have valid feature names")
+            log_density = self.score_samples(points)  # type: ignore[attr-defined]
         return _squeeze(log_density.reshape(lead))
 
     def pdf(self, x: Any) -> Any:

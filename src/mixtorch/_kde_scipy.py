@@ -17,6 +17,7 @@ methods are in :mod:`mixtorch._kde_scipy_attributes`, the integrals in
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,6 +26,7 @@ import torch
 from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
+from ._gaussian_scipy import real_points
 from ._kde_scipy_integrals import ScipyKDEIntegrals
 from ._validation import as_output
 
@@ -37,7 +39,10 @@ class ScipyKDEMixin(ScipyKDEIntegrals):
     # -- evaluation ------------------------------------------------------------------
     def _columns(self, points: Any) -> np.ndarray:
         """SciPy's point layout: (d, m), or (m,) when d == 1, or (d,) for one point."""
-        array = np.atleast_2d(np.asarray(points, dtype=np.float64))
+        values = real_points(self, points, "points", check_names=False)  # columns are points
+        if isinstance(values, torch.Tensor):
+            values = values.detach().cpu().to(torch.float64).numpy()
+        array = np.atleast_2d(values)
         d = self.d
         if array.ndim != 2:
             raise ValueError(f"points must be a (d, m) array, got {array.ndim} dimensions.")
@@ -143,7 +148,11 @@ class ScipyKDEMixin(ScipyKDEIntegrals):
         """
         check_is_fitted(self, "mixture_")
         rows = np.ascontiguousarray(self._columns(points).T)
-        log_density, _ = self._evaluate(rows)  # type: ignore[attr-defined]
+        if rows.shape[0] == 0:  # as SciPy: no points, no densities
+            return np.empty(0)
+        with warnings.catch_warnings():  # SciPy's columns carry no feature names
+            warnings.filterwarnings("ignore", "X does not have valid feature names")
+            log_density, _ = self._evaluate(rows)  # type: ignore[attr-defined]
         return log_density.detach().cpu().to(torch.float64).numpy()
 
     def __call__(self, points: Any) -> np.ndarray:

@@ -106,6 +106,18 @@ class ScipyKDEIntegrals(ScipyKDEAttributes):
         lower = stats.norm.cdf((low - data) / sigma)
         return float(self.weights @ (upper - lower))
 
+    def _corner(self, bounds: Any, name: str) -> np.ndarray:
+        """A box corner as (d,) float64: a scalar is broadcast; another length is refused."""
+        array = np.asarray(bounds)
+        if array.dtype.kind == "c" or not np.issubdtype(array.dtype, np.number):
+            raise TypeError(f"{name} must be real numbers, got {bounds!r}.")
+        if array.ndim > 1 or array.size not in (1, self.d):
+            raise ValueError(
+                f"{name} must be a number or {self.d} numbers (one per dimension), got "
+                f"shape {array.shape}."
+            )
+        return np.broadcast_to(array.astype(np.float64).reshape(-1), (self.d,))
+
     def integrate_box(
         self, low_bounds: Any, high_bounds: Any, maxpts: int | None = None, *, rng: Any = None
     ) -> float:
@@ -143,17 +155,15 @@ class ScipyKDEIntegrals(ScipyKDEAttributes):
         >>> round(kde.integrate_box([-1.0, -1.0], [1.0, 1.0], rng=0), 2)
         0.43
         """
-        low = np.broadcast_to(np.asarray(low_bounds, dtype=np.float64), (self.d,))
-        high = np.broadcast_to(np.asarray(high_bounds, dtype=np.float64), (self.d,))
+        low, high = self._corner(low_bounds, "low_bounds"), self._corner(high_bounds, "high_bounds")
         data, H = self._data_numpy(), self._kernel_covariance().numpy()
         if np.count_nonzero(H - np.diag(np.diagonal(H))) == 0:
             sigma = np.sqrt(np.diagonal(H))
             mass = stats.norm.cdf((high - data) / sigma) - stats.norm.cdf((low - data) / sigma)
             return float(self.weights @ np.prod(mass, axis=1))
         options: dict[str, Any] = {"rng": rng} if rng is not None else {}
-        if maxpts is not None:
-            options["maxpts"] = maxpts
-        kernel = stats.multivariate_normal(np.zeros(self.d), H)
+        limits: dict[str, Any] = {} if maxpts is None else {"maxpts": int(maxpts)}
+        kernel = stats.multivariate_normal(np.zeros(self.d), H, **limits)
         per_point = kernel.cdf(high - data, lower_limit=low - data, **options)
         return float(self.weights @ np.atleast_1d(per_point))
 
@@ -187,6 +197,11 @@ class ScipyKDEIntegrals(ScipyKDEAttributes):
         >>> round(kde.integrate_kde(kde), 4)
         0.0716
         """
+        if not isinstance(other, ScipyKDEIntegrals):
+            raise TypeError(
+                f"other must be a fitted GaussianKDE, got {type(other).__name__}; for a "
+                "mixture, integrate its components with integrate_gaussian."
+            )
         check_is_fitted(other, "mixture_")
         if other.d != self.d:
             raise ValueError(f"other has dimension {other.d}, this KDE has {self.d}.")
