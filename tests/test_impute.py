@@ -100,3 +100,16 @@ def test_rows_too_far_for_finite_densities_are_filled_not_left_missing():
     row[0, 0] = 1e200
     filled = model.transform(row)
     assert np.isfinite(filled).all() and filled[0, 0] == 1e200
+
+
+def test_set_output_pandas_keeps_the_column_names():
+    pd = pytest.importorskip("pandas")
+    X, _ = _opposite_correlations()
+    frame = pd.DataFrame(X, columns=[f"f{j}" for j in range(X.shape[1])])
+    model = GaussianMixtureImputer(2, random_state=0).set_output(transform="pandas").fit(frame)
+    filled = model.transform(frame)
+    assert isinstance(filled, pd.DataFrame) and list(filled.columns) == list(frame.columns)
+    assert not filled.isna().any().any()
+    np.testing.assert_array_equal(model.get_feature_names_out(), frame.columns)
+    plain = GaussianMixtureImputer(2, random_state=0).fit(X).transform(X)
+    np.testing.assert_allclose(filled.to_numpy(), plain, rtol=1e-12)

@@ -184,3 +184,17 @@ def test_bandwidths_whose_square_leaves_the_float_range_are_value_errors(scale):
         GaussianKDE().fit(X).set_bandwidth(scale)
     with pytest.raises(ValueError, match=r"bandwidth factor=.* out of range"):
         GaussianKDE(bandwidth=lambda kde: scale).fit(X)
+
+
+@pytest.mark.parametrize(("scale", "state"), [(1e-200, "is 0"), (1e200, "is not finite")])
+def test_badly_scaled_data_are_named_as_such_not_as_degenerate(scale, state):
+    X = _blobs(60, 2)
+    with pytest.raises(
+        ValueError, match=rf"Feature\(s\) \[0, 1\] vary, but their variance {state}"
+    ):
+        GaussianKDE().fit(X * scale)
+    # Scaled within range, the same data fit, with the bandwidth scaled along.
+    small = GaussianKDE().fit(X * 1e-150)
+    np.testing.assert_allclose(
+        small.bandwidth_, GaussianKDE().fit(X).bandwidth_ * 1e-300, rtol=1e-10
+    )

@@ -192,3 +192,34 @@ def test_sample_count_is_checked(data, n, error):
 def test_non_numeric_sample_weight_names_the_parameter(data):
     with pytest.raises(TypeError, match="sample_weight must be an array of numbers"):
         Gaussian().fit(data, sample_weight="a")
+
+
+@pytest.mark.parametrize("count", ["3", None, 2.0, True])
+def test_sample_counts_must_be_integers(count, data):
+    for model in (GaussianMixture(2, random_state=0).fit(data), Gaussian().fit(data)):
+        with pytest.raises(TypeError, match="n_samples must be an integer"):
+            model.sample(count)
+    with pytest.raises(TypeError, match="size must be an integer"):
+        Gaussian().fit(data).rvs(count)
+    assert GaussianMixture(2, random_state=0).fit(data).sample(np.int64(3))[0].shape == (3, 2)
+
+
+def test_callbacks_must_be_callable(data):
+    with pytest.raises(TypeError, match="callback must be a callable"):
+        GaussianMixture(2, random_state=0).fit(data, callback=42)
+    with pytest.raises(TypeError, match="progress must be a callable"):
+        mixtorch.select(data, [1, 2], ["diag"], progress=42)
+
+
+@pytest.mark.parametrize(
+    ("prior", "message"),
+    [
+        ({"mean_prior": [np.nan, 0.0]}, "mean_prior must be finite"),
+        ({"covariance_prior": [[np.inf, 0.0], [0.0, 1.0]]}, "covariance_prior must be finite"),
+    ],
+)
+def test_variational_priors_must_be_finite(prior, message, data):
+    with pytest.raises(ValueError, match=message):
+        BayesianGaussianMixture(n_components=2, **prior).fit(data)
+    with pytest.raises(TypeError, match="mean_prior must be an array of numbers"):
+        BayesianGaussianMixture(n_components=2, mean_prior=["a", "b"]).fit(data)

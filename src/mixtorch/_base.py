@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -228,6 +229,10 @@ class MixtureScoringMixin:
     # -- generation ------------------------------------------------------------------
     def _draw(self, n_samples: int) -> tuple[Any, Any]:
         check_is_fitted(self, "mixture_")
+        if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral):
+            raise TypeError(
+                f"n_samples must be an integer, got {n_samples!r} ({type(n_samples).__name__})."
+            )
         if int(n_samples) < 1:
             raise ValueError(
                 f"Invalid value for 'n_samples': {n_samples}. The sampling requires at "

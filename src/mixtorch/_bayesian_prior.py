@@ -77,12 +77,18 @@ mean_precision_prior, mean_prior, degrees_of_freedom_prior, covariance_prior
     D = like.shape[1]
     mean, covariance, _ = data_prior_moments(lambda: chunks, kind)
     if mean_prior is not None:
-        mean = torch.as_tensor(mean_prior, dtype=like.dtype, device=like.device)
+        try:
+            values = np.asarray(mean_prior, dtype=np.float64)
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"mean_prior must be an array of numbers: {error}") from None
+        mean = torch.as_tensor(values, device=like.device).to(like.dtype)
         if mean.shape != (D,):
             raise ValueError(
                 f"The parameter 'means' should have the shape of ({D},), but got "
                 f"{tuple(mean.shape)}."
             )
+        if not bool(torch.isfinite(mean).all()):
+            raise ValueError(f"mean_prior must be finite, got {values.tolist()} (NaN or inf).")
     dof = float(D if degrees_of_freedom_prior is None else degrees_of_freedom_prior)
     if not dof > D - 1.0:
         raise ValueError(
@@ -117,5 +123,7 @@ def _given_covariance_prior(
             f"The parameter '{kind} covariance_prior' should have the shape of "
             f"{expected}, but got {tuple(prior.shape)}."
         )
+    if not bool(torch.isfinite(prior).all()):
+        raise ValueError("covariance_prior must be finite (it holds NaN or inf).")
     covariance.check_prior_covariance(prior)
     return prior

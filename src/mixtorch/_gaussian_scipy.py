@@ -14,6 +14,7 @@ This module holds the densities and sampling; ``mean``, ``cov``, ``entropy`` and
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from typing import Any
 
@@ -279,7 +280,10 @@ class ScipyGaussianMixin(ScipyGaussianInformation):
         (3, 4, 2)
         """
         check_is_fitted(self, "mixture_")
-        shape = (int(size),) if np.ndim(size) == 0 else tuple(int(n) for n in size)
+        sizes = [size] if np.ndim(size) == 0 else list(size)
+        if any(isinstance(n, bool) or not isinstance(n, numbers.Integral) for n in sizes):
+            raise TypeError(f"size must be an integer or a tuple of integers, got {size!r}.")
+        shape = tuple(int(n) for n in sizes)
         if any(n < 0 for n in shape):
             raise ValueError(f"size must not be negative, got {size!r}.")
         mixture = self.mixture_

@@ -36,8 +36,26 @@ def data_covariance_or_none(
         )
     covariance = bw.data_covariance(data, weights)
     if required:
+        _check_scale(covariance, data)
         _check_full_rank(covariance, data.dtype)
     return covariance
+
+
+def _check_scale(covariance: torch.Tensor, data: torch.Tensor) -> None:
+    """Refuse features that vary but whose variance leaves the float range (values of
+    order 1e-200 or 1e200): the data are badly scaled, not degenerate."""
+    variances = torch.diagonal(covariance).detach().to(torch.float64)
+    varies = (data.amax(0) > data.amin(0)).to(variances.device)
+    lost = varies & ((variances <= 0) | ~torch.isfinite(variances))
+    if bool(lost.any()):
+        features = torch.nonzero(lost).flatten().tolist()
+        raise ValueError(
+            f"Feature(s) {features} vary, but their variance is "
+            f"{'0' if bool((variances[lost] <= 0).all()) else 'not finite'} in "
+            f"{str(data.dtype).removeprefix('torch.')}: the values are too small or too large "
+            "for a data-driven bandwidth to be computed. Rescale the data (e.g. with "
+            "sklearn.preprocessing.StandardScaler), or give an explicit bandwidth."
+        )
 
 
 def _check_full_rank(covariance: torch.Tensor, dtype: torch.dtype) -> None:

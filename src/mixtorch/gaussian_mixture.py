@@ -303,6 +303,11 @@ class GaussianMixture(
         """Fit from a data source or across ranks (:mod:`mixtorch._online`), else in
         memory (:mod:`mixtorch._memory_fit`)."""
         self._validate_params()
+        if callback is not None and not callable(callback):
+            raise TypeError(
+                "callback must be a callable taking (iteration, lower_bound), got "
+                f"{type(callback).__name__}."
+            )
         progress = Progress(self.verbose, self.verbose_interval, callback)
         if self._uses_source(X):
             return self._fit_source(X, progress, labels)

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._estimator import mixture_constraints
@@ -23,7 +23,7 @@ from .gaussian_mixture import GaussianMixture
 __all__ = ["GaussianMixtureImputer"]
 
 
-class GaussianMixtureImputer(TransformerMixin, BaseEstimator):
+class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Impute missing entries with a Gaussian mixture fitted to the incomplete data.
 
     ``fit`` fits a :class:`~mixtorch.GaussianMixture` with ``missing_values=np.nan``

@@ -254,6 +254,10 @@ def select(
         )
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {sorted(CRITERIA)}, got {criterion!r}.")
+    if progress is not None and not callable(progress):
+        raise TypeError(
+            f"progress must be a callable taking (done, total, row), got {type(progress).__name__}."
+        )
     if criterion == "cv" and (isinstance(cv, bool) or not isinstance(cv, numbers.Integral)):
         raise ValueError(f"cv must be an integer >= 2, got {cv!r}.")
     if criterion == "cv" and cv < 2:
