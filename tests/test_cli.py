@@ -365,6 +365,25 @@ def test_out_of_range_requests_are_one_line_exit_2(capsys, files):
     )
 
 
+def test_quoted_numbers_repeated_names_and_seeds(capsys, tmp_path, blobs):
+    quoted = tmp_path / "quoted.csv"
+    lines = ['"a","b"'] + [f'"{float(a)!r}",{float(b)!r}' for a, b in blobs]
+    quoted.write_text("\n".join(lines) + "\n")
+    plain = tmp_path / "plain.csv"
+    np.savetxt(plain, blobs, delimiter=",", header="a,b", comments="")
+    model = tmp_path / "m.mixtorch"
+    assert _run(capsys, "fit", plain, "-k", 2, "--seed", 0, "-o", model)[0] == 0
+    scores = [_run(capsys, "score", model, path) for path in (plain, quoted)]
+    assert scores[0][0] == scores[1][0] == 0 and scores[0][1] == scores[1][1]
+    repeated = tmp_path / "repeated.csv"
+    np.savetxt(repeated, blobs, delimiter=",", header="a,a", comments="")
+    code, _, err = _run(capsys, "fit", repeated, "-k", 1)
+    assert code == 2 and "'a' more than once" in err
+    for command in (["fit", plain, "-k", 1], ["sample", model], ["select", plain]):
+        code, _, err = _run(capsys, *command, "--seed", -5)
+        assert code == 2 and "seed in [0, 2**32 - 1]" in err
+
+
 # -- issue 16: names, columns, stdin, outputs ----------------------------------------
 def test_column_names_travel_to_the_model_and_every_output(capsys, files, blobs):
     model_path = files["dir"] / "named.mixtorch"

@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample = _command(commands, common, "sample", "draw new points from a model")
     sample.add_argument("model", metavar="MODEL", help="a model file written by 'mixtorch fit'")
     sample.add_argument("-n", type=_positive_int, default=10, help="how many points")
-    sample.add_argument("--seed", type=int, help="random seed (reproducible draws)")
+    sample.add_argument("--seed", type=_seed, help="random seed (reproducible draws)")
     sample.add_argument("--out", help="write to .csv/.npy/.parquet instead of stdout")
     info = _command(commands, common, "info", "show a model: class, parameters, features, fit")
     info.add_argument("model", metavar="MODEL", help="a model file written by 'mixtorch fit'")
@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_select(commands, common)
     demo = _command(commands, common, "demo", "fit the bundled digits, sample new ones, draw them")
     demo.add_argument("--out", default="out", help="output folder")
-    demo.add_argument("--seed", type=int, default=0, help="random seed")
+    demo.add_argument("--seed", type=_seed, default=0, help="random seed")
     demo.add_argument(
         "--components",
         default=",".join(map(str, DEFAULT_DEMO_COMPONENTS)),
@@ -143,7 +143,7 @@ def _add_fit(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     fit.add_argument("--algorithm", help="fitting algorithm, where the model offers several")
     fit.add_argument("--device", help="cpu, cuda, cuda:1, mps ... (default: cpu)")
-    fit.add_argument("--seed", type=int, help="random seed (reproducible fits)")
+    fit.add_argument("--seed", type=_seed, help="random seed (reproducible fits)")
     fit.add_argument("--max-iter", type=_positive_int, help="iteration limit (model default)")
     fit.add_argument("--n-init", type=_positive_int, help="restarts; the best is kept")
     fit.add_argument("--tol", type=float, help="convergence threshold (model default)")
@@ -180,7 +180,7 @@ def _add_select(commands: Any, common: argparse.ArgumentParser) -> None:
         "--criterion", choices=["bic", "aic", "cv"], default="bic", help="what to minimise"
     )
     select.add_argument("--cv", type=_positive_int, default=5, help="folds for --criterion cv")
-    select.add_argument("--seed", type=int, help="random seed")
+    select.add_argument("--seed", type=_seed, help="random seed")
     select.add_argument("--max-iter", type=_positive_int, default=100, help="EM iteration limit")
     select.add_argument(
         "--format", choices=["text", "csv", "json"], default="text", help="how to print the table"
@@ -203,4 +203,15 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    """A seed as scikit-learn takes one: an integer in [0, 2**32 - 1], for every command."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"expected a seed in [0, 2**32 - 1], got {text!r}")
     return value

@@ -111,7 +111,14 @@ def csv_chunks(
             has_header = _guess_header(cells, _split(second, delimiter), path, missing)
         else:
             has_header = header
-        names = tuple(cell.strip() for cell in cells) if has_header else None
+        names = tuple(cell.strip().strip('"') for cell in cells) if has_header else None
+        repeated = sorted({name for name in names or () if names.count(name) > 1})
+        if repeated:  # outputs and models match columns by name: it must be unique
+            raise ValueError(
+                f"the header of {path} names column(s) {', '.join(map(repr, repeated))} more "
+                "than once; rename them (column names identify columns in models and "
+                "outputs)."
+            )
         layout = CsvLayout(delimiter, names, _select(names, len(cells), columns, drop, path))
     except BaseException:
         handle.close()
@@ -256,6 +263,7 @@ def _load(block: list[str], layout: CsvLayout, converter: Any) -> np.ndarray | N
             delimiter=layout.delimiter,
             usecols=layout.columns,
             comments=None,
+            quotechar='"',  # "1.5" is a number, as spreadsheets and pandas write it
             ndmin=2,
             dtype=np.float64,
             converters=converter,
@@ -286,7 +294,7 @@ def _raise_bad_cell(
         for j in layout.columns:
             column = repr(names[j]) if names else str(j)
             kind = _kind(cells[j])
-            value = float(cells[j]) if kind == "number" else None
+            value = float(cells[j].strip().strip('"')) if kind == "number" else None
             if kind == "name":
                 raise ValueError(
                     f"column {column} of {path} is not numeric: {cells[j].strip()!r} on "
