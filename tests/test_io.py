@@ -174,9 +174,16 @@ def test_unregistered_foreign_class_is_refused(tmp_path, data):
     class Stranger(_Toy):
         pass
 
-    path = mixtorch.save(Stranger().fit(data[:5]), tmp_path / "s.mixtorch")
+    # save refuses what load could not read back ...
+    with pytest.raises(TypeError, match=r"cannot save a .*Stranger: load\(\) reads"):
+        mixtorch.save(Stranger().fit(data[:5]), tmp_path / "s.mixtorch")
+    assert not (tmp_path / "s.mixtorch").exists()
+    # ... and load refuses a file that names such a class (written some other way).
+    path = mixtorch.save(_Toy().fit(data[:5]), tmp_path / "toy.mixtorch")
+    forged = tmp_path / "s.mixtorch"
+    _rewrite(path, forged, lambda document: document.update({"class": "elsewhere:Stranger"}))
     with pytest.raises(ValueError, match="not a mixtorch estimator"):
-        mixtorch.load(path)
+        mixtorch.load(forged)
 
 
 def test_unsaveable_attribute_is_named(tmp_path, data):
@@ -208,26 +215,12 @@ def _header(path) -> dict:
     return json.loads(content[8 : 8 + length])
 
 
-def _rewrite_metadata(source, target, text: str) -> None:
-    """Copy a safetensors file with its metadata string replaced (header rebuilt by hand)."""
-    content = source.read_bytes()
-    (length,) = struct.unpack("<Q", content[:8])
-    header = json.loads(content[8 : 8 + length])
-    header["__metadata__"]["mixtorch"] = text
-    encoded = json.dumps(header).encode()
-    encoded += b" " * (-len(encoded) % 8)  # safetensors aligns the data to 8 bytes
-    target.write_bytes(struct.pack("<Q", len(encoded)) + encoded + content[8 + length :])
-
-
 def test_saved_device_is_not_required_when_loading(tmp_path, data):
     """A file from a GPU machine names cuda:0; loading puts everything on the CPU."""
     model = GaussianMixture(2, random_state=0).fit(torch.as_tensor(data))
     path = mixtorch.save(model, tmp_path / "gpu.mixtorch")
-    header = _header(path)
-    document = json.loads(header["__metadata__"]["mixtorch"])
-    document["state"]["kind"]["device"] = "cuda:0"
     forged = tmp_path / "from_gpu.mixtorch"
-    _rewrite_metadata(path, forged, json.dumps(document))
+    _rewrite(path, forged, lambda document: document["state"]["kind"].update(device="cuda:0"))
     loaded = mixtorch.load(forged)
     assert loaded.means_.device.type == "cpu"
     assert loaded.sample(3)[0].device.type == "cpu"
@@ -281,7 +274,7 @@ def _rewrite(source, target, edit_document=None, edit_tensors=None) -> None:
     so that only the validation under test can catch the edit."""
     from safetensors import safe_open
 
-    from mixtorch._codec import tensor_digest
+    from mixtorch._model_file import file_digest
 
     with safe_open(str(source), framework="pt") as handle:
         tensors = {key: handle.get_tensor(key) for key in handle.keys()}
@@ -290,7 +283,7 @@ def _rewrite(source, target, edit_document=None, edit_tensors=None) -> None:
         edit_document(document)
     if edit_tensors is not None:
         edit_tensors(tensors)
-    document["sha256"] = tensor_digest(tensors)
+    document["sha256"] = file_digest(tensors, document)
     save_file(tensors, str(target), metadata={"mixtorch": json.dumps(document)})
 
 
@@ -369,6 +362,17 @@ def test_invalid_parameters_are_refused(tmp_path, saved, edit, message):
     bad = tmp_path / "bad.mixtorch"
     _rewrite(saved, bad, edit_tensors=edit)
     with pytest.raises(ValueError, match=rf"bad\.mixtorch.*{message}"):
+        mixtorch.load(bad)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [({"reg_covar": -1.0}, "'reg_covar' parameter"), ({"tol": "small"}, "'tol' parameter")],
+)
+def test_hyper_parameters_outside_their_constraints_are_refused(tmp_path, saved, params, message):
+    bad = tmp_path / "bad.mixtorch"
+    _rewrite(saved, bad, lambda document: document["params"].update(params))
+    with pytest.raises(ValueError, match=rf"bad\.mixtorch: cannot rebuild .*{message}"):
         mixtorch.load(bad)
 
 

@@ -19,6 +19,7 @@ from safetensors.torch import save_file
 import mixtorch
 from conftest import make_separated_blocks
 from mixtorch import GaussianMixture
+from mixtorch._codec import tensor_digest
 from mixtorch._model_file import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -101,6 +102,27 @@ def test_version_1_files_without_a_digest_are_read(tmp_path, small_file):
     _with_document(small_file, target, document)
     _, tensors = read_model_file(target)
     assert torch.equal(tensors["x"], torch.arange(4.0))
+
+
+def test_an_edited_document_is_found_by_the_digest_and_version_2_files_still_load(
+    tmp_path, small_file
+):
+    document = _document_of(small_file)
+    document["params"] = {"reg_covar": -1.0}  # edited by hand, digest left as it was
+    target = tmp_path / "edited.mixtorch"
+    _with_document(small_file, target, document)
+    with pytest.raises(
+        ValueError, match=r"edited\.mixtorch is corrupted: its tensors or parameters"
+    ):
+        read_model_file(target)
+    # A version 2 file: its digest covers the tensors only, so its document is not checked.
+    document["format_version"] = 2
+    document["sha256"] = tensor_digest({"x": torch.arange(4.0)})
+    older = tmp_path / "v2.mixtorch"
+    _with_document(small_file, older, document)
+    loaded, tensors = read_model_file(older)
+    assert loaded["params"] == {"reg_covar": -1.0} and torch.equal(tensors["x"], torch.arange(4.0))
+    assert FORMAT_VERSION == 3
 
 
 def test_nan_in_a_stored_tensor_is_refused(tmp_path):

@@ -3,6 +3,7 @@ written atomically, read with a SHA-256 check of the tensor bytes (see :mod:`mix
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -13,15 +14,24 @@ import torch
 
 from ._codec import DTYPES, tensor_digest
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "check_writable", "read_model_file", "write_model_file"]
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "check_writable",
+    "file_digest",
+    "read_model_file",
+    "write_model_file",
+]
 
 #: The tensor dtypes a model file stores: those a file may name (``_codec.DTYPES``) less
 #: complex128, which safetensors has no type for.
 _STORABLE_DTYPES = frozenset(DTYPES.values()) - {torch.complex128}
 
 FORMAT_NAME = "mixtorch-model"
-#: 2 adds the ``sha256`` digest of the tensor bytes; version 1 files still load.
-FORMAT_VERSION = 2
+#: 2 adds the ``sha256`` digest of the tensor bytes; 3 extends it over the JSON document
+#: (parameters and state), so an edited or damaged document is found as well. Version 1
+#: and 2 files still load.
+FORMAT_VERSION = 3
 _METADATA_KEY = "mixtorch"
 _MAX_JSON_BYTES = 50_000_000
 
@@ -93,7 +103,7 @@ def write_model_file(
                 "model file cannot hold (it stores float16/32/64, bfloat16, complex64, int8-64, "
                 "uint8 and bool); convert it first, e.g. with .to(torch.complex64)."
             )
-    text = json.dumps({**document, "sha256": tensor_digest(tensors)})
+    text = json.dumps({**document, "sha256": file_digest(tensors, document)})
     check_writable(path)
     try:
         handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
@@ -172,14 +182,27 @@ def _check_document(document: Any, path: Path) -> None:
         raise ValueError(f"{path}: the model file's parameters are not a mapping.")
 
 
+def file_digest(tensors: dict[str, torch.Tensor], document: dict[str, Any]) -> str:
+    """SHA-256 over the tensors (:func:`tensor_digest`) and the document without its
+    digest, serialised canonically (sorted keys; floats as Python writes them, which
+    read back exactly)."""
+    body = {key: value for key, value in document.items() if key != "sha256"}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(f"{tensor_digest(tensors)}|{canonical}".encode()).hexdigest()
+
+
 def _check_digest(document: dict[str, Any], tensors: dict[str, torch.Tensor], path: Path) -> None:
-    if document["format_version"] < 2:
+    version = document["format_version"]
+    if version < 2:
         return  # written before digests were stored
     stored = document.get("sha256")
     if not isinstance(stored, str):
-        raise ValueError(f"{path}: the model file has no SHA-256 digest of its tensors.")
-    if tensor_digest(tensors) != stored:
+        raise ValueError(f"{path}: the model file has no SHA-256 digest of its contents.")
+    expected = tensor_digest(tensors) if version == 2 else file_digest(tensors, document)
+    if expected != stored:
+        what = "tensor data" if version == 2 else "tensors or parameters"
         raise ValueError(
-            f"{path} is corrupted: its tensor data do not match the SHA-256 digest stored "
-            "in the file. Restore it from a backup or fit the model again."
+            f"{path} is corrupted: its {what} do not match the SHA-256 digest stored in "
+            "the file (a damaged or edited file). Restore it from a backup or fit the "
+            "model again."
         )

@@ -4,9 +4,10 @@ A model file is one safetensors file. The tensors hold every array of the fitted
 safetensors' string metadata carries a JSON document with the class, its
 hyper-parameters (``get_params``), the fitted scalars, how results are handed back
 (NumPy or tensors), the format version, the mixtorch version and a SHA-256 digest of
-the tensor bytes. Loading never runs code from the file and never imports a module it
-names: the class is looked up in an explicit registry (mixtorch's estimators, see
-:data:`ESTIMATORS`, and classes passed to :func:`register_estimator`), dtypes and value
+the tensor bytes and the rest of the document. Loading never runs code from the file and
+never imports a module it names: the class is looked up in an explicit registry
+(mixtorch's estimators, see :data:`ESTIMATORS`, and classes passed to
+:func:`register_estimator`), dtypes and value
 types in allow-lists. Every loaded model is validated as ``from_parameters`` validates
 (finite non-negative weights summing to one, finite means, positive-definite
 covariances, shapes that agree with each other and with the hyper-parameters), and the
@@ -179,6 +180,12 @@ def save(model: Any, path: str | os.PathLike[str]) -> Path:
     """
     if not hasattr(model, "get_params"):
         raise TypeError(f"save expects a scikit-learn style estimator, got {type(model)!r}.")
+    if not _loadable(class_name(type(model))):
+        raise TypeError(
+            f"cannot save a {class_name(type(model))}: load() reads mixtorch's estimators and "
+            "classes registered with mixtorch.io.register_estimator; register this class "
+            "first (with a state format if its fitted state is not plain attributes)."
+        )
     if not any(name.endswith("_") and not name.startswith("_") for name in vars(model)):
         raise ValueError(f"This {type(model).__name__} is not fitted yet; fit it before saving.")
     writer = Writer({}, [])
@@ -220,10 +227,11 @@ def load(path: str | os.PathLike[str], *, device: Any = None) -> Any:
     FileNotFoundError
         If ``path`` does not exist.
     ValueError
-        If the file is truncated, corrupted (its tensors do not match the stored SHA-256),
-        a pickle, not a mixtorch model, names a class outside the registry, holds invalid
-        parameters (NaN or negative weights, weights not summing to one, covariances that
-        are not positive definite, inconsistent shapes), or was written by a newer format
+        If the file is truncated, corrupted (its tensors or document do not match the
+        stored SHA-256), a pickle, not a mixtorch model, names a class outside the
+        registry, holds invalid parameters (NaN or negative weights, weights not summing
+        to one, covariances that are not positive definite, inconsistent shapes,
+        hyper-parameters outside their constraints), or was written by a newer format
         version. The message names the file.
 
     See Also
@@ -255,6 +263,8 @@ def load(path: str | os.PathLike[str], *, device: Any = None) -> Any:
     cls = _resolve_class(document.get("class"), path)
     try:
         model = cls(**decode(document.get("params", {}), tensors))
+        if hasattr(model, "_parameter_constraints"):  # scikit-learn's parameter checks
+            model._validate_params()
     except (TypeError, ValueError, KeyError, IndexError, AttributeError) as error:
         raise ValueError(
             f"{path}: cannot rebuild {cls.__name__} from its parameters: {error}"
@@ -320,6 +330,14 @@ def _check_scores_finite(model: Any, mixture: Mixture) -> None:
             f"the loaded model's log-density at its own heaviest component is {value.item()}: "
             "its stored state is inconsistent"
         )
+
+
+def _loadable(name: str) -> bool:
+    """Whether :func:`load` would find the class a file names (see _resolve_class)."""
+    module, _, qualname = name.partition(":")
+    return name in REGISTERED or (
+        is_mixtorch_module(module) and (qualname in ESTIMATORS or qualname in _PYRO_ESTIMATORS)
+    )
 
 
 def _resolve_class(name: Any, path: Path) -> type:
