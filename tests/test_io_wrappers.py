@@ -13,6 +13,7 @@ import torch
 
 import mixtorch
 from mixtorch import GaussianMixtureImputer, GaussianMixtureRegressor
+from mixtorch._model_file import file_digest
 from mixtorch.cli import main
 
 
@@ -38,7 +39,13 @@ def _document(path) -> dict:
 
 
 def _rewrite_document(source, target, document: dict) -> None:
-    """A copy of a safetensors file with its mixtorch JSON document replaced."""
+    """A copy of a safetensors file with its mixtorch JSON document replaced (and the
+    digest redone, so that only the validation under test can catch the edit)."""
+    from safetensors import safe_open
+
+    with safe_open(str(source), framework="pt") as handle:
+        tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+    document = {**document, "sha256": file_digest(tensors, document)}
     content = source.read_bytes()
     (length,) = struct.unpack("<Q", content[:8])
     header = json.loads(content[8 : 8 + length])

@@ -112,7 +112,8 @@ def csv_chunks(
         else:
             has_header = header
         names = tuple(cell.strip().strip('"') for cell in cells) if has_header else None
-        repeated = sorted({name for name in names or () if names.count(name) > 1})
+        listed = list(names or ())
+        repeated = sorted({name for name in listed if listed.count(name) > 1})
         if repeated:  # outputs and models match columns by name: it must be unique
             raise ValueError(
                 f"the header of {path} names column(s) {', '.join(map(repr, repeated))} more "

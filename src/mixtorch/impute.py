@@ -149,7 +149,7 @@ class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
             ensure_min_samples=2 if reset else 1,
         )
         dtype = resolve_dtype(self.dtype, array) if reset else self.mixture_model_.mixture_.dtype
-        device = check_device(self.device) or getattr(X, "device", "cpu")
+        device = check_device(self.device) or getattr(X, "device", torch.device("cpu"))
         return torch.tensor(array, dtype=dtype, device=device)
 
     def fit(self, X: Any, y: Any = None) -> GaussianMixtureImputer:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from sklearn.utils._param_validation import validate_parameter_constraints
 
 from ._codec import Writer, class_name, decode, encode, is_mixtorch_module
 from ._formats import FORMATS, REGISTERED, RebuildFn, StateFn, generic_format
@@ -262,9 +263,14 @@ def load(path: str | os.PathLike[str], *, device: Any = None) -> Any:
     document, tensors = read_model_file(path)
     cls = _resolve_class(document.get("class"), path)
     try:
-        model = cls(**decode(document.get("params", {}), tensors))
-        if hasattr(model, "_parameter_constraints"):  # scikit-learn's parameter checks
-            model._validate_params()
+        params = decode(document.get("params", {}), tensors)
+        model = cls(**params)
+        # The class's declared scikit-learn constraints (data, not a method of the model).
+        constraints = getattr(cls, "_parameter_constraints", None)
+        if isinstance(constraints, dict):
+            validate_parameter_constraints(
+                constraints, model.get_params(deep=False), caller_name=cls.__name__
+            )
     except (TypeError, ValueError, KeyError, IndexError, AttributeError) as error:
         raise ValueError(
             f"{path}: cannot rebuild {cls.__name__} from its parameters: {error}"
