@@ -36,3 +36,26 @@ def test_lower_layers_never_call_private_estimator_methods():
         if pattern.search(line)
     ]
     assert offenders == []
+
+
+def test_submodules_are_not_hidden_by_functions_of_the_same_name():
+    import importlib
+    import inspect
+
+    for name in ("kmeans",):
+        module = importlib.import_module(f"mixtorch.fit.{name}")
+        assert getattr(importlib.import_module("mixtorch.fit"), name) is module
+        assert inspect.ismodule(module) and callable(module.kmeans) and callable(module.lloyd)
+
+
+def test_the_readme_module_table_names_every_module():
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("One job per module") :]
+    unnamed = [
+        str(path.relative_to(PACKAGE))
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path.name != "__init__.py"
+        and f"`{path.name}`" not in table
+        and f"`{path.relative_to(PACKAGE)}`" not in table
+    ]
+    assert unnamed == [], f"add these to README.md's module table: {unnamed}"

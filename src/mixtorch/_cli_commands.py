@@ -129,7 +129,12 @@ def _build_model(args: argparse.Namespace) -> Any:
     if "n_components" in accepted and args.components is None:
         raise UserError(
             f"--model {args.model} needs -k/--components, the number of components "
-            "(or run 'mixtorch select DATA' to choose it by BIC)"
+            + (
+                "(an upper bound, e.g. -k 10: components the data do not need end with "
+                "weights near zero)"
+                if args.model == "bayes"
+                else "(or run 'mixtorch select DATA' to choose it by BIC)"
+            )
         )
     _check_device(args.device)
     wanted = {
@@ -278,6 +283,7 @@ def _cmd_plot(args: argparse.Namespace, console: Any) -> None:
         if n_features == 2:
             ax.set_ylabel(names[1])
     ax.figure.savefig(out, dpi=120, bbox_inches="tight")
+    console.note(f"picture written to {out}")
     plt.close(ax.figure)
     print(out)
 
