@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ._validation import real_values
+
 __all__ = ["as_rows", "check_features", "feature_list", "free_features"]
 
 
@@ -126,18 +128,8 @@ def free_features(given: Tensor, n_features: int) -> Tensor:
 
 def as_rows(values: Any, n_given: int, dtype: torch.dtype, device: torch.device) -> Tensor:
     """Observed values as a finite (B, n_given) tensor; one row may be given 1-D."""
-    if not isinstance(values, Tensor):
-        try:  # one conversion for lists of arrays; strings and objects are refused here
-            array = np.asarray(values)
-            complex_values = array.dtype.kind == "c"
-            values = array.real.astype(np.float64)
-        except (TypeError, ValueError) as error:
-            raise TypeError(f"values must be numbers, got {values!r}: {error}") from None
-        if complex_values:
-            raise ValueError("values must be real numbers, got complex values.")
-    elif values.is_complex():
-        raise ValueError("values must be real numbers, got a complex tensor.")
-    tensor = torch.as_tensor(values, dtype=dtype, device=device)
+    # One conversion for lists of arrays; strings, objects and complex values refused here.
+    tensor = torch.as_tensor(real_values(values, "values"), dtype=dtype, device=device)
     if tensor.ndim <= 1:
         tensor = tensor.reshape(1, -1)
     if tensor.ndim != 2 or tensor.shape[1] != n_given:

@@ -24,7 +24,7 @@ from scipy import special, stats
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._gaussian_scipy_information import ScipyGaussianInformation
-from ._validation import as_output, check_random_generator
+from ._validation import as_output, check_random_generator, real_values
 
 __all__ = ["ScipyGaussianMixin"]
 
@@ -38,24 +38,13 @@ def _squeeze(values: Any) -> Any:
 
 
 def real_points(estimator: Any, x: Any, name: str, check_names: bool = True) -> Any:
-    """``x`` as a float64 array (tensors kept), for the SciPy-style methods: a DataFrame's
-    column names are checked against the fitted ones when they name features
-    (``check_names``; as ``score_samples`` does, so swapped columns are refused, not
-    used), and complex values are refused (NumPy would silently drop their imaginary
-    parts)."""
-    if isinstance(x, torch.Tensor):
-        if x.is_complex():
-            raise ValueError(f"{name} must be real numbers, got a complex tensor.")
-        return x
+    """``x`` as a float64 array (tensors kept) for the SciPy-style methods, complex values
+    refused (:func:`~mixtorch._validation.real_values`); a DataFrame's column names are
+    checked against the fitted ones when they name features (``check_names``; as
+    ``score_samples`` does, so swapped columns are refused, not used)."""
     if check_names and hasattr(x, "columns") and getattr(x, "ndim", 0) == 2:
         validate_data(estimator, x, reset=False, skip_check_array=True)  # names only
-    array = np.asarray(x)
-    if array.dtype.kind == "c":
-        raise ValueError(f"{name} must be real numbers, got complex values.")
-    try:
-        return array.astype(np.float64)
-    except (TypeError, ValueError) as error:
-        raise TypeError(f"{name} must be numbers: {error}") from None
+    return real_values(x, name)
 
 
 class ScipyGaussianMixin(ScipyGaussianInformation):

@@ -88,25 +88,8 @@ class ScipyKDEMixin(ScipyKDEIntegrals):
         """
         return np.exp(self.logpdf(points))
 
-    def pdf(self, points: Any) -> np.ndarray:
-        """Same as :meth:`evaluate` (SciPy's (d, m) layout: points are columns).
-
-        Parameters
-        ----------
-        points : array-like of shape (d, m)
-            Points as columns; a 1-D array is m points when d == 1, one point otherwise.
-
-        Returns
-        -------
-        ndarray of shape (m,)
-            The density at each point, float64.
-
-        See Also
-        --------
-        GaussianKDE.logpdf : Its logarithm, exact where the density underflows.
-        GaussianKDE.score_samples : Log-density of (n_samples, n_features) rows.
-        """
-        return self.evaluate(points)
+    #: Same as :meth:`evaluate` (SciPy's alias): points are columns, (d, m).
+    pdf = evaluate
 
     def logpdf(self, points: Any) -> np.ndarray:
         """Log of the density at ``points``, given in SciPy's (d, m) layout.

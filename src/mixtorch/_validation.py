@@ -304,6 +304,28 @@ def check_finite(X: torch.Tensor, what: str) -> None:
         raise ValueError(f"Input {what} contains {kind}.")
 
 
+def real_values(values: Any, name: str) -> Any:
+    """``values`` as a float64 NumPy array, or the tensor itself.
+
+    Complex values are a ``ValueError`` (NumPy would drop their imaginary parts, with
+    only a warning) and anything that is not numbers a ``TypeError``, both naming
+    ``name``.
+    """
+    if isinstance(values, torch.Tensor):
+        if values.is_complex():
+            raise ValueError(f"{name} must be real numbers, got a complex tensor.")
+        return values
+    try:
+        array = np.asarray(values)
+        complex_values = array.dtype.kind == "c"
+        array = array.real.astype(np.float64)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{name} must be an array of numbers: {error}") from None
+    if complex_values:
+        raise ValueError(f"{name} must be real numbers, got complex values.")
+    return array
+
+
 def check_sample_weight(sample_weight: Any, X: torch.Tensor) -> torch.Tensor:
     """``sample_weight`` as a (n_samples,) tensor like ``X``: finite, non-negative, positive
     sum, scaled so that the largest weight is 1.
@@ -313,20 +335,8 @@ def check_sample_weight(sample_weight: Any, X: torch.Tensor) -> torch.Tensor:
     be swamped by the small constants that guard divisions, 1e308 each would overflow
     their sum, and 1e-300 would round to zero in float32.
     """
-    if isinstance(sample_weight, torch.Tensor):
-        if sample_weight.is_complex():
-            raise ValueError("sample_weight must be real numbers, got a complex tensor.")
-        weights = sample_weight.detach().to(device=X.device, dtype=torch.float64)
-    else:
-        try:
-            array = np.asarray(sample_weight)
-            complex_values = array.dtype.kind == "c"
-            array = array.real.astype(np.float64)
-        except (TypeError, ValueError) as error:
-            raise TypeError(f"sample_weight must be an array of numbers: {error}") from None
-        if complex_values:
-            raise ValueError("sample_weight must be real numbers, got complex values.")
-        weights = torch.as_tensor(array, device=X.device)
+    weights = torch.as_tensor(real_values(sample_weight, "sample_weight"))
+    weights = weights.detach().to(device=X.device, dtype=torch.float64)
     if weights.ndim != 1:
         raise ValueError(
             f"sample_weight must be a 1-D array of n_samples entries, got shape "
