@@ -344,3 +344,20 @@ def test_points_too_far_for_finite_densities_get_the_limits(covariance_type):
     # Mixed with ordinary rows, those keep their values.
     both = np.r_[X[:5], far[:2]]
     np.testing.assert_allclose(model.predict_proba(both)[:5], model.predict_proba(X[:5]))
+
+
+def test_a_row_where_only_some_components_overflow_keeps_its_finite_density():
+    # float32, one component a million times narrower than the other: at 1e18 the narrow
+    # one's squared distance overflows, the wide one's does not.
+    rng = np.random.default_rng(0)
+    X = np.r_[rng.normal(0, 1e-3, size=(200, 1)), rng.normal(50, 10, size=(200, 1))]
+    model = BayesianGaussianMixture(
+        n_components=2, random_state=0, dtype="float32", covariance_prior=[[1e-8]],
+        degrees_of_freedom_prior=1.0, mean_precision_prior=1e-12,
+    ).fit(X.astype(np.float32))  # fmt: skip
+    point = np.array([[1e18]], dtype=np.float32)
+    exact = model.to(dtype=torch.float64).score_samples(point.astype(np.float64))
+    assert np.isfinite(model.score_samples(point)).all()
+    np.testing.assert_allclose(model.score_samples(point), exact, rtol=1e-5)
+    wide = int(np.argmax(model.covariances_.ravel()))
+    np.testing.assert_array_equal(model.predict_proba(point), np.eye(2)[[wide]])

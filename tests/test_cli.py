@@ -379,6 +379,7 @@ def test_quoted_numbers_repeated_names_and_seeds(capsys, tmp_path, blobs):
     np.savetxt(repeated, blobs, delimiter=",", header="a,a", comments="")
     code, _, err = _run(capsys, "fit", repeated, "-k", 1)
     assert code == 2 and "'a' more than once" in err
+    assert _run(capsys, "fit", repeated, "-k", 1, "--columns", "0")[0] == 0  # one 'a' chosen
     for command in (["fit", plain, "-k", 1], ["sample", model], ["select", plain]):
         code, _, err = _run(capsys, *command, "--seed", -5)
         assert code == 2 and "seed in [0, 2**32 - 1]" in err

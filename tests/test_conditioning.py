@@ -200,7 +200,12 @@ def test_features_as_a_boolean_mask_select_the_true_positions():
     torch.testing.assert_close(
         mixture.marginal(np.array([False, True, True, False])).means, mixture.marginal([1, 2]).means
     )
-    with pytest.raises(ValueError, match="needs 4 entries"):
+    with pytest.raises(ValueError, match=r"needs 4 entries \(shape \(4,\).*got shape \(2,\)"):
         mixture.marginal([True, False])  # not read as the indices 1 and 0
+    pd = pytest.importorskip("pandas")
+    series = pd.Series([False, True, True, False])
+    torch.testing.assert_close(mixture.marginal(series).means, mixture.marginal([1, 2]).means)
+    with pytest.raises(ValueError, match=r"got shape \(1, 4\)"):
+        mixture.marginal(np.array([[True, False, True, False]]))
     with pytest.raises(TypeError, match="boolean mask"):
         mixture.marginal(True)

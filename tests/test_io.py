@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import struct
+import warnings
 
 import numpy as np
 import pytest
@@ -12,10 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from safetensors.torch import save_file
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
 
 import mixtorch
 from conftest import make_separated_blocks
-from mixtorch import Gaussian, GaussianMixture, Mixture
+from mixtorch import Gaussian, GaussianKDE, GaussianMixture, Mixture
 from mixtorch.io import FORMAT_VERSION, register_estimator
 
 
@@ -436,3 +438,24 @@ def test_corrupt_kde_state_beyond_the_mixture_is_refused(tmp_path, data, key_pre
     _rewrite(path, bad, edit_tensors=poison)
     with pytest.raises(ValueError, match=r"bad\.mixtorch"):
         mixtorch.load(bad)
+
+
+def test_parameters_save_could_not_write_come_back_as_none_and_load(tmp_path, data):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        cases = [
+            GaussianKDE(bandwidth=lambda kde: 0.5).fit(data),
+            GaussianMixture(2, algorithm="gradient", optimizer=torch.optim.SGD, max_iter=3).fit(
+                data
+            ),
+        ]
+    for model in cases:
+        path = mixtorch.save(model, tmp_path / "m.mixtorch")
+        loaded = mixtorch.load(path)
+        np.testing.assert_allclose(loaded.score_samples(data), model.score_samples(data))
+    # A set of names is written as a list (it was dropped to None).
+    fixed = GaussianMixture(
+        2, fixed={"weights"}, weights_init=[0.5, 0.5], random_state=0, max_iter=5
+    ).fit(data)
+    loaded = mixtorch.load(mixtorch.save(fixed, tmp_path / "fixed.mixtorch"))
+    assert list(loaded.fixed) == ["weights"]

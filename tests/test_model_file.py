@@ -24,6 +24,7 @@ from mixtorch._model_file import (
     FORMAT_NAME,
     FORMAT_VERSION,
     check_writable,
+    file_digest,
     read_model_file,
     write_model_file,
 )
@@ -123,6 +124,21 @@ def test_an_edited_document_is_found_by_the_digest_and_version_2_files_still_loa
     loaded, tensors = read_model_file(older)
     assert loaded["params"] == {"reg_covar": -1.0} and torch.equal(tensors["x"], torch.arange(4.0))
     assert FORMAT_VERSION == 3
+
+
+def test_the_digest_is_that_of_the_document_as_it_reads_back(tmp_path):
+    # Integer keys (a registered class's own state) become strings in JSON; sorted before
+    # writing they order as numbers, after reading as strings: the digest must not care.
+    tensors = {"x": torch.arange(3.0)}
+    document = {
+        "format": FORMAT_NAME, "format_version": FORMAT_VERSION, "params": {},
+        "state": {"table": {k: k * k for k in range(12)}},
+    }  # fmt: skip
+    assert file_digest(tensors, document) == file_digest(tensors, json.loads(json.dumps(document)))
+    path = tmp_path / "int_keys.mixtorch"
+    write_model_file(tensors, document, path)
+    loaded, _ = read_model_file(path)
+    assert loaded["state"]["table"]["10"] == 100
 
 
 def test_nan_in_a_stored_tensor_is_refused(tmp_path):

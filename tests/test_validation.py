@@ -201,7 +201,10 @@ def test_sample_counts_must_be_integers(count, data):
             model.sample(count)
     with pytest.raises(TypeError, match="size must be an integer"):
         Gaussian().fit(data).rvs(count)
-    assert GaussianMixture(2, random_state=0).fit(data).sample(np.int64(3))[0].shape == (3, 2)
+    fitted = GaussianMixture(2, random_state=0).fit(data)
+    for count in (np.int64(3), np.array(3), torch.tensor(3)):  # as NumPy and SciPy take them
+        assert fitted.sample(count)[0].shape == (3, 2)
+        assert Gaussian().fit(data).rvs(count).shape == (3, 2)
 
 
 def test_callbacks_must_be_callable(data):
@@ -223,3 +226,12 @@ def test_variational_priors_must_be_finite(prior, message, data):
         BayesianGaussianMixture(n_components=2, **prior).fit(data)
     with pytest.raises(TypeError, match="mean_prior must be an array of numbers"):
         BayesianGaussianMixture(n_components=2, mean_prior=["a", "b"]).fit(data)
+
+
+def test_variational_priors_may_be_tensors(data):
+    given = {"mean_prior": [1.0, 2.0], "covariance_prior": [[2.0, 0.3], [0.3, 1.0]]}
+    as_lists = BayesianGaussianMixture(n_components=2, random_state=0, **given).fit(data)
+    as_tensors = BayesianGaussianMixture(
+        n_components=2, random_state=0, **{k: torch.tensor(v) for k, v in given.items()}
+    ).fit(data)
+    np.testing.assert_allclose(as_tensors.means_, as_lists.means_, rtol=1e-6)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -12,7 +11,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from ._chunks import chunk_rows
-from ._validation import OutputKind, as_output, check_random_generator, to_tensor
+from ._validation import OutputKind, as_output, check_random_generator, integer, to_tensor
 from .fit.missing import observed_weighted_log_prob
 from .mixture import Mixture
 
@@ -229,11 +228,8 @@ class MixtureScoringMixin:
     # -- generation ------------------------------------------------------------------
     def _draw(self, n_samples: int) -> tuple[Any, Any]:
         check_is_fitted(self, "mixture_")
-        if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral):
-            raise TypeError(
-                f"n_samples must be an integer, got {n_samples!r} ({type(n_samples).__name__})."
-            )
-        if int(n_samples) < 1:
+        n_samples = integer(n_samples, "n_samples")
+        if n_samples < 1:
             raise ValueError(
                 f"Invalid value for 'n_samples': {n_samples}. The sampling requires at "
                 "least one sample."

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import torch
 
+from ._validation import real_values
 from .covariance import Covariance
 from .fit.variational import VariationalPrior, data_prior_moments
 
@@ -77,18 +77,14 @@ mean_precision_prior, mean_prior, degrees_of_freedom_prior, covariance_prior
     D = like.shape[1]
     mean, covariance, _ = data_prior_moments(lambda: chunks, kind)
     if mean_prior is not None:
-        try:
-            values = np.asarray(mean_prior, dtype=np.float64)
-        except (TypeError, ValueError) as error:
-            raise TypeError(f"mean_prior must be an array of numbers: {error}") from None
-        mean = torch.as_tensor(values, device=like.device).to(like.dtype)
+        mean = torch.as_tensor(real_values(mean_prior, "mean_prior")).to(like)
         if mean.shape != (D,):
             raise ValueError(
                 f"The parameter 'means' should have the shape of ({D},), but got "
                 f"{tuple(mean.shape)}."
             )
         if not bool(torch.isfinite(mean).all()):
-            raise ValueError(f"mean_prior must be finite, got {values.tolist()} (NaN or inf).")
+            raise ValueError(f"mean_prior must be finite, got {mean.tolist()} (NaN or inf).")
     dof = float(D if degrees_of_freedom_prior is None else degrees_of_freedom_prior)
     if not dof > D - 1.0:
         raise ValueError(
@@ -114,10 +110,7 @@ def _given_covariance_prior(
     """``covariance_prior`` as a tensor, checked for shape and positive definiteness."""
     kind = covariance.kind
     expected = covariance.prior_covariance_shape(X.shape[1])
-    try:
-        prior = torch.as_tensor(np.asarray(value, dtype=np.float64), device=X.device).to(X.dtype)
-    except (TypeError, ValueError) as error:
-        raise TypeError(f"covariance_prior must be a number or an array: {error}") from None
+    prior = torch.as_tensor(real_values(value, "covariance_prior")).to(X)
     if tuple(prior.shape) != expected:
         raise ValueError(
             f"The parameter '{kind} covariance_prior' should have the shape of "

@@ -136,6 +136,8 @@ def encode(value: Any, key: str, writer: Writer, strict: bool) -> Any:
         return _encode_dataclass(value, key, writer, strict)
     if isinstance(value, dict) and all(isinstance(name, str) for name in value):
         return {name: encode(item, f"{key}.{name}", writer, strict) for name, item in value.items()}
+    if isinstance(value, (set, frozenset)) and all(isinstance(item, str) for item in value):
+        return sorted(value)  # read back as a list (e.g. GaussianMixture's `fixed`)
     if isinstance(value, (list, tuple)):
         items = [encode(item, f"{key}.{i}", writer, strict) for i, item in enumerate(value)]
         return {_TUPLE: items} if isinstance(value, tuple) else items

@@ -112,15 +112,15 @@ def csv_chunks(
         else:
             has_header = header
         names = tuple(cell.strip().strip('"') for cell in cells) if has_header else None
-        listed = list(names or ())
-        repeated = sorted({name for name in listed if listed.count(name) > 1})
+        layout = CsvLayout(delimiter, names, _select(names, len(cells), columns, drop, path))
+        chosen = layout.selected_names or []
+        repeated = sorted({name for name in chosen if chosen.count(name) > 1})
         if repeated:  # outputs and models match columns by name: it must be unique
             raise ValueError(
                 f"the header of {path} names column(s) {', '.join(map(repr, repeated))} more "
-                "than once; rename them (column names identify columns in models and "
-                "outputs)."
+                "than once; rename them, or leave all but one out with --drop or --columns "
+                "(column names identify columns in models and outputs)."
             )
-        layout = CsvLayout(delimiter, names, _select(names, len(cells), columns, drop, path))
     except BaseException:
         handle.close()
         raise

@@ -73,8 +73,8 @@ def check_features(features: Any, n_features: int, *, leave_one: bool = False) -
     if mask is not None:  # indexing as NumPy does: the True positions
         if mask.shape != (n_features,):
             raise ValueError(
-                f"a boolean mask of features needs {n_features} entries (one per feature), "
-                f"got {mask.shape[0] if mask.ndim else 0}."
+                f"a boolean mask of features needs {n_features} entries (shape "
+                f"({n_features},), one per feature), got shape {mask.shape}."
             )
         features = np.flatnonzero(mask).tolist()
     try:
@@ -105,18 +105,15 @@ def check_features(features: Any, n_features: int, *, leave_one: bool = False) -
 
 
 def _boolean_mask(features: Any) -> np.ndarray | None:
-    """``features`` as a NumPy bool array when it is a boolean mask, else None."""
+    """``features`` as a NumPy bool array when it is a boolean mask (a list, array,
+    tensor, pandas Series or Index of bools), else None."""
     if isinstance(features, Tensor):
         return features.cpu().numpy() if features.dtype == torch.bool else None
-    if isinstance(features, np.ndarray):
-        return features if features.dtype == np.bool_ else None
-    if (
-        isinstance(features, (list, tuple))
-        and features
-        and all(isinstance(item, (bool, np.bool_)) for item in features)
-    ):
-        return np.asarray(features, dtype=bool)
-    return None
+    try:
+        array = np.asarray(features)
+    except (TypeError, ValueError):
+        return None
+    return array if array.dtype == np.bool_ and array.size > 0 else None
 
 
 def free_features(given: Tensor, n_features: int) -> Tensor:

@@ -14,7 +14,6 @@ This module holds the densities and sampling; ``mean``, ``cov``, ``entropy`` and
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
 from typing import Any
 
@@ -24,7 +23,7 @@ from scipy import special, stats
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._gaussian_scipy_information import ScipyGaussianInformation
-from ._validation import as_output, check_random_generator, real_values
+from ._validation import as_output, check_random_generator, integer, real_values
 
 __all__ = ["ScipyGaussianMixin"]
 
@@ -270,9 +269,7 @@ class ScipyGaussianMixin(ScipyGaussianInformation):
         """
         check_is_fitted(self, "mixture_")
         sizes = [size] if np.ndim(size) == 0 else list(size)
-        if any(isinstance(n, bool) or not isinstance(n, numbers.Integral) for n in sizes):
-            raise TypeError(f"size must be an integer or a tuple of integers, got {size!r}.")
-        shape = tuple(int(n) for n in sizes)
+        shape = tuple(integer(n, "size") for n in sizes)
         if any(n < 0 for n in shape):
             raise ValueError(f"size must not be negative, got {size!r}.")
         mixture = self.mixture_

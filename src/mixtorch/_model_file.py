@@ -184,10 +184,11 @@ def _check_document(document: Any, path: Path) -> None:
 
 def file_digest(tensors: dict[str, torch.Tensor], document: dict[str, Any]) -> str:
     """SHA-256 over the tensors (:func:`tensor_digest`) and the document without its
-    digest, serialised canonically (sorted keys; floats as Python writes them, which
-    read back exactly)."""
+    digest, serialised canonically as it reads back from JSON (sorted string keys;
+    floats as Python writes them, which read back exactly)."""
     body = {key: value for key, value in document.items() if key != "sha256"}
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    # As it reads back (integer keys become strings), so writer and reader agree.
+    canonical = json.dumps(json.loads(json.dumps(body)), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(f"{tensor_digest(tensors)}|{canonical}".encode()).hexdigest()
 
 

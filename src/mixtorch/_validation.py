@@ -14,6 +14,7 @@ The differentiable path is :mod:`mixtorch.nn`.
 from __future__ import annotations
 
 import numbers
+import operator
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -302,6 +303,21 @@ def check_finite(X: torch.Tensor, what: str) -> None:
     if not bool(torch.isfinite(X).all()):
         kind = "NaN" if bool(torch.isnan(X).any()) else "infinity"
         raise ValueError(f"Input {what} contains {kind}.")
+
+
+def integer(value: Any, name: str) -> int:
+    """``value`` as an int: Python and NumPy integers, 0-d integer arrays and tensors;
+    bools, floats and strings are a ``TypeError`` naming ``name``."""
+    if isinstance(value, (bool, np.bool_)) or (
+        isinstance(value, (np.ndarray, torch.Tensor)) and value.dtype in (np.bool_, torch.bool)
+    ):
+        raise TypeError(f"{name} must be an integer, got {value!r}.")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(
+            f"{name} must be an integer, got {value!r} ({type(value).__name__})."
+        ) from None
 
 
 def real_values(values: Any, name: str) -> Any:

@@ -38,15 +38,18 @@ class VariationalScoringMixin:
         kind, and the rows too far away for those to be finite.
 
         Every Gaussian density is positive, so a non-finite entry (``-inf``, or NaN from
-        overflowing squares) only comes from a point whose squared coordinates overflow;
-        such rows get the limits of :class:`~mixtorch.Mixture`'s scoring: log-density
-        ``-inf`` and the component that wins along the ray through the point. The
+        overflowing squares) only comes from a component whose squared distance to the
+        point overflows: its density there is 0. Rows where that holds for every component
+        get the limits of :class:`~mixtorch.Mixture`'s scoring: log-density ``-inf`` and
+        the component that wins along the ray through the point. The
         posterior-mean mixture ``mixture_`` has the precisions ``nu_k W_k`` that the
         quadratic terms of the expectation use, so its limit is theirs.
         """
         tensor, kind, rows = self._prepare(X)
         weighted = self._weighted(tensor, rows)
-        far = ~torch.isfinite(weighted).all(1)
+        # A NaN is an overflowed term (inf - inf): that component's density is 0 there.
+        weighted = weighted.masked_fill_(torch.isnan(weighted), -math.inf)
+        far = ~torch.isfinite(weighted.amax(1))  # every component overflowed
         return tensor, weighted, kind, far
 
     def _log_density(self, X: Any) -> tuple[torch.Tensor, Any]:

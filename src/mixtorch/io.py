@@ -265,12 +265,14 @@ def load(path: str | os.PathLike[str], *, device: Any = None) -> Any:
     try:
         params = decode(document.get("params", {}), tensors)
         model = cls(**params)
-        # The class's declared scikit-learn constraints (data, not a method of the model).
+        # The class's declared scikit-learn constraints (data, not a method of the model),
+        # for every parameter the file holds: those `save` could not write (a callable
+        # bandwidth, an optimizer class) come back as None, which is what the model has.
         constraints = getattr(cls, "_parameter_constraints", None)
+        dropped = {str(key).split(".")[1] for key in document.get("dropped_params") or []}
         if isinstance(constraints, dict):
-            validate_parameter_constraints(
-                constraints, model.get_params(deep=False), caller_name=cls.__name__
-            )
+            held = {k: v for k, v in model.get_params(deep=False).items() if k not in dropped}
+            validate_parameter_constraints(constraints, held, caller_name=cls.__name__)
     except (TypeError, ValueError, KeyError, IndexError, AttributeError) as error:
         raise ValueError(
             f"{path}: cannot rebuild {cls.__name__} from its parameters: {error}"

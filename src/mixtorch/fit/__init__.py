@@ -5,7 +5,6 @@ The k-means functions live in :mod:`mixtorch.fit.kmeans` (``kmeans``, ``lloyd``,
 hide that module (``import mixtorch.fit.kmeans as km`` gave the function).
 """
 
-from . import kmeans
 from .em import EMTrace, fit_em
 from .gradient import GradientTrace, fit_gradient
 from .init import initial_mixture, mixture_from_responsibilities
@@ -17,7 +16,6 @@ __all__ = [
     "fit_em",
     "fit_gradient",
     "initial_mixture",
-    "kmeans",
     "kmeans_plusplus",
     "mixture_from_responsibilities",
 ]
