@@ -56,12 +56,12 @@ class ScipyKDEMixin(ScipyKDEIntegrals):
         return array
 
     def evaluate(self, points: Any) -> np.ndarray:
-        """Density at ``points``, given in SciPy's (d, m) layout.
+        """Density at ``points``, given in SciPy's (d, m) layout: ``exp(logpdf(points))``.
 
         Parameters
         ----------
         points : array-like of shape (d, m)
-            Points as columns; a 1-D array is m points when d == 1, one point otherwise.
+            As for :meth:`logpdf`.
 
         Returns
         -------
