@@ -235,3 +235,12 @@ def test_variational_priors_may_be_tensors(data):
         n_components=2, random_state=0, **{k: torch.tensor(v) for k, v in given.items()}
     ).fit(data)
     np.testing.assert_allclose(as_tensors.means_, as_lists.means_, rtol=1e-6)
+
+
+def test_meta_tensors_are_refused_with_the_reason(data):
+    meta = torch.empty(60, 2, device="meta")
+    with pytest.raises(ValueError, match="'meta' device, which holds shapes but no values"):
+        GaussianMixture(2).fit(meta)
+    fitted = Gaussian().fit(data)
+    with pytest.raises(ValueError, match="'meta' device"):
+        fitted.score_samples(meta)

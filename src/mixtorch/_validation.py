@@ -126,6 +126,11 @@ def to_tensor(
     kind = OutputKind.of(X)
     check_finite_now = allow_nan or not defer_finite
     target_device = check_device(device)
+    if isinstance(X, torch.Tensor) and X.device.type == "meta":
+        raise ValueError(
+            "X is a tensor on the 'meta' device, which holds shapes but no values; "
+            "create it on a real device (e.g. 'cpu') first."
+        )
     if isinstance(X, torch.Tensor):
         tensor = _validate_tensor(
             estimator,
