@@ -59,24 +59,22 @@ def check_features(features: Any, n_features: int, *, leave_one: bool = False) -
     ...
     ValueError
     """
-    if isinstance(features, (bool, np.bool_)) or (
-        isinstance(features, (Tensor, np.ndarray))
-        and features.dtype in (torch.bool, np.bool_)
-        and features.ndim == 0
-    ):
-        raise TypeError(f"features must be integer indices or a boolean mask, got {features!r}.")
-    if isinstance(features, (int, torch.SymInt)) or (
-        hasattr(features, "ndim") and getattr(features, "ndim", 1) == 0
-    ):
-        features = [int(features)]
     mask = _boolean_mask(features)
     if mask is not None:  # indexing as NumPy does: the True positions
+        if mask.ndim == 0:
+            raise TypeError(
+                f"features must be integer indices or a boolean mask, got {features!r}."
+            )
         if mask.shape != (n_features,):
             raise ValueError(
                 f"a boolean mask of features needs {n_features} entries (shape "
                 f"({n_features},), one per feature), got shape {mask.shape}."
             )
         features = np.flatnonzero(mask).tolist()
+    elif isinstance(features, (int, torch.SymInt)) or (
+        hasattr(features, "ndim") and getattr(features, "ndim", 1) == 0
+    ):
+        features = [int(features)]
     try:
         values = [int(index) for index in features]
         if any(float(index) != int(index) for index in features):

@@ -36,12 +36,12 @@ def _squeeze(values: Any) -> Any:
     return values
 
 
-def real_points(estimator: Any, x: Any, name: str, check_names: bool = True) -> Any:
+def real_points(estimator: Any, x: Any, name: str) -> Any:
     """``x`` as a float64 array (tensors kept) for the SciPy-style methods, complex values
     refused (:func:`~mixtorch._validation.real_values`); a DataFrame's column names are
-    checked against the fitted ones when they name features (``check_names``; as
-    ``score_samples`` does, so swapped columns are refused, not used)."""
-    if check_names and hasattr(x, "columns") and getattr(x, "ndim", 0) == 2:
+    checked against the fitted ones (as ``score_samples`` does, so swapped columns are
+    refused, not used)."""
+    if hasattr(x, "columns") and getattr(x, "ndim", 0) == 2:
         validate_data(estimator, x, reset=False, skip_check_array=True)  # names only
     return real_values(x, name)
 

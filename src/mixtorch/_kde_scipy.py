@@ -26,9 +26,8 @@ import torch
 from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
-from ._gaussian_scipy import real_points
 from ._kde_scipy_integrals import ScipyKDEIntegrals
-from ._validation import as_output
+from ._validation import as_output, real_values
 
 __all__ = ["ScipyKDEMixin"]
 
@@ -39,7 +38,7 @@ class ScipyKDEMixin(ScipyKDEIntegrals):
     # -- evaluation ------------------------------------------------------------------
     def _columns(self, points: Any) -> np.ndarray:
         """SciPy's point layout: (d, m), or (m,) when d == 1, or (d,) for one point."""
-        values = real_points(self, points, "points", check_names=False)  # columns are points
+        values = real_values(points, "points")  # columns are points: no feature names
         if isinstance(values, torch.Tensor):
             values = values.detach().cpu().to(torch.float64).numpy()
         array = np.atleast_2d(values)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ._chunks import map_chunks
+from ._scoring import far_labels
 from ._validation import OutputKind, as_output
 from .fit.variational import VariationalPosterior, expected_log_prob
 from .mixture import Mixture
@@ -53,15 +54,12 @@ class VariationalScoringMixin:
         return tensor, weighted, kind, far
 
     def _log_density(self, X: Any) -> tuple[torch.Tensor, Any]:
-        _, weighted, kind, far = self._scored(X)
-        log_density = torch.logsumexp(weighted, 1)
-        if bool(far.any()):
-            log_density[far] = -math.inf
-        return log_density, kind
+        _, weighted, kind, _ = self._scored(X)
+        return torch.logsumexp(weighted, 1), kind  # -inf on far rows (all terms -inf)
 
     def _far_labels(self, X: torch.Tensor, far: torch.Tensor) -> torch.Tensor:
         mixture: Mixture = self.mixture_  # type: ignore[attr-defined]
-        return mixture._far_labels(X[far].to(mixture.dtype))
+        return far_labels(X[far], mixture.center, mixture.centred_means, mixture.covariance)
 
     def score_samples(self, X: Any) -> Any:
         """Log of the summed expected weighted densities, as scikit-learn computes it.

@@ -316,9 +316,7 @@ def condition(
     far = ~torch.isfinite(evidence_out)
     if bool(far.any()):  # squares overflowed: the limit along the ray (see far_labels)
         labels = far_labels(values[far], centre, given_means - centre, given_covariance)
-        limit = torch.full((labels.numel(), K), -math.inf, dtype=means.dtype, device=means.device)
-        limit[torch.arange(labels.numel(), device=means.device), labels] = 0.0
-        log_weights_out[far] = limit
+        log_weights_out[far] = torch.nn.functional.one_hot(labels, K).to(means.dtype).log()
         evidence_out[far] = -math.inf
     return Conditionals(
         log_weights_out,

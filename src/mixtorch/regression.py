@@ -316,8 +316,5 @@ class GaussianMixtureRegressor(RegressorMixin, BaseEstimator):
 
 
 def _device(requested: Any, X: Any) -> torch.device:
-    if requested is not None:
-        resolved = check_device(requested)
-        assert resolved is not None
-        return resolved
-    return X.device if isinstance(X, torch.Tensor) else torch.device("cpu")
+    given = X.device if isinstance(X, torch.Tensor) else torch.device("cpu")
+    return check_device(requested) or given
