@@ -13,16 +13,17 @@ Two entry points:
   do not depend on thread timing. With few chunks the pass runs inline with the caller's
   intra-op threads (faster there), so the last bits of a fit can depend on
   ``torch.get_num_threads()``.
-* :func:`run_chunks` (scoring passes): every chunk is computed by a worker thread with
-  exactly one intra-op thread, whatever the caller's thread count, so each chunk's result
-  is bitwise the same however many threads there are, which thread computes it, and how
+* :func:`run_chunks` (scoring passes): every chunk is computed by a thread with exactly
+  one intra-op thread, whatever the caller's thread count, so each chunk's result is
+  bitwise the same however many threads there are, which thread computes it, and how
   many passes run at once.
 
-Only worker threads change their thread settings (OpenMP and MKL thread counts are
-per-thread); PyTorch also records the last requested count as the default for threads
-created later (and MKL's count is process-wide), which is put back when the last pass in
-flight ends, so passes started from several threads at once do not leave each other's
-settings behind.
+The calling thread is one of the workers. Thread counts are per thread (OpenMP's, and
+MKL's through ``mkl_set_num_threads_local``), so each worker sets its own to one and the
+caller gets its own back when the pass ends; PyTorch also records the last requested count
+as the default for threads created later, which is put back when the last pass in flight
+ends, so passes started from several threads at once do not leave each other's settings
+behind.
 
 **The GIL.** Each tensor operation is queued from Python under the GIL and runs without
 it. A worker that finds the GIL taken waits for the holder to release it, but the holder
@@ -108,8 +109,15 @@ _SETTINGS = _ThreadSettings()
 def _in_threads(fn: Callable[[int], None], n_items: int, workers: int) -> None:
     """``fn(i)`` for every ``i < n_items``, shared out to ``workers`` threads.
 
-    Each thread runs with one intra-op thread and takes the next unprocessed index until
-    none is left. The first exception raised by ``fn`` is raised here.
+    The calling thread is one of them: it starts ``workers - 1`` others and takes its
+    share, so a pass of one chunk starts no thread at all. Each thread (the caller
+    included, until it returns) runs with one intra-op thread and takes the next
+    unprocessed index until none is left. Thread counts are per thread in PyTorch
+    (OpenMP's and MKL's, ``mkl_set_num_threads_local``), so the caller's own count is
+    put back as it was, whatever other passes do meanwhile. Starting a thread and
+    joining it cost 0.1-0.3 ms on an idle 2-core machine and several ms on a busy one
+    (the new thread waits for a core): a scoring call on one row took 0.5 ms instead
+    of 0.05. The first exception raised by ``fn`` is raised here.
     """
     failures: list[BaseException] = []
     stop = threading.Event()  # a failure, or the caller interrupted (Ctrl-C)
@@ -126,16 +134,19 @@ def _in_threads(fn: Callable[[int], None], n_items: int, workers: int) -> None:
             failures.append(error)
             stop.set()
 
-    threads = [threading.Thread(target=work, daemon=True) for _ in range(workers)]
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(workers - 1)]
+    own_threads = torch.get_num_threads()
     _SETTINGS.enter()
     try:
         for thread in threads:
             thread.start()
+        work()
         for thread in threads:
             thread.join()
     finally:
         stop.set()  # workers still running (the caller was interrupted) stop after a chunk
         _SETTINGS.leave()
+        torch.set_num_threads(own_threads)
     if failures:
         raise failures[0]
 
@@ -186,15 +197,11 @@ def run_chunks(fn: Callable[[int], None], n_chunks: int, device: torch.device) -
     """``fn(i)`` for every chunk index ``i``; on CPU each call has one intra-op thread.
 
     ``fn`` writes its chunk's results into place. On CPU (OpenMP builds) chunks go to
-    ``min(torch.get_num_threads(), n_chunks)`` worker threads with one intra-op thread
-    each, or run in the calling thread when it has one intra-op thread itself, so each
-    chunk is computed single-threaded wherever it runs (see the module docstring).
-    Elsewhere (GPU) the chunks run in order in the calling thread.
+    ``min(torch.get_num_threads(), n_chunks)`` threads, the caller and others it starts,
+    with one intra-op thread each (a caller with one intra-op thread runs them all
+    itself), so each chunk is computed single-threaded wherever it runs (see the module
+    docstring). Elsewhere (GPU) the chunks run in order in the calling thread.
     """
-    # A caller with one intra-op thread computes as a worker would, so it runs the chunks
-    # itself (no thread to start: 0.3 ms of a small pass). A caller with more threads is
-    # not switched to one: torch.set_num_threads also sets MKL's process-wide count, which
-    # a concurrent pass may still need at one.
     inline = device.type != "cpu" or not _openmp_backend() or torch.get_num_threads() == 1
     if inline or n_chunks == 0:
         for index in range(n_chunks):
