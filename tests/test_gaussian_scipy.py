@@ -7,12 +7,12 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from scipy import stats
+from scipy import special, stats
 from scipy.stats import multivariate_normal
 from sklearn.exceptions import NotFittedError
 
 from conftest import make_correlated_gaussian
-from mixtorch import Gaussian
+from mixtorch import Gaussian, Mixture
 
 COVARIANCE_TYPES = ["full", "diag", "spherical", "tied"]
 
@@ -190,3 +190,117 @@ def test_named_columns_are_checked_and_complex_values_refused():
             method(frame[["b", "a"]])  # swapped columns were read as a, b
         with pytest.raises(ValueError, match="real numbers"):
             method(np.ones(2) + 1j)
+
+
+def _known(mean, cov) -> Gaussian:
+    """A float64 Gaussian with the given mean and full covariance (NumPy out)."""
+    mixture = Mixture.from_parameters([1.0], [mean], [cov], dtype=torch.float64)
+    return Gaussian.from_mixture(mixture)
+
+
+def test_cdf_lower_limit_broadcasts_against_the_points_like_scipy():
+    # independent standard normals: the mass of a box is the product of 1-D masses
+    model = _known(np.zeros(2), np.eye(2))
+    rng = np.random.default_rng(7)
+    upper = rng.uniform(-2.0, 2.0, size=(4, 3, 2))
+    lower = rng.uniform(-2.0, 2.0, size=(4, 3, 2))
+    box = np.prod(stats.norm.cdf(upper) - stats.norm.cdf(lower), axis=-1)
+    np.testing.assert_allclose(model.cdf(upper, lower_limit=lower, rng=0), box, atol=2e-5)
+    # one row of limits per point of the last two axes, shared by the first
+    rows = lower[0]
+    expected = np.prod(stats.norm.cdf(upper) - stats.norm.cdf(rows), axis=-1)
+    ours = model.cdf(upper, lower_limit=rows, rng=0)
+    assert ours.shape == (4, 3)
+    np.testing.assert_allclose(ours, expected, atol=2e-5)
+    # a single point against many limits takes the limits' shape, as in SciPy
+    point = np.array([0.5, 1.0])
+    ours = model.cdf(point, lower_limit=lower, rng=0)
+    assert ours.shape == (4, 3)
+    expected = np.prod(stats.norm.cdf(point) - stats.norm.cdf(lower), axis=-1)
+    np.testing.assert_allclose(ours, expected, atol=2e-5)
+    np.testing.assert_allclose(
+        np.exp(model.logcdf(upper, lower_limit=lower, rng=0).real), np.abs(box), rtol=1e-3
+    )
+
+
+def test_cdf_lower_limit_of_the_wrong_shape_is_named():
+    model = _known(np.zeros(2), np.eye(2))
+    with pytest.raises(ValueError, match="lower_limit must broadcast"):
+        model.cdf(np.zeros((5, 2)), lower_limit=np.zeros(3))
+    with pytest.raises(ValueError, match="lower_limit must broadcast"):
+        model.cdf(np.zeros((5, 2)), lower_limit=np.zeros((4, 2)))
+
+
+def test_one_feature_cdf_with_lower_limit_is_exact_in_both_tails():
+    mean, variance = 0.5, 4.0
+    model = _known([mean], [[variance]])
+    scale = np.sqrt(variance)
+    upper = np.array([-1.0, 0.5, 3.0, 8.0])
+    lower = np.array([-3.0, -0.5, 2.0, 7.0])
+    expected = stats.norm.cdf(upper, mean, scale) - stats.norm.cdf(lower, mean, scale)
+    # a scalar lower limit broadcasts over many points; one limit per point as (n, 1)
+    np.testing.assert_allclose(
+        model.cdf(upper, lower_limit=-3.0),
+        stats.norm.cdf(upper, mean, scale) - stats.norm.cdf(-3.0, mean, scale),
+        rtol=1e-13,
+    )
+    np.testing.assert_allclose(model.cdf(upper, lower_limit=lower[:, None]), expected, rtol=1e-12)
+    np.testing.assert_allclose(
+        model.logcdf(upper, lower_limit=lower[:, None]), np.log(expected), rtol=1e-12
+    )
+    # far in the lower tail (z = -40 and -41): the upper limit's mass dominates by 1e17
+    z_upper, z_lower = -40.0, -41.0
+    log_mass = model.logcdf(mean + scale * z_upper, lower_limit=mean + scale * z_lower)
+    assert log_mass == pytest.approx(special.log_ndtr(z_upper), rel=1e-14)
+    # and far in the upper tail (z = 40 and 41): the same mass by symmetry, not log(0)
+    log_mass = model.logcdf(mean + scale * 41.0, lower_limit=mean + scale * 40.0)
+    assert log_mass == pytest.approx(special.log_ndtr(z_upper), rel=1e-14)
+    # limits the wrong way round give the negative mass, and its log gets pi*i, as SciPy's
+    swapped = model.cdf(-1.0, lower_limit=2.0)
+    width = stats.norm.cdf(2.0, mean, scale) - stats.norm.cdf(-1.0, mean, scale)
+    assert swapped == pytest.approx(-width, rel=1e-13)
+    log_swapped = model.logcdf(-1.0, lower_limit=2.0)
+    assert log_swapped.real == pytest.approx(np.log(width), rel=1e-13)
+    assert log_swapped.imag == pytest.approx(np.pi, rel=1e-15)
+    reference = stats.multivariate_normal(mean, variance)
+    assert swapped == pytest.approx(reference.cdf(-1.0, lower_limit=2.0), rel=1e-6)
+    assert model.cdf(1.0, lower_limit=1.0) == 0.0
+    assert model.logcdf(1.0, lower_limit=1.0) == -np.inf
+
+
+def test_one_feature_narrow_interval_in_the_tail_matches_high_precision():
+    mpmath = pytest.importorskip("mpmath")
+    model = _known([0.0], [[1.0]])
+    for low, high in ((-30.0, -29.99), (29.99, 30.0), (-0.01, 0.0), (5.0, 40.0)):
+        with mpmath.workdps(500):  # 1 - ncdf(30) is 5e-198
+            exact = mpmath.log(mpmath.ncdf(high) - mpmath.ncdf(low))
+        assert model.logcdf(high, lower_limit=low) == pytest.approx(float(exact), rel=1e-9)
+
+
+def test_cdf_refuses_nan_but_takes_infinite_limits():
+    model1 = _known([0.0], [[1.0]])
+    model2 = _known(np.zeros(2), np.eye(2))
+    for model, point in ((model1, [0.0, np.nan]), (model2, [np.nan, 0.0])):
+        for method in (model.cdf, model.logcdf):
+            with pytest.raises(ValueError, match="x contains NaN"):
+                method(point)
+    with pytest.raises(ValueError, match="lower_limit contains NaN"):
+        model2.cdf([0.0, 0.0], lower_limit=[np.nan, 0.0])
+    np.testing.assert_allclose(model1.cdf([-np.inf, 0.0, np.inf]), [0.0, 0.5, 1.0], rtol=1e-15)
+    assert model2.cdf([np.inf, 0.0], rng=0) == pytest.approx(0.5, abs=1e-5)
+    assert model2.cdf([-np.inf, 0.0], rng=0) == 0.0
+
+
+def test_tensor_logcdf_of_a_negative_mass_keeps_its_sign():
+    mean = torch.zeros(2, dtype=torch.float64)
+    model = Gaussian.from_torch(
+        torch.distributions.MultivariateNormal(mean, torch.eye(2, dtype=torch.float64))
+    )
+    lower = torch.tensor([1.0, -1.0], dtype=torch.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "casting complex values to real" warning
+        log_mass = model.logcdf(torch.zeros(2, dtype=torch.float64), lower_limit=lower, rng=0)
+    assert log_mass.dtype == torch.complex128
+    width = (stats.norm.cdf(1.0) - stats.norm.cdf(0.0)) * (stats.norm.cdf(0.0) - stats.norm.cdf(-1))
+    assert log_mass.real.item() == pytest.approx(np.log(width), abs=1e-4)
+    assert log_mass.imag.item() == pytest.approx(np.pi)

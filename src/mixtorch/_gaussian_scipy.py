@@ -46,6 +46,45 @@ def real_points(estimator: Any, x: Any, name: str) -> Any:
     return real_values(x, name)
 
 
+def _float64_numpy(values: Any, name: str) -> np.ndarray:
+    """``values`` (an array or a tensor) as float64 NumPy; NaN refused, naming ``name``
+    (infinite limits are meaningful for a distribution function, a NaN is not)."""
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu().to(torch.float64).numpy()
+    values = np.asarray(values, dtype=np.float64)
+    if np.isnan(values).any():
+        raise ValueError(
+            f"{name} contains NaN; the distribution function needs numbers (infinite "
+            f"limits are allowed): drop or impute the missing values first."
+        )
+    return values
+
+
+def _normal_interval(lower: np.ndarray, upper: np.ndarray, log: bool) -> np.ndarray:
+    """``P(lower < Z <= upper)`` for a standard normal ``Z`` (or its log), exactly and
+    without cancellation in either tail; negative when ``lower > upper``, with SciPy's
+    complex logarithm (imaginary part pi) for those entries."""
+    sign = np.where(lower > upper, -1.0, 1.0)
+    low, high = np.minimum(lower, upper), np.maximum(lower, upper)
+    # the mass of [a, b] equals that of [-b, -a]: work on the side of the lower tail,
+    # where log_ndtr keeps its relative accuracy
+    flip = low + high > 0
+    low, high = np.where(flip, -high, low), np.where(flip, -low, high)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_high = special.log_ndtr(high)
+        gap = special.log_ndtr(low) - log_high  # <= 0: log of Phi(low) / Phi(high)
+        # log(1 - exp(gap)), accurate for small and large |gap| alike
+        log_mass = log_high + np.where(
+            gap > -math.log(2.0), np.log(-np.expm1(gap)), np.log1p(-np.exp(gap))
+        )
+    log_mass = np.where(low == high, -np.inf, log_mass)
+    if not log:
+        return sign * np.exp(log_mass)
+    if (sign < 0).any():
+        return log_mass + np.where(sign < 0, 1j * math.pi, 0.0)
+    return log_mass
+
+
 class ScipyGaussianMixin(ScipyGaussianInformation):
     """``multivariate_normal``'s methods and attributes, for a fitted ``Gaussian``."""
 
@@ -85,7 +124,9 @@ class ScipyGaussianMixin(ScipyGaussianInformation):
         Raises
         ------
         ValueError
-            If the last axis of ``x`` does not have n_features values.
+            If the last axis of ``x`` does not have n_features values, or ``x`` holds NaN
+            or infinite values (refused as ``score_samples`` refuses them; SciPy gives
+            NaN and ``-inf``).
 
         See Also
         --------
@@ -143,28 +184,47 @@ class ScipyGaussianMixin(ScipyGaussianInformation):
 
     def _cdf(self, x: Any, log: bool, lower_limit: Any, rng: Any) -> Any:
         points, lead = self._points(x)
-        values = (
-            points.detach().cpu().to(torch.float64).numpy()
-            if isinstance(points, torch.Tensor)
-            else points
-        )
+        values = _float64_numpy(points, "x")
         mean, covariance = self._float64_parameters()
-        if mean.shape[0] == 1 and lower_limit is None:
-            z = (values[:, 0] - mean[0]) / math.sqrt(covariance[0, 0])
-            result = special.log_ndtr(z) if log else special.ndtr(z)
+        D = mean.shape[0]
+        if lower_limit is not None:  # broadcast against the points, as SciPy does
+            lower = _float64_numpy(real_values(lower_limit, "lower_limit"), "lower_limit")
+            try:
+                upper, broadcast = np.broadcast_arrays(values.reshape(*lead, D), lower)
+            except ValueError:
+                upper = broadcast = np.empty((0,))
+            if upper.shape[-1] != D:
+                raise ValueError(
+                    f"lower_limit must broadcast against the points of x, shape "
+                    f"{(*lead, D)}, keeping {D} values on the last axis; got shape "
+                    f"{lower.shape}."
+                )
+            lead = upper.shape[:-1]
+            values, lower_limit = upper.reshape(-1, D), broadcast.reshape(-1, D)
+        if D == 1:
+            scale = math.sqrt(covariance[0, 0])
+            z = (values[:, 0] - mean[0]) / scale
+            if lower_limit is None:
+                result = special.log_ndtr(z) if log else special.ndtr(z)
+            else:
+                result = _normal_interval((lower_limit[:, 0] - mean[0]) / scale, z, log)
         else:
             frozen = stats.multivariate_normal(mean, covariance, allow_singular=True)
             method = frozen.logcdf if log else frozen.cdf
             result = np.asarray(method(values, lower_limit=lower_limit, rng=rng)).reshape(-1)
         result = result.reshape(lead)
         if isinstance(x, torch.Tensor):
-            return _squeeze(torch.as_tensor(result, dtype=self.mixture_.dtype, device=x.device))
+            dtype = self.mixture_.dtype
+            if np.iscomplexobj(result):  # the log of a negative mass keeps its sign as pi*i
+                dtype = torch.complex128 if dtype == torch.float64 else torch.complex64
+            return _squeeze(torch.as_tensor(result, dtype=dtype, device=x.device))
         return _squeeze(result)
 
     def cdf(self, x: Any, *, lower_limit: Any = None, rng: Any = None) -> Any:
         """Cumulative distribution function, ``P(X <= x)`` element-wise.
 
-        With one feature it is the exact normal CDF; otherwise it is
+        With one feature it is the exact normal CDF (or, given ``lower_limit``, the exact
+        mass between the limits); otherwise it is
         ``scipy.stats.multivariate_normal(self.mean, self.cov).cdf(x, lower_limit=...,
         rng=...)``, SciPy's quasi-Monte Carlo integration [1]_ (absolute error about 1e-5).
 
@@ -172,15 +232,27 @@ class ScipyGaussianMixin(ScipyGaussianInformation):
         ----------
         x : array-like or Tensor of shape (..., n_features)
             Upper integration limits, shaped as for :meth:`logpdf`.
-        lower_limit : array-like of shape (n_features,), default=None
-            Lower integration limits, as in SciPy; None integrates from minus infinity.
+        lower_limit : array-like or Tensor, default=None
+            Lower integration limits, broadcast against the points of ``x`` (shape
+            ``(..., n_features)``) as in SciPy, e.g. one limit per feature of shape
+            (n_features,) or one row per point; None integrates from minus infinity. As in
+            SciPy, the result is negative where an odd number of lower limits exceed ``x``.
         rng : numpy.random.Generator or int, default=None
             Seed or generator for SciPy's integration (more than one feature).
 
         Returns
         -------
         probability : float, ndarray or Tensor
-            Of shape ``x.shape[:-1]`` with length-1 axes dropped, values in [0, 1].
+            Of the broadcast shape of the points (``x.shape[:-1]`` without
+            ``lower_limit``) with length-1 axes dropped, values in [0, 1] (in [-1, 1] with
+            lower limits above ``x``).
+
+        Raises
+        ------
+        ValueError
+            If ``x`` or ``lower_limit`` contains NaN (infinite limits are fine), if the last
+            axis of ``x`` does not have n_features values, or if ``lower_limit`` does not
+            broadcast against the points of ``x``.
 
         See Also
         --------
@@ -216,7 +288,13 @@ class ScipyGaussianMixin(ScipyGaussianInformation):
         Returns
         -------
         log_probability : float, ndarray or Tensor
-            Of shape ``x.shape[:-1]`` with length-1 axes dropped.
+            Shaped as for :meth:`cdf`; complex, with imaginary part pi, where :meth:`cdf`
+            is negative (lower limits above ``x``), as in SciPy.
+
+        Raises
+        ------
+        ValueError
+            As for :meth:`cdf`.
 
         See Also
         --------
