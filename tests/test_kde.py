@@ -201,6 +201,36 @@ def test_samples_follow_the_kde_in_one_dimension():
     assert shifted < stats.kstest(samples[:, 0], cdf).pvalue
 
 
+@pytest.mark.parametrize("count", [0, np.int64(0), np.array(0), torch.tensor(0)])
+def test_zero_draws_are_an_empty_array_as_in_sklearn_and_scipy(count):
+    X = _blobs(40, 3)
+    ours = GaussianKDE(0.5).fit(X)
+    theirs = KernelDensity(bandwidth=0.5).fit(X).sample(count, random_state=0)
+    draws = ours.sample(count, random_state=0)
+    assert draws.shape == theirs.shape == (0, 3)
+    assert draws.dtype == theirs.dtype == np.float64
+    resampled = ours.resample(count, seed=0)
+    assert resampled.shape == stats.gaussian_kde(X.T).resample(0, seed=0).shape == (3, 0)
+    tensor_draws = GaussianKDE(0.5).fit(torch.tensor(X, dtype=torch.float32)).sample(count)
+    assert isinstance(tensor_draws, torch.Tensor)
+    assert tensor_draws.shape == (0, 3) and tensor_draws.dtype == torch.float32
+
+
+def test_sample_counts_as_sklearn_takes_them():
+    X = _blobs(40, 2)
+    ours, theirs = GaussianKDE(0.3).fit(X), KernelDensity(bandwidth=0.3).fit(X)
+    for count in (np.array(3), torch.tensor(3)):  # 0-d integer arrays, as NumPy takes them
+        assert ours.sample(count).shape == theirs.sample(count).shape == (3, 2)
+    assert ours.resample(np.array(4)).shape == (2, 4)
+    for count, error in ((-2, ValueError), (2.0, TypeError), (True, TypeError)):
+        with pytest.raises(error, match="n_samples must be an integer"):
+            ours.sample(count)
+    with pytest.raises(ValueError, match="size must be an integer >= 0"):
+        ours.resample(-1)
+    with pytest.raises(ValueError, match="random_state"):
+        ours.sample(0, random_state="seed")
+
+
 def test_samples_have_the_kde_mean_and_covariance():
     X = _blobs(200, 2)
     kde = GaussianKDE().fit(X)
@@ -273,8 +303,8 @@ def test_bad_data_and_weights():
     kde = GaussianKDE().fit(X)
     with pytest.raises(ValueError, match="features"):
         kde.score_samples(np.ones((3, 3)))
-    with pytest.raises(ValueError, match="n_samples"):
-        kde.sample(0)
+    with pytest.raises(ValueError, match="n_samples must be an integer >= 0"):
+        kde.sample(-1)
     with pytest.raises(InvalidParameterError, match="'algorithm' parameter"):
         GaussianKDE(algorithm="tree").fit(X)
 

@@ -27,7 +27,7 @@ from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
 from ._kde_scipy_integrals import ScipyKDEIntegrals
-from ._validation import as_output, real_values
+from ._validation import as_output, integer, real_values
 
 __all__ = ["ScipyKDEMixin"]
 
@@ -163,7 +163,8 @@ class ScipyKDEMixin(ScipyKDEIntegrals):
         Parameters
         ----------
         size : int, default=None
-            Number of points; None draws ``int(neff)``, as SciPy does.
+            Number of points (0 gives a (d, 0) array); None draws ``int(neff)``, as SciPy
+            does.
         seed : int, numpy Generator/RandomState or torch.Generator, default=None
             Seed for these draws; None uses the estimator's ``random_state``.
 
@@ -185,7 +186,9 @@ class ScipyKDEMixin(ScipyKDEIntegrals):
         (1, 5)
         """
         check_is_fitted(self, "mixture_")
-        count = int(self.neff) if size is None else size
+        count = int(self.neff) if size is None else integer(size, "size")
+        if count < 0:
+            raise ValueError(f"size must be an integer >= 0, got {count}.")
         samples = self.sample(count, random_state=seed)  # type: ignore[attr-defined]
         return samples.T
 

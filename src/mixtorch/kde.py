@@ -27,6 +27,7 @@ from ._mixture_checks import check_n_samples
 from ._validation import (
     as_output,
     check_random_generator,
+    integer,
     normalised_sample_weight,
     resolve_dtype,
     to_tensor,
@@ -128,6 +129,13 @@ default='scott'
     The SciPy ``gaussian_kde`` surface (``evaluate``, ``resample``, ``integrate_*``,
     ``marginal``, ``set_bandwidth``, ``dataset``, ``covariance``, ...) is in
     :class:`mixtorch._kde_scipy.ScipyKDEMixin`, with SciPy's (d, m) layout.
+
+    Coming from scikit-learn's ``KernelDensity``: a float ``bandwidth`` is the same ``h``
+    and ``score`` is the same summed log-likelihood, but the default bandwidth is 'scott'
+    (not 1.0), 'scott' and 'silverman' are SciPy's factors times the data covariance
+    (scikit-learn's are the bare factors, ``H = factor**2 I``), and ``bandwidth_`` is the
+    matrix ``H`` (``h**2 I`` for a float) where scikit-learn's is the scalar ``h``, which
+    is ``factor_`` here. The kernel is Gaussian and the distance Euclidean, always.
 
     The rules of thumb are Scott's [1]_ and Silverman's [2]_; 'loo' maximises the
     leave-one-out (pseudo-) likelihood [3]_; ``algorithm='fft'`` bins linearly and
@@ -299,6 +307,9 @@ default='scott'
         Parameters
         ----------
         n_samples : int, default=1
+            Number of draws (a Python or NumPy integer, or a 0-d integer array or tensor);
+            0 gives an empty array, as scikit-learn's ``KernelDensity.sample`` and SciPy's
+            ``resample`` do.
         random_state : int, RandomState, Generator or torch.Generator, optional
 
         Returns
@@ -307,6 +318,12 @@ default='scott'
         """
         check_is_fitted(self, "mixture_")
         device = self._data.device
+        n_samples = integer(n_samples, "n_samples")
+        if n_samples < 0:
+            raise ValueError(f"n_samples must be an integer >= 0, got {n_samples}.")
+        if n_samples == 0:  # scikit-learn's and SciPy's KDEs give no rows, not an error
+            check_random_generator(random_state, device)  # a bad seed is refused all the same
+            return as_output(self._data.new_empty((0, self._data.shape[1])), self._fit_kind)
         itemsize = self._data.element_size()
         n_samples = check_n_samples(n_samples, 2 * (itemsize * self._data.shape[1] + 16), device)
         generator = check_random_generator(random_state, device)
