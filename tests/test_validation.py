@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from scipy.stats import multivariate_normal
+from sklearn.neighbors import KernelDensity
 
 import mixtorch
 from mixtorch import (
@@ -190,8 +191,14 @@ def test_sample_count_is_checked(data, n, error):
 
 
 def test_non_numeric_sample_weight_names_the_parameter(data):
-    with pytest.raises(TypeError, match="sample_weight must be an array of numbers"):
+    # NumPy's (and so scikit-learn's) error types: ValueError for strings, TypeError for
+    # objects that are no numbers at all
+    with pytest.raises(ValueError, match="sample_weight must be an array of numbers"):
         Gaussian().fit(data, sample_weight="a")
+    with pytest.raises(TypeError, match="sample_weight must be an array of numbers"):
+        Gaussian().fit(data, sample_weight=[object()] * len(data))
+    with pytest.raises(ValueError):  # as scikit-learn's
+        KernelDensity().fit(data, sample_weight=["a"] * len(data))
 
 
 @pytest.mark.parametrize("count", ["3", None, 2.0, True])
@@ -224,7 +231,7 @@ def test_callbacks_must_be_callable(data):
 def test_variational_priors_must_be_finite(prior, message, data):
     with pytest.raises(ValueError, match=message):
         BayesianGaussianMixture(n_components=2, **prior).fit(data)
-    with pytest.raises(TypeError, match="mean_prior must be an array of numbers"):
+    with pytest.raises(ValueError, match="mean_prior must be an array of numbers"):
         BayesianGaussianMixture(n_components=2, mean_prior=["a", "b"]).fit(data)
 
 

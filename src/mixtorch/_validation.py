@@ -329,8 +329,9 @@ def real_values(values: Any, name: str) -> Any:
     """``values`` as a float64 NumPy array, or the tensor itself.
 
     Complex values are a ``ValueError`` (NumPy would drop their imaginary parts, with
-    only a warning) and anything that is not numbers a ``TypeError``, both naming
-    ``name``.
+    only a warning); anything that is not numbers raises what NumPy's conversion raised,
+    as scikit-learn's validation does (a ``ValueError`` for strings, a ``TypeError`` for
+    other objects), both naming ``name``.
     """
     if isinstance(values, torch.Tensor):
         if values.is_complex():
@@ -341,7 +342,8 @@ def real_values(values: Any, name: str) -> Any:
         complex_values = array.dtype.kind == "c"
         array = array.real.astype(np.float64)
     except (TypeError, ValueError) as error:
-        raise TypeError(f"{name} must be an array of numbers: {error}") from None
+        kind = ValueError if isinstance(error, ValueError) else TypeError
+        raise kind(f"{name} must be an array of numbers: {error}") from None
     if complex_values:
         raise ValueError(f"{name} must be real numbers, got complex values.")
     return array
