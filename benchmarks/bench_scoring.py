@@ -22,6 +22,12 @@ with the pause every call of both libraries starts cold, as a user's call usuall
 The script also prints the largest difference between the two libraries' answers
 (log-densities and responsibilities; label disagreements) and the CPU time of the best
 calls, which moves less than wall time on a loaded machine.
+
+A second table times small batches (1 to 10,000 rows of the same data, as a service
+scoring requests calls): there the fixed cost of a call (validation, setting up the pass,
+converting the result) dominates. Calls come back to back in blocks of ``--batch-calls``
+per library, the blocks alternating three times; each figure is the best block's median.
+``--small-only`` runs only this table.
 """
 
 from __future__ import annotations
@@ -112,6 +118,45 @@ def difference(method: str, theirs: Any, ours: Any) -> float:
     return float(np.max(np.abs(np.asarray(theirs, dtype=np.float64) - np.asarray(ours))))
 
 
+SMALL_BATCHES = (1, 100, 1_000, 10_000)
+SMALL_METHODS = ("score_samples", "predict", "predict_proba")
+
+
+def small_batches(reference: Any, ours: Any, X: np.ndarray, calls: int) -> list[dict]:
+    """Median seconds per call on the first n rows, back to back, for each batch size."""
+    rows = []
+    for n in SMALL_BATCHES:
+        batch = np.ascontiguousarray(X[:n])
+        for method in SMALL_METHODS:
+            best = {"sklearn": math.inf, "mixtorch": math.inf}
+            for _ in range(3):
+                for name, model in (("sklearn", reference), ("mixtorch", ours)):
+                    call = getattr(model, method)
+                    for _ in range(3):
+                        call(batch)
+                    times = [timed(call, batch)[0] for _ in range(calls)]
+                    best[name] = min(best[name], float(np.median(times)))
+            rows.append(
+                {
+                    "n": n,
+                    "method": method,
+                    "sklearn_s": best["sklearn"],
+                    "mixtorch_s": best["mixtorch"],
+                    "ratio": best["sklearn"] / best["mixtorch"],
+                }
+            )
+    return rows
+
+
+def print_small(case: str, rows: list[dict]) -> None:
+    for row in rows:
+        print(
+            f"{case:16s} {row['n']:6d} {row['method']:14s} {row['sklearn_s'] * 1e3:8.3f}ms "
+            f"{row['mixtorch_s'] * 1e3:8.3f}ms {row['ratio']:6.2f}x",
+            flush=True,
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="N=20k instead of 200k")
@@ -125,16 +170,23 @@ def main() -> None:
         action="store_true",
         help="mixtorch's float32 products through torch.mm (MKL) instead of oneDNN",
     )
+    parser.add_argument("--small-only", action="store_true", help="only the small-batch table")
+    parser.add_argument(
+        "--batch-calls", type=int, default=31, help="calls per block in the small-batch table"
+    )
     args = parser.parse_args()
     if args.no_onednn:
         torch.backends.mkldnn.enabled = False
     n = 20_000 if args.quick else 200_000
     machine = describe()
     print(f"{summary(machine)}; N={n}, D=16, K=16")
-    rows = []
+    rows: list[dict] = []
+    small: list[dict] = []
+    kinds = () if args.small_only else ("full", "diag")
     header = f"{'case':22s} {'method':14s} {'sklearn':>9s} {'mixtorch':>9s} {'ratio':>7s}"
-    print(header + f" {'target':>7s} {'cpu ratio':>9s}  max difference")
-    for kind in ("full", "diag"):
+    if kinds:
+        print(header + f" {'target':>7s} {'cpu ratio':>9s}  max difference")
+    for kind in kinds:
         for dtype in (np.float32, np.float64):
             X = make_data(n, 16, 16, dtype)
             reference, ours = twin_models(X, 16, kind)
@@ -148,8 +200,21 @@ def main() -> None:
                     flush=True,
                 )
                 rows.append({"case": case, "method": method, **values})
+    print(f"\nsmall batches (median of {args.batch_calls} calls back to back, best of 3 blocks)")
+    print(
+        f"{'case':16s} {'rows':>6s} {'method':14s} {'sklearn':>10s} {'mixtorch':>10s} {'ratio':>7s}"
+    )
+    for kind in ("full", "diag"):
+        for dtype in (np.float32, np.float64):
+            X = make_data(20_000, 16, 16, dtype)
+            reference, ours = twin_models(X, 16, kind)
+            case = f"{kind} {np.dtype(dtype).name}"
+            found = small_batches(reference, ours, X, args.batch_calls)
+            print_small(case, found)
+            small += [{"case": case, **row} for row in found]
     if args.json:
-        args.json.write_text(json.dumps({"machine": machine, "n": n, "rows": rows}, indent=2))
+        document = {"machine": machine, "n": n, "rows": rows, "small_batches": small}
+        args.json.write_text(json.dumps(document, indent=2))
 
 
 if __name__ == "__main__":
