@@ -18,9 +18,9 @@ Two entry points:
   bitwise the same however many threads there are, which thread computes it, and how
   many passes run at once.
 
-The calling thread is one of the workers. Thread counts are per thread (OpenMP's, and
-MKL's through ``mkl_set_num_threads_local``), so each worker sets its own to one and the
-caller gets its own back when the pass ends; PyTorch also records the last requested count
+Thread counts are per thread (OpenMP's, and MKL's through ``mkl_set_num_threads_local``),
+so each worker sets its own to one; a pass of one chunk runs in the calling thread, whose
+count is put back when the pass ends. PyTorch also records the last requested count
 as the default for threads created later, which is put back when the last pass in flight
 ends, so passes started from several threads at once do not leave each other's settings
 behind.
@@ -109,15 +109,19 @@ _SETTINGS = _ThreadSettings()
 def _in_threads(fn: Callable[[int], None], n_items: int, workers: int) -> None:
     """``fn(i)`` for every ``i < n_items``, shared out to ``workers`` threads.
 
-    The calling thread is one of them: it starts ``workers - 1`` others and takes its
-    share, so a pass of one chunk starts no thread at all. Each thread (the caller
-    included, until it returns) runs with one intra-op thread and takes the next
-    unprocessed index until none is left. Thread counts are per thread in PyTorch
-    (OpenMP's and MKL's, ``mkl_set_num_threads_local``), so the caller's own count is
-    put back as it was, whatever other passes do meanwhile. Starting a thread and
-    joining it cost 0.1-0.3 ms on an idle 2-core machine and several ms on a busy one
-    (the new thread waits for a core): a scoring call on one row took 0.5 ms instead
-    of 0.05. The first exception raised by ``fn`` is raised here.
+    Each thread runs with one intra-op thread and takes the next unprocessed index until
+    none is left. With one worker that thread is the caller itself (its own thread count
+    set to one for the pass and put back after; counts are per thread in PyTorch,
+    OpenMP's and MKL's through ``mkl_set_num_threads_local``), so a one-chunk pass starts
+    no thread: starting and joining one cost 0.1-0.3 ms on an idle 2-core machine and
+    several ms on a busy one (a one-row diag ``predict`` took 4.3 ms instead of 0.15).
+    With more, the caller waits for fresh threads. Letting it take a share instead was
+    measured and is slower after the caller has slept (as between a user's calls): 200k
+    rows, K=D=16, 0.25 s pauses, three alternating runs, diag float32 ``score_samples``
+    5.5-8.1 ms with fresh threads against 8.5-11.1 ms with the caller as one of the two
+    workers (full float32 12-17 against 15-25 ms), probably for the reason kept worker
+    threads were (docs/benchmarks.md: woken threads traced sharing one core; not traced
+    here). The first exception raised by ``fn`` is raised here.
     """
     failures: list[BaseException] = []
     stop = threading.Event()  # a failure, or the caller interrupted (Ctrl-C)
@@ -134,19 +138,22 @@ def _in_threads(fn: Callable[[int], None], n_items: int, workers: int) -> None:
             failures.append(error)
             stop.set()
 
-    threads = [threading.Thread(target=work, daemon=True) for _ in range(workers - 1)]
-    own_threads = torch.get_num_threads()
+    alone = workers == 1  # the caller computes; otherwise it waits for fresh threads
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(0 if alone else workers)]
+    own_threads = torch.get_num_threads() if alone else 0
     _SETTINGS.enter()
     try:
         for thread in threads:
             thread.start()
-        work()
+        if alone:
+            work()
         for thread in threads:
             thread.join()
     finally:
         stop.set()  # workers still running (the caller was interrupted) stop after a chunk
         _SETTINGS.leave()
-        torch.set_num_threads(own_threads)
+        if alone:
+            torch.set_num_threads(own_threads)
     if failures:
         raise failures[0]
 
@@ -197,10 +204,10 @@ def run_chunks(fn: Callable[[int], None], n_chunks: int, device: torch.device) -
     """``fn(i)`` for every chunk index ``i``; on CPU each call has one intra-op thread.
 
     ``fn`` writes its chunk's results into place. On CPU (OpenMP builds) chunks go to
-    ``min(torch.get_num_threads(), n_chunks)`` threads, the caller and others it starts,
-    with one intra-op thread each (a caller with one intra-op thread runs them all
-    itself), so each chunk is computed single-threaded wherever it runs (see the module
-    docstring). Elsewhere (GPU) the chunks run in order in the calling thread.
+    ``min(torch.get_num_threads(), n_chunks)`` threads with one intra-op thread each (a
+    single chunk, or a caller with one intra-op thread, runs in the calling thread), so
+    each chunk is computed single-threaded wherever it runs (see the module docstring).
+    Elsewhere (GPU) the chunks run in order in the calling thread.
     """
     inline = device.type != "cpu" or not _openmp_backend() or torch.get_num_threads() == 1
     if inline or n_chunks == 0:
