@@ -7,6 +7,7 @@ import pytest
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils import get_tags
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from mixtorch import Gaussian, GaussianMixture
@@ -16,6 +17,9 @@ from mixtorch import Gaussian, GaussianMixture
     [
         GaussianMixture(n_components=2, random_state=0, max_iter=200),
         GaussianMixture(n_components=2, covariance_type="diag", random_state=0, max_iter=200),
+        GaussianMixture(n_components=2, covariance_type="tied", random_state=0, max_iter=200),
+        GaussianMixture(2, covariance_type="spherical", random_state=0, max_iter=200),
+        GaussianMixture(n_components=2, missing_values=np.nan, random_state=0, max_iter=200),
         Gaussian(reg_covar=1e-9),
     ]
 )
@@ -35,3 +39,17 @@ def test_pipeline_and_grid_search_pick_the_true_number_of_components():
     search.fit(X)
     assert search.best_params_ == {"gaussianmixture__n_components": 3}
     assert np.isfinite(search.best_score_)
+
+
+def test_the_nan_tag_follows_missing_values():
+    # scikit-learn reads the tag (its NaN/inf check skips NaN for such estimators; meta-
+    # estimators pass NaN through); infinity stays an error either way.
+    assert not get_tags(GaussianMixture()).input_tags.allow_nan
+    model = GaussianMixture(2, missing_values=np.nan, random_state=0)
+    assert get_tags(model).input_tags.allow_nan
+    X = np.random.default_rng(0).normal(size=(60, 2))
+    X[3, 1] = np.nan
+    assert np.isfinite(model.fit(X).score_samples(X)).all()
+    X[4, 0] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        model.fit(X)

@@ -271,6 +271,13 @@ class GaussianMixture(
         self.missing_values = missing_values
         self.fixed = fixed
 
+    def __sklearn_tags__(self) -> Any:
+        """scikit-learn's tags; NaN input is allowed when ``missing_values`` is NaN (what
+        pipelines, ``check_estimator`` and meta-estimators read)."""
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = self.missing_values is not None
+        return tags
+
     @classmethod
     def _params_of(cls, mixture: Mixture) -> dict[str, Any]:
         return {"n_components": mixture.n_components, "covariance_type": mixture.covariance_type}
