@@ -10,6 +10,7 @@ import torch
 from scipy import stats
 from scipy.optimize import minimize_scalar
 from scipy.special import logsumexp
+from sklearn.exceptions import NotFittedError
 from sklearn.neighbors import KernelDensity
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import check_estimator, parametrize_with_checks
@@ -259,9 +260,14 @@ def test_fft_matches_exact_within_documented_error(d):
     np.testing.assert_allclose(fast.score_samples(far), exact.score_samples(far), rtol=1e-12)
 
 
-def test_fft_rejects_four_dimensions():
-    with pytest.raises(ValueError, match="1-D to 3-D"):
-        GaussianKDE(algorithm="fft").fit(_blobs(50, 4))
+@pytest.mark.parametrize("bandwidth", ["scott", "loo", 0.5])
+def test_fft_rejects_four_dimensions_before_fitting_anything(bandwidth):
+    kde = GaussianKDE(bandwidth, algorithm="fft")
+    with pytest.raises(ValueError, match="1-D to 3-D data, got 4-D; use algorithm='exact'"):
+        kde.fit(_blobs(50, 4))
+    assert not hasattr(kde, "mixture_")  # a failed fit leaves no fitted model behind
+    with pytest.raises(NotFittedError):
+        kde.score_samples(_blobs(5, 4))
 
 
 # -- validation -----------------------------------------------------------------------------

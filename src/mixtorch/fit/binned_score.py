@@ -21,13 +21,13 @@ from .binned import (
 )
 from .fft_kde import (
     MAX_FAR_FRACTION,
-    MAX_FEATURES,
     MAX_SCORE_SPACING,
     SCORE_CELLS,
     SCORE_MARGIN,
     SCORE_MAX_SIZES,
     TAIL_POINTS,
     bulk_quantiles,
+    check_binned_features,
 )
 
 __all__ = ["LogDensityGrid", "log_density_grid"]
@@ -142,8 +142,7 @@ def log_density_grid(
         ``MAX_SCORE_SPACING`` kernel widths (outliers aside).
     """
     n_features = X.shape[1]
-    if n_features > MAX_FEATURES:
-        raise ValueError(f"algorithm='fft' handles 1-D to 3-D data, got {n_features}-D.")
+    check_binned_features(n_features)
     cholesky, info = torch.linalg.cholesky_ex(H.to(torch.float64))
     if int(info) != 0:
         raise ValueError("algorithm='fft' needs a positive definite bandwidth matrix.")

@@ -81,7 +81,7 @@ from .binned import (
     linear_binning,
 )
 
-__all__ = ["bulk_quantiles", "check_grid_size", "density_on_grid"]
+__all__ = ["bulk_quantiles", "check_binned_features", "check_grid_size", "density_on_grid"]
 
 #: Kernel truncation radius (Mahalanobis): exp(-8.6**2 / 2) = 9e-17.
 KERNEL_RADIUS = 8.6
@@ -106,6 +106,24 @@ MEMORY_LIMIT_BYTES = 2 * 2**30
 MAX_FEATURES = 3
 
 
+def check_binned_features(n_features: int) -> None:
+    """Refuse data of more than :data:`MAX_FEATURES` features, saying what to use instead.
+
+    Examples
+    --------
+    >>> check_binned_features(3)
+    >>> check_binned_features(4)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: algorithm='fft' handles 1-D to 3-D data, got 4-D; use algorithm='exact' ...
+    """
+    if n_features > MAX_FEATURES:
+        raise ValueError(
+            f"algorithm='fft' handles 1-D to 3-D data, got {n_features}-D; use "
+            "algorithm='exact' for more features."
+        )
+
+
 def check_grid_size(value: Any, n_features: int, parameter: str = "grid_size") -> list[int] | None:
     """Validate ``grid_size`` (None, an int, or one int per axis) and the memory it needs;
     errors name ``parameter``.
@@ -116,8 +134,7 @@ def check_grid_size(value: Any, n_features: int, parameter: str = "grid_size") -
     """
     if value is None:
         return None
-    if n_features > MAX_FEATURES:
-        raise ValueError(f"algorithm='fft' handles 1-D to 3-D data, got {n_features}-D.")
+    check_binned_features(n_features)
     if isinstance(value, (np.ndarray, Tensor)) and value.ndim == 1:
         value = value.tolist()  # one size per axis, as a sequence
     nodes = " (grid nodes go in an (M, n_features) array)" if parameter == "grid" else ""
