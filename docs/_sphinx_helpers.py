@@ -27,7 +27,16 @@ API_MODULES = {
     "mixtorch.selection": "Model selection (``mixtorch.selection``)",
     "mixtorch.io": "Saving and loading (``mixtorch.io``)",
     "mixtorch.plotting": "Plots (``mixtorch.plotting``)",
+    "mixtorch.fit": "Fitting algorithms as functions (``mixtorch.fit``)",
+    "mixtorch.fit.kmeans": "k-means and its seeding (``mixtorch.fit.kmeans``)",
+    "mixtorch.fit.variational": "Variational Bayes (``mixtorch.fit.variational``)",
+    "mixtorch.fit.streaming": "Streaming fits (``mixtorch.fit.streaming``)",
+    "mixtorch.fit.stepwise": "Mini-batch (stepwise) EM (``mixtorch.fit.stepwise``)",
+    "mixtorch.fit.bandwidth": "KDE bandwidths (``mixtorch.fit.bandwidth``)",
 }
+
+#: Modules whose names the pages after them do not repeat.
+_DOCUMENTED_ABOVE = ("mixtorch", "mixtorch.fit")
 
 _SKIP = {"__version__"}
 
@@ -63,11 +72,10 @@ def _page(module_name: str, title: str, exported_above: set[int]) -> str:
 def write_api_pages(folder: Path) -> None:
     """Write ``api/<module>.rst`` for every module of :data:`API_MODULES` and an index.
 
-    Names exported by ``mixtorch`` itself are documented there once; the submodules list
-    only what they add.
+    Names exported by ``mixtorch`` (and ``mixtorch.fit``) are documented there once; the
+    modules after them list only what they add.
     """
     folder.mkdir(exist_ok=True)
-    top = importlib.import_module("mixtorch")
     exported_above: set[int] = set()
     toctree = []
     for module_name, title in API_MODULES.items():
@@ -76,8 +84,9 @@ def write_api_pages(folder: Path) -> None:
         if not path.exists() or path.read_text() != text:
             path.write_text(text)
         toctree.append(f"   {module_name}")
-        if module_name == "mixtorch":
-            exported_above = {id(getattr(top, name)) for name in top.__all__}
+        if module_name in _DOCUMENTED_ABOVE:
+            module = importlib.import_module(module_name)
+            exported_above |= {id(getattr(module, name)) for name in module.__all__}
     index = [
         "API reference",
         "=============",

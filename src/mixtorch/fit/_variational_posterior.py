@@ -139,6 +139,10 @@ class VariationalPosterior:
         -------
         Tensor of shape (K,)
             Non-negative, summing to one.
+
+        See Also
+        --------
+        VariationalPosterior.expected_log_weights : E[log pi_k], which the E-step uses.
         """
         if self.process:
             a, b = self.weight_concentration
@@ -156,6 +160,10 @@ class VariationalPosterior:
         -------
         Tensor of shape (K,)
             Digamma differences of the Dirichlet (or stick-breaking Beta) factors.
+
+        See Also
+        --------
+        VariationalPosterior.weights : The posterior-mean weights.
         """
         if self.process:
             a, b = self.weight_concentration
@@ -173,6 +181,10 @@ class VariationalPosterior:
         -------
         Mixture
             ``Mixture(weights(), means, covariance)``.
+
+        See Also
+        --------
+        mixtorch.BayesianGaussianMixture : Whose ``mixture_`` this is.
         """
         return Mixture(self.weights(), self.means, self.covariance)
 
@@ -198,6 +210,10 @@ class VariationalPosterior:
         -------
         Tensor of shape (K,)
             The per-component constants.
+
+        See Also
+        --------
+        VariationalPosterior.expected_log_weights : The first of the constants' terms.
         """
         D = self.means.shape[1]
         nu = self.degrees_of_freedom

@@ -96,6 +96,10 @@ class GradientTrace:
         -------
         str
             Epoch, NLL (and parameters) per row, then the final NLL.
+
+        See Also
+        --------
+        GradientTrace.plot : The same history as a training curve.
         """
         if not self.nll:
             return "(no iterations)"
@@ -131,6 +135,10 @@ class GradientTrace:
         -------
         matplotlib Axes
             The axes drawn on.
+
+        See Also
+        --------
+        GradientTrace.table : The same history as text.
         """
         plt = pyplot()  # checked first, so a missing matplotlib fails before any work
         if ax is None:

@@ -84,6 +84,10 @@ class StepwiseState:
             The running statistics' fields.
         meta : dict
             ``{"step": step}``.
+
+        See Also
+        --------
+        StepwiseState.from_tensors : The inverse.
         """
         tensors = {name: getattr(self.statistics, name) for name in _STATISTICS}
         return tensors, {"step": int(self.step)}
@@ -112,6 +116,10 @@ class StepwiseState:
         ------
         ValueError
             If a statistic is missing or the step is not a non-negative integer.
+
+        See Also
+        --------
+        StepwiseState.to_tensors : What this reads back.
         """
         missing = [name for name in _STATISTICS if name not in tensors]
         step = meta.get("step")

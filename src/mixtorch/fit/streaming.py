@@ -117,6 +117,10 @@ class PassMeter:
         -------
         str
             Rows and seconds of the last complete pass.
+
+        See Also
+        --------
+        mixtorch.fit.em.fit_em : A consumer of the chunks whose passes it times.
         """
         return f"{self.last_rows} rows in {self.last_seconds:.2f} s"
 
