@@ -98,6 +98,11 @@ class ChunkSource:
         ChunkSource.first_chunk, as_source
         """
         iterable = self.factory()
+        if not isinstance(iterable, Iterable):
+            raise TypeError(
+                f"The factory of {self.name} must return an iterable of chunks (a list, a "
+                f"generator, ...), got {type(iterable).__name__}."
+            )
         if iterable is self._last and iter(iterable) is iterable:
             raise ValueError(
                 f"The factory of {self.name} returned the same iterator as on the previous "
@@ -316,7 +321,8 @@ def from_tensor(X: Any, chunk_size: int = DEFAULT_SOURCE_CHUNK_ROWS) -> ChunkSou
     Raises
     ------
     ValueError
-        If ``X`` is not 2-D or ``chunk_size`` is not a positive integer.
+        If ``X`` is not 2-D, does not hold numbers, is a tensor on the 'meta' device, or
+        ``chunk_size`` is not a positive integer.
 
     See Also
     --------
@@ -330,7 +336,21 @@ def from_tensor(X: Any, chunk_size: int = DEFAULT_SOURCE_CHUNK_ROWS) -> ChunkSou
     >>> [len(chunk) for chunk in source()]
     [3, 3, 1]
     """
-    data = X if isinstance(X, Tensor) else torch.as_tensor(np.asarray(X))
+    if isinstance(X, Tensor):
+        if X.device.type == "meta":
+            raise ValueError(
+                "X is a tensor on the 'meta' device, which holds shapes but no values; "
+                "create it on a real device (e.g. 'cpu') first."
+            )
+        data = X
+    else:
+        array = np.asarray(X)
+        if array.dtype.kind not in "biufc":  # objects, strings: numbers or an error
+            try:
+                array = array.astype(np.float64)
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"X must hold numbers, got dtype {array.dtype}: {error}") from None
+        data = torch.as_tensor(array)
     if data.ndim != 2:
         raise ValueError(f"X must be 2-D, got shape {tuple(data.shape)}.")
     rows = positive_int(chunk_size, "chunk_size")

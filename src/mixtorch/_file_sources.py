@@ -44,9 +44,10 @@ def from_npy(
 
     Raises
     ------
+    FileNotFoundError, IsADirectoryError
+        If the file does not exist or is a directory (both also ``ValueError``).
     ValueError
-        If the file does not exist, is not a valid ``.npy`` file, or does not hold a
-        2-D numeric array.
+        If the file is not a valid ``.npy`` file or does not hold a 2-D numeric array.
 
     See Also
     --------
@@ -90,8 +91,7 @@ def from_npy(
 
 
 def _npy_header(file: Path) -> tuple[tuple[int, ...], bool, np.dtype, int]:
-    if not file.is_file():
-        raise ValueError(f"No such .npy file: {file}")
+    check_file(file, "a .npy file")
     with open(file, "rb") as handle:
         try:
             version = np.lib.format.read_magic(handle)
@@ -157,9 +157,11 @@ def from_directory(
 
     Raises
     ------
+    FileNotFoundError, NotADirectoryError
+        If the directory does not exist or is a file (both also ``ValueError``).
     ValueError
-        If the directory does not exist or no shard matches, and (while reading) for a
-        column with missing or non-numeric values, naming the file and column.
+        If no shard matches, and (while reading) for a column with missing or
+        non-numeric values, naming the file and column.
     ImportError
         If a Parquet shard is read without pyarrow (the ``io`` extra).
 
@@ -182,12 +184,44 @@ def from_directory(
     12
     """
     directory = Path(path)
+    if not directory.exists():
+        raise MissingPathError(f"No such directory: {directory}; check the path.")
     if not directory.is_dir():
-        raise ValueError(f"No such directory: {directory}")
+        raise NotADirectoryValueError(
+            f"{directory} is a file, not a directory of shards; pass the directory, or "
+            "the file itself to as_source."
+        )
     files = sorted(p for p in directory.glob(pattern) if file_suffix(p) in SUFFIXES)
     if not files:
         raise ValueError(f"No .npy, .parquet or .csv files match {pattern!r} in {directory}.")
     return from_files(files, chunk_size, name=str(directory), header=header)
+
+
+class MissingPathError(FileNotFoundError, ValueError):
+    """A data path that does not exist: a ``FileNotFoundError``, and a ``ValueError`` as
+    the sources raised before."""
+
+
+class DirectoryPathError(IsADirectoryError, ValueError):
+    """A directory where a data file was expected (an ``IsADirectoryError`` and a
+    ``ValueError``)."""
+
+
+class NotADirectoryValueError(NotADirectoryError, ValueError):
+    """A file where a directory of shards was expected (a ``NotADirectoryError`` and a
+    ``ValueError``)."""
+
+
+def check_file(file: Path, what: str) -> None:
+    """Raise unless ``file`` is an existing file: :class:`MissingPathError` or
+    :class:`DirectoryPathError`, naming ``file`` and ``what`` it should be."""
+    if not file.exists():
+        raise MissingPathError(f"No such file: {file} (expected {what}); check the path.")
+    if file.is_dir():
+        raise DirectoryPathError(
+            f"{file} is a directory, not {what}; pass the file, or the directory to "
+            "as_source or from_directory."
+        )
 
 
 def from_files(

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+import torch
+
 from ._features import as_rows, check_features
 from ._mixture_parameters import MixtureParameters
 from .conditioning import Conditionals, condition, marginal
@@ -87,7 +89,7 @@ class MixtureConditioning(MixtureParameters):
                 [-1.]], dtype=torch.float64)
         """
         index = check_features(features, self.n_features, leave_one=True)
-        rows = as_rows(values, index.numel(), self.dtype, self.device)
+        rows = as_rows(_values_with_data(values), index.numel(), self.dtype, self.device)
         return condition(self.log_weights, self.means, self.covariance, index, rows)
 
     def condition(self: MixtureT, features: Any, values: Any) -> MixtureT:
@@ -128,3 +130,19 @@ class MixtureConditioning(MixtureParameters):
             raise ValueError("condition takes one row of values; use conditionals() for many rows.")
         weights = conditionals.log_weights[0].exp()
         return type(self)(weights / weights.sum(), conditionals.means[0], conditionals.covariance)
+
+
+def _values_with_data(values: Any) -> Any:
+    """``values`` unchanged, unless it holds no numbers at all: None is a TypeError (it
+    would otherwise read as NaN), a tensor on the 'meta' device a ValueError."""
+    if values is None:
+        raise TypeError(
+            "values must be the observed values of the features (a number, a sequence or an "
+            "array), got None."
+        )
+    if isinstance(values, torch.Tensor) and values.device.type == "meta":
+        raise ValueError(
+            "values is a tensor on the 'meta' device, which holds shapes but no values; "
+            "create it on a real device (e.g. 'cpu') first."
+        )
+    return values

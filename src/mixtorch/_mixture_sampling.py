@@ -47,6 +47,10 @@ class MixtureSampling(MixtureParameters):
         >>> X.shape, round(labels.double().mean().item(), 1)
         (torch.Size([1000, 1]), 0.8)
         """
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(
+                f"generator must be a torch.Generator or None, got {type(generator).__name__}."
+            )
         # Each draw: its row, a label, and the noise and sort buffers (about 2x each).
         itemsize = torch.finfo(self.dtype).bits // 8
         n_samples = check_n_samples(n_samples, 2 * (itemsize * self.n_features + 8), self.device)

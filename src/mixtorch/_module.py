@@ -15,7 +15,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ._mixture_checks import check_n_samples
 from ._module_parameters import (
+    check_options,
     check_reg_covar,
     check_sizes,
     log_scale,
@@ -47,6 +49,7 @@ class GaussianMixtureModule(nn.Module):
     ) -> None:
         super().__init__()
         n_components, n_features = check_sizes(n_components, n_features)
+        check_options(dtype, device, generator)
         structure = covariance_class(covariance_type)  # validates the name
         self.covariance_type = covariance_type
         self._structure = structure
@@ -273,6 +276,13 @@ class GaussianMixtureModule(nn.Module):
             raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}.")
         if x.ndim < 1 or x.shape[-1] != self.n_features:
             raise ValueError(f"x must have shape (..., {self.n_features}), got {tuple(x.shape)}.")
+        if x.is_complex():
+            raise ValueError(f"x must hold real numbers, got dtype {x.dtype}.")
+        if x.device != self.means.device:
+            raise ValueError(
+                f"x is on device {x.device} but the module's parameters are on "
+                f"{self.means.device}; move one of them (x.to(...) or module.to(...))."
+            )
         return x.reshape(-1, self.n_features).to(self.dtype)
 
     # -- generation ------------------------------------------------------------------
@@ -303,6 +313,11 @@ class GaussianMixtureModule(nn.Module):
         ------
         ValueError
             If ``n_samples`` is less than 1.
+        TypeError
+            If ``n_samples`` is not an integer (a float, a string, a bool) or ``generator``
+            is not a ``torch.Generator``.
+        MemoryError
+            If the draws would not fit in the memory free on the device.
 
         See Also
         --------
@@ -317,9 +332,14 @@ class GaussianMixtureModule(nn.Module):
         >>> samples.shape, labels.shape, samples.requires_grad
         (torch.Size([4, 3]), torch.Size([4]), True)
         """
-        n_samples = int(n_samples)
-        if n_samples < 1:
-            raise ValueError(f"n_samples must be at least 1, got {n_samples}.")
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(
+                f"generator must be a torch.Generator or None, got {type(generator).__name__}."
+            )
+        # Per draw: the label, the noise, the scaled noise and the result (D values each).
+        itemsize = torch.finfo(self.dtype).bits // 8
+        row_bytes = 8 + 3 * itemsize * self.n_features
+        n_samples = check_n_samples(n_samples, row_bytes, self.means.device)
         device = self.means.device
         with torch.no_grad():
             weights = torch.softmax(self.logits.to(torch.float64), 0)
@@ -355,8 +375,17 @@ class GaussianMixtureModule(nn.Module):
         with torch.no_grad():
             weights = torch.softmax(self.logits, 0).detach().clone()
             covariances = self.covariances().detach().clone()
+            means = self.means.detach().clone()
+            if self.means.device.type != "meta" and not all(
+                bool(torch.isfinite(value).all()) for value in (weights, means, covariances)
+            ):
+                raise ValueError(
+                    "The module's parameters hold NaN or infinity (the training diverged), so "
+                    "they are not a mixture; restart from finite parameters, e.g. with a "
+                    "smaller learning rate or a positive reg_covar."
+                )
             covariance = self._structure(covariances, n_features=self.n_features)
-            return Mixture(weights, self.means.detach().clone(), covariance)
+            return Mixture(weights, means, covariance)
 
     @classmethod
     def from_mixture(cls, mixture: Mixture, *, reg_covar: float = 0.0) -> GaussianMixtureModule:

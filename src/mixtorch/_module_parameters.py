@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "check_options",
     "check_reg_covar",
     "check_sizes",
     "log_scale",
@@ -27,6 +28,29 @@ def check_sizes(n_components: Any, n_features: Any) -> tuple[int, int]:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}.")
     return int(n_components), int(n_features)
+
+
+def check_options(dtype: Any, device: Any, generator: Any) -> None:
+    """The module's ``dtype``, ``device`` and ``generator`` checked before any allocation:
+    TypeError for a ``dtype`` that is not a floating torch dtype or a ``generator`` that
+    is not a ``torch.Generator``, ValueError for a device string torch does not know."""
+    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise TypeError(
+            "dtype must be a floating-point torch.dtype (e.g. torch.float32 or torch.float64) "
+            f"or None, got {dtype!r}."
+        )
+    if device is not None and not isinstance(device, torch.device):
+        try:
+            torch.device(device)
+        except (RuntimeError, TypeError) as error:
+            raise ValueError(
+                f"device must be a torch.device, a device string such as 'cpu' or 'cuda', or "
+                f"None; got {device!r} ({error})."
+            ) from None
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"generator must be a torch.Generator or None, got {type(generator).__name__}."
+        )
 
 
 def _factor_without_ridge(covariances: Tensor, reg_covar: float) -> Tensor:

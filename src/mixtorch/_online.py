@@ -32,6 +32,7 @@ from .fit.start import start_mixture
 from .fit.stepwise import StepwiseState, stepwise_update
 from .fit.streaming import Chunks, PassMeter, reservoir_sample, stream_start_mixture
 from .mixture import Mixture
+from .sources import is_source
 from .stats import accumulate_statistics
 
 __all__ = ["OnlineFitMixin"]
@@ -194,6 +195,12 @@ class OnlineFitMixin:
         array([-5.,  5.])
         """
         self._validate_params()
+        if is_source(X):
+            raise TypeError(
+                f"partial_fit takes one in-memory batch (an array or tensor), got "
+                f"{type(X).__name__}; fit a whole data source with fit(X), or pass its "
+                "chunks to partial_fit one at a time (for chunk in source(): ...)."
+            )
         fitted = hasattr(self, "mixture_")
         dtype = self.mixture_.dtype if fitted else resolve_dtype(self.dtype, X)
         missing = self._allows_missing()

@@ -1,13 +1,27 @@
-"""Helpers shared by the plotting functions (matplotlib is imported lazily)."""
+"""Helpers shared by the plotting functions (matplotlib is imported lazily): the Axes,
+the fitted mixture, and the checks of the data and sizes the functions are given."""
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any
 
 import numpy as np
 import torch
+from sklearn.exceptions import NotFittedError
 
-__all__ = ["axes", "fitted_mixture", "numpy", "pyplot"]
+from .mixture import Mixture
+
+__all__ = [
+    "axes",
+    "count",
+    "fitted_mixture",
+    "numpy",
+    "plot_data",
+    "positive_number",
+    "pyplot",
+]
 
 
 def pyplot() -> Any:
@@ -20,6 +34,10 @@ def pyplot() -> Any:
 
 def axes(ax: Any, figsize: tuple[float, float] = (6.0, 4.0)) -> Any:
     if ax is not None:
+        if not hasattr(ax, "plot"):
+            raise TypeError(
+                f"ax must be a matplotlib Axes or None (a new figure), got {type(ax).__name__}."
+            )
         return ax
     return pyplot().subplots(figsize=figsize)[1]
 
@@ -31,11 +49,71 @@ def numpy(values: Any) -> np.ndarray:
 
 
 def fitted_mixture(model: Any, n_features: int | None) -> Any:
-    mixture = getattr(model, "mixture_", None)
+    """The mixture of a fitted estimator (or a :class:`~mixtorch.Mixture` itself)."""
+    mixture: Any = model if isinstance(model, Mixture) else getattr(model, "mixture_", None)
     if mixture is None:
-        raise ValueError(f"{type(model).__name__} has no fitted mixture_; fit it before plotting.")
+        if hasattr(model, "fit"):
+            raise NotFittedError(
+                f"{type(model).__name__} has no fitted mixture_; fit it before plotting."
+            )
+        raise TypeError(
+            "model must be a fitted mixtorch estimator or a mixtorch.Mixture, got "
+            f"{type(model).__name__}."
+        )
     if n_features is not None and mixture.n_features != n_features:
         raise ValueError(
             f"This plot needs a {n_features}-D model, got one with {mixture.n_features} features."
         )
     return mixture
+
+
+def plot_data(values: Any, n_features: int, name: str = "X") -> np.ndarray:
+    """``values`` as a finite float64 array of shape (n_samples, n_features), at least one
+    row; for one feature a 1-D array is taken as a column. ValueError naming ``name``."""
+    if isinstance(values, torch.Tensor):
+        if values.device.type == "meta":
+            raise ValueError(
+                f"{name} is a tensor on the 'meta' device, which holds shapes but no values; "
+                "create it on a real device (e.g. 'cpu') first."
+            )
+        values = values.detach().cpu().numpy()
+    array = np.asarray(values)
+    if array.dtype.kind == "c":
+        raise ValueError(f"{name} must hold real numbers, got complex values.")
+    try:
+        array = array.astype(np.float64)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name} must hold numbers: {error}") from None
+    if n_features == 1 and array.ndim == 1:
+        array = array[:, None]
+    if array.ndim != 2 or array.shape[1] != n_features:
+        raise ValueError(
+            f"{name} must have shape (n_samples, {n_features}) for a {n_features}-feature "
+            f"model, got shape {array.shape}."
+        )
+    if array.shape[0] == 0:
+        raise ValueError(f"{name} has no rows; pass at least one, or None to draw the model only.")
+    if not np.isfinite(array).all():
+        raise ValueError(
+            f"{name} contains NaN or infinity; remove or impute those rows before plotting."
+        )
+    return array
+
+
+def count(value: Any, name: str, minimum: int, maximum: int | None = None) -> int:
+    """An integer in [minimum, maximum]; bools and floats refused (ValueError)."""
+    integral = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    number = int(value) if integral else None
+    if number is None or number < minimum or (maximum is not None and number > maximum):
+        bound = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+        raise ValueError(f"{name} must be an integer {bound}, got {value!r}.")
+    return number
+
+
+def positive_number(value: Any, name: str) -> float:
+    """A finite number > 0 (ValueError otherwise)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a positive number, got {value!r}.")
+    if not math.isfinite(float(value)) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}.")
+    return float(value)

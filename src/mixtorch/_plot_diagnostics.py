@@ -84,6 +84,11 @@ def plot_training_curve(source: Any, *, ax: Any = None, label: str | None = None
 
 
 def _curve(source: Any) -> tuple[np.ndarray, str]:
+    if source is None:
+        raise TypeError(
+            "plot_training_curve needs a fitted estimator or a sequence of objective values, "
+            "got None."
+        )
     if hasattr(source, "get_params"):
         for name, meaning in TRAINING_CURVES:
             if getattr(source, name, None) is not None:
@@ -140,13 +145,26 @@ def plot_criterion(
     rows = SelectionTable(result.table if isinstance(result, SelectionResult) else result)
     if not rows:
         raise ValueError("The selection table is empty.")
-    if criterion is None:
-        criterion = (
-            result.criterion
-            if isinstance(result, SelectionResult)
-            else next(name for name, (column, _) in CRITERIA.items() if column in rows[0])
-        )
+    if criterion is None and isinstance(result, SelectionResult):
+        criterion = result.criterion
+    elif criterion is None:
+        found = [name for name, (column, _) in CRITERIA.items() if column in rows[0]]
+        if not found:
+            raise ValueError(
+                f"The selection table has no criterion column (one of "
+                f"{[column for column, _ in CRITERIA.values()]}); its columns are "
+                f"{list(rows[0])}. Pass a table made by mixtorch.select."
+            )
+        criterion = found[0]
+    if criterion not in CRITERIA:
+        raise ValueError(f"criterion must be one of {sorted(CRITERIA)}, got {criterion!r}.")
     column, lower_is_better = CRITERIA[criterion]
+    if not all(column in row for row in rows):
+        raise ValueError(
+            f"The selection table has no {column!r} column for criterion={criterion!r}: "
+            "select computes only the criterion it was asked for; run "
+            f"mixtorch.select(..., criterion={criterion!r}) or plot its own criterion."
+        )
     ax = _axes(ax)
     best: tuple[float, int] | None = None
     for kind in dict.fromkeys(row["covariance_type"] for row in rows):
@@ -216,8 +234,16 @@ def plot_loo_curve(source: Any, *, ax: Any = None, xlabel: str | None = None) ->
     True
     """
     curve = getattr(source, "loo_curve_", source) if hasattr(source, "get_params") else source
-    if curve is source and hasattr(source, "get_params"):
-        raise ValueError(f"{type(source).__name__} has no loo_curve_; fit it with a search.")
+    if hasattr(source, "get_params") and (curve is source or curve is None):
+        raise ValueError(
+            f"{type(source).__name__} has no loo_curve_; fit it with a search "
+            "(e.g. GaussianKDE(bandwidth='loo'))."
+        )
+    if curve is None:
+        raise TypeError(
+            "plot_loo_curve needs a KDE fitted with a bandwidth search, its loo_curve_, or "
+            "a (bandwidths, values) pair; got None."
+        )
     bandwidths, values = list(curve.values())[:2] if isinstance(curve, Mapping) else curve
     bandwidths, values = _numpy(bandwidths).reshape(-1), _numpy(values).reshape(-1)
     if bandwidths.size != values.size or bandwidths.size == 0:

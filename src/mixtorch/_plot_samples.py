@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ._plot_common import axes as _axes
+from ._plot_common import count
 from ._plot_common import numpy as _numpy
 from ._plot_common import pyplot as _pyplot
 
@@ -74,13 +75,20 @@ def plot_samples_grid(
     (19, 28)
     """
     height, width = shape
-    pixels = _numpy(images).astype(float)
+    raw = _numpy(images)
+    if raw.dtype.kind == "c":
+        raise ValueError("images must hold real numbers, got complex values.")
+    pixels = raw.astype(float)
     if pixels.ndim != 2 or pixels.shape[1] != height * width:
         raise ValueError(
             f"images must have shape (n_images, {height * width}) for {shape} pictures, "
             f"got {pixels.shape}."
         )
     n_images = pixels.shape[0]
+    if n_images == 0:
+        raise ValueError("images has no rows; pass at least one image.")
+    if n_cols is not None:
+        n_cols = count(n_cols, "n_cols", 1)
     n_cols = n_cols or max(1, math.ceil(math.sqrt(n_images)))
     n_rows = math.ceil(n_images / n_cols)
     low, high = value_range or (float(pixels.min()), float(pixels.max()))

@@ -29,6 +29,7 @@ import torch
 from torch import Tensor
 
 from ._features import check_features, free_features
+from ._mixture_checks import check_n_samples
 from ._scoring import far_labels
 from .covariance import Covariance
 
@@ -191,7 +192,7 @@ class Conditionals:
         Parameters
         ----------
         n_samples : int
-            Draws per row.
+            Draws per row, at least 1 (ValueError otherwise; TypeError if not an integer).
         generator : torch.Generator, default=None
             Source of randomness; None uses torch's global generator.
 
@@ -200,11 +201,26 @@ class Conditionals:
         Tensor of shape (B, n_samples, F)
             Draws for each row of given values.
 
+        Raises
+        ------
+        MemoryError
+            If the draws would not fit in the memory free on the device, before any
+            allocation.
+
         See Also
         --------
         Conditionals.mean, mixtorch.GaussianMixtureRegressor.sample_y
         """
         B, K, F = self.means.shape
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(
+                f"generator must be a torch.Generator or None, got {type(generator).__name__}."
+            )
+        # Per draw and row: a uniform and a label (8 bytes each), the noise, the chosen
+        # mean and the scaled noise (F values each) and the gathered factor (F x F).
+        itemsize = torch.finfo(self.means.dtype).bits // 8
+        row_bytes = max(B, 1) * (16 + itemsize * (3 * F + F * F))
+        n_samples = check_n_samples(n_samples, row_bytes, self.means.device)
         device = self.means.device if generator is None else generator.device
         uniform = torch.rand(B, n_samples, dtype=torch.float64, device=device, generator=generator)
         cumulative = self.log_weights.exp().to(torch.float64).cumsum(1).to(device)

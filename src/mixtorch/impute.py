@@ -19,6 +19,7 @@ from ._validation import (
 )
 from .fit.missing import patterns
 from .gaussian_mixture import GaussianMixture
+from .regression import host_values
 
 __all__ = ["GaussianMixtureImputer"]
 
@@ -139,7 +140,7 @@ class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         self.dtype = dtype
 
     def _tensor(self, X: Any, reset: bool) -> torch.Tensor:
-        values = X.detach().cpu().numpy() if isinstance(X, torch.Tensor) else X
+        values = host_values(X, "X")
         array = validate_data(
             self,
             values,

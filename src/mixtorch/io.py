@@ -32,7 +32,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import validate_parameter_constraints
+from sklearn.utils.validation import check_is_fitted
 
 from ._codec import Writer, class_name, decode, encode, is_mixtorch_module
 from ._formats import FORMATS, REGISTERED, RebuildFn, StateFn, generic_format
@@ -154,8 +156,10 @@ def save(model: Any, path: str | os.PathLike[str]) -> Path:
     OSError
         If ``path`` cannot be written (missing folder, a folder, no permission, ...);
         the message names the path.
-    TypeError, ValueError
-        If ``model`` is not an estimator, or is not fitted.
+    TypeError
+        If ``model`` is not an estimator, or ``path`` is not a str or path-like.
+    sklearn.exceptions.NotFittedError
+        If ``model`` is not fitted (a ``ValueError``).
 
     See Also
     --------
@@ -187,8 +191,13 @@ def save(model: Any, path: str | os.PathLike[str]) -> Path:
             "classes registered with mixtorch.io.register_estimator; register this class "
             "first (with a state format if its fitted state is not plain attributes)."
         )
+    message = f"This {type(model).__name__} is not fitted yet; fit it before saving."
     if not any(name.endswith("_") and not name.startswith("_") for name in vars(model)):
-        raise ValueError(f"This {type(model).__name__} is not fitted yet; fit it before saving.")
+        raise NotFittedError(message)
+    try:  # the estimator's own test (__sklearn_is_fitted__) where it has one
+        check_is_fitted(model)
+    except NotFittedError:
+        raise NotFittedError(message) from None
     writer = Writer({}, [])
     params = encode(model.get_params(deep=False), "params", writer, False)
     state_fn = FORMATS.get(type(model), generic_format())[0]
@@ -201,7 +210,7 @@ def save(model: Any, path: str | os.PathLike[str]) -> Path:
         "state": state_fn(model, writer),
         "dropped_params": writer.dropped,
     }
-    path = Path(path)
+    path = _as_path(path)
     write_model_file(writer.tensors, document, path)
     return path
 
@@ -227,6 +236,10 @@ def load(path: str | os.PathLike[str], *, device: Any = None) -> Any:
     ------
     FileNotFoundError
         If ``path`` does not exist.
+    IsADirectoryError
+        If ``path`` is a directory.
+    TypeError
+        If ``path`` is not a str or path-like.
     ValueError
         If the file is truncated, corrupted (its tensors or document do not match the
         stored SHA-256), a pickle, not a mixtorch model, names a class outside the
@@ -257,7 +270,12 @@ def load(path: str | os.PathLike[str], *, device: Any = None) -> Any:
     True
     """
     device = check_device(device)
-    path = Path(path)
+    path = _as_path(path)
+    if path.is_dir():
+        raise IsADirectoryError(
+            f"{path} is a directory, not a model file; give the path of a file written by "
+            "mixtorch.save."
+        )
     if not path.is_file():
         raise FileNotFoundError(f"No model file at {path}.")
     document, tensors = read_model_file(path)
@@ -284,6 +302,13 @@ def load(path: str | os.PathLike[str], *, device: Any = None) -> Any:
     except (KeyError, IndexError, TypeError, ValueError, AttributeError, RuntimeError) as error:
         raise ValueError(f"{path}: the model file is invalid or inconsistent ({error}).") from error
     return model
+
+
+def _as_path(path: Any) -> Path:
+    """``path`` as a Path; TypeError naming the parameter for anything but str/PathLike."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}.")
+    return Path(path)
 
 
 def _check_consistent(model: Any) -> None:

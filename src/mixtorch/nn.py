@@ -134,6 +134,8 @@ class GaussianMixtureModule(_module.GaussianMixtureModule):
         ------
         sklearn.exceptions.NotFittedError
             If ``estimator`` is not fitted.
+        TypeError
+            For a scikit-learn mixture (convert it with ``GaussianMixture.from_parameters``).
 
         See Also
         --------
@@ -151,6 +153,13 @@ class GaussianMixtureModule(_module.GaussianMixtureModule):
         >>> np.allclose(module.log_prob(torch.as_tensor(X)).detach().numpy(), gm.score_samples(X))
         True
         """
+        if not hasattr(estimator, "mixture_") and hasattr(estimator, "means_"):
+            raise TypeError(
+                f"from_estimator takes a mixtorch estimator, got {type(estimator).__module__}."
+                f"{type(estimator).__name__}; convert a scikit-learn mixture first with "
+                "mixtorch.GaussianMixture.from_parameters(est.weights_, est.means_, "
+                "est.covariances_, covariance_type=est.covariance_type)."
+            )
         check_is_fitted(estimator, "mixture_")
         return cls.from_mixture(estimator.mixture_)
 
@@ -169,6 +178,12 @@ class GaussianMixtureModule(_module.GaussianMixtureModule):
             A fitted estimator (``predict``, ``score_samples``, ``sample``, ...)
             holding the module's current (detached) parameters.
 
+        Raises
+        ------
+        ValueError
+            If the parameters hold NaN or infinity (a diverged training), or ``params``
+            gives an ``n_components`` or ``covariance_type`` other than the module's.
+
         See Also
         --------
         GaussianMixtureModule.from_estimator : The way back.
@@ -181,6 +196,7 @@ class GaussianMixtureModule(_module.GaussianMixtureModule):
         >>> module.to_estimator().means_.shape
         (2, 3)
         """
+        _check_structure_params(self, params)
         mixture = self.to_mixture()
         options = {"dtype": mixture.dtype, "device": mixture.device, **params}
         return GaussianMixture.from_mixture(mixture, **options)
@@ -324,3 +340,14 @@ class GaussianModule(_gaussian_module.GaussianModule, GaussianMixtureModule):
         True
         """
         return self._components(0)
+
+
+def _check_structure_params(module: Any, params: dict[str, Any]) -> None:
+    """``n_components`` and ``covariance_type`` in ``params`` must be the module's own: the
+    estimator holds the module's mixture, and other values would describe another model."""
+    for name in ("n_components", "covariance_type"):
+        if name in params and params[name] != getattr(module, name):
+            raise ValueError(
+                f"{name}={params[name]!r} contradicts the module's {name}="
+                f"{getattr(module, name)!r}; leave it out (the estimator takes the module's)."
+            )

@@ -8,14 +8,18 @@ matplotlib is imported only when a function is called.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 import numpy as np
 import torch
 
 from ._plot_common import axes as _axes
+from ._plot_common import count as _count
 from ._plot_common import fitted_mixture as _fitted_mixture
 from ._plot_common import numpy as _numpy
+from ._plot_common import plot_data as _plot_data
+from ._plot_common import positive_number as _positive_number
 from ._plot_common import pyplot as _pyplot
 from ._plot_diagnostics import (
     TRAINING_CURVES,
@@ -35,6 +39,13 @@ __all__ = [
     "plot_samples_grid",
     "plot_training_curve",
 ]
+
+
+#: Upper bounds on the sizes of the evaluation grids (a million curve points, a 2000 x
+#: 2000 contour grid, a thousand contour levels): larger ones only take time and memory.
+_MAX_POINTS = 1_000_000
+_MAX_GRID = 2_000
+_MAX_LEVELS = 1_000
 
 
 # -- densities -----------------------------------------------------------------------
@@ -73,8 +84,14 @@ def plot_density_1d(
 
     Raises
     ------
+    NotFittedError
+        If the model is not fitted (a ``ValueError``).
     ValueError
-        If the model is not fitted or does not have exactly one feature.
+        If the model does not have exactly one feature; if ``X`` is not numeric, has
+        the wrong shape, no rows, NaN or infinity; for an invalid ``bins``,
+        ``n_points`` (2 to 1,000,000) or ``max_components``.
+    TypeError
+        If ``model`` is neither an estimator nor a ``Mixture``, or ``ax`` is not an Axes.
     ImportError
         If matplotlib (the ``plot`` extra) is not installed.
 
@@ -94,8 +111,12 @@ def plot_density_1d(
     True
     """
     mixture = _fitted_mixture(model, 1)
+    if isinstance(bins, numbers.Number):
+        bins = _count(bins, "bins", 1)
+    n_points = _count(n_points, "n_points", 2, _MAX_POINTS)
+    max_components = _count(max_components, "max_components", 0)
+    data = None if X is None else _plot_data(X, 1).reshape(-1)
     ax = _axes(ax)
-    data = None if X is None else _numpy(X).reshape(-1)
     grid = _grid_1d(mixture, data, n_points)
     points = torch.as_tensor(grid, dtype=mixture.dtype, device=mixture.device)[:, None]
     if data is not None:
@@ -164,8 +185,14 @@ def plot_mixture_2d(
 
     Raises
     ------
+    NotFittedError
+        If the model is not fitted (a ``ValueError``).
     ValueError
-        If the model is not fitted or does not have exactly two features.
+        If the model does not have exactly two features; if ``X`` is not numeric, has
+        the wrong shape, no rows, NaN or infinity; for an invalid ``n_std``, ``levels``
+        (1 to 1,000), ``grid_size`` (2 to 2,000) or ``max_components``.
+    TypeError
+        If ``model`` is neither an estimator nor a ``Mixture``, or ``ax`` is not an Axes.
     ImportError
         If matplotlib (the ``plot`` extra) is not installed.
 
@@ -185,10 +212,15 @@ def plot_mixture_2d(
     True
     """
     mixture = _fitted_mixture(model, 2)
+    n_std = _positive_number(n_std, "n_std")
+    levels = _count(levels, "levels", 1, _MAX_LEVELS)
+    grid_size = _count(grid_size, "grid_size", 2, _MAX_GRID)
+    max_components = _count(max_components, "max_components", 0)
+    X = None if X is None else _plot_data(X, 2)
     ax = _axes(ax, (6.0, 5.5))
     few = mixture.n_components <= max_components
     if X is not None:
-        data = _numpy(X)
+        data = X
         if few:
             points = torch.as_tensor(data, dtype=mixture.dtype, device=mixture.device)
             labels = _numpy(mixture.predict(points))

@@ -188,11 +188,7 @@ class GaussianMixtureRegressor(RegressorMixin, BaseEstimator):
         return self
 
     def _validated_xy(self, X: Any, y: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        if isinstance(X, torch.Tensor) or isinstance(y, torch.Tensor):
-            X_np = X.detach().cpu().numpy() if isinstance(X, torch.Tensor) else X
-            y_np = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else y
-        else:
-            X_np, y_np = X, y
+        X_np, y_np = host_values(X, "X"), host_values(y, "y")
         X_np, y_np = validate_data(
             self,
             X_np,
@@ -211,8 +207,7 @@ class GaussianMixtureRegressor(RegressorMixin, BaseEstimator):
     def _conditionals(self, X: Any) -> tuple[Conditionals, OutputKind]:
         check_is_fitted(self, "mixture_model_")
         kind = OutputKind.of(X)
-        X_np = X.detach().cpu().numpy() if isinstance(X, torch.Tensor) else X
-        X_np = validate_data(self, X_np, reset=False, dtype=[np.float64, np.float32])
+        X_np = validate_data(self, host_values(X, "X"), reset=False, dtype=[np.float64, np.float32])
         mixture = self.mixture_model_.mixture_
         rows = torch.tensor(X_np, dtype=mixture.dtype, device=mixture.device)
         return mixture.conditionals(range(self.n_features_in_), rows), kind
@@ -318,3 +313,18 @@ class GaussianMixtureRegressor(RegressorMixin, BaseEstimator):
 def _device(requested: Any, X: Any) -> torch.device:
     given = X.device if isinstance(X, torch.Tensor) else torch.device("cpu")
     return check_device(requested) or given
+
+
+def host_values(values: Any, name: str) -> Any:
+    """A tensor as a NumPy array for scikit-learn's checks; anything else unchanged.
+
+    A tensor on the 'meta' device holds no values: ValueError naming ``name``.
+    """
+    if not isinstance(values, torch.Tensor):
+        return values
+    if values.device.type == "meta":
+        raise ValueError(
+            f"{name} is a tensor on the 'meta' device, which holds shapes but no values; "
+            "create it on a real device (e.g. 'cpu') first."
+        )
+    return values.detach().cpu().numpy()

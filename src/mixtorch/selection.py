@@ -83,12 +83,20 @@ class SelectionTable(list):
         Raises
         ------
         KeyError
-            If the rows have no column ``name``.
+            If the rows have no column ``name`` (the message lists the columns).
+        ValueError
+            If ``covariance_type`` is not a covariance type.
 
         See Also
         --------
         mixtorch.plotting.plot_criterion : Plots these columns.
         """
+        if covariance_type is not None:
+            covariance_class(covariance_type)  # ValueError naming the valid types
+        if self and not any(name in row for row in self):
+            raise KeyError(
+                f"the selection table has no column {name!r}; its columns are {list(self[0])}."
+            )
         rows = [row for row in self if covariance_type in (None, row["covariance_type"])]
         return [row["n_components"] for row in rows], [row[name] for row in rows]
 
@@ -209,8 +217,8 @@ def select(
     Raises
     ------
     ValueError
-        For an invalid grid, criterion or ``cv``, ``X`` not 2-D, or when no candidate
-        could be fitted (with every candidate's reason).
+        For an invalid grid (including repeated values), criterion or ``cv``, ``X`` not
+        2-D, or when no candidate could be fitted (with every candidate's reason).
     TypeError
         If ``gmm_params`` contains ``n_components`` or ``covariance_type``.
 
@@ -246,8 +254,8 @@ def select(
     [1, 2, 3]
     """
     ks, kinds = _check_grid(n_components, covariance_types)
-    if not isinstance(X, torch.Tensor):
-        X = np.asarray(X)
+    if not isinstance(X, torch.Tensor) and not _is_dataframe(X):
+        X = np.asarray(X)  # a DataFrame is kept, so the fits record its column names
     if X.ndim != 2:
         raise ValueError(
             f"X must be 2-D of shape (n_samples, n_features), got shape {tuple(X.shape)}."
@@ -302,16 +310,34 @@ def _check_grid(
 ) -> tuple[list[int], list[str]]:
     if isinstance(covariance_types, str):
         covariance_types = (covariance_types,)
-    ks = [n_components] if isinstance(n_components, numbers.Integral) else list(n_components)
+    ks: list[Any]
+    if isinstance(n_components, numbers.Integral):
+        ks = [n_components]
+    elif isinstance(n_components, Iterable) and not isinstance(n_components, (str, bytes)):
+        ks = list(n_components)
+    else:
+        raise ValueError(
+            "n_components must be an integer or a non-empty list of integers (e.g. "
+            f"range(1, 7)), got {n_components!r}."
+        )
     if not ks or any(isinstance(k, bool) or not isinstance(k, numbers.Integral) for k in ks):
         raise ValueError(f"n_components must be a non-empty list of integers, got {ks!r}.")
     if min(ks) < 1:
         raise ValueError(f"n_components must all be >= 1, got {ks!r}.")
+    if len(set(ks)) != len(ks):
+        raise ValueError(f"n_components must not repeat a value, got {ks!r}.")
+    if not isinstance(covariance_types, Iterable) or isinstance(covariance_types, bytes):
+        raise ValueError(
+            "covariance_types must be a covariance type or a sequence of them, e.g. "
+            f"('full', 'diag'), got {covariance_types!r}."
+        )
     kinds = list(covariance_types)
     if not kinds:
         raise ValueError("covariance_types must name at least one covariance type.")
     for kind in kinds:
         covariance_class(kind)
+    if len(set(kinds)) != len(kinds):
+        raise ValueError(f"covariance_types must not repeat a type, got {kinds!r}.")
     return [int(k) for k in ks], kinds
 
 
@@ -370,4 +396,11 @@ def _cross_validate(
 def _rows(X: Any, index: np.ndarray) -> Any:
     if isinstance(X, torch.Tensor):
         return X[torch.as_tensor(index, device=X.device)]
+    if _is_dataframe(X):
+        return X.iloc[index]
     return np.asarray(X)[index]
+
+
+def _is_dataframe(X: Any) -> bool:
+    """A pandas (or pandas-like) DataFrame: 2-D, positional ``iloc`` and ``columns``."""
+    return hasattr(X, "iloc") and hasattr(X, "columns") and getattr(X, "ndim", None) == 2

@@ -38,7 +38,15 @@ from ._chunk_source import (
     from_dataloader,
     from_tensor,
 )
-from ._file_sources import SUFFIXES, file_suffix, from_directory, from_files, from_npy
+from ._file_sources import (
+    SUFFIXES,
+    MissingPathError,
+    check_file,
+    file_suffix,
+    from_directory,
+    from_files,
+    from_npy,
+)
 
 __all__ = [
     "DEFAULT_SOURCE_CHUNK_ROWS",
@@ -113,8 +121,12 @@ def as_source(obj: Any, chunk_size: int | None = None) -> ChunkSource:
 
     Raises
     ------
+    FileNotFoundError
+        For a path that does not exist (also a ``ValueError``, as before).
+    IsADirectoryError
+        For a directory named like a ``.csv``/``.parquet`` file (also a ``ValueError``).
     ValueError
-        For a path that does not exist or is not a supported file.
+        For a path that is not a supported file.
     TypeError
         For any other kind of object.
 
@@ -144,9 +156,13 @@ def as_source(obj: Any, chunk_size: int | None = None) -> ChunkSource:
         if path.suffix.lower() == ".npy":
             return from_npy(path, chunk_size=rows)
         if file_suffix(path) in SUFFIXES:
-            if not path.is_file():
-                raise ValueError(f"No such file: {path}")
+            check_file(path, f"a {file_suffix(path)} file")
             return from_files([path], rows, name=str(path))
+        if not path.exists():
+            raise MissingPathError(
+                f"No such file or directory: {path} is neither a directory nor a {SUFFIXES} "
+                "file that exists; check the path."
+            )
         raise ValueError(f"{path} is neither a directory nor a {SUFFIXES} file.")
     if callable(obj):
         return from_callable(obj)
