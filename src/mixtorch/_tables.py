@@ -18,7 +18,7 @@ from ._csv import read_csv
 __all__ = ["Table", "UserError", "emit", "read_data", "require_extra", "write_data"]
 
 TEXT_SUFFIXES = (".csv", ".tsv", ".txt", ".dat")
-_EXTRAS = {"pyarrow": "io", "matplotlib": "plot", "pyro": "bayes", "pandas": "io"}
+_EXTRAS = {"pyarrow": "io", "matplotlib": "plot", "pyro": "bayes"}
 
 
 class UserError(ValueError):

@@ -84,7 +84,8 @@ class GaussianMixture(
         Iterations between two progress lines when ``verbose >= 2``.
     chunk_size : int, optional
         Rows per chunk in every pass over the data; by default chosen so that the largest
-        intermediate holds about 8M elements. Memory for responsibilities and
+        intermediate holds about half a million elements (2 MiB of float32: 6241 rows for
+        full covariances at K = D = 16, 43690 for diag). Memory for responsibilities and
         differences is proportional to ``chunk_size``, never to ``n_samples``.
     device : str or torch.device, optional
         Where to compute. By default the input tensor's device (CPU for NumPy input).
@@ -107,7 +108,7 @@ class GaussianMixture(
         shards, a callable or a :class:`~mixtorch.sources.ChunkSource`), or across
         ``torch.distributed`` ranks: the size of the uniform reservoir sample of rows,
         drawn in one pass over the union of the shards, on which k-means++ seeding runs
-        before Lloyd and EM pass over the full stream (see :mod:`mixtorch.streaming`).
+        before Lloyd and EM pass over the full stream (see :mod:`mixtorch.fit.streaming`).
     step_size_decay : float, default=0.7
         For :meth:`partial_fit` (stepwise EM): the t-th batch after the first enters the
         running statistics with weight ``(t + 2) ** -step_size_decay``; in (0.5, 1].
