@@ -233,8 +233,6 @@ default='scott'
             self, X, reset=True, dtype=dtype, device=self.device,
             ensure_min_samples=2 if needs_two else 1,
         )  # fmt: skip
-        if self.algorithm == "fft":  # before a data-driven bandwidth costs anything
-            check_binned_features(data.shape[1])
         if sample_weight is None:
             # One value seen n times (a broadcast view): writing 1/n into n fresh values
             # was most of a 1-D fit on 10^6 points (2 of 3 ms).
@@ -248,6 +246,8 @@ default='scott'
         self._fit_kind = kind
         self._data, self._weights = data, weights
         self._uniform_weights = sample_weight is None
+        if self.algorithm == "fft":  # before a data-driven bandwidth costs anything
+            check_binned_features(data.shape[1])
         # An explicit bandwidth does not need the data covariance: computed on first use.
         covariance = data_covariance_or_none(data, weights, required=True) if needs_two else None
         self._data_covariance = _PENDING if covariance is None else as_output(covariance, kind)
