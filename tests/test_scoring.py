@@ -126,9 +126,9 @@ def _in_threads(fn, n_threads: int) -> list:
 @pytest.mark.parametrize("kind", ["full", "diag"])
 @pytest.mark.parametrize(
     ("n", "K", "chunk_size", "seed"),
-    # small chunks (torch.mm's products), and default chunks, whose products are large
-    # enough for oneDNN's (mixtorch.estep._products)
-    [(20_000, 5, 1000, 5), (40_000, 8, None, 6)],
+    # small chunks (torch.mm's products), default chunks, whose products are large enough
+    # for oneDNN's (mixtorch.estep._products), and one chunk (computed in the caller)
+    [(20_000, 5, 1000, 5), (40_000, 8, None, 6), (3000, 8, None, 7)],
 )
 def test_float32_results_do_not_depend_on_threads(kind, n, K, chunk_size, seed):
     rng = np.random.default_rng(seed)
@@ -272,3 +272,29 @@ def test_responsibilities_do_not_depend_on_the_float32_matmul_precision(precisio
         np.testing.assert_array_equal(ours.predict_proba(X), reference)
     finally:
         torch.set_float32_matmul_precision(before)
+
+
+@pytest.mark.parametrize("kind", ["full", "diag"])
+def test_a_small_batch_is_scored_without_starting_a_thread(kind, monkeypatch):
+    # One chunk runs in the calling thread (starting a thread cost more than the pass);
+    # the answers are those of the threaded pass over more rows (to the last bits, which
+    # depend on the product's shape).
+    X = _blobs(n=40_000, d=4, seed=8)
+    _, ours = _twins(X, kind, "float64")
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        expected = ours.score_samples(X), ours.predict(X), ours.predict_proba(X)
+
+        def refuse(self):
+            raise AssertionError("a one-chunk scoring pass started a thread")
+
+        monkeypatch.setattr(threading.Thread, "start", refuse)
+        small = X[:100]
+        got = ours.score_samples(small), ours.predict(small), ours.predict_proba(small)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_allclose(got[0], expected[0][:100], rtol=1e-13)
+    np.testing.assert_array_equal(got[1], expected[1][:100])
+    np.testing.assert_allclose(got[2], expected[2][:100], rtol=1e-12, atol=1e-15)
