@@ -236,3 +236,62 @@ def test_threaded_weighted_pass_equals_the_sequential_one():
         torch.testing.assert_close(
             getattr(threaded, name), getattr(sequential, name), rtol=1e-12, atol=1e-10
         )
+
+
+def test_a_one_chunk_pass_ending_midway_leaves_a_concurrent_pass_single_threaded():
+    # The one-chunk pass puts its caller's count back, which also sets PyTorch's process
+    # default; a worker of the other pass must keep its one thread all the same.
+    cpu = torch.device("cpu")
+    in_chunk, one_done = threading.Event(), threading.Event()
+    seen: list[int] = []
+
+    def many_chunks() -> None:
+        torch.set_num_threads(2)
+
+        def one(index):
+            if index == 0:
+                in_chunk.set()
+                one_done.wait(10)
+            seen.append(torch.get_num_threads())
+
+        run_chunks(one, 8, cpu)
+
+    before = torch.get_num_threads()
+    other = threading.Thread(target=many_chunks)
+    try:
+        torch.set_num_threads(2)
+        other.start()
+        assert in_chunk.wait(10)
+        run_chunks(lambda index: None, 1, cpu)
+    finally:
+        one_done.set()
+        other.join()
+        torch.set_num_threads(before)
+    assert seen == [1] * 8
+
+
+def test_every_caller_gets_its_own_thread_count_back():
+    cpu = torch.device("cpu")
+    first_in, second_done = threading.Event(), threading.Event()
+    counts: dict[str, int] = {}
+
+    def caller(name: str, threads: int, chunks: int, fn) -> None:
+        torch.set_num_threads(threads)
+        run_chunks(fn, chunks, cpu)
+        counts[name] = torch.get_num_threads()
+
+    def hold(index):
+        if index == 0:
+            first_in.set()
+            second_done.wait(10)
+
+    a = threading.Thread(target=caller, args=("a", 2, 8, hold))
+    b = threading.Thread(target=caller, args=("b", 3, 8, lambda index: None))
+    a.start()
+    assert first_in.wait(10)
+    b.start()  # enters while a's pass is in flight, leaves last
+    a.join(0.2)
+    second_done.set()
+    a.join()
+    b.join()
+    assert counts == {"a": 2, "b": 3}

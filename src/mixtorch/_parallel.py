@@ -19,11 +19,11 @@ Two entry points:
   many passes run at once.
 
 Thread counts are per thread (OpenMP's, and MKL's through ``mkl_set_num_threads_local``),
-so each worker sets its own to one; a pass of one chunk runs in the calling thread, whose
-count is put back when the pass ends. PyTorch also records the last requested count
-as the default for threads created later, which is put back when the last pass in flight
-ends, so passes started from several threads at once do not leave each other's settings
-behind.
+so each worker sets its own to one (after a first query: a thread's first query sets its
+count from the process default, which would undo an earlier setting); a pass of one chunk
+runs in the calling thread. Every caller gets its own count back when its pass ends.
+PyTorch also records the last requested count as the default for threads created later,
+which the last pass in flight puts back as the first one found it.
 
 **The GIL.** Each tensor operation is queued from Python under the GIL and runs without
 it. A worker that finds the GIL taken waits for the holder to release it, but the holder
@@ -128,6 +128,10 @@ def _in_threads(fn: Callable[[int], None], n_items: int, workers: int) -> None:
     indices = itertools.count()  # next() on a count is atomic under the GIL
 
     def work() -> None:
+        # A thread's first query initialises its count from PyTorch's process default,
+        # overriding what it set before: done first, so that a concurrent pass that puts
+        # the default back cannot give this worker more than one thread mid-pass.
+        torch.get_num_threads()
         torch.set_num_threads(1)
         try:
             for index in iter(indices.__next__, None):
@@ -140,7 +144,7 @@ def _in_threads(fn: Callable[[int], None], n_items: int, workers: int) -> None:
 
     alone = workers == 1  # the caller computes; otherwise it waits for fresh threads
     threads = [threading.Thread(target=work, daemon=True) for _ in range(0 if alone else workers)]
-    own_threads = torch.get_num_threads() if alone else 0
+    own_threads = torch.get_num_threads()
     _SETTINGS.enter()
     try:
         for thread in threads:
@@ -152,8 +156,7 @@ def _in_threads(fn: Callable[[int], None], n_items: int, workers: int) -> None:
     finally:
         stop.set()  # workers still running (the caller was interrupted) stop after a chunk
         _SETTINGS.leave()
-        if alone:
-            torch.set_num_threads(own_threads)
+        torch.set_num_threads(own_threads)  # the caller's own, whoever entered first
     if failures:
         raise failures[0]
 
