@@ -413,3 +413,170 @@ def test_plot_samples_grid_checks():
         plotting.plot_samples_grid(images, n_cols=0)
     with pytest.raises(ValueError, match="real numbers"):
         plotting.plot_samples_grid(images.astype(complex))
+
+
+# -- Mixture.from_parameters: dtype, meta tensors, object arrays ---------------------------
+_W, _M, _C = [0.25, 0.75], [[0.0, 1.0], [2.0, -1.0]], [[1.0, 2.0], [0.5, 1.5]]
+
+
+@pytest.mark.parametrize(
+    ("dtype", "expected"),
+    [
+        (torch.float64, torch.float64),
+        ("float64", torch.float64),
+        ("float32", torch.float32),
+        (np.float64, torch.float64),
+        (np.float32, torch.float32),
+        (np.dtype("float32"), torch.float32),
+    ],
+)
+def test_mixture_dtype_spellings_the_estimators_take(dtype, expected):
+    mixture = Mixture.from_parameters(_W, _M, _C, "diag", dtype=dtype)
+    assert mixture.dtype == expected
+    assert mixture.weights.dtype == mixture.covariance.covariances.dtype == expected
+    # the same spelling is accepted by an estimator's dtype=
+    model = GaussianMixture.from_parameters(_W, _M, _C, "diag", dtype=dtype)
+    assert model.mixture_.dtype == expected
+
+
+@pytest.mark.parametrize(
+    "dtype", [torch.int64, torch.float16, torch.bfloat16, "float16", np.float16, "int64", object]
+)
+def test_mixture_unsupported_dtypes_are_value_errors(dtype):
+    with pytest.raises(ValueError, match="dtype must be float32 or float64"):
+        Mixture.from_parameters(_W, _M, _C, "diag", dtype=dtype)
+    with pytest.raises(ValueError, match="dtype must be float32 or float64"):
+        GaussianMixture(2, dtype=dtype).fit(np.zeros((4, 2)) + np.arange(4)[:, None])
+
+
+@pytest.mark.parametrize("dtype", [3, 1.5, [torch.float64]])
+def test_mixture_dtype_of_the_wrong_kind_is_a_type_error(dtype):
+    # a TypeError that is also a ValueError, as every bad dtype was before
+    with pytest.raises(TypeError, match=r"dtype must be float32 or float64 \(a torch.dtype"):
+        Mixture.from_parameters(_W, _M, _C, "diag", dtype=dtype)
+    with pytest.raises(ValueError, match="dtype must be float32 or float64"):
+        GaussianMixture(2, dtype=dtype).fit(np.zeros((4, 2)) + np.arange(4)[:, None])
+
+
+def test_mixture_to_checks_its_dtype():
+    mixture = Mixture.from_parameters(_W, _M, _C, "diag")
+    assert mixture.to(dtype="float32").dtype == torch.float32
+    with pytest.raises(ValueError, match="dtype must be float32 or float64, got torch.int32"):
+        mixture.to(dtype=torch.int32)
+
+
+@pytest.mark.parametrize("name", ["weights", "means", "covariances"])
+def test_mixture_parameters_on_the_meta_device(name):
+    given = {"weights": _W, "means": _M, "covariances": _C}
+    given[name] = torch.empty(np.shape(given[name]), device=META)
+    with pytest.raises(ValueError, match=f"{name} is a tensor on the 'meta' device, which holds"):
+        Mixture.from_parameters(**given, covariance_type="diag")
+
+
+def test_mixture_object_arrays_of_numbers_convert_as_check_array_does():
+    means = np.array([[0, 1.0], [np.float32(2.0), -1]], dtype=object)
+    mixture = Mixture.from_parameters(np.array(_W, dtype=object), means, _C, "diag")
+    reference = sklearn.utils.check_array(means)  # object numbers -> float64
+    np.testing.assert_array_equal(mixture.means.numpy(), reference)
+    assert mixture.dtype == torch.float64
+
+
+@pytest.mark.parametrize("bad", ["1.0", None, 1j, True])
+def test_mixture_object_arrays_of_other_values_are_refused(bad):
+    means = np.array([[0.0, 1.0], [2.0, bad]], dtype=object)
+    with pytest.raises(TypeError, match="means must be an array of real numbers, got an object"):
+        Mixture.from_parameters(_W, means, _C, "diag")
+
+
+# -- feature indices -----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "features", [[0.0], [1, 2.0], torch.tensor([1.0]), np.array([0.0]), 1.0, np.float64(1)]
+)
+def test_float_feature_indices_are_refused(mixture, features):
+    with pytest.raises(IndexError):  # NumPy refuses float indices, even whole ones
+        np.zeros(3)[features if not isinstance(features, torch.Tensor) else features.numpy()]
+    with pytest.raises(TypeError, match="features must be a sequence of integer.*floats"):
+        mixture.marginal(features)
+    with pytest.raises(TypeError, match="features must be a sequence of integer.*floats"):
+        mixture.condition(features, [0.5] * np.asarray(features).size)
+
+
+@pytest.mark.parametrize("features", [{2, 0}, frozenset({1})])
+def test_feature_sets_are_refused(mixture, features):
+    with pytest.raises(TypeError, match="features must be an ordered sequence.*pass a list"):
+        mixture.marginal(features)
+    model = GaussianMixture.from_mixture(mixture)
+    with pytest.raises(TypeError, match="features must be an ordered sequence.*pass a list"):
+        model.condition(features, [0.5] * len(features))
+
+
+@pytest.mark.parametrize(
+    "features",
+    [[2, 0], (2, 0), np.array([2, 0]), torch.tensor([2, 0]), [np.int64(2), -3], pd.Index([2, 0])],
+)
+def test_integer_features_still_work_in_their_order(mixture, features):
+    torch.testing.assert_close(mixture.marginal(features).means, mixture.means[:, [2, 0]])
+    model = GaussianMixture.from_mixture(mixture)
+    np.testing.assert_allclose(model.marginal(features).means_, mixture.means[:, [2, 0]].numpy())
+
+
+@pytest.mark.parametrize("features", [1, np.int64(1), torch.tensor(1), np.array(1)])
+def test_one_integer_feature_still_works(mixture, features):
+    torch.testing.assert_close(mixture.marginal(features).means, mixture.means[:, [1]])
+
+
+@pytest.mark.parametrize(
+    "mask", [[True, False, True], np.array([True, False, True]), torch.tensor([True, False, True])]
+)
+def test_boolean_feature_masks_still_work(mixture, mask):
+    torch.testing.assert_close(mixture.marginal(mask).means, mixture.means[:, [0, 2]])
+
+
+# -- from_mixture / from_parameters / from_torch: structure parameters ---------------------
+@pytest.mark.parametrize(
+    ("params", "fragment"),
+    [
+        ({"n_components": 5}, "n_components=5 contradicts the mixture's n_components=2"),
+        ({"covariance_type": "diag"}, "covariance_type='diag' contradicts the mixture's"),
+    ],
+)
+def test_from_mixture_refuses_contradicting_structure(mixture, params, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        GaussianMixture.from_mixture(mixture, **params)
+    with pytest.raises(ValueError, match=fragment):
+        GaussianMixture.from_torch(mixture.to_torch(), **params)
+    model = GaussianMixture.from_mixture(mixture, n_components=2, covariance_type="full")
+    assert model.n_components == 2 and model.means_.shape == (2, 3)
+
+
+def test_from_parameters_refuses_another_n_components(mixture):
+    arrays = (mixture.weights, mixture.means, mixture.covariance.covariances)
+    with pytest.raises(ValueError, match="n_components=5 contradicts the mixture's"):
+        GaussianMixture.from_parameters(*arrays, n_components=5)
+    assert GaussianMixture.from_parameters(*arrays, n_components=2).means_.shape == (2, 3)
+
+
+def test_gaussian_from_mixture_refuses_another_covariance_type():
+    single = Mixture.from_parameters([1.0], [[0.0, 0.0]], [[1.0, 2.0]], "diag")
+    with pytest.raises(ValueError, match="covariance_type='full' contradicts"):
+        mixtorch.Gaussian.from_mixture(single, covariance_type="full")
+    assert mixtorch.Gaussian.from_mixture(single, covariance_type="diag").covariance_type == "diag"
+
+
+# -- BayesianGaussianMixture: sources and paths ---------------------------------------------
+def test_bayesian_mixture_refuses_sources_and_paths(tmp_path, X):
+    path = tmp_path / "x.npy"
+    np.save(path, X)
+    source = sources.from_npy(path)
+    for given in (str(path), path, source, lambda: iter([X])):
+        with pytest.raises(TypeError, match="BayesianGaussianMixture fits in-memory arrays"):
+            mixtorch.BayesianGaussianMixture(2).fit(given)
+        with pytest.raises(TypeError, match=r"np.load\(path\)"):
+            mixtorch.BayesianGaussianMixture(2).fit_predict(given)
+    # the suggested ways to get an in-memory array fit as the array does
+    options = {"n_components": 2, "random_state": 0}
+    direct = mixtorch.BayesianGaussianMixture(**options).fit(X)
+    loaded = mixtorch.BayesianGaussianMixture(**options).fit(np.load(path))
+    gathered = mixtorch.BayesianGaussianMixture(**options).fit(torch.cat(list(source())))
+    np.testing.assert_allclose(loaded.means_, direct.means_)
+    np.testing.assert_allclose(gathered.means_.numpy(), direct.means_)

@@ -305,13 +305,20 @@ class MixtureEstimator(DeviceMixin, BaseEstimator):
             How results are handed back; NumPy by default.
         **params
             Constructor parameters; those the mixture determines (``n_components``,
-            ``covariance_type``) are taken from it unless given.
+            ``covariance_type``) are taken from it, and may be given only with the
+            mixture's values.
 
         Returns
         -------
         estimator
             A fitted instance of ``cls``: scoring, prediction, sampling and
             :func:`mixtorch.save` work on it as after ``fit``.
+
+        Raises
+        ------
+        ValueError
+            If ``params`` contradict the mixture (e.g. ``n_components=5`` for a mixture of
+            two components), which would describe another model than the one held.
 
         See Also
         --------
@@ -328,7 +335,14 @@ class MixtureEstimator(DeviceMixin, BaseEstimator):
         >>> model.n_components, model.predict([[3.5]]).tolist()
         (2, [1])
         """
-        model = cls(**{**cls._params_of(mixture), **params})
+        determined = cls._params_of(mixture)
+        for name, value in determined.items():
+            if name in params and params[name] != value:
+                raise ValueError(
+                    f"{name}={params[name]!r} contradicts the mixture's {name}={value!r}; "
+                    "leave it out (the estimator takes the mixture's)."
+                )
+        model = cls(**{**determined, **params})
         model.set_fitted(mixture, record, output=output)
         return model
 

@@ -4,7 +4,9 @@ complementary free indices, and observed values as rows."""
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import numpy as np
@@ -38,7 +40,8 @@ def check_features(features: Any, n_features: int, *, leave_one: bool = False) -
     Raises
     ------
     TypeError
-        If ``features`` are not integers.
+        If ``features`` are not integers (floats are refused even when whole, as NumPy
+        indexing refuses them), or are a set (pass a list: a set's order is arbitrary).
     ValueError
         For an empty sequence, out-of-range or repeated indices, or (``leave_one``) all
         features named.
@@ -59,6 +62,13 @@ def check_features(features: Any, n_features: int, *, leave_one: bool = False) -
     ...
     ValueError
     """
+    if isinstance(features, AbstractSet):
+        raise TypeError(
+            f"features must be an ordered sequence of feature indices, got a "
+            f"{type(features).__name__}, whose order is arbitrary; pass a list of the "
+            "indices in the order you want."
+        )
+    given = features
     mask = _boolean_mask(features)
     if mask is not None:  # indexing as NumPy does: the True positions
         if mask.ndim == 0:
@@ -74,15 +84,8 @@ def check_features(features: Any, n_features: int, *, leave_one: bool = False) -
     elif isinstance(features, (int, torch.SymInt)) or (
         hasattr(features, "ndim") and getattr(features, "ndim", 1) == 0
     ):
-        features = [int(features)]
-    try:
-        values = [int(index) for index in features]
-        if any(float(index) != int(index) for index in features):
-            raise TypeError
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"features must be a sequence of integer feature indices, got {features!r}."
-        ) from None
+        features = [features]  # one index; a float one is refused below
+    values = _integer_indices(features, given)
     if not values:
         raise ValueError("features must name at least one feature, got an empty sequence.")
     bad = [index for index in values if not -n_features <= index < n_features]
@@ -100,6 +103,50 @@ def check_features(features: Any, n_features: int, *, leave_one: bool = False) -
             f"got all {n_features} features."
         )
     return torch.tensor(normalised, dtype=torch.int64)
+
+
+def _integer_indices(features: Any, shown: Any) -> list[int]:
+    """``features`` as Python ints; like NumPy indexing, floats are refused even when
+    whole (``[1.0]``, ``torch.tensor([1.0])``), as are strings and other non-integers.
+    ``shown`` is what the caller passed, for the message."""
+    if isinstance(features, (Tensor, np.ndarray)):
+        integral = (
+            not (features.is_floating_point() or features.is_complex())
+            if isinstance(features, Tensor)
+            else features.dtype.kind in "iub"
+        )
+        items: list[Any] = features.tolist() if integral else [features]
+    else:
+        try:
+            items = list(features)
+        except TypeError:
+            items = [features]
+    if all(_is_integer(item) for item in items):
+        return [int(item) for item in items]
+    floats = any(_is_float(item) for item in items)
+    advice = " (floats are refused even when whole, as NumPy indexing refuses them)"
+    raise TypeError(
+        f"features must be a sequence of integer feature indices{advice if floats else ''}, "
+        f"got {shown!r}."
+    )
+
+
+def _is_float(item: Any) -> bool:
+    """A float scalar or a floating array or tensor (for the message)."""
+    if isinstance(item, Tensor):
+        return item.is_floating_point()
+    if isinstance(item, np.ndarray):
+        return item.dtype.kind == "f"
+    return isinstance(item, numbers.Real)
+
+
+def _is_integer(item: Any) -> bool:
+    """A Python, NumPy or 0-d tensor integer."""
+    if isinstance(item, Tensor):
+        return item.ndim == 0 and not (item.is_floating_point() or item.is_complex())
+    if isinstance(item, np.ndarray):
+        return item.ndim == 0 and item.dtype.kind in "iu"
+    return isinstance(item, (numbers.Integral, torch.SymInt))
 
 
 def _boolean_mask(features: Any) -> np.ndarray | None:

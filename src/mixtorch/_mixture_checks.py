@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._validation import check_device
+from ._validation import check_device, resolve_dtype
 from .covariance import Covariance, CovarianceError, covariance_class
 
 
@@ -21,13 +21,15 @@ def checked_parameters(
     means: Any,
     covariances: Any,
     covariance_type: str,
-    dtype: torch.dtype | None,
+    dtype: Any,
     device: Any,
 ) -> tuple[Tensor, Tensor, Covariance]:
     """``(weights, means, covariance)`` validated and converted, as
     :meth:`~mixtorch.mixture.Mixture.from_parameters` documents; ``weights`` and
-    ``covariances`` take the dtype and device of ``means``."""
-    means_t = as_parameter(means, "means", dtype, check_device(device))
+    ``covariances`` take the dtype and device of ``means``. ``dtype`` is checked first,
+    with the spellings the estimators' ``dtype=`` takes (:func:`resolve_dtype`)."""
+    target_dtype = None if dtype is None else resolve_dtype(dtype, None)
+    means_t = as_parameter(means, "means", target_dtype, check_device(device))
     means_t = means_t.reshape(means_t.shape[0], -1) if means_t.ndim == 1 else means_t
     if means_t.ndim != 2 or means_t.shape[0] < 1 or means_t.shape[1] < 1:
         raise ValueError(
@@ -93,9 +95,16 @@ def as_parameter(value: Any, name: str, dtype: torch.dtype | None, device: Any) 
     """``value`` as a finite real floating tensor, with errors naming ``name``.
 
     Lists and NumPy arrays keep their precision (float32 arrays stay float32, everything
-    else becomes float64) unless ``dtype`` is given.
+    else becomes float64) unless ``dtype`` is given. Object arrays of numbers are read as
+    float64, as scikit-learn's ``check_array`` reads them; tensors on the 'meta' device
+    (shapes without values) are refused.
     """
     if isinstance(value, torch.Tensor):
+        if value.device.type == "meta":
+            raise ValueError(
+                f"{name} is a tensor on the 'meta' device, which holds shapes but no values; "
+                "create it on a real device (e.g. 'cpu') first."
+            )
         tensor = value.detach().to(device=device)
         kind = "f" if tensor.is_floating_point() else "c" if tensor.is_complex() else "i"
         kind = "b" if tensor.dtype == torch.bool else kind
@@ -104,6 +113,14 @@ def as_parameter(value: Any, name: str, dtype: torch.dtype | None, device: Any) 
             array = np.asarray(value)
         except (TypeError, ValueError) as error:
             raise TypeError(f"{name} must be a numeric array: {error}") from error
+        if array.dtype.kind == "O":
+            others = [item for item in array.flat if not _is_real_number(item)]
+            if others:
+                raise TypeError(
+                    f"{name} must be an array of real numbers, got an object array holding "
+                    f"{type(others[0]).__name__} values; pass numbers only."
+                )
+            array = array.astype(np.float64)
         kind = array.dtype.kind
         if kind in "iuf":
             array = array if array.dtype in (np.float32, np.float64) else array.astype(np.float64)
@@ -117,6 +134,14 @@ def as_parameter(value: Any, name: str, dtype: torch.dtype | None, device: Any) 
     if not bool(torch.isfinite(tensor).all()):
         raise ValueError(f"{name} must be finite; it contains NaN or infinity.")
     return tensor
+
+
+def _is_real_number(item: Any) -> bool:
+    """A real number of any Python or NumPy type (Decimal too); not a bool (refused as a
+    boolean array is), a string or a complex number."""
+    if not isinstance(item, numbers.Number) or isinstance(item, bool | np.bool_):
+        return False
+    return isinstance(item, numbers.Real) or not isinstance(item, numbers.Complex)
 
 
 def check_symmetric(matrices: Tensor) -> None:

@@ -76,14 +76,28 @@ def resolve_dtype(requested: Any, X: Any) -> torch.dtype:
     return torch.float64
 
 
+class DtypeKindError(TypeError, ValueError):
+    """A ``dtype`` that is no dtype at all (e.g. ``3``): a ``TypeError``, and a
+    ``ValueError`` as every unusable ``dtype`` was before (scikit-learn's
+    ``InvalidParameterError`` is both, too)."""
+
+
 def _as_torch_dtype(value: Any) -> torch.dtype:
+    """``value`` (a torch dtype, 'float32'/'float64'/'double', or a NumPy dtype or type)
+    as a torch dtype; anything but float32 or float64 is refused."""
     if isinstance(value, torch.dtype):
         return value
     table = {"float32": torch.float32, "float64": torch.float64, "double": torch.float64}
-    try:
-        name = np.dtype(value).name if not isinstance(value, str) else value
-    except TypeError:
-        name = None
+    if isinstance(value, str):
+        name = value
+    else:
+        try:
+            name = np.dtype(value).name
+        except TypeError:
+            raise DtypeKindError(
+                "dtype must be float32 or float64 (a torch.dtype, a NumPy dtype or the name "
+                f"'float32' or 'float64'), got {value!r} of type {type(value).__name__}."
+            ) from None
     if name not in table:
         raise ValueError(f"dtype must be float32 or float64, got {value!r}.")
     return table[name]

@@ -35,6 +35,7 @@ from .fit.variational import (
     update_posterior,
 )
 from .mixture import Mixture
+from .sources import is_source
 from .stats import pass_chunks
 
 __all__ = ["BayesianGaussianMixture"]
@@ -235,11 +236,18 @@ default='dirichlet_process'
         Parameters
         ----------
         X : array-like or Tensor of shape (n_samples, n_features)
+            In memory: unlike :class:`~mixtorch.GaussianMixture`, this estimator does not
+            fit data sources or files (load them first, e.g. ``np.load(path)``).
         y : ignored
 
         Returns
         -------
         self
+
+        Raises
+        ------
+        TypeError
+            For a data source, a path or a callable as ``X``.
         """
         self.fit_predict(X, y)
         return self
@@ -288,6 +296,7 @@ default='dirichlet_process'
         dtype = resolve_dtype(self.dtype, X) if not warm else self.mixture_.dtype
         error: Exception | None = None
         try:
+            _refuse_sources(X)
             tensor, kind = to_tensor(
                 self,
                 X,
@@ -346,6 +355,10 @@ default='dirichlet_process'
             covariance_prior=self.covariance_prior,
         )
 
+    @classmethod
+    def _params_of(cls, mixture: Mixture) -> dict[str, Any]:
+        return {"n_components": mixture.n_components, "covariance_type": mixture.covariance_type}
+
     def _fit_record(self) -> VariationalFit:
         trace = VariationalTrace(list(self.lower_bounds_), self.n_iter_, self.converged_)
         return VariationalFit(self._prior, self._posterior, trace)
@@ -384,3 +397,14 @@ default='dirichlet_process'
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "_posterior")
+
+
+def _refuse_sources(X: Any) -> None:
+    """The variational fit holds all of ``X`` in memory (initialisation, the prior and
+    the labels read it whole), so data sources, paths and callables are refused."""
+    if is_source(X):
+        raise TypeError(
+            "BayesianGaussianMixture fits in-memory arrays and tensors, not data sources "
+            f"or paths (got {type(X).__name__}); load the data first, e.g. "
+            "X = np.load(path) for a .npy file or X = torch.cat(list(source())) for a source."
+        )

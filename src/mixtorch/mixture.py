@@ -24,6 +24,7 @@ from ._mixture_conditioning import MixtureConditioning
 from ._mixture_sampling import MixtureSampling
 from ._mixture_scoring import SCORING_BLOCK_BYTES, SCORING_ELEMENTS, MixtureScoring
 from ._mixture_torch import MixtureTorch
+from ._validation import resolve_dtype
 from .estep import EStepKernel
 
 __all__ = ["SCORING_BLOCK_BYTES", "SCORING_ELEMENTS", "Mixture"]
@@ -91,7 +92,7 @@ class Mixture(MixtureScoring, MixtureSampling, MixtureConditioning, MixtureTorch
         covariances: Any,
         covariance_type: str = "full",
         *,
-        dtype: torch.dtype | None = None,
+        dtype: Any = None,
         device: Any = None,
     ) -> Mixture:
         """Build from array-likes in scikit-learn's layouts (see :mod:`.covariance`).
@@ -106,8 +107,10 @@ class Mixture(MixtureScoring, MixtureSampling, MixtureConditioning, MixtureTorch
             (K, D, D) for 'full', (D, D) for 'tied', (K, D) for 'diag', (K,) for 'spherical'.
         covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
             Layout of ``covariances``.
-        dtype : torch.dtype, default=None
-            The dtype, float32 or float64; None keeps the dtype of ``means``.
+        dtype : torch.dtype, str or NumPy dtype, default=None
+            float32 or float64, spelled as the estimators' ``dtype`` takes it
+            (``torch.float64``, ``'float64'``, ``np.float64``); None keeps the dtype of
+            ``means`` (float32 stays float32, anything else becomes float64).
         device : str or torch.device, default=None
             None keeps the device of ``means`` (CPU for NumPy).
 
@@ -120,9 +123,11 @@ class Mixture(MixtureScoring, MixtureSampling, MixtureConditioning, MixtureTorch
         ------
         ValueError
             Naming the parameter: NaN or infinite values, wrong shapes, weights negative or
-            not summing to one, covariances not symmetric positive definite.
+            not summing to one, covariances not symmetric positive definite, tensors on the
+            'meta' device, a ``dtype`` other than float32 and float64.
         TypeError
-            For values that are not numeric arrays.
+            For values that are not numeric arrays, or a ``dtype`` that is no dtype (this
+            error is a ``ValueError`` too).
 
         See Also
         --------
@@ -151,15 +156,15 @@ class Mixture(MixtureScoring, MixtureSampling, MixtureConditioning, MixtureTorch
         K, D = self.n_components, self.n_features
         return (K - 1) + K * D + self.covariance.n_parameters(K, D)
 
-    def to(self, device: Any = None, dtype: torch.dtype | None = None) -> Mixture:
+    def to(self, device: Any = None, dtype: Any = None) -> Mixture:
         """A copy on another device and/or dtype (None keeps the current one).
 
         Parameters
         ----------
         device : str or torch.device, default=None
             Target device.
-        dtype : torch.dtype, default=None
-            Target dtype.
+        dtype : torch.dtype, str or NumPy dtype, default=None
+            Target dtype, float32 or float64 (as :meth:`from_parameters` takes it).
 
         Returns
         -------
@@ -170,10 +175,11 @@ class Mixture(MixtureScoring, MixtureSampling, MixtureConditioning, MixtureTorch
         --------
         mixtorch.GaussianMixture.to : The same for a fitted estimator.
         """
+        cast = None if dtype is None else resolve_dtype(dtype, None)
         return Mixture(
-            self.weights.to(device=device, dtype=dtype),
-            self.means.to(device=device, dtype=dtype),
-            self.covariance.to(device=device, dtype=dtype),
+            self.weights.to(device=device, dtype=cast),
+            self.means.to(device=device, dtype=cast),
+            self.covariance.to(device=device, dtype=cast),
         )
 
     # -- densities -------------------------------------------------------------------

@@ -196,8 +196,7 @@ class GaussianMixtureModule(_module.GaussianMixtureModule):
         >>> module.to_estimator().means_.shape
         (2, 3)
         """
-        _check_structure_params(self, params)
-        mixture = self.to_mixture()
+        mixture = self.to_mixture()  # from_mixture refuses another n_components/covariance_type
         options = {"dtype": mixture.dtype, "device": mixture.device, **params}
         return GaussianMixture.from_mixture(mixture, **options)
 
@@ -340,14 +339,3 @@ class GaussianModule(_gaussian_module.GaussianModule, GaussianMixtureModule):
         True
         """
         return self._components(0)
-
-
-def _check_structure_params(module: Any, params: dict[str, Any]) -> None:
-    """``n_components`` and ``covariance_type`` in ``params`` must be the module's own: the
-    estimator holds the module's mixture, and other values would describe another model."""
-    for name in ("n_components", "covariance_type"):
-        if name in params and params[name] != getattr(module, name):
-            raise ValueError(
-                f"{name}={params[name]!r} contradicts the module's {name}="
-                f"{getattr(module, name)!r}; leave it out (the estimator takes the module's)."
-            )
