@@ -229,8 +229,12 @@ def test_module_from_scikit_learn_mixture(X):
 def test_from_tensor_refuses_meta_and_strings():
     with pytest.raises(ValueError, match="'meta' device"):
         sources.from_tensor(torch.zeros(3, 2, device=META))
-    with pytest.raises(ValueError, match="X must hold numbers"):
+    with pytest.raises(ValueError, match="X must be an array of numbers"):
         sources.from_tensor(np.array([["a", "b"]]))
+    with pytest.raises(TypeError, match="X must be an array of numbers"):  # as check_array
+        sources.from_tensor(np.array([[object(), object()]]))
+    with pytest.raises(ValueError, match="X must be real numbers"):
+        sources.from_tensor(np.array([[1 + 1j, 2.0]]))
 
 
 def test_from_tensor_object_array_of_numbers(X):
@@ -242,6 +246,19 @@ def test_from_callable_returning_none():
     source = sources.from_callable(lambda: None)
     with pytest.raises(TypeError, match="must return an iterable of chunks"):
         list(source())
+
+
+def test_from_callable_takes_what_iterates_by_getitem():
+    class Chunks:  # a map-style container without __iter__, as a torch map Dataset
+        def __init__(self, parts):
+            self.parts = parts
+
+        def __getitem__(self, index):
+            return self.parts[index]  # IndexError ends the iteration
+
+    parts = [torch.ones(3, 2), torch.zeros(2, 2)]
+    chunks = list(sources.from_callable(lambda: Chunks(parts))())
+    assert [tuple(chunk.shape) for chunk in chunks] == [(3, 2), (2, 2)]
 
 
 def test_missing_paths_are_file_not_found(tmp_path):
@@ -269,6 +286,8 @@ def test_directory_and_file_mixed_up(tmp_path):
 # -- save / load ------------------------------------------------------------------------
 def test_load_directory_and_bad_path_types(tmp_path, X):
     with pytest.raises(IsADirectoryError, match="is a directory, not a model file"):
+        mixtorch.load(tmp_path)
+    with pytest.raises(FileNotFoundError):  # what it raised before, for old except clauses
         mixtorch.load(tmp_path)
     with pytest.raises(TypeError, match="path must be a str or os.PathLike, got NoneType"):
         mixtorch.load(None)
@@ -314,7 +333,7 @@ def model_2d():
         (np.array([0.0, np.nan]), "NaN or infinity"),
         (np.array([0.0, np.inf]), "NaN or infinity"),
         (np.array([]), "has no rows"),
-        (["a", "b"], "must hold numbers"),
+        (["a", "b"], "must be an array of numbers"),
         (np.array([1 + 1j, 2.0]), "real numbers"),
         (torch.zeros(5, device=META), "'meta' device"),
     ],

@@ -289,6 +289,10 @@ def test_cdf_refuses_nan_but_takes_infinite_limits():
     np.testing.assert_allclose(model1.cdf([-np.inf, 0.0, np.inf]), [0.0, 0.5, 1.0], rtol=1e-15)
     assert model2.cdf([np.inf, 0.0], rng=0) == pytest.approx(0.5, abs=1e-5)
     assert model2.cdf([-np.inf, 0.0], rng=0) == 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "invalid value" warning from inf + -inf
+        assert model1.cdf(np.inf, lower_limit=-np.inf) == 1.0
+        assert model1.logcdf(np.inf, lower_limit=-np.inf) == 0.0
 
 
 def test_tensor_logcdf_of_a_negative_mass_keeps_its_sign():

@@ -268,6 +268,18 @@ def test_fft_rejects_four_dimensions_before_fitting_anything(bandwidth):
     assert not hasattr(kde, "mixture_")  # a failed fit leaves no fitted model behind
     with pytest.raises(NotFittedError):
         kde.score_samples(_blobs(5, 4))
+    # A refit that fails leaves the earlier fit whole (data and model of the same D).
+    kde.fit(_blobs(50, 2))
+    with pytest.raises(ValueError, match="got 4-D"):
+        kde.fit(_blobs(50, 4))
+    assert kde.sample(3, random_state=0).shape == (3, 2)
+
+
+def test_a_bad_fft_grid_size_leaves_no_fitted_model():
+    kde = GaussianKDE(0.5, algorithm="fft", grid_size=[64, 64, 64])
+    with pytest.raises(ValueError, match="grid_size"):
+        kde.fit(_blobs(50, 2))
+    assert not hasattr(kde, "mixture_")
 
 
 # -- validation -----------------------------------------------------------------------------

@@ -112,6 +112,9 @@ def _in_threads(fn, n_threads: int) -> list:
     barrier = threading.Barrier(n_threads)
 
     def run(index: int) -> None:
+        # Two intra-op threads each, as the caller asked: a new thread's count otherwise
+        # comes from PyTorch's process default, which running passes may have set to one.
+        torch.set_num_threads(2)
         barrier.wait()
         results[index] = fn()
 

@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ._validation import real_values, refuse_meta
+
 #: Rows per chunk read from files when no ``chunk_size`` is given.
 DEFAULT_SOURCE_CHUNK_ROWS = 65_536
 
@@ -98,11 +100,13 @@ class ChunkSource:
         ChunkSource.first_chunk, as_source
         """
         iterable = self.factory()
-        if not isinstance(iterable, Iterable):
+        try:  # iter() also takes what iterates by __getitem__ (a map-style Dataset)
+            iter(iterable)
+        except TypeError:
             raise TypeError(
                 f"The factory of {self.name} must return an iterable of chunks (a list, a "
                 f"generator, ...), got {type(iterable).__name__}."
-            )
+            ) from None
         if iterable is self._last and iter(iterable) is iterable:
             raise ValueError(
                 f"The factory of {self.name} returned the same iterator as on the previous "
@@ -336,20 +340,13 @@ def from_tensor(X: Any, chunk_size: int = DEFAULT_SOURCE_CHUNK_ROWS) -> ChunkSou
     >>> [len(chunk) for chunk in source()]
     [3, 3, 1]
     """
+    refuse_meta(X, "X")
     if isinstance(X, Tensor):
-        if X.device.type == "meta":
-            raise ValueError(
-                "X is a tensor on the 'meta' device, which holds shapes but no values; "
-                "create it on a real device (e.g. 'cpu') first."
-            )
         data = X
     else:
         array = np.asarray(X)
-        if array.dtype.kind not in "biufc":  # objects, strings: numbers or an error
-            try:
-                array = array.astype(np.float64)
-            except (TypeError, ValueError) as error:
-                raise ValueError(f"X must hold numbers, got dtype {array.dtype}: {error}") from None
+        if array.dtype.kind not in "iuf":  # float32 stays float32; objects of numbers, bools
+            array = real_values(array, "X")  # convert; complex, strings raise naming X
         data = torch.as_tensor(array)
     if data.ndim != 2:
         raise ValueError(f"X must be 2-D, got shape {tuple(data.shape)}.")

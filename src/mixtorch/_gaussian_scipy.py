@@ -66,11 +66,11 @@ def _normal_interval(lower: np.ndarray, upper: np.ndarray, log: bool) -> np.ndar
     complex logarithm (imaginary part pi) for those entries."""
     sign = np.where(lower > upper, -1.0, 1.0)
     low, high = np.minimum(lower, upper), np.maximum(lower, upper)
-    # the mass of [a, b] equals that of [-b, -a]: work on the side of the lower tail,
-    # where log_ndtr keeps its relative accuracy
-    flip = low + high > 0
-    low, high = np.where(flip, -high, low), np.where(flip, -low, high)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):  # infinite limits are fine
+        # the mass of [a, b] equals that of [-b, -a]: work on the side of the lower tail,
+        # where log_ndtr keeps its relative accuracy
+        flip = low + high > 0
+        low, high = np.where(flip, -high, low), np.where(flip, -low, high)
         log_high = special.log_ndtr(high)
         gap = special.log_ndtr(low) - log_high  # <= 0: log of Phi(low) / Phi(high)
         # log(1 - exp(gap)), accurate for small and large |gap| alike

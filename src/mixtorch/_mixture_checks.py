@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._validation import check_device, resolve_dtype
+from ._validation import check_device, integer, refuse_meta, resolve_dtype
 from .covariance import Covariance, CovarianceError, covariance_class
 
 
@@ -55,14 +55,13 @@ def checked_parameters(
 def check_n_samples(
     n_samples: Any, row_bytes: int = 0, device: torch.device | str | None = None
 ) -> int:
-    """``n_samples`` as an int >= 1 (NumPy integers accepted; bools, floats refused).
+    """``n_samples`` as an int >= 1 (Python and NumPy integers, 0-d integer arrays and
+    tensors, as :func:`mixtorch._validation.integer` takes them; bools, floats refused).
 
     With ``row_bytes`` (the memory one draw takes), a draw larger than the memory free on
     ``device`` is a ``MemoryError`` saying how much it needs, before any allocation.
     """
-    if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral):
-        raise TypeError(f"n_samples must be an integer, got {type(n_samples).__name__}.")
-    count = int(n_samples)
+    count = integer(n_samples, "n_samples")
     if count < 1:
         raise ValueError(f"n_samples must be an integer >= 1, got {count}.")
     if count > 2**62:
@@ -99,12 +98,8 @@ def as_parameter(value: Any, name: str, dtype: torch.dtype | None, device: Any) 
     float64, as scikit-learn's ``check_array`` reads them; tensors on the 'meta' device
     (shapes without values) are refused.
     """
+    refuse_meta(value, name)
     if isinstance(value, torch.Tensor):
-        if value.device.type == "meta":
-            raise ValueError(
-                f"{name} is a tensor on the 'meta' device, which holds shapes but no values; "
-                "create it on a real device (e.g. 'cpu') first."
-            )
         tensor = value.detach().to(device=device)
         kind = "f" if tensor.is_floating_point() else "c" if tensor.is_complex() else "i"
         kind = "b" if tensor.dtype == torch.bool else kind

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-import torch
-
 from ._features import as_rows, check_features
 from ._mixture_parameters import MixtureParameters
+from ._validation import refuse_meta
 from .conditioning import Conditionals, condition, marginal
 
 __all__ = ["MixtureConditioning"]
@@ -140,9 +139,5 @@ def _values_with_data(values: Any) -> Any:
             "values must be the observed values of the features (a number, a sequence or an "
             "array), got None."
         )
-    if isinstance(values, torch.Tensor) and values.device.type == "meta":
-        raise ValueError(
-            "values is a tensor on the 'meta' device, which holds shapes but no values; "
-            "create it on a real device (e.g. 'cpu') first."
-        )
+    refuse_meta(values, "values")
     return values

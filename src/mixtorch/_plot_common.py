@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from sklearn.exceptions import NotFittedError
 
+from ._validation import integer, real_values, refuse_meta
 from .mixture import Mixture
 
 __all__ = [
@@ -69,21 +70,12 @@ def fitted_mixture(model: Any, n_features: int | None) -> Any:
 
 def plot_data(values: Any, n_features: int, name: str = "X") -> np.ndarray:
     """``values`` as a finite float64 array of shape (n_samples, n_features), at least one
-    row; for one feature a 1-D array is taken as a column. ValueError naming ``name``."""
+    row; for one feature a 1-D array is taken as a column. ValueError naming ``name``
+    (a TypeError for objects that are no numbers, as :func:`~mixtorch._validation.real_values`)."""
+    refuse_meta(values, name)
     if isinstance(values, torch.Tensor):
-        if values.device.type == "meta":
-            raise ValueError(
-                f"{name} is a tensor on the 'meta' device, which holds shapes but no values; "
-                "create it on a real device (e.g. 'cpu') first."
-            )
         values = values.detach().cpu().numpy()
-    array = np.asarray(values)
-    if array.dtype.kind == "c":
-        raise ValueError(f"{name} must hold real numbers, got complex values.")
-    try:
-        array = array.astype(np.float64)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{name} must hold numbers: {error}") from None
+    array = real_values(values, name)  # complex refused; non-numbers as NumPy refuses them
     if n_features == 1 and array.ndim == 1:
         array = array[:, None]
     if array.ndim != 2 or array.shape[1] != n_features:
@@ -101,10 +93,10 @@ def plot_data(values: Any, n_features: int, name: str = "X") -> np.ndarray:
 
 
 def count(value: Any, name: str, minimum: int, maximum: int | None = None) -> int:
-    """An integer in [minimum, maximum]; bools and floats refused (ValueError)."""
-    integral = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-    number = int(value) if integral else None
-    if number is None or number < minimum or (maximum is not None and number > maximum):
+    """An integer in [minimum, maximum]: a TypeError for what is no integer (bools and
+    floats included, as :func:`mixtorch._validation.integer`), a ValueError out of range."""
+    number = integer(value, name)
+    if number < minimum or (maximum is not None and number > maximum):
         bound = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
         raise ValueError(f"{name} must be an integer {bound}, got {value!r}.")
     return number

@@ -31,6 +31,7 @@ __all__ = [
     "check_random_generator",
     "check_sample_weight",
     "normalised_sample_weight",
+    "refuse_meta",
     "resolve_dtype",
     "to_tensor",
 ]
@@ -140,11 +141,7 @@ def to_tensor(
     kind = OutputKind.of(X)
     check_finite_now = allow_nan or not defer_finite
     target_device = check_device(device)
-    if isinstance(X, torch.Tensor) and X.device.type == "meta":
-        raise ValueError(
-            "X is a tensor on the 'meta' device, which holds shapes but no values; "
-            "create it on a real device (e.g. 'cpu') first."
-        )
+    refuse_meta(X, "X")
     if isinstance(X, torch.Tensor):
         tensor = _validate_tensor(
             estimator,
@@ -322,6 +319,16 @@ def check_finite(X: torch.Tensor, what: str) -> None:
     if not bool(torch.isfinite(X).all()):
         kind = "NaN" if bool(torch.isnan(X).any()) else "infinity"
         raise ValueError(f"Input {what} contains {kind}.")
+
+
+def refuse_meta(value: Any, name: str) -> None:
+    """A ``ValueError`` naming ``name`` for a tensor on the 'meta' device (shapes, no
+    values); anything else passes."""
+    if isinstance(value, torch.Tensor) and value.device.type == "meta":
+        raise ValueError(
+            f"{name} is a tensor on the 'meta' device, which holds shapes but no values; "
+            "create it on a real device (e.g. 'cpu') first."
+        )
 
 
 def integer(value: Any, name: str) -> int:

@@ -237,7 +237,7 @@ def load(path: str | os.PathLike[str], *, device: Any = None) -> Any:
     FileNotFoundError
         If ``path`` does not exist.
     IsADirectoryError
-        If ``path`` is a directory.
+        If ``path`` is a directory (also a ``FileNotFoundError``, as it was before).
     TypeError
         If ``path`` is not a str or path-like.
     ValueError
@@ -272,7 +272,7 @@ def load(path: str | os.PathLike[str], *, device: Any = None) -> Any:
     device = check_device(device)
     path = _as_path(path)
     if path.is_dir():
-        raise IsADirectoryError(
+        raise _DirectoryNotModelFile(
             f"{path} is a directory, not a model file; give the path of a file written by "
             "mixtorch.save."
         )
@@ -302,6 +302,11 @@ def load(path: str | os.PathLike[str], *, device: Any = None) -> Any:
     except (KeyError, IndexError, TypeError, ValueError, AttributeError, RuntimeError) as error:
         raise ValueError(f"{path}: the model file is invalid or inconsistent ({error}).") from error
     return model
+
+
+class _DirectoryNotModelFile(IsADirectoryError, FileNotFoundError):
+    """A directory given to :func:`load`: an ``IsADirectoryError``, and the
+    ``FileNotFoundError`` that ``load`` raised for it before."""
 
 
 def _as_path(path: Any) -> Path:

@@ -243,11 +243,12 @@ default='scott'
             keep = weights > 0
             if not bool(keep.all()):
                 data, weights = data[keep], weights[keep] / weights[keep].sum()
+        if self.algorithm == "fft":  # before a bandwidth costs anything or state changes
+            check_binned_features(data.shape[1])
+            check_grid_size(self.grid_size, data.shape[1])
         self._fit_kind = kind
         self._data, self._weights = data, weights
         self._uniform_weights = sample_weight is None
-        if self.algorithm == "fft":  # before a data-driven bandwidth costs anything
-            check_binned_features(data.shape[1])
         # An explicit bandwidth does not need the data covariance: computed on first use.
         covariance = data_covariance_or_none(data, weights, required=True) if needs_two else None
         self._data_covariance = _PENDING if covariance is None else as_output(covariance, kind)

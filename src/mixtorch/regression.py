@@ -23,6 +23,7 @@ from ._validation import (
     as_output,
     check_device,
     check_random_generator,
+    refuse_meta,
     resolve_dtype,
 )
 from .conditioning import Conditionals
@@ -322,9 +323,5 @@ def host_values(values: Any, name: str) -> Any:
     """
     if not isinstance(values, torch.Tensor):
         return values
-    if values.device.type == "meta":
-        raise ValueError(
-            f"{name} is a tensor on the 'meta' device, which holds shapes but no values; "
-            "create it on a real device (e.g. 'cpu') first."
-        )
+    refuse_meta(values, name)
     return values.detach().cpu().numpy()

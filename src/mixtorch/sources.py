@@ -123,10 +123,9 @@ def as_source(obj: Any, chunk_size: int | None = None) -> ChunkSource:
     ------
     FileNotFoundError
         For a path that does not exist (also a ``ValueError``, as before).
-    IsADirectoryError
-        For a directory named like a ``.csv``/``.parquet`` file (also a ``ValueError``).
     ValueError
-        For a path that is not a supported file.
+        For a path that is not a supported file, or a directory without shards (a
+        directory is always read as a directory of shards, whatever its name).
     TypeError
         For any other kind of object.
 
