@@ -83,9 +83,11 @@ class GaussianMixture(
     verbose_interval : int, default=10
         Iterations between two progress lines when ``verbose >= 2``.
     chunk_size : int, optional
-        Rows per chunk in every pass over the data; by default chosen so that the largest
-        intermediate holds about half a million elements (2 MiB of float32: 6241 rows for
-        full covariances at K = D = 16, 43690 for diag). Memory for responsibilities and
+        Rows per chunk in every pass over the data (scoring passes take at most
+        ``2**18 / n_components`` rows). By default EM's chunks hold about half a million
+        elements in their largest intermediate (2 MiB of float32: 6241 rows for full
+        covariances at K = D = 16, 43690 for diag) and scoring's a 4 MiB block (6553 rows
+        full float32, 3276 float64, 16384 diag). Memory for responsibilities and
         differences is proportional to ``chunk_size``, never to ``n_samples``.
     device : str or torch.device, optional
         Where to compute. By default the input tensor's device (CPU for NumPy input).
