@@ -209,3 +209,25 @@ def test_features_as_a_boolean_mask_select_the_true_positions():
         mixture.marginal(np.array([[True, False, True, False]]))
     with pytest.raises(TypeError, match="boolean mask"):
         mixture.marginal(True)
+
+
+def test_features_by_column_name_for_a_model_fitted_on_a_dataframe():
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=(400, 3)) @ np.array([[1.0, 0.6, 0.0], [0.0, 1.0, 0.4], [0, 0, 1]])
+    frame = pd.DataFrame(values, columns=["a", "b", "c"])
+    model = GaussianMixture(2, random_state=0).fit(frame)
+    # names select what the indices select, in the order given
+    by_name, by_index = model.marginal(["c", "a"]), model.marginal([2, 0])
+    np.testing.assert_array_equal(by_name.means_, by_index.means_)
+    assert list(by_name.feature_names_in_) == ["c", "a"]
+    assert list(model.marginal(pd.Index(["b"])).feature_names_in_) == ["b"]
+    given, by_position = model.condition("a", [1.0]), model.condition([0], [1.0])
+    np.testing.assert_array_equal(given.means_, by_position.means_)
+    np.testing.assert_array_equal(given.weights_, by_position.weights_)
+    assert list(given.feature_names_in_) == ["b", "c"]
+    with pytest.raises(ValueError, match=r"\['z'\] are not columns the model was fitted on"):
+        model.condition(["z"], [1.0])
+    plain = GaussianMixture(2, random_state=0).fit(values)
+    with pytest.raises(TypeError, match="fitted without them"):
+        plain.marginal(["a"])

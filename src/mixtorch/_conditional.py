@@ -32,8 +32,9 @@ class ConditioningMixin:
 
         Parameters
         ----------
-        features : sequence of int
-            Feature indices; negative ones count from the end.
+        features : sequence of int or of str
+            Feature indices (negative ones count from the end), a boolean mask, or, for a
+            model fitted on a DataFrame, column names.
 
         Returns
         -------
@@ -52,7 +53,7 @@ class ConditioningMixin:
         (1, -1.37)
         """
         check_is_fitted(self, "mixture_")
-        index = check_features(features, self.mixture_.n_features)
+        index = check_features(self._named(features), self.mixture_.n_features)
         return self._from_mixture(self.mixture_.marginal(index), index)
 
     def condition(self, features: Any, values: Any) -> Any:
@@ -60,8 +61,9 @@ class ConditioningMixin:
 
         Parameters
         ----------
-        features : sequence of int
-            Indices of the observed features.
+        features : sequence of int or of str
+            Indices of the observed features, a boolean mask, or, for a model fitted on a
+            DataFrame, their column names.
         values : array-like of shape (len(features),)
             One row of observed values.
 
@@ -85,9 +87,40 @@ class ConditioningMixin:
         array([[3.]])
         """
         check_is_fitted(self, "mixture_")
-        index = check_features(features, self.mixture_.n_features, leave_one=True)
+        index = check_features(self._named(features), self.mixture_.n_features, leave_one=True)
         conditional = self.mixture_.condition(index, values)
         return self._from_mixture(conditional, free_features(index, self.mixture_.n_features))
+
+    def _named(self, features: Any) -> Any:
+        """Column names (a str or a sequence of them) as indices, for a model fitted on a
+        DataFrame; anything else is passed on as it is."""
+        if isinstance(features, str):
+            given = [features]
+        elif isinstance(features, torch.Tensor) or (
+            isinstance(features, np.ndarray) and features.dtype.kind in "biuf"
+        ):
+            return features
+        else:
+            try:
+                given = list(features)
+            except TypeError:  # one index
+                return features
+        if not given or not all(isinstance(name, str) for name in given):
+            return features
+        names = getattr(self, "feature_names_in_", None)
+        if names is None:
+            raise TypeError(
+                f"features {list(given)!r} are column names, but this model was fitted "
+                "without them (not on a DataFrame); give feature indices instead."
+            )
+        position = {str(name): index for index, name in enumerate(names)}
+        unknown = [name for name in given if name not in position]
+        if unknown:
+            raise ValueError(
+                f"features {unknown!r} are not columns the model was fitted on; its columns "
+                f"are {[str(name) for name in names]!r}."
+            )
+        return [position[name] for name in given]
 
     def _from_mixture(self, mixture: Mixture, features: torch.Tensor) -> Any:
         params = self.get_params()  # type: ignore[attr-defined]
