@@ -111,3 +111,40 @@ def test_only_relative_sample_weights_matter(covariance_type, scale):
         X.astype(np.float32), sample_weight=weights * scale
     )
     np.testing.assert_allclose(tiny.covariance_, reference.covariance_, rtol=1e-4)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical", "tied"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("chunk_size", [None, 7])  # one chunk, and many
+def test_direct_log_density_matches_scipy(covariance_type, dtype, chunk_size):
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(300, 3)) @ np.array([[2.0, 0.3, 0.0], [0.0, 1.0, 0.5], [0, 0, 0.2]])
+    X = (X + [1e3, -5.0, 0.0]).astype(dtype)  # an offset the arithmetic must survive
+    model = Gaussian(covariance_type=covariance_type, dtype=dtype, chunk_size=chunk_size)
+    model.fit(X)
+    covariance = np.asarray(model.covariance_, dtype=np.float64)
+    if covariance.ndim < 2:
+        covariance = np.diag(np.broadcast_to(covariance, (3,)))
+    reference = stats.multivariate_normal(np.asarray(model.mean_, np.float64), covariance)
+    points = X[:40].astype(np.float64)
+    tolerance = {"float32": 2e-5, "float64": 1e-12}[dtype]
+    expected = reference.logpdf(points)
+    np.testing.assert_allclose(model.score_samples(X[:40]), expected, rtol=tolerance)
+    np.testing.assert_allclose(model.logpdf(points), expected, rtol=tolerance)
+    as_tensor = model.logpdf(torch.as_tensor(points))
+    assert isinstance(as_tensor, torch.Tensor)
+    np.testing.assert_allclose(as_tensor.numpy(), expected, rtol=tolerance)
+
+
+def test_direct_log_density_limits_and_refusals():
+    model = Gaussian().fit(np.random.default_rng(12).normal(size=(100, 2)))
+    far = model.score_samples([[1e200, -1e200], [1e308, 1e308], [0.0, 0.0]])
+    assert far[0] == far[1] == -np.inf and np.isfinite(far[2])
+    assert model.logpdf([1e200, 1e200]) == -np.inf
+    for bad in ([np.nan, 0.0], [np.inf, 0.0]):
+        with pytest.raises(ValueError, match="Input X contains"):
+            model.logpdf(bad)
+        with pytest.raises(ValueError, match="Input X contains"):
+            model.score_samples([bad])
+    with pytest.raises(ValueError, match="numeric input"):  # a bool tensor, as score_samples
+        model.logpdf(torch.tensor([[True, False]]))

@@ -116,7 +116,12 @@ class MixtureScoringMixin:
         observed = self._observed(tensor)
         if observed is not None:
             return as_output(torch.logsumexp(observed, 1), kind)
-        return as_output(self.mixture_.log_prob(tensor, self.chunk_size, check), kind)
+        return as_output(self._log_prob(tensor, check), kind)
+
+    def _log_prob(self, X: torch.Tensor, on_overflow: Callable[[], None]) -> torch.Tensor:
+        """Log-densities of validated rows (the mixture's chunked pass; a single Gaussian
+        overrides it with its direct form)."""
+        return self.mixture_.log_prob(X, self.chunk_size, on_overflow)
 
     def score(self, X: Any, y: Any = None) -> float:
         """Mean log-likelihood per sample (scikit-learn's convention for mixtures).

@@ -23,7 +23,7 @@ from scipy import special, stats
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._gaussian_scipy_information import ScipyGaussianInformation
-from ._validation import as_output, check_random_generator, integer, real_values
+from ._validation import OutputKind, as_output, check_random_generator, integer, real_values
 
 __all__ = ["ScipyGaussianMixin"]
 
@@ -146,11 +146,38 @@ class ScipyGaussianMixin(ScipyGaussianInformation):
         (3,)
         """
         points, lead = self._points(x)
+        return _squeeze(self._points_log_density(points, x).reshape(lead))
+
+    def _points_log_density(self, points: Any, x: Any) -> Any:
+        """Log-densities of :meth:`_points`' rows, which are already checked (real
+        numbers, n_features values, column names): floating rows skip scikit-learn's
+        validation (55 of the 70 us a one-point call took through ``score_samples``) and
+        go straight to the direct form; NaN and infinity are found there, and
+        ``score_samples`` then raises its error. Anything else goes through it."""
+        floating = (
+            points.is_floating_point()
+            if isinstance(points, torch.Tensor)
+            else points.dtype.kind == "f"
+        )
+        if not floating:
+            return self._validated_log_density(points, x)
+        mixture = self.mixture_
+        if isinstance(points, torch.Tensor):
+            kind, tensor = OutputKind(True, points.device), points.detach()
+        else:
+            kind, tensor = OutputKind(False), torch.from_numpy(np.ascontiguousarray(points))
+        tensor = tensor.to(device=mixture.device, dtype=mixture.dtype)
+        log_prob = self._log_prob(  # type: ignore[attr-defined]
+            tensor, lambda: self._validated_log_density(points, x)
+        )
+        return as_output(log_prob, kind)
+
+    def _validated_log_density(self, points: Any, x: Any) -> Any:
+        """``score_samples`` of the points, with its validation and errors."""
         with warnings.catch_warnings():
             if hasattr(x, "columns"):  # names checked by _points; the array has none left
                 warnings.filterwarnings("ignore", "X does not have valid feature names")
-            log_density = self.score_samples(points)  # type: ignore[attr-defined]
-        return _squeeze(log_density.reshape(lead))
+            return self.score_samples(points)  # type: ignore[attr-defined]
 
     def pdf(self, x: Any) -> Any:
         """Density at ``x``, ``exp(logpdf(x))``, with ``multivariate_normal.pdf``'s shapes.
