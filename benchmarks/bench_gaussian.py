@@ -1,10 +1,15 @@
 """A single Gaussian's log-density: ``Gaussian.logpdf`` against SciPy's frozen
-``multivariate_normal.logpdf``, and ``Gaussian.score_samples``, in the same run.
+``multivariate_normal.logpdf``, and ``Gaussian.score_samples``, in the same run; and a
+KDE's on a few points against SciPy's ``gaussian_kde``.
 
 Usage::
 
     python benchmarks/bench_gaussian.py            # D = 4 and 16, 1 to 200,000 points
     python benchmarks/bench_gaussian.py --quick    # up to 10,000 points
+
+A second table times ``GaussianKDE.logpdf`` against SciPy's ``gaussian_kde.logpdf`` on a
+few query points (SciPy's (d, m) layout, 2,000 data points, Scott's bandwidth), where the
+fixed cost of a call decides.
 
 Both hold the same mean and covariance (mixtorch's maximum-likelihood fit; SciPy's
 distribution frozen with it, so its factorisation is done once, outside the timing).
@@ -27,7 +32,7 @@ import numpy as np
 from _machine import describe, summary
 from scipy import stats
 
-from mixtorch import Gaussian
+from mixtorch import Gaussian, GaussianKDE
 
 
 def median_seconds(call: Callable[[Any], Any], points: np.ndarray, calls: int) -> float:
@@ -81,8 +86,28 @@ def main() -> None:
                 flush=True,
             )
             rows.append({"d": d, "n": n, **{f"{k}_s": v for k, v in best.items()}})
+    print(f"\n{'D':>3s} {'queries':>7s} {'scipy kde':>11s} {'GaussianKDE':>12s} {'ratio':>7s}")
+    kde_rows = []
+    for d in (2, 4):
+        data = rng.normal(size=(2000, d))
+        ours, theirs = GaussianKDE().fit(data), stats.gaussian_kde(data.T)
+        for m in (1, 100):
+            queries = np.ascontiguousarray(data[:m].T)
+            best_kde = {"scipy": math.inf, "mixtorch": math.inf}
+            for _ in range(3):
+                for name, method in (("scipy", theirs.logpdf), ("mixtorch", ours.logpdf)):
+                    seconds = median_seconds(method, queries, args.calls)
+                    best_kde[name] = min(best_kde[name], seconds)
+            ratio = best_kde["scipy"] / best_kde["mixtorch"]
+            print(
+                f"{d:3d} {m:7d} {best_kde['scipy'] * 1e3:9.3f}ms "
+                f"{best_kde['mixtorch'] * 1e3:10.3f}ms {ratio:6.2f}x",
+                flush=True,
+            )
+            kde_rows.append({"d": d, "m": m, **{f"{k}_s": v for k, v in best_kde.items()}})
     if args.json:
-        args.json.write_text(json.dumps({"machine": machine, "rows": rows}, indent=2))
+        document = {"machine": machine, "rows": rows, "kde_rows": kde_rows}
+        args.json.write_text(json.dumps(document, indent=2))
 
 
 if __name__ == "__main__":

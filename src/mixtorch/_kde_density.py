@@ -56,14 +56,19 @@ class KDEDensityMixin:
         queries, kind = to_tensor(
             self, X, reset=False, dtype=self._data.dtype, device=self._data.device
         )
+        return self._evaluate_queries(queries), kind
+
+    def _evaluate_queries(self, queries: torch.Tensor) -> torch.Tensor:
+        """Log-densities of checked queries (finite, n_features columns) in the data's
+        dtype and device; rows that overflowed the cast to float32 get -inf."""
         if queries.dtype != torch.float64:  # finite input may overflow the cast
             overflowed = ~torch.isfinite(queries).all(1)
             if bool(overflowed.any()):  # density 0 there, as for any far point
                 log_density = torch.full_like(queries[:, 0], -math.inf)
                 kept = ~overflowed
                 log_density[kept] = self._evaluate_tensor(queries[kept])
-                return log_density, kind
-        return self._evaluate_tensor(queries), kind
+                return log_density
+        return self._evaluate_tensor(queries)
 
     def _evaluate_tensor(self, queries: torch.Tensor) -> torch.Tensor:
         """Log-densities of validated, finite queries in the data's dtype and device."""

@@ -132,9 +132,14 @@ class ScipyKDEMixin(ScipyKDEIntegrals):
         rows = np.ascontiguousarray(self._columns(points).T)
         if rows.shape[0] == 0:  # as SciPy: no points, no densities
             return np.empty(0)
-        with warnings.catch_warnings():  # SciPy's columns carry no feature names
-            warnings.filterwarnings("ignore", "X does not have valid feature names")
-            log_density, _ = self._evaluate(rows)  # type: ignore[attr-defined]
+        if np.isfinite(rows).all():  # _columns checked the rest: no second validation
+            data = self._data
+            queries = torch.from_numpy(rows).to(dtype=data.dtype, device=data.device)
+            log_density = self._evaluate_queries(queries)  # type: ignore[attr-defined]
+        else:  # scikit-learn's validation raises its error for NaN and infinity
+            with warnings.catch_warnings():  # SciPy's columns carry no feature names
+                warnings.filterwarnings("ignore", "X does not have valid feature names")
+                log_density, _ = self._evaluate(rows)  # type: ignore[attr-defined]
         return log_density.detach().cpu().to(torch.float64).numpy()
 
     def __call__(self, points: Any) -> np.ndarray:
