@@ -236,3 +236,20 @@ def test_scipy_surface_input_checks():
         ours.logpdf(np.ones((2, 3)) + 1j)
     # No points: no densities, as in SciPy.
     assert ours.pdf(np.empty((2, 0))).shape == theirs.pdf(np.empty((2, 0))).shape == (0,)
+
+
+def test_logpdf_shortcut_keeps_the_checks_and_limits():
+    # logpdf skips the second validation of points it has checked: the values are
+    # score_samples' (and SciPy's), NaN and infinity are still refused, and a float32
+    # model gives -inf for points beyond its range.
+    X = _data(300)
+    ours, theirs = GaussianKDE("scott").fit(X), stats.gaussian_kde(X.T)
+    points = _data(20, seed=9).T
+    np.testing.assert_allclose(ours.logpdf(points), ours.score_samples(points.T), rtol=1e-14)
+    np.testing.assert_allclose(ours.logpdf(points), theirs.logpdf(points), rtol=1e-10)
+    for bad in (np.nan, np.inf):
+        with pytest.raises(ValueError, match="Input X contains"):
+            ours.logpdf(np.array([[bad], [0.0]]))
+    single = GaussianKDE("scott", dtype="float32").fit(X.astype(np.float32))
+    far = single.logpdf(np.array([[0.0, 1e39], [0.0, 0.0]]))
+    assert np.isfinite(far[0]) and far[1] == -np.inf
