@@ -85,7 +85,8 @@ def main() -> None:
                 f"{gap:.1e}",
                 flush=True,
             )
-            rows.append({"d": d, "n": n, **{f"{k}_s": v for k, v in best.items()}})
+            figures = {f"{k}_s": v for k, v in best.items()}
+            rows.append({"d": d, "n": n, **figures, "max_difference": float(gap)})
     print(f"\n{'D':>3s} {'queries':>7s} {'scipy kde':>11s} {'GaussianKDE':>12s} {'ratio':>7s}")
     kde_rows = []
     for d in (2, 4):

@@ -231,3 +231,8 @@ def test_features_by_column_name_for_a_model_fitted_on_a_dataframe():
     plain = GaussianMixture(2, random_state=0).fit(values)
     with pytest.raises(TypeError, match="fitted without them"):
         plain.marginal(["a"])
+    with pytest.raises(TypeError, match="got a set"):  # names in a set have no order either
+        model.condition({"a", "b"}, [1.0, 2.0])
+    # one-pass iterables are read once, whatever they hold
+    np.testing.assert_array_equal(model.marginal(i for i in [2, 0]).means_, by_index.means_)
+    np.testing.assert_array_equal(model.marginal(iter(["c", "a"])).means_, by_index.means_)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -148,3 +150,19 @@ def test_direct_log_density_limits_and_refusals():
             model.score_samples([bad])
     with pytest.raises(ValueError, match="numeric input"):  # a bool tensor, as score_samples
         model.logpdf(torch.tensor([[True, False]]))
+
+
+def test_logpdf_of_no_points_and_of_bare_arrays_for_a_named_model():
+    # As SciPy: no points give no densities, whatever their dtype; a model fitted on a
+    # DataFrame takes SciPy's bare arrays without scikit-learn's feature-name warning.
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(13)
+    model = Gaussian().fit(pd.DataFrame(rng.normal(size=(60, 2)), columns=["a", "b"]))
+    reference = stats.multivariate_normal(model.mean_, model.covariance_)
+    for empty in (np.empty((0, 2)), np.zeros((0, 2), dtype=int), torch.zeros(0, 2)):
+        assert model.logpdf(empty).shape == reference.logpdf(np.empty((0, 2))).shape == (0,)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert model.logpdf([[0.1, 0.2]]) == pytest.approx(reference.logpdf([0.1, 0.2]))
+        assert model.logpdf([[1e300, 0.0]]) == -np.inf  # the overflow path, too
+        assert model.logpdf(np.array([[1, 2]])) == pytest.approx(reference.logpdf([1, 2]))

@@ -270,28 +270,47 @@ def test_a_one_chunk_pass_ending_midway_leaves_a_concurrent_pass_single_threaded
     assert seen == [1] * 8
 
 
-def test_every_caller_gets_its_own_thread_count_back():
+@pytest.mark.parametrize("last", [("b", 3), ("b", 2)])
+def test_every_caller_gets_its_own_thread_count_back(last):
+    # a (2 threads) starts a pass, b enters while it runs and leaves last: each caller
+    # ends with its own count, and new threads get the default the first pass found.
     cpu = torch.device("cpu")
-    first_in, second_done = threading.Event(), threading.Event()
+    b_in, a_done = threading.Event(), threading.Event()
     counts: dict[str, int] = {}
+    order: list[str] = []
 
-    def caller(name: str, threads: int, chunks: int, fn) -> None:
+    def caller(name: str, threads: int, fn) -> None:
         torch.set_num_threads(threads)
-        run_chunks(fn, chunks, cpu)
+        run_chunks(fn, 8, cpu)
+        order.append(name)
         counts[name] = torch.get_num_threads()
+        if name == "a":
+            a_done.set()
 
-    def hold(index):
+    def a_chunk(index):
         if index == 0:
-            first_in.set()
-            second_done.wait(10)
+            assert b_in.wait(10)  # b has entered while a's pass is in flight
 
-    a = threading.Thread(target=caller, args=("a", 2, 8, hold))
-    b = threading.Thread(target=caller, args=("b", 3, 8, lambda index: None))
-    a.start()
-    assert first_in.wait(10)
-    b.start()  # enters while a's pass is in flight, leaves last
-    a.join(0.2)
-    second_done.set()
-    a.join()
-    b.join()
-    assert counts == {"a": 2, "b": 3}
+    def b_chunk(index):
+        if index == 0:
+            b_in.set()
+            assert a_done.wait(10)  # so b leaves last
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)  # the default new threads get
+        a = threading.Thread(target=caller, args=("a", 2, a_chunk))
+        b = threading.Thread(target=caller, args=("b", last[1], b_chunk))
+        a.start()
+        b.start()
+        a.join()
+        b.join()
+        fresh: list[int] = []
+        thread = threading.Thread(target=lambda: fresh.append(torch.get_num_threads()))
+        thread.start()
+        thread.join()
+    finally:
+        torch.set_num_threads(before)
+    assert order == ["a", "b"]
+    assert counts == {"a": 2, "b": last[1]}
+    assert fresh == [2]

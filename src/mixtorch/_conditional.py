@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import numpy as np
@@ -96,17 +97,17 @@ class ConditioningMixin:
         DataFrame; anything else is passed on as it is."""
         if isinstance(features, str):
             given = [features]
-        elif isinstance(features, torch.Tensor) or (
+        elif isinstance(features, (torch.Tensor, AbstractSet)) or (
             isinstance(features, np.ndarray) and features.dtype.kind in "biuf"
         ):
-            return features
+            return features  # indices, masks; sets are refused by check_features
         else:
             try:
-                given = list(features)
+                given = list(features)  # read once: generators and iterators too
             except TypeError:  # one index
                 return features
         if not given or not all(isinstance(name, str) for name in given):
-            return features
+            return given
         names = getattr(self, "feature_names_in_", None)
         if names is None:
             raise TypeError(

@@ -159,7 +159,7 @@ class ScipyGaussianMixin(ScipyGaussianInformation):
             if isinstance(points, torch.Tensor)
             else points.dtype.kind == "f"
         )
-        if not floating:
+        if not floating and points.shape[0] > 0:
             return self._validated_log_density(points, x)
         mixture = self.mixture_
         if isinstance(points, torch.Tensor):
@@ -173,10 +173,11 @@ class ScipyGaussianMixin(ScipyGaussianInformation):
         return as_output(log_prob, kind)
 
     def _validated_log_density(self, points: Any, x: Any) -> Any:
-        """``score_samples`` of the points, with its validation and errors."""
+        """``score_samples`` of the points, with its validation and errors. SciPy's
+        methods take bare arrays (a DataFrame's names were checked by :meth:`_points`),
+        so scikit-learn's warning about missing feature names is not given."""
         with warnings.catch_warnings():
-            if hasattr(x, "columns"):  # names checked by _points; the array has none left
-                warnings.filterwarnings("ignore", "X does not have valid feature names")
+            warnings.filterwarnings("ignore", "X does not have valid feature names")
             return self.score_samples(points)  # type: ignore[attr-defined]
 
     def pdf(self, x: Any) -> Any:

@@ -95,12 +95,21 @@ class _ThreadSettings:
                 sys.setswitchinterval(min(self._saved_interval, SWITCH_INTERVAL))
             self._in_flight += 1
 
-    def leave(self) -> None:
+    def leave(self, own: int) -> None:
+        """End a pass of a caller whose own count was ``own``: the caller gets it back,
+        and the last pass in flight puts PyTorch's default for new threads back as the
+        first one found it. ``torch.set_num_threads`` sets both the calling thread's
+        count and that default, so where the two differ the default is set from a
+        short-lived thread."""
         with self._lock:
             self._in_flight -= 1
+            torch.set_num_threads(own)
             if self._in_flight == 0:
-                torch.set_num_threads(self._saved)
                 sys.setswitchinterval(self._saved_interval)
+                if own != self._saved:
+                    helper = threading.Thread(target=torch.set_num_threads, args=(self._saved,))
+                    helper.start()
+                    helper.join()
 
 
 _SETTINGS = _ThreadSettings()
@@ -155,8 +164,7 @@ def _in_threads(fn: Callable[[int], None], n_items: int, workers: int) -> None:
             thread.join()
     finally:
         stop.set()  # workers still running (the caller was interrupted) stop after a chunk
-        _SETTINGS.leave()
-        torch.set_num_threads(own_threads)  # the caller's own, whoever entered first
+        _SETTINGS.leave(own_threads)  # the caller's own count, whoever entered first
     if failures:
         raise failures[0]
 

@@ -17,6 +17,7 @@ from ._data import prepare_source, uses_source
 from ._estimator import Progress, best_of_n_init, mixture_constraints
 from ._gaussian_scipy import ScipyGaussianMixin
 from ._gaussian_torch import GaussianTorchMixin
+from ._mixture_scoring import SCORING_ELEMENTS
 from ._validation import (
     OutputKind,
     as_output,
@@ -318,7 +319,10 @@ class Gaussian(ScipyGaussianMixin, MixtureScoringMixin, DensityMixin, GaussianTo
         X = X.detach()
         n, D = X.shape
         constant = 0.5 * (D * math.log(2 * math.pi) + covariance.log_det().reshape(-1)[0])
-        rows = chunk_rows(1, D, self.chunk_size, covariance_class(mixture.covariance_type))
+        rows = min(  # capped as scoring passes are (mixtorch._mixture_scoring)
+            chunk_rows(1, D, self.chunk_size, covariance_class(mixture.covariance_type)),
+            SCORING_ELEMENTS,
+        )
         if n <= rows:
             distances = covariance.mahalanobis(X - mixture.center, mixture.centred_means)[:, 0]
         else:
