@@ -116,21 +116,17 @@ _SETTINGS = _ThreadSettings()
 
 
 def _in_threads(fn: Callable[[int], None], n_items: int, workers: int) -> None:
-    """``fn(i)`` for every ``i < n_items``, shared out to ``workers`` threads.
+    """``fn(i)`` for every ``i < n_items``, shared out to ``workers`` fresh threads.
 
     Each thread runs with one intra-op thread and takes the next unprocessed index until
-    none is left. With one worker that thread is the caller itself (its own thread count
-    set to one for the pass and put back after; counts are per thread in PyTorch,
-    OpenMP's and MKL's through ``mkl_set_num_threads_local``), so a one-chunk pass starts
-    no thread: starting and joining one cost 0.1-0.3 ms on an idle 2-core machine and
-    several ms on a busy one (a one-row diag ``predict`` took 4.3 ms instead of 0.15).
-    With more, the caller waits for fresh threads. Letting it take a share instead was
-    measured and is slower after the caller has slept (as between a user's calls): 200k
-    rows, K=D=16, 0.25 s pauses, three alternating runs, diag float32 ``score_samples``
-    5.5-8.1 ms with fresh threads against 8.5-11.1 ms with the caller as one of the two
-    workers (full float32 12-17 against 15-25 ms), probably for the reason kept worker
-    threads were (docs/benchmarks.md: woken threads traced sharing one core; not traced
-    here). The first exception raised by ``fn`` is raised here.
+    none is left; the caller waits. Letting the caller take a share instead was measured
+    and is slower after the caller has slept (as between a user's calls): 200k rows,
+    K=D=16, 0.25 s pauses, three alternating runs, diag float32 ``score_samples`` 5.5-8.1
+    ms with fresh threads against 8.5-11.1 ms with the caller as one of the two workers
+    (full float32 12-17 against 15-25 ms), probably for the reason kept worker threads
+    were (docs/benchmarks.md: woken threads traced sharing one core; not traced here).
+    The caller's own thread count is put back at the end. The first exception raised by
+    ``fn`` is raised here.
     """
     failures: list[BaseException] = []
     stop = threading.Event()  # a failure, or the caller interrupted (Ctrl-C)
@@ -151,15 +147,12 @@ def _in_threads(fn: Callable[[int], None], n_items: int, workers: int) -> None:
             failures.append(error)
             stop.set()
 
-    alone = workers == 1  # the caller computes; otherwise it waits for fresh threads
-    threads = [threading.Thread(target=work, daemon=True) for _ in range(0 if alone else workers)]
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(workers)]
     own_threads = torch.get_num_threads()
     _SETTINGS.enter()
     try:
         for thread in threads:
             thread.start()
-        if alone:
-            work()
         for thread in threads:
             thread.join()
     finally:
@@ -225,4 +218,16 @@ def run_chunks(fn: Callable[[int], None], n_chunks: int, device: torch.device) -
         for index in range(n_chunks):
             fn(index)
         return
-    _in_threads(fn, n_chunks, max(1, min(torch.get_num_threads(), n_chunks)))
+    if n_chunks == 1:
+        # The caller computes it, with its count set to one and put back (counts are per
+        # thread in PyTorch: OpenMP's, and MKL's through mkl_set_num_threads_local).
+        # Starting and joining a thread cost 0.1-0.3 ms on an idle 2-core machine and
+        # several ms on a busy one: a one-row diag predict took 4.3 ms, now 0.12.
+        own = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            fn(0)
+        finally:
+            torch.set_num_threads(own)
+        return
+    _in_threads(fn, n_chunks, min(torch.get_num_threads(), n_chunks))

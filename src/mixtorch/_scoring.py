@@ -21,6 +21,7 @@ one waited for a preempted thread, about 30 ms).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -55,7 +56,7 @@ def _pass(kernel: EStepKernel, X: Tensor, rows: int, dtype: torch.dtype, reduce:
 
     def one(index: int) -> None:
         start = index * rows
-        chunk = X[start : start + rows]
+        chunk = X if n_chunks == 1 else X[start : start + rows]
         if chunk.dtype != dtype:
             chunk = chunk.to(dtype)
         marks[index] = reduce(kernel.column_log_prob(chunk), index, start, start + len(chunk)).sum()
@@ -64,7 +65,21 @@ def _pass(kernel: EStepKernel, X: Tensor, rows: int, dtype: torch.dtype, reduce:
         run_chunks(one, n_chunks, X.device)
     finally:
         kernel.release()
+    if n_chunks == 1:  # one flag: no stack to build
+        return not bool(torch.isfinite(marks[0]))  # type: ignore[arg-type]
     return n_chunks > 0 and not bool(torch.stack(marks).isfinite().all())  # type: ignore[arg-type]
+
+
+@functools.lru_cache(maxsize=32)
+def _component_index(K: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """The column ``0, 1, ..., K-1`` (K, 1), made once per shape (read, never written)."""
+    return torch.arange(K, dtype=dtype, device=device)[:, None]
+
+
+@functools.lru_cache(maxsize=32)
+def _identity(K: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """The (K, K) identity, made once per shape (read, never written)."""
+    return torch.eye(K, dtype=dtype, device=device)
 
 
 def _log_sum_exp_(log_prob: Tensor, out: Tensor) -> Tensor:
@@ -111,7 +126,7 @@ def labels(
     peaks = torch.empty(X.shape[0], dtype=dtype, device=X.device)
     out = torch.empty(X.shape[0], dtype=torch.int64, device=X.device)
     K = kernel.origin.shape[0]
-    index = torch.arange(K, dtype=dtype, device=X.device)[:, None]
+    index = _component_index(K, dtype, X.device)
 
     def reduce(log_prob: Tensor, chunk: int, start: int, stop: int) -> Tensor:
         # sign(l - max) is 0 for the components attaining the maximum and -1 for the
@@ -144,7 +159,7 @@ def responsibilities(
     exact = X.device.type == "cpu" and (
         dtype == torch.float64 or torch.get_float32_matmul_precision() == "highest"
     )
-    identity = torch.eye(n_components, dtype=dtype, device=X.device) if exact else None
+    identity = _identity(n_components, dtype, X.device) if exact else None
 
     def reduce(log_prob: Tensor, index: int, start: int, stop: int) -> Tensor:
         peak = torch.amax(log_prob, 0, out=peaks[start:stop])
