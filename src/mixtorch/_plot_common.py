@@ -73,9 +73,7 @@ def plot_data(values: Any, n_features: int, name: str = "X") -> np.ndarray:
     row; for one feature a 1-D array is taken as a column. ValueError naming ``name``
     (a TypeError for objects that are no numbers, as :func:`~mixtorch._validation.real_values`)."""
     refuse_meta(values, name)
-    if isinstance(values, torch.Tensor):
-        values = values.detach().cpu().numpy()
-    array = real_values(values, name)  # complex refused; non-numbers as NumPy refuses them
+    array = real_values(numpy(values), name)  # complex refused; non-numbers as NumPy does
     if n_features == 1 and array.ndim == 1:
         array = array[:, None]
     if array.ndim != 2 or array.shape[1] != n_features:

@@ -12,6 +12,7 @@ from ._plot_common import axes as _axes
 from ._plot_common import count
 from ._plot_common import numpy as _numpy
 from ._plot_common import pyplot as _pyplot
+from ._validation import real_values
 
 __all__ = ["plot_mcmc_traces", "plot_samples_grid"]
 
@@ -75,10 +76,7 @@ def plot_samples_grid(
     (19, 28)
     """
     height, width = shape
-    raw = _numpy(images)
-    if raw.dtype.kind == "c":
-        raise ValueError("images must hold real numbers, got complex values.")
-    pixels = raw.astype(float)
+    pixels = real_values(_numpy(images), "images")  # complex refused, as everywhere
     if pixels.ndim != 2 or pixels.shape[1] != height * width:
         raise ValueError(
             f"images must have shape (n_images, {height * width}) for {shape} pictures, "

@@ -88,10 +88,11 @@ def plot_density_1d(
         If the model is not fitted (a ``ValueError``).
     ValueError
         If the model does not have exactly one feature; if ``X`` is not numeric, has
-        the wrong shape, no rows, NaN or infinity; for an invalid ``bins``,
-        ``n_points`` (2 to 1,000,000) or ``max_components``.
+        the wrong shape, no rows, NaN or infinity; for ``bins``, ``n_points`` (2 to
+        1,000,000) or ``max_components`` out of range.
     TypeError
-        If ``model`` is neither an estimator nor a ``Mixture``, or ``ax`` is not an Axes.
+        If ``model`` is neither an estimator nor a ``Mixture``, ``ax`` is not an Axes, or
+        a count or size is not an integer.
     ImportError
         If matplotlib (the ``plot`` extra) is not installed.
 
@@ -189,10 +190,11 @@ def plot_mixture_2d(
         If the model is not fitted (a ``ValueError``).
     ValueError
         If the model does not have exactly two features; if ``X`` is not numeric, has
-        the wrong shape, no rows, NaN or infinity; for an invalid ``n_std``, ``levels``
-        (1 to 1,000), ``grid_size`` (2 to 2,000) or ``max_components``.
+        the wrong shape, no rows, NaN or infinity; for an invalid ``n_std``, or ``levels``
+        (1 to 1,000), ``grid_size`` (2 to 2,000) or ``max_components`` out of range.
     TypeError
-        If ``model`` is neither an estimator nor a ``Mixture``, or ``ax`` is not an Axes.
+        If ``model`` is neither an estimator nor a ``Mixture``, ``ax`` is not an Axes, or
+        a count or size is not an integer.
     ImportError
         If matplotlib (the ``plot`` extra) is not installed.
 
