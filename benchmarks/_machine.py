@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from mixtorch.estep._products import onednn_products
+from mixtorch.estep._products import onednn_log_prob_products, onednn_products
 
 
 def processor() -> str:
@@ -66,6 +66,7 @@ def describe() -> dict[str, Any]:
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "onednn_products": onednn,
+        "onednn_log_prob_products": onednn_log_prob_products(torch.float32, torch.device("cpu")),
         "gflops": rates,
     }
 
@@ -73,9 +74,11 @@ def describe() -> dict[str, Any]:
 def summary(machine: dict[str, Any]) -> str:
     """One line of :func:`describe`'s figures."""
     rates = ", ".join(f"{name} {value:.0f}" for name, value in machine["gflops"].items())
+    mkl_scores = machine["onednn_products"] and not machine.get("onednn_log_prob_products", True)
     return (
         f"{machine['processor']} (AVX-512: {'yes' if machine['avx512'] else 'no'}), "
         f"{machine['cpus']} cpus, torch {machine['torch']} on {machine['threads']} threads; "
         f"dense 2048^2 products GFLOP/s: {rates}; oneDNN products in mixtorch: "
         f"{'on' if machine['onednn_products'] else 'off'}"
+        f"{' (log-probability products: MKL)' if mkl_scores else ''}"
     )

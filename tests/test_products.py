@@ -4,6 +4,7 @@ when they are used, and that E-step and scoring results do not depend on the cho
 from __future__ import annotations
 
 import contextlib
+import platform
 from collections.abc import Iterator
 
 import numpy as np
@@ -11,10 +12,13 @@ import pytest
 import torch
 
 from mixtorch import GaussianMixture
-from mixtorch.estep import DiagKernel, QuadraticFullKernel, _diag, _full
+from mixtorch.estep import DiagKernel, QuadraticFullKernel, _diag, _full, _products
 from mixtorch.estep._products import (
     ONEDNN_MIN_MULTIPLY_ADDS,
+    _intel_processor,
+    _mkl_is_tuned_here,
     _onednn_works,
+    onednn_log_prob_products,
     onednn_products,
     product,
 )
@@ -59,7 +63,7 @@ def test_products_are_within_the_float32_bound(shape):
         got = product(left, right, onednn=onednn)
         assert got.shape == exact.shape and got.dtype == torch.float32
         assert bool(((got.double() - exact).abs() <= bound).all())
-    if onednn_products(torch.float32, CPU):
+    if torch.backends.mkldnn.is_available() and _onednn_works():
         # and much closer than the bound in practice (a bfloat16 product would not be)
         error = (product(left, right, onednn=True).double() - exact).abs().max()
         assert error <= 1e-5 * exact.abs().max()
@@ -79,6 +83,33 @@ def test_onednn_is_taken_only_where_it_keeps_float32_precision():
         assert not onednn_products(torch.float32, CPU)
     available = torch.backends.mkldnn.is_available() and _onednn_works()
     assert onednn_products(torch.float32, CPU) == available
+    assert onednn_log_prob_products(torch.float32, CPU) == (available and not _mkl_is_tuned_here())
+
+
+def test_log_prob_products_take_mkl_on_intel_processors(monkeypatch):
+    # MKL is tuned for Intel's processors only (measured faster there on these shapes);
+    # the moments' products keep oneDNN on every vendor
+    available = torch.backends.mkldnn.is_available() and _onednn_works()
+    monkeypatch.setattr(_products, "_intel_processor", lambda: True)
+    assert onednn_log_prob_products(torch.float32, CPU) == (
+        available and not torch.backends.mkl.is_available()
+    )
+    assert onednn_products(torch.float32, CPU) == available
+    monkeypatch.setattr(_products, "_intel_processor", lambda: False)
+    assert onednn_log_prob_products(torch.float32, CPU) == available
+    assert not onednn_log_prob_products(torch.float64, CPU)
+
+
+def test_the_vendor_is_read_from_the_processor():
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as lines:
+            vendor = next((line for line in lines if line.startswith("vendor_id")), None)
+    except OSError:
+        vendor = None
+    if vendor is None:  # not Linux x86: the processor string
+        assert _intel_processor() == ("GenuineIntel" in platform.processor())
+    else:
+        assert _intel_processor() == ("GenuineIntel" in vendor)
 
 
 def test_inputs_onednn_cannot_take_go_to_torch_mm():
@@ -107,7 +138,7 @@ def test_switches_flipped_after_the_decision_still_count(monkeypatch):
 
     g = torch.Generator().manual_seed(2)
     left, right = rand(g, 16, 160), rand(g, 160, 3000)
-    onednn = onednn_products(torch.float32, CPU)
+    onednn = torch.backends.mkldnn.is_available() and _onednn_works()  # on Intel's too
     monkeypatch.setattr(torch.ops, "mkldnn", Spy())
     product(left, right, onednn)
     assert len(calls) == int(onednn)
@@ -129,8 +160,9 @@ def blobs(n: int, D: int, K: int, seed: int = 0) -> np.ndarray:
     return (centers[rng.integers(0, K, n)] + rng.normal(size=(n, D))).astype(np.float32)
 
 
+@pytest.mark.parametrize("intel", [False, True], ids=["other-vendor", "intel"])
 @pytest.mark.parametrize("kind", ["full", "tied", "diag", "spherical"])
-def test_float32_kernels_agree_with_and_without_onednn(kind, monkeypatch):
+def test_float32_kernels_agree_with_and_without_onednn(kind, intel, monkeypatch):
     X = blobs(20000, 16, 8)
     model = GaussianMixture(8, covariance_type=kind, max_iter=3, random_state=0).fit(X)
     mixture = model.mixture_
@@ -145,6 +177,8 @@ def test_float32_kernels_agree_with_and_without_onednn(kind, monkeypatch):
         return product(left, right, onednn)
 
     monkeypatch.setattr(module, "product", counting)
+    # both choices are checked on every machine where oneDNN works, whatever its vendor
+    monkeypatch.setattr(_products, "_mkl_is_tuned_here", lambda: intel)
 
     def results() -> tuple[torch.Tensor, ...]:
         mixture.__dict__.pop("e_step_kernel", None)  # rebuilt under the current flags
@@ -165,8 +199,11 @@ def test_float32_kernels_agree_with_and_without_onednn(kind, monkeypatch):
     default = results()
     onednn = onednn_products(torch.float32, CPU)
     assert bool(default[0]) == onednn
-    # every E-step and scoring product of this size goes to oneDNN where it is usable
-    assert len(taken) == 2 * 2 + 3 * 2 and all(taken) == onednn
+    # every E-step and scoring product of this size goes to oneDNN where it is usable,
+    # except the log-probabilities' on Intel's processors (MKL's addmm, not counted here)
+    log_prob_onednn = onednn_log_prob_products(torch.float32, CPU)
+    assert log_prob_onednn == (onednn and not intel)
+    assert len(taken) == 2 + (2 + 3 * 2) * log_prob_onednn and all(taken) == onednn
     taken.clear()
     with mkldnn_disabled():
         mkl = results()

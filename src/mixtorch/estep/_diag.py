@@ -9,7 +9,7 @@ from torch import Tensor
 
 from ._difference import DifferenceKernel
 from ._kernel import ChunkSums, EStepKernel
-from ._products import onednn_products, product
+from ._products import onednn_log_prob_products, onednn_products, product
 from ._roundoff import quadratic_form_is_accurate
 
 __all__ = ["DIAG_QUADRATIC_FORM_TOLERANCE", "DiagDifferenceKernel", "DiagKernel", "diag_kernel"]
@@ -80,7 +80,8 @@ class DiagKernel(EStepKernel):
         self.bias = (bias.double() - 0.5 * offsets).to(means.dtype)
         self.n_features = means.shape[1]
         self.scoring_row_elements = 2 * self.n_features
-        self.onednn = onednn_products(means.dtype, means.device)
+        self.onednn = onednn_products(means.dtype, means.device)  # the moments' products
+        self.onednn_log_prob = onednn_log_prob_products(means.dtype, means.device)
 
     def _block(self, X: Tensor, reuse: bool = False) -> Tensor:
         """(rows, 2D): ``y^2`` then ``y`` (in this thread's pass buffer when ``reuse``)."""
@@ -102,7 +103,7 @@ class DiagKernel(EStepKernel):
         rows (vectorised), 25% faster than (rows, K). oneDNN's product where it applies
         (:mod:`mixtorch.estep._products`)."""
         out = self._scratch.take("log_prob", (self.bias.shape[0], block.shape[0]), block)
-        if self.onednn:  # its fresh product is dropped at once (see _products)
+        if self.onednn_log_prob:  # its fresh product is dropped at once (see _products)
             return torch.add(product(self.coefficients, block.T, True), self.bias[:, None], out=out)
         return torch.addmm(self.bias[:, None], self.coefficients, block.T, out=out)
 

@@ -9,7 +9,7 @@ from torch import Tensor
 
 from ._difference import DifferenceKernel
 from ._kernel import ChunkSums, EStepKernel
-from ._products import onednn_products, product
+from ._products import onednn_log_prob_products, onednn_products, product
 from ._roundoff import quadratic_form_is_accurate
 
 __all__ = ["QUADRATIC_FORM_TOLERANCE", "DifferenceFullKernel", "QuadraticFullKernel", "full_kernel"]
@@ -61,7 +61,8 @@ class QuadraticFullKernel(EStepKernel):
         self.coefficients = torch.cat(pieces + [linear], dim=1).to(means.dtype).contiguous()
         self.bias = (bias.double() - 0.5 * (linear * means64).sum(1)).to(means.dtype)[:, None]
         self.n_features = D
-        self.onednn = onednn_products(means.dtype, means.device)
+        self.onednn = onednn_products(means.dtype, means.device)  # the moments' products
+        self.onednn_log_prob = onednn_log_prob_products(means.dtype, means.device)
 
     def _block(self, X: Tensor, reuse: bool = False) -> Tensor:
         """The block of chunk ``X``, in this thread's pass buffer when ``reuse``."""
@@ -106,7 +107,7 @@ class QuadraticFullKernel(EStepKernel):
     def _log_prob(self, block: Tensor) -> Tensor:
         """(K, rows) log-probabilities of a block (see :mod:`mixtorch.estep._products`)."""
         out = self._scratch.take("log_prob", (self.bias.shape[0], block.shape[1]), block)
-        if self.onednn:  # its fresh product is dropped at once (see _products)
+        if self.onednn_log_prob:  # its fresh product is dropped at once (see _products)
             return torch.add(product(self.coefficients, block, True), self.bias, out=out)
         return torch.addmm(self.bias, self.coefficients, block, out=out)
 

@@ -16,6 +16,18 @@ diag, (16, 33) x (33, 16384) log-probabilities       344       198
 diag, (16, 43690) x (43690, 32) moments              746       263
 =================================================  ========  ========
 
+On Intel processors MKL is the faster of the two for the log-probability products:
+measured on the 2-core Intel Xeon machine (AVX-512, one thread, same method), MKL took
+250 and 286 us for the first and third products above against oneDNN's 326 and 326, and
+whole scoring calls (N=200k, D=K=16, float32, alternating nine times) took 20-30% less
+with MKL's (full ``predict`` 31 against 40 ms, diag 12.0 against 13.3 ms). The moments'
+products stay with oneDNN there: in whole EM iterations it was as fast or faster (diag
+N=1M, D=32, K=64: 390-416 ms against MKL's 510-650; D=K=16 the same within noise), though
+alone on one thread MKL was ahead on some of their shapes. MKL picks its code paths by
+the processor's vendor, so the log-probability products take oneDNN only on processors
+of other vendors (the AMD EPYC figures above) or where PyTorch has no MKL
+(:func:`onednn_log_prob_products`).
+
 oneDNN reads either factor in the layout the kernels keep (it repacks the "weight" factor
 itself), and its float32 products round as MKL's do (full precision; the same values on
 these shapes up to a few units in the last place of long sums). It is used only where it
@@ -29,13 +41,14 @@ PyTorch), the products are ``torch.mm``'s.
 from __future__ import annotations
 
 import functools
+import platform
 
 import torch
 from torch import Tensor
 
 from ._roundoff import matmul_roundoff
 
-__all__ = ["ONEDNN_MIN_MULTIPLY_ADDS", "onednn_products", "product"]
+__all__ = ["ONEDNN_MIN_MULTIPLY_ADDS", "onednn_log_prob_products", "onednn_products", "product"]
 
 #: Smallest product (multiply-adds) given to oneDNN: each of its calls costs about 15 us
 #: more than ``torch.mm``'s, and a first call for a new shape 0.4-5 ms (a kernel is made
@@ -57,6 +70,25 @@ def _onednn_works() -> bool:
         return False
 
 
+@functools.cache
+def _intel_processor() -> bool:
+    """Whether the processor is Intel's (``vendor_id`` in ``/proc/cpuinfo`` on Linux, the
+    processor string elsewhere, which names the vendor on Windows)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as lines:
+            for line in lines:
+                if line.startswith("vendor_id"):
+                    return "GenuineIntel" in line
+    except OSError:
+        pass
+    return "GenuineIntel" in platform.processor()
+
+
+def _mkl_is_tuned_here() -> bool:
+    """Whether ``torch.mm`` runs MKL on a processor MKL is tuned for (module docstring)."""
+    return torch.backends.mkl.is_available() and _intel_processor()
+
+
 def onednn_products(dtype: torch.dtype, device: torch.device) -> bool:
     """Whether kernels of this dtype and device should take oneDNN's products now.
 
@@ -73,6 +105,13 @@ def onednn_products(dtype: torch.dtype, device: torch.device) -> bool:
         and _full_precision_now()
         and _onednn_works()
     )
+
+
+def onednn_log_prob_products(dtype: torch.dtype, device: torch.device) -> bool:
+    """Whether the kernels' log-probability products (a small matrix times the block)
+    should take oneDNN's products: :func:`onednn_products`, except on processors MKL is
+    tuned for (module docstring)."""
+    return onednn_products(dtype, device) and not _mkl_is_tuned_here()
 
 
 def _full_precision_now() -> bool:
