@@ -251,3 +251,53 @@ def test_meta_tensors_are_refused_with_the_reason(data):
     fitted = Gaussian().fit(data)
     with pytest.raises(ValueError, match="'meta' device"):
         fitted.score_samples(meta)
+
+
+def test_plain_float_arrays_skip_the_second_validation_with_the_same_results(monkeypatch):
+    # Scoring input that validate_data would hand back unchanged goes to the pass as is;
+    # everything else (names, other dtypes, byte order, layouts, bad values) is validated.
+    from mixtorch import _validation
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3))
+    model = GaussianMixture(2, random_state=0).fit(X)
+    seen = []
+    real = _validation.validate_data
+    monkeypatch.setattr(
+        _validation, "validate_data", lambda *a, **k: seen.append(1) or real(*a, **k)
+    )
+    parameters = zip(model.weights_, model.means_, model.covariances_, strict=True)
+    points = X[:5]
+    expected = np.log(sum(w * multivariate_normal(m, c).pdf(points) for w, m, c in parameters))
+    np.testing.assert_allclose(model.score_samples(points), expected, rtol=1e-10)
+    assert seen == []  # a plain float64 array: no validate_data
+    # column-major too (validate_data hands it back as it is; the tensor is made contiguous)
+    np.testing.assert_allclose(model.score_samples(np.asfortranarray(points)), expected)
+    assert seen == []
+    variants = [
+        points.astype(">f8"),  # byte-swapped
+        points.astype(np.float16),  # converted
+        points.tolist(),  # a list
+    ]
+    for variant in variants:
+        seen.clear()
+        np.testing.assert_allclose(model.score_samples(variant), expected, rtol=1e-3)
+        assert seen, type(variant)
+    with pytest.raises(ValueError, match="X has 2 features, but GaussianMixture is expecting 3"):
+        model.predict(X[:5, :2])
+    bad = points.copy()
+    bad[1, 2] = np.nan
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        model.predict(bad)
+    with pytest.raises(ValueError, match="minimum of 1 is required"):
+        model.score_samples(X[:0])
+
+
+def test_arrays_scored_by_a_model_fitted_with_names_still_warn():
+    pandas = pytest.importorskip("pandas")
+    rng = np.random.default_rng(1)
+    frame = pandas.DataFrame(rng.normal(size=(200, 2)), columns=["a", "b"])
+    model = GaussianMixture(2, random_state=0).fit(frame)
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        labels = model.predict(frame.to_numpy())
+    np.testing.assert_array_equal(labels, model.predict(frame))

@@ -183,6 +183,8 @@ def _validate_array(
 ) -> Any:
     """scikit-learn's ``validate_data``, with a one-line message for 1-D input; ``check``
     false leaves out the check for non-finite values."""
+    if not reset and not check and _passes_as_is(estimator, X, ensure_min_samples):
+        return X
     finite: bool | str = ("allow-nan" if allow_nan else True) if check else False
     try:
         return validate_data(
@@ -204,6 +206,23 @@ def _validate_array(
             f"of shape {np.shape(X)}. Reshape your data with X.reshape(-1, 1) if it has one "
             "feature, or X.reshape(1, -1) if it is one sample."
         ) from None
+
+
+def _passes_as_is(estimator: Any, X: Any, ensure_min_samples: int) -> bool:
+    """Whether ``validate_data`` would hand scoring input ``X`` back unchanged, without a
+    warning: a plain 2-D NumPy array of native float32 or float64 with the fitted number of
+    features and enough rows, for an estimator fitted without feature names (the check for
+    non-finite values is left to the pass, see :func:`to_tensor`). Its checks cost about
+    0.13 ms per call, a third of a one-row ``predict``; any other input goes through them.
+    """
+    return (
+        type(X) is np.ndarray
+        and X.ndim == 2
+        and (X.dtype == np.float32 or X.dtype == np.float64)  # not byte-swapped
+        and X.shape[0] >= ensure_min_samples
+        and X.shape[1] == getattr(estimator, "n_features_in_", None)
+        and not hasattr(estimator, "feature_names_in_")
+    )
 
 
 def check_device(device: Any) -> torch.device | None:
