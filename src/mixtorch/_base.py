@@ -11,6 +11,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from ._chunks import chunk_rows
+from ._data import refuse_sources
 from ._validation import OutputKind, as_output, check_random_generator, integer, to_tensor
 from .fit.missing import observed_weighted_log_prob
 from .mixture import Mixture
@@ -37,6 +38,7 @@ class MixtureScoringMixin:
         and the E-step's chunk rows. ``defer_finite``: leave the check for NaN and
         infinity to :meth:`_scoring_input` (see :func:`mixtorch._validation.to_tensor`)."""
         check_is_fitted(self, "mixture_")
+        refuse_sources(X, self)
         mixture = self.mixture_
         tensor, kind = to_tensor(
             self,

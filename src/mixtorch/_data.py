@@ -9,6 +9,7 @@ with one empty chunk and contributes nothing.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,38 @@ from ._validation import OutputKind, resolve_dtype, to_tensor
 from .distributed import check_same_configuration, is_distributed
 from .sources import ChunkSource, as_source, from_callable, is_source
 
-__all__ = ["SourceInput", "prepare_source", "refuse_across_ranks", "uses_source"]
+__all__ = [
+    "NotInMemoryError",
+    "SourceInput",
+    "prepare_source",
+    "refuse_across_ranks",
+    "refuse_sources",
+    "uses_source",
+]
+
+
+class NotInMemoryError(TypeError, ValueError):
+    """A path or data source where only in-memory data is read: a ``TypeError``, and a
+    ``ValueError`` as scikit-learn's validation made a path string before."""
+
+
+def refuse_sources(X: Any, estimator: Any, action: str = "scores and predicts") -> None:
+    """A :class:`NotInMemoryError` naming ``X`` and how to load it, when ``X`` is a path,
+    a data source, a ``DataLoader`` or a callable (:func:`~mixtorch.sources.is_source`).
+
+    Only ``fit`` reads sources in chunks; elsewhere NumPy's conversion would fail with
+    "could not convert string to float" or a message about ``float()``.
+    """
+    if not is_source(X):
+        return
+    what = f"a path ({X!r})" if isinstance(X, (str, os.PathLike)) else type(X).__name__
+    raise NotInMemoryError(
+        f"X must be an array or a tensor: {type(estimator).__name__} {action} in-memory "
+        f"data, not data sources or paths (got {what}). Load the data first, e.g. "
+        "X = np.load(path) for a .npy file, or "
+        "X = torch.cat(list(mixtorch.sources.as_source(path)())) for other files, "
+        "directories and sources."
+    )
 
 
 @dataclass(frozen=True)

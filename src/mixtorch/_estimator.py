@@ -14,13 +14,19 @@
   given the :class:`~mixtorch.Mixture`, the fit record (an ``EMTrace``,
   ``GradientTrace``, ...) and how results are handed back (:class:`OutputKind`). ``io``,
   ``nn``, ``selection`` and the CLI use only these public entry points.
+- **Failed fits**: :func:`keeps_state_on_failure` wraps every ``fit`` so that one that
+  raises leaves the estimator as it was (fitted or not), never with the new input's
+  ``n_features_in_`` or ``feature_names_in_`` beside the old parameters.
 - **Devices**: :meth:`DeviceMixin.to` moves or casts a fitted model in place, as
   ``torch.nn.Module.to`` does; estimators refill their fitted state through
-  :meth:`~MixtureEstimator.set_fitted` (``GaussianKDE`` overrides the ``_move`` hook).
+  ``_set_fitted``, as :meth:`~MixtureEstimator.set_fitted` does but without checking the
+  hyper-parameters, which ``set_params`` may have changed since the fit (``GaussianKDE``
+  overrides the ``_move`` hook).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Callable
@@ -49,6 +55,7 @@ __all__ = [
     "Progress",
     "RANDOM_STATE",
     "best_of_n_init",
+    "keeps_state_on_failure",
 ]
 
 #: ``chunk_size`` everywhere: rows per chunk, or None for the covariance type's default.
@@ -91,6 +98,7 @@ class FitRecord(Protocol):
     converged: bool
 
 
+Method = TypeVar("Method", bound=Callable[..., Any])
 Start = TypeVar("Start")
 Result = TypeVar("Result")
 Record = TypeVar("Record", bound=FitRecord)
@@ -194,6 +202,31 @@ def best_of_n_init(
             stacklevel=user_stacklevel(),
         )
     return best
+
+
+def keeps_state_on_failure(method: Method) -> Method:
+    """Make a ``fit``-like method all or nothing: if it raises, the estimator's
+    attributes are put back as they were before the call.
+
+    Validation records the new input's ``n_features_in_`` and ``feature_names_in_`` (or
+    deletes them) before the checks that come later (too few samples for
+    ``n_components``, NaN, a covariance that cannot be factored), and some fits store
+    data before choosing a bandwidth; a refit that failed would otherwise leave the
+    previous parameters beside the new input's features. The snapshot is shallow:
+    fits replace fitted values rather than changing them in place.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        before = dict(self.__dict__)
+        try:
+            return method(self, *args, **kwargs)
+        except BaseException:  # KeyboardInterrupt too: the fit did not happen
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+
+    return wrapper  # type: ignore[return-value]
 
 
 class DeviceMixin:
@@ -361,6 +394,14 @@ class MixtureEstimator(DeviceMixin, BaseEstimator):
         output : OutputKind, optional
             How results are handed back; NumPy by default.
 
+        Raises
+        ------
+        ValueError
+            If the estimator's parameters contradict the mixture (e.g.
+            ``GaussianMixture(n_components=3)`` given a mixture of two components), as
+            :meth:`from_mixture` refuses them: ``set_params`` them first, or use
+            :meth:`from_mixture`, which takes them from the mixture.
+
         Examples
         --------
         >>> import torch
@@ -371,6 +412,24 @@ class MixtureEstimator(DeviceMixin, BaseEstimator):
         >>> model.mean_.tolist()
         [1.0, 2.0]
         """
+        # Refused rather than adopted: the hyper-parameters are the user's (set_fitted
+        # does not write them back, as fit does not), and held beside a mixture they
+        # contradict, they would describe another model (n_components=3, two weights_).
+        current = self.get_params(deep=False)
+        wanted = {
+            name: value
+            for name, value in self._params_of(mixture).items()
+            if current[name] != value
+        }
+        if wanted:
+            held = ", ".join(f"{name}={current[name]!r}" for name in wanted)
+            given = ", ".join(f"{name}={value!r}" for name, value in wanted.items())
+            verb = "contradicts" if len(wanted) == 1 else "contradict"
+            raise ValueError(
+                f"{held} {verb} the mixture's {given}; set_params({given}) first, or "
+                f"build the estimator with {type(self).__name__}.from_mixture(mixture), which "
+                "takes them from the mixture."
+            )
         self._set_fitted(mixture, record, output if output is not None else OutputKind(False))
 
     @property
@@ -396,7 +455,8 @@ class MixtureEstimator(DeviceMixin, BaseEstimator):
     ) -> None:
         moved_record = moved(self._fit_record(), device, dtype)
         online_state = self.__dict__.get("stepwise_state_")  # set_fitted starts online EM afresh
-        self.set_fitted(self.mixture_.to(device, dtype), moved_record, output=output)
+        # the same model elsewhere: hyper-parameters set_params changed since the fit stay
+        self._set_fitted(self.mixture_.to(device, dtype), moved_record, output)
         if online_state is not None:
             # device only: the accumulators keep the precision online EM gave them
             self.stepwise_state_ = moved(online_state, device, None)

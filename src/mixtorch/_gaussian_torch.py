@@ -6,8 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._estimator import MixtureEstimator
-from ._torch_interop import mixture_from_torch
-from ._validation import OutputKind
+from ._torch_interop import estimator_options
 
 if TYPE_CHECKING:
     from .gaussian import Gaussian
@@ -29,7 +28,8 @@ class GaussianTorchMixin(MixtureEstimator):
             ``Independent(Normal, 1)`` (gives ``'diag'``), of empty batch shape.
         **params
             Further constructor parameters. The model computes on the distribution's device
-            and dtype, and hands tensors back.
+            and in its dtype, unless ``device`` or ``dtype`` is given: the parameters are
+            then converted there. It hands tensors back.
 
         Returns
         -------
@@ -41,7 +41,7 @@ class GaussianTorchMixin(MixtureEstimator):
         TypeError
             If ``distribution`` is neither of the two kinds above.
         ValueError
-            If its batch shape is not empty.
+            If its batch shape is not empty, or ``dtype`` is not float32 or float64.
 
         See Also
         --------
@@ -61,7 +61,5 @@ class GaussianTorchMixin(MixtureEstimator):
         >>> torch.allclose(model.score_samples(x), distribution.log_prob(x))
         True
         """
-        mixture = mixture_from_torch(distribution, allow_mixture=False)
-        output = OutputKind(True, mixture.device)
-        options = {"dtype": mixture.dtype, "device": mixture.device, **params}
+        mixture, output, options = estimator_options(distribution, params, allow_mixture=False)
         return cls.from_mixture(mixture, output=output, **options)

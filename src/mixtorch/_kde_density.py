@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from sklearn.utils.validation import check_is_fitted
 
+from ._data import refuse_sources
 from ._validation import as_output, to_tensor
 from .fit.binned_score import LogDensityGrid, log_density_grid
 from .fit.fft_kde import density_on_grid
@@ -53,6 +54,7 @@ class KDEDensityMixin:
 
     def _evaluate(self, X: Any) -> tuple[torch.Tensor, Any]:
         check_is_fitted(self, "mixture_")
+        refuse_sources(X, self, "evaluates")
         queries, kind = to_tensor(
             self, X, reset=False, dtype=self._data.dtype, device=self._data.device
         )

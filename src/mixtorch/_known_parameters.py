@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._torch_interop import mixture_from_torch
+from ._torch_interop import estimator_options
 from ._validation import OutputKind, resolve_dtype
 from .mixture import Mixture
 
@@ -64,8 +64,10 @@ class KnownParametersMixin:
         ``distribution`` is a ``MixtureSameFamily`` of a ``Categorical`` and
         ``MultivariateNormal`` (-> ``'full'``) or ``Independent(Normal, 1)`` (-> ``'diag'``)
         components, or one such Gaussian; ``params`` are further constructor parameters.
-        The model computes on the distribution's device and dtype, and, fitted from
-        tensors, hands tensors back (see :func:`mixtorch._torch_interop.mixture_from_torch`).
+        The model computes on the distribution's device and in its dtype, unless
+        ``device`` or ``dtype`` is given (the parameters are then converted there, as
+        :meth:`from_parameters` converts them), and hands tensors back (see
+        :func:`mixtorch._torch_interop.estimator_options`).
 
         Examples
         --------
@@ -79,7 +81,5 @@ class KnownParametersMixin:
         >>> model.covariance_type, model.means_.flatten().tolist()
         ('diag', [0.0, 3.0])
         """
-        mixture = mixture_from_torch(distribution)
-        output = OutputKind(True, mixture.device)
-        options = {"dtype": mixture.dtype, "device": mixture.device, **params}
+        mixture, output, options = estimator_options(distribution, params)
         return cls.from_mixture(mixture, output=output, **options)  # type: ignore[attr-defined]

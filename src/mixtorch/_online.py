@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from ._data import prepare_source, uses_source
-from ._estimator import Progress, best_of_n_init
+from ._estimator import Progress, best_of_n_init, keeps_state_on_failure
 from ._validation import as_output, check_random_generator, resolve_dtype, to_tensor
 from .distributed import all_reduce_sum, synchronised_generator
 from .fit.em import fit_em
@@ -148,6 +148,7 @@ class OnlineFitMixin:
         predicted = [_labels(mixture, chunk, rows, missing) for chunk in chunks()]
         return as_output(torch.cat(predicted), data.kind)
 
+    @keeps_state_on_failure
     def partial_fit(self, X: Any, y: Any = None) -> Any:
         """One stepwise-EM update from the batch ``X`` (online EM for unbounded streams).
 

@@ -18,12 +18,15 @@ from __future__ import annotations
 from typing import Any
 
 from ._torch_gaussians import gaussian_components, torch_mixture_parameters
+from ._validation import OutputKind
 from .mixture import Mixture
 
-__all__ = ["gaussian_components", "mixture_from_torch"]
+__all__ = ["estimator_options", "gaussian_components", "mixture_from_torch"]
 
 
-def mixture_from_torch(distribution: Any, *, allow_mixture: bool = True) -> Mixture:
+def mixture_from_torch(
+    distribution: Any, *, allow_mixture: bool = True, dtype: Any = None, device: Any = None
+) -> Mixture:
     """A :class:`~mixtorch.Mixture` with the parameters of a ``torch.distributions`` Gaussian.
 
     Parameters
@@ -36,12 +39,18 @@ def mixture_from_torch(distribution: Any, *, allow_mixture: bool = True) -> Mixt
         (a one-component mixture).
     allow_mixture : bool
         False accepts single Gaussians only (what ``Gaussian.from_torch`` takes).
+    dtype : torch.dtype or str, optional
+        float32 or float64 (the spellings the estimators' ``dtype`` takes); None keeps
+        the distribution's dtype.
+    device : str or torch.device, optional
+        Where the parameters go; None keeps the distribution's device.
 
     Returns
     -------
     Mixture
-        Detached copies on the distribution's device and in its dtype; ``'full'``
-        covariances for ``MultivariateNormal`` components, ``'diag'`` for ``Normal`` ones.
+        Detached copies on ``device`` in ``dtype`` (by default the distribution's);
+        ``'full'`` covariances for ``MultivariateNormal`` components, ``'diag'`` for
+        ``Normal`` ones.
 
     Raises
     ------
@@ -70,6 +79,37 @@ def mixture_from_torch(distribution: Any, *, allow_mixture: bool = True) -> Mixt
     weights, means, covariances, kind = torch_mixture_parameters(
         distribution, allow_mixture=allow_mixture
     )
+    # Converted before validation, so the covariances are factored in the dtype the
+    # model computes in (a float64 matrix may be positive definite only in float64).
     return Mixture.from_parameters(
-        weights, means, covariances, kind, dtype=means.dtype, device=means.device
+        weights,
+        means,
+        covariances,
+        kind,
+        dtype=means.dtype if dtype is None else dtype,
+        device=means.device if device is None else device,
     )
+
+
+def estimator_options(
+    distribution: Any, params: dict[str, Any], *, allow_mixture: bool = True
+) -> tuple[Mixture, OutputKind, dict[str, Any]]:
+    """What an estimator's ``from_torch(distribution, **params)`` is built from: the
+    mixture, how results are handed back (tensors on the model's device) and the
+    constructor parameters.
+
+    A ``dtype`` or ``device`` in ``params`` converts the parameters, as ``dtype`` and
+    ``device`` in ``from_parameters`` and in ``fit`` make the model compute there: the
+    constructor parameter then says what the model computes in. Refusing a ``dtype``
+    other than the distribution's would make users convert the distribution themselves
+    for what ``to(dtype=...)`` does anyway. Without them the model keeps the
+    distribution's dtype and device, and records them.
+    """
+    mixture = mixture_from_torch(
+        distribution,
+        allow_mixture=allow_mixture,
+        dtype=params.get("dtype"),
+        device=params.get("device"),
+    )
+    options = {"dtype": mixture.dtype, "device": mixture.device, **params}
+    return mixture, OutputKind(True, mixture.device), options

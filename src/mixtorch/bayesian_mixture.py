@@ -13,7 +13,13 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._base import ClusterScoringMixin
 from ._bayesian_prior import PRIOR_TYPES, build_prior
 from ._chunks import chunk_rows
-from ._estimator import MIXTURE_CONSTRAINTS, MixtureEstimator, Progress, best_of_n_init
+from ._estimator import (
+    MIXTURE_CONSTRAINTS,
+    MixtureEstimator,
+    Progress,
+    best_of_n_init,
+    keeps_state_on_failure,
+)
 from ._validation import OutputKind, as_output, check_random_generator, resolve_dtype, to_tensor
 from ._variational_scoring import VariationalScoringMixin
 from .covariance import Covariance, covariance_class
@@ -252,6 +258,7 @@ default='dirichlet_process'
         self.fit_predict(X, y)
         return self
 
+    @keeps_state_on_failure
     def fit_predict(self, X: Any, y: Any = None) -> Any:
         """Fit, then return the component of each sample (agreeing with ``predict``)."""
         self._validate_params()

@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._base import MixtureScoringMixin
 from ._chunks import chunk_rows, column_mean
 from ._data import prepare_source, uses_source
-from ._estimator import Progress, best_of_n_init, mixture_constraints
+from ._estimator import Progress, best_of_n_init, keeps_state_on_failure, mixture_constraints
 from ._gaussian_scipy import ScipyGaussianMixin
 from ._gaussian_torch import GaussianTorchMixin
 from ._mixture_scoring import SCORING_ELEMENTS
@@ -170,6 +170,7 @@ class Gaussian(ScipyGaussianMixin, MixtureScoringMixin, DensityMixin, GaussianTo
         self.max_iter = max_iter
         self.tol = tol
 
+    @keeps_state_on_failure
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> Gaussian:
         """Fit the mean and covariance (closed form, or by gradient descent).
 

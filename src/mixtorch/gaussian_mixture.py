@@ -12,7 +12,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._base import ClusterScoringMixin
 from ._chunks import chunk_rows
 from ._conditional import ConditioningMixin
-from ._estimator import MIXTURE_CONSTRAINTS, MixtureEstimator, Progress
+from ._estimator import MIXTURE_CONSTRAINTS, MixtureEstimator, Progress, keeps_state_on_failure
 from ._known_parameters import KnownParametersMixin
 from ._memory_fit import InMemoryFitMixin
 from ._online import OnlineFitMixin
@@ -309,6 +309,7 @@ class GaussianMixture(
         labels agree with ``predict``)."""
         return self._fit(X, None, labels=True)
 
+    @keeps_state_on_failure
     def _fit(self, X: Any, callback: Any, labels: bool) -> Any:
         """Fit from a data source or across ranks (:mod:`mixtorch._online`), else in
         memory (:mod:`mixtorch._memory_fit`)."""

@@ -9,7 +9,7 @@ import torch
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._estimator import mixture_constraints
+from ._estimator import keeps_state_on_failure, mixture_constraints
 from ._validation import (
     OutputKind,
     as_output,
@@ -153,6 +153,7 @@ class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         device = check_device(self.device) or getattr(X, "device", torch.device("cpu"))
         return torch.tensor(array, dtype=dtype, device=device)
 
+    @keeps_state_on_failure
     def fit(self, X: Any, y: Any = None) -> GaussianMixtureImputer:
         """Fit the mixture to ``X`` with its missing entries (NaN).
 

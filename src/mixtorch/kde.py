@@ -18,7 +18,7 @@ from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._estimator import DeviceMixin
+from ._estimator import DeviceMixin, keeps_state_on_failure
 from ._kde_bandwidth import choose_bandwidth
 from ._kde_checks import data_covariance_or_none
 from ._kde_density import KDEDensityMixin
@@ -212,6 +212,7 @@ default='scott'
         self.dtype = dtype
 
     # -- fitting ---------------------------------------------------------------------
+    @keeps_state_on_failure
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> GaussianKDE:
         """Store the data and choose the bandwidth.
 

@@ -17,7 +17,7 @@ import torch
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._estimator import mixture_constraints
+from ._estimator import keeps_state_on_failure, mixture_constraints
 from ._validation import (
     OutputKind,
     as_output,
@@ -153,6 +153,7 @@ class GaussianMixtureRegressor(RegressorMixin, BaseEstimator):
         self.device = device
         self.dtype = dtype
 
+    @keeps_state_on_failure
     def fit(self, X: Any, y: Any) -> GaussianMixtureRegressor:
         """Fit the joint mixture of ``[X, y]``.
 

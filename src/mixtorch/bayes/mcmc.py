@@ -10,6 +10,7 @@ from pyro.ops.stats import effective_sample_size, split_gelman_rubin
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import Tensor
 
+from .._estimator import keeps_state_on_failure
 from .._validation import as_output
 from ._chains import ChainSettings, run_chains, usable_cpus
 from ._common import PYRO_CONSTRAINTS, PyroMixtureBase
@@ -161,6 +162,7 @@ lkj_concentration :
         self.random_state = random_state
         self.dtype = dtype
 
+    @keeps_state_on_failure
     def fit(self, X: Any, y: Any = None) -> MCMCGaussianMixture:
         """Run the chains and keep their relabelled draws and diagnostics.
 

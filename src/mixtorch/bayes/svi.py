@@ -13,6 +13,7 @@ from pyro.optim import Adam  # type: ignore[attr-defined]
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import Tensor
 
+from .._estimator import keeps_state_on_failure
 from ._common import PYRO_CONSTRAINTS, PyroMixtureBase
 from ._components import complete_draws
 from ._quiet import quiet_pyro, threads_for
@@ -155,6 +156,7 @@ class SVIGaussianMixture(PyroMixtureBase):
         self.random_state = random_state
         self.dtype = dtype
 
+    @keeps_state_on_failure
     def fit(self, X: Any, y: Any = None) -> SVIGaussianMixture:
         """Fit the guide by SVI (several restarts) and keep draws from the best one.
 
