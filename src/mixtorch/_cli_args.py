@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import Any, NoReturn
 
 from . import __version__  # cheap: the package imports its modules lazily
 
@@ -25,6 +25,16 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
 
 _FORMATTER = _Formatter
 
+
+class _Parser(argparse.ArgumentParser):
+    """Reports a usage error in one line, pointing to --help, instead of argparse's usage
+    block: every error of the command line is one line on stderr (exit code 2).
+    Subcommands' parsers are of this class too (argparse makes them of the parent's)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}; see '{self.prog} --help'\n")
+
+
 #: --model name -> mixtorch class name. KDE and Bayesian mixtures are optional.
 MODELS = {
     "gmm": "GaussianMixture",
@@ -40,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     # a value given before it, hence SUPPRESS as the subcommands' default.
     common = argparse.ArgumentParser(add_help=False)
     _add_switches(common, argparse.SUPPRESS)
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="mixtorch",
         description="Gaussian density estimation on PyTorch: fit Gaussians, Gaussian "
         "mixtures and KDEs to data files, then score, predict, sample and plot.",
@@ -59,9 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_data(commands, common, "predict", "most probable component of each row")
     sample = _command(commands, common, "sample", "draw new points from a model")
     sample.add_argument("model", metavar="MODEL", help="a model file written by 'mixtorch fit'")
-    sample.add_argument("-n", type=_positive_int, default=10, help="how many points")
+    sample.add_argument(
+        "-n", "--n-samples", dest="n", type=_positive_int, default=10, help="how many points"
+    )
     sample.add_argument("--seed", type=_seed, help="random seed (reproducible draws)")
-    sample.add_argument("--out", help="write to .csv/.npy/.parquet instead of stdout")
+    sample.add_argument(
+        "--out", type=_file_name, help="write to .csv/.npy/.parquet instead of stdout"
+    )
     info = _command(commands, common, "info", "show a model: class, parameters, features, fit")
     info.add_argument("model", metavar="MODEL", help="a model file written by 'mixtorch fit'")
     info.add_argument("--format", choices=["text", "json"], default="text", help="output format")
@@ -76,10 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="density: 1-D histogram + curves or 2-D scatter + ellipses; curve: training "
         "curve; traces: MCMC draws (default: density for 1-2 features, else curve)",
     )
-    plot.add_argument("--out", help="PNG file (default: MODEL's name with .png)")
+    plot.add_argument("--out", type=_file_name, help="PNG file (default: MODEL's name with .png)")
     _add_select(commands, common)
     demo = _command(commands, common, "demo", "fit the bundled digits, sample new ones, draw them")
-    demo.add_argument("--out", default="out", help="output folder")
+    demo.add_argument("--out", type=_file_name, default="out", help="output folder")
     demo.add_argument("--seed", type=_seed, default=0, help="random seed")
     demo.add_argument(
         "--components",
@@ -153,7 +167,9 @@ def _add_fit(commands: Any, common: argparse.ArgumentParser) -> None:
     fit.add_argument(
         "--bandwidth", help="KDE bandwidth: scott, silverman, loo or a number (default scott)"
     )
-    fit.add_argument("--out", "-o", help="model file (default: DATA's name + .mixtorch)")
+    fit.add_argument(
+        "--out", "-o", type=_file_name, help="model file (default: DATA's name + .mixtorch)"
+    )
 
 
 def _add_model_data(commands: Any, common: argparse.ArgumentParser, name: str, text: str) -> None:
@@ -161,7 +177,9 @@ def _add_model_data(commands: Any, common: argparse.ArgumentParser, name: str, t
     command.add_argument("model", metavar="MODEL", help="a model file written by 'mixtorch fit'")
     command.add_argument("data", metavar="DATA", help="a .csv, .npy or .parquet table ('-': stdin)")
     _add_data_options(command)
-    command.add_argument("--out", help="write to .csv/.npy/.parquet instead of stdout")
+    command.add_argument(
+        "--out", type=_file_name, help="write to .csv/.npy/.parquet instead of stdout ('-')"
+    )
     if name == "score":
         command.add_argument(
             "--per-sample", action="store_true", help="log-density of every row instead"
@@ -179,21 +197,32 @@ def _add_select(commands: Any, common: argparse.ArgumentParser) -> None:
     select.add_argument(
         "--criterion", choices=["bic", "aic", "cv"], default="bic", help="what to minimise"
     )
-    select.add_argument("--cv", type=_positive_int, default=5, help="folds for --criterion cv")
+    select.add_argument("--cv", type=_positive_int, help="folds for --criterion cv (default: 5)")
     select.add_argument("--seed", type=_seed, help="random seed")
     select.add_argument("--max-iter", type=_positive_int, default=100, help="EM iteration limit")
     select.add_argument(
         "--format", choices=["text", "csv", "json"], default="text", help="how to print the table"
     )
-    select.add_argument("--out", help="write the best model here")
-    select.add_argument("--plot", help="write the criterion-vs-K plot here (PNG)")
+    select.add_argument("--out", type=_file_name, help="write the best model here")
+    select.add_argument("--plot", type=_file_name, help="write the criterion-vs-K plot here (PNG)")
 
 
 def _names(text: str) -> list[str]:
     names = [name.strip() for name in text.split(",") if name.strip()]
     if not names:
         raise argparse.ArgumentTypeError("expected a comma-separated list of column names")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:  # a column read twice would be a second, identical feature
+        raise argparse.ArgumentTypeError(
+            f"{', '.join(map(repr, repeated))} given more than once; name each column once"
+        )
     return names
+
+
+def _file_name(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a file name, got an empty one")
+    return text
 
 
 def _positive_int(text: str) -> int:

@@ -10,13 +10,23 @@ from __future__ import annotations
 import argparse
 import inspect
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ._cli_args import MODELS
+from ._cli_checks import (
+    check_data_path,
+    check_folder,
+    check_out,
+    check_rows,
+    check_table,
+    components_list,
+    covariance_list,
+    require_method,
+)
+from ._cli_models import build_model
 from ._cli_report import feature_names, print_model, print_selection
 from ._tables import Table, UserError, emit, read_data, require_extra, write_data
 
@@ -25,41 +35,44 @@ __all__ = ["COMMANDS", "UserError", "read_data"]
 
 # -- inputs and outputs ----------------------------------------------------------------
 def _read(args: argparse.Namespace, path: str | None = None) -> Table:
-    return read_data(
-        path if path is not None else args.data,
+    source = path if path is not None else args.data
+    check_data_path(source)
+    table = read_data(
+        source,
         header=getattr(args, "header", None),
         columns=getattr(args, "columns", None),
         drop=getattr(args, "drop", None),
     )
+    check_table(table, "standard input ('-')" if source == "-" else source)
+    return table
 
 
-def _check_out(out: str | Path, inputs: Sequence[str | None]) -> Path:
-    """``out`` if it can be written and is none of the ``inputs``; else OSError/UserError."""
-    from .io import check_writable
-
-    path = Path(out)
-    for given in inputs:
-        if given and given != "-" and Path(given).exists() and path.exists():
-            if path.samefile(given):  # also through links
-                raise UserError(
-                    f"--out {out} is an input file of this command; writing it would destroy "
-                    "the input. Choose another name."
-                )
-    return check_writable(path)
+def _data_out(args: argparse.Namespace) -> str | None:
+    """The data output file; None (standard output) without --out or with ``--out -``."""
+    return None if args.out in (None, "-") else str(args.out)
 
 
-def model_input(model: Any, table: Table) -> np.ndarray:
+def model_input(model: Any, table: Table, source: str = "the data") -> np.ndarray:
     """The table's columns in the order the model was fitted on, matched by name when
     both the model and the file name their columns."""
     names = getattr(model, "feature_names_in_", None)
     if names is None or table.names is None:
+        expected = getattr(model, "n_features_in_", None)
+        width = table.values.shape[1]
+        if expected is not None and width != int(expected):
+            raise UserError(
+                f"{source} has {width} column(s) but the model was fitted on {int(expected)}; "
+                "give data with the model's columns (choose them with --columns or leave "
+                "some out with --drop)."
+            )
         return table.values
     names = [str(name) for name in names]
     missing = [name for name in names if name not in table.names]
     if missing:
         raise UserError(
             f"the data lack the column(s) {', '.join(missing)} that the model was fitted on "
-            f"(the data have {', '.join(table.names)})"
+            f"(the data have {', '.join(table.names)}); give data with the model's columns, "
+            "named as in its header"
         )
     extra = [name for name in table.names if name not in names]
     if extra:  # as scikit-learn refuses unseen feature names: never ignored silently
@@ -71,104 +84,43 @@ def model_input(model: Any, table: Table) -> np.ndarray:
     return table.values[:, [table.names.index(name) for name in names]]
 
 
-def _load_model(path: str) -> Any:
+def _load_model(path: str, command: str = "", method: str | None = None) -> Any:
+    """The model in ``path``; with ``method``, refuse a model that lacks it."""
     from .io import load
 
+    if path == "-":
+        raise UserError(
+            "MODEL cannot be read from standard input ('-'); give the path of a file written "
+            "by 'mixtorch fit'."
+        )
     try:
-        return load(path)
+        model = load(path)
     except FileNotFoundError as error:
         raise UserError(str(error)) from error
-
-
-# -- models --------------------------------------------------------------------------
-def _model_class(name: str) -> type:
-    import mixtorch
-
-    class_name = MODELS[name]
-    cls = getattr(mixtorch, class_name, None)
-    if cls is None:
-        raise UserError(f"--model {name} needs mixtorch.{class_name}, which this version lacks")
-    return cls
-
-
-def _check_device(text: str | None) -> None:
-    if text is None:
-        return
-    import torch
-
-    try:
-        device = torch.device(text)
-    except (RuntimeError, ValueError) as error:
-        raise UserError(f"--device {text} is not a device ({error}); try cpu or cuda") from None
-    available = {
-        "cuda": torch.cuda.is_available(),
-        "mps": torch.backends.mps.is_available(),
-        "cpu": True,
-    }
-    if not available.get(device.type, False):
-        have = ", ".join(name for name, there in available.items() if there)
-        raise UserError(f"--device {text}: not available on this machine (available: {have})")
-    if device.type == "cuda" and device.index is not None:
-        if device.index >= torch.cuda.device_count():
-            raise UserError(f"--device {text}: only {torch.cuda.device_count()} CUDA device(s)")
-
-
-def _bandwidth(text: str | None) -> Any:
-    if text is None:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        return text
-
-
-def _build_model(args: argparse.Namespace) -> Any:
-    cls = _model_class(args.model)
-    model = cls()
-    accepted = model.get_params(deep=False)
-    if "n_components" in accepted and args.components is None:
-        raise UserError(
-            f"--model {args.model} needs -k/--components, the number of components "
-            + (
-                "(an upper bound, e.g. -k 10: components the data do not need end with "
-                "weights near zero)"
-                if args.model == "bayes"
-                else "(or run 'mixtorch select DATA' to choose it by BIC)"
-            )
-        )
-    _check_device(args.device)
-    wanted = {
-        "n_components": ("--components", args.components),
-        "covariance_type": ("--covariance", args.covariance),
-        "algorithm": ("--algorithm", args.algorithm),
-        "device": ("--device", args.device),
-        "random_state": ("--seed", args.seed),
-        "max_iter": ("--max-iter", args.max_iter),
-        "n_init": ("--n-init", args.n_init),
-        "tol": ("--tol", args.tol),
-        "reg_covar": ("--reg-covar", args.reg_covar),
-        "bandwidth": ("--bandwidth", _bandwidth(args.bandwidth)),
-    }
-    params = {}
-    for name, (flag, value) in wanted.items():
-        if value is None:
-            continue
-        if name not in accepted:
-            raise UserError(f"--model {args.model} does not take {flag}")
-        params[name] = value
-    return model.set_params(**params)
+    if method is not None:
+        require_method(model, method, path, command)
+    return model
 
 
 # -- commands ------------------------------------------------------------------------
 def _cmd_fit(args: argparse.Namespace, console: Any) -> None:
     from .io import save
 
-    model = _build_model(args)
+    model = build_model(args)
     if args.out is None and args.data == "-":
         raise UserError("reading standard input: give the model file with --out")
     out = Path(args.out) if args.out else Path(Path(args.data).stem + ".mixtorch")
-    _check_out(out, [args.data])
+    check_out(args.out or out, [args.data])
     table = _read(args)
+    check_rows(table, args.data, 2, "fitting needs at least 2")
+    if args.components is not None:  # refused here, in words of the command line
+        check_rows(
+            table,
+            args.data,
+            args.components,
+            f"-k {args.components} needs at least one row per component; use -k {{rows}} or "
+            "less, or 'mixtorch select' to choose K",
+        )
     X = table.values
     console.note(f"fitting {model!r} to {X.shape[0]} x {X.shape[1]} data ...")
     start = time.perf_counter()
@@ -198,42 +150,45 @@ def _mean_log_likelihood(model: Any, X: Any) -> float:
 
 
 def _cmd_score(args: argparse.Namespace, console: Any) -> None:
-    if args.out:
-        _check_out(args.out, [args.model, args.data])
-    model = _load_model(args.model)
-    X = model_input(model, _read(args))
+    out = _data_out(args)
+    if out:
+        check_out(out, [args.model, args.data], kind="data")
+    model = _load_model(args.model, "score", "score_samples")
+    X = model_input(model, _read(args), args.data)
     if args.per_sample:
-        emit(model.score_samples(X), args.out, names=["log_density"])
-        if args.out:
-            console.note(f"{X.shape[0]} log-densities written to {args.out}")
+        emit(model.score_samples(X), out, names=["log_density"])
+        if out:
+            console.note(f"{X.shape[0]} log-densities written to {out}")
         return
     mean = _mean_log_likelihood(model, X)
     print(f"{mean:.10g}")
-    if args.out:
-        write_data(args.out, np.array([[mean]]), ["mean_log_likelihood"])
-        console.note(f"mean log-likelihood written to {args.out}")
+    if out:
+        write_data(out, np.array([[mean]]), ["mean_log_likelihood"])
+        console.note(f"mean log-likelihood written to {out}")
 
 
 def _cmd_predict(args: argparse.Namespace, console: Any) -> None:
-    if args.out:
-        _check_out(args.out, [args.model, args.data])
+    out = _data_out(args)
+    if out:
+        check_out(out, [args.model, args.data], kind="data")
     model = _load_model(args.model)
     method = "predict_proba" if args.proba else "predict"
     if not hasattr(model, method):
         raise UserError(f"a {type(model).__name__} has no components to {method.replace('_', ' ')}")
-    X = model_input(model, _read(args))
+    X = model_input(model, _read(args), args.data)
     values = np.asarray(getattr(model, method)(X))
     names = [f"p{k}" for k in range(values.shape[1])] if args.proba else ["label"]
-    emit(values, args.out, names=names)
-    if args.out:
+    emit(values, out, names=names)
+    if out:
         what = "responsibilities" if args.proba else "labels"
-        console.note(f"{values.shape[0]} rows of {what} written to {args.out}")
+        console.note(f"{values.shape[0]} rows of {what} written to {out}")
 
 
 def _cmd_sample(args: argparse.Namespace, console: Any) -> None:
-    if args.out:
-        _check_out(args.out, [args.model])
-    model = _load_model(args.model)
+    out = _data_out(args)
+    if out:
+        check_out(out, [args.model], kind="data")
+    model = _load_model(args.model, "sample", "sample")
     options: dict[str, Any] = {}
     if args.seed is not None:
         # Mixtures take the seed as a parameter; a KDE takes it in sample().
@@ -243,9 +198,9 @@ def _cmd_sample(args: argparse.Namespace, console: Any) -> None:
             options["random_state"] = args.seed
     drawn = model.sample(args.n, **options)
     samples = drawn[0] if isinstance(drawn, tuple) else drawn
-    emit(samples, args.out, names=feature_names(model))
-    if args.out:
-        console.note(f"{args.n} samples written to {args.out}")
+    emit(samples, out, names=feature_names(model))
+    if out:
+        console.note(f"{args.n} samples written to {out}")
 
 
 def _cmd_info(args: argparse.Namespace, console: Any) -> None:
@@ -255,16 +210,21 @@ def _cmd_info(args: argparse.Namespace, console: Any) -> None:
 def _cmd_plot(args: argparse.Namespace, console: Any) -> None:
     require_extra("matplotlib", "plotting")
     out = Path(args.out) if args.out else Path(Path(args.model).stem + ".png")
-    _check_out(out, [args.model, args.data])
+    check_out(args.out or out, [args.model, args.data], kind="picture")
     from . import plotting
 
     plt = _headless_pyplot()
-    model = _load_model(args.model)
-    X = model_input(model, _read(args)) if args.data else None
+    model = _load_model(args.model, "plot", "score_samples")
     n_features = int(getattr(model, "n_features_in_", 0))
     kind = args.kind
     if kind == "auto":
         kind = {1: "density", 2: "density"}.get(n_features, "curve")
+    if args.data and kind != "density":
+        raise UserError(
+            f"DATA ({args.data}) is drawn only in density plots, and this is a {kind} plot "
+            f"(the model has {n_features} features); leave DATA out."
+        )
+    X = model_input(model, _read(args), args.data) if args.data else None
     if kind == "density" and n_features == 1:
         ax = plotting.plot_density_1d(model, X)
     elif kind == "density" and n_features == 2:
@@ -292,18 +252,35 @@ def _cmd_select(args: argparse.Namespace, console: Any) -> None:
     from .io import save
     from .selection import select
 
+    components = components_list(args.components)
+    covariances = covariance_list(args.covariance)
+    folds = _folds(args)
     if args.plot:
         require_extra("matplotlib", "--plot")
-        _check_out(args.plot, [args.data])
+        check_out(args.plot, [args.data], "--plot", "picture")
     if args.out:
-        _check_out(args.out, [args.data])
+        check_out(args.out, [args.data])
+    if args.plot and args.out and Path(args.plot).resolve() == Path(args.out).resolve():
+        raise UserError(f"--plot and --out are both {args.out}; give two different files.")
     table = _read(args)
+    check_rows(table, args.data, 2, "fitting needs at least 2")
+    check_rows(
+        table,
+        args.data,
+        max(components),
+        f"--components {args.components} goes up to {max(components)} and a mixture needs "
+        "at least one row per component; use values up to {rows}",
+    )
+    if args.criterion == "cv":
+        check_rows(
+            table, args.data, folds, f"--cv {folds} needs a row per fold; use --cv {{rows}} or less"
+        )
     result = select(
         table.values,
-        _int_list(args.components),
-        _covariance_list(args.covariance),
+        components,
+        covariances,
         criterion=args.criterion,
-        cv=args.cv,
+        cv=folds,
         random_state=args.seed,
         progress=console.bar(f"select ({args.criterion})"),
         max_iter=args.max_iter,
@@ -325,14 +302,30 @@ def _cmd_select(args: argparse.Namespace, console: Any) -> None:
         console.note(f"criterion plot written to {args.plot}")
 
 
+def _folds(args: argparse.Namespace) -> int:
+    """--cv, which only --criterion cv uses (5 by default)."""
+    if args.cv is None:
+        return 5
+    if args.criterion != "cv":
+        raise UserError(
+            f"--cv {args.cv} sets the folds of --criterion cv, not of {args.criterion}; "
+            "drop --cv or add --criterion cv."
+        )
+    if args.cv < 2:
+        raise UserError(f"--cv {args.cv}: cross-validation needs at least 2 folds.")
+    return int(args.cv)
+
+
 def _cmd_demo(args: argparse.Namespace, console: Any) -> None:
     require_extra("matplotlib", "the demo")
     from .demo import run_demo
 
+    components = components_list(args.components)
+    check_folder(args.out, "--out")
     _headless_pyplot()
     result = run_demo(
         args.out,
-        n_components=_int_list(args.components),
+        n_components=components,
         seed=args.seed,
         progress=console.bar("BIC sweep"),
     )
@@ -347,20 +340,6 @@ def _headless_pyplot() -> Any:
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def _int_list(text: str) -> list[int]:
-    try:
-        if "-" in text:
-            low, high = (int(part) for part in text.split("-", 1))
-            return list(range(low, high + 1))
-        return [int(part) for part in text.split(",") if part.strip()]
-    except ValueError as error:
-        raise UserError(f"--components expects e.g. 1-6 or 1,2,4, got {text!r}") from error
-
-
-def _covariance_list(text: str) -> list[str]:
-    return ["full", "diag", "spherical", "tied"] if text == "all" else text.split(",")
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Any], None]] = {

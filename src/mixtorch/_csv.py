@@ -25,11 +25,14 @@ are read as NaN instead, and a first line of numbers and missing cells is data.
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import itertools
 import math
+import re
 import sys
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +44,14 @@ __all__ = ["CsvLayout", "csv_chunks", "open_text", "read_csv"]
 
 MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "?", "-", "#n/a"})
 CHUNK_LINES = 65_536
+# What NumPy's reader takes as a number. Python's float() also takes "1_000" and
+# non-ASCII digits, which NumPy refuses: such a cell must be reported, not called a number.
+_NUMBER = re.compile(
+    r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf(?:inity)?|nan)",
+    re.IGNORECASE | re.ASCII,
+)
+# A damaged or truncated gzip file fails while it is read, with one of these.
+_READ_ERRORS = (OSError, EOFError, zlib.error)
 
 
 @dataclass(frozen=True)
@@ -103,46 +114,65 @@ def csv_chunks(
     """The layout and an iterator of float64 blocks of at most ``rows`` rows (missing
     cells as NaN when ``missing``, else an error)."""
     handle = open_text(path)
+    shown = _shown(path)
     try:
-        first, second = _peek(handle, path)
+        first, second, blank = _peek(handle, shown)
         delimiter = _delimiter(first, path)
         cells = _split(first, delimiter)
         if header is None:
-            has_header = _guess_header(cells, _split(second, delimiter), path, missing)
+            has_header = _guess_header(cells, _split(second, delimiter), shown, missing)
         else:
             has_header = header
         names = tuple(cell.strip().strip('"') for cell in cells) if has_header else None
-        layout = CsvLayout(delimiter, names, _select(names, len(cells), columns, drop, path))
-        chosen = layout.selected_names or []
-        repeated = sorted({name for name in chosen if chosen.count(name) > 1})
-        if repeated:  # outputs and models match columns by name: it must be unique
-            raise ValueError(
-                f"the header of {path} names column(s) {', '.join(map(repr, repeated))} more "
-                "than once; rename them, or leave all but one out with --drop or --columns "
-                "(column names identify columns in models and outputs)."
-            )
+        layout = CsvLayout(delimiter, names, _select(names, len(cells), columns, drop, shown))
+        _refuse_repeated_names(layout, shown)
     except BaseException:
         handle.close()
         raise
     lines = itertools.chain([] if has_header else [first], [second] if second else [], handle)
-    start = 2 if has_header else 1
-    blocks = _blocks(handle, lines, layout, len(cells), start, rows, path, missing)
+    start = blank + (2 if has_header else 1)  # line numbers in messages count every line
+    blocks = _blocks(handle, lines, layout, len(cells), start, rows, shown, missing)
     return layout, blocks
 
 
-def _peek(handle: IO[str], path: str | Path) -> tuple[str, str]:
+def _shown(path: str | Path) -> str:
+    """How messages name the file (``-`` is standard input)."""
+    return "standard input ('-')" if str(path) == "-" else str(path)
+
+
+def _refuse_repeated_names(layout: CsvLayout, path: str) -> None:
+    chosen = [layout.names[j] for j in layout.columns] if layout.names else []
+    repeated = sorted({name for name in chosen if chosen.count(name) > 1})
+    if not repeated:
+        return
+    if len(set(layout.columns)) != len(layout.columns):
+        raise ValueError(f"--columns names a column of {path} more than once; name each once.")
+    # outputs and models match columns by name: it must be unique
+    raise ValueError(
+        f"the header of {path} names column(s) {', '.join(map(repr, repeated))} more "
+        "than once; rename them, or leave all but one out with --drop or --columns "
+        "(column names identify columns in models and outputs)."
+    )
+
+
+def _peek(handle: IO[str], path: str | Path) -> tuple[str, str, int]:
+    """The first non-blank line, the line after it and how many blank lines came first."""
+    blank = 0
     try:
         first = handle.readline()
         while first and not first.strip():
-            first = handle.readline()
+            first, blank = handle.readline(), blank + 1
         second = handle.readline()
     except UnicodeDecodeError as error:
         raise ValueError(f"{path} is not UTF-8 text ({error}); save it as UTF-8.") from None
-    except (OSError, EOFError) as error:  # gzip errors are OSError/EOFError
-        raise ValueError(f"{path} cannot be read: {error}") from error
+    except _READ_ERRORS as error:  # a damaged or not really gzipped .gz file
+        raise ValueError(
+            f"{path} cannot be read ({error}); if it is meant to be gzip-compressed, it is "
+            "damaged: compress it again, or remove the .gz ending if it is plain text."
+        ) from None
     if not first:
         raise ValueError(f"{path} is empty.")
-    return first, second
+    return first, second, blank
 
 
 def _delimiter(line: str, path: str | Path) -> str | None:
@@ -157,18 +187,18 @@ def _delimiter(line: str, path: str | Path) -> str | None:
 
 def _split(line: str, delimiter: str | None) -> list[str]:
     line = line.rstrip("\r\n")
-    return line.split(delimiter) if delimiter is not None else line.split()
+    if delimiter is None:
+        return line.split()
+    if '"' in line:  # a quoted cell may hold the delimiter, as NumPy's reader allows
+        return next(csv.reader([line], delimiter=delimiter))
+    return line.split(delimiter)
 
 
 def _kind(cell: str) -> str:
     text = cell.strip().strip('"')
     if text.lower() in MISSING:
         return "missing"
-    try:
-        float(text)
-    except ValueError:
-        return "name"
-    return "number"
+    return "number" if _NUMBER.fullmatch(text) else "name"
 
 
 def _guess_header(first: list[str], second: list[str], path: str | Path, missing: bool) -> bool:
@@ -226,13 +256,22 @@ def _blocks(
     try:
         while True:
             try:
-                block = [line for line in itertools.islice(lines, rows) if line.strip()]
+                raw = list(itertools.islice(lines, rows))
             except UnicodeDecodeError as error:
                 raise ValueError(f"{path} is not UTF-8 text ({error}); save it as UTF-8.") from None
-            if not block:
+            except _READ_ERRORS as error:  # a truncated or damaged .gz file
+                raise ValueError(
+                    f"{path} cannot be read to its end ({error}): the file is truncated or "
+                    "damaged; compress or copy it again."
+                ) from None
+            if not raw:
                 return
-            yield _parse(block, layout, width, number, path, missing)
-            number += len(block)
+            # blank lines are skipped, but counted so that messages name the right line
+            numbers = [number + i for i, line in enumerate(raw) if line.strip()]
+            if numbers:
+                block = [raw[n - number] for n in numbers] if len(numbers) < len(raw) else raw
+                yield _parse(block, layout, width, numbers, path, missing)
+            number += len(raw)
     finally:
         handle.close()
 
@@ -241,20 +280,41 @@ def _parse(
     block: list[str],
     layout: CsvLayout,
     width: int,
-    first_line: int,
+    numbers: list[int],
     path: str | Path,
     missing: bool,
 ) -> np.ndarray:
+    """The block's values; ``numbers`` are its lines' numbers in the file."""
+    _check_widths(block, layout.delimiter, width, numbers, path)
     values = _load(block, layout, None)
     if values is None and missing:  # the slower reader that knows the missing markers
         values = _load(block, layout, _missing_as_nan)
     if values is None or values.shape[0] != len(block):
-        _raise_bad_cell(block, layout, width, first_line, path, missing)
+        _raise_bad_cell(block, layout, numbers, path, missing)
     assert values is not None
     # NaN is a missing entry only when missing entries are allowed; infinity never is
     if np.isinf(values).any() or (not missing and np.isnan(values).any()):
-        _raise_bad_cell(block, layout, width, first_line, path, missing)
+        _raise_bad_cell(block, layout, numbers, path, missing)
     return values
+
+
+def _check_widths(
+    block: list[str], delimiter: str | None, width: int, numbers: list[int], path: str | Path
+) -> None:
+    """Every line has ``width`` cells: NumPy's reader, told which columns to read,
+    would otherwise drop surplus cells (or a short row's unread ones) silently."""
+    if delimiter is None:
+        counts = [len(line.split()) for line in block]
+    else:  # fast; a line that seems off is split again, minding quoted cells
+        counts = [line.count(delimiter) + 1 for line in block]
+    for line, count, number in zip(block, counts, numbers, strict=True):
+        cells = count if count == width else len(_split(line, delimiter))
+        if cells != width:
+            raise ValueError(
+                f"line {number} of {path} has {cells} cells, expected {width} like the first "
+                "line; fix that row (a trailing delimiter counts as an empty cell). No row "
+                "or cell is dropped silently."
+            )
 
 
 def _load(block: list[str], layout: CsvLayout, converter: Any) -> np.ndarray | None:
@@ -281,17 +341,14 @@ def _missing_as_nan(cell: str) -> float:
 def _raise_bad_cell(
     block: list[str],
     layout: CsvLayout,
-    width: int,
-    first_line: int,
+    numbers: list[int],
     path: str | Path,
     missing: bool,
 ) -> None:
     names = layout.names
-    for offset, line in enumerate(block):
+    for line, number in zip(block, numbers, strict=True):
         cells = _split(line, layout.delimiter)
-        where = f"line {first_line + offset} of {path}"
-        if len(cells) != width:
-            raise ValueError(f"{where} has {len(cells)} cells, expected {width}.")
+        where = f"line {number} of {path}"
         for j in layout.columns:
             column = repr(names[j]) if names else str(j)
             kind = _kind(cells[j])
@@ -307,4 +364,7 @@ def _raise_bad_cell(
                     f"column {column}; fill or remove it (no row is dropped silently). "
                     "GaussianMixture(missing_values=np.nan) reads missing cells as NaN."
                 )
-    raise ValueError(f"{path}: lines {first_line}-{first_line + len(block) - 1} do not parse.")
+    raise ValueError(
+        f"{path}: lines {numbers[0]}-{numbers[-1]} do not parse as numbers; look for "
+        "unusual characters (non-ASCII digits, thousands separators) in them."
+    )

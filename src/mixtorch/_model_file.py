@@ -53,7 +53,8 @@ def check_writable(path: str | os.PathLike[str]) -> Path:
     ------
     OSError
         ``IsADirectoryError``, ``FileNotFoundError`` (no such folder),
-        ``PermissionError`` or another ``OSError``, the message naming ``path``.
+        ``NotADirectoryError`` (the folder is a file), ``PermissionError`` or another
+        ``OSError``, the message naming ``path``.
 
     See Also
     --------
@@ -76,17 +77,26 @@ def check_writable(path: str | os.PathLike[str]) -> Path:
     if path.exists() and not path.is_file():  # a device, a pipe, a socket: never replaced
         raise OSError(
             f"cannot write {path}: it exists and is not a regular file (a device, pipe or "
-            "socket), which a model file would replace; give a file name."
+            "socket), which the output file would replace; give a file name."
+        )
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(
+            f"cannot write {path}: {folder} is a file, not a folder; give a path in a folder."
         )
     if not folder.is_dir():
-        raise FileNotFoundError(f"cannot write {path}: the folder {folder} does not exist.")
+        raise FileNotFoundError(
+            f"cannot write {path}: the folder {folder} does not exist; create it or choose another."
+        )
     if path.exists() and not os.access(path, os.W_OK):
         raise PermissionError(f"cannot write {path}: permission denied.")
     try:  # the only reliable test (permissions, read-only mounts, special file systems)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{path.name}."):
             pass
-    except OSError as error:
-        raise OSError(f"cannot write {path}: {error}") from error
+    except OSError as error:  # its message would name the temporary file, not ``path``
+        raise OSError(
+            f"cannot write {path}: {error.strerror or error} (creating a file in {folder} "
+            "failed); choose a folder you can write to."
+        ) from error
     return path
 
 
