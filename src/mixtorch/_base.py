@@ -38,7 +38,7 @@ class MixtureScoringMixin:
         and the E-step's chunk rows. ``defer_finite``: leave the check for NaN and
         infinity to :meth:`_scoring_input` (see :func:`mixtorch._validation.to_tensor`)."""
         check_is_fitted(self, "mixture_")
-        refuse_sources(X, self)
+        refuse_sources(X, type(self).__name__)
         mixture = self.mixture_
         tensor, kind = to_tensor(
             self,

@@ -27,6 +27,7 @@ __all__ = [
     "require_method",
 ]
 
+#: In the order ``select`` tries them (``covariance.COVARIANCE_TYPES`` has another order).
 COVARIANCE_TYPES = ("full", "diag", "spherical", "tied")
 #: ``--components 1-1000000000`` would build a list before any check could refuse it.
 MAX_CANDIDATES = 10_000
@@ -110,7 +111,7 @@ def check_out(
 ) -> Path:
     """``out`` if a ``kind`` file ('model', 'data' or 'picture') can be written there and
     it is none of the ``inputs``; else OSError/UserError naming ``flag``."""
-    from .io import check_writable
+    from ._model_file import check_writable  # torch: loaded when an output is checked
 
     if str(out) == "-":
         raise UserError(

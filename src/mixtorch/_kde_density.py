@@ -54,7 +54,7 @@ class KDEDensityMixin:
 
     def _evaluate(self, X: Any) -> tuple[torch.Tensor, Any]:
         check_is_fitted(self, "mixture_")
-        refuse_sources(X, self, "evaluates")
+        refuse_sources(X, type(self).__name__, "evaluates")
         queries, kind = to_tensor(
             self, X, reset=False, dtype=self._data.dtype, device=self._data.device
         )

@@ -13,6 +13,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._base import ClusterScoringMixin
 from ._bayesian_prior import PRIOR_TYPES, build_prior
 from ._chunks import chunk_rows
+from ._data import refuse_sources
 from ._estimator import (
     MIXTURE_CONSTRAINTS,
     MixtureEstimator,
@@ -41,7 +42,6 @@ from .fit.variational import (
     update_posterior,
 )
 from .mixture import Mixture
-from .sources import is_source
 from .stats import pass_chunks
 
 __all__ = ["BayesianGaussianMixture"]
@@ -303,7 +303,7 @@ default='dirichlet_process'
         dtype = resolve_dtype(self.dtype, X) if not warm else self.mixture_.dtype
         error: Exception | None = None
         try:
-            _refuse_sources(X)
+            refuse_sources(X, "BayesianGaussianMixture", "fits")  # holds all of X
             tensor, kind = to_tensor(
                 self,
                 X,
@@ -404,14 +404,3 @@ default='dirichlet_process'
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "_posterior")
-
-
-def _refuse_sources(X: Any) -> None:
-    """The variational fit holds all of ``X`` in memory (initialisation, the prior and
-    the labels read it whole), so data sources, paths and callables are refused."""
-    if is_source(X):
-        raise TypeError(
-            "BayesianGaussianMixture fits in-memory arrays and tensors, not data sources "
-            f"or paths (got {type(X).__name__}); load the data first, e.g. "
-            "X = np.load(path) for a .npy file or X = torch.cat(list(source())) for a source."
-        )
