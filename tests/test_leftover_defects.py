@@ -235,6 +235,39 @@ def test_density_estimators_refuse_a_path_to_score_clearly(npy_path, make):
         model.score_samples(str(path))
 
 
+@pytest.mark.parametrize(
+    ("make", "method", "parameter"),
+    [
+        (Gaussian, "logpdf", "x"),
+        (Gaussian, "pdf", "x"),
+        (Gaussian, "cdf", "x"),
+        (Gaussian, "logcdf", "x"),
+        (GaussianKDE, "evaluate", "points"),
+        (GaussianKDE, "logpdf", "points"),
+        (GaussianKDE, "pdf", "points"),
+        (GaussianKDE, "__call__", "points"),
+    ],
+)
+def test_scipy_named_methods_refuse_a_path_naming_their_parameter(
+    npy_path, make, method, parameter
+):
+    path, X = npy_path
+    model = make().fit(X)
+    for given in (str(path), path, as_source(path)):
+        with pytest.raises(
+            TypeError,
+            match=rf"^{parameter} must be an array or a tensor.*"
+            rf"{parameter} = np\.load\(path\)",
+        ):
+            getattr(model, method)(given)
+        with pytest.raises(ValueError, match="not data sources or paths"):
+            getattr(model, method)(given)
+    # the advice works (SciPy's layout: the KDE takes points as columns)
+    loaded = np.load(path) if make is Gaussian else np.load(path).T
+    expected = np.load(path) if make is Gaussian else X.T
+    np.testing.assert_array_equal(getattr(model, method)(loaded), getattr(model, method)(expected))
+
+
 # -- set_fitted and the hyper-parameters the mixture determines ---------------------------
 
 

@@ -35,9 +35,11 @@ class NotInMemoryError(TypeError, ValueError):
     ``ValueError`` as scikit-learn's validation made a path string before."""
 
 
-def refuse_sources(X: Any, name: str, action: str = "scores and predicts") -> None:
-    """A :class:`NotInMemoryError` naming ``X`` and how to load it, when ``X`` is a path,
-    a data source, a ``DataLoader`` or a callable (:func:`~mixtorch.sources.is_source`);
+def refuse_sources(
+    X: Any, name: str, action: str = "scores and predicts", parameter: str = "X"
+) -> None:
+    """A :class:`NotInMemoryError` naming ``parameter`` and how to load it, when ``X`` is a
+    path, a data source, a ``DataLoader`` or a callable (:func:`~mixtorch.sources.is_source`);
     ``name`` is the estimator's class name and ``action`` what it does with ``X``.
 
     Only ``fit`` reads sources in chunks (and not every fit); elsewhere NumPy's conversion
@@ -47,10 +49,10 @@ def refuse_sources(X: Any, name: str, action: str = "scores and predicts") -> No
         return
     what = f"a path ({X!r})" if isinstance(X, (str, os.PathLike)) else type(X).__name__
     raise NotInMemoryError(
-        f"X must be an array or a tensor: {name} {action} in-memory arrays and tensors, "
-        f"not data sources or paths (got {what}); it needs in-memory data. Load the data "
-        "first, e.g. X = np.load(path) for a .npy file, or "
-        "X = torch.cat(list(mixtorch.sources.as_source(path)())) for other files, "
+        f"{parameter} must be an array or a tensor: {name} {action} in-memory arrays and "
+        f"tensors, not data sources or paths (got {what}); it needs in-memory data. Load the data "
+        f"first, e.g. {parameter} = np.load(path) for a .npy file, or "
+        f"{parameter} = torch.cat(list(mixtorch.sources.as_source(path)())) for other files, "
         "directories and sources."
     )
 

@@ -22,6 +22,7 @@ import torch
 from scipy import special, stats
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._data import refuse_sources
 from ._gaussian_scipy_information import ScipyGaussianInformation
 from ._validation import OutputKind, as_output, check_random_generator, integer, real_values
 
@@ -41,6 +42,7 @@ def real_points(estimator: Any, x: Any, name: str) -> Any:
     refused (:func:`~mixtorch._validation.real_values`); a DataFrame's column names are
     checked against the fitted ones (as ``score_samples`` does, so swapped columns are
     refused, not used)."""
+    refuse_sources(x, type(estimator).__name__, "evaluates", parameter=name)
     if hasattr(x, "columns") and getattr(x, "ndim", 0) == 2:
         validate_data(estimator, x, reset=False, skip_check_array=True)  # names only
     return real_values(x, name)

@@ -133,11 +133,18 @@ def explicit_bandwidth(value: Any, n_features: int, data: torch.Tensor) -> tuple
     if tuple(matrix.shape) != (n_features, n_features):
         raise ValueError(
             f"A bandwidth matrix must have shape ({n_features}, {n_features}), got "
-            f"{tuple(matrix.shape)}."
+            f"{tuple(matrix.shape)}: one row and column per feature, or give a float "
+            "(a kernel width) or a rule name ('scott', 'silverman', 'loo')."
         )
     check_finite(matrix, "bandwidth")
     if not bool(torch.allclose(matrix, matrix.T)):
-        raise ValueError("The bandwidth matrix must be symmetric.")
+        raise ValueError(
+            "The bandwidth matrix must be symmetric (it is the kernel's covariance); "
+            "give (B + B.T) / 2 if B is symmetric up to rounding."
+        )
     if int(torch.linalg.cholesky_ex(matrix).info) != 0:
-        raise ValueError("The bandwidth matrix must be positive definite.")
+        raise ValueError(
+            "The bandwidth matrix must be positive definite (it is the kernel's covariance): "
+            "every eigenvalue positive, e.g. a positive multiple of the data covariance."
+        )
     return matrix, 1.0

@@ -26,6 +26,7 @@ import torch
 from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
+from ._data import refuse_sources
 from ._kde_scipy_integrals import ScipyKDEIntegrals
 from ._validation import as_output, integer, real_values
 
@@ -38,6 +39,7 @@ class ScipyKDEMixin(ScipyKDEIntegrals):
     # -- evaluation ------------------------------------------------------------------
     def _columns(self, points: Any) -> np.ndarray:
         """SciPy's point layout: (d, m), or (m,) when d == 1, or (d,) for one point."""
+        refuse_sources(points, type(self).__name__, "evaluates", parameter="points")
         values = real_values(points, "points")  # columns are points: no feature names
         if isinstance(values, torch.Tensor):
             values = values.detach().cpu().to(torch.float64).numpy()

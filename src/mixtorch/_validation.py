@@ -30,10 +30,12 @@ __all__ = [
     "check_finite",
     "check_random_generator",
     "check_sample_weight",
+    "nan_message",
     "normalised_sample_weight",
     "refuse_meta",
     "resolve_dtype",
     "to_tensor",
+    "validate_with_advice",
 ]
 
 
@@ -187,7 +189,7 @@ def _validate_array(
         return X
     finite: bool | str = ("allow-nan" if allow_nan else True) if check else False
     try:
-        return validate_data(
+        return validate_with_advice(
             estimator,
             X,
             reset=reset,
@@ -316,6 +318,8 @@ def _validate_tensor(
         if bool(torch.isinf(X).any()):
             raise ValueError("Input X contains infinity.")
     elif check:
+        if bool(torch.isnan(X).any()):
+            raise ValueError(nan_message(estimator))
         check_finite(X, "X")
     if reset:
         estimator.n_features_in_ = n_features
@@ -327,6 +331,42 @@ def _validate_tensor(
             f"{estimator.n_features_in_} features as input."
         )
     return X
+
+
+def validate_with_advice(estimator: Any, *args: Any, **kwargs: Any) -> Any:
+    """scikit-learn's ``validate_data``, with :func:`nan_message` for NaN in ``X`` and
+    advice for NaN in ``y``."""
+    try:
+        return validate_data(estimator, *args, **kwargs)
+    except ValueError as error:
+        if str(error).startswith("Input X contains NaN"):  # then advises supervised models
+            raise ValueError(nan_message(estimator)) from None
+        if str(error).startswith("Input y contains NaN"):
+            raise ValueError(
+                f"Input y contains NaN. {type(estimator).__name__} learns from rows with "
+                "known targets: drop the rows whose targets are missing."
+            ) from None
+        raise
+
+
+def nan_message(estimator: Any) -> str:
+    """ "Input X contains NaN." and what to do about it with ``estimator``: build it with
+    ``missing_values=np.nan`` where it has that parameter, else fill in or drop the rows.
+    (scikit-learn's own advice points to supervised estimators and to imputers.)"""
+    name = type(estimator).__name__
+    if "missing_values" in getattr(estimator, "get_params", dict)(deep=False):
+        advice = (
+            f"{name} takes rows with missing entries when built with missing_values=np.nan; "
+            "otherwise fill them in (e.g. sklearn.impute.SimpleImputer) or drop those rows."
+        )
+    else:
+        advice = (
+            f"{name} needs complete rows: fill in the missing entries (e.g. with "
+            "mixtorch.GaussianMixtureImputer or sklearn.impute.SimpleImputer) or drop those "
+            "rows; mixtorch.GaussianMixture(missing_values=np.nan) fits a mixture to rows "
+            "with missing entries."
+        )
+    return f"Input X contains NaN. {advice}"
 
 
 def _is_integer(X: torch.Tensor) -> bool:

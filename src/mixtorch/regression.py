@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from ._estimator import keeps_state_on_failure, mixture_constraints
 from ._validation import (
@@ -25,6 +25,7 @@ from ._validation import (
     check_random_generator,
     refuse_meta,
     resolve_dtype,
+    validate_with_advice,
 )
 from .conditioning import Conditionals
 from .gaussian_mixture import GaussianMixture
@@ -191,7 +192,7 @@ class GaussianMixtureRegressor(RegressorMixin, BaseEstimator):
 
     def _validated_xy(self, X: Any, y: Any) -> tuple[torch.Tensor, torch.Tensor]:
         X_np, y_np = host_values(X, "X"), host_values(y, "y")
-        X_np, y_np = validate_data(
+        X_np, y_np = validate_with_advice(
             self,
             X_np,
             y_np,
@@ -209,7 +210,9 @@ class GaussianMixtureRegressor(RegressorMixin, BaseEstimator):
     def _conditionals(self, X: Any) -> tuple[Conditionals, OutputKind]:
         check_is_fitted(self, "mixture_model_")
         kind = OutputKind.of(X)
-        X_np = validate_data(self, host_values(X, "X"), reset=False, dtype=[np.float64, np.float32])
+        X_np = validate_with_advice(
+            self, host_values(X, "X"), reset=False, dtype=[np.float64, np.float32]
+        )
         mixture = self.mixture_model_.mixture_
         rows = torch.tensor(X_np, dtype=mixture.dtype, device=mixture.device)
         return mixture.conditionals(range(self.n_features_in_), rows), kind

@@ -45,7 +45,26 @@ class CovarianceError(ValueError):
     """
 
 
+def _refuse_non_finite(values: Tensor, what: str) -> None:
+    """A :class:`CovarianceError` naming the components (or matrices) whose covariance
+    holds infinity or NaN: their data overflowed the dtype's arithmetic (squares of values
+    near 1e154 in float64, 1e19 in float32), which a larger ``reg_covar`` cannot mend."""
+    lost = ~torch.isfinite(values).reshape(values.shape[0], -1).all(dim=1)
+    if bool(lost.any()):
+        which = ", ".join(str(int(i)) for i in torch.nonzero(lost).flatten()[:10])
+        named = what if what.startswith("the ") else f"{what} {which}"
+        wider = ", or fit in float64 (dtype='float64')" if values.dtype != torch.float64 else ""
+        dtype = str(values.dtype).removeprefix("torch.")
+        raise CovarianceError(
+            f"The covariance of {named} holds infinity or NaN in {dtype}. Estimated from "
+            f"data, that means the data are too large for {dtype} arithmetic (their squares "
+            "overflow): rescale them (e.g. with sklearn.preprocessing.StandardScaler)"
+            f"{wider}. A covariance given directly must be finite."
+        )
+
+
 def _cholesky_or_raise(matrices: Tensor, reg_covar: float | None, what: str) -> Tensor:
+    _refuse_non_finite(matrices.reshape(-1, *matrices.shape[-2:]), what)
     factor, info = torch.linalg.cholesky_ex(matrices)
     bad = torch.nonzero(info.reshape(-1) != 0).flatten()
     if bad.numel() or not bool(torch.isfinite(factor).all()):
@@ -59,6 +78,7 @@ def _cholesky_or_raise(matrices: Tensor, reg_covar: float | None, what: str) -> 
 
 
 def _check_positive(variances: Tensor, reg_covar: float | None) -> None:
+    _refuse_non_finite(variances.reshape(variances.shape[0], -1), "component")
     bad = torch.nonzero(~(variances > 0).reshape(variances.shape[0], -1).all(dim=1)).flatten()
     if bad.numel() or not bool(torch.isfinite(variances).all()):
         which = ", ".join(str(int(i)) for i in bad[:10]) if bad.numel() else "?"
