@@ -274,9 +274,11 @@ def test_select_options_that_cannot_work(capsys, folder, options, message):
 
 
 def test_select_refuses_one_file_for_both_outputs_and_pictures_it_cannot_write(capsys, folder):
-    same = folder / "same.png"
+    same = folder / "same.mixtorch"
+    picture = folder / "same.png"
+    picture.symlink_to(same)  # two names, one file
     data = folder / "data.csv"
-    message = _error(capsys, "select", data, "--components", 1, "--out", same, "--plot", same)
+    message = _error(capsys, "select", data, "--components", 1, "--out", same, "--plot", picture)
     assert "--plot and --out are both" in message and not same.exists()
     message = _error(capsys, "select", data, "--components", 1, "--plot", folder / "p.json")
     assert "--plot" in message and "'.json'" in message
@@ -329,3 +331,297 @@ def test_demo_checks_its_folder_first(capsys, folder):
     assert "is a file" in message and "give a folder name" in message
     message = _error(capsys, "demo", "--out", folder / "data.csv" / "sub", "--components", 1)
     assert "is a file, not a folder" in message
+
+
+# -- a failing command leaves one line: notes come once the work is done --------------
+@pytest.mark.parametrize(
+    ("text", "options"),
+    [
+        ("a\n5\n5\n5\n", ["--model", "gaussian"]),  # a covariance of zeros
+        ("a\n1e308\n0.9e308\n0.5e308\n", ["-k", "1"]),  # squares overflow float64
+    ],
+)
+def test_a_fit_that_fails_leaves_only_its_error(capsys, tmp_path, text, options):
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    message = _error(capsys, "fit", path, *options, "-o", tmp_path / "m.mixtorch")
+    assert "fitting" not in message and not (tmp_path / "m.mixtorch").exists()
+
+
+def test_a_fit_that_succeeds_says_what_it_did(capsys, folder):
+    target = folder / "m2.mixtorch"
+    code, out, err = _run(capsys, "fit", folder / "data.csv", "-k", 2, "--seed", 0, "-o", target)
+    assert code == 0 and out.startswith("mean log-likelihood")
+    fitted, written = err.strip().splitlines()
+    assert fitted.startswith("fitted GaussianMixture(") and "to 60 x 2 data (" in fitted
+    assert "n_iter=" in fitted and written == f"model written to {target}"
+
+
+def test_select_notes_its_outputs_only_once_all_are_written(capsys, folder, monkeypatch):
+    import mixtorch.plotting
+
+    def broken(result):
+        raise ValueError("the plot failed")
+
+    monkeypatch.setattr(mixtorch.plotting, "plot_criterion", broken)
+    best, picture = folder / "best.mixtorch", folder / "bic.png"
+    argv = ["select", folder / "data.csv", "--components", 1, "--out", best, "--plot", picture]
+    assert _error(capsys, *argv).endswith("the plot failed")
+
+
+def test_a_progress_bar_whose_work_failed_is_erased():
+    from mixtorch.cli import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    screen = Terminal()
+    with pytest.raises(ValueError), Progress("EM", True, screen) as bar:
+        bar.iteration(1, -3.5)
+        raise ValueError("diverged")
+    assert "EM" in screen.getvalue() and "\n" not in screen.getvalue()  # no line left
+    kept = Terminal()
+    with Progress("EM", True, kept) as bar:
+        bar.iteration(1, -3.5)
+    assert kept.getvalue().endswith("\n")
+
+
+# -- plots of values float arithmetic cannot draw -------------------------------------
+@pytest.fixture
+def line_model(tmp_path, blobs, capsys):
+    data = tmp_path / "line.npy"
+    np.save(data, blobs[:, :1])
+    path = tmp_path / "line.mixtorch"
+    assert main(["-q", "fit", str(data), "-k", "2", "--seed", "0", "-o", str(path)]) == 0
+    capsys.readouterr()
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "width"),
+    [
+        ("a\n1e308\n-1e308\n0.5\n", 1),  # the range overflows
+        ("a\n1e308\n1e308\n1e308\n", 1),  # the histogram cannot be binned
+        ("a,b\n1e308,1\n-1e308,2\n0.5,3\n", 2),  # matplotlib's limits overflow
+        ("a,b\n1e200,1\n2e200,2\n0.5,3\n", 2),  # squared distances overflow
+    ],
+)
+def test_plot_refuses_data_too_large_to_draw(capsys, tmp_path, model, line_model, text, width):
+    path = tmp_path / "huge.csv"
+    path.write_text(text)
+    chosen = line_model if width == 1 else model
+    message = _error(capsys, "plot", chosen, path, "--out", tmp_path / "p.png")
+    assert f"{path} holds values up to" in message and "too large to draw" in message
+    assert "rescale the data" in message and not (tmp_path / "p.png").exists()
+
+
+def test_plot_refuses_a_model_too_large_to_draw(capsys, tmp_path):
+    data = tmp_path / "huge.csv"
+    data.write_text("a\n1e308\n0.9e308\n0.5e308\n")
+    model = tmp_path / "huge.mixtorch"
+    argv = ["-q", "fit", data, "--model", "kde", "--bandwidth", 1, "-o", model]
+    assert _run(capsys, *argv)[0] == 0
+    message = _error(capsys, "plot", model, "--out", tmp_path / "p.png")
+    assert f"the model in {model} reaches values of 1e+308" in message
+    assert "fit it to rescaled data" in message
+
+
+def test_plot_refuses_values_too_close_for_histogram_bins(capsys, tmp_path, line_model):
+    path = tmp_path / "flat.csv"
+    path.write_text("a\n1e17\n1e17\n1e17\n")
+    message = _error(capsys, "plot", line_model, path, "--out", tmp_path / "p.png")
+    assert "too close together" in message and "subtract a constant" in message
+    assert "Too many bins" not in message
+
+
+def test_plot_still_draws_ordinary_data(capsys, tmp_path, line_model):
+    path = tmp_path / "line.csv"
+    path.write_text("a\n-1.5\n0.5\n3\n")
+    code, out, err = _run(capsys, "plot", line_model, path, "--out", tmp_path / "p.png")
+    assert code == 0 and err.strip() == f"picture written to {tmp_path / 'p.png'}"
+
+
+@pytest.mark.parametrize(
+    ("model", "kind", "advice"),
+    [
+        ("gaussian", "auto", "fit the model to 1 or 2 columns (--columns) for a density plot"),
+        ("gmm", "density", "use --kind curve"),
+        ("kde", "curve", "use --kind density"),
+    ],
+)
+def test_plot_kinds_the_model_cannot_give_say_what_to_draw(capsys, tmp_path, model, kind, advice):
+    data = tmp_path / "data.npy"
+    width = 2 if kind == "curve" else 3
+    np.save(data, np.random.default_rng(0).normal(size=(50, width)))
+    path = tmp_path / "m.mixtorch"
+    extra = ["-k", 2] if model == "gmm" else []
+    assert _run(capsys, "-q", "fit", data, "--model", model, *extra, "-o", path)[0] == 0
+    message = _error(capsys, "plot", path, "--kind", kind, "--out", tmp_path / "p.png")
+    assert advice in message and "looked for" not in message
+
+
+# -- --header and --no-header are for CSV files only ----------------------------------
+@pytest.mark.parametrize("switch", ["--header", "--no-header"])
+@pytest.mark.parametrize("kind", ["npy", "parquet"])
+def test_header_switches_are_refused_for_npy_and_parquet(capsys, folder, blobs, switch, kind):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"a": blobs[:, 0], "b": blobs[:, 1]}), folder / "data.parquet")
+    path = folder / f"data.{kind}"
+    message = _error(capsys, "fit", path, "-k", 1, switch, "-o", folder / "m.mixtorch")
+    assert f"{switch} applies to CSV files only" in message and str(path) in message
+    assert f"leave {switch} out" in message
+
+
+# -- model files are named as model files -----------------------------------------------
+@pytest.mark.parametrize("name", ["model.csv", "model.npy", "model.parquet", "model.csv.gz", "m"])
+def test_a_model_file_named_like_data_is_refused(capsys, folder, name):
+    target = folder / name
+    message = _error(capsys, "fit", folder / "data.csv", "-k", 1, "-o", target)
+    assert f"--out {target}: model files are safetensors" in message
+    assert f"--out {folder / name.split('.')[0]}.mixtorch" in message and not target.exists()
+    message = _error(capsys, "select", folder / "data.csv", "--components", 1, "--out", target)
+    assert "end with .mixtorch (or .safetensors)" in message
+
+
+def test_a_safetensors_model_name_is_taken(capsys, folder):
+    target = folder / "model.safetensors"
+    assert _run(capsys, "-q", "fit", folder / "data.csv", "-k", 1, "-o", target)[0] == 0
+    assert mixtorch.load(target).n_components == 1
+
+
+# -- devices the machine does not have ------------------------------------------------
+@pytest.mark.parametrize("device", ["cpu:1", "cuda:7", "mps:1", "meta", "foo", "CPU", ""])
+def test_devices_that_are_not_there_are_refused_listing_those_that_are(capsys, folder, device):
+    import torch
+
+    if device == "cuda:7" and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has a cuda:7")
+    message = _error(capsys, "fit", folder / "data.npy", "-k", 1, "--device", device)
+    assert "--device" in message and "give one this machine has: cpu" in message
+    assert "Expected one of" not in message  # torch's list of every device type
+
+
+@pytest.mark.parametrize("device", ["cuda", "mps", "xpu"])
+def test_accelerators_the_machine_lacks_are_refused(capsys, folder, device):
+    from mixtorch._cli_models import _devices
+
+    if any(name.split(":")[0] == device for name in _devices()):
+        pytest.skip(f"this machine has {device}")
+    message = _error(capsys, "fit", folder / "data.npy", "-k", 1, "--device", device)
+    assert f"--device {device}: no such device here; give one this machine has: cpu" in message
+
+
+def test_a_cuda_index_beyond_the_devices_lists_them(capsys, folder, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    message = _error(capsys, "fit", folder / "data.npy", "-k", 1, "--device", "cuda:7")
+    assert message.endswith(
+        "--device cuda:7: no such device here; give one this machine has: cpu, cuda:0, cuda:1."
+    )
+
+
+# -- column names: each given, each once ----------------------------------------------
+@pytest.mark.parametrize("header", ["a,,c", 'a,"",c', "a, ,c"])
+def test_an_empty_header_name_is_refused_naming_its_position(capsys, tmp_path, header):
+    path = tmp_path / "unnamed.csv"
+    path.write_text(f"{header}\n1,2,3\n4,5,6\n7,8,9\n")
+    target = tmp_path / "m.mixtorch"
+    message = _error(capsys, "fit", path, "-k", 1, "--header", "-o", target)
+    assert f"the header of {path} leaves column 1 (counting from 0) without a name" in message
+    assert "--drop 1" in message
+    assert _run(capsys, "fit", path, "-k", 1, "--header", "--drop", 1, "-o", target)[0] == 0
+    assert list(mixtorch.load(target).feature_names_in_) == ["a", "c"]
+
+
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [(["a", "a"], "'a' more than once"), (["a", ""], "column 1 (counting from 0)")],
+)
+def test_parquet_names_are_each_given_once(capsys, tmp_path, blobs, names, message):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "names.parquet"
+    columns = [pa.array(blobs[:, 0]), pa.array(blobs[:, 1])]
+    pq.write_table(pa.Table.from_arrays(columns, names=names), path)
+    target = tmp_path / "m.mixtorch"
+    assert message in _error(capsys, "fit", path, "-k", 1, "-o", target)
+    assert _run(capsys, "fit", path, "-k", 1, "--columns", 0, "-o", target)[0] == 0
+
+
+# -- messages say what to do -----------------------------------------------------------
+def test_a_text_parquet_column_can_be_dropped(capsys, tmp_path, blobs):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "city.parquet"
+    pq.write_table(pa.table({"city": ["Paris"] * len(blobs), "a": blobs[:, 0]}), path)
+    target = tmp_path / "m.mixtorch"
+    message = _error(capsys, "fit", path, "-k", 1, "-o", target)
+    assert "column 'city' is not numeric" in message and "--drop city" in message
+    assert _run(capsys, "fit", path, "-k", 1, "--drop", "city", "-o", target)[0] == 0
+    assert list(mixtorch.load(target).feature_names_in_) == ["a"]
+
+
+def _save_npy(values):
+    def write(path):
+        with path.open("wb") as handle:  # np.save(path) would add .npy to a bare name
+            np.save(handle, values)
+
+    return write
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "options", "advice"),
+    [
+        ("missing.csv", None, [], "check the name, or give a .csv, .npy or .parquet file"),
+        ("empty.csv", "", [], "give a table of numbers"),
+        ("names.csv", "a,b\n", ["--header"], "give a table with at least one row"),
+        ("cube.npy", _save_npy(np.zeros((2, 3, 4))), [], "save a table of rows and columns"),
+        ("complex.npy", _save_npy(np.zeros((3, 2), complex)), [], "save a table of numbers"),
+        ("two.npy", _save_npy(np.zeros((3, 2))), ["--columns", 5], "positions from 0 to 1"),
+        ("two.npy", _save_npy(np.zeros((3, 2))), ["--columns", 0, "--drop", 0], "keep at least"),
+        ("ab.csv", "a,b\n1,2\n", ["--columns", "c"], "give a column's name or its position"),
+        ("ab.csv", "a,b\n1,2\n", ["--drop", "a,b"], "keep at least one"),
+        ("bad.parquet", "PAR1 damaged", [], "write it again"),
+        ("no_ending", _save_npy(np.zeros(3)), [], "renaming it"),
+    ],
+)
+def test_data_errors_say_what_to_do(capsys, tmp_path, name, make, options, advice):
+    path = tmp_path / name
+    if isinstance(make, str):
+        path.write_text(make)
+    elif make is not None:
+        make(path)
+    message = _error(capsys, "fit", path, "-k", 1, *options, "-o", tmp_path / "m.mixtorch")
+    assert str(path) in message and advice in message
+
+
+# -- further careless inputs -----------------------------------------------------------
+def test_an_unreadable_data_file_says_so(capsys, folder, monkeypatch):
+    import mixtorch._cli_checks
+
+    def refuse(path, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(mixtorch._cli_checks, "open", refuse, raising=False)
+    path = folder / "data.csv"
+    message = _error(capsys, "fit", path, "-k", 1, "-o", folder / "m.mixtorch")
+    assert f"cannot read {path} (Permission denied); check its permissions" in message
+
+
+def test_a_model_path_that_is_a_device_is_named_as_such(capsys):
+    message = _error(capsys, "info", "/dev/null")
+    assert "/dev/null is not a regular file" in message and "No model file" not in message
+
+
+def test_a_huge_components_range_is_refused_at_once(capsys, folder):
+    message = _error(
+        capsys, "select", folder / "data.csv", "--components", "1-99999999999999999999"
+    )
+    assert "asks for 99999999999999999999 candidates; give at most 10000" in message

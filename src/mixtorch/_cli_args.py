@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         "input), .npy, .parquet. A CSV header is detected when the first line is all names "
         "and the second all numbers; when that cannot be told, pass --header or "
         "--no-header (no row is ever dropped silently). Model files are safetensors "
-        "written by 'mixtorch fit'. Exit codes: 0 ok, 2 usage or input error, "
+        "(*.mixtorch) written by 'mixtorch fit'. Exit codes: 0 ok, 2 usage or input error, "
         "1 unexpected failure. Run 'mixtorch COMMAND --help'.",
     )
     parser.add_argument("--version", action="version", version=f"mixtorch {__version__}")
@@ -116,14 +116,15 @@ def _add_data_options(command: argparse.ArgumentParser) -> None:
         dest="header",
         action="store_const",
         const=True,
-        help="the CSV's first line holds column names (default: detect; refuse if unsure)",
+        help="the CSV's first line holds column names (CSV only; default: detect, and "
+        "refuse if unsure)",
     )
     header.add_argument(
         "--no-header",
         dest="header",
         action="store_const",
         const=False,
-        help="the CSV's first line is data",
+        help="the CSV's first line is data (CSV only)",
     )
     command.add_argument("--columns", type=_names, help="use only these columns (names or 0-based)")
     command.add_argument("--drop", type=_names, help="leave out these columns (names or 0-based)")
@@ -156,7 +157,9 @@ def _add_fit(commands: Any, common: argparse.ArgumentParser) -> None:
         help="covariance type (default: the model's, full)",
     )
     fit.add_argument("--algorithm", help="fitting algorithm, where the model offers several")
-    fit.add_argument("--device", help="cpu, cuda, cuda:1, mps ... (default: cpu)")
+    fit.add_argument(
+        "--device", help="cpu, cuda, cuda:1, mps ..., one this machine has (default: cpu)"
+    )
     fit.add_argument("--seed", type=_seed, help="random seed (reproducible fits)")
     fit.add_argument("--max-iter", type=_positive_int, help="iteration limit (model default)")
     fit.add_argument("--n-init", type=_positive_int, help="restarts; the best is kept")
@@ -168,7 +171,10 @@ def _add_fit(commands: Any, common: argparse.ArgumentParser) -> None:
         "--bandwidth", help="KDE bandwidth: scott, silverman, loo or a number (default scott)"
     )
     fit.add_argument(
-        "--out", "-o", type=_file_name, help="model file (default: DATA's name + .mixtorch)"
+        "--out",
+        "-o",
+        type=_file_name,
+        help="model file, named *.mixtorch or *.safetensors (default: DATA's name + .mixtorch)",
     )
 
 
@@ -203,7 +209,9 @@ def _add_select(commands: Any, common: argparse.ArgumentParser) -> None:
     select.add_argument(
         "--format", choices=["text", "csv", "json"], default="text", help="how to print the table"
     )
-    select.add_argument("--out", type=_file_name, help="write the best model here")
+    select.add_argument(
+        "--out", type=_file_name, help="write the best model here (*.mixtorch or *.safetensors)"
+    )
     select.add_argument("--plot", type=_file_name, help="write the criterion-vs-K plot here (PNG)")
 
 

@@ -1,10 +1,11 @@
 """What the ``mixtorch`` commands check before they work (see :mod:`mixtorch.cli`): input
-and output paths, the values read, the models loaded and the lists given as options.
-Every refusal is a :class:`~mixtorch._tables.UserError` whose message names the option
-or file and says what to do."""
+and output paths, the values read, the models loaded, the lists given as options and
+what a plot can draw. Every refusal is a :class:`~mixtorch._tables.UserError` whose
+message names the option or file and says what to do."""
 
 from __future__ import annotations
 
+import math
 import tempfile
 from collections import Counter
 from collections.abc import Sequence
@@ -18,8 +19,10 @@ from ._tables import Table, UserError
 __all__ = [
     "COVARIANCE_TYPES",
     "check_data_path",
+    "check_drawable",
     "check_folder",
     "check_out",
+    "check_plot_kind",
     "check_rows",
     "check_table",
     "components_list",
@@ -33,6 +36,12 @@ COVARIANCE_TYPES = ("full", "diag", "spherical", "tied")
 MAX_CANDIDATES = 10_000
 #: The suffixes ``_tables.write_data`` writes; checked before the work, not after it.
 DATA_SUFFIXES = (".csv", ".txt", ".npy", ".parquet", ".pq")
+#: The endings of model file names (safetensors files; see mixtorch.io.save).
+MODEL_SUFFIXES = (".mixtorch", ".safetensors")
+#: How far, in standard deviations, the plots draw a model's components.
+PLOT_REACH = 4
+#: Histogram bins of the 1-D density plot.
+PLOT_BINS = 40
 #: The model classes that have a density (``score_samples``) and ``sample``.
 DENSITY_MODELS = "GaussianMixture, Gaussian, GaussianKDE or BayesianGaussianMixture"
 
@@ -52,7 +61,17 @@ def check_data_path(text: str) -> None:
             f"{text} is not a regular file (a device or pipe); to read a stream, pass '-' "
             "and send the CSV to standard input."
         )
-    if path.suffix.lower() == ".npy" and path.is_file():
+    if not path.is_file():
+        return  # the reader says that there is no data file there
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as error:
+        raise UserError(
+            f"cannot read {text} ({error.strerror or error}); check its permissions, or copy "
+            "it somewhere you may read it."
+        ) from None
+    if path.suffix.lower() == ".npy":
         _check_npy_header(path)
 
 
@@ -127,9 +146,12 @@ def check_out(
                 )
     check_writable(path)
     suffix = path.suffix.lower()
+    if kind == "model" and suffix not in MODEL_SUFFIXES:
+        _refuse_model_name(out, flag)
     if kind == "data" and suffix not in DATA_SUFFIXES:
+        shown = repr(suffix) if suffix else "(none)"
         raise UserError(
-            f"{flag} {out}: unknown output format {suffix!r}; end the name with .csv, .npy "
+            f"{flag} {out}: unknown output format {shown}; end the name with .csv, .npy "
             "or .parquet."
         )
     if kind == "picture" and suffix and suffix[1:] not in _picture_formats():
@@ -138,6 +160,19 @@ def check_out(
             ".png, .pdf or .svg."
         )
     return path
+
+
+def _refuse_model_name(out: str | Path, flag: str) -> None:
+    """A model file named like data (model.csv) or like nothing would mislead whoever
+    opens it next: model files are safetensors, named ``*.mixtorch``."""
+    path = Path(out)
+    ending = "".join(path.suffixes)
+    stem = path.name.split(".")[0] or "model"
+    raise UserError(
+        f"{flag} {out}: model files are safetensors and their names end with .mixtorch (or "
+        f".safetensors){f', not {ending}' if ending else ''}; give e.g. "
+        f"{flag} {path.with_name(stem + '.mixtorch')}."
+    )
 
 
 def _picture_formats() -> set[str]:
@@ -193,12 +228,14 @@ def components_list(text: str, flag: str = "--components") -> list[int]:
         raise UserError(f"{flag} {text} is an empty range; write {high}-{low}.")
     if not values:
         raise UserError(f"{example}, got {text!r}")
+    # counted before anything walks through them: 1-99999999999999999999 is a range
+    count = values[-1] - values[0] + 1 if isinstance(values, range) else len(values)
+    if count > MAX_CANDIDATES:
+        raise UserError(
+            f"{flag} {text} asks for {count} candidates; give at most {MAX_CANDIDATES}."
+        )
     if min(values) < 1:
         raise UserError(f"{flag} {text}: the number of components must be at least 1.")
-    if len(values) > MAX_CANDIDATES:
-        raise UserError(
-            f"{flag} {text} asks for {len(values)} candidates; give at most {MAX_CANDIDATES}."
-        )
     if len(set(values)) != len(values):
         repeated = sorted(value for value, count in Counter(values).items() if count > 1)
         raise UserError(f"{flag} {text} repeats {', '.join(map(str, repeated))}; give each once.")
@@ -219,3 +256,79 @@ def covariance_list(text: str, flag: str = "--covariance") -> list[str]:
     if len(set(names)) != len(names):
         raise UserError(f"{flag} {text!r} names a covariance type twice; give each once.")
     return names
+
+
+def check_plot_kind(model: Any, kind: str, n_features: int) -> None:
+    """Refuse, before any data are read, a plot that the model cannot give."""
+    from .plotting import TRAINING_CURVES
+
+    has_curve = any(getattr(model, name, None) is not None for name, _ in TRAINING_CURVES)
+    fewer = "fit the model to 1 or 2 columns (--columns) for a density plot"
+    if kind == "density" and n_features not in (1, 2):
+        instead = "use --kind curve (the training curve)" if has_curve else fewer
+        raise UserError(
+            f"density plots need 1 or 2 features, the model has {n_features}; {instead}."
+        )
+    if kind == "traces" and not hasattr(model, "posterior_samples_"):
+        raise UserError(
+            f"a {type(model).__name__} has no MCMC draws to plot (the models of "
+            "mixtorch.bayes, fitted in Python, have them); use --kind density or curve."
+        )
+    if kind == "curve" and not has_curve:
+        instead = "use --kind density" if n_features in (1, 2) else fewer
+        raise UserError(
+            f"a {type(model).__name__} has no training curve to plot (it is not fitted by "
+            f"iterations); {instead}."
+        )
+
+
+def check_drawable(model: Any, X: np.ndarray | None, model_path: str, data_path: str) -> None:
+    """Refuse a density plot whose arithmetic would overflow.
+
+    The plot evaluates the model's density on a grid spanning the data and the model's
+    components, which squares distances across that window in the model's float type
+    (float32 or float64). Values must stay below a quarter of the square root of the
+    type's largest number, so that a distance across the window (at most about four such
+    values) squares to a finite number; beyond that the picture would lose the model or
+    matplotlib would fail.
+    """
+    mixture = getattr(model, "mixture_", None)
+    if mixture is None:
+        return  # the plotting function refuses it, in its own words
+    import torch
+
+    dtype = np.float32 if mixture.dtype == torch.float32 else np.float64
+    limit = math.sqrt(float(np.finfo(dtype).max)) / 4
+    means = np.abs(mixture.means.detach().cpu().numpy().astype(np.float64))
+    variances = mixture.covariance.full_matrices(mixture.n_components).diagonal(dim1=-2, dim2=-1)
+    spread = math.sqrt(float(variances.detach().cpu().double().max()))
+    reach = float(means.max()) + PLOT_REACH * spread
+    advice = f"{np.dtype(dtype).name} arithmetic overflows beyond about {limit:.1e}"
+    if not reach < limit:
+        raise UserError(
+            f"the model in {model_path} reaches values of {reach:.3g}, too large to draw "
+            f"({advice}); fit it to rescaled data (e.g. divided by a power of ten) and plot that."
+        )
+    largest = float(np.abs(X).max()) if X is not None else 0.0
+    if not largest < limit:
+        raise UserError(
+            f"{data_path} holds values up to {largest:.3g}, too large to draw ({advice}); "
+            "rescale the data (e.g. divide them by a power of ten), fit the model to the "
+            "rescaled data and plot those."
+        )
+    if X is not None and X.shape[1] == 1:
+        _check_bins(X[:, 0], data_path)
+
+
+def _check_bins(values: np.ndarray, data_path: str) -> None:
+    """Refuse 1-D data whose histogram bins float64 cannot tell apart (values of 1e17
+    that differ by less than their spacing): NumPy would only say "too many bins"."""
+    try:
+        np.histogram_bin_edges(values, bins=PLOT_BINS)
+    except ValueError:
+        low, high = float(values.min()), float(values.max())
+        raise UserError(
+            f"{data_path}: its values (from {low:.17g} to {high:.17g}) lie too close together "
+            f"for their size to be split into {PLOT_BINS} histogram bins; subtract a constant "
+            "(e.g. their mean), fit the model to the shifted data and plot those."
+        ) from None

@@ -17,9 +17,12 @@ from typing import Any
 import numpy as np
 
 from ._cli_checks import (
+    PLOT_BINS,
     check_data_path,
+    check_drawable,
     check_folder,
     check_out,
+    check_plot_kind,
     check_rows,
     check_table,
     components_list,
@@ -93,6 +96,11 @@ def _load_model(path: str, command: str = "", method: str | None = None) -> Any:
             "MODEL cannot be read from standard input ('-'); give the path of a file written "
             "by 'mixtorch fit'."
         )
+    if Path(path).exists() and not Path(path).is_file() and not Path(path).is_dir():
+        raise UserError(
+            f"{path} is not a regular file (a device or pipe); give the path of a model file "
+            "written by 'mixtorch fit'."
+        )
     try:
         model = load(path)
     except FileNotFoundError as error:
@@ -112,24 +120,12 @@ def _cmd_fit(args: argparse.Namespace, console: Any) -> None:
     out = Path(args.out) if args.out else Path(Path(args.data).stem + ".mixtorch")
     check_out(args.out or out, [args.data])
     table = _read(args)
-    check_rows(table, args.data, 2, "fitting needs at least 2")
-    if args.components is not None:  # refused here, in words of the command line
-        check_rows(
-            table,
-            args.data,
-            args.components,
-            f"-k {args.components} needs at least one row per component; use -k {{rows}} or "
-            "less, or 'mixtorch select' to choose K",
-        )
+    _check_fit_rows(table, args)
     X = table.values
-    console.note(f"fitting {model!r} to {X.shape[0]} x {X.shape[1]} data ...")
     start = time.perf_counter()
     if "callback" in inspect.signature(model.fit).parameters:
-        bar = console.bar("EM")
-        try:
+        with console.bar("EM") as bar:
             model.fit(X, callback=bar.iteration)
-        finally:
-            bar.close()
     else:
         model.fit(X)
     if table.names is not None:
@@ -140,7 +136,21 @@ def _cmd_fit(args: argparse.Namespace, console: Any) -> None:
         if hasattr(model, name):
             details.append(f"{name.rstrip('_')}={getattr(model, name)}")
     print(f"mean log-likelihood {_mean_log_likelihood(model, X):.6g}")
-    console.note(f"model written to {out} ({', '.join(details)})")
+    # Noted once done: a failed fit leaves its error as the only line on stderr.
+    console.note(f"fitted {model!r} to {X.shape[0]} x {X.shape[1]} data ({', '.join(details)})")
+    console.note(f"model written to {out}")
+
+
+def _check_fit_rows(table: Table, args: argparse.Namespace) -> None:
+    check_rows(table, args.data, 2, "fitting needs at least 2")
+    if args.components is not None:  # refused here, in words of the command line
+        check_rows(
+            table,
+            args.data,
+            args.components,
+            f"-k {args.components} needs at least one row per component; use -k {{rows}} or "
+            "less, or 'mixtorch select' to choose K",
+        )
 
 
 def _mean_log_likelihood(model: Any, X: Any) -> float:
@@ -174,7 +184,10 @@ def _cmd_predict(args: argparse.Namespace, console: Any) -> None:
     model = _load_model(args.model)
     method = "predict_proba" if args.proba else "predict"
     if not hasattr(model, method):
-        raise UserError(f"a {type(model).__name__} has no components to {method.replace('_', ' ')}")
+        raise UserError(
+            f"a {type(model).__name__} has no components to {method.replace('_', ' ')}; "
+            "fit a mixture for that (mixtorch fit DATA --model gmm -k K)."
+        )
     X = model_input(model, _read(args), args.data)
     values = np.asarray(getattr(model, method)(X))
     names = [f"p{k}" for k in range(values.shape[1])] if args.proba else ["label"]
@@ -211,8 +224,6 @@ def _cmd_plot(args: argparse.Namespace, console: Any) -> None:
     require_extra("matplotlib", "plotting")
     out = Path(args.out) if args.out else Path(Path(args.model).stem + ".png")
     check_out(args.out or out, [args.model, args.data], kind="picture")
-    from . import plotting
-
     plt = _headless_pyplot()
     model = _load_model(args.model, "plot", "score_samples")
     n_features = int(getattr(model, "n_features_in_", 0))
@@ -224,32 +235,39 @@ def _cmd_plot(args: argparse.Namespace, console: Any) -> None:
             f"DATA ({args.data}) is drawn only in density plots, and this is a {kind} plot "
             f"(the model has {n_features} features); leave DATA out."
         )
+    check_plot_kind(model, kind, n_features)
     X = model_input(model, _read(args), args.data) if args.data else None
-    if kind == "density" and n_features == 1:
-        ax = plotting.plot_density_1d(model, X)
-    elif kind == "density" and n_features == 2:
-        ax = plotting.plot_mixture_2d(model, X)
-    elif kind == "density":
-        raise UserError(f"density plots need 1 or 2 features, the model has {n_features}")
-    elif kind == "traces":
-        if not hasattr(model, "posterior_samples_"):
-            raise UserError(f"a {type(model).__name__} has no MCMC draws to plot")
-        ax = plotting.plot_mcmc_traces(model).axes[0]
-    else:
-        ax = plotting.plot_training_curve(model)
-    names = feature_names(model)
-    if kind == "density" and names:
-        ax.set_xlabel(names[0])
-        if n_features == 2:
-            ax.set_ylabel(names[1])
-    ax.figure.savefig(out, dpi=120, bbox_inches="tight")
+    if kind == "density":
+        check_drawable(model, X, args.model, args.data)
+    ax = _draw(model, kind, X, n_features)
+    try:
+        ax.figure.savefig(out, dpi=120, bbox_inches="tight")
+    finally:
+        plt.close(ax.figure)
     console.note(f"picture written to {out}")
-    plt.close(ax.figure)
     print(out)
 
 
+def _draw(model: Any, kind: str, X: np.ndarray | None, n_features: int) -> Any:
+    from . import plotting
+
+    if kind == "traces":
+        return plotting.plot_mcmc_traces(model).axes[0]
+    if kind == "curve":
+        return plotting.plot_training_curve(model)
+    if n_features == 1:
+        ax = plotting.plot_density_1d(model, X, bins=PLOT_BINS)
+    else:
+        ax = plotting.plot_mixture_2d(model, X)
+    names = feature_names(model)
+    if names:
+        ax.set_xlabel(names[0])
+        if n_features == 2:
+            ax.set_ylabel(names[1])
+    return ax
+
+
 def _cmd_select(args: argparse.Namespace, console: Any) -> None:
-    from .io import save
     from .selection import select
 
     components = components_list(args.components)
@@ -263,42 +281,60 @@ def _cmd_select(args: argparse.Namespace, console: Any) -> None:
     if args.plot and args.out and Path(args.plot).resolve() == Path(args.out).resolve():
         raise UserError(f"--plot and --out are both {args.out}; give two different files.")
     table = _read(args)
+    _check_select_rows(table, args, max(components), folds)
+    with console.bar(f"select ({args.criterion})") as bar:
+        result = select(
+            table.values,
+            components,
+            covariances,
+            criterion=args.criterion,
+            cv=folds,
+            random_state=args.seed,
+            progress=bar,
+            max_iter=args.max_iter,
+        )
+    print_selection(result, args.format)
+    _write_selection(args, result, table.names, console)
+
+
+def _check_select_rows(table: Table, args: argparse.Namespace, most: int, folds: int) -> None:
     check_rows(table, args.data, 2, "fitting needs at least 2")
     check_rows(
         table,
         args.data,
-        max(components),
-        f"--components {args.components} goes up to {max(components)} and a mixture needs "
+        most,
+        f"--components {args.components} goes up to {most} and a mixture needs "
         "at least one row per component; use values up to {rows}",
     )
     if args.criterion == "cv":
         check_rows(
             table, args.data, folds, f"--cv {folds} needs a row per fold; use --cv {{rows}} or less"
         )
-    result = select(
-        table.values,
-        components,
-        covariances,
-        criterion=args.criterion,
-        cv=folds,
-        random_state=args.seed,
-        progress=console.bar(f"select ({args.criterion})"),
-        max_iter=args.max_iter,
-    )
-    print_selection(result, args.format)
+
+
+def _write_selection(
+    args: argparse.Namespace, result: Any, names: list[str] | None, console: Any
+) -> None:
+    """The best model (--out) and the criterion plot (--plot), noted once both are written."""
+    from .io import save
+
     if args.out:
         best = result.best_estimator_
-        if table.names is not None:
-            best.feature_names_in_ = np.asarray(table.names, dtype=object)
+        if names is not None:
+            best.feature_names_in_ = np.asarray(names, dtype=object)
         save(best, args.out)
-        console.note(f"best model written to {args.out}")
     if args.plot:
         from .plotting import plot_criterion
 
         plt = _headless_pyplot()
         ax = plot_criterion(result)
-        ax.figure.savefig(args.plot, dpi=120, bbox_inches="tight")
-        plt.close(ax.figure)
+        try:
+            ax.figure.savefig(args.plot, dpi=120, bbox_inches="tight")
+        finally:
+            plt.close(ax.figure)
+    if args.out:
+        console.note(f"best model written to {args.out}")
+    if args.plot:
         console.note(f"criterion plot written to {args.plot}")
 
 
@@ -323,16 +359,13 @@ def _cmd_demo(args: argparse.Namespace, console: Any) -> None:
     components = components_list(args.components)
     check_folder(args.out, "--out")
     _headless_pyplot()
-    result = run_demo(
-        args.out,
-        n_components=components,
-        seed=args.seed,
-        progress=console.bar("BIC sweep"),
-    )
+    with console.bar("BIC sweep") as bar:
+        result = run_demo(args.out, n_components=components, seed=args.seed, progress=bar)
     print(result.summary())
 
 
 def _headless_pyplot() -> Any:
+    """pyplot drawing to files only (no window, works without a display)."""
     require_extra("matplotlib", "plotting")
     import matplotlib
 

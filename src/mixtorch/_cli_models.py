@@ -22,26 +22,41 @@ def _model_class(name: str) -> type:
     return cls
 
 
+def _devices() -> list[str]:
+    """The devices of this machine, named as --device takes them."""
+    import torch
+
+    names = ["cpu"]
+    if torch.cuda.is_available():
+        names += [f"cuda:{index}" for index in range(torch.cuda.device_count())]
+    if torch.backends.mps.is_available():
+        names.append("mps")
+    xpu = getattr(torch, "xpu", None)
+    if xpu is not None and xpu.is_available():
+        names += [f"xpu:{index}" for index in range(xpu.device_count())]
+    return names
+
+
 def _check_device(text: str | None) -> None:
+    """Refuse a --device this machine does not have (torch itself takes ``cpu:1`` and
+    would fail on ``cuda:7`` only once the data are read), listing those it has."""
     if text is None:
         return
     import torch
 
+    available = _devices()
+    shown = text if text.strip() else repr(text)
+    advice = f"give one this machine has: {', '.join(available)}"
     try:
         device = torch.device(text)
-    except (RuntimeError, ValueError) as error:
-        raise UserError(f"--device {text} is not a device ({error}); try cpu or cuda") from None
-    available = {
-        "cuda": torch.cuda.is_available(),
-        "mps": torch.backends.mps.is_available(),
-        "cpu": True,
-    }
-    if not available.get(device.type, False):
-        have = ", ".join(name for name, there in available.items() if there)
-        raise UserError(f"--device {text}: not available on this machine (available: {have})")
-    if device.type == "cuda" and device.index is not None:
-        if device.index >= torch.cuda.device_count():
-            raise UserError(f"--device {text}: only {torch.cuda.device_count()} CUDA device(s)")
+    except (RuntimeError, ValueError):
+        raise UserError(f"--device {shown} is not a device name; {advice}.") from None
+    # "cuda" is device 0 unless a program chooses; the CPU and MPS have only one
+    index = 0 if device.index is None else device.index
+    single = index == 0 and device.type in ("cpu", "mps")
+    if (device.type if single else f"{device.type}:{index}") in available:
+        return
+    raise UserError(f"--device {text}: no such device here; {advice}.")
 
 
 def _bandwidth(text: str | None) -> Any:

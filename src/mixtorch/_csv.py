@@ -125,7 +125,7 @@ def csv_chunks(
             has_header = header
         names = tuple(cell.strip().strip('"') for cell in cells) if has_header else None
         layout = CsvLayout(delimiter, names, _select(names, len(cells), columns, drop, shown))
-        _refuse_repeated_names(layout, shown)
+        _check_names(layout, shown)
     except BaseException:
         handle.close()
         raise
@@ -140,8 +140,17 @@ def _shown(path: str | Path) -> str:
     return "standard input ('-')" if str(path) == "-" else str(path)
 
 
-def _refuse_repeated_names(layout: CsvLayout, path: str) -> None:
-    chosen = [layout.names[j] for j in layout.columns] if layout.names else []
+def _check_names(layout: CsvLayout, path: str) -> None:
+    """Every column read has a name of its own (outputs and models match columns by name)."""
+    if layout.names is None:
+        return
+    for j in layout.columns:
+        if not layout.names[j].strip():
+            raise ValueError(
+                f"the header of {path} leaves column {j} (counting from 0) without a name; "
+                f"name it in the header line, or leave it out with --drop {j}."
+            )
+    chosen = [layout.names[j] for j in layout.columns]
     repeated = sorted({name for name in chosen if chosen.count(name) > 1})
     if not repeated:
         return
@@ -171,7 +180,7 @@ def _peek(handle: IO[str], path: str | Path) -> tuple[str, str, int]:
             "damaged: compress it again, or remove the .gz ending if it is plain text."
         ) from None
     if not first:
-        raise ValueError(f"{path} is empty.")
+        raise ValueError(f"{path} is empty; give a table of numbers, one row per line.")
     return first, second, blank
 
 
@@ -231,14 +240,17 @@ def _select(
             return names.index(key)
         if key.isdigit() and int(key) < width:
             return int(key)
-        known = f"columns are {', '.join(names)}" if names else f"{width} unnamed columns"
-        raise ValueError(f"{path} has no column {key!r} ({known}; positions count from 0).")
+        known = f"its columns are {', '.join(names)}" if names else f"{width} unnamed columns"
+        raise ValueError(
+            f"{path} has no column {key!r} ({known}); give a column's name or its position "
+            f"counting from 0 (0 to {width - 1})."
+        )
 
     chosen = [position(key) for key in columns] if columns else list(range(width))
     dropped = {position(key) for key in drop or ()}
     kept = tuple(j for j in chosen if j not in dropped)
     if not kept:
-        raise ValueError(f"no columns of {path} are left to read.")
+        raise ValueError(f"--columns/--drop leave no column of {path} to read; keep at least one.")
     return kept
 
 

@@ -61,7 +61,8 @@ def read_data(
     drop: Sequence[str] | None = None,
 ) -> Table:
     """Read a numeric table: CSV/TSV/TXT (optionally ``.gz``; ``-`` is standard input, read
-    as CSV), ``.npy`` or Parquet. See :mod:`mixtorch._csv` for the header rule.
+    as CSV), ``.npy`` or Parquet. See :mod:`mixtorch._csv` for the header rule; ``header``
+    (--header/--no-header) is for CSV files only.
 
     Returns
     -------
@@ -72,76 +73,154 @@ def read_data(
     path = Path(path)
     suffix = ".csv" if str(path) == "-" else _suffix(path)
     if str(path) != "-" and not path.is_file():
-        raise UserError(f"no data file at {path}")
+        raise UserError(
+            f"no data file at {path}; check the name, or give a .csv, .npy or .parquet file "
+            "('-' reads CSV from standard input)."
+        )
+    if header is not None and suffix in (".npy", ".parquet", ".pq"):
+        _refuse_header(path, suffix, header)
     names: list[str] | None = None
     if suffix == ".npy":
         data = _read_npy(path)
     elif suffix in (".parquet", ".pq"):
-        data, names = _read_parquet(path)
+        data, names = _read_parquet(path, columns, drop)
     elif suffix in TEXT_SUFFIXES:
         data, names = read_csv(path, header=header, columns=columns, drop=drop)
     else:
-        raise UserError(f"{path}: unknown data format {suffix!r} (use .csv, .npy or .parquet)")
-    data = np.asarray(data)
-    if data.ndim == 1:
-        data = data[:, None]
-    if data.ndim != 2 or data.shape[0] == 0 or data.dtype.kind not in "fiub":
+        ending = f"format {suffix!r}" if suffix else "format (the name has no ending)"
         raise UserError(
-            f"{path} must hold a non-empty numeric table, got {data.shape} {data.dtype}"
+            f"{path}: unknown data {ending}; give a .csv/.tsv/.txt (also .gz), .npy or "
+            ".parquet file, renaming it if it holds one of those."
         )
-    if suffix not in TEXT_SUFFIXES and (columns or drop):
-        data, names = _select(data, names, columns, drop, path)
+    data = _two_dimensional(np.asarray(data), path)
+    if suffix == ".npy" and (columns or drop):
+        kept = _kept([str(j) for j in range(data.shape[1])], columns, drop, path)
+        data = data[:, kept]
     data = data if data.dtype in (np.float32, np.float64) else data.astype(np.float64)
     return Table(data, names)
+
+
+def _refuse_header(path: Path, suffix: str, header: bool) -> None:
+    # Ignoring the switch would let the user believe it did something.
+    flag = "--header" if header else "--no-header"
+    if suffix == ".npy":
+        kind = ".npy file has no header line"
+    else:
+        kind = "Parquet file keeps its column names apart from the values"
+    raise UserError(f"{flag} applies to CSV files only, and a {kind} ({path}); leave {flag} out.")
+
+
+def _two_dimensional(data: np.ndarray, path: Path) -> np.ndarray:
+    """``data`` as rows x columns (one column for 1-D), refused unless real numbers."""
+    if data.ndim == 1:
+        data = data[:, None]
+    if data.dtype.kind not in "fiub":
+        raise UserError(
+            f"{path} holds values of type {data.dtype}, not real numbers; save a table of "
+            "numbers (e.g. numpy.save(path, X.astype(float)))."
+        )
+    if data.ndim != 2:
+        raise UserError(
+            f"{path} holds an array of shape {data.shape}; save a table of rows and columns "
+            "(a 2-D array, e.g. X.reshape(len(X), -1))."
+        )
+    if data.shape[0] == 0:
+        raise UserError(f"{path} has no rows of data; give a table with at least one row.")
+    return data
 
 
 def _read_npy(path: Path) -> np.ndarray:
     try:
         return np.load(path, allow_pickle=False)
     except (ValueError, EOFError, OSError) as error:
-        raise UserError(f"{path} is not a complete numeric .npy file ({error})") from error
+        raise UserError(
+            f"{path} is not a complete numeric .npy file ({error}); write it again with numpy.save."
+        ) from error
 
 
-def _select(
-    data: np.ndarray,
-    names: list[str] | None,
+def _kept(
+    labels: list[str],
     columns: Sequence[str] | None,
     drop: Sequence[str] | None,
     path: Path,
-) -> tuple[np.ndarray, list[str] | None]:
-    labels = names or [str(j) for j in range(data.shape[1])]
+) -> list[int]:
+    """The positions --columns and --drop keep; ``labels`` are the names of the columns
+    (their positions as text for a file without names)."""
 
     def position(key: str) -> int:
         if key in labels:
             return labels.index(key)
-        raise UserError(f"{path} has no column {key!r} (columns are {', '.join(labels)})")
+        if key.isdigit() and int(key) < len(labels):
+            return int(key)
+        known = (
+            f"it has {len(labels)} unnamed columns: give positions from 0 to {len(labels) - 1}"
+            if labels == [str(j) for j in range(len(labels))]
+            else f"its columns are {', '.join(labels)}; give one of them or a position from 0"
+        )
+        raise UserError(f"{path} has no column {key!r} ({known}).")
 
-    chosen = [position(key) for key in columns] if columns else list(range(data.shape[1]))
+    chosen = [position(key) for key in columns] if columns else list(range(len(labels)))
     dropped = {position(key) for key in drop or ()}
     kept = [j for j in chosen if j not in dropped]
     if not kept:
-        raise UserError(f"no columns of {path} are left to read")
-    return data[:, kept], None if names is None else [names[j] for j in kept]
+        raise UserError(f"--columns/--drop leave no column of {path} to read; keep at least one.")
+    return kept
 
 
-def _read_parquet(path: Path) -> tuple[np.ndarray, list[str]]:
+def _read_parquet(
+    path: Path, columns: Sequence[str] | None, drop: Sequence[str] | None
+) -> tuple[np.ndarray, list[str]]:
     require_extra("pyarrow", "reading Parquet")
     import pyarrow.parquet as pq
 
-    try:
-        table = pq.read_table(path)
+    try:  # ParquetFile, not read_table: it reads columns that share a name, to refuse them
+        parquet = pq.ParquetFile(path)
+        try:
+            table = parquet.read()
+        finally:
+            parquet.close()
     except Exception as error:  # pyarrow raises its own error types for bad files
-        raise UserError(f"{path} is not a readable Parquet file ({error})") from error
-    columns = []
-    for name, column in zip(table.column_names, table.columns, strict=True):
-        if column.null_count:
-            raise UserError(f"{path}: column {name!r} has {column.null_count} missing values")
-        values = column.to_numpy()
-        if values.dtype.kind not in "fiub":
-            raise UserError(f"{path}: column {name!r} is not numeric ({values.dtype})")
-        columns.append(values.astype(np.float64))
-    data = np.column_stack(columns) if columns else np.empty((0, 0))
-    return data, list(table.column_names)
+        raise UserError(
+            f"{path} is not a readable Parquet file ({error}); write it again (e.g. with "
+            "pyarrow or pandas.DataFrame.to_parquet)."
+        ) from error
+    names = [str(name) for name in table.column_names]
+    kept = _kept(names, columns, drop, path) if columns or drop else list(range(len(names)))
+    _check_parquet_names([names[j] for j in kept], kept, path)
+    values = [_parquet_column(table.column(j), names[j], path) for j in kept]
+    data = np.column_stack(values) if values else np.empty((table.num_rows, 0))
+    return data, [names[j] for j in kept]
+
+
+def _check_parquet_names(names: list[str], positions: list[int], path: Path) -> None:
+    """Column names identify columns in models and outputs: each must be given, once."""
+    for name, position in zip(names, positions, strict=True):
+        if not name.strip():
+            raise UserError(
+                f"column {position} (counting from 0) of {path} has an empty name; name it, "
+                f"or leave it out with --drop {position}."
+            )
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise UserError(
+            f"{path} names column(s) {', '.join(map(repr, repeated))} more than once; rename "
+            "them, or choose one by position with --columns (positions count from 0)."
+        )
+
+
+def _parquet_column(column: Any, name: str, path: Path) -> np.ndarray:
+    if column.null_count:
+        raise UserError(
+            f"{path}: column {name!r} has {column.null_count} missing values; fill or remove "
+            f"them (no row is dropped silently), or leave the column out with --drop {name}."
+        )
+    values = column.to_numpy()
+    if values.dtype.kind not in "fiub":
+        raise UserError(
+            f"{path}: column {name!r} is not numeric ({values.dtype}); leave it out with "
+            f"--drop {name}, or choose the numeric columns with --columns."
+        )
+    return np.asarray(values, dtype=np.float64)
 
 
 def _column_names(table: np.ndarray, names: Sequence[str] | None) -> list[str]:
@@ -171,7 +250,9 @@ def write_data(path: str | Path, values: Any, names: Sequence[str] | None = None
         header = ",".join(_column_names(table, names))
         np.savetxt(path, table, delimiter=",", fmt=fmt, header=header, comments="")
     else:
-        raise UserError(f"{path}: unknown output format {suffix!r} (use .csv, .npy or .parquet)")
+        raise UserError(
+            f"{path}: unknown output format {suffix!r}; end the name with .csv, .npy or .parquet."
+        )
     return path
 
 

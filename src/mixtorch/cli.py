@@ -4,8 +4,9 @@ from the shell.
 Exit codes: 0 success, 2 a usage or user error (bad arguments, unreadable data, a file
 that is not a model, an output that cannot be written, a device that is not there, ...;
 printed as one ``mixtorch: error: ...`` line), 1 an unexpected failure (printed with its
-traceback), 130 interrupted. Column names read from CSV headers and Parquet go into the
-model (``feature_names_in_``) and out again as output headers and plot labels.
+traceback), 130 interrupted. A failing command prints that one line alone on stderr:
+notes report work once it is done. Column names read from CSV headers and Parquet go
+into the model (``feature_names_in_``) and out again as output headers and plot labels.
 
 Heavy modules (NumPy, PyTorch, the estimators) are imported by the commands that need
 them, so ``mixtorch --help`` answers quickly.
@@ -37,6 +38,9 @@ class Progress:
     :meth:`iteration` method tracks EM iterations, whose number is not known in advance,
     so that bar counts without a total (it never jumps to an end on convergence) and
     shows the elapsed time and the current log-likelihood.
+
+    Used as a context manager, it keeps a finished bar on the screen and erases one
+    whose work failed, so that the error is the one line a failure leaves on stderr.
     """
 
     def __init__(self, label: str, enabled: bool, stream: TextIO | None = None) -> None:
@@ -76,14 +80,27 @@ class Progress:
         bar.set_postfix_str(f"{start}log-likelihood {float(log_likelihood):.6g}", False)
         bar.update(1)
 
-    def close(self) -> None:
+    def close(self, keep: bool = True) -> None:
+        """Finish the bar; ``keep=False`` erases it from the terminal."""
         if self._bar is not None:
+            self._bar.leave = keep
             self._bar.close()
             self._bar = None
 
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        self.close(keep=kind is None)
+
 
 class Console:
-    """Where messages go: results on stdout, notes on stderr unless --quiet."""
+    """Where messages go: results on stdout, notes on stderr unless --quiet.
+
+    Commands note what they did once it is done, never what they are about to do: a
+    command that fails leaves its error alone on stderr (progress bars, drawn only on a
+    terminal, show the work while it runs).
+    """
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.quiet = bool(getattr(args, "quiet", False))
