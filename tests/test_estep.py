@@ -131,6 +131,27 @@ def test_both_full_kernels_agree_with_brute_force(kernel_type, kind):
     np.testing.assert_allclose(stats.scatter.numpy(), scatter, rtol=1e-10, atol=1e-9)
 
 
+@pytest.mark.parametrize("kind", ["full", "tied", "diag", "spherical"])
+def test_scoring_products_with_the_bias_folded_in_match_brute_force(kind):
+    # column_log_prob multiplies a block ending in ones by coefficients ending in the
+    # bias; the ones are set once per block buffer, which chunks of other lengths (a short
+    # last chunk, then a longer one that outgrows the buffer) must not disturb.
+    rng = np.random.default_rng(4)
+    K, D = 4, 5
+    weights, means, covariances = random_mixture(kind, K, D, rng)
+    X = means[rng.integers(0, K, 700)] + rng.normal(size=(700, D))
+    *_, log_prob = brute_force(X, weights, means, covariances, kind)
+    kernel = as_mixture(weights, means, covariances, kind, torch.float64).e_step_kernel
+    assert type(kernel) in (QuadraticFullKernel, DiagKernel)
+    X_t = torch.tensor(X)
+    try:
+        for start, stop in [(0, 37), (37, 637), (637, 700), (0, 37), (100, 700)]:
+            got = kernel.column_log_prob(X_t[start:stop]).numpy().copy()
+            np.testing.assert_allclose(got.T, log_prob[start:stop], rtol=1e-12)
+    finally:
+        kernel.release()
+
+
 def test_difference_kernel_splits_long_chunks_exactly():
     rng = np.random.default_rng(2)
     weights, means, covariances = random_mixture("full", 3, 4, rng)

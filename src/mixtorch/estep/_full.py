@@ -57,9 +57,11 @@ class QuadraticFullKernel(EStepKernel):
             piece = -0.5 * precision[:, start:end, start:] * doubled.double()
             pieces.append(piece.reshape(K, -1))
         self.n_products = row
-        self.scoring_row_elements = row + D
+        self.scoring_row_elements = row + D + 1
         self.coefficients = torch.cat(pieces + [linear], dim=1).to(means.dtype).contiguous()
         self.bias = (bias.double() - 0.5 * (linear * means64).sum(1)).to(means.dtype)[:, None]
+        # Scoring folds the bias into the product: a row of ones ends its block.
+        self.scoring_coefficients = torch.cat([self.coefficients, self.bias], 1)
         self.n_features = D
         self.onednn = onednn_products(means.dtype, means.device)  # the moments' products
         self.onednn_log_prob = onednn_log_prob_products(means.dtype, means.device)
@@ -72,21 +74,28 @@ class QuadraticFullKernel(EStepKernel):
             block, Y, products = self._scratch.plan(key, lambda: self._views(X, True))
         else:
             block, Y, products = self._views(X, False)
+        self._fill(X, Y, products)
+        return block
+
+    def _fill(self, X: Tensor, Y: Tensor, products: list[tuple[Tensor, Tensor, Tensor]]) -> None:
         # One strided pass: shift and transpose (copying (X - c).T after would be two).
         torch.sub(X.T, self.center[:, None], out=Y)
         for left, right, out in products:
             torch.mul(left, right, out=out)
-        return block
 
     def _views(
-        self, X: Tensor, reuse: bool
+        self, X: Tensor, reuse: bool, scoring: bool = False
     ) -> tuple[Tensor, Tensor, list[tuple[Tensor, Tensor, Tensor]]]:
         """A block for chunks of ``X``'s length, its ``y`` rows, and for each group the
-        two factors and the rows their products go to."""
+        two factors and the rows their products go to. A ``scoring`` block (always
+        reused) has one more row, of ones, set here once."""
         n, D = X.shape[0], self.n_features
-        shape = (self.n_products + D, n)
-        block = self._scratch.take("block", shape, X) if reuse else X.new_empty(shape)
-        Y = block[self.n_products :]
+        shape = (self.n_products + D + int(scoring), n)
+        name = "scoring_block" if scoring else "block"
+        block = self._scratch.take(name, shape, X) if reuse else X.new_empty(shape)
+        if scoring:
+            block[-1].fill_(1.0)
+        Y = block[self.n_products : self.n_products + D]
         products = [
             (
                 Y[start:end, None, :],
@@ -102,7 +111,16 @@ class QuadraticFullKernel(EStepKernel):
         return torch.addmm(self.bias, self.coefficients, self._block(X)).T.contiguous()
 
     def column_log_prob(self, X: Tensor) -> Tensor:
-        return self._log_prob(self._block(X, reuse=True))
+        """(K, rows) log-probabilities for scoring: the block with a row of ones, times
+        the coefficients with the bias as their last column (as the diag kernel's, which
+        says what that saves); nothing is added after the product."""
+        key = ("scoring", X.shape[0], X.dtype, X.device)
+        block, Y, products = self._scratch.plan(key, lambda: self._views(X, True, True))
+        self._fill(X, Y, products)
+        out = self._scratch.take("log_prob", (self.bias.shape[0], block.shape[1]), block)
+        if self.onednn_log_prob:  # its fresh product is dropped at once (see _products)
+            return out.copy_(product(self.scoring_coefficients, block, True))
+        return torch.mm(self.scoring_coefficients, block, out=out)
 
     def _log_prob(self, block: Tensor) -> Tensor:
         """(K, rows) log-probabilities of a block (see :mod:`mixtorch.estep._products`)."""
