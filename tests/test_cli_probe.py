@@ -448,6 +448,8 @@ def test_plot_still_draws_ordinary_data(capsys, tmp_path, line_model):
         ("gaussian", "auto", "fit the model to 1 or 2 columns (--columns) for a density plot"),
         ("gmm", "density", "use --kind curve"),
         ("kde", "curve", "use --kind density"),
+        ("kde", "traces", "fit the model to 1 or 2 columns (--columns) for a density plot"),
+        ("gmm", "traces", "use --kind curve."),
     ],
 )
 def test_plot_kinds_the_model_cannot_give_say_what_to_draw(capsys, tmp_path, model, kind, advice):
@@ -476,14 +478,33 @@ def test_header_switches_are_refused_for_npy_and_parquet(capsys, folder, blobs, 
 
 
 # -- model files are named as model files -----------------------------------------------
-@pytest.mark.parametrize("name", ["model.csv", "model.npy", "model.parquet", "model.csv.gz", "m"])
-def test_a_model_file_named_like_data_is_refused(capsys, folder, name):
+@pytest.mark.parametrize(
+    ("name", "instead"),
+    [
+        ("model.csv", "model.mixtorch"),
+        ("model.npy", "model.mixtorch"),
+        ("model.parquet", "model.mixtorch"),
+        ("model.csv.gz", "model.csv.mixtorch"),
+        ("model.v2.csv", "model.v2.mixtorch"),
+        ("m", "m.mixtorch"),
+    ],
+)
+def test_a_model_file_named_like_data_is_refused(capsys, folder, name, instead):
     target = folder / name
     message = _error(capsys, "fit", folder / "data.csv", "-k", 1, "-o", target)
     assert f"--out {target}: model files are safetensors" in message
-    assert f"--out {folder / name.split('.')[0]}.mixtorch" in message and not target.exists()
+    assert message.endswith(f"give e.g. --out {folder / instead}.") and not target.exists()
     message = _error(capsys, "select", folder / "data.csv", "--components", 1, "--out", target)
     assert "end with .mixtorch (or .safetensors)" in message
+
+
+def test_a_model_file_name_that_is_only_an_ending_is_refused(capsys, folder):
+    target = folder / ".mixtorch"
+    message = _error(capsys, "fit", folder / "data.csv", "-k", 1, "-o", target)
+    assert message.endswith(
+        f"--out {target}: give the model file a name before its ending, e.g. "
+        f"--out {folder / 'model.mixtorch'}."
+    )
 
 
 def test_a_safetensors_model_name_is_taken(capsys, folder):
@@ -525,6 +546,12 @@ def test_a_cuda_index_beyond_the_devices_lists_them(capsys, folder, monkeypatch)
     )
 
 
+@pytest.mark.parametrize("device", [" cpu", "cpu "])
+def test_a_device_name_with_spaces_is_shown_quoted(capsys, folder, device):
+    message = _error(capsys, "fit", folder / "data.npy", "-k", 1, "--device", device)
+    assert f"--device {device!r} is not a device name" in message
+
+
 # -- column names: each given, each once ----------------------------------------------
 @pytest.mark.parametrize("header", ["a,,c", 'a,"",c', "a, ,c"])
 def test_an_empty_header_name_is_refused_naming_its_position(capsys, tmp_path, header):
@@ -552,6 +579,28 @@ def test_parquet_names_are_each_given_once(capsys, tmp_path, blobs, names, messa
     target = tmp_path / "m.mixtorch"
     assert message in _error(capsys, "fit", path, "-k", 1, "-o", target)
     assert _run(capsys, "fit", path, "-k", 1, "--columns", 0, "-o", target)[0] == 0
+
+
+@pytest.mark.parametrize("option", ["--drop", "--columns"])
+def test_a_name_two_columns_share_is_refused_as_a_choice(capsys, tmp_path, blobs, option):
+    # taking the first of two columns named "a" would fit other data than asked for
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    csv = tmp_path / "twice.csv"
+    csv.write_text("a,a,b\n" + "".join(f"{x},{x + 1},{y}\n" for x, y in blobs))
+    parquet = tmp_path / "twice.parquet"
+    columns = [pa.array(blobs[:, 0]), pa.array(blobs[:, 0] + 1), pa.array(blobs[:, 1])]
+    pq.write_table(pa.Table.from_arrays(columns, names=["a", "a", "b"]), parquet)
+    target = tmp_path / "m.mixtorch"
+    for path in (csv, parquet):
+        message = _error(capsys, "fit", path, "-k", 1, option, "a", "-o", target)
+        assert f"{path} has 2 columns named 'a' (positions 0, 1, counting from 0)" in message
+        assert message.endswith("choose by position instead of by that name.")
+        assert not target.exists()
+        assert _run(capsys, "fit", path, "-k", 1, "--drop", 1, "-o", target)[0] == 0
+        assert list(mixtorch.load(target).feature_names_in_) == ["a", "b"]
+        target.unlink()
 
 
 # -- messages say what to do -----------------------------------------------------------
@@ -584,7 +633,12 @@ def _save_npy(values):
         ("names.csv", "a,b\n", ["--header"], "give a table with at least one row"),
         ("cube.npy", _save_npy(np.zeros((2, 3, 4))), [], "save a table of rows and columns"),
         ("complex.npy", _save_npy(np.zeros((3, 2), complex)), [], "save a table of numbers"),
-        ("two.npy", _save_npy(np.zeros((3, 2))), ["--columns", 5], "positions from 0 to 1"),
+        (
+            "two.npy",
+            _save_npy(np.zeros((3, 2))),
+            ["--columns", 5],
+            "position counting from 0 (0 to 1)",
+        ),
         ("two.npy", _save_npy(np.zeros((3, 2))), ["--columns", 0, "--drop", 0], "keep at least"),
         ("ab.csv", "a,b\n1,2\n", ["--columns", "c"], "give a column's name or its position"),
         ("ab.csv", "a,b\n1,2\n", ["--drop", "a,b"], "keep at least one"),

@@ -134,8 +134,8 @@ def test_both_full_kernels_agree_with_brute_force(kernel_type, kind):
 @pytest.mark.parametrize("kind", ["full", "tied", "diag", "spherical"])
 def test_scoring_products_with_the_bias_folded_in_match_brute_force(kind):
     # column_log_prob multiplies a block ending in ones by coefficients ending in the
-    # bias; the ones are set once per block buffer, which chunks of other lengths (a short
-    # last chunk, then a longer one that outgrows the buffer) must not disturb.
+    # bias; chunks of other lengths in the same thread (short after long, a longer one
+    # outgrowing the buffer, long after short) must not disturb the ones.
     rng = np.random.default_rng(4)
     K, D = 4, 5
     weights, means, covariances = random_mixture(kind, K, D, rng)
@@ -145,11 +145,36 @@ def test_scoring_products_with_the_bias_folded_in_match_brute_force(kind):
     assert type(kernel) in (QuadraticFullKernel, DiagKernel)
     X_t = torch.tensor(X)
     try:
-        for start, stop in [(0, 37), (37, 637), (637, 700), (0, 37), (100, 700)]:
+        chunks = [(0, 37), (37, 637), (637, 700), (0, 37), (100, 700), (0, 600), (600, 663)]
+        for start, stop in chunks + [(0, 600), (637, 700)]:
             got = kernel.column_log_prob(X_t[start:stop]).numpy().copy()
             np.testing.assert_allclose(got.T, log_prob[start:stop], rtol=1e-12)
     finally:
         kernel.release()
+
+
+@pytest.mark.parametrize("kind", ["full", "diag"])
+def test_scoring_keeps_the_bias_out_of_products_that_round_their_inputs(kind):
+    # bfloat16 products would round the bias (log-determinants, tens of nats for tight
+    # components) as one of their inputs: scoring then adds it after the product.
+    rng = np.random.default_rng(5)
+    weights, means, covariances = random_mixture(kind, 3, 4, rng)
+    means, covariances = means * 0.01, covariances * 1e-4  # whitened distances kept
+    kernel = as_mixture(weights, means, covariances, kind, torch.float32).e_step_kernel
+    assert type(kernel) in (QuadraticFullKernel, DiagKernel)
+    X = torch.tensor(means[rng.integers(0, 3, 500)] + rng.normal(size=(500, 4)) * 0.01)
+    X = X.float()
+    before = torch.get_float32_matmul_precision()
+    try:
+        torch.set_float32_matmul_precision("medium")
+        scored = kernel.column_log_prob(X).clone()
+        assert "scoring_block" not in kernel._scratch.buffers  # the block without ones
+        added = kernel._log_prob(kernel._block(X, reuse=True)).clone()
+    finally:
+        torch.set_float32_matmul_precision(before)
+        kernel.release()
+    assert float(kernel.bias.abs().max()) > 2  # bfloat16 would round it by 1e-2 or more
+    torch.testing.assert_close(scored, added, rtol=0, atol=0)
 
 
 def test_difference_kernel_splits_long_chunks_exactly():

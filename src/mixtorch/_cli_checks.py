@@ -166,12 +166,16 @@ def _refuse_model_name(out: str | Path, flag: str) -> None:
     """A model file named like data (model.csv) or like nothing would mislead whoever
     opens it next: model files are safetensors, named ``*.mixtorch``."""
     path = Path(out)
-    ending = "".join(path.suffixes)
-    stem = path.name.split(".")[0] or "model"
+    if path.name.lower() in MODEL_SUFFIXES:  # ".mixtorch": an ending and no name
+        raise UserError(
+            f"{flag} {out}: give the model file a name before its ending, e.g. "
+            f"{flag} {path.with_name('model' + path.name)}."
+        )
+    ending = path.suffix
+    named = path.with_suffix(".mixtorch") if ending else path.with_name(path.name + ".mixtorch")
     raise UserError(
         f"{flag} {out}: model files are safetensors and their names end with .mixtorch (or "
-        f".safetensors){f', not {ending}' if ending else ''}; give e.g. "
-        f"{flag} {path.with_name(stem + '.mixtorch')}."
+        f".safetensors){f', not {ending}' if ending else ''}; give e.g. {flag} {named}."
     )
 
 
@@ -270,9 +274,12 @@ def check_plot_kind(model: Any, kind: str, n_features: int) -> None:
             f"density plots need 1 or 2 features, the model has {n_features}; {instead}."
         )
     if kind == "traces" and not hasattr(model, "posterior_samples_"):
+        drawable = {"density": n_features in (1, 2), "curve": has_curve}
+        kinds = [name for name, works in drawable.items() if works]
+        instead = f"use --kind {' or '.join(kinds)}" if kinds else fewer
         raise UserError(
             f"a {type(model).__name__} has no MCMC draws to plot (the models of "
-            "mixtorch.bayes, fitted in Python, have them); use --kind density or curve."
+            f"mixtorch.bayes, fitted in Python, have them); {instead}."
         )
     if kind == "curve" and not has_curve:
         instead = "use --kind density" if n_features in (1, 2) else fewer

@@ -45,7 +45,7 @@ def _check_device(text: str | None) -> None:
     import torch
 
     available = _devices()
-    shown = text if text.strip() else repr(text)
+    shown = text if text.strip() == text and text else repr(text)
     advice = f"give one this machine has: {', '.join(available)}"
     try:
         device = torch.device(text)
@@ -56,7 +56,7 @@ def _check_device(text: str | None) -> None:
     single = index == 0 and device.type in ("cpu", "mps")
     if (device.type if single else f"{device.type}:{index}") in available:
         return
-    raise UserError(f"--device {text}: no such device here; {advice}.")
+    raise UserError(f"--device {shown}: no such device here; {advice}.")
 
 
 def _bandwidth(text: str | None) -> Any:

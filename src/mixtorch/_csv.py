@@ -40,7 +40,7 @@ from typing import IO, Any
 
 import numpy as np
 
-__all__ = ["CsvLayout", "csv_chunks", "open_text", "read_csv"]
+__all__ = ["CsvLayout", "csv_chunks", "open_text", "read_csv", "select_columns"]
 
 MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "?", "-", "#n/a"})
 CHUNK_LINES = 65_536
@@ -124,7 +124,9 @@ def csv_chunks(
         else:
             has_header = header
         names = tuple(cell.strip().strip('"') for cell in cells) if has_header else None
-        layout = CsvLayout(delimiter, names, _select(names, len(cells), columns, drop, shown))
+        layout = CsvLayout(
+            delimiter, names, select_columns(names, len(cells), columns, drop, shown)
+        )
         _check_names(layout, shown)
     except BaseException:
         handle.close()
@@ -159,8 +161,8 @@ def _check_names(layout: CsvLayout, path: str) -> None:
     # outputs and models match columns by name: it must be unique
     raise ValueError(
         f"the header of {path} names column(s) {', '.join(map(repr, repeated))} more "
-        "than once; rename them, or leave all but one out with --drop or --columns "
-        "(column names identify columns in models and outputs)."
+        "than once; rename them, or leave all but one out, by position, with --drop or "
+        "--columns (column names identify columns in models and outputs)."
     )
 
 
@@ -228,22 +230,37 @@ def _guess_header(first: list[str], second: list[str], path: str | Path, missing
     )
 
 
-def _select(
+def select_columns(
     names: tuple[str, ...] | None,
     width: int,
     columns: Sequence[str] | None,
     drop: Sequence[str] | None,
     path: str | Path,
 ) -> tuple[int, ...]:
+    """The positions that ``columns`` (all when None) less ``drop`` keep, each key a
+    column's name or its position counting from 0; ValueError naming ``path`` for a
+    key that names no column, or a name that two columns share."""
+
     def position(key: str) -> int:
         if names is not None and key in names:
-            return names.index(key)
+            shared = [j for j, name in enumerate(names) if name == key]
+            if len(shared) > 1:
+                raise ValueError(
+                    f"{path} has {len(shared)} columns named {key!r} (positions "
+                    f"{', '.join(map(str, shared))}, counting from 0); choose by position "
+                    "instead of by that name."
+                )
+            return shared[0]
         if key.isdigit() and int(key) < width:
             return int(key)
-        known = f"its columns are {', '.join(names)}" if names else f"{width} unnamed columns"
+        if names is None:
+            raise ValueError(
+                f"{path} has no column {key!r} (its {width} columns have no names); give a "
+                f"column's position counting from 0 (0 to {width - 1})."
+            )
         raise ValueError(
-            f"{path} has no column {key!r} ({known}); give a column's name or its position "
-            f"counting from 0 (0 to {width - 1})."
+            f"{path} has no column {key!r} (its columns are {', '.join(names)}); give a "
+            f"column's name or its position counting from 0 (0 to {width - 1})."
         )
 
     chosen = [position(key) for key in columns] if columns else list(range(width))

@@ -13,7 +13,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from ._csv import read_csv
+from ._csv import read_csv, select_columns
 
 __all__ = ["Table", "UserError", "emit", "read_data", "require_extra", "write_data"]
 
@@ -94,7 +94,7 @@ def read_data(
         )
     data = _two_dimensional(np.asarray(data), path)
     if suffix == ".npy" and (columns or drop):
-        kept = _kept([str(j) for j in range(data.shape[1])], columns, drop, path)
+        kept = _kept(None, data.shape[1], columns, drop, path)
         data = data[:, kept]
     data = data if data.dtype in (np.float32, np.float64) else data.astype(np.float64)
     return Table(data, names)
@@ -139,32 +139,20 @@ def _read_npy(path: Path) -> np.ndarray:
 
 
 def _kept(
-    labels: list[str],
+    names: list[str] | None,
+    width: int,
     columns: Sequence[str] | None,
     drop: Sequence[str] | None,
     path: Path,
 ) -> list[int]:
-    """The positions --columns and --drop keep; ``labels`` are the names of the columns
-    (their positions as text for a file without names)."""
-
-    def position(key: str) -> int:
-        if key in labels:
-            return labels.index(key)
-        if key.isdigit() and int(key) < len(labels):
-            return int(key)
-        known = (
-            f"it has {len(labels)} unnamed columns: give positions from 0 to {len(labels) - 1}"
-            if labels == [str(j) for j in range(len(labels))]
-            else f"its columns are {', '.join(labels)}; give one of them or a position from 0"
+    """The positions --columns and --drop keep, by the CSV reader's rule (names, else
+    positions counting from 0; a name two columns share is refused)."""
+    try:
+        return list(
+            select_columns(None if names is None else tuple(names), width, columns, drop, path)
         )
-        raise UserError(f"{path} has no column {key!r} ({known}).")
-
-    chosen = [position(key) for key in columns] if columns else list(range(len(labels)))
-    dropped = {position(key) for key in drop or ()}
-    kept = [j for j in chosen if j not in dropped]
-    if not kept:
-        raise UserError(f"--columns/--drop leave no column of {path} to read; keep at least one.")
-    return kept
+    except ValueError as error:
+        raise UserError(str(error)) from None
 
 
 def _read_parquet(
@@ -185,7 +173,11 @@ def _read_parquet(
             "pyarrow or pandas.DataFrame.to_parquet)."
         ) from error
     names = [str(name) for name in table.column_names]
-    kept = _kept(names, columns, drop, path) if columns or drop else list(range(len(names)))
+    kept = (
+        _kept(names, len(names), columns, drop, path)
+        if columns or drop
+        else list(range(len(names)))
+    )
     _check_parquet_names([names[j] for j in kept], kept, path)
     values = [_parquet_column(table.column(j), names[j], path) for j in kept]
     data = np.column_stack(values) if values else np.empty((table.num_rows, 0))

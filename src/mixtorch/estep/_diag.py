@@ -10,7 +10,7 @@ from torch import Tensor
 from ._difference import DifferenceKernel
 from ._kernel import ChunkSums, EStepKernel
 from ._products import onednn_log_prob_products, onednn_products, product
-from ._roundoff import quadratic_form_is_accurate
+from ._roundoff import bias_may_enter_products, quadratic_form_is_accurate
 
 __all__ = ["DIAG_QUADRATIC_FORM_TOLERANCE", "DiagDifferenceKernel", "DiagKernel", "diag_kernel"]
 
@@ -103,7 +103,10 @@ class DiagKernel(EStepKernel):
         Adding the bias to the product (``addmm``) first copies it over the whole output:
         on the Intel Xeon machine (one thread, (16, 16384) float32 per chunk) the product
         with the bias folded in took 676 against 796 us for shift, squares and ``addmm``.
+        Products that round their inputs (TF32, bfloat16) keep ``addmm``.
         """
+        if not bias_may_enter_products(X.dtype, X.device):
+            return self._log_prob(self._block(X, reuse=True))
         block, Y, squares = self._scratch.plan(
             ("scoring", X.shape[0], X.dtype, X.device), lambda: self._scoring_views(X)
         )

@@ -10,7 +10,7 @@ from torch import Tensor
 from ._difference import DifferenceKernel
 from ._kernel import ChunkSums, EStepKernel
 from ._products import onednn_log_prob_products, onednn_products, product
-from ._roundoff import quadratic_form_is_accurate
+from ._roundoff import bias_may_enter_products, quadratic_form_is_accurate
 
 __all__ = ["QUADRATIC_FORM_TOLERANCE", "DifferenceFullKernel", "QuadraticFullKernel", "full_kernel"]
 
@@ -88,13 +88,11 @@ class QuadraticFullKernel(EStepKernel):
     ) -> tuple[Tensor, Tensor, list[tuple[Tensor, Tensor, Tensor]]]:
         """A block for chunks of ``X``'s length, its ``y`` rows, and for each group the
         two factors and the rows their products go to. A ``scoring`` block (always
-        reused) has one more row, of ones, set here once."""
+        reused) has one more row, for the ones the caller sets."""
         n, D = X.shape[0], self.n_features
         shape = (self.n_products + D + int(scoring), n)
         name = "scoring_block" if scoring else "block"
         block = self._scratch.take(name, shape, X) if reuse else X.new_empty(shape)
-        if scoring:
-            block[-1].fill_(1.0)
         Y = block[self.n_products : self.n_products + D]
         products = [
             (
@@ -113,9 +111,15 @@ class QuadraticFullKernel(EStepKernel):
     def column_log_prob(self, X: Tensor) -> Tensor:
         """(K, rows) log-probabilities for scoring: the block with a row of ones, times
         the coefficients with the bias as their last column (as the diag kernel's, which
-        says what that saves); nothing is added after the product."""
+        says what that saves); nothing is added after the product. Products that round
+        their inputs (TF32, bfloat16) keep ``addmm``."""
+        if not bias_may_enter_products(X.dtype, X.device):
+            return self._log_prob(self._block(X, reuse=True))
         key = ("scoring", X.shape[0], X.dtype, X.device)
         block, Y, products = self._scratch.plan(key, lambda: self._views(X, True, True))
+        # Rows of a block are as long as its chunk, so a longer chunk's block covers a
+        # shorter one's row of ones with its products: set on every call (one row).
+        block[-1].fill_(1.0)
         self._fill(X, Y, products)
         out = self._scratch.take("log_prob", (self.bias.shape[0], block.shape[1]), block)
         if self.onednn_log_prob:  # its fresh product is dropped at once (see _products)

@@ -241,8 +241,9 @@ class EStepKernel(ABC):
     def column_log_prob(self, X: Tensor) -> Tensor:
         """``log w_k + log N(x_i | m_k, S_k)`` as (K, n), for unshifted rows.
 
-        The scoring passes' entry point (:mod:`mixtorch._scoring`): the same arithmetic
-        as the E-step, written into this thread's pass buffer, which the next call in the
+        The scoring passes' entry point (:mod:`mixtorch._scoring`): the E-step's
+        arithmetic (the quadratic-form kernels fold the bias into their product here),
+        written into this thread's pass buffer, which the next call in the
         same thread overwrites (reductions may work in place).
         """
         return self.weighted_log_prob(X).T

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["matmul_roundoff", "quadratic_form_is_accurate"]
+__all__ = ["bias_may_enter_products", "matmul_roundoff", "quadratic_form_is_accurate"]
 
 
 def matmul_roundoff(dtype: torch.dtype, device: torch.device) -> float:
@@ -45,6 +45,14 @@ def matmul_roundoff(dtype: torch.dtype, device: torch.device) -> float:
     if modes & {"high", "tf32"}:
         return max(eps, 2.0**-11)
     return eps
+
+
+def bias_may_enter_products(dtype: torch.dtype, device: torch.device) -> bool:
+    """Whether a bias may be folded into a product (a column of ones times it) as exactly
+    as ``addmm`` adds it: only where products keep full precision. TF32 or bfloat16
+    products round their inputs, and a bias of log-determinants (tens of nats for tight
+    components) would lose ``u * |bias|`` with them; ``addmm`` adds it unrounded."""
+    return matmul_roundoff(dtype, device) == torch.finfo(dtype).eps
 
 
 def quadratic_form_is_accurate(whitened_means: Tensor, tolerance: float) -> bool:
