@@ -121,7 +121,9 @@ def test_an_inconsistent_regressor_file_is_refused(tmp_path):
     model = GaussianMixtureRegressor(2, random_state=0).fit(X, y)
     path = mixtorch.save(model, tmp_path / "r.mixtorch")
     document = _document(path)
-    document["state"]["attributes"]["n_targets_"] = 2  # the joint mixture has 3 columns
+    attributes = document["state"]["attributes"]
+    attributes["n_targets_"] = 2  # the joint mixture has 3 columns
+    attributes["_single_target"] = False  # else refused first for contradicting n_targets_
     forged = tmp_path / "forged.mixtorch"
     _rewrite_document(path, forged, document)
     with pytest.raises(ValueError, match="forged.mixtorch.*3 features but the model expects 4"):

@@ -92,7 +92,7 @@ def check_features(features: Any, n_features: int, *, leave_one: bool = False) -
     if bad:
         raise ValueError(
             f"features must be indices in [0, {n_features}) for a model of {n_features} "
-            f"features, got {bad}."
+            f"features (or negative, down to -{n_features}, counting from the end), got {bad}."
         )
     normalised = [index % n_features for index in values]
     if len(set(normalised)) != len(normalised):

@@ -48,7 +48,17 @@ def checked_parameters(
         raise CovarianceError(
             f"covariances must be positive definite: {str(error).split('. ')[0]}."
         ) from error
-    check_symmetric(covariance.full_matrices(means_t.shape[0]))
+    matrices = covariance.full_matrices(means_t.shape[0])
+    check_symmetric(matrices)
+    smallest = float(matrices.diagonal(dim1=-2, dim2=-1).amin())
+    tiny = torch.finfo(means_t.dtype).tiny
+    if smallest < tiny:  # subnormal: the precisions overflow and densities come out -inf
+        raise ValueError(
+            f"covariances must have variances of at least {tiny:.3g} (the smallest normal "
+            f"{str(means_t.dtype).removeprefix('torch.')}), got {smallest:.3g}; rescale the "
+            "data (e.g. other units)"
+            + (" or use float64." if means_t.dtype != torch.float64 else ".")
+        )
     return weights_t, means_t, covariance
 
 

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from ._features import as_rows, check_features
 from ._mixture_parameters import MixtureParameters
 from ._validation import refuse_meta
-from .conditioning import Conditionals, condition, marginal
+from .conditioning import Conditionals, condition_unchecked, marginal
 
 __all__ = ["MixtureConditioning"]
 
@@ -89,7 +89,7 @@ class MixtureConditioning(MixtureParameters):
         """
         index = check_features(features, self.n_features, leave_one=True)
         rows = as_rows(_values_with_data(values), index.numel(), self.dtype, self.device)
-        return condition(self.log_weights, self.means, self.covariance, index, rows)
+        return condition_unchecked(self.log_weights, self.means, self.covariance, index, rows)
 
     def condition(self: MixtureT, features: Any, values: Any) -> MixtureT:
         """The mixture of the other features given ``x[features] = values`` (one row).

@@ -470,7 +470,8 @@ def check_random_generator(random_state: Any, device: Any = "cpu") -> torch.Gene
     """Map ``random_state`` (None, int, numpy RandomState/Generator, torch.Generator)
     to a ``torch.Generator`` on ``device``.
 
-    An int always gives the same stream, so the same seed gives the same fit.
+    An int always gives the same stream, so the same seed gives the same fit; ints
+    outside [0, 2**32 - 1] are a ValueError, as scikit-learn's ``check_random_state``.
     """
     if isinstance(random_state, torch.Generator):
         return random_state
@@ -480,6 +481,11 @@ def check_random_generator(random_state: Any, device: Any = "cpu") -> torch.Gene
         generator.seed()
         return generator
     if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        if not 0 <= int(random_state) <= 2**32 - 1:  # the seeds scikit-learn and NumPy take
+            raise ValueError(
+                f"random_state must be an int in [0, 2**32 - 1], got {random_state}; pass a "
+                "seed in that range, or a numpy Generator or torch.Generator."
+            )
         generator.manual_seed(int(random_state))
         return generator
     if isinstance(random_state, np.random.RandomState):

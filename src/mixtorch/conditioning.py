@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from ._features import check_features, free_features
+from ._features import as_rows, check_features, free_features
 from ._mixture_checks import check_n_samples
 from ._scoring import far_labels
 from .covariance import Covariance
@@ -39,7 +40,7 @@ __all__ = ["Conditionals", "check_features", "condition", "marginal"]
 _ELEMENT_BUDGET = 1 << 22
 
 
-def marginal(means: Tensor, covariance: Covariance, features: Tensor) -> tuple[Tensor, Covariance]:
+def marginal(means: Tensor, covariance: Covariance, features: Any) -> tuple[Tensor, Covariance]:
     """Means (K, d) and covariance of the marginal over ``features`` (in that order).
 
     The marginal of a Gaussian keeps the block of the chosen features [1]_; a mixture's
@@ -51,8 +52,9 @@ def marginal(means: Tensor, covariance: Covariance, features: Tensor) -> tuple[T
         Component means.
     covariance : Covariance
         The components' covariances, of any kind.
-    features : Tensor of shape (d,)
-        Valid indices of the kept features (see :func:`check_features`).
+    features : Tensor or sequence of int of shape (d,)
+        Indices of the kept features, checked by :func:`check_features` (ValueError for
+        out-of-range or repeated indices, TypeError for non-integers).
 
     Returns
     -------
@@ -86,7 +88,7 @@ def marginal(means: Tensor, covariance: Covariance, features: Tensor) -> tuple[T
     tensor([[[3., 0.],
              [0., 2.]]], dtype=torch.float64)
     """
-    index = features.to(means.device)
+    index = check_features(features, means.shape[1]).to(means.device)
     matrices = covariance.full_matrices(means.shape[0])
     block = matrices.index_select(-2, index).index_select(-1, index)
     return means.index_select(1, index), type(covariance).from_full_matrices(block)
@@ -246,8 +248,8 @@ def condition(
     log_weights: Tensor,
     means: Tensor,
     covariance: Covariance,
-    given: Tensor,
-    values: Tensor,
+    given: Any,
+    values: Any,
 ) -> Conditionals:
     """The conditional mixtures given ``x[given] = values`` for each row of ``values``.
 
@@ -263,10 +265,11 @@ def condition(
         Component means.
     covariance : Covariance
         The components' covariances, of any kind.
-    given : Tensor of shape (G,)
-        Indices of the observed features (see :func:`check_features`).
-    values : Tensor of shape (B, G)
-        Observed values, one row per conditional.
+    given : Tensor or sequence of int of shape (G,)
+        Indices of the observed features, checked by :func:`check_features` (at least one
+        feature must stay free).
+    values : Tensor or array-like of shape (B, G) or (G,)
+        Observed values, one row per conditional; finite (ValueError otherwise).
 
     Returns
     -------
@@ -275,7 +278,7 @@ def condition(
 
     See Also
     --------
-    mixtorch.Mixture.conditionals : Validates its arguments, then calls this.
+    mixtorch.Mixture.conditionals : The same on a :class:`~mixtorch.Mixture`.
     mixtorch.Mixture.condition : One row, as a Mixture.
 
     References
@@ -297,6 +300,21 @@ def condition(
     >>> given.mean(), given.variance()
     (tensor([[0.8000]], dtype=torch.float64), tensor([[0.3600]], dtype=torch.float64))
     """
+    index = check_features(given, means.shape[1], leave_one=True)
+    rows = as_rows(values, index.numel(), means.dtype, means.device)
+    return condition_unchecked(log_weights, means, covariance, index, rows)
+
+
+def condition_unchecked(
+    log_weights: Tensor,
+    means: Tensor,
+    covariance: Covariance,
+    given: Tensor,
+    values: Tensor,
+) -> Conditionals:
+    """:func:`condition` for arguments already checked: ``given`` valid int64 indices
+    leaving a feature free, ``values`` a finite (B, G) tensor of the dtype of ``means``
+    (as :meth:`mixtorch.Mixture.conditionals` and the missing-data fit pass them)."""
     K, D = means.shape
     free = free_features(given, D).to(means.device)
     given = given.to(means.device)

@@ -27,6 +27,7 @@ it has one. The formats live in :mod:`mixtorch._formats`.
 
 from __future__ import annotations
 
+import numbers
 import os
 from pathlib import Path
 from typing import Any
@@ -323,6 +324,12 @@ def _check_consistent(model: Any) -> None:
         if not isinstance(inner, GaussianMixture):
             raise TypeError(f"mixture_model_ is a {type(inner).__name__}, not a GaussianMixture")
         _check_consistent(inner)
+        counts = {"n_features_in_": model.n_features_in_}
+        if isinstance(model, GaussianMixtureRegressor):
+            counts["n_targets_"] = model.n_targets_  # its own flags: its _after_load hook
+        for name, count in counts.items():
+            if isinstance(count, bool) or not isinstance(count, numbers.Integral) or count < 1:
+                raise ValueError(f"{name} must be a positive integer, got {count!r}")
         expected = int(model.n_features_in_) + int(getattr(model, "n_targets_", 0))
         if inner.n_features_in_ != expected:
             raise ValueError(

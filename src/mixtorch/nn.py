@@ -135,7 +135,9 @@ class GaussianMixtureModule(_module.GaussianMixtureModule):
         sklearn.exceptions.NotFittedError
             If ``estimator`` is not fitted.
         TypeError
-            For a scikit-learn mixture (convert it with ``GaussianMixture.from_parameters``).
+            For a scikit-learn mixture (convert it with ``GaussianMixture.from_parameters``),
+            or a fitted estimator without a ``mixture_`` (a regressor's or imputer's joint
+            mixture is its ``mixture_model_``).
 
         See Also
         --------
@@ -160,7 +162,19 @@ class GaussianMixtureModule(_module.GaussianMixtureModule):
                 "mixtorch.GaussianMixture.from_parameters(est.weights_, est.means_, "
                 "est.covariances_, covariance_type=est.covariance_type)."
             )
-        check_is_fitted(estimator, "mixture_")
+        if not hasattr(estimator, "mixture_"):
+            check_is_fitted(estimator)  # an unfitted estimator is a NotFittedError
+            inner = hasattr(estimator, "mixture_model_")
+            raise TypeError(
+                "from_estimator takes a fitted density estimator with a mixture_ "
+                "(GaussianMixture, Gaussian, BayesianGaussianMixture, GaussianKDE), got a "
+                f"fitted {type(estimator).__name__}"
+                + (
+                    "; pass its joint mixture, estimator.mixture_model_."
+                    if inner
+                    else ", which has no mixture."
+                )
+            )
         return cls.from_mixture(estimator.mixture_)
 
     def to_estimator(self, **params: Any) -> Any:

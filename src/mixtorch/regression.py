@@ -9,7 +9,6 @@ may take one of several values for the same input.
 
 from __future__ import annotations
 
-from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -18,6 +17,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ._estimator import keeps_state_on_failure, mixture_constraints
+from ._mixture_checks import check_n_samples
 from ._validation import (
     OutputKind,
     as_output,
@@ -190,6 +190,17 @@ class GaussianMixtureRegressor(RegressorMixin, BaseEstimator):
         self._single_target = targets.ndim == 1
         return self
 
+    def _after_load(self) -> None:
+        """Called by :func:`mixtorch.load` once the fitted attributes are set: a file whose
+        one-target flag contradicts its number of targets (edited by hand) would predict
+        only the first target, so it is refused."""
+        single = vars(self).get("_single_target")
+        if not isinstance(single, bool) or (single and self.n_targets_ != 1):
+            raise ValueError(
+                f"_single_target is {single!r} for {self.n_targets_!r} targets (it must be a "
+                "bool, True only for one target)"
+            )
+
     def _validated_xy(self, X: Any, y: Any) -> tuple[torch.Tensor, torch.Tensor]:
         X_np, y_np = host_values(X, "X"), host_values(y, "y")
         X_np, y_np = validate_with_advice(
@@ -283,7 +294,9 @@ class GaussianMixtureRegressor(RegressorMixin, BaseEstimator):
         Raises
         ------
         ValueError
-            If ``n_samples`` is not a positive integer.
+            If ``n_samples`` is below 1.
+        TypeError
+            If ``n_samples`` is not an integer (Python or NumPy, or a 0-d integer array).
 
         See Also
         --------
@@ -299,12 +312,11 @@ class GaussianMixtureRegressor(RegressorMixin, BaseEstimator):
         >>> model.sample_y([[0.0], [1.0]], n_samples=5, random_state=0).shape
         (2, 5)
         """
-        if isinstance(n_samples, bool) or not isinstance(n_samples, Integral) or n_samples < 1:
-            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
+        count = check_n_samples(n_samples)  # memory: checked by Conditionals.sample
         conditionals, kind = self._conditionals(X)
         seed = self.random_state if random_state is None else random_state
         generator = check_random_generator(seed, self.mixture_model_.mixture_.device)
-        draws = conditionals.sample(int(n_samples), generator)  # (rows, draws, targets)
+        draws = conditionals.sample(count, generator)  # (rows, draws, targets)
         draws = draws[..., 0] if self._single_target else draws.transpose(1, 2)
         return as_output(draws, kind)
 

@@ -201,7 +201,8 @@ def select(
         is the mean held-out log-likelihood per sample over ``cv`` folds (higher is
         better), after which the winner is refitted on all the data.
     cv : int, default=5
-        Number of shuffled folds (at least 2) for ``criterion='cv'``; ignored otherwise.
+        Number of shuffled folds (at least 2, at most the number of rows) for
+        ``criterion='cv'``; ignored otherwise.
     random_state : int, default=None
         Seeds every fit and the fold split, so the sweep is reproducible.
     progress : callable, default=None
@@ -260,7 +261,7 @@ def select(
         raise ValueError(
             f"X must be 2-D of shape (n_samples, n_features), got shape {tuple(X.shape)}."
         )
-    if criterion not in CRITERIA:
+    if not isinstance(criterion, str) or criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {sorted(CRITERIA)}, got {criterion!r}.")
     if progress is not None and not callable(progress):
         raise TypeError(
@@ -270,6 +271,11 @@ def select(
         raise ValueError(f"cv must be an integer >= 2, got {cv!r}.")
     if criterion == "cv" and cv < 2:
         raise ValueError(f"cv must be an integer >= 2, got {cv!r}.")
+    if criterion == "cv" and cv > X.shape[0]:
+        raise ValueError(
+            f"cv={cv} folds need at least {cv} rows, but X has {X.shape[0]}; use fewer folds "
+            "or criterion='bic'."
+        )
     for reserved in ("n_components", "covariance_type"):
         if reserved in gmm_params:
             raise TypeError(f"{reserved} is swept by select; do not pass it in gmm_params.")

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator
 import torch
 from torch import Tensor
 
-from ..conditioning import condition
+from ..conditioning import condition_unchecked
 from ..mixture import Mixture
 from ..stats import ACCUMULATOR_DTYPE, SufficientStatistics, accumulate_statistics
 
@@ -125,7 +125,7 @@ def _pattern_moments(
         padded = mixture.covariance.full_matrices(K).expand(K, D, D)
         return responsibilities, filled, padded, rows.new_zeros(b)
     given_device = given.to(rows.device)
-    conditionals = condition(
+    conditionals = condition_unchecked(
         mixture.log_weights, mixture.means, mixture.covariance, given, rows[:, given_device]
     )
     free = conditionals.free
