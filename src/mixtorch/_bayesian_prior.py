@@ -80,8 +80,8 @@ mean_precision_prior, mean_prior, degrees_of_freedom_prior, covariance_prior
         mean = torch.as_tensor(real_values(mean_prior, "mean_prior")).to(like)
         if mean.shape != (D,):
             raise ValueError(
-                f"The parameter 'means' should have the shape of ({D},), but got "
-                f"{tuple(mean.shape)}."
+                f"The parameter 'mean_prior' should have the shape of ({D},) (the prior "
+                f"means of X's {D} features), but got {tuple(mean.shape)}."
             )
         if not bool(torch.isfinite(mean).all()):
             raise ValueError(f"mean_prior must be finite, got {mean.tolist()} (NaN or inf).")
@@ -89,7 +89,8 @@ mean_precision_prior, mean_prior, degrees_of_freedom_prior, covariance_prior
     if not dof > D - 1.0:
         raise ValueError(
             f"The parameter 'degrees_of_freedom_prior' should be greater than {D - 1}, "
-            f"but got {dof:.3f}."
+            f"but got {dof:.3f}. Give a value above n_features - 1 = {D - 1}, or None "
+            f"for n_features = {D}."
         )
     if covariance_prior is not None:
         covariance = _given_covariance_prior(covariance_prior, kind, like)

@@ -26,7 +26,7 @@ from ._data import refuse_sources
 from ._gaussian_scipy_information import ScipyGaussianInformation
 from ._validation import OutputKind, as_output, check_random_generator, integer, real_values
 
-__all__ = ["ScipyGaussianMixin"]
+__all__ = ["ScipyGaussianMixin", "check_scipy_rng"]
 
 
 def _squeeze(values: Any) -> Any:
@@ -43,9 +43,34 @@ def real_points(estimator: Any, x: Any, name: str) -> Any:
     checked against the fitted ones (as ``score_samples`` does, so swapped columns are
     refused, not used)."""
     refuse_sources(x, type(estimator).__name__, "evaluates", parameter=name)
+    if x is None:  # NumPy would read it as one NaN
+        raise TypeError(f"{name} must be an array of numbers, got None.")
     if hasattr(x, "columns") and getattr(x, "ndim", 0) == 2:
         validate_data(estimator, x, reset=False, skip_check_array=True)  # names only
     return real_values(x, name)
+
+
+def check_scipy_rng(rng: Any) -> Any:
+    """``rng`` for SciPy's quasi-Monte Carlo integration, unchanged: None, a
+    non-negative int or what :func:`numpy.random.default_rng` takes (a numpy
+    Generator, ...); anything else is a ``TypeError``/``ValueError`` naming ``rng``, also
+    where the computation is exact and would not use it."""
+    if rng is None or isinstance(rng, (np.random.Generator, np.random.RandomState)):
+        return rng
+    if isinstance(rng, torch.Generator):
+        raise TypeError(
+            "rng seeds SciPy's integration, which takes an int seed or a numpy Generator, "
+            "not a torch.Generator: pass e.g. rng=0 or rng=np.random.default_rng(0)."
+        )
+    if isinstance(rng, (bool, np.bool_)):
+        raise TypeError(f"rng must be None, an int seed or a numpy Generator, got {rng!r}.")
+    try:
+        np.random.default_rng(rng)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"rng must be None, an int seed >= 0 or a numpy Generator, got {rng!r}."
+        ) from None
+    return rng
 
 
 def _float64_numpy(values: Any, name: str) -> np.ndarray:
@@ -213,6 +238,7 @@ class ScipyGaussianMixin(ScipyGaussianInformation):
         return np.exp(log_density)
 
     def _cdf(self, x: Any, log: bool, lower_limit: Any, rng: Any) -> Any:
+        rng = check_scipy_rng(rng)
         points, lead = self._points(x)
         values = _float64_numpy(points, "x")
         mean, covariance = self._float64_parameters()
@@ -238,6 +264,8 @@ class ScipyGaussianMixin(ScipyGaussianInformation):
                 result = special.log_ndtr(z) if log else special.ndtr(z)
             else:
                 result = _normal_interval((lower_limit[:, 0] - mean[0]) / scale, z, log)
+        elif values.shape[0] == 0:  # no points (SciPy's integration fails on none)
+            result = np.empty(0)
         else:
             frozen = stats.multivariate_normal(mean, covariance, allow_singular=True)
             method = frozen.logcdf if log else frozen.cdf

@@ -89,7 +89,7 @@ def choose_bandwidth(
     n_effective = bw.effective_n(weights)
     if callable(bandwidth):
         factor = callable_factor(bandwidth, owner)
-        return BandwidthChoice(covariance * squared(factor, "bandwidth factor"), factor)
+        return BandwidthChoice(covariance * squared(factor, "bandwidth factor", data.dtype), factor)
     if bandwidth in _RULES:
         factor = bw.rule_of_thumb_factor(bandwidth, n_effective, n_features)
         return BandwidthChoice(covariance * factor**2, factor)

@@ -100,17 +100,35 @@ def callable_factor(rule: Any, kde: Any) -> float:
     return factor
 
 
-def squared(value: float, name: str) -> float:
+def squared(value: float, name: str, dtype: torch.dtype = torch.float64) -> float:
     """``value**2`` for a positive scale, or a ValueError naming ``name`` when the square
-    leaves the float range (``value**2`` itself raises OverflowError there)."""
+    leaves the range of ``dtype``, the computation dtype (``value**2`` itself raises
+    OverflowError there; a float32 kernel would round it to 0 or infinity)."""
     square = value * value
-    if not (math.isfinite(square) and square > 0):
+    rounded = float(torch.tensor(square, dtype=dtype)) if math.isfinite(square) else square
+    if not (math.isfinite(rounded) and rounded > 0):
+        single = dtype != torch.float64
+        bounds = "1e-19 and 1e19" if single else "1e-150 and 1e150"
+        hint = ", or compute in float64 (dtype='float64')" if single else ""
         raise ValueError(
             f"{name}={value!r} is out of range: its square ({square!r}) is not a positive "
-            "finite float; use a scale between about 1e-150 and 1e150 (rescale the data "
-            "if they need more)."
+            f"finite {str(dtype).removeprefix('torch.')}; use a scale between about {bounds} "
+            f"(rescale the data if they need more{hint})."
         )
     return square
+
+
+def _check_cast(given: torch.Tensor, matrix: torch.Tensor) -> None:
+    """Refuse a finite bandwidth matrix whose entries overflow, or whose diagonal rounds
+    to zero, in the computation dtype (float32: entries beyond about 1e-38 to 3e38)."""
+    vanished = (torch.diagonal(given) != 0) & (torch.diagonal(matrix) == 0)
+    if not bool(torch.isfinite(matrix).all()) or bool(vanished.any()):
+        dtype = str(matrix.dtype).removeprefix("torch.")
+        raise ValueError(
+            f"The bandwidth matrix is out of the range of {dtype}: its entries overflow, "
+            "or its diagonal rounds to zero. Compute in float64 (dtype='float64'), or "
+            "rescale the data and the bandwidth."
+        )
 
 
 def explicit_bandwidth(value: Any, n_features: int, data: torch.Tensor) -> tuple[Any, float]:
@@ -119,24 +137,32 @@ def explicit_bandwidth(value: Any, n_features: int, data: torch.Tensor) -> tuple
         if not (math.isfinite(h) and h > 0):
             raise ValueError(f"bandwidth must be positive and finite, got {value!r}.")
         eye = torch.eye(n_features, dtype=data.dtype, device=data.device)
-        return eye * squared(h, "bandwidth"), h
+        return eye * squared(h, "bandwidth", data.dtype), h
     if isinstance(value, torch.Tensor):
-        matrix = value.detach().to(dtype=data.dtype, device=data.device)
+        if value.is_complex():
+            raise ValueError("bandwidth must be real numbers, got a complex tensor.")
+        given = value.detach().to(device=data.device)
     else:
         try:
-            array = np.asarray(value, dtype=np.float64)
+            array = np.asarray(value)
+            complex_values = array.dtype.kind == "c"
+            array = array.real.astype(np.float64)
         except (TypeError, ValueError) as error:
             raise TypeError(f"bandwidth must be a string, float or matrix: {error}") from None
-        matrix = torch.as_tensor(array, dtype=data.dtype, device=data.device)
+        if complex_values:
+            raise ValueError("bandwidth must be real numbers, got complex values.")
+        given = torch.as_tensor(array, device=data.device)
+    matrix = given.to(data.dtype)
     if matrix.ndim == 0:
-        return explicit_bandwidth(float(matrix), n_features, data)
+        return explicit_bandwidth(float(given), n_features, data)
     if tuple(matrix.shape) != (n_features, n_features):
         raise ValueError(
             f"A bandwidth matrix must have shape ({n_features}, {n_features}), got "
             f"{tuple(matrix.shape)}: one row and column per feature, or give a float "
             "(a kernel width) or a rule name ('scott', 'silverman', 'loo')."
         )
-    check_finite(matrix, "bandwidth")
+    check_finite(given, "bandwidth")
+    _check_cast(given, matrix)
     if not bool(torch.allclose(matrix, matrix.T)):
         raise ValueError(
             "The bandwidth matrix must be symmetric (it is the kernel's covariance); "

@@ -40,6 +40,8 @@ class ScipyKDEMixin(ScipyKDEIntegrals):
     def _columns(self, points: Any) -> np.ndarray:
         """SciPy's point layout: (d, m), or (m,) when d == 1, or (d,) for one point."""
         refuse_sources(points, type(self).__name__, "evaluates", parameter="points")
+        if points is None:  # NumPy would read it as one NaN
+            raise TypeError("points must be an array of numbers, got None.")
         values = real_values(points, "points")  # columns are points: no feature names
         if isinstance(values, torch.Tensor):
             values = values.detach().cpu().to(torch.float64).numpy()
@@ -219,7 +221,7 @@ class ScipyKDEMixin(ScipyKDEIntegrals):
         Raises
         ------
         ValueError
-            For non-integer, out-of-range or repeated dimensions.
+            For no dimensions, non-integer, out-of-range or repeated dimensions.
 
         See Also
         --------
@@ -236,6 +238,11 @@ class ScipyKDEMixin(ScipyKDEIntegrals):
         """
         check_is_fitted(self, "mixture_")
         dims = np.atleast_1d(np.asarray(dimensions))
+        if dims.ndim != 1 or dims.size == 0:
+            raise ValueError(
+                "dimensions must be an integer or a flat sequence of at least one integer, "
+                f"got shape {dims.shape}."
+            )
         if not np.issubdtype(dims.dtype, np.integer):
             raise ValueError("dimensions must be integers.")
         if np.any(dims >= self.d) or np.any(dims < -self.d):

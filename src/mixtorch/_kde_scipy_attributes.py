@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from ._kde_checks import squared
+from ._kde_checks import callable_factor, data_covariance_or_none, squared
 from ._validation import as_output
 from .fit import bandwidth as bw
 
@@ -154,8 +154,9 @@ class ScipyKDEAttributes:
         Parameters
         ----------
         bw_method : {'scott', 'silverman'}, float or callable, default=None
-            None keeps the current factor; 'scott' or 'silverman' apply the rule of thumb
-            (:meth:`scotts_factor`, :meth:`silverman_factor`); a scalar is SciPy's *factor*
+            None keeps the current kernel (SciPy recomputes the same one; a float, matrix
+            or 'loo' bandwidth is kept as it is); 'scott' or 'silverman' apply the rule of
+            thumb (:meth:`scotts_factor`, :meth:`silverman_factor`); a scalar is SciPy's *factor*
             (kernel covariance = ``factor**2`` x data covariance, unlike the constructor's
             float ``bandwidth``); a callable receives this estimator (with ``n``, ``d``,
             ``neff``) and returns the factor.
@@ -163,8 +164,8 @@ class ScipyKDEAttributes:
         Raises
         ------
         ValueError
-            For another value, a factor that is not positive and finite, or fewer than two
-            data points.
+            For another value, a factor that is not positive and finite, fewer than two
+            data points, or data of less than full rank (``numpy.linalg.LinAlgError``).
 
         See Also
         --------
@@ -184,16 +185,16 @@ class ScipyKDEAttributes:
         True
         """
         check_is_fitted(self, "mixture_")
+        if bw_method is None:  # SciPy recomputes the same kernel: keep it as it is
+            return
         if self._data.shape[0] < 2:
             raise ValueError("set_bandwidth needs at least two data points.")
-        if bw_method is None:
-            factor = self.factor_
-        elif isinstance(bw_method, str) and bw_method in ("scott", "silverman"):
+        if isinstance(bw_method, str) and bw_method in ("scott", "silverman"):
             factor = bw.rule_of_thumb_factor(bw_method, self.neff, self.d)
         elif np.isscalar(bw_method) and not isinstance(bw_method, str):
             factor = float(bw_method)  # type: ignore[arg-type]
         elif callable(bw_method):
-            factor = float(bw_method(self))
+            factor = callable_factor(bw_method, self)
         else:
             raise ValueError(
                 "bw_method should be 'scott', 'silverman', a scalar or a callable, got "
@@ -201,6 +202,8 @@ class ScipyKDEAttributes:
             )
         if not (math.isfinite(factor) and factor > 0):
             raise ValueError(f"The bandwidth factor must be positive, got {factor!r}.")
-        covariance = bw.data_covariance(self._data, self._weights)
-        H = covariance * squared(factor, "bw_method")
+        # the checks of a data-driven fit: data of full rank, variances in range
+        covariance = data_covariance_or_none(self._data, self._weights, required=True)
+        assert covariance is not None
+        H = covariance * squared(factor, "bw_method", self._data.dtype)
         self._set_bandwidth(H, factor, self._fit_kind)  # type: ignore[attr-defined]

@@ -15,7 +15,9 @@ from scipy import stats
 from scipy.special import logsumexp
 from sklearn.utils.validation import check_is_fitted
 
+from ._gaussian_scipy import check_scipy_rng
 from ._kde_scipy_attributes import ScipyKDEAttributes
+from ._validation import integer, real_values
 from .fit.kernel_sum import build_groups, log_kernel_sum
 
 __all__ = ["ScipyKDEIntegrals"]
@@ -45,7 +47,8 @@ class ScipyKDEIntegrals(ScipyKDEAttributes):
         Raises
         ------
         ValueError
-            If ``mean`` or ``cov`` do not have dimension d.
+            If ``mean`` or ``cov`` do not have dimension d, are not finite, or ``cov`` is
+            not a covariance matrix (symmetric, positive semidefinite).
 
         See Also
         --------
@@ -84,7 +87,7 @@ class ScipyKDEIntegrals(ScipyKDEAttributes):
         Raises
         ------
         ValueError
-            If the KDE is not one-dimensional.
+            If the KDE is not one-dimensional, or a limit is NaN or not one number.
 
         See Also
         --------
@@ -100,6 +103,7 @@ class ScipyKDEIntegrals(ScipyKDEAttributes):
         """
         if self.d != 1:
             raise ValueError("integrate_box_1d() only handles 1-D densities (d == 1).")
+        low, high = _limit(low, "low"), _limit(high, "high")
         data = self._data_numpy()[:, 0]
         sigma = math.sqrt(float(self._kernel_covariance()[0, 0]))
         upper = stats.norm.cdf((high - data) / sigma)
@@ -108,6 +112,8 @@ class ScipyKDEIntegrals(ScipyKDEAttributes):
 
     def _corner(self, bounds: Any, name: str) -> np.ndarray:
         """A box corner as (d,) float64: a scalar is broadcast; another length is refused."""
+        if isinstance(bounds, torch.Tensor):
+            bounds = bounds.detach().cpu().numpy()
         array = np.asarray(bounds)
         if array.dtype.kind == "c" or not np.issubdtype(array.dtype, np.number):
             raise TypeError(f"{name} must be real numbers, got {bounds!r}.")
@@ -116,6 +122,8 @@ class ScipyKDEIntegrals(ScipyKDEAttributes):
                 f"{name} must be a number or {self.d} numbers (one per dimension), got "
                 f"shape {array.shape}."
             )
+        if np.isnan(array).any():
+            raise ValueError(f"{name} contains NaN; give numbers (infinite limits are allowed).")
         return np.broadcast_to(array.astype(np.float64).reshape(-1), (self.d,))
 
     def integrate_box(
@@ -156,6 +164,11 @@ class ScipyKDEIntegrals(ScipyKDEAttributes):
         0.43
         """
         low, high = self._corner(low_bounds, "low_bounds"), self._corner(high_bounds, "high_bounds")
+        rng = check_scipy_rng(rng)
+        if maxpts is not None:
+            maxpts = integer(maxpts, "maxpts")
+            if maxpts < 1:
+                raise ValueError(f"maxpts must be a positive integer (or None), got {maxpts}.")
         data, H = self._data_numpy(), self._kernel_covariance().numpy()
         if np.count_nonzero(H - np.diag(np.diagonal(H))) == 0:
             sigma = np.sqrt(np.diagonal(H))
@@ -222,10 +235,50 @@ class ScipyKDEIntegrals(ScipyKDEAttributes):
 
 
 def _mean_and_cov(mean: Any, cov: Any, d: int) -> tuple[np.ndarray, np.ndarray]:
-    mean_ = np.atleast_1d(np.squeeze(np.asarray(mean, dtype=np.float64)))
-    cov_ = np.atleast_2d(np.asarray(cov, dtype=np.float64))
+    """``integrate_gaussian``'s arguments as float64: a finite mean of dimension d and a
+    covariance matrix (finite, symmetric, positive semidefinite)."""
+    mean_ = np.atleast_1d(np.squeeze(_real_array(mean, "mean")))
+    cov_ = np.atleast_2d(_real_array(cov, "cov"))
     if mean_.shape != (d,):
         raise ValueError(f"mean does not have dimension {d}.")
     if cov_.shape != (d, d):
         raise ValueError(f"covariance does not have dimension {d}.")
+    for name, values in (("mean", mean_), ("cov", cov_)):
+        if not np.isfinite(values).all():
+            raise ValueError(f"{name} must be finite, got {values.tolist()}.")
+    scale = float(np.abs(cov_).max())
+    if not np.allclose(cov_, cov_.T, rtol=1e-10, atol=1e-14 * scale):
+        raise ValueError(
+            "cov must be symmetric (a covariance matrix); give (C + C.T) / 2 if C is "
+            "symmetric up to rounding."
+        )
+    if float(np.linalg.eigvalsh(cov_)[0]) < -1e-10 * scale:
+        raise ValueError(
+            "cov must be positive semidefinite (a covariance matrix): no negative eigenvalue."
+        )
     return mean_, cov_
+
+
+def _real_array(values: Any, name: str) -> np.ndarray:
+    """``values`` as a float64 array; None, strings and complex values refused naming
+    ``name``."""
+    if values is None:
+        raise TypeError(f"{name} must be numbers, got None.")
+    values = real_values(values, name)
+    if isinstance(values, torch.Tensor):
+        return values.detach().cpu().to(torch.float64).numpy()
+    return np.asarray(values)
+
+
+def _limit(value: Any, name: str) -> float:
+    """One integration limit as a float: a number (infinite allowed), not NaN."""
+    array = _real_array(value, name)
+    if array.size != 1:
+        raise ValueError(
+            f"{name} must be one number (integrate_box_1d integrates a 1-D KDE over one "
+            f"interval), got shape {array.shape}; use integrate_box for boxes."
+        )
+    limit = float(array.reshape(()))
+    if math.isnan(limit):
+        raise ValueError(f"{name} is NaN; give a number (infinite limits are allowed).")
+    return limit

@@ -28,7 +28,7 @@ from .fit.missing import (
     missing_statistics,
     observed_weighted_log_prob,
 )
-from .fit.start import start_mixture
+from .fit.start import check_continues, start_mixture
 from .fit.stepwise import StepwiseState, stepwise_update
 from .fit.streaming import Chunks, PassMeter, reservoir_sample, stream_start_mixture
 from .mixture import Mixture
@@ -156,7 +156,9 @@ class OnlineFitMixin:
         at least ``max(2, n_components)`` rows); each later batch is blended into running
         sufficient statistics with step ``(t + 2) ** -step_size_decay`` followed by an
         M-step [1]_ [2]_ (see :mod:`mixtorch.fit.stepwise`). On a model fitted by ``fit`` the
-        running statistics restart from the fitted parameters. The running state is
+        running statistics restart from the fitted parameters. ``n_components`` or
+        ``covariance_type`` changed since (``set_params``) is a ValueError; start afresh
+        from ``sklearn.base.clone(model)``. The running state is
         ``stepwise_state_``, saved with the model. With ``missing_values=np.nan`` batches
         may hold NaN: their expected statistics enter as in :meth:`fit` (the first start
         is drawn with each NaN replaced by its column's mean in the batch).
@@ -203,6 +205,15 @@ class OnlineFitMixin:
                 "chunks to partial_fit one at a time (for chunk in source(): ...)."
             )
         fitted = hasattr(self, "mixture_")
+        if fitted:
+            check_continues(
+                "GaussianMixture",
+                self.mixture_,
+                self.n_components,
+                self.covariance_type,
+                "partial_fit",
+                "Start afresh from sklearn.base.clone(model) (or call fit)",
+            )
         dtype = self.mixture_.dtype if fitted else resolve_dtype(self.dtype, X)
         missing = self._allows_missing()
         tensor, kind = to_tensor(

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
 
 from ._validation import integer, real_values, refuse_meta
 from .mixture import Mixture
@@ -18,6 +19,7 @@ __all__ = [
     "axes",
     "count",
     "fitted_mixture",
+    "is_fitted",
     "numpy",
     "plot_data",
     "positive_number",
@@ -47,6 +49,15 @@ def numpy(values: Any) -> np.ndarray:
     if isinstance(values, torch.Tensor):
         return values.detach().cpu().numpy()
     return np.asarray(values)
+
+
+def is_fitted(estimator: Any) -> bool:
+    """Whether scikit-learn's ``check_is_fitted`` passes on ``estimator``."""
+    try:
+        check_is_fitted(estimator)
+    except NotFittedError:
+        return False
+    return True
 
 
 def fitted_mixture(model: Any, n_features: int | None) -> Any:

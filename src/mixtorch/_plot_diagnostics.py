@@ -9,9 +9,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from sklearn.exceptions import NotFittedError
 
 from ._plot_common import axes as _axes
+from ._plot_common import is_fitted
 from ._plot_common import numpy as _numpy
+from ._validation import real_values
 from .fit.gradient_trace import GradientTrace
 from .selection import CRITERIA, SelectionResult, SelectionTable
 
@@ -57,7 +60,10 @@ def plot_training_curve(source: Any, *, ax: Any = None, label: str | None = None
     Raises
     ------
     ValueError
-        If ``source`` has no training curve, or an empty one.
+        If ``source`` has no training curve, or an empty one (``NotFittedError``, also a
+        ValueError, for an estimator not fitted yet).
+    TypeError
+        For None or a string (values that are no numbers raise as NumPy's conversion).
 
     See Also
     --------
@@ -99,8 +105,18 @@ def _curve(source: Any) -> tuple[np.ndarray, str]:
                     value = value.nll
                 return _numpy(value).astype(float).reshape(-1), meaning
         names = ", ".join(name for name, _ in TRAINING_CURVES)
+        if not is_fitted(source):
+            raise NotFittedError(
+                f"{type(source).__name__} is not fitted, so it has no training curve; fit it "
+                "before plotting."
+            )
         raise ValueError(f"{type(source).__name__} has no training curve (looked for {names}).")
-    return _numpy(source).astype(float).reshape(-1), "objective"
+    if isinstance(source, (str, bytes)):
+        raise TypeError(
+            "plot_training_curve needs a fitted estimator or a sequence of objective values, "
+            f"got the string {source!r}."
+        )
+    return real_values(_numpy(source), "source").reshape(-1), "objective"
 
 
 def plot_criterion(
@@ -145,6 +161,13 @@ def plot_criterion(
     rows = SelectionTable(result.table if isinstance(result, SelectionResult) else result)
     if not rows:
         raise ValueError("The selection table is empty.")
+    for row in rows:
+        if not isinstance(row, Mapping) or not {"n_components", "covariance_type"} <= set(row):
+            raise (ValueError if isinstance(row, Mapping) else TypeError)(
+                "result must be a mixtorch.select result or its table: rows that are dicts "
+                "with at least 'n_components', 'covariance_type' and the criterion's column; "
+                f"got a row {row!r}."
+            )
     if criterion is None and isinstance(result, SelectionResult):
         criterion = result.criterion
     elif criterion is None:

@@ -4,12 +4,14 @@ densities. Re-exported by :mod:`mixtorch.plotting`."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+from sklearn.exceptions import NotFittedError
 
 from ._plot_common import axes as _axes
-from ._plot_common import count
+from ._plot_common import count, is_fitted
 from ._plot_common import numpy as _numpy
 from ._plot_common import pyplot as _pyplot
 from ._validation import real_values
@@ -59,8 +61,8 @@ def plot_samples_grid(
     Raises
     ------
     ValueError
-        If ``images`` does not have ``height * width`` columns, or ``labels`` has not
-        one entry per image.
+        If ``images`` does not have ``height * width`` columns, holds NaN or infinity, or
+        ``labels`` has not one entry per image.
 
     See Also
     --------
@@ -75,7 +77,9 @@ def plot_samples_grid(
     >>> ax.images[0].get_array().shape
     (19, 28)
     """
-    height, width = shape
+    if not isinstance(shape, (tuple, list)) or len(shape) != 2:
+        raise TypeError(f"shape must be a (height, width) pair of integers, got {shape!r}.")
+    height, width = count(shape[0], "shape[0] (height)", 1), count(shape[1], "shape[1] (width)", 1)
     pixels = real_values(_numpy(images), "images")  # complex refused, as everywhere
     if pixels.ndim != 2 or pixels.shape[1] != height * width:
         raise ValueError(
@@ -85,6 +89,10 @@ def plot_samples_grid(
     n_images = pixels.shape[0]
     if n_images == 0:
         raise ValueError("images has no rows; pass at least one image.")
+    if not np.isfinite(pixels).all():
+        raise ValueError(
+            "images contains NaN or infinity; remove or fill those images before plotting."
+        )
     if n_cols is not None:
         n_cols = count(n_cols, "n_cols", 1)
     n_cols = n_cols or max(1, math.ceil(math.sqrt(n_images)))
@@ -142,6 +150,14 @@ def plot_mcmc_traces(
     matplotlib.figure.Figure
         One row per parameter: traces on the left, densities on the right.
 
+    Raises
+    ------
+    TypeError
+        If ``samples`` is neither a dict nor an MCMC estimator.
+    ValueError
+        For an estimator not fitted yet (``NotFittedError``), no parameters, draws
+        without a draws dimension or holding NaN or infinity.
+
     See Also
     --------
     mixtorch.MCMCGaussianMixture : The sampler whose ``posterior_samples_`` it shows.
@@ -156,17 +172,30 @@ def plot_mcmc_traces(
     >>> len(figure.axes)
     4
     """
+    max_series, bins = count(max_series, "max_series", 1), count(bins, "bins", 1)
     if hasattr(samples, "posterior_samples_"):
         samples, group_by_chain = _chains_of(samples)
+    elif hasattr(samples, "get_params"):
+        if not is_fitted(samples):
+            raise NotFittedError(
+                f"{type(samples).__name__} is not fitted; fit it before plotting its draws."
+            )
+        raise TypeError(
+            f"{type(samples).__name__} has no posterior_samples_: plot_mcmc_traces plots an "
+            "MCMC estimator's draws (mixtorch.MCMCGaussianMixture) or a dict of them."
+        )
+    if not isinstance(samples, Mapping):
+        raise TypeError(
+            "samples must be a dict of parameter name -> draws (as Pyro's "
+            f"MCMC.get_samples() returns) or a fitted MCMC estimator, got {type(samples).__name__}."
+        )
     names = list(samples)
     if not names:
         raise ValueError("samples holds no parameters to plot.")
+    checked = {name: _draws(samples[name], name, group_by_chain) for name in names}
     figure, axes = _pyplot().subplots(len(names), 2, figsize=(10, 2.2 * len(names)), squeeze=False)
     for row, name in enumerate(names):
-        draws = _numpy(samples[name]).astype(float)
-        draws = draws if group_by_chain else draws[None]
-        if draws.ndim < 2 or draws.shape[1] == 0:
-            raise ValueError(f"samples[{name!r}] needs a draws dimension, got shape {draws.shape}.")
+        draws = checked[name]
         series = draws.reshape(draws.shape[0], draws.shape[1], -1)[:, :, :max_series]
         trace_ax, density_ax = axes[row]
         _draw_chains(trace_ax, density_ax, series, bins)
@@ -179,6 +208,20 @@ def plot_mcmc_traces(
 
 
 _LINE_STYLES = ("-", "--", ":", "-.")
+
+
+def _draws(values: Any, name: str, group_by_chain: bool) -> np.ndarray:
+    """One parameter's draws as a finite float array (n_chains, n_draws, ...)."""
+    draws = real_values(_numpy(values), f"samples[{name!r}]")
+    draws = draws if group_by_chain else draws[None]
+    if draws.ndim < 2 or draws.shape[1] == 0:
+        raise ValueError(f"samples[{name!r}] needs a draws dimension, got shape {draws.shape}.")
+    if not np.isfinite(draws).all():
+        raise ValueError(
+            f"samples[{name!r}] contains NaN or infinity; a sampler that diverged needs "
+            "its draws checked (or dropped) before plotting."
+        )
+    return draws
 
 
 def _draw_chains(trace_ax: Any, density_ax: Any, series: np.ndarray, bins: int) -> None:

@@ -33,6 +33,7 @@ from .distributed import (
 )
 from .fit.init import initial_responsibilities
 from .fit.sharded_init import initial_statistics
+from .fit.start import check_continues
 from .fit.variational import (
     VariationalPosterior,
     VariationalPrior,
@@ -108,7 +109,10 @@ default='dirichlet_process'
     random_state : int, RandomState, Generator or torch.Generator, optional
         Seed of the initialisation; an int gives reproducible fits.
     warm_start : bool, default=False
-        Start from the previous fit's posterior (``n_init`` is then ignored).
+        Start from the previous fit's posterior (``n_init`` is then ignored); the prior
+        is built again from today's parameters and ``X``, as scikit-learn does. A changed
+        ``n_components``, ``covariance_type`` or ``weight_concentration_prior_type`` is
+        a ValueError.
     verbose : int, default=0
         1 prints each initialisation's result, 2 also the lower bound every
         ``verbose_interval`` iterations.
@@ -263,6 +267,15 @@ default='dirichlet_process'
         """Fit, then return the component of each sample (agreeing with ``predict``)."""
         self._validate_params()
         warm = bool(self.warm_start) and hasattr(self, "_posterior")
+        if warm:
+            check_continues(
+                "BayesianGaussianMixture",
+                self.mixture_,
+                self.n_components,
+                self.covariance_type,
+                "warm_start=True",
+                "Set warm_start=False to fit afresh",
+            )
         tensor, kind = self._shard(X, warm)
         rows = chunk_rows(self.n_components, tensor.shape[1], self.chunk_size, self._covariance())
         chunks = pass_chunks(tensor, rows)  # a sequence: E-step passes use chunk threads
@@ -272,7 +285,15 @@ default='dirichlet_process'
                 "Expected n_samples >= max(2, n_components) but got "
                 f"n_components = {self.n_components}, n_samples = {n_samples}"
             )
-        prior = self._prior if warm else self._build_prior(chunks)
+        prior = self._build_prior(chunks)  # as scikit-learn: warm fits use today's prior
+        if warm and prior.process != self._prior.process:
+            raise ValueError(
+                "BayesianGaussianMixture was fitted with weight_concentration_prior_type="
+                f"{PRIOR_TYPES[not self._prior.process]!r}, but it is now "
+                f"{self.weight_concentration_prior_type!r}: warm_start=True continues the "
+                "previous posterior, whose weight prior type cannot change. Set "
+                "warm_start=False to fit afresh, or set it back."
+            )
         generator = check_random_generator(self.random_state, tensor.device)
         if is_distributed():  # every rank draws the same numbers
             generator = synchronised_generator(generator, tensor.device)

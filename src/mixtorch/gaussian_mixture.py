@@ -20,7 +20,7 @@ from ._validation import OutputKind, as_output
 from .covariance import Covariance, covariance_class
 from .fit.em import EMTrace
 from .fit.gradient import OPTIMIZERS, GradientTrace
-from .fit.start import StartSpec, check_given_start
+from .fit.start import StartSpec, check_continues, check_given_start
 from .mixture import Mixture
 
 __all__ = ["GaussianMixture"]
@@ -76,7 +76,8 @@ class GaussianMixture(
     random_state : int, RandomState, Generator or torch.Generator, optional
         Seed of the initialisation (and of sampling); an int gives reproducible fits.
     warm_start : bool, default=False
-        Start from the previous fit's parameters (``n_init`` is then ignored).
+        Start from the previous fit's parameters (``n_init`` is then ignored); a changed
+        ``n_components`` or ``covariance_type`` is a ValueError.
     verbose : int, default=0
         1 prints each initialisation's result, 2 also every ``verbose_interval``-th
         iteration's lower bound and time.
@@ -326,7 +327,17 @@ class GaussianMixture(
 
     # -- shared by the in-memory, source and online paths ------------------------------
     def _warm(self) -> bool:
-        return bool(self.warm_start) and hasattr(self, "mixture_")
+        warm = bool(self.warm_start) and hasattr(self, "mixture_")
+        if warm:
+            check_continues(
+                "GaussianMixture",
+                self.mixture_,
+                self.n_components,
+                self.covariance_type,
+                "warm_start=True",
+                "Set warm_start=False to fit afresh",
+            )
+        return warm
 
     def _covariance(self) -> type[Covariance]:
         return covariance_class(self.covariance_type)

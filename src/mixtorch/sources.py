@@ -25,6 +25,7 @@ readers in :mod:`mixtorch._file_sources`; this module re-exports them and recogn
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,8 @@ def is_source(obj: Any) -> bool:
     Returns
     -------
     bool
-        True for a :class:`ChunkSource`, a path, a callable or a ``DataLoader``; False for
+        True for a :class:`ChunkSource`, a path, a callable, a ``DataLoader`` or a one-pass
+        iterator (which :func:`as_source` refuses, saying what to pass instead); False for
         arrays, tensors, lists and tuples (fitted in memory).
 
     See Also
@@ -91,7 +93,7 @@ def is_source(obj: Any) -> bool:
         return False
     if isinstance(obj, (ChunkSource, str, os.PathLike)) or callable(obj):
         return True
-    return _is_dataloader(obj)
+    return _is_dataloader(obj) or isinstance(obj, Iterator)  # as_source refuses iterators
 
 
 def _is_dataloader(obj: Any) -> bool:
@@ -165,6 +167,13 @@ def as_source(obj: Any, chunk_size: int | None = None) -> ChunkSource:
         raise ValueError(f"{path} is neither a directory nor a {SUFFIXES} file.")
     if callable(obj):
         return from_callable(obj)
+    if isinstance(obj, Iterator):
+        raise TypeError(
+            f"Got a one-pass iterator ({type(obj).__name__}), but a fit reads its data several "
+            "times and an iterator is exhausted after the first pass. Pass a callable that "
+            "returns a fresh iterator of chunks on each call (e.g. the generator function "
+            "itself, or lambda: iter(chunks)), or the data as an array."
+        )
     raise TypeError(
         "Expected an array, a tensor, a ChunkSource, a DataLoader, a path or a callable "
         f"returning chunks; got {type(obj).__name__}."

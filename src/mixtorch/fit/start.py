@@ -22,7 +22,7 @@ from ..covariance import Covariance
 from ..mixture import Mixture
 from .init import initial_mixture
 
-__all__ = ["StartSpec", "check_given_start", "start_mixture"]
+__all__ = ["StartSpec", "check_continues", "check_given_start", "start_mixture"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,25 @@ def start_mixture(X: Tensor, spec: StartSpec, generator: torch.Generator, rows: 
         X, spec.n_components, spec.covariance, spec.method, spec.reg_covar, generator, rows
     )
     return spec.override(start)
+
+
+def check_continues(
+    owner: str, fitted: Mixture, n_components: int, covariance_type: str, how: str, fresh: str
+) -> None:
+    """Refuse to continue the fitted mixture ``fitted`` when ``n_components`` or
+    ``covariance_type`` were changed since (``set_params``): the previous fit would
+    otherwise be continued silently with its own shape. ``how`` names what continues
+    (``"warm_start=True"``, ``"partial_fit"``), ``fresh`` how to start afresh."""
+    for name, was, now in (
+        ("n_components", fitted.n_components, n_components),
+        ("covariance_type", fitted.covariance_type, covariance_type),
+    ):
+        if was != now:
+            raise ValueError(
+                f"{owner} was fitted with {name}={was!r}, but {name} is now {now!r}: "
+                f"{how} continues the previous fit, whose {name} cannot change. "
+                f"{fresh}, or set {name} back to {was!r}."
+            )
 
 
 def check_given_start(
