@@ -43,8 +43,6 @@ def real_points(estimator: Any, x: Any, name: str) -> Any:
     checked against the fitted ones (as ``score_samples`` does, so swapped columns are
     refused, not used)."""
     refuse_sources(x, type(estimator).__name__, "evaluates", parameter=name)
-    if x is None:  # NumPy would read it as one NaN
-        raise TypeError(f"{name} must be an array of numbers, got None.")
     if hasattr(x, "columns") and getattr(x, "ndim", 0) == 2:
         validate_data(estimator, x, reset=False, skip_check_array=True)  # names only
     return real_values(x, name)

@@ -40,8 +40,6 @@ class ScipyKDEMixin(ScipyKDEIntegrals):
     def _columns(self, points: Any) -> np.ndarray:
         """SciPy's point layout: (d, m), or (m,) when d == 1, or (d,) for one point."""
         refuse_sources(points, type(self).__name__, "evaluates", parameter="points")
-        if points is None:  # NumPy would read it as one NaN
-            raise TypeError("points must be an array of numbers, got None.")
         values = real_values(points, "points")  # columns are points: no feature names
         if isinstance(values, torch.Tensor):
             values = values.detach().cpu().to(torch.float64).numpy()

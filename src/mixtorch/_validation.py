@@ -411,8 +411,11 @@ def real_values(values: Any, name: str) -> Any:
     Complex values are a ``ValueError`` (NumPy would drop their imaginary parts, with
     only a warning); anything that is not numbers raises what NumPy's conversion raised,
     as scikit-learn's validation does (a ``ValueError`` for strings, a ``TypeError`` for
-    other objects), both naming ``name``.
+    other objects), both naming ``name``. ``None`` is a ``TypeError`` (NumPy would read
+    it as one NaN).
     """
+    if values is None:
+        raise TypeError(f"{name} must be an array of numbers, got None.")
     if isinstance(values, torch.Tensor):
         if values.is_complex():
             raise ValueError(f"{name} must be real numbers, got a complex tensor.")

@@ -269,12 +269,7 @@ default='dirichlet_process'
         warm = bool(self.warm_start) and hasattr(self, "_posterior")
         if warm:
             check_continues(
-                "BayesianGaussianMixture",
-                self.mixture_,
-                self.n_components,
-                self.covariance_type,
-                "warm_start=True",
-                "Set warm_start=False to fit afresh",
+                "BayesianGaussianMixture", self.mixture_, self.n_components, self.covariance_type
             )
         tensor, kind = self._shard(X, warm)
         rows = chunk_rows(self.n_components, tensor.shape[1], self.chunk_size, self._covariance())

@@ -330,12 +330,7 @@ class GaussianMixture(
         warm = bool(self.warm_start) and hasattr(self, "mixture_")
         if warm:
             check_continues(
-                "GaussianMixture",
-                self.mixture_,
-                self.n_components,
-                self.covariance_type,
-                "warm_start=True",
-                "Set warm_start=False to fit afresh",
+                "GaussianMixture", self.mixture_, self.n_components, self.covariance_type
             )
         return warm
 

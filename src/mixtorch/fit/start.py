@@ -77,7 +77,12 @@ def start_mixture(X: Tensor, spec: StartSpec, generator: torch.Generator, rows: 
 
 
 def check_continues(
-    owner: str, fitted: Mixture, n_components: int, covariance_type: str, how: str, fresh: str
+    owner: str,
+    fitted: Mixture,
+    n_components: int,
+    covariance_type: str,
+    how: str = "warm_start=True",
+    fresh: str = "Set warm_start=False to fit afresh",
 ) -> None:
     """Refuse to continue the fitted mixture ``fitted`` when ``n_components`` or
     ``covariance_type`` were changed since (``set_params``): the previous fit would
