@@ -11,11 +11,13 @@ order, so a test that switches to one keeps exactly the data it had.
 - :func:`make_correlated_gaussian`: one correlated Gaussian (random mixing matrix).
 - :func:`make_modes_1d`: a 1-D sample from given (centre, scale, count) modes, shape (n, 1).
 
-Fixtures: ``blobs``, ``well_separated``, ``overlapping`` and ``one_dimensional``.
+Fixtures: ``blobs``, ``well_separated``, ``overlapping`` and ``one_dimensional``; every
+test closes the matplotlib figures it left open.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -164,3 +166,12 @@ def overlapping() -> np.ndarray:
 def one_dimensional() -> np.ndarray:
     """500 rows, shape (500, 1): two modes, N(-2, 0.5^2) x 300 and N(3, 1) x 200."""
     return make_modes_1d([(-2.0, 0.5, 300), (3.0, 1.0, 200)], seed=0)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Close the figures a test left open (only where pyplot was imported at all)."""
+    yield
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is not None:
+        pyplot.close("all")

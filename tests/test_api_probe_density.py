@@ -102,6 +102,21 @@ def test_complex_bandwidth_matrix_is_refused(bandwidth):
         GaussianKDE(bandwidth).fit(_data())
 
 
+@pytest.mark.parametrize(
+    ("bandwidth", "error"),
+    [
+        ([[1.0, 0.0], [0.0]], ValueError),
+        ([[1.0, 0.0], [0.0, "x"]], ValueError),
+        ({"a": 1}, TypeError),
+    ],
+)
+def test_bandwidth_that_is_not_numbers_names_what_to_give(bandwidth, error):
+    # scikit-learn's types: a ValueError for values that are not numbers, a TypeError
+    # for objects; the message says which forms a bandwidth takes
+    with pytest.raises(error, match=r"bandwidth must be an array of numbers.*a \(2, 2\) matrix"):
+        GaussianKDE(bandwidth).fit(_data())
+
+
 # -- integrals -----------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("low", "error", "words"),

@@ -26,12 +26,6 @@ from mixtorch.plotting import (  # noqa: E402
 from mixtorch.sources import as_source, from_tensor, is_source  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
-
-
 def _data(n: int = 80, d: int = 2, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return np.concatenate([rng.normal(-3, 1, (n // 2, d)), rng.normal(3, 1, (n - n // 2, d))])

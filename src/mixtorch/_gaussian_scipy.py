@@ -24,9 +24,16 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._data import refuse_sources
 from ._gaussian_scipy_information import ScipyGaussianInformation
-from ._validation import OutputKind, as_output, check_random_generator, integer, real_values
+from ._validation import (
+    OutputKind,
+    as_output,
+    check_random_generator,
+    check_scipy_rng,
+    integer,
+    real_values,
+)
 
-__all__ = ["ScipyGaussianMixin", "check_scipy_rng"]
+__all__ = ["ScipyGaussianMixin"]
 
 
 def _squeeze(values: Any) -> Any:
@@ -46,29 +53,6 @@ def real_points(estimator: Any, x: Any, name: str) -> Any:
     if hasattr(x, "columns") and getattr(x, "ndim", 0) == 2:
         validate_data(estimator, x, reset=False, skip_check_array=True)  # names only
     return real_values(x, name)
-
-
-def check_scipy_rng(rng: Any) -> Any:
-    """``rng`` for SciPy's quasi-Monte Carlo integration, unchanged: None, a
-    non-negative int or what :func:`numpy.random.default_rng` takes (a numpy
-    Generator, ...); anything else is a ``TypeError``/``ValueError`` naming ``rng``, also
-    where the computation is exact and would not use it."""
-    if rng is None or isinstance(rng, (np.random.Generator, np.random.RandomState)):
-        return rng
-    if isinstance(rng, torch.Generator):
-        raise TypeError(
-            "rng seeds SciPy's integration, which takes an int seed or a numpy Generator, "
-            "not a torch.Generator: pass e.g. rng=0 or rng=np.random.default_rng(0)."
-        )
-    if isinstance(rng, (bool, np.bool_)):
-        raise TypeError(f"rng must be None, an int seed or a numpy Generator, got {rng!r}.")
-    try:
-        np.random.default_rng(rng)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"rng must be None, an int seed >= 0 or a numpy Generator, got {rng!r}."
-        ) from None
-    return rng
 
 
 def _float64_numpy(values: Any, name: str) -> np.ndarray:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._validation import check_finite
+from ._validation import check_finite, real_values
 from .fit import bandwidth as bw
 
 __all__ = ["callable_factor", "data_covariance_or_none", "explicit_bandwidth", "squared"]
@@ -138,20 +138,14 @@ def explicit_bandwidth(value: Any, n_features: int, data: torch.Tensor) -> tuple
             raise ValueError(f"bandwidth must be positive and finite, got {value!r}.")
         eye = torch.eye(n_features, dtype=data.dtype, device=data.device)
         return eye * squared(h, "bandwidth", data.dtype), h
-    if isinstance(value, torch.Tensor):
-        if value.is_complex():
-            raise ValueError("bandwidth must be real numbers, got a complex tensor.")
-        given = value.detach().to(device=data.device)
-    else:
-        try:
-            array = np.asarray(value)
-            complex_values = array.dtype.kind == "c"
-            array = array.real.astype(np.float64)
-        except (TypeError, ValueError) as error:
-            raise TypeError(f"bandwidth must be a string, float or matrix: {error}") from None
-        if complex_values:
-            raise ValueError("bandwidth must be real numbers, got complex values.")
-        given = torch.as_tensor(array, device=data.device)
+    try:
+        given = real_values(value, "bandwidth")
+    except (TypeError, ValueError) as error:
+        raise type(error)(
+            f"{str(error).rstrip('.')}; give a rule name ('scott', 'silverman', 'loo'), "
+            f"a float or a ({n_features}, {n_features}) matrix."
+        ) from None
+    given = torch.as_tensor(given).detach().to(device=data.device)
     matrix = given.to(data.dtype)
     if matrix.ndim == 0:
         return explicit_bandwidth(float(given), n_features, data)

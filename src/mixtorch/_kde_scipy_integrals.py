@@ -15,9 +15,8 @@ from scipy import stats
 from scipy.special import logsumexp
 from sklearn.utils.validation import check_is_fitted
 
-from ._gaussian_scipy import check_scipy_rng
 from ._kde_scipy_attributes import ScipyKDEAttributes
-from ._validation import integer, real_values
+from ._validation import check_scipy_rng, integer, real_values
 from .fit.kernel_sum import build_groups, log_kernel_sum
 
 __all__ = ["ScipyKDEIntegrals"]

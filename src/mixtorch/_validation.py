@@ -30,6 +30,7 @@ __all__ = [
     "check_finite",
     "check_random_generator",
     "check_sample_weight",
+    "check_scipy_rng",
     "nan_message",
     "normalised_sample_weight",
     "refuse_meta",
@@ -501,3 +502,26 @@ def check_random_generator(random_state: Any, device: Any = "cpu") -> torch.Gene
         f"random_state must be None, an int, a numpy RandomState/Generator or a "
         f"torch.Generator, got {random_state!r}."
     )
+
+
+def check_scipy_rng(rng: Any) -> Any:
+    """``rng`` for SciPy's quasi-Monte Carlo integration, unchanged: None, a
+    non-negative int or what :func:`numpy.random.default_rng` takes (a numpy
+    Generator, ...); anything else is a ``TypeError``/``ValueError`` naming ``rng``, also
+    where the computation is exact and would not use it."""
+    if rng is None or isinstance(rng, (np.random.Generator, np.random.RandomState)):
+        return rng
+    if isinstance(rng, torch.Generator):
+        raise TypeError(
+            "rng seeds SciPy's integration, which takes an int seed or a numpy Generator, "
+            "not a torch.Generator: pass e.g. rng=0 or rng=np.random.default_rng(0)."
+        )
+    if isinstance(rng, (bool, np.bool_)):
+        raise TypeError(f"rng must be None, an int seed or a numpy Generator, got {rng!r}.")
+    try:
+        np.random.default_rng(rng)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"rng must be None, an int seed >= 0 or a numpy Generator, got {rng!r}."
+        ) from None
+    return rng
