@@ -234,7 +234,7 @@ def checked_chunk(chunk: Any, where: str, allow_nan: bool = False) -> Tensor:
             raise TypeError(f"{where} is not array-like: {error}") from error
         if array.dtype.kind not in "fiu":
             raise ValueError(f"{where} must be numeric, got dtype {array.dtype}.")
-        tensor = torch.from_numpy(np.ascontiguousarray(array))
+        tensor = torch.from_numpy(np.ascontiguousarray(native_order(array)))
     if tensor.is_complex() or tensor.dtype == torch.bool:
         raise ValueError(f"{where} must be real numeric, got dtype {tensor.dtype}.")
     if tensor.ndim != 2:
@@ -253,6 +253,12 @@ def checked_chunk(chunk: Any, where: str, allow_nan: bool = False) -> Tensor:
             "missing entries, other estimators need them filled or removed."
         )
     return tensor
+
+
+def native_order(array: np.ndarray) -> np.ndarray:
+    """``array`` in the machine's byte order (a big-endian ``.npy`` file, ``>f8``, is read
+    as such; torch takes native byte order only)."""
+    return array if array.dtype.isnative else array.astype(array.dtype.newbyteorder("="))
 
 
 def _is_feature_batch(chunk: Any) -> bool:
@@ -347,7 +353,7 @@ def from_tensor(X: Any, chunk_size: int = DEFAULT_SOURCE_CHUNK_ROWS) -> ChunkSou
         array = np.asarray(X)
         if array.dtype.kind not in "iuf":  # float32 stays float32; objects of numbers, bools
             array = real_values(array, "X")  # convert; complex, strings raise naming X
-        data = torch.as_tensor(array)
+        data = torch.as_tensor(native_order(array))
     if data.ndim != 2:
         raise ValueError(f"X must be 2-D, got shape {tuple(data.shape)}.")
     rows = positive_int(chunk_size, "chunk_size")

@@ -204,6 +204,13 @@ def _decode_dtype(payload: Any, tensors: dict[str, torch.Tensor]) -> torch.dtype
     return DTYPES[payload]
 
 
+def _decode_device(payload: Any) -> torch.device:
+    try:
+        return torch.device(str(payload))
+    except RuntimeError as error:  # torch's error for a name it does not know
+        raise ValueError(f"unknown device {payload!r}: {error}") from error
+
+
 def _decode_mixture(payload: dict[str, Any], tensors: dict[str, torch.Tensor]) -> Mixture:
     means = tensors[payload["means"]]
     _check_finite(means, "means")
@@ -239,7 +246,36 @@ def _decode_dataclass(payload: list[Any], tensors: dict[str, torch.Tensor]) -> A
     instance = cls(**init)
     for field, value in values.items():  # fields computed in __post_init__
         object.__setattr__(instance, field, value)
+    if isinstance(instance, (VariationalPrior, VariationalPosterior)):
+        _check_variational(instance)
     return instance
+
+
+def _check_variational(value: VariationalPrior | VariationalPosterior) -> None:
+    """The constraints a fit guarantees: finite values, positive concentrations and mean
+    precisions, more than ``n_features - 1`` degrees of freedom (a Wishart's)."""
+    if isinstance(value, VariationalPrior):
+        centre, spread = value.mean, value.covariance
+        concentrations: Any = [value.weight_concentration]
+    else:
+        centre, spread = value.means, value.covariance.covariances
+        concentrations = list(value.weight_concentration)
+    for what, number in (("mean", centre), ("covariance", spread)):
+        _check_finite(torch.as_tensor(number), f"{type(value).__name__} {what}s")
+    n_features = int(torch.as_tensor(centre).shape[-1])
+    checks = (
+        ("weight concentrations", concentrations, 0.0),
+        ("mean precisions", [value.mean_precision], 0.0),
+        ("degrees of freedom", [value.degrees_of_freedom], n_features - 1.0),
+    )
+    for what, parts, least in checks:
+        numbers = torch.cat(
+            [torch.as_tensor(part, dtype=torch.float64).reshape(-1) for part in parts]
+        )
+        if not bool(torch.isfinite(numbers).all()) or not bool((numbers > least).all()):
+            raise ValueError(
+                f"the {type(value).__name__}'s {what} must be finite and greater than {least:g}"
+            )
 
 
 _DECODERS: dict[str, Any] = {
@@ -247,7 +283,7 @@ _DECODERS: dict[str, Any] = {
     _ARRAY: lambda payload, tensors: tensors[payload].numpy(),
     _MIXTURE: _decode_mixture,
     _DTYPE: _decode_dtype,
-    _DEVICE: lambda payload, tensors: torch.device(str(payload)),
+    _DEVICE: lambda payload, tensors: _decode_device(payload),
     _FLOAT: lambda payload, tensors: float(str(payload)),
     _STRINGS: lambda payload, tensors: np.asarray([str(item) for item in payload], dtype=object),
     _TUPLE: lambda payload, tensors: tuple(decode(item, tensors) for item in payload),

@@ -277,10 +277,28 @@ def file_suffix(file: Path) -> str:
 
 
 def _parquet_chunks(file: Path, rows: int, missing: bool) -> Iterator[np.ndarray]:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    with pq.ParquetFile(file) as handle:
-        for batch in handle.iter_batches(batch_size=rows):
+    try:
+        handle = pq.ParquetFile(file)
+    except (pa.ArrowException, OSError) as error:  # not Parquet, truncated, unreadable
+        raise ValueError(
+            f"{file} cannot be read as a Parquet file ({error}); it is damaged or not "
+            "Parquet: write it again, or give it the ending of its format."
+        ) from error
+    with handle:
+        batches = handle.iter_batches(batch_size=rows)
+        while True:
+            try:
+                batch = next(batches, None)
+            except (pa.ArrowException, OSError) as error:  # a damaged row group
+                raise ValueError(
+                    f"{file} cannot be read to its end as a Parquet file ({error}); it is "
+                    "damaged: write it again."
+                ) from error
+            if batch is None:
+                return
             yield _table_to_array(batch, file, missing)
 
 

@@ -16,10 +16,13 @@ Three formats:
 
 from __future__ import annotations
 
+import inspect
+import math
 from collections.abc import Callable
 from typing import Any
 
 import torch
+from sklearn.utils._param_validation import validate_parameter_constraints
 
 from ._codec import Writer, decode, decode_kind, encode, encode_kind
 from .fit.em import EMTrace
@@ -70,13 +73,11 @@ def _mixture_rebuild(
         mixture = mixture.to(device=device)
     kind = decode_kind(state["kind"], device)
     if isinstance(model, GaussianMixture):
-        trace = EMTrace(
-            lower_bounds=list(state.get("lower_bounds_", [])),
-            n_iter=int(state.get("n_iter_", 0)),
-            converged=bool(state.get("converged_", False)),
-        )
+        trace = _em_trace(state, tensors)
         model.set_fitted(mixture, trace, output=kind)
-        model.lower_bound_ = decode(state.get("lower_bound_", trace.lower_bound), tensors)
+        model.lower_bound_ = _bound(
+            decode(state.get("lower_bound_", trace.lower_bound), tensors), "lower_bound_"
+        )
     else:
         model.set_fitted(mixture, output=kind)
     if "stepwise_state_" in state:
@@ -85,6 +86,32 @@ def _mixture_rebuild(
         model.stepwise_state_ = StepwiseState.from_tensors(stepwise, saved["meta"], device)
     if "feature_names_in_" in state:
         model.feature_names_in_ = decode(state["feature_names_in_"], tensors)
+
+
+def _em_trace(state: dict[str, Any], tensors: dict[str, torch.Tensor]) -> EMTrace:
+    """The fit record of a mixture file, each value of the type a fit gives it (a file
+    edited by hand could say ``converged_: "no"``, which ``bool()`` reads as True)."""
+    n_iter = state.get("n_iter_", 0)
+    if isinstance(n_iter, bool) or not isinstance(n_iter, int) or n_iter < 0:
+        raise ValueError(f"n_iter_ must be a non-negative integer, got {n_iter!r}")
+    converged = state.get("converged_", False)
+    if not isinstance(converged, bool):
+        raise ValueError(f"converged_ must be true or false, got {converged!r}")
+    bounds = decode(state.get("lower_bounds_", []), tensors)  # -inf is stored as a tag
+    if not isinstance(bounds, list):
+        raise ValueError(f"lower_bounds_ must be a list of numbers, got {bounds!r}")
+    return EMTrace(
+        lower_bounds=[_bound(value, "lower_bounds_") for value in bounds],
+        n_iter=n_iter,
+        converged=converged,
+    )
+
+
+def _bound(value: Any, name: str) -> float:
+    """``value`` as a lower bound: a real number, possibly infinite, never NaN."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        raise ValueError(f"{name} must hold real numbers (not NaN), got {value!r}")
+    return float(value)
 
 
 def _generic_state(
@@ -113,7 +140,13 @@ def _generic_rebuild(
 ) -> None:
     if device is not None:
         tensors = {key: value.to(device) for key, value in tensors.items()}
-    for name, value in decode(state["attributes"], tensors).items():
+    attributes = decode(state["attributes"], tensors)
+    if not isinstance(attributes, dict):
+        raise ValueError(
+            f"the fitted attributes must be a mapping, got {type(attributes).__name__}"
+        )
+    for name, value in attributes.items():
+        _check_attribute_name(model, name)
         if device is not None and isinstance(value, Mixture):
             value = value.to(device=device)
         setattr(model, name, value)
@@ -122,6 +155,26 @@ def _generic_rebuild(
     hook = getattr(model, "_after_load", None)
     if callable(hook):
         hook()
+
+
+def _check_attribute_name(model: Any, name: str) -> None:
+    """Refuse what :func:`_generic_state` never writes: hyper-parameters (they would skip
+    their validation), dunder names, and names of the class's methods and properties (a
+    file could otherwise replace ``_after_load`` and with it the class's own checks)."""
+    cls = type(model)
+    static = inspect.getattr_static(cls, name, None)
+    if (
+        name in model.get_params(deep=False)
+        or name in ("_fit_kind", "_after_load")
+        or name.startswith("__")
+        or not (name.endswith("_") or name.startswith("_"))
+        or callable(static)
+        or hasattr(type(static), "__set__")  # a property or another data descriptor
+    ):
+        raise ValueError(
+            f"{name!r} is not a fitted attribute of {cls.__name__} (fitted attributes end "
+            "or start with '_' and are not parameters, methods or properties)"
+        )
 
 
 def _wrapper_state(model: Any, writer: Writer) -> dict[str, Any]:
@@ -144,10 +197,37 @@ def _wrapper_rebuild(
         key.removeprefix(_INNER): value for key, value in tensors.items() if key.startswith(_INNER)
     }
     tree = state["mixture_model_"]
-    inner = GaussianMixture(**decode(tree["params"], inner_tensors))
+    params = decode(tree["params"], inner_tensors)
+    inner = GaussianMixture(**params)
+    _check_inner_params(model, params)
     _mixture_rebuild(inner, tree["state"], inner_tensors, device)
     _generic_rebuild(model, state, tensors, device)
     model.mixture_model_ = inner
+
+
+def _check_inner_params(model: Any, params: dict[str, Any]) -> None:
+    """The joint mixture's hyper-parameters: those the wrapper passes on (n_components,
+    covariance_type, ...) equal the wrapper's, the others within their constraints."""
+    outer = model.get_params(deep=False)
+    for name, value in params.items():
+        if name in outer and not _same(value, outer[name]):
+            raise ValueError(
+                f"the joint mixture has {name}={value!r} but the {type(model).__name__} "
+                f"has {name}={outer[name]!r}"
+            )
+    own = {name: value for name, value in params.items() if name not in outer}
+    validate_parameter_constraints(
+        GaussianMixture._parameter_constraints, own, caller_name="GaussianMixture"
+    )
+
+
+def _same(first: Any, second: Any) -> bool:
+    if first is second:
+        return True
+    try:
+        return bool(first == second)
+    except (TypeError, ValueError, RuntimeError):  # arrays compare element-wise
+        return False
 
 
 def generic_format() -> tuple[StateFn, RebuildFn]:

@@ -10,9 +10,10 @@ never imports a module it names: the class is looked up in an explicit registry
 :func:`register_estimator`), dtypes and value
 types in allow-lists. Every loaded model is validated as ``from_parameters`` validates
 (finite non-negative weights summing to one, finite means, positive-definite
-covariances, shapes that agree with each other and with the hyper-parameters), and the
-tensor bytes must match the stored digest; any failure is a ``ValueError`` naming the
-file.
+covariances, shapes that agree with each other and with the hyper-parameters, fitted
+attributes of the types a fit gives and, where an estimator keeps copies of its
+parameters beside ``mixture_``, copies equal to them), and the tensor bytes must match the
+stored digest; any failure is a ``ValueError`` naming the file.
 
 Estimators holding a ``mixture_`` (:class:`~mixtorch.GaussianMixture`,
 :class:`~mixtorch.Gaussian`) are saved as their mixture parameters and rebuilt through
@@ -27,17 +28,22 @@ it has one. The formats live in :mod:`mixtorch._formats`.
 
 from __future__ import annotations
 
+import copy
+import math
 import numbers
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import validate_parameter_constraints
 from sklearn.utils.validation import check_is_fitted
 
 from ._codec import Writer, class_name, decode, encode, is_mixtorch_module
+from ._estimator import MixtureEstimator
 from ._formats import FORMATS, REGISTERED, RebuildFn, StateFn, generic_format
 from ._model_file import (
     FORMAT_NAME,
@@ -48,7 +54,9 @@ from ._model_file import (
 )
 from ._validation import check_device
 from ._version import __version__
+from ._warnings import user_stacklevel
 from .bayesian_mixture import BayesianGaussianMixture
+from .fit.variational import VariationalPosterior
 from .gaussian import Gaussian
 from .gaussian_mixture import GaussianMixture
 from .impute import GaussianMixtureImputer
@@ -155,12 +163,20 @@ def save(model: Any, path: str | os.PathLike[str]) -> Path:
     Raises
     ------
     OSError
-        If ``path`` cannot be written (missing folder, a folder, no permission, ...);
-        the message names the path.
+        If ``path`` cannot be written (missing folder, a folder, a name ending with a
+        separator, an empty path, no permission, ...); the message names the path.
     TypeError
-        If ``model`` is not an estimator, or ``path`` is not a str or path-like.
+        If ``model`` is not an estimator, or ``path`` is not a str or path-like (a bytes
+        path: decode it with ``os.fsdecode``).
     sklearn.exceptions.NotFittedError
         If ``model`` is not fitted (a ``ValueError``).
+
+    Warns
+    -----
+    UserWarning
+        If the name ends like another format (``.pkl``, ``.joblib``, ``.pt``, ``.npy``,
+        ``.json``, ...): the file is a safetensors model file all the same, never a
+        pickle, and only :func:`load` reads it.
 
     See Also
     --------
@@ -212,6 +228,7 @@ def save(model: Any, path: str | os.PathLike[str]) -> Path:
         "dropped_params": writer.dropped,
     }
     path = _as_path(path)
+    _warn_misleading_suffix(path)
     write_model_file(writer.tensors, document, path)
     return path
 
@@ -246,8 +263,9 @@ def load(path: str | os.PathLike[str], *, device: Any = None) -> Any:
         stored SHA-256), a pickle, not a mixtorch model, names a class outside the
         registry, holds invalid parameters (NaN or negative weights, weights not summing
         to one, covariances that are not positive definite, inconsistent shapes,
-        hyper-parameters outside their constraints), or was written by a newer format
-        version. The message names the file.
+        hyper-parameters outside their constraints, fitted attributes that contradict the
+        mixture or are of the wrong type), or was written by a newer format version. The
+        message names the file.
 
     See Also
     --------
@@ -311,10 +329,49 @@ class _DirectoryNotModelFile(IsADirectoryError, FileNotFoundError):
 
 
 def _as_path(path: Any) -> Path:
-    """``path`` as a Path; TypeError naming the parameter for anything but str/PathLike."""
+    """``path`` as a Path; TypeError naming the parameter for anything but str/PathLike,
+    FileNotFoundError for an empty path (``Path("")`` would be the current folder) and
+    IsADirectoryError for a name ending with a separator (``Path`` would drop it)."""
+    if isinstance(path, bytes):
+        raise TypeError(
+            "path must be a str or os.PathLike, got bytes; decode it first, e.g. os.fsdecode(path)."
+        )
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}.")
-    return Path(path)
+    text = os.fspath(path)
+    if not isinstance(text, str):  # a PathLike whose __fspath__ gives bytes
+        raise TypeError(
+            "path must be a str or os.PathLike of str, got a path of bytes; decode it "
+            "first, e.g. os.fsdecode(path)."
+        )
+    if not text:
+        raise FileNotFoundError("path is empty; give the name of a model file.")
+    separators = (os.sep, os.altsep) if os.altsep else (os.sep,)
+    if text.endswith(separators) and not Path(text).is_file():
+        raise _DirectoryNotModelFile(
+            f"{text} names a folder (it ends with {text[-1]!r}), not a model file; give a "
+            f"file name, e.g. {os.path.join(text, 'model.mixtorch')}."
+        )
+    return Path(text)
+
+
+#: Endings that promise another format (a pickle, NumPy, JSON): whoever opens such a
+#: file with that format's reader would fail or, for a pickle, be told to unpickle.
+_MISLEADING_SUFFIXES = frozenset(
+    {".pkl", ".pickle", ".joblib", ".dill", ".pt", ".pth", ".ckpt", ".npy", ".npz", ".json"}
+)
+
+
+def _warn_misleading_suffix(path: Path) -> None:
+    suffix = path.suffix.lower()
+    if suffix in _MISLEADING_SUFFIXES:
+        warnings.warn(
+            f"{path}: mixtorch.save writes a safetensors model file whatever the name, "
+            f"not a {suffix} file (and never a pickle); only mixtorch.load reads it back. "
+            f"Name it {path.with_suffix('.mixtorch').name} to say what it is.",
+            UserWarning,
+            stacklevel=user_stacklevel(),
+        )
 
 
 def _check_consistent(model: Any) -> None:
@@ -341,13 +398,22 @@ def _check_consistent(model: Any) -> None:
     if not isinstance(mixture, Mixture):
         raise TypeError(f"mixture_ is a {type(mixture).__name__}, not a Mixture")
     n_features = getattr(model, "n_features_in_", mixture.n_features)
+    if isinstance(n_features, bool) or not isinstance(n_features, numbers.Integral):
+        raise ValueError(f"n_features_in_ must be an integer, got {n_features!r}")
     if int(n_features) != mixture.n_features:
         raise ValueError(
             f"n_features_in_ is {n_features} but the parameters have {mixture.n_features} features"
         )
     names = getattr(model, "feature_names_in_", None)
-    if names is not None and len(names) != mixture.n_features:
-        raise ValueError(f"{len(names)} feature names for {mixture.n_features} features")
+    if names is not None:
+        if not isinstance(names, np.ndarray) or names.ndim != 1:
+            raise ValueError(f"feature_names_in_ must be a 1-D array, got {type(names).__name__}")
+        if not all(isinstance(name, str) for name in names.tolist()):
+            raise ValueError("feature_names_in_ must hold strings (column names)")
+        if len(names) != mixture.n_features:
+            raise ValueError(f"{len(names)} feature names for {mixture.n_features} features")
+    _check_copies(model, mixture)
+    _check_derived(model)
     _check_scores_finite(model, mixture)
     if isinstance(model, (GaussianMixture, Gaussian)):
         expected = getattr(model, "n_components", 1)
@@ -361,6 +427,131 @@ def _check_consistent(model: Any) -> None:
                 f"covariance_type is {model.covariance_type!r} but the parameters are "
                 f"{mixture.covariance_type!r}"
             )
+
+
+#: Fitted attributes that some estimators keep beside ``mixture_`` as copies of its
+#: parameters (a BayesianGaussianMixture's ``weights_``, a GaussianKDE's ``_data`` and
+#: ``bandwidth_``): a file must not hand back copies that differ from what it scores with.
+_COPIES: dict[str, Any] = {
+    "weights_": lambda mixture: mixture.weights,
+    "_weights": lambda mixture: mixture.weights,
+    "means_": lambda mixture: mixture.means,
+    "_data": lambda mixture: mixture.means,
+    "covariances_": lambda mixture: mixture.covariance.covariances,
+    "bandwidth_": lambda mixture: mixture.covariance.covariances,
+    "_bandwidth_matrix": lambda mixture: mixture.covariance.covariances,
+}
+
+
+def _check_copies(model: Any, mixture: Mixture) -> None:
+    """Stored copies of the mixture's parameters (and a variational posterior's point
+    estimates) agree with the mixture; a KDE's counts and exact density agree with its
+    kernels."""
+    stored = vars(model)
+    expected = {name: of(mixture) for name, of in _COPIES.items() if name in stored}
+    given = {name: stored[name] for name in expected}
+    posterior = stored.get("_posterior")
+    if isinstance(posterior, VariationalPosterior):  # the mixture is its point estimate
+        point = posterior.mixture()
+        for name, of in (
+            ("weights", "weights_"),
+            ("means", "means_"),
+            ("covariances", "covariances_"),
+        ):
+            expected[f"posterior {name}"] = _COPIES[of](mixture)
+            given[f"posterior {name}"] = _COPIES[of](point)
+    for name, reference in expected.items():
+        if not _close(given[name], reference):
+            raise ValueError(
+                f"the stored {name} does not match the mixture the model scores with "
+                "(an edited file)"
+            )
+    if isinstance(model, GaussianKDE):
+        count = stored.get("n_samples_fit_")
+        if count != mixture.n_components or isinstance(count, bool):
+            raise ValueError(
+                f"n_samples_fit_ is {count!r} but the model holds {mixture.n_components} points"
+            )
+        factor = stored.get("factor_")
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)):
+            raise ValueError(f"factor_ must be a positive number, got {factor!r}")
+        if not (math.isfinite(factor) and factor > 0):
+            raise ValueError(f"factor_ must be a positive number, got {factor!r}")
+        if model.algorithm != "fft":  # the exact density is the mixture's
+            probe = mixture.means[int(torch.argmax(mixture.weights))][None]
+            density = torch.as_tensor(model.score_samples(probe), device=probe.device)
+            if not _close(density, mixture.log_prob(probe), tolerance=1e-3):
+                raise ValueError(
+                    "the stored kernel sums do not give the density of the stored data and "
+                    "bandwidth (an edited file)"
+                )
+
+
+def _check_derived(model: Any) -> None:
+    """For an estimator restored attribute by attribute that follows the fitted-state
+    protocol (``_fit_record``/``_set_fitted``, e.g. BayesianGaussianMixture): every
+    attribute ``_set_fitted`` derives from the record (``weights_``,
+    ``degrees_of_freedom_``, ...) is what the file holds."""
+    derive = getattr(type(model), "_set_fitted", None)
+    if type(model) in FORMATS or derive is None or derive is MixtureEstimator._set_fitted:
+        return
+    twin = copy.copy(model)  # a shallow copy: _set_fitted sets attributes of the twin
+    twin._set_fitted(model.mixture_, model._fit_record(), model._fit_kind)
+    stored = vars(model)
+    for name, value in vars(twin).items():
+        if name not in stored or stored[name] is value:
+            continue
+        # Derived again, maybe on another device than the one that saved them: close
+        # enough for rounding, not for an edit that matters.
+        if not _agree(stored[name], value, tolerance=1e-3):
+            raise ValueError(
+                f"the stored {name} is not what the rest of the fitted state gives (an edited file)"
+            )
+
+
+def _agree(stored: Any, derived: Any, tolerance: float) -> bool:
+    """Whether two fitted values agree (numbers, tensors and arrays to ``tolerance``)."""
+    if isinstance(derived, Mixture):
+        return isinstance(stored, Mixture) and all(
+            _close(_COPIES[name](stored), _COPIES[name](derived), tolerance)
+            for name in ("weights_", "means_", "covariances_")
+        )
+    if isinstance(derived, np.ndarray) and derived.dtype.kind not in "fiub":
+        return isinstance(stored, np.ndarray) and np.array_equal(stored, derived)
+    if isinstance(derived, (torch.Tensor, np.ndarray)):
+        return _close(stored, torch.as_tensor(derived), tolerance)
+    if isinstance(derived, dict):
+        return (
+            isinstance(stored, dict)
+            and stored.keys() == derived.keys()
+            and all(_agree(stored[key], derived[key], tolerance) for key in derived)
+        )
+    if isinstance(derived, (list, tuple)):
+        return (
+            type(stored) is type(derived)
+            and len(stored) == len(derived)
+            and all(_agree(a, b, tolerance) for a, b in zip(stored, derived, strict=True))
+        )
+    if isinstance(derived, float) and isinstance(stored, (int, float)):
+        both_nan = math.isnan(stored) and math.isnan(derived)
+        return both_nan or stored == derived or math.isclose(stored, derived, rel_tol=tolerance)
+    return bool(type(stored) is type(derived) and stored == derived)
+
+
+def _close(value: Any, reference: torch.Tensor, tolerance: float = 1e-5) -> bool:
+    """Whether ``value`` (array or tensor) has ``reference``'s shape and values."""
+    if not isinstance(value, (np.ndarray, torch.Tensor)):
+        return False
+    try:
+        tensor = torch.as_tensor(value).to(device=reference.device, dtype=reference.dtype)
+    except (TypeError, ValueError, RuntimeError):
+        return False
+    if tensor.shape != reference.shape:
+        return False
+    if not reference.is_floating_point():
+        return bool(torch.equal(tensor, reference))
+    scale = tolerance * (1.0 + float(reference.abs().max())) if reference.numel() else 0.0
+    return bool(torch.allclose(tensor, reference, rtol=tolerance, atol=scale))
 
 
 def _check_scores_finite(model: Any, mixture: Mixture) -> None:
