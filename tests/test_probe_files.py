@@ -239,21 +239,6 @@ def test_a_name_promising_another_format_warns_and_is_still_safetensors(tmp_path
             mixtorch.save(model, tmp_path / name)
 
 
-@pytest.mark.skipif(
-    not hasattr(os, "geteuid") or os.geteuid() == 0,
-    reason="root writes into a folder whatever its permission bits",
-)
-def test_a_folder_without_write_permission_is_an_os_error_naming_the_path(tmp_path, X):
-    folder = tmp_path / "locked"
-    folder.mkdir()
-    folder.chmod(0o500)
-    try:
-        with pytest.raises(OSError, match="locked"):
-            mixtorch.save(GaussianMixture(2, random_state=0).fit(X), folder / "m.mixtorch")
-    finally:
-        folder.chmod(0o700)
-
-
 # -- data sources -------------------------------------------------------------------------
 def test_big_endian_data_are_read_like_native_data(tmp_path, X):
     # torch refused them ("byte order different from the native byte order"), naming
