@@ -53,7 +53,7 @@ class GaussianMixtureModule(nn.Module):
         structure = covariance_class(covariance_type)  # validates the name
         self.covariance_type = covariance_type
         self._structure = structure
-        self.reg_covar = check_reg_covar(reg_covar)
+        self.reg_covar = reg_covar  # checked by the property
         options: dict[str, Any] = {"dtype": dtype, "device": device}
         self.logits = nn.Parameter(torch.zeros(n_components, **options))
         means = torch.randn(n_components, n_features, generator=generator, **options)
@@ -65,6 +65,20 @@ class GaussianMixtureModule(nn.Module):
             self.log_scale = raw
 
     # -- sizes -----------------------------------------------------------------------
+    @property
+    def reg_covar(self) -> float:
+        """The constant added to every covariance diagonal (non-negative, finite)."""
+        return self._reg_covar
+
+    @reg_covar.setter
+    def reg_covar(self, value: float) -> None:
+        self._reg_covar = check_reg_covar(value)  # -1 or NaN would break every density
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if "reg_covar" in state:  # pickled when reg_covar was a plain attribute
+            state["_reg_covar"] = state.pop("reg_covar")
+        super().__setstate__(state)
+
     @property
     def n_components(self) -> int:
         return int(self.means.shape[0])
@@ -136,13 +150,33 @@ class GaussianMixtureModule(nn.Module):
             return self._structure.add_reg_covar(factor @ factor.mT, self.reg_covar)
         return self._structure.add_reg_covar(torch.exp(2.0 * self.log_scale), self.reg_covar)
 
+    def _linalg_dtype(self) -> torch.dtype:
+        """The dtype of the triangular solves and factorisations: float32 for float16 and
+        bfloat16 modules (torch has no such kernels in reduced precision)."""
+        return self.dtype if self.dtype in (torch.float32, torch.float64) else torch.float32
+
     def _scale_tril(self) -> tuple[Tensor, Tensor]:
-        """The factor of the regularised covariance and its log-diagonal."""
-        factor = self.cholesky_factor()
+        """The factor of the regularised covariance and its log-diagonal, in
+        :meth:`_linalg_dtype`.
+
+        With ``reg_covar > 0`` the factor of ``L L^T + reg_covar I`` is the R of a QR
+        factorisation of ``[L^T; sqrt(reg_covar) I]``, so ``L L^T`` is never formed: a
+        Cholesky factorisation of the sum fails in floating point when ``L`` holds
+        entries of very different sizes (after huge optimiser steps), although the sum
+        is positive definite for every ``L``.
+        """
+        raw = self.raw_cholesky.to(self._linalg_dtype())
+        factor = lower_from_raw(raw)
         if self.reg_covar == 0.0:
-            return factor, torch.diagonal(self.raw_cholesky, dim1=-2, dim2=-1)
-        factor = torch.linalg.cholesky(self.covariances())
-        return factor, torch.log(torch.diagonal(factor, dim1=-2, dim2=-1))
+            return factor, torch.diagonal(raw, dim1=-2, dim2=-1)
+        ridge = math.sqrt(self.reg_covar) * torch.eye(
+            self.n_features, dtype=raw.dtype, device=raw.device
+        )
+        stacked = torch.cat([factor.mT, ridge.expand_as(factor)], dim=-2)  # (..., 2D, D)
+        upper = torch.linalg.qr(stacked).R  # R^T R = L L^T + reg_covar I
+        diagonal = torch.diagonal(upper, dim1=-2, dim2=-1)
+        factor = upper.mT * torch.sign(diagonal).unsqueeze(-2)  # a positive diagonal
+        return factor, torch.log(diagonal.abs())
 
     def _log_variances(self) -> Tensor:
         """log of the (regularised) variances, (K, D) or (K,)."""
@@ -180,12 +214,14 @@ class GaussianMixtureModule(nn.Module):
 
     def _triangular_terms(self, rows: Tensor) -> tuple[Tensor, Tensor]:
         factor, log_diagonal = self._scale_tril()
-        differences = rows.unsqueeze(0) - self.means.unsqueeze(1)  # (K, n, D)
+        means = self.means.to(factor.dtype)
+        differences = rows.to(factor.dtype).unsqueeze(0) - means.unsqueeze(1)  # (K, n, D)
         if factor.ndim == 2:
             factor = factor.expand(self.n_components, -1, -1)
             log_diagonal = log_diagonal.expand(self.n_components, -1)
         whitened = torch.linalg.solve_triangular(factor, differences.mT, upper=False)
-        return whitened.square().sum(1).T, 2.0 * log_diagonal.sum(-1)
+        mahalanobis = whitened.square().sum(1).T
+        return mahalanobis.to(self.dtype), (2.0 * log_diagonal.sum(-1)).to(self.dtype)
 
     def _diagonal_terms(self, rows: Tensor) -> tuple[Tensor, Tensor]:
         log_variances = self._log_variances()
@@ -351,7 +387,7 @@ class GaussianMixtureModule(nn.Module):
 
     def _scale_noise(self, noise: Tensor, labels: Tensor) -> Tensor:
         if self._structure.is_triangular():
-            factor = self._scale_tril()[0]
+            factor = self._scale_tril()[0].to(self.dtype)
             factor = factor if factor.ndim == 2 else factor[labels]
             return (factor @ noise.unsqueeze(-1)).squeeze(-1)
         scales = torch.exp(0.5 * self._log_variances())
@@ -365,20 +401,29 @@ class GaussianMixtureModule(nn.Module):
         Returns
         -------
         Mixture
-            Weights, means and covariances (``reg_covar`` included), detached copies.
+            Weights, means and covariances (``reg_covar`` included), detached copies, in
+            the module's dtype, or in float32 for a float16 or bfloat16 module (a
+            :class:`~mixtorch.Mixture` computes in float32 or float64).
+
+        Raises
+        ------
+        ValueError
+            If the parameters hold NaN or infinity, or the module is on the 'meta'
+            device (shapes without values).
 
         See Also
         --------
         GaussianMixtureModule.from_mixture : The way back.
         GaussianMixtureModule.to_torch : A differentiable distribution instead.
         """
+        self._check_materialised("to_mixture")
+        dtype = self._linalg_dtype()
         with torch.no_grad():
-            weights = torch.softmax(self.logits, 0).detach().clone()
-            covariances = self.covariances().detach().clone()
-            means = self.means.detach().clone()
-            if self.means.device.type != "meta" and not all(
-                bool(torch.isfinite(value).all()) for value in (weights, means, covariances)
-            ):
+            weights = torch.softmax(self.logits.to(dtype), 0).detach().clone()
+            covariances = self.covariances().to(dtype).detach().clone()
+            means = self.means.to(dtype).detach().clone()
+            values = (weights, means, covariances)
+            if not all(bool(torch.isfinite(value).all()) for value in values):
                 raise ValueError(
                     "The module's parameters hold NaN or infinity (the training diverged), so "
                     "they are not a mixture; restart from finite parameters, e.g. with a "
@@ -386,6 +431,34 @@ class GaussianMixtureModule(nn.Module):
                 )
             covariance = self._structure(covariances, n_features=self.n_features)
             return Mixture(weights, means, covariance)
+
+    def _check_materialised(self, method: str) -> None:
+        """ValueError naming ``method`` for a module on the 'meta' device."""
+        if self.means.device.type == "meta":
+            raise ValueError(
+                f"{method} needs parameter values, but the module is on the 'meta' device, "
+                "which holds shapes only; materialise it first, e.g. "
+                "module.to_empty(device='cpu') followed by module.load_state_dict(...)."
+            )
+
+    def _load_from_state_dict(
+        self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any
+    ) -> None:
+        """Refuse NaN or infinite parameters before ``load_state_dict`` copies them: every
+        density of the module would be NaN."""
+        for name in ("logits", "means", "raw_cholesky", "log_scale"):
+            value = state_dict.get(prefix + name)
+            if (
+                isinstance(value, Tensor)
+                and value.device.type != "meta"
+                and value.is_floating_point()
+                and not bool(torch.isfinite(value).all())
+            ):
+                raise ValueError(
+                    f"state_dict entry {prefix + name!r} holds NaN or infinity (saved from a "
+                    "diverged training?); load a checkpoint with finite values."
+                )
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @classmethod
     def from_mixture(cls, mixture: Mixture, *, reg_covar: float = 0.0) -> GaussianMixtureModule:

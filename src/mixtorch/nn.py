@@ -57,9 +57,12 @@ class GaussianMixtureModule(_module.GaussianMixtureModule):
         Structure of the covariances, as in :class:`~mixtorch.GaussianMixture`.
     reg_covar : float, default=0.0
         Non-negative constant (not a parameter) added to every covariance diagonal; it
-        keeps the likelihood bounded when a component collapses onto one point.
+        keeps the likelihood bounded when a component collapses onto one point. It may be
+        assigned later (``module.reg_covar = 1e-3``); the value is checked then too.
     dtype : torch.dtype, default=None
-        The dtype of the parameters; None uses torch's default dtype.
+        The dtype of the parameters; None uses torch's default dtype. A float16 or
+        bfloat16 module (also after ``module.half()``) does its triangular solves in
+        float32 and returns densities in its own dtype.
     device : str or torch.device, default=None
         Device of the parameters; None uses the CPU.
     generator : torch.Generator, default=None
@@ -80,7 +83,8 @@ class GaussianMixtureModule(_module.GaussianMixtureModule):
     Raises
     ------
     ValueError
-        For non-positive sizes, an unknown ``covariance_type`` or a negative ``reg_covar``.
+        For non-positive sizes, an unknown ``covariance_type`` or a negative ``reg_covar``;
+        ``load_state_dict`` raises it for a state dict holding NaN or infinity.
 
     See Also
     --------
@@ -195,8 +199,9 @@ class GaussianMixtureModule(_module.GaussianMixtureModule):
         Raises
         ------
         ValueError
-            If the parameters hold NaN or infinity (a diverged training), or ``params``
-            gives an ``n_components`` or ``covariance_type`` other than the module's.
+            If the parameters hold NaN or infinity (a diverged training), the module is
+            on the 'meta' device, or ``params`` gives an ``n_components`` or
+            ``covariance_type`` other than the module's.
 
         See Also
         --------
@@ -210,6 +215,7 @@ class GaussianMixtureModule(_module.GaussianMixtureModule):
         >>> module.to_estimator().means_.shape
         (2, 3)
         """
+        self._check_materialised("to_estimator")
         mixture = self.to_mixture()  # from_mixture refuses another n_components/covariance_type
         options = {"dtype": mixture.dtype, "device": mixture.device, **params}
         return GaussianMixture.from_mixture(mixture, **options)
@@ -247,14 +253,16 @@ class GaussianMixtureModule(_module.GaussianMixtureModule):
         >>> module.means.grad.shape
         torch.Size([2, 3])
         """
+        self._check_materialised("to_torch")  # torch validates the values it is given
         mixing = Categorical(logits=self.log_weights())
         return MixtureSameFamily(mixing, self._components())
 
     def _components(self, index: int | None = None) -> Distribution:
         """The components (or the one at ``index``) as a differentiable distribution."""
+        self._check_materialised("to_torch")  # torch validates the values it is given
         means = self.means if index is None else self.means[index]
         if self._structure.is_triangular():
-            factor, _ = self._scale_tril()
+            factor = self._scale_tril()[0].to(self.dtype)  # float32 for a half module
             if index is not None and factor.ndim == 3:  # 'full'; a 'tied' factor is shared
                 factor = factor[index]
             return gaussian_components(means, scale_tril=factor)
@@ -323,6 +331,7 @@ class GaussianModule(_gaussian_module.GaussianModule, GaussianMixtureModule):
         >>> GaussianModule(2, dtype=torch.float64).to_estimator().mean_.tolist()
         [0.0, 0.0]
         """
+        self._check_materialised("to_estimator")
         mixture = self.to_mixture()
         options = {"dtype": mixture.dtype, "device": mixture.device, **params}
         return Gaussian.from_mixture(mixture, **options)

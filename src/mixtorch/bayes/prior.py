@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,9 +130,15 @@ def make_prior(
 
     Raises
     ------
+    TypeError
+        If ``X`` is not a 2-D floating-point tensor.
     ValueError
-        If ``scale_family`` is unknown, a concentration is not a positive number, or a
-        given prior value is not finite (or not positive, for the scales).
+        If ``X`` has no rows or holds NaN or infinity; ``scale_family`` or
+        ``covariance_type`` is unknown; a concentration is not a positive number; a given
+        prior value is not finite (or not positive, for the scales) or has neither one
+        value nor one per feature; or a default would be degenerate: a feature of ``X``
+        is constant (the defaults scaled to its standard deviation would be zero) or so
+        large that its standard deviation overflows.
 
     See Also
     --------
@@ -147,20 +154,29 @@ def make_prior(
     >>> prior.mean_loc, prior.weight_concentration
     (tensor([ 2., 12.], dtype=torch.float64), 0.5)
     """
+    from ._components import component_family  # imports this module
+
+    _check_data(X)
     if scale_family not in SCALE_FAMILIES:
         raise ValueError(f"scale_family must be one of {SCALE_FAMILIES}, got {scale_family!r}.")
+    component_family(covariance_type)  # a ValueError naming the kinds
     for name, value in (
         ("weight_concentration_prior", weight_concentration),
         ("lkj_concentration", lkj_concentration),
     ):
-        valid = isinstance(value, (int, float)) and not isinstance(value, bool)
+        valid = isinstance(value, numbers.Real) and not isinstance(value, bool)
         if not (valid and math.isfinite(value) and value > 0):
             raise ValueError(f"{name} must be a positive number, got {value!r}.")
-    spread = X.std(0).clamp_min(torch.finfo(X.dtype).tiny) if X.shape[0] > 1 else X.new_ones(1)
-    spread = spread.expand(X.shape[1])
+    spread = X.std(0) if X.shape[0] > 1 else X.new_ones(X.shape[1])
+    center = X.mean(0)
+    if mean_prior_scale is None or scale_prior is None:
+        _refuse_features(spread == 0, _CONSTANT)
+        _refuse_features(~torch.isfinite(spread), _OVERFLOW)
+    if mean_prior is None:
+        _refuse_features(~torch.isfinite(center), _OVERFLOW)
     return MixturePrior(
         weight_concentration=float(weight_concentration),
-        mean_loc=_given(X, mean_prior, X.mean(0), "mean_prior", False),
+        mean_loc=_given(X, mean_prior, center, "mean_prior", False),
         mean_scale=_given(X, mean_prior_scale, 2.0 * spread, "mean_prior_scale", True),
         scale_scale=_given(X, scale_prior, spread.clone(), "scale_prior", True),
         scale_family=scale_family,
@@ -169,10 +185,51 @@ def make_prior(
     )
 
 
+def _check_data(X: Any) -> None:
+    """TypeError unless ``X`` is a 2-D floating tensor; ValueError for no rows, NaN or
+    infinity (the defaults and the likelihood would be NaN)."""
+    if not (isinstance(X, Tensor) and X.ndim == 2 and X.is_floating_point()):
+        what = f"a {X.ndim}-D {X.dtype} tensor" if isinstance(X, Tensor) else type(X).__name__
+        raise TypeError(
+            "X must be a 2-D floating-point torch.Tensor of shape (n_samples, n_features), "
+            f"got {what}; convert it with torch.as_tensor(X, dtype=torch.float64)."
+        )
+    if X.shape[0] < 1 or not bool(torch.isfinite(X).all()):
+        raise ValueError(
+            "X must have at least one row and hold only finite values (no NaN or infinity); "
+            "fill in or drop the rows with missing entries first."
+        )
+
+
+_CONSTANT = (
+    "are constant: the default mean_prior_scale and scale_prior, scaled to the data's "
+    "standard deviation, would be zero; drop those features, or give mean_prior_scale and "
+    "scale_prior"
+)
+_OVERFLOW = (
+    "are so large that their mean or standard deviation overflows; rescale X (e.g. with "
+    "sklearn.preprocessing.StandardScaler)"
+)
+
+
+def _refuse_features(bad: Tensor, problem: str) -> None:
+    """ValueError naming the features where ``bad`` holds (a default prior would be
+    degenerate there)."""
+    if bool(bad.any()):
+        features = bad.nonzero().flatten().tolist()
+        raise ValueError(f"Feature(s) {features} of X {problem}.")
+
+
 def _given(X: Tensor, value: Any, default: Tensor, name: str, positive: bool) -> Tensor:
     if value is None:
         return default
-    tensor = torch.as_tensor(value, dtype=X.dtype, device=X.device).expand(X.shape[1])
+    tensor = torch.as_tensor(value, dtype=X.dtype, device=X.device)
+    if tensor.numel() not in (1, X.shape[1]) or tensor.ndim > 1:
+        raise ValueError(
+            f"{name} must be a number or hold one value per feature, shape ({X.shape[1]},); "
+            f"got shape {tuple(tensor.shape)}."
+        )
+    tensor = tensor.expand(X.shape[1])
     if not bool(torch.isfinite(tensor).all()) or (positive and bool((tensor <= 0).any())):
         adjective = "positive and finite" if positive else "finite"
         raise ValueError(f"{name} must be {adjective}, got {value!r}.")

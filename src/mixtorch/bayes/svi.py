@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
@@ -14,6 +15,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from torch import Tensor
 
 from .._estimator import keeps_state_on_failure
+from ..exceptions import DivergenceError
 from ._common import PYRO_CONSTRAINTS, PyroMixtureBase
 from ._components import complete_draws
 from ._quiet import quiet_pyro, threads_for
@@ -197,7 +199,7 @@ class SVIGaussianMixture(PyroMixtureBase):
             torch.manual_seed(seed)
             guide = self._make_guide(initial)
             svi = SVI(mixture_model, guide, Adam({"lr": self.learning_rate}), Trace_ELBO())
-            history = [-float(svi.step(X, self.n_components, prior)) for _ in range(self.num_steps)]
+            history = [self._step(svi, X, prior, step) for step in range(self.num_steps)]
             predictive = Predictive(guide, num_samples=self.num_samples)
             samples = predictive(X, self.n_components, prior)
         pyro.clear_param_store()
@@ -207,10 +209,34 @@ class SVIGaussianMixture(PyroMixtureBase):
             for name, value in draws.items()
         }
         if not all(bool(torch.isfinite(value).all()) for value in draws.values()):
-            raise FloatingPointError(
+            raise DivergenceError(
                 "SVI produced non-finite parameters; lower learning_rate or rescale the data."
             )
         return history, draws
+
+    def _step(self, svi: SVI, X: Tensor, prior: MixturePrior, step: int) -> float:
+        """One SVI step; its ELBO, or a :class:`~mixtorch.exceptions.DivergenceError`
+        naming ``learning_rate`` when the loss, the guide's parameters or the values drawn
+        from it stop being finite (Pyro's own error then is a distribution refusing a
+        NaN parameter, with a trace of the model's shapes)."""
+        advice = (
+            f"SVI diverged at step {step + 1} of {self.num_steps}: the ELBO or the guide's "
+            f"parameters stopped being finite with learning_rate={self.learning_rate!r}. "
+            "Lower learning_rate, or rescale the data (e.g. with "
+            "sklearn.preprocessing.StandardScaler)."
+        )
+        try:
+            loss = float(svi.step(X, self.n_components, prior))
+        except ValueError as error:
+            store = pyro.get_param_store()
+            finite = all(bool(torch.isfinite(store[name]).all()) for name in store.keys())
+            # torch.distributions' refusal of a NaN/infinite value drawn from the guide
+            if finite and "found invalid values" not in str(error):
+                raise  # not a divergence
+            raise DivergenceError(advice) from error
+        if not math.isfinite(loss):
+            raise DivergenceError(advice)
+        return -loss
 
     def _make_guide(self, initial: dict[str, Tensor]) -> Any:
         init = init_to_value(values=initial)

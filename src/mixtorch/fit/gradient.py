@@ -34,6 +34,7 @@ produces NaN.
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -48,6 +49,7 @@ from ..covariance import CovarianceError
 from ..exceptions import DivergenceError
 from ..mixture import Mixture
 from ._gradient_steps import Stepper, full_nll
+from .em import FIXABLE
 from .gradient_trace import GradientTrace, check_divergence, has_converged
 
 __all__ = [
@@ -153,7 +155,15 @@ def fit_gradient(
     ------
     ValueError
         If ``X`` does not have ``initial``'s number of features, has no rows or
-        non-finite values, or an argument is out of range (the message names it).
+        non-finite values, is not float32/float64 or is on the 'meta' device, an
+        argument is out of range, ``fixed`` names an unknown group, or ``optimizer``
+        builds an optimiser that leaves some of the parameters it was given out (the
+        message names the argument).
+    TypeError
+        If ``X`` is not a tensor, ``initial`` not a :class:`~mixtorch.Mixture`, a
+        number of the wrong kind is given (``max_iter=2.5``, ``learning_rate='0.1'``),
+        ``generator`` is not a ``torch.Generator``, ``fixed`` is a string, or
+        ``optimizer`` cannot be called as documented.
     DivergenceError
         When the run diverged (see the module notes); a ``ValueError``.
 
@@ -188,9 +198,12 @@ def fit_gradient(
     True
     """
     _check_arguments(X, initial, learning_rate, batch_size, max_iter, tol, patience)
+    _check_options(chunk_size, generator)
+    learning_rate = float(learning_rate)  # a NumPy float32 would make torch step in float32
+    groups = _check_fixed(fixed)
     started = time.perf_counter()
     module = GaussianMixtureModule.from_mixture(initial.to(X.device, X.dtype), reg_covar=reg_covar)
-    _freeze(module, frozenset(fixed))
+    _freeze(module, groups)
     parameters = [p for p in module.parameters() if p.requires_grad]
     if not parameters:  # everything fixed: nothing to optimise
         return initial.to(X.device, X.dtype), GradientTrace(converged=True)
@@ -225,7 +238,7 @@ def fit_gradient(
             break
     trace.final_nll = full_nll(module, X, weights, rows)
     trace.seconds = time.perf_counter() - started
-    check_divergence(trace, start_nll)
+    check_divergence(trace, start_nll, used_adam=isinstance(optim, torch.optim.Adam))
     return _mixture_of(module, trace), trace
 
 
@@ -252,9 +265,13 @@ def make_optimizer(
     Raises
     ------
     ValueError
-        If ``spec`` is a name not in :data:`OPTIMIZERS`.
+        If ``spec`` is a name not in :data:`OPTIMIZERS`, or builds an optimiser that
+        leaves out some of ``parameters`` (one built on other tensors would return the
+        starting point as if it were fitted).
     TypeError
-        If ``spec`` is neither a name nor callable, or builds something else.
+        If ``spec`` is neither a name nor callable (an optimiser instance: pass its
+        class or a ``functools.partial``), cannot be called as
+        ``spec(params, lr=learning_rate)``, or builds something else.
 
     See Also
     --------
@@ -279,18 +296,46 @@ def make_optimizer(
             raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {spec!r}.")
         factory: Callable[..., torch.optim.Optimizer] = OPTIMIZERS[key]
         return factory(params, lr=learning_rate)
+    if isinstance(spec, torch.optim.Optimizer):
+        raise TypeError(
+            "optimizer must be a name, a torch.optim.Optimizer class or a callable, got an "
+            f"optimiser instance ({type(spec).__name__}), which holds other parameters; pass "
+            f"its class (torch.optim.{type(spec).__name__}) or a functools.partial of it."
+        )
     if callable(spec):
         build: Callable[..., Any] = spec
-        built = build(params, lr=learning_rate)
+        try:
+            built = build(params, lr=learning_rate)
+        except TypeError as error:
+            raise TypeError(
+                "optimizer is called as optimizer(params, lr=learning_rate) and failed: "
+                f"{error}. Give a torch.optim.Optimizer class or a callable taking those "
+                "arguments (e.g. lambda params, lr: torch.optim.SGD(params, lr=lr))."
+            ) from error
         if not isinstance(built, torch.optim.Optimizer):
             raise TypeError(
                 f"optimizer must build a torch.optim.Optimizer, it built {type(built).__name__}."
             )
+        _check_optimised(built, params)
         return built
     raise TypeError(
         "optimizer must be a name, a torch.optim.Optimizer class or a callable, "
         f"got {type(spec).__name__}."
     )
+
+
+def _check_optimised(optim: torch.optim.Optimizer, params: list[Tensor]) -> None:
+    """ValueError unless ``optim`` updates every tensor of ``params``."""
+    held = {id(p) for group in optim.param_groups for p in group["params"]}
+    missing = sum(id(p) not in held for p in params)
+    if missing:
+        raise ValueError(
+            f"optimizer built an optimiser that leaves {missing} of the {len(params)} "
+            "parameters it was given out (built on other tensors?), so the fit would not "
+            "move them; build it on the params it is called with, as in "
+            "lambda params, lr: torch.optim.SGD(params, lr=lr). To hold parameter groups "
+            "at their starting values, use fixed=... instead."
+        )
 
 
 # -- helpers ----------------------------------------------------------------------------
@@ -324,19 +369,84 @@ def _check_arguments(
     tol: float,
     patience: int,
 ) -> None:
+    if not isinstance(initial, Mixture):
+        raise TypeError(
+            "initial must be a mixtorch.Mixture (e.g. Mixture.from_parameters(...)), got "
+            f"{type(initial).__name__}."
+        )
+    if not isinstance(X, Tensor):
+        raise TypeError(
+            f"X must be a torch.Tensor, got {type(X).__name__}; convert it with "
+            "torch.as_tensor(X), or fit GaussianMixture(algorithm='gradient'), which takes "
+            "arrays."
+        )
+    if X.device.type == "meta":
+        raise ValueError(
+            "X is a tensor on the 'meta' device, which holds shapes but no values; create "
+            "it on a real device (e.g. 'cpu') first."
+        )
+    if X.dtype not in (torch.float32, torch.float64):
+        raise ValueError(
+            f"X must be float32 or float64, got {X.dtype}; convert it (X.double() or X.float())."
+        )
     if X.ndim != 2 or X.shape[1] != initial.n_features:
         raise ValueError(
             f"X must have shape (n_samples, {initial.n_features}), got {tuple(X.shape)}."
         )
     if X.shape[0] < 1 or not bool(torch.isfinite(X).all()):
         raise ValueError("X must have at least one row and contain only finite values.")
-    if not (isinstance(learning_rate, int | float) and math.isfinite(learning_rate)):
-        raise ValueError(f"learning_rate must be a positive number, got {learning_rate!r}.")
-    if learning_rate <= 0:
-        raise ValueError(f"learning_rate must be a positive number, got {learning_rate!r}.")
-    if batch_size is not None and (isinstance(batch_size, bool) or int(batch_size) < 1):
-        raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}.")
-    if int(max_iter) < 0 or int(patience) < 1:
-        raise ValueError(f"max_iter must be >= 0 and patience >= 1, got {max_iter}, {patience}.")
-    if not (math.isfinite(tol) and tol >= 0):
-        raise ValueError(f"tol must be a non-negative finite number, got {tol!r}.")
+    _check_real("learning_rate", learning_rate, minimum=0.0, inclusive=False)
+    if batch_size is not None:
+        _check_integer("batch_size", batch_size, 1, " or None")
+    _check_integer("max_iter", max_iter, 0)
+    _check_integer("patience", patience, 1)
+    _check_real("tol", tol, minimum=0.0, inclusive=True)
+
+
+def _check_options(chunk_size: int | None, generator: Any) -> None:
+    if chunk_size is not None:
+        _check_integer("chunk_size", chunk_size, 1, " or None")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"generator must be a torch.Generator or None, got {type(generator).__name__}."
+        )
+
+
+def _check_fixed(fixed: Iterable[str]) -> frozenset[str]:
+    """``fixed`` as a set of the group names of :data:`~mixtorch.fit.em.FIXABLE`."""
+    if isinstance(fixed, str):
+        raise TypeError(
+            f"fixed must be a collection of group names, e.g. ({fixed!r},), not the string "
+            f"{fixed!r} (whose letters would be read as names)."
+        )
+    names = frozenset(fixed)
+    unknown = sorted(str(name) for name in names - set(FIXABLE))
+    if unknown:
+        raise ValueError(f"fixed may only contain {FIXABLE}, got {unknown}.")
+    return names
+
+
+def _check_integer(name: str, value: Any, minimum: int, alternative: str = "") -> None:
+    """TypeError for a value that is not an integer (bools and 2.5 included), ValueError
+    below ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(
+            f"{name} must be an integer >= {minimum}{alternative}, got {value!r} "
+            f"({type(value).__name__})."
+        )
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}{alternative}, got {value!r}.")
+
+
+def _check_real(name: str, value: Any, *, minimum: float, inclusive: bool) -> None:
+    """TypeError for a value that is not a real number (bools included), ValueError for
+    NaN, infinity or a value below ``minimum`` (or equal to it unless ``inclusive``)."""
+    bound = f">= {minimum:g}" if inclusive else f"> {minimum:g}"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"{name} must be a finite number {bound}, got {value!r} ({type(value).__name__})."
+        )
+    number = float(value)
+    in_range = number >= minimum if inclusive else number > minimum
+    if not (math.isfinite(number) and in_range):
+        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}.")

@@ -192,11 +192,12 @@ def has_converged(trace: GradientTrace, window: int, tol: float) -> bool:
     return remaining < tol
 
 
-def check_divergence(trace: GradientTrace, start_nll: float) -> None:
+def check_divergence(trace: GradientTrace, start_nll: float, used_adam: bool = False) -> None:
     """Raise :class:`~mixtorch.exceptions.DivergenceError` when the run ended with a
     non-finite NLL or more than ``max(1, 0.1 |start_nll|)`` nats per sample above the NLL
     of its starting parameters: the optimiser made the model worse than its start, which
-    mini-batch noise alone does not do by that much."""
+    mini-batch noise alone does not do by that much. The advice names Adam only where
+    another optimiser ran (``used_adam`` False)."""
     final = trace.final_nll
     allowance = max(1.0, 0.1 * abs(start_nll)) if math.isfinite(start_nll) else math.inf
     if math.isfinite(final) and not final > start_nll + allowance:
@@ -205,7 +206,8 @@ def check_divergence(trace: GradientTrace, start_nll: float) -> None:
     raise DivergenceError(
         f"Gradient descent diverged: the negative log-likelihood per sample went from "
         f"{start_nll:.6g} at the start to {final:.6g} after {trace.n_iter} epochs "
-        f"({trace.n_rejected} steps undone). Lower learning_rate (or use optimizer='adam')."
+        f"({trace.n_rejected} steps undone). Lower learning_rate"
+        + ("." if used_adam else " (or use optimizer='adam').")
     )
 
 
