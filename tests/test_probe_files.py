@@ -169,8 +169,8 @@ def test_a_wrapper_and_its_joint_mixture_agree(tmp_path, files, edit, fragment):
 @pytest.mark.parametrize(
     ("model", "edit_tensors", "edit_document", "fragment"),
     [
-        ("bgm", _scaled("attr.weights_", 2.0), None, "stored weights_ does not match"),
-        ("bgm", _scaled("attr.covariances_", -1.0), None, "stored covariances_ does not"),
+        ("bgm", _scaled("attr.weights_", 2.0), None, "stored weights_ is not what"),
+        ("bgm", _scaled("attr.covariances_", -1.0), None, "stored covariances_ is not"),
         ("bgm", _scaled("attr.degrees_of_freedom_", -1.0), None, "degrees_of_freedom_ is not"),
         ("bgm", _scaled("attr._posterior.mean_precision", -1.0), None, "mean precisions must"),
         (

@@ -258,3 +258,11 @@ def test_make_prior_takes_numpy_scalars_and_explicit_priors_for_constant_feature
     assert prior.weight_concentration == 0.5
     assert prior.mean_loc.tolist() == [1.0, 2.0]
     assert prior.scale_scale.tolist() == [2.0, 2.0]
+
+
+def test_make_prior_knows_the_families_covariance_types():
+    # make_prior lists the kinds itself (the families' module imports it)
+    from mixtorch.bayes._components import COMPONENT_FAMILIES
+    from mixtorch.bayes.prior import COVARIANCE_TYPES
+
+    assert tuple(COMPONENT_FAMILIES) == COVARIANCE_TYPES

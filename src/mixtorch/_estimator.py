@@ -26,6 +26,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 import warnings
@@ -41,6 +42,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ._restored import agree
 from ._validation import OutputKind, check_device, resolve_dtype
 from ._warnings import user_stacklevel
 from .covariance import COVARIANCE_TYPES, Covariance
@@ -463,3 +465,27 @@ class MixtureEstimator(DeviceMixin, BaseEstimator):
 
     def _set_fitted(self, mixture: Mixture, record: Any, output: OutputKind) -> None:
         raise NotImplementedError(f"{type(self).__name__} cannot be built from a mixture.")
+
+    def _after_load(self) -> None:
+        """Called by :func:`mixtorch.load` once an estimator saved attribute by attribute
+        (e.g. :class:`~mixtorch.BayesianGaussianMixture`) has its fitted attributes back:
+        every attribute that :meth:`_set_fitted` derives from the mixture and the fit
+        record (``weights_``, ``degrees_of_freedom_``, ...) must be what the file holds,
+        else the file was edited into contradicting itself (a ``ValueError``)."""
+        if type(self)._set_fitted is MixtureEstimator._set_fitted:
+            return
+        twin = copy.copy(self)  # a shallow copy: _set_fitted sets the twin's attributes
+        twin._set_fitted(self.mixture_, self._fit_record(), self._fit_kind)
+        stored = vars(self)
+        for name, value in vars(twin).items():
+            # Derived again, maybe on another device than the one that saved them: close
+            # enough for rounding, not for an edit that matters.
+            if (
+                name in stored
+                and stored[name] is not value
+                and not agree(stored[name], value, 1e-3)
+            ):
+                raise ValueError(
+                    f"the stored {name} is not what the rest of the fitted state gives (an "
+                    "edited file)"
+                )

@@ -28,7 +28,6 @@ it has one. The formats live in :mod:`mixtorch._formats`.
 
 from __future__ import annotations
 
-import copy
 import math
 import numbers
 import os
@@ -43,7 +42,6 @@ from sklearn.utils._param_validation import validate_parameter_constraints
 from sklearn.utils.validation import check_is_fitted
 
 from ._codec import Writer, class_name, decode, encode, is_mixtorch_module
-from ._estimator import MixtureEstimator
 from ._formats import FORMATS, REGISTERED, RebuildFn, StateFn, generic_format
 from ._model_file import (
     FORMAT_NAME,
@@ -52,6 +50,7 @@ from ._model_file import (
     read_model_file,
     write_model_file,
 )
+from ._restored import close_to
 from ._validation import check_device
 from ._version import __version__
 from ._warnings import user_stacklevel
@@ -413,7 +412,6 @@ def _check_consistent(model: Any) -> None:
         if len(names) != mixture.n_features:
             raise ValueError(f"{len(names)} feature names for {mixture.n_features} features")
     _check_copies(model, mixture)
-    _check_derived(model)
     _check_scores_finite(model, mixture)
     if isinstance(model, (GaussianMixture, Gaussian)):
         expected = getattr(model, "n_components", 1)
@@ -461,7 +459,7 @@ def _check_copies(model: Any, mixture: Mixture) -> None:
             expected[f"posterior {name}"] = _COPIES[of](mixture)
             given[f"posterior {name}"] = _COPIES[of](point)
     for name, reference in expected.items():
-        if not _close(given[name], reference):
+        if not close_to(given[name], reference):
             raise ValueError(
                 f"the stored {name} does not match the mixture the model scores with "
                 "(an edited file)"
@@ -480,78 +478,11 @@ def _check_copies(model: Any, mixture: Mixture) -> None:
         if model.algorithm != "fft":  # the exact density is the mixture's
             probe = mixture.means[int(torch.argmax(mixture.weights))][None]
             density = torch.as_tensor(model.score_samples(probe), device=probe.device)
-            if not _close(density, mixture.log_prob(probe), tolerance=1e-3):
+            if not close_to(density, mixture.log_prob(probe), tolerance=1e-3):
                 raise ValueError(
                     "the stored kernel sums do not give the density of the stored data and "
                     "bandwidth (an edited file)"
                 )
-
-
-def _check_derived(model: Any) -> None:
-    """For an estimator restored attribute by attribute that follows the fitted-state
-    protocol (``_fit_record``/``_set_fitted``, e.g. BayesianGaussianMixture): every
-    attribute ``_set_fitted`` derives from the record (``weights_``,
-    ``degrees_of_freedom_``, ...) is what the file holds."""
-    derive = getattr(type(model), "_set_fitted", None)
-    if type(model) in FORMATS or derive is None or derive is MixtureEstimator._set_fitted:
-        return
-    twin = copy.copy(model)  # a shallow copy: _set_fitted sets attributes of the twin
-    twin._set_fitted(model.mixture_, model._fit_record(), model._fit_kind)
-    stored = vars(model)
-    for name, value in vars(twin).items():
-        if name not in stored or stored[name] is value:
-            continue
-        # Derived again, maybe on another device than the one that saved them: close
-        # enough for rounding, not for an edit that matters.
-        if not _agree(stored[name], value, tolerance=1e-3):
-            raise ValueError(
-                f"the stored {name} is not what the rest of the fitted state gives (an edited file)"
-            )
-
-
-def _agree(stored: Any, derived: Any, tolerance: float) -> bool:
-    """Whether two fitted values agree (numbers, tensors and arrays to ``tolerance``)."""
-    if isinstance(derived, Mixture):
-        return isinstance(stored, Mixture) and all(
-            _close(_COPIES[name](stored), _COPIES[name](derived), tolerance)
-            for name in ("weights_", "means_", "covariances_")
-        )
-    if isinstance(derived, np.ndarray) and derived.dtype.kind not in "fiub":
-        return isinstance(stored, np.ndarray) and np.array_equal(stored, derived)
-    if isinstance(derived, (torch.Tensor, np.ndarray)):
-        return _close(stored, torch.as_tensor(derived), tolerance)
-    if isinstance(derived, dict):
-        return (
-            isinstance(stored, dict)
-            and stored.keys() == derived.keys()
-            and all(_agree(stored[key], derived[key], tolerance) for key in derived)
-        )
-    if isinstance(derived, (list, tuple)):
-        return (
-            type(stored) is type(derived)
-            and len(stored) == len(derived)
-            and all(_agree(a, b, tolerance) for a, b in zip(stored, derived, strict=True))
-        )
-    if isinstance(derived, float) and isinstance(stored, (int, float)):
-        both_nan = math.isnan(stored) and math.isnan(derived)
-        return both_nan or stored == derived or math.isclose(stored, derived, rel_tol=tolerance)
-    return bool(type(stored) is type(derived) and stored == derived)
-
-
-def _close(value: Any, reference: torch.Tensor, tolerance: float = 1e-5) -> bool:
-    """Whether ``value`` (array or tensor) has ``reference``'s shape and values."""
-    if not isinstance(value, (np.ndarray, torch.Tensor)):
-        return False
-    try:
-        tensor = torch.as_tensor(value).to(device=reference.device, dtype=reference.dtype)
-    except (TypeError, ValueError, RuntimeError):
-        return False
-    if tensor.shape != reference.shape:
-        return False
-    if not reference.is_floating_point():
-        return bool(torch.equal(tensor, reference))
-    scale = tolerance * (1.0 + float(reference.abs().max())) if reference.numel() else 0.0
-    return bool(torch.allclose(tensor, reference, rtol=tolerance, atol=scale))
 
 
 def _check_scores_finite(model: Any, mixture: Mixture) -> None:

@@ -11,9 +11,13 @@ import pyro.distributions as dist
 import torch
 from torch import Tensor
 
-__all__ = ["SCALE_FAMILIES", "MixturePrior", "make_prior"]
+__all__ = ["COVARIANCE_TYPES", "SCALE_FAMILIES", "MixturePrior", "make_prior"]
 
 SCALE_FAMILIES = ("halfcauchy", "lognormal")
+
+#: The covariance kinds of the Pyro models (the families of :mod:`mixtorch.bayes._components`,
+#: which imports this module, so the names are listed here).
+COVARIANCE_TYPES = ("diag", "full")
 
 
 @dataclass(frozen=True)
@@ -154,12 +158,13 @@ def make_prior(
     >>> prior.mean_loc, prior.weight_concentration
     (tensor([ 2., 12.], dtype=torch.float64), 0.5)
     """
-    from ._components import component_family  # imports this module
-
     _check_data(X)
     if scale_family not in SCALE_FAMILIES:
         raise ValueError(f"scale_family must be one of {SCALE_FAMILIES}, got {scale_family!r}.")
-    component_family(covariance_type)  # a ValueError naming the kinds
+    if not isinstance(covariance_type, str) or covariance_type not in COVARIANCE_TYPES:
+        raise ValueError(
+            f"covariance_type must be one of {sorted(COVARIANCE_TYPES)}, got {covariance_type!r}."
+        )
     for name, value in (
         ("weight_concentration_prior", weight_concentration),
         ("lkj_concentration", lkj_concentration),
