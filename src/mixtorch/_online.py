@@ -18,7 +18,15 @@ from torch import Tensor
 from ._data import prepare_source, uses_source
 from ._estimator import Progress, best_of_n_init, keeps_state_on_failure
 from ._validation import as_output, check_random_generator, resolve_dtype, to_tensor
-from .distributed import all_reduce_sum, synchronised_generator
+from .distributed import (
+    all_reduce_sum,
+    check_same_configuration,
+    check_same_on_every_rank,
+    gather_rows,
+    is_distributed,
+    raise_on_every_rank,
+    synchronised_generator,
+)
 from .fit.em import fit_em
 from .fit.missing import (
     check_observed_columns,
@@ -161,7 +169,11 @@ class OnlineFitMixin:
         from ``sklearn.base.clone(model)``. The running state is
         ``stepwise_state_``, saved with the model. With ``missing_values=np.nan`` batches
         may hold NaN: their expected statistics enter as in :meth:`fit` (the first start
-        is drawn with each NaN replaced by its column's mean in the batch).
+        is drawn with each NaN replaced by its column's mean in the batch). Inside a
+        ``torch.distributed`` process group every rank passes its own batch and each call
+        takes the step of the union of the ranks' batches (one ``all_reduce``; the first
+        call starts from the gathered first batches), so every rank keeps the same model
+        (see ``docs/distributed.md``).
 
         Parameters
         ----------
@@ -216,8 +228,23 @@ class OnlineFitMixin:
             )
         dtype = self.mixture_.dtype if fitted else resolve_dtype(self.dtype, X)
         missing = self._allows_missing()
-        tensor, kind = to_tensor(
-            self, X, reset=not fitted, dtype=dtype, device=self.device, allow_nan=missing
+        try:
+            tensor, kind = to_tensor(
+                self, X, reset=not fitted, dtype=dtype, device=self.device, allow_nan=missing
+            )
+        except Exception as error:  # raised on every rank: none may wait in a collective
+            raise_on_every_rank(error)
+            raise
+        raise_on_every_rank(None)
+        check_same_configuration(
+            {
+                "n_features": int(tensor.shape[1]),
+                "dtype": str(tensor.dtype),
+                "n_components": self.n_components,
+                "covariance_type": self.covariance_type,
+                "missing_values": missing,
+                "continues": fitted,
+            }
         )
         rows = self._rows(tensor.shape[1])
         if fitted:
@@ -225,17 +252,29 @@ class OnlineFitMixin:
             if mixture.device != tensor.device:
                 mixture = mixture.to(tensor.device, dtype)
             state = getattr(self, "stepwise_state_", None)
+            check_same_on_every_rank(
+                float(mixture.means.double().sum()) + (-1 if state is None else state.step),
+                "partial_fit must continue the same model on every rank, but the ranks hold "
+                "different ones (fitted apart?); start every rank from the same model, e.g. "
+                "one fit(X) inside the process group.",
+            )
         else:
-            if tensor.shape[0] < max(2, self.n_components):
+            # Across ranks, every rank starts from the union of the ranks' first batches
+            # (gathered in rank order), with rank 0's seed: one start on every rank.
+            union = torch.cat(gather_rows(tensor)) if is_distributed() else tensor
+            if union.shape[0] < max(2, self.n_components):
+                across = " (all ranks together)" if is_distributed() else ""
                 raise ValueError(
                     "The first partial_fit batch needs at least max(2, n_components) = "
-                    f"{max(2, self.n_components)} rows, got {tensor.shape[0]}."
+                    f"{max(2, self.n_components)} rows{across}, got {union.shape[0]}."
                 )
             generator = check_random_generator(self.random_state, tensor.device)
+            if is_distributed():
+                generator = synchronised_generator(generator, tensor.device)
             spec = self._start_spec(tensor.shape[1], tensor.dtype, tensor.device)
             if missing:
-                check_observed_columns(tensor, first_batch=True)
-            filled = fill_missing(tensor, column_means(tensor)) if missing else tensor
+                check_observed_columns(union, first_batch=True)
+            filled = fill_missing(union, column_means(union)) if missing else union
             mixture, state = start_mixture(filled, spec, generator, rows), None
         updated, state, trace = stepwise_update(
             mixture,

@@ -217,8 +217,10 @@ def _batch_statistics(
     rows: int,
     statistics: Callable[[Mixture, Iterable], SufficientStatistics],
 ) -> Any:
-    """E-step statistics of one batch about a fixed ``reference``, per sample."""
-    total = statistics(mixture, chunk_list(X, rows)).about(reference)
+    """E-step statistics of one batch about a fixed ``reference``, per sample; across
+    ``torch.distributed`` ranks, of the union of the ranks' batches (summed in one
+    collective, so every rank takes the same step)."""
+    total = statistics(mixture, chunk_list(X, rows)).all_reduce().about(reference)
     n = total.n_samples
     return SufficientStatistics(
         total.counts / n,

@@ -1,0 +1,156 @@
+"""``partial_fit`` and ``GaussianKDE.fit`` inside a process group: two gloo processes on the
+loopback interface against single-process fits of the concatenated data.
+
+Each rank passes its own batches (of different sizes on the two ranks); every call of
+``partial_fit`` takes one stepwise-EM step from the union of the ranks' batches, so both
+ranks hold the model that one process gets from the concatenated batches. A KDE fitted
+on each rank's shard is the KDE of the union, on every rank. A batch that one rank cannot
+use raises on both ranks instead of leaving the other waiting in a collective.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from _gloo import run_two_ranks
+from mixtorch import GaussianKDE, GaussianMixture
+
+START = {
+    "weights_init": np.full(3, 1 / 3),
+    "means_init": np.array([[0.5, 0.0], [5.0, 5.5], [-4.0, 3.0]]),
+    "precisions_init": np.stack([np.eye(2)] * 3),
+}
+SIZES = [(40, 25), (30, 31), (50, 7), (22, 40), (35, 35)]  # rows per batch on ranks 0, 1
+QUERIES = np.array([[0.0, 0.0], [5.0, 5.0], [-4.0, 3.0], [2.0, 2.0]])
+
+
+def make_data() -> np.ndarray:
+    rng = np.random.default_rng(11)
+    centres = np.array([[0.0, 0.0], [5.0, 5.0], [-4.0, 3.0]])
+    rows = sum(a + b for a, b in SIZES)
+    return centres[rng.integers(3, size=rows)] + rng.normal(scale=0.8, size=(rows, 2))
+
+
+def batches(rank_id: int | None) -> list[np.ndarray]:
+    """Rank ``rank_id``'s batches, or (None) each step's union in rank order."""
+    X, out, start = make_data(), [], 0
+    for first, second in SIZES:
+        ranks = [X[start : start + first], X[start + first : start + first + second]]
+        out.append(np.concatenate(ranks) if rank_id is None else ranks[rank_id])
+        start += first + second
+    return out
+
+
+def weights_of(rows: int, offset: int) -> np.ndarray:
+    return 1.0 + (np.arange(rows) + offset) % 3
+
+
+def state(model: GaussianMixture) -> dict[str, object]:
+    return {
+        "weights": np.asarray(model.weights_).tolist(),
+        "means": np.asarray(model.means_).tolist(),
+        "covariances": np.asarray(model.covariances_).tolist(),
+        "lower_bound": float(model.lower_bound_),
+        "n_iter": int(model.n_iter_),
+    }
+
+
+# -- worker (runs in the child processes) ---------------------------------------------
+def _worker(rank_id: int, port: int, out: Path) -> None:
+    import torch.distributed as dist
+
+    dist.init_process_group(
+        "gloo",
+        init_method=f"tcp://127.0.0.1:{port}",
+        rank=rank_id,
+        world_size=2,
+        timeout=datetime.timedelta(seconds=60),
+    )
+    try:
+        results: dict[str, object] = {}
+        explicit = GaussianMixture(3, **START)
+        default = GaussianMixture(3, covariance_type="diag", random_state=rank_id)
+        for batch in batches(rank_id):
+            explicit.partial_fit(batch)
+            default.partial_fit(batch)
+        results["explicit"], results["default"] = state(explicit), state(default)
+        bad = batches(rank_id)[0].copy()
+        if rank_id == 1:
+            bad[3, 1] = np.nan
+        try:
+            explicit.partial_fit(bad)
+            results["bad_batch"] = None
+        except ValueError as error:
+            results["bad_batch"] = str(error)
+        results["after_bad_batch"] = state(explicit)
+        shard = np.concatenate(batches(rank_id))
+        offset = 0 if rank_id == 0 else sum(len(b) for b in batches(0))
+        weighted = GaussianKDE().fit(shard, sample_weight=weights_of(len(shard), offset))
+        plain = GaussianKDE(bandwidth=0.5).fit(shard)
+        results["kde_weighted"] = weighted.score_samples(QUERIES).tolist()
+        results["kde_weighted_bandwidth"] = np.asarray(weighted.bandwidth_).tolist()
+        results["kde_plain"] = plain.score_samples(QUERIES).tolist()
+        results["kde_n"] = int(plain.n_samples_fit_)
+        (out / f"rank{rank_id}.json").write_text(json.dumps(results))
+    finally:
+        dist.destroy_process_group()
+
+
+# -- the test ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def rank_results(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
+    out = tmp_path_factory.mktemp("gloo_online")
+    run_two_ranks(__file__, out, timeout=150)
+    return [json.loads((out / f"rank{rank_id}.json").read_text()) for rank_id in range(2)]
+
+
+def test_partial_fit_on_two_ranks_is_the_concatenated_batches_step(rank_results):
+    single = GaussianMixture(3, **START)
+    for batch in batches(None):
+        single.partial_fit(batch)
+    expected = state(single)
+    for result in rank_results:
+        got = result["explicit"]
+        for name in ("weights", "means", "covariances", "lower_bound"):
+            np.testing.assert_allclose(got[name], expected[name], rtol=1e-10, atol=1e-12)
+        assert got["n_iter"] == expected["n_iter"] == len(SIZES)
+
+
+def test_partial_fit_default_start_is_one_model_on_every_rank(rank_results):
+    first, second = (result["default"] for result in rank_results)
+    assert first == second  # the same seed (rank 0's) and the same union: bit for bit
+    means = np.sort(np.asarray(first["means"]), axis=0)
+    np.testing.assert_allclose(means, [[-4.0, 0.0], [0.0, 3.0], [5.0, 5.0]], atol=0.3)
+
+
+def test_a_batch_one_rank_cannot_use_raises_on_both_and_changes_nothing(rank_results):
+    first, second = rank_results
+    assert "NaN" in second["bad_batch"]
+    assert "1 other rank(s) could not use their data" in first["bad_batch"]
+    for result in rank_results:
+        assert result["after_bad_batch"] == result["explicit"]
+
+
+def test_kde_on_two_ranks_is_the_kde_of_the_union(rank_results):
+    X = np.concatenate([*batches(0), *batches(1)])  # the shards in rank order
+    weighted = GaussianKDE().fit(X, sample_weight=weights_of(len(X), 0))
+    plain = GaussianKDE(bandwidth=0.5).fit(X)
+    for result in rank_results:
+        assert result["kde_n"] == len(X)
+        np.testing.assert_allclose(
+            result["kde_weighted_bandwidth"], weighted.bandwidth_, rtol=1e-12
+        )
+        np.testing.assert_allclose(
+            result["kde_weighted"], weighted.score_samples(QUERIES), rtol=1e-12
+        )
+        np.testing.assert_allclose(result["kde_plain"], plain.score_samples(QUERIES), rtol=1e-12)
+
+
+if __name__ == "__main__":
+    _worker(int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3]))
