@@ -24,6 +24,7 @@ from mixtorch import (
     BayesianGaussianMixture,
     GaussianKDE,
     GaussianMixture,
+    GaussianMixtureImputer,
     GaussianMixtureRegressor,
 )
 from mixtorch._model_file import file_digest
@@ -152,7 +153,7 @@ def test_a_regressor_file_cannot_switch_off_its_own_checks(tmp_path, files):
         (lambda d: d["params"].update(covariance_type="diag"), "covariance_type='full' but"),
         (
             lambda d: d["state"]["mixture_model_"]["params"].update(reg_covar=-1.0),
-            "reg_covar=-1.0 but",
+            "'reg_covar' parameter of GaussianMixture",
         ),
         (
             lambda d: d["state"]["mixture_model_"]["params"].update(init_sample_size=0),
@@ -163,6 +164,19 @@ def test_a_regressor_file_cannot_switch_off_its_own_checks(tmp_path, files):
 )
 def test_a_wrapper_and_its_joint_mixture_agree(tmp_path, files, edit, fragment):
     _refused(_rewrite(files["reg"], tmp_path / "wrapper.mixtorch", edit), fragment)
+
+
+def test_wrappers_whose_settings_changed_after_the_fit_still_load(tmp_path, X):
+    # set_params after fit changes settings the joint mixture was fitted with (only
+    # n_components and covariance_type shape it): such files loaded before and must
+    regressor = GaussianMixtureRegressor(2, random_state=0).fit(X[:, :1], X[:, 1])
+    imputer = GaussianMixtureImputer(2, random_state=0, sample_posterior=True).fit(X)
+    for model in (
+        regressor.set_params(chunk_size=4096),
+        imputer.set_params(random_state=1, max_iter=5),
+    ):
+        path = mixtorch.save(model, tmp_path / f"{type(model).__name__}.mixtorch")
+        assert mixtorch.load(path).get_params() == model.get_params()
 
 
 # -- stored copies of the parameters ---------------------------------------------------
@@ -286,3 +300,22 @@ def test_a_generator_failing_half_way_raises_its_own_error_and_keeps_the_model(X
     with pytest.raises(RuntimeError, match="the database went away"):
         model.fit(from_callable(chunks))
     np.testing.assert_array_equal(model.score_samples(X), before)
+
+
+def test_a_parquet_shard_that_vanished_is_the_operating_system_error(tmp_path, X):
+    # not reported as a damaged file: the file is gone, as for an .npy shard
+    pq.write_table(pa.table({"a": X[:, 0], "b": X[:, 1]}), tmp_path / "a.parquet")
+    source = from_directory(tmp_path)
+    assert sum(len(chunk) for chunk in source()) == len(X)
+    (tmp_path / "a.parquet").unlink()
+    with pytest.raises(FileNotFoundError):
+        list(source())
+
+
+def test_loading_a_kde_keeps_no_scoring_kernel(tmp_path, X):
+    # the load check sums the kernels itself: mixture.log_prob would cache the E-step
+    # kernel on the loaded model (twice the data's memory)
+    model = GaussianKDE().fit(X, sample_weight=np.arange(1.0, len(X) + 1))
+    loaded = mixtorch.load(mixtorch.save(model, tmp_path / "kde.mixtorch"))
+    assert "e_step_kernel" not in vars(loaded.mixture_)
+    np.testing.assert_allclose(loaded.score_samples(X[:5]), model.score_samples(X[:5]), rtol=1e-12)

@@ -15,7 +15,7 @@ import torch
 
 from mixtorch import Mixture
 from mixtorch.exceptions import DivergenceError
-from mixtorch.fit.gradient import fit_gradient
+from mixtorch.fit.gradient import fit_gradient, make_optimizer
 from mixtorch.nn import GaussianMixtureModule, GaussianModule
 
 X64 = torch.as_tensor(np.random.default_rng(0).normal(size=(40, 2)))
@@ -266,3 +266,32 @@ def test_make_prior_knows_the_families_covariance_types():
     from mixtorch.bayes.prior import COVARIANCE_TYPES
 
     assert tuple(COMPONENT_FAMILIES) == COVARIANCE_TYPES
+
+
+def test_a_component_switched_off_by_a_minus_inf_logit_loads():
+    module = GaussianMixtureModule(3, 2, covariance_type="full", dtype=torch.float64)
+    with torch.no_grad():
+        module.logits[2] = -math.inf
+    fresh = GaussianMixtureModule(3, 2, covariance_type="full", dtype=torch.float64)
+    fresh.load_state_dict(module.state_dict())
+    np.testing.assert_allclose(fresh.to_mixture().weights.numpy(), [0.5, 0.5, 0.0])
+    every = {"logits": torch.full((3,), -math.inf, dtype=torch.float64)}
+    with pytest.raises(ValueError, match="'logits' holds NaN or infinity"):
+        fresh.load_state_dict({**module.state_dict(), **every})
+
+
+def test_an_optimiser_factory_may_take_parameter_groups():
+    weight = torch.zeros(2, requires_grad=True)
+    built = make_optimizer(torch.optim.SGD, [{"params": [weight]}], 0.1)
+    assert built.param_groups[0]["params"][0] is weight
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied"])
+def test_a_half_module_gives_a_float32_distribution(covariance_type):
+    module = GaussianMixtureModule(3, 2, covariance_type=covariance_type, reg_covar=1e-3)
+    x = torch.randn(5, 2, generator=torch.Generator().manual_seed(0))
+    distribution = module.half().to_torch()
+    assert distribution.mean.dtype == torch.float32
+    with torch.no_grad():
+        expected = module.float().to_torch().log_prob(x)
+        np.testing.assert_allclose(distribution.log_prob(x), expected, atol=0.02)

@@ -276,13 +276,20 @@ def file_suffix(file: Path) -> str:
     return ".csv" if name.endswith(".csv.gz") else file.suffix.lower()
 
 
+#: Errors about the file rather than its contents (Arrow raises some of its own as OSError
+#: subclasses): passed on as they are, not reported as a damaged file.
+_UNREADABLE = (FileNotFoundError, PermissionError, IsADirectoryError)
+
+
 def _parquet_chunks(file: Path, rows: int, missing: bool) -> Iterator[np.ndarray]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
         handle = pq.ParquetFile(file)
-    except (pa.ArrowException, OSError) as error:  # not Parquet, truncated, unreadable
+    except _UNREADABLE:  # gone, forbidden, a folder: the operating system's own error
+        raise
+    except (pa.ArrowException, OSError) as error:  # not Parquet, truncated
         raise ValueError(
             f"{file} cannot be read as a Parquet file ({error}); it is damaged or not "
             "Parquet: write it again, or give it the ending of its format."
@@ -292,6 +299,8 @@ def _parquet_chunks(file: Path, rows: int, missing: bool) -> Iterator[np.ndarray
         while True:
             try:
                 batch = next(batches, None)
+            except _UNREADABLE:
+                raise
             except (pa.ArrowException, OSError) as error:  # a damaged row group
                 raise ValueError(
                     f"{file} cannot be read to its end as a Parquet file ({error}); it is "

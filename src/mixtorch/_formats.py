@@ -205,29 +205,25 @@ def _wrapper_rebuild(
     model.mixture_model_ = inner
 
 
+#: The wrapper parameters that fix the joint mixture's shape: a file whose joint mixture
+#: has others is refused. The rest (``max_iter``, ``random_state``, ``chunk_size``, ...)
+#: may have changed by ``set_params`` after the fit and need only be valid.
+_SHAPING_PARAMS = ("n_components", "covariance_type")
+
+
 def _check_inner_params(model: Any, params: dict[str, Any]) -> None:
-    """The joint mixture's hyper-parameters: those the wrapper passes on (n_components,
-    covariance_type, ...) equal the wrapper's, the others within their constraints."""
+    """The joint mixture's hyper-parameters: ``n_components`` and ``covariance_type``
+    equal the wrapper's, and all of them within their constraints."""
     outer = model.get_params(deep=False)
-    for name, value in params.items():
-        if name in outer and not _same(value, outer[name]):
+    for name in _SHAPING_PARAMS:
+        if name in params and name in outer and params[name] != outer[name]:
             raise ValueError(
-                f"the joint mixture has {name}={value!r} but the {type(model).__name__} "
-                f"has {name}={outer[name]!r}"
+                f"the joint mixture has {name}={params[name]!r} but the "
+                f"{type(model).__name__} has {name}={outer[name]!r}"
             )
-    own = {name: value for name, value in params.items() if name not in outer}
     validate_parameter_constraints(
-        GaussianMixture._parameter_constraints, own, caller_name="GaussianMixture"
+        GaussianMixture._parameter_constraints, params, caller_name="GaussianMixture"
     )
-
-
-def _same(first: Any, second: Any) -> bool:
-    if first is second:
-        return True
-    try:
-        return bool(first == second)
-    except (TypeError, ValueError, RuntimeError):  # arrays compare element-wise
-        return False
 
 
 def generic_format() -> tuple[StateFn, RebuildFn]:

@@ -159,11 +159,12 @@ class GaussianMixtureModule(nn.Module):
         """The factor of the regularised covariance and its log-diagonal, in
         :meth:`_linalg_dtype`.
 
-        With ``reg_covar > 0`` the factor of ``L L^T + reg_covar I`` is the R of a QR
-        factorisation of ``[L^T; sqrt(reg_covar) I]``, so ``L L^T`` is never formed: a
-        Cholesky factorisation of the sum fails in floating point when ``L`` holds
-        entries of very different sizes (after huge optimiser steps), although the sum
-        is positive definite for every ``L``.
+        With ``reg_covar > 0``: the Cholesky factor of ``L L^T + reg_covar I``, and where
+        that fails in floating point (``L`` holding entries of very different sizes,
+        after huge optimiser steps; the sum is positive definite for every ``L``), the R
+        of a QR factorisation of ``[L^T; sqrt(reg_covar) I]``, which never forms
+        ``L L^T``. Cholesky first: it is what every device implements and the cheaper of
+        the two; QR serves only the matrices Cholesky refused.
         """
         raw = self.raw_cholesky.to(self._linalg_dtype())
         factor = lower_from_raw(raw)
@@ -172,11 +173,13 @@ class GaussianMixtureModule(nn.Module):
         ridge = math.sqrt(self.reg_covar) * torch.eye(
             self.n_features, dtype=raw.dtype, device=raw.device
         )
-        stacked = torch.cat([factor.mT, ridge.expand_as(factor)], dim=-2)  # (..., 2D, D)
-        upper = torch.linalg.qr(stacked).R  # R^T R = L L^T + reg_covar I
-        diagonal = torch.diagonal(upper, dim1=-2, dim2=-1)
-        factor = upper.mT * torch.sign(diagonal).unsqueeze(-2)  # a positive diagonal
-        return factor, torch.log(diagonal.abs())
+        cholesky, info = torch.linalg.cholesky_ex(factor @ factor.mT + ridge.square())
+        if bool((info != 0).any()):
+            stacked = torch.cat([factor.mT, ridge.expand_as(factor)], dim=-2)  # (..., 2D, D)
+            upper = torch.linalg.qr(stacked).R  # R^T R = L L^T + reg_covar I
+            diagonal = torch.diagonal(upper, dim1=-2, dim2=-1)
+            cholesky = upper.mT * torch.sign(diagonal).unsqueeze(-2)  # a positive diagonal
+        return cholesky, torch.log(torch.diagonal(cholesky, dim1=-2, dim2=-1))
 
     def _log_variances(self) -> Tensor:
         """log of the (regularised) variances, (K, D) or (K,)."""
@@ -445,18 +448,26 @@ class GaussianMixtureModule(nn.Module):
         self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any
     ) -> None:
         """Refuse NaN or infinite parameters before ``load_state_dict`` copies them: every
-        density of the module would be NaN."""
+        density of the module would be NaN. A logit of ``-inf`` (a component switched
+        off, weight 0) is allowed while some logit is finite."""
         for name in ("logits", "means", "raw_cholesky", "log_scale"):
             value = state_dict.get(prefix + name)
             if (
-                isinstance(value, Tensor)
-                and value.device.type != "meta"
-                and value.is_floating_point()
-                and not bool(torch.isfinite(value).all())
+                not isinstance(value, Tensor)
+                or value.device.type == "meta"
+                or not value.is_floating_point()
             ):
+                continue
+            finite = torch.isfinite(value)
+            if name == "logits":
+                valid = bool((finite | (value == -math.inf)).all() and finite.any())
+            else:
+                valid = bool(finite.all())
+            if not valid:
                 raise ValueError(
                     f"state_dict entry {prefix + name!r} holds NaN or infinity (saved from a "
-                    "diverged training?); load a checkpoint with finite values."
+                    "diverged training?); load a checkpoint with finite values (logits may "
+                    "be -inf for components switched off)."
                 )
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 

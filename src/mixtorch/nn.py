@@ -232,7 +232,9 @@ class GaussianMixtureModule(_module.GaussianMixtureModule):
         -------
         torch.distributions.MixtureSameFamily
             ``MultivariateNormal`` components for 'full' and 'tied' covariances,
-            ``Independent(Normal, 1)`` ones for 'diag' and 'spherical'.
+            ``Independent(Normal, 1)`` ones for 'diag' and 'spherical'. In the module's
+            dtype, except that 'full' and 'tied' modules of float16 or bfloat16 give a
+            float32 distribution (torch has no triangular solves in half precision).
 
         See Also
         --------
@@ -254,18 +256,19 @@ class GaussianMixtureModule(_module.GaussianMixtureModule):
         torch.Size([2, 3])
         """
         self._check_materialised("to_torch")  # torch validates the values it is given
-        mixing = Categorical(logits=self.log_weights())
-        return MixtureSameFamily(mixing, self._components())
+        components = self._components()
+        mixing = Categorical(logits=self.log_weights().to(components.mean.dtype))
+        return MixtureSameFamily(mixing, components)
 
     def _components(self, index: int | None = None) -> Distribution:
         """The components (or the one at ``index``) as a differentiable distribution."""
         self._check_materialised("to_torch")  # torch validates the values it is given
         means = self.means if index is None else self.means[index]
         if self._structure.is_triangular():
-            factor = self._scale_tril()[0].to(self.dtype)  # float32 for a half module
+            factor = self._scale_tril()[0]  # float32 for a half module (_linalg_dtype)
             if index is not None and factor.ndim == 3:  # 'full'; a 'tied' factor is shared
                 factor = factor[index]
-            return gaussian_components(means, scale_tril=factor)
+            return gaussian_components(means.to(factor.dtype), scale_tril=factor)
         scale = torch.exp(0.5 * self._log_variances())
         scale = scale[:, None] if scale.ndim == 1 else scale  # 'spherical': one per component
         return gaussian_components(means, scale=scale if index is None else scale[index])

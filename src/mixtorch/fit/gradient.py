@@ -44,7 +44,7 @@ from torch import Tensor
 
 from .._chunks import chunk_rows
 from .._module import GaussianMixtureModule
-from .._validation import normalised_sample_weight
+from .._validation import integer, normalised_sample_weight, refuse_meta
 from ..covariance import CovarianceError
 from ..exceptions import DivergenceError
 from ..mixture import Mixture
@@ -324,13 +324,14 @@ def make_optimizer(
     )
 
 
-def _check_optimised(optim: torch.optim.Optimizer, params: list[Tensor]) -> None:
+def _check_optimised(optim: torch.optim.Optimizer, params: list[Any]) -> None:
     """ValueError unless ``optim`` updates every tensor of ``params``."""
     held = {id(p) for group in optim.param_groups for p in group["params"]}
-    missing = sum(id(p) not in held for p in params)
+    given = [p for item in params for p in (item["params"] if isinstance(item, dict) else [item])]
+    missing = sum(id(p) not in held for p in given)
     if missing:
         raise ValueError(
-            f"optimizer built an optimiser that leaves {missing} of the {len(params)} "
+            f"optimizer built an optimiser that leaves {missing} of the {len(given)} "
             "parameters it was given out (built on other tensors?), so the fit would not "
             "move them; build it on the params it is called with, as in "
             "lambda params, lr: torch.optim.SGD(params, lr=lr). To hold parameter groups "
@@ -380,11 +381,7 @@ def _check_arguments(
             "torch.as_tensor(X), or fit GaussianMixture(algorithm='gradient'), which takes "
             "arrays."
         )
-    if X.device.type == "meta":
-        raise ValueError(
-            "X is a tensor on the 'meta' device, which holds shapes but no values; create "
-            "it on a real device (e.g. 'cpu') first."
-        )
+    refuse_meta(X, "X")
     if X.dtype not in (torch.float32, torch.float64):
         raise ValueError(
             f"X must be float32 or float64, got {X.dtype}; convert it (X.double() or X.float())."
@@ -427,14 +424,9 @@ def _check_fixed(fixed: Iterable[str]) -> frozenset[str]:
 
 
 def _check_integer(name: str, value: Any, minimum: int, alternative: str = "") -> None:
-    """TypeError for a value that is not an integer (bools and 2.5 included), ValueError
-    below ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(
-            f"{name} must be an integer >= {minimum}{alternative}, got {value!r} "
-            f"({type(value).__name__})."
-        )
-    if value < minimum:
+    """TypeError for a value that is not an integer (bools and 2.5 included, see
+    :func:`~mixtorch._validation.integer`), ValueError below ``minimum``."""
+    if integer(value, name) < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}{alternative}, got {value!r}.")
 
 
