@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import json
 import os
 import socket
 import subprocess
@@ -53,3 +55,24 @@ def run_two_ranks(script: str, out: Path, timeout: float, **env: str) -> None:
                 process.wait()
     for process, log in zip(processes, logs, strict=True):
         assert process.returncode == 0, log
+
+
+def join_group(rank_id: int, port: int, seconds: float = 60.0) -> None:
+    """Join the two-rank gloo group on 127.0.0.1:``port`` as ``rank_id`` (in a worker);
+    a collective that waits longer than ``seconds`` fails instead of hanging."""
+    import torch.distributed as dist
+
+    dist.init_process_group(
+        "gloo",
+        init_method=f"tcp://127.0.0.1:{port}",
+        rank=rank_id,
+        world_size=2,
+        timeout=datetime.timedelta(seconds=seconds),
+    )
+
+
+def json_results(script: str, out: Path, timeout: float) -> list[dict]:
+    """Run ``script`` as two ranks (:func:`run_two_ranks`) and read back what each wrote
+    to ``out/rank{RANK}.json``."""
+    run_two_ranks(script, out, timeout=timeout)
+    return [json.loads((out / f"rank{rank_id}.json").read_text()) for rank_id in range(2)]

@@ -7,7 +7,6 @@ same clear ValueError on every rank instead of aborting or hanging in a collecti
 
 from __future__ import annotations
 
-import datetime
 import json
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from _gloo import run_two_ranks
+from _gloo import join_group, json_results
 from mixtorch import Gaussian, GaussianMixture
 
 START = {
@@ -39,13 +38,7 @@ def make_data() -> np.ndarray:
 def _worker(rank_id: int, port: int, out: Path) -> None:
     import torch.distributed as dist
 
-    dist.init_process_group(
-        "gloo",
-        init_method=f"tcp://127.0.0.1:{port}",
-        rank=rank_id,
-        world_size=2,
-        timeout=datetime.timedelta(seconds=40),
-    )
+    join_group(rank_id, port, seconds=40)
     try:
         X = make_data()
         shard = X if rank_id == 0 else X[:0]  # rank 1 has no rows at all
@@ -85,9 +78,7 @@ def _worker(rank_id: int, port: int, out: Path) -> None:
 # -- the test ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def rank_results(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
-    out = tmp_path_factory.mktemp("gloo_configuration")
-    run_two_ranks(__file__, out, timeout=150)
-    return [json.loads((out / f"rank{rank_id}.json").read_text()) for rank_id in range(2)]
+    return json_results(__file__, tmp_path_factory.mktemp("gloo_configuration"), timeout=150)
 
 
 def test_a_rank_without_rows_contributes_nothing(rank_results):

@@ -10,7 +10,6 @@ use raises on both ranks instead of leaving the other waiting in a collective.
 
 from __future__ import annotations
 
-import datetime
 import json
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from _gloo import run_two_ranks
+from _gloo import join_group, json_results
 from mixtorch import GaussianKDE, GaussianMixture
 
 START = {
@@ -65,13 +64,7 @@ def state(model: GaussianMixture) -> dict[str, object]:
 def _worker(rank_id: int, port: int, out: Path) -> None:
     import torch.distributed as dist
 
-    dist.init_process_group(
-        "gloo",
-        init_method=f"tcp://127.0.0.1:{port}",
-        rank=rank_id,
-        world_size=2,
-        timeout=datetime.timedelta(seconds=60),
-    )
+    join_group(rank_id, port, seconds=60)
     try:
         results: dict[str, object] = {}
         explicit = GaussianMixture(3, **START)
@@ -105,9 +98,7 @@ def _worker(rank_id: int, port: int, out: Path) -> None:
 # -- the test ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def rank_results(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
-    out = tmp_path_factory.mktemp("gloo_online")
-    run_two_ranks(__file__, out, timeout=150)
-    return [json.loads((out / f"rank{rank_id}.json").read_text()) for rank_id in range(2)]
+    return json_results(__file__, tmp_path_factory.mktemp("gloo_online"), timeout=150)
 
 
 def test_partial_fit_on_two_ranks_is_the_concatenated_batches_step(rank_results):
