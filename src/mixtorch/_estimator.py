@@ -489,4 +489,4 @@ class MixtureEstimator(DeviceMixin, BaseEstimator):
                         f"the stored {name} is not what the rest of the fitted state gives "
                         "(an edited file)"
                     )
-        stored.update(derived)
+        self.__dict__.update(derived)
