@@ -19,6 +19,7 @@ import pytest
 
 from _gloo import join_group, json_results
 from mixtorch import GaussianKDE, GaussianMixture
+from mixtorch.sources import as_source
 
 START = {
     "weights_init": np.full(3, 1 / 3),
@@ -82,7 +83,22 @@ def _worker(rank_id: int, port: int, out: Path) -> None:
         except ValueError as error:
             results["bad_batch"] = str(error)
         results["after_bad_batch"] = state(explicit)
+        # a data source on one rank (refused before any collective on that rank only)
+        try:
+            explicit.partial_fit(as_source(bad) if rank_id == 1 else batches(rank_id)[0])
+            results["source_batch"] = None
+        except (TypeError, ValueError) as error:
+            results["source_batch"] = str(error)
+        # ranks given different starts would each step their own model
+        shifted = {**START, "means_init": START["means_init"] + 0.5 * rank_id}
+        try:
+            GaussianMixture(3, **shifted).partial_fit(batches(rank_id)[0])
+            results["different_starts"] = None
+        except ValueError as error:
+            results["different_starts"] = str(error)
         shard = np.concatenate(batches(rank_id))
+        one_row = GaussianKDE().fit(shard[:1] if rank_id == 1 else shard)
+        results["kde_one_row_n"] = int(one_row.n_samples_fit_)
         offset = 0 if rank_id == 0 else sum(len(b) for b in batches(0))
         weighted = GaussianKDE().fit(shard, sample_weight=weights_of(len(shard), offset))
         plain = GaussianKDE(bandwidth=0.5).fit(shard)
@@ -126,6 +142,20 @@ def test_a_batch_one_rank_cannot_use_raises_on_both_and_changes_nothing(rank_res
     assert "1 other rank(s) could not use their data" in first["bad_batch"]
     for result in rank_results:
         assert result["after_bad_batch"] == result["explicit"]
+
+
+def test_errors_that_one_rank_meets_first_are_raised_on_both(rank_results):
+    first, second = rank_results
+    assert "partial_fit takes one in-memory batch" in second["source_batch"]
+    assert "1 other rank(s) could not use their data" in first["source_batch"]
+    for result in rank_results:  # refused before either rank took a step
+        assert "ranks hold different ones" in result["different_starts"]
+        assert result["after_bad_batch"] == result["explicit"]
+
+
+def test_a_shard_of_one_row_counts_toward_the_union(rank_results):
+    total = sum(len(batch) for batch in batches(0)) + 1
+    assert [result["kde_one_row_n"] for result in rank_results] == [total, total]
 
 
 def test_kde_on_two_ranks_is_the_kde_of_the_union(rank_results):

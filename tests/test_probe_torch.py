@@ -295,3 +295,22 @@ def test_a_half_module_gives_a_float32_distribution(covariance_type):
     with torch.no_grad():
         expected = module.float().to_torch().log_prob(x)
         np.testing.assert_allclose(distribution.log_prob(x), expected, atol=0.02)
+
+
+def test_a_float32_factor_of_moderate_spread_keeps_its_small_directions():
+    # A Cholesky factorisation of L L^T + reg_covar I in float32 "succeeded" here and gave
+    # -951 nats; the QR of [L^T; sqrt(reg_covar) I] keeps float64's answer
+    raw = torch.tensor([[3.26, 0.0, 0.0], [-2.72, -4.37, 0.0], [3.26, -3.34, -2.95]])
+    modules = {}
+    for dtype in (torch.float32, torch.float64):
+        module = GaussianMixtureModule(1, 3, reg_covar=1e-6, dtype=dtype)
+        with torch.no_grad():
+            module.raw_cholesky[0] = raw.to(dtype)
+            module.means.zero_()
+        modules[dtype] = module
+    x = torch.full((1, 3), 0.01)
+    with torch.no_grad():
+        single = float(modules[torch.float32].log_prob(x)[0])
+        double = float(modules[torch.float64].log_prob(x.double())[0])
+    assert double == pytest.approx(-58.765, abs=1e-3)
+    assert single == pytest.approx(double, abs=1e-3)

@@ -285,6 +285,11 @@ def _parquet_chunks(file: Path, rows: int, missing: bool) -> Iterator[np.ndarray
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    if file.is_dir():  # pyarrow reports it as a plain OSError
+        raise IsADirectoryError(
+            f"{file} is a folder, not a Parquet file (a dataset written in parts?); give "
+            "the folder of its part files instead."
+        )
     try:
         handle = pq.ParquetFile(file)
     except _UNREADABLE:  # gone, forbidden, a folder: the operating system's own error

@@ -159,12 +159,12 @@ class GaussianMixtureModule(nn.Module):
         """The factor of the regularised covariance and its log-diagonal, in
         :meth:`_linalg_dtype`.
 
-        With ``reg_covar > 0``: the Cholesky factor of ``L L^T + reg_covar I``, and where
-        that fails in floating point (``L`` holding entries of very different sizes,
-        after huge optimiser steps; the sum is positive definite for every ``L``), the R
-        of a QR factorisation of ``[L^T; sqrt(reg_covar) I]``, which never forms
-        ``L L^T``. Cholesky first: it is what every device implements and the cheaper of
-        the two; QR serves only the matrices Cholesky refused.
+        With ``reg_covar > 0`` the factor of ``L L^T + reg_covar I`` is the R of a QR
+        factorisation of ``[L^T; sqrt(reg_covar) I]``, so ``L L^T`` is never formed. A
+        Cholesky factorisation of the sum loses the small directions in float32 when
+        ``L`` holds entries of very different sizes (after large optimiser steps, but
+        also for moderate factors: a log-density off by hundreds of nats, with no
+        failure reported), and fails outright for larger spreads; QR does neither.
         """
         raw = self.raw_cholesky.to(self._linalg_dtype())
         factor = lower_from_raw(raw)
@@ -173,13 +173,11 @@ class GaussianMixtureModule(nn.Module):
         ridge = math.sqrt(self.reg_covar) * torch.eye(
             self.n_features, dtype=raw.dtype, device=raw.device
         )
-        cholesky, info = torch.linalg.cholesky_ex(factor @ factor.mT + ridge.square())
-        if bool((info != 0).any()):
-            stacked = torch.cat([factor.mT, ridge.expand_as(factor)], dim=-2)  # (..., 2D, D)
-            upper = torch.linalg.qr(stacked).R  # R^T R = L L^T + reg_covar I
-            diagonal = torch.diagonal(upper, dim1=-2, dim2=-1)
-            cholesky = upper.mT * torch.sign(diagonal).unsqueeze(-2)  # a positive diagonal
-        return cholesky, torch.log(torch.diagonal(cholesky, dim1=-2, dim2=-1))
+        stacked = torch.cat([factor.mT, ridge.expand_as(factor)], dim=-2)  # (..., 2D, D)
+        upper = torch.linalg.qr(stacked).R  # R^T R = L L^T + reg_covar I
+        diagonal = torch.diagonal(upper, dim1=-2, dim2=-1)
+        factor = upper.mT * torch.sign(diagonal).unsqueeze(-2)  # a positive diagonal
+        return factor, torch.log(diagonal.abs())
 
     def _log_variances(self) -> Tensor:
         """log of the (regularised) variances, (K, D) or (K,)."""

@@ -8,6 +8,7 @@ the values the pure fitters of :mod:`mixtorch.fit.streaming` and
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,6 @@ from ._validation import as_output, check_random_generator, resolve_dtype, to_te
 from .distributed import (
     all_reduce_sum,
     check_same_configuration,
-    check_same_on_every_rank,
     gather_rows,
     is_distributed,
     raise_on_every_rank,
@@ -209,30 +209,30 @@ class OnlineFitMixin:
         >>> np.sort(model.means_[:, 0]).round(0)
         array([-5.,  5.])
         """
-        self._validate_params()
-        if is_source(X):
-            raise TypeError(
-                f"partial_fit takes one in-memory batch (an array or tensor), got "
-                f"{type(X).__name__}; fit a whole data source with fit(X), or pass its "
-                "chunks to partial_fit one at a time (for chunk in source(): ...)."
-            )
-        fitted = hasattr(self, "mixture_")
-        if fitted:
-            check_continues(
-                "GaussianMixture",
-                self.mixture_,
-                self.n_components,
-                self.covariance_type,
-                "partial_fit",
-                "Start afresh from sklearn.base.clone(model) (or call fit)",
-            )
-        dtype = self.mixture_.dtype if fitted else resolve_dtype(self.dtype, X)
-        missing = self._allows_missing()
-        try:
+        try:  # raised on every rank: none may wait in a collective
+            self._validate_params()
+            if is_source(X):
+                raise TypeError(
+                    f"partial_fit takes one in-memory batch (an array or tensor), got "
+                    f"{type(X).__name__}; fit a whole data source with fit(X), or pass its "
+                    "chunks to partial_fit one at a time (for chunk in source(): ...)."
+                )
+            fitted = hasattr(self, "mixture_")
+            if fitted:
+                check_continues(
+                    "GaussianMixture",
+                    self.mixture_,
+                    self.n_components,
+                    self.covariance_type,
+                    "partial_fit",
+                    "Start afresh from sklearn.base.clone(model) (or call fit)",
+                )
+            dtype = self.mixture_.dtype if fitted else resolve_dtype(self.dtype, X)
+            missing = self._allows_missing()
             tensor, kind = to_tensor(
                 self, X, reset=not fitted, dtype=dtype, device=self.device, allow_nan=missing
             )
-        except Exception as error:  # raised on every rank: none may wait in a collective
+        except Exception as error:
             raise_on_every_rank(error)
             raise
         raise_on_every_rank(None)
@@ -244,6 +244,8 @@ class OnlineFitMixin:
                 "covariance_type": self.covariance_type,
                 "missing_values": missing,
                 "continues": fitted,
+                "reg_covar": float(self.reg_covar),
+                "step_size_decay": float(self.step_size_decay),
             }
         )
         rows = self._rows(tensor.shape[1])
@@ -252,12 +254,7 @@ class OnlineFitMixin:
             if mixture.device != tensor.device:
                 mixture = mixture.to(tensor.device, dtype)
             state = getattr(self, "stepwise_state_", None)
-            check_same_on_every_rank(
-                float(mixture.means.double().sum()) + (-1 if state is None else state.step),
-                "partial_fit must continue the same model on every rank, but the ranks hold "
-                "different ones (fitted apart?); start every rank from the same model, e.g. "
-                "one fit(X) inside the process group.",
-            )
+            step = -1 if state is None else state.step
         else:
             # Across ranks, every rank starts from the union of the ranks' first batches
             # (gathered in rank order), with rank 0's seed: one start on every rank.
@@ -275,7 +272,9 @@ class OnlineFitMixin:
             if missing:
                 check_observed_columns(union, first_batch=True)
             filled = fill_missing(union, column_means(union)) if missing else union
-            mixture, state = start_mixture(filled, spec, generator, rows), None
+            mixture, state, step = start_mixture(filled, spec, generator, rows), None, -2
+        if is_distributed():  # the model every rank steps from must be one and the same
+            _check_same_model(mixture, step)
         updated, state, trace = stepwise_update(
             mixture,
             tensor,
@@ -320,3 +319,21 @@ def _labels(mixture: Mixture, chunk: Tensor, rows: int, missing: bool) -> Tensor
     if missing:
         return observed_weighted_log_prob(mixture, chunk).argmax(1)
     return mixture.predict(chunk, rows)
+
+
+def _check_same_model(mixture: Mixture, step: int) -> None:
+    """A ValueError on every rank unless all ranks hold the same ``mixture`` (compared
+    to the last bit, by a digest of its parameters) at the same ``step``: ranks fitted
+    apart, or started from different ``*_init`` values, would otherwise each take their
+    own step."""
+    digest = hashlib.sha256()
+    for tensor in (mixture.weights, mixture.means, mixture.covariance.covariances):
+        digest.update(tensor.detach().to("cpu", torch.float64).contiguous().numpy().tobytes())
+    try:
+        check_same_configuration({"model": digest.hexdigest(), "step": step})
+    except ValueError:
+        raise ValueError(
+            "partial_fit must step the same model on every rank, but the ranks hold different "
+            "ones (fitted apart, or given different weights_init/means_init/precisions_init); "
+            "start every rank from the same model, e.g. one fit(X) inside the process group."
+        ) from None

@@ -242,9 +242,10 @@ default='scott'
         needs_two = isinstance(self.bandwidth, str) or callable(self.bandwidth)
         dtype = resolve_dtype(self.dtype, X)
         try:
+            # Across ranks the rule bandwidths need two rows of the union, not of each shard.
             data, kind = to_tensor(
                 self, X, reset=True, dtype=dtype, device=self.device,
-                ensure_min_samples=2 if needs_two else 1,
+                ensure_min_samples=2 if needs_two and not is_distributed() else 1,
             )  # fmt: skip
             if sample_weight is not None:
                 normalised_sample_weight(sample_weight, data)  # its errors, on this rank
@@ -253,7 +254,12 @@ default='scott'
             raise
         raise_on_every_rank(None)
         if is_distributed():
-            data, sample_weight = _union_of_ranks(data, sample_weight, self.algorithm)
+            data, sample_weight = _union_of_ranks(data, sample_weight, self._rank_settings())
+            if needs_two and data.shape[0] < 2:
+                raise ValueError(
+                    f"bandwidth={self.bandwidth!r} needs at least 2 rows across the ranks, got "
+                    f"{data.shape[0]}; give a number or a matrix as the bandwidth."
+                )
         if sample_weight is None:
             # One value seen n times (a broadcast view): writing 1/n into n fresh values
             # was most of a 1-D fit on 10^6 points (2 of 3 ms).
@@ -281,6 +287,18 @@ default='scott'
         self.loo_log_likelihood_: float | None = choice.loo_log_likelihood
         self._set_bandwidth(choice.matrix, choice.factor, kind)
         return self
+
+    def _rank_settings(self) -> dict[str, Any]:
+        """The settings every rank of a process group must share (JSON-able)."""
+        bandwidth = self.bandwidth
+        if not isinstance(bandwidth, (str, numbers.Real)):
+            bandwidth = type(bandwidth).__name__  # a matrix or a callable: its kind
+        return {
+            "algorithm": self.algorithm,
+            "bandwidth": bandwidth,
+            "loo_type": self.loo_type,
+            "grid_size": repr(self.grid_size),
+        }
 
     @property
     def data_covariance_(self) -> Any:
@@ -378,7 +396,9 @@ default='scott'
         return hasattr(self, "mixture_")
 
 
-def _union_of_ranks(data: torch.Tensor, sample_weight: Any, algorithm: str) -> tuple[Any, Any]:
+def _union_of_ranks(
+    data: torch.Tensor, sample_weight: Any, settings: dict[str, Any]
+) -> tuple[Any, Any]:
     """Every rank's rows (and sample weights, unscaled), gathered in rank order: inside a
     ``torch.distributed`` process group each rank fits the KDE of the union of the ranks'
     shards, the same model on every rank, as the mixtures do."""
@@ -386,8 +406,8 @@ def _union_of_ranks(data: torch.Tensor, sample_weight: Any, algorithm: str) -> t
         {
             "n_features": int(data.shape[1]),
             "dtype": str(data.dtype),
-            "algorithm": algorithm,
             "sample_weight": sample_weight is not None,
+            **settings,
         }
     )
     union = torch.cat(gather_rows(data))
