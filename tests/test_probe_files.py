@@ -319,3 +319,11 @@ def test_loading_a_kde_keeps_no_scoring_kernel(tmp_path, X):
     loaded = mixtorch.load(mixtorch.save(model, tmp_path / "kde.mixtorch"))
     assert "e_step_kernel" not in vars(loaded.mixture_)
     np.testing.assert_allclose(loaded.score_samples(X[:5]), model.score_samples(X[:5]), rtol=1e-12)
+
+
+def test_a_folder_named_like_a_parquet_file_is_a_folder_error(tmp_path, X):
+    # pyarrow says only OSError ("is a directory"), which read as a damaged file
+    pq.write_table(pa.table({"a": X[:, 0], "b": X[:, 1]}), tmp_path / "a.parquet")
+    (tmp_path / "b.parquet").mkdir()
+    with pytest.raises(IsADirectoryError, match=r"b\.parquet is a folder, not a Parquet file"):
+        list(from_directory(tmp_path)())

@@ -192,7 +192,9 @@ def check_same_on_every_rank(value: float, message: str) -> None:
     Parameters
     ----------
     value : float
-        The quantity that must be identical on every rank (e.g. a feature count).
+        The quantity that must be identical on every rank: an integer such as a feature
+        count, whose sums are exact (equal non-integers can round apart in the sums on
+        three ranks or more; compare those with :func:`check_same_configuration`).
     message : str
         The error message, raised on every rank.
 
