@@ -15,6 +15,7 @@ from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
 from conftest import make_blobs
 from mixtorch import CovarianceError, GaussianMixture
+from mixtorch.exceptions import DegenerateComponentWarning
 
 KINDS = ["full", "tied", "diag", "spherical"]
 
@@ -74,6 +75,9 @@ def test_em_never_decreases_the_log_likelihood(seed, kind, k):
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
+        # random starts with k=4 on three groups may leave a component on a point (seed
+        # 82, 'full'): a warned outcome, and the bounds must still never decrease
+        warnings.simplefilter("ignore", DegenerateComponentWarning)
         model = GaussianMixture(
             k, covariance_type=kind, tol=0, max_iter=30, init_params="random", random_state=seed
         ).fit(X)
