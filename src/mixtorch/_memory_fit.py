@@ -20,7 +20,7 @@ from ._chunks import chunk_list
 from ._estimator import Progress, best_of_n_init
 from ._validation import as_output, check_random_generator, resolve_dtype, to_tensor
 from .fit.collapse import warn_if_collapsed
-from .fit.em import FIXABLE, EMTrace, fit_em
+from .fit.em import EMTrace, fit_em, fixed_groups
 from .fit.gradient import GradientTrace, fit_gradient
 from .fit.missing import (
     check_observed_columns,
@@ -160,10 +160,7 @@ class InMemoryFitMixin:
 
     def _fixed(self) -> frozenset[str]:
         """``fixed`` as a set of group names, each with its ``*_init`` given."""
-        names = frozenset(self.fixed)
-        unknown = sorted(str(name) for name in names - set(FIXABLE))
-        if unknown:
-            raise ValueError(f"fixed may only contain {FIXABLE}, got {unknown}.")
+        names = fixed_groups(self.fixed)
         for name in sorted(names):
             if getattr(self, FIXED_FROM[name]) is None:
                 raise ValueError(

@@ -471,9 +471,8 @@ def _check_copies(model: Any, mixture: Mixture) -> None:
                 f"n_samples_fit_ is {count!r} but the model holds {mixture.n_components} points"
             )
         factor = stored.get("factor_")
-        if isinstance(factor, bool) or not isinstance(factor, (int, float)):
-            raise ValueError(f"factor_ must be a positive number, got {factor!r}")
-        if not (math.isfinite(factor) and factor > 0):
+        number = isinstance(factor, (int, float)) and not isinstance(factor, bool)
+        if not (number and math.isfinite(factor) and factor > 0):
             raise ValueError(f"factor_ must be a positive number, got {factor!r}")
         if model.algorithm != "fft":  # the exact density is the mixture's
             probe = mixture.means[int(torch.argmax(mixture.weights))][None]

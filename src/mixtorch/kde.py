@@ -247,8 +247,9 @@ default='scott'
                 self, X, reset=True, dtype=dtype, device=self.device,
                 ensure_min_samples=2 if needs_two and not is_distributed() else 1,
             )  # fmt: skip
+            weights = None
             if sample_weight is not None:
-                normalised_sample_weight(sample_weight, data)  # its errors, on this rank
+                weights = normalised_sample_weight(sample_weight, data)
         except Exception as error:  # raised on every rank: none may wait in a collective
             raise_on_every_rank(error)
             raise
@@ -260,13 +261,13 @@ default='scott'
                     f"bandwidth={self.bandwidth!r} needs at least 2 rows across the ranks, got "
                     f"{data.shape[0]}; give a number or a matrix as the bandwidth."
                 )
-        if sample_weight is None:
+            if sample_weight is not None:  # the union's weights, scaled together
+                weights = normalised_sample_weight(sample_weight, data)
+        if weights is None:
             # One value seen n times (a broadcast view): writing 1/n into n fresh values
             # was most of a 1-D fit on 10^6 points (2 of 3 ms).
             weights = data.new_full((1,), 1.0 / data.shape[0]).expand(data.shape[0])
         else:
-            weights = normalised_sample_weight(sample_weight, data)
-        if sample_weight is not None:
             keep = weights > 0
             if not bool(keep.all()):
                 data, weights = data[keep], weights[keep] / weights[keep].sum()

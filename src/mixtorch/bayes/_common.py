@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import math
-import numbers
 from numbers import Integral, Real
 from typing import Any
 
-import numpy as np
 import torch
 from sklearn.base import DensityMixin
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -31,7 +28,13 @@ from ._arviz import inference_data
 from ._components import COMPONENT_FAMILIES, ComponentFamily, component_family
 from ._posterior import PosteriorPredictiveMixin
 from ._quiet import quiet_pyro
-from .prior import SCALE_FAMILIES, MixturePrior, make_prior
+from .prior import (
+    SCALE_FAMILIES,
+    MixturePrior,
+    check_per_feature,
+    check_positive_real,
+    make_prior,
+)
 
 __all__ = ["PYRO_CONSTRAINTS", "PyroMixtureBase", "quiet_pyro"]
 
@@ -241,38 +244,3 @@ def initial_values(
     start = {"weights": weights, "locs": result.centers.clone()}
     start.update(family.initial_scales(X, labels, n_components))
     return start
-
-
-def check_positive_real(value: Any, name: str) -> None:
-    """Raise a ValueError naming ``name`` unless ``value`` is a finite real number > 0
-    (booleans are refused)."""
-    valid = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if not (valid and math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}.")
-
-
-def check_per_feature(value: Any, name: str, n_features: int, *, positive: bool) -> None:
-    """A prior setting given per feature: None, a number, or an array of shape
-    ``(n_features,)``; finite, and positive when ``positive``.
-
-    Raises a ``TypeError`` for non-numeric values and a ``ValueError`` naming ``name``
-    and the expected shape otherwise.
-    """
-    if value is None:
-        return
-    if isinstance(value, Tensor):
-        value = value.detach().cpu().numpy()
-    try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as error:
-        raise TypeError(
-            f"{name} must be a number or an array of {n_features} numbers, got {value!r}."
-        ) from error
-    if array.ndim > 1 or (array.ndim == 1 and array.shape[0] not in (1, n_features)):
-        raise ValueError(
-            f"{name} must be a number or an array of shape ({n_features},) (one value per "
-            f"feature of X), got shape {array.shape}."
-        )
-    if not np.isfinite(array).all() or (positive and not (array > 0).all()):
-        adjective = "positive and finite" if positive else "finite"
-        raise ValueError(f"{name} must be {adjective}, got {value!r}.")

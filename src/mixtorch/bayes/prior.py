@@ -7,6 +7,7 @@ import numbers
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyro.distributions as dist
 import torch
 from torch import Tensor
@@ -165,13 +166,8 @@ def make_prior(
         raise ValueError(
             f"covariance_type must be one of {sorted(COVARIANCE_TYPES)}, got {covariance_type!r}."
         )
-    for name, value in (
-        ("weight_concentration_prior", weight_concentration),
-        ("lkj_concentration", lkj_concentration),
-    ):
-        valid = isinstance(value, numbers.Real) and not isinstance(value, bool)
-        if not (valid and math.isfinite(value) and value > 0):
-            raise ValueError(f"{name} must be a positive number, got {value!r}.")
+    check_positive_real(weight_concentration, "weight_concentration_prior")
+    check_positive_real(lkj_concentration, "lkj_concentration")
     spread = X.std(0) if X.shape[0] > 1 else X.new_ones(X.shape[1])
     center = X.mean(0)
     if mean_prior_scale is None or scale_prior is None:
@@ -228,14 +224,41 @@ def _refuse_features(bad: Tensor, problem: str) -> None:
 def _given(X: Tensor, value: Any, default: Tensor, name: str, positive: bool) -> Tensor:
     if value is None:
         return default
+    check_per_feature(value, name, X.shape[1], positive=positive)
     tensor = torch.as_tensor(value, dtype=X.dtype, device=X.device)
-    if tensor.numel() not in (1, X.shape[1]) or tensor.ndim > 1:
+    return tensor.expand(X.shape[1]).clone()
+
+
+def check_positive_real(value: Any, name: str) -> None:
+    """Raise a ValueError naming ``name`` unless ``value`` is a finite real number > 0
+    (booleans are refused)."""
+    valid = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not (valid and math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}.")
+
+
+def check_per_feature(value: Any, name: str, n_features: int, *, positive: bool) -> None:
+    """A prior setting given per feature: None, a number, or an array of shape
+    ``(n_features,)``; finite, and positive when ``positive``.
+
+    Raises a ``TypeError`` for non-numeric values and a ``ValueError`` naming ``name``
+    and the expected shape otherwise.
+    """
+    if value is None:
+        return
+    if isinstance(value, Tensor):
+        value = value.detach().cpu().numpy()
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise TypeError(
+            f"{name} must be a number or an array of {n_features} numbers, got {value!r}."
+        ) from error
+    if array.ndim > 1 or (array.ndim == 1 and array.shape[0] not in (1, n_features)):
         raise ValueError(
-            f"{name} must be a number or hold one value per feature, shape ({X.shape[1]},); "
-            f"got shape {tuple(tensor.shape)}."
+            f"{name} must be a number or an array of shape ({n_features},) (one value per "
+            f"feature of X), got shape {array.shape}."
         )
-    tensor = tensor.expand(X.shape[1])
-    if not bool(torch.isfinite(tensor).all()) or (positive and bool((tensor <= 0).any())):
+    if not np.isfinite(array).all() or (positive and not (array > 0).all()):
         adjective = "positive and finite" if positive else "finite"
         raise ValueError(f"{name} must be {adjective}, got {value!r}.")
-    return tensor.clone()

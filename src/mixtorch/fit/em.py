@@ -19,10 +19,34 @@ from ..covariance import Covariance
 from ..mixture import Mixture
 from ..stats import SufficientStatistics, accumulate_statistics
 
-__all__ = ["FIXABLE", "EMTrace", "ChunkSource", "fit_em", "m_step", "reseed_empty_components"]
+__all__ = [
+    "FIXABLE",
+    "EMTrace",
+    "ChunkSource",
+    "fit_em",
+    "fixed_groups",
+    "m_step",
+    "reseed_empty_components",
+]
 
 #: The parameter groups EM can hold fixed.
 FIXABLE = ("weights", "means", "covariances")
+
+
+def fixed_groups(fixed: Iterable[str]) -> frozenset[str]:
+    """``fixed`` as a set of names of :data:`FIXABLE`: a string is a ``TypeError`` (its
+    letters would be read as names), an unknown name a ``ValueError``."""
+    if isinstance(fixed, str):
+        raise TypeError(
+            f"fixed must be a collection of group names, e.g. ({fixed!r},), not the string "
+            f"{fixed!r} (whose letters would be read as names)."
+        )
+    names = frozenset(fixed)
+    unknown = sorted(str(name) for name in names - set(FIXABLE))
+    if unknown:
+        raise ValueError(f"fixed may only contain {FIXABLE}, got {unknown}.")
+    return names
+
 
 #: A callable returning a fresh iterator over chunks (tensors or (tensor, weight) pairs).
 ChunkSource = Callable[[], Iterable]

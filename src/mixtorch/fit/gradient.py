@@ -49,7 +49,7 @@ from ..covariance import CovarianceError
 from ..exceptions import DivergenceError
 from ..mixture import Mixture
 from ._gradient_steps import Stepper, full_nll
-from .em import FIXABLE
+from .em import fixed_groups
 from .gradient_trace import GradientTrace, check_divergence, has_converged
 
 __all__ = [
@@ -200,7 +200,7 @@ def fit_gradient(
     _check_arguments(X, initial, learning_rate, batch_size, max_iter, tol, patience)
     _check_options(chunk_size, generator)
     learning_rate = float(learning_rate)  # a NumPy float32 would make torch step in float32
-    groups = _check_fixed(fixed)
+    groups = fixed_groups(fixed)
     started = time.perf_counter()
     module = GaussianMixtureModule.from_mixture(initial.to(X.device, X.dtype), reg_covar=reg_covar)
     _freeze(module, groups)
@@ -407,20 +407,6 @@ def _check_options(chunk_size: int | None, generator: Any) -> None:
         raise TypeError(
             f"generator must be a torch.Generator or None, got {type(generator).__name__}."
         )
-
-
-def _check_fixed(fixed: Iterable[str]) -> frozenset[str]:
-    """``fixed`` as a set of the group names of :data:`~mixtorch.fit.em.FIXABLE`."""
-    if isinstance(fixed, str):
-        raise TypeError(
-            f"fixed must be a collection of group names, e.g. ({fixed!r},), not the string "
-            f"{fixed!r} (whose letters would be read as names)."
-        )
-    names = frozenset(fixed)
-    unknown = sorted(str(name) for name in names - set(FIXABLE))
-    if unknown:
-        raise ValueError(f"fixed may only contain {FIXABLE}, got {unknown}.")
-    return names
 
 
 def _check_integer(name: str, value: Any, minimum: int, alternative: str = "") -> None:
