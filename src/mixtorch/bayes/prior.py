@@ -12,13 +12,15 @@ import pyro.distributions as dist
 import torch
 from torch import Tensor
 
+from ..covariance import DiagCovariance, FullCovariance
+
 __all__ = ["COVARIANCE_TYPES", "SCALE_FAMILIES", "MixturePrior", "make_prior"]
 
 SCALE_FAMILIES = ("halfcauchy", "lognormal")
 
-#: The covariance kinds of the Pyro models (the families of :mod:`mixtorch.bayes._components`,
-#: which imports this module, so the names are listed here).
-COVARIANCE_TYPES = ("diag", "full")
+#: The covariance kinds of the Pyro models, named by their covariance classes (the
+#: families of :mod:`mixtorch.bayes._components` import this module, so it cannot ask them).
+COVARIANCE_TYPES = (DiagCovariance.kind, FullCovariance.kind)
 
 
 @dataclass(frozen=True)
