@@ -13,6 +13,11 @@ order, so a test that switches to one keeps exactly the data it had.
 
 Fixtures: ``blobs``, ``well_separated``, ``overlapping`` and ``one_dimensional``; every
 test closes the matplotlib figures it left open.
+
+Hypothesis tests draw the same examples on every run (profile ``deterministic``, loaded
+here), so CI never fails on an example no earlier run saw. To search for new ones, run
+``pytest --hypothesis-profile=explore`` (random examples each run); a failure found that
+way becomes an ``@example`` on the test.
 """
 
 from __future__ import annotations
@@ -23,6 +28,11 @@ from typing import NamedTuple
 
 import numpy as np
 import pytest
+from hypothesis import settings
+
+settings.register_profile("deterministic", derandomize=True, print_blob=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile("deterministic")
 
 
 class Blobs(NamedTuple):
