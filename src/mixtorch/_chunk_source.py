@@ -313,15 +313,15 @@ def from_callable(
     return ChunkSource(factory, n_features=n_features, n_samples=n_samples, name=name)
 
 
-def from_tensor(X: Any, chunk_size: int = DEFAULT_SOURCE_CHUNK_ROWS) -> ChunkSource:
+def from_tensor(X: Any, chunk_size: int | None = None) -> ChunkSource:
     """An in-memory array or tensor of shape (n_samples, n_features) as a source.
 
     Parameters
     ----------
     X : array-like or Tensor of shape (n_samples, n_features)
         The data; a tensor's chunks are views on its device.
-    chunk_size : int, default=65536
-        Rows per chunk (:data:`DEFAULT_SOURCE_CHUNK_ROWS`).
+    chunk_size : int, default=None
+        Rows per chunk; None uses :data:`DEFAULT_SOURCE_CHUNK_ROWS` (65536).
 
     Returns
     -------
@@ -332,7 +332,7 @@ def from_tensor(X: Any, chunk_size: int = DEFAULT_SOURCE_CHUNK_ROWS) -> ChunkSou
     ------
     ValueError
         If ``X`` is not 2-D, does not hold numbers, is a tensor on the 'meta' device, or
-        ``chunk_size`` is not a positive integer.
+        ``chunk_size`` is neither a positive integer nor None.
 
     See Also
     --------
@@ -356,7 +356,7 @@ def from_tensor(X: Any, chunk_size: int = DEFAULT_SOURCE_CHUNK_ROWS) -> ChunkSou
         data = torch.as_tensor(native_order(array))
     if data.ndim != 2:
         raise ValueError(f"X must be 2-D, got shape {tuple(data.shape)}.")
-    rows = positive_int(chunk_size, "chunk_size")
+    rows = source_rows(chunk_size)
 
     def chunks() -> Iterator[Tensor]:
         for start in range(0, data.shape[0], rows):
@@ -420,7 +420,18 @@ def from_dataloader(loader: Any) -> ChunkSource:
     return ChunkSource(lambda: iter(loader), n_samples=n_samples, name="DataLoader")
 
 
-def positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    return int(value)
+def source_rows(chunk_size: Any) -> int:
+    """Rows per chunk of a source: ``chunk_size``, or :data:`DEFAULT_SOURCE_CHUNK_ROWS`
+    for None (as ``as_source`` and the estimators read None: pick it for me)."""
+    if chunk_size is None:
+        return DEFAULT_SOURCE_CHUNK_ROWS
+    if (
+        isinstance(chunk_size, bool)
+        or not isinstance(chunk_size, (int, np.integer))
+        or chunk_size < 1
+    ):
+        raise ValueError(
+            f"chunk_size must be a positive integer, got {chunk_size!r}; None picks "
+            f"{DEFAULT_SOURCE_CHUNK_ROWS} rows."
+        )
+    return int(chunk_size)

@@ -46,6 +46,7 @@ from ._restored import agree
 from ._validation import OutputKind, check_device, resolve_dtype
 from ._warnings import user_stacklevel
 from .covariance import COVARIANCE_TYPES, Covariance
+from .fit.gradient import OPTIMIZERS
 from .fit.init import INIT_METHODS
 from .mixture import Mixture
 
@@ -54,6 +55,7 @@ __all__ = [
     "DeviceMixin",
     "MIXTURE_CONSTRAINTS",
     "MixtureEstimator",
+    "OPTIMIZER",
     "Progress",
     "RANDOM_STATE",
     "best_of_n_init",
@@ -65,6 +67,26 @@ CHUNK_SIZE: list[Any] = [Interval(Integral, 1, None, closed="left"), None]
 #: ``random_state`` as every estimator accepts it: None, an int, NumPy's RandomState or
 #: Generator, or a torch.Generator.
 RANDOM_STATE: list[Any] = ["random_state", np.random.Generator, torch.Generator]
+
+
+class AnyCaseOptions(StrOptions):
+    """Names matched whatever their case: torch spells its optimisers ``Adam`` and
+    ``SGD``, and a user who copies that spelling means the same thing as ``'adam'``.
+
+    The ``options`` are given in lower case.
+    """
+
+    def is_satisfied_by(self, val: Any) -> bool:
+        return isinstance(val, str) and val.lower() in self.options
+
+    def __str__(self) -> str:
+        names = ", ".join(repr(name) for name in sorted(self.options))
+        return f"a str among {{{names}}} (in any case)"
+
+
+#: ``optimizer`` for gradient fitting: a name of :data:`~mixtorch.fit.gradient.OPTIMIZERS`
+#: in any case (``'adam'`` or torch's ``'Adam'``), an optimiser class or a factory.
+OPTIMIZER: list[Any] = [AnyCaseOptions(set(OPTIMIZERS)), callable]
 
 #: The constraints of scikit-learn's ``BaseMixture`` plus mixtorch's own shared ones.
 MIXTURE_CONSTRAINTS: dict[str, list[Any]] = {

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ._chunk_source import DEFAULT_SOURCE_CHUNK_ROWS, ChunkSource, checked_chunk, positive_int
+from ._chunk_source import ChunkSource, checked_chunk, source_rows
 from ._csv import csv_chunks
 
 SUFFIXES = (".npy", ".parquet", ".csv")
@@ -22,7 +22,7 @@ def from_npy(
     path: str | os.PathLike[str],
     *,
     mmap: bool = True,
-    chunk_size: int = DEFAULT_SOURCE_CHUNK_ROWS,
+    chunk_size: int | None = None,
 ) -> ChunkSource:
     """A source reading a 2-D ``.npy`` file ``chunk_size`` rows at a time.
 
@@ -34,8 +34,8 @@ def from_npy(
         True reads each chunk through its own short-lived memory map of just those rows,
         so the process never keeps the whole file mapped and resident memory stays
         proportional to ``chunk_size``; False reads with plain file reads.
-    chunk_size : int, default=65536
-        Rows per chunk (:data:`DEFAULT_SOURCE_CHUNK_ROWS`).
+    chunk_size : int, default=None
+        Rows per chunk; None uses :data:`DEFAULT_SOURCE_CHUNK_ROWS` (65536).
 
     Returns
     -------
@@ -47,7 +47,8 @@ def from_npy(
     FileNotFoundError, IsADirectoryError
         If the file does not exist or is a directory (both also ``ValueError``).
     ValueError
-        If the file is not a valid ``.npy`` file or does not hold a 2-D numeric array.
+        If the file is not a valid ``.npy`` file or does not hold a 2-D numeric array, or
+        ``chunk_size`` is neither a positive integer nor None.
 
     See Also
     --------
@@ -70,7 +71,7 @@ def from_npy(
     True
     """
     file = Path(path)
-    rows = positive_int(chunk_size, "chunk_size")
+    rows = source_rows(chunk_size)
     shape, fortran, dtype, offset = _npy_header(file)
     if len(shape) != 2:
         raise ValueError(f"{file} must hold a 2-D array, got shape {shape}.")
@@ -131,7 +132,7 @@ def from_directory(
     path: str | os.PathLike[str],
     pattern: str = "*",
     *,
-    chunk_size: int = DEFAULT_SOURCE_CHUNK_ROWS,
+    chunk_size: int | None = None,
     header: bool | None = None,
 ) -> ChunkSource:
     """A source over the ``.npy``, ``.parquet`` and ``.csv`` shards in a directory.
@@ -142,9 +143,10 @@ def from_directory(
         The directory.
     pattern : str, default='*'
         Glob pattern of the shards to read; they are read in sorted name order.
-    chunk_size : int, default=65536
+    chunk_size : int, default=None
         Rows per chunk of ``.npy`` and CSV shards (Parquet is read by its row batches
-        with pyarrow; CSV, also ``.csv.gz``, by mixtorch's CSV reader).
+        with pyarrow; CSV, also ``.csv.gz``, by mixtorch's CSV reader); None uses
+        :data:`DEFAULT_SOURCE_CHUNK_ROWS` (65536).
     header : bool, default=None
         Whether CSV shards open with a line of column names. None recognises it, and
         refuses a shard whose first line could be either; a header-less shard keeps its
@@ -225,10 +227,10 @@ def check_file(file: Path, what: str) -> None:
 
 
 def from_files(
-    files: list[Path], chunk_size: int, name: str, header: bool | None = None
+    files: list[Path], chunk_size: int | None, name: str, header: bool | None = None
 ) -> ChunkSource:
     """A source reading ``files`` (``.npy``, Parquet or CSV shards) in order."""
-    rows = positive_int(chunk_size, "chunk_size")
+    rows = source_rows(chunk_size)
     return ChunkSource(ShardReader(files, rows, header), name=name)
 
 

@@ -28,9 +28,16 @@ class GaussianModule(GaussianMixtureModule):
         reg_covar: float = 0.0,
         dtype: torch.dtype | None = None,
         device: Any = None,
+        validate_args: bool | None = None,
     ) -> None:
         super().__init__(
-            1, n_features, covariance_type, reg_covar=reg_covar, dtype=dtype, device=device
+            1,
+            n_features,
+            covariance_type,
+            reg_covar=reg_covar,
+            dtype=dtype,
+            device=device,
+            validate_args=validate_args,
         )
         # One component: the weight is fixed at 1, so it is a buffer, not a parameter.
         del self.logits

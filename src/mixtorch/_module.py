@@ -36,6 +36,10 @@ class GaussianMixtureModule(nn.Module):
     Documented, with parameters and examples, as :class:`mixtorch.nn.GaussianMixtureModule`.
     """
 
+    #: Whether modules built with ``validate_args=None`` check that ``x`` is finite; as
+    #: for ``torch.distributions``, on unless Python runs with ``-O``.
+    _default_validate_args: bool = __debug__
+
     def __init__(
         self,
         n_components: int,
@@ -46,6 +50,7 @@ class GaussianMixtureModule(nn.Module):
         dtype: torch.dtype | None = None,
         device: Any = None,
         generator: torch.Generator | None = None,
+        validate_args: bool | None = None,
     ) -> None:
         super().__init__()
         n_components, n_features = check_sizes(n_components, n_features)
@@ -54,6 +59,7 @@ class GaussianMixtureModule(nn.Module):
         self.covariance_type = covariance_type
         self._structure = structure
         self.reg_covar = reg_covar  # checked by the property
+        self.validate_args = validate_args  # checked by the property
         options: dict[str, Any] = {"dtype": dtype, "device": device}
         self.logits = nn.Parameter(torch.zeros(n_components, **options))
         means = torch.randn(n_components, n_features, generator=generator, **options)
@@ -73,6 +79,48 @@ class GaussianMixtureModule(nn.Module):
     @reg_covar.setter
     def reg_covar(self, value: float) -> None:
         self._reg_covar = check_reg_covar(value)  # -1 or NaN would break every density
+
+    @property
+    def validate_args(self) -> bool:
+        """Whether the methods taking ``x`` check that it holds only finite values.
+
+        Assign True or False to decide for this module, or None to follow the default
+        (:meth:`set_default_validate_args`).
+        """
+        own = self.__dict__.get("_validate_args")  # absent from modules pickled before it
+        return type(self)._default_validate_args if own is None else own
+
+    @validate_args.setter
+    def validate_args(self, value: bool | None) -> None:
+        if value is not None and not isinstance(value, bool):
+            raise TypeError(f"validate_args must be True, False or None, got {value!r}.")
+        self._validate_args = value
+
+    @staticmethod
+    def set_default_validate_args(value: bool) -> None:
+        """Switch the finiteness check of ``x`` on or off for every module that was built
+        with ``validate_args=None`` (and has not been given a value since).
+
+        Parameters
+        ----------
+        value : bool
+            The new default; it starts as True (False under ``python -O``), as for
+            ``torch.distributions.Distribution.set_default_validate_args``.
+
+        Raises
+        ------
+        TypeError
+            If ``value`` is not a bool.
+
+        See Also
+        --------
+        GaussianMixtureModule.validate_args : The setting of one module.
+        torch.distributions.Distribution.set_default_validate_args : The same switch
+            for torch's distributions.
+        """
+        if not isinstance(value, bool):
+            raise TypeError(f"set_default_validate_args takes True or False, got {value!r}.")
+        GaussianMixtureModule._default_validate_args = value
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         if "reg_covar" in state:  # pickled when reg_covar was a plain attribute
@@ -320,6 +368,8 @@ class GaussianMixtureModule(nn.Module):
                 f"x is on device {x.device} but the module's parameters are on "
                 f"{self.means.device}; move one of them (x.to(...) or module.to(...))."
             )
+        if self.validate_args and x.device.type != "meta":
+            _check_finite(x)
         return x.reshape(-1, self.n_features).to(self.dtype)
 
     # -- generation ------------------------------------------------------------------
@@ -512,4 +562,20 @@ class GaussianMixtureModule(nn.Module):
             reg_covar=reg_covar,
             dtype=mixture.dtype,
             device=mixture.device,
+        )
+
+
+def _check_finite(x: Tensor) -> None:
+    """ValueError for NaN or infinity in ``x``: its log-density would be NaN (or a
+    meaningless -inf), and the loss of a whole batch with it."""
+    finite = torch.isfinite(x)
+    if not bool(finite.all()):  # the host sync that validate_args=False avoids
+        rows = (~finite).reshape(-1, x.shape[-1]).any(-1)
+        first = int(rows.nonzero()[0])
+        raise ValueError(
+            f"x holds NaN or infinity in {int(rows.sum())} of its {rows.numel()} points "
+            f"(the first is row {first} of x.reshape(-1, {x.shape[-1]})); their "
+            "log-densities, and any loss over them, would be NaN or -inf. Drop or impute "
+            "them first. To skip this check (one host sync per call on a GPU), build the "
+            "module with validate_args=False or set module.validate_args = False."
         )

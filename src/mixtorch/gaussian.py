@@ -14,7 +14,13 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._base import MixtureScoringMixin
 from ._chunks import chunk_rows, column_mean
 from ._data import prepare_source, uses_source
-from ._estimator import Progress, best_of_n_init, keeps_state_on_failure, mixture_constraints
+from ._estimator import (
+    OPTIMIZER,
+    Progress,
+    best_of_n_init,
+    keeps_state_on_failure,
+    mixture_constraints,
+)
 from ._gaussian_scipy import ScipyGaussianMixin
 from ._gaussian_torch import GaussianTorchMixin
 from ._mixture_scoring import SCORING_ELEMENTS
@@ -27,7 +33,7 @@ from ._validation import (
     to_tensor,
 )
 from .covariance import covariance_class
-from .fit.gradient import OPTIMIZERS, GradientTrace, fit_gradient
+from .fit.gradient import GradientTrace, fit_gradient
 from .fit.init import mixture_from_responsibilities
 from .fit.streaming import PassMeter, gaussian_from_stream
 from .mixture import Mixture
@@ -70,8 +76,9 @@ class Gaussian(ScipyGaussianMixin, MixtureScoringMixin, DensityMixin, GaussianTo
         :class:`mixtorch.nn.GaussianModule`.
     optimizer : str, torch.optim.Optimizer class or callable, default='adam'
         Only for ``algorithm='gradient'``: a name (``'adam'``, ``'adamw'``, ``'sgd'``,
-        ``'rmsprop'``, ``'adagrad'``, ``'lbfgs'``), a ``torch.optim.Optimizer`` subclass,
-        or a callable ``(params, lr=learning_rate) -> optimizer``.
+        ``'rmsprop'``, ``'adagrad'``, ``'lbfgs'``, in any case: torch's ``'Adam'`` works
+        too), a ``torch.optim.Optimizer`` subclass, or a callable
+        ``(params, lr=learning_rate) -> optimizer``.
     learning_rate : float, default=0.05
         Only for ``algorithm='gradient'``: the optimiser's step size (positive).
     batch_size : int, default=None
@@ -136,7 +143,7 @@ class Gaussian(ScipyGaussianMixin, MixtureScoringMixin, DensityMixin, GaussianTo
         "tol",
     ) | {
         "algorithm": [StrOptions({"closed_form", "gradient"})],
-        "optimizer": [StrOptions(set(OPTIMIZERS)), callable],
+        "optimizer": OPTIMIZER,
         "learning_rate": [Interval(Real, 0.0, None, closed="neither")],
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
     }

@@ -12,21 +12,24 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._base import ClusterScoringMixin
 from ._chunks import chunk_rows
 from ._conditional import ConditioningMixin
-from ._estimator import MIXTURE_CONSTRAINTS, MixtureEstimator, Progress, keeps_state_on_failure
+from ._estimator import (
+    MIXTURE_CONSTRAINTS,
+    OPTIMIZER,
+    MixtureEstimator,
+    Progress,
+    keeps_state_on_failure,
+)
 from ._known_parameters import KnownParametersMixin
 from ._memory_fit import InMemoryFitMixin
 from ._online import OnlineFitMixin
 from ._validation import OutputKind, as_output
 from .covariance import Covariance, covariance_class
 from .fit.em import EMTrace
-from .fit.gradient import OPTIMIZERS, GradientTrace
+from .fit.gradient import GradientTrace
 from .fit.start import StartSpec, check_continues, check_given_start
 from .mixture import Mixture
 
 __all__ = ["GaussianMixture"]
-
-#: ``optimizer`` for gradient fitting: a name, an optimiser class or a factory.
-OPTIMIZER_CONSTRAINT: list[Any] = [StrOptions(set(OPTIMIZERS)), callable]
 
 
 class GaussianMixture(
@@ -101,7 +104,8 @@ class GaussianMixture(
         mean NLL per sample, which must stay below it for 10 epochs.
     optimizer : str, torch.optim.Optimizer class or callable, default='adam'
         Only for ``algorithm='gradient'``: 'adam', 'adamw', 'sgd', 'rmsprop', 'adagrad',
-        'lbfgs', an optimiser class, or a callable ``(params, lr=...) -> optimizer``.
+        'lbfgs' in any case (torch's class names such as 'Adam' or 'LBFGS' work too), an
+        optimiser class, or a callable ``(params, lr=...) -> optimizer``.
     learning_rate : float, default=0.05
         Only for ``algorithm='gradient'``.
     batch_size : int, optional
@@ -211,7 +215,7 @@ class GaussianMixture(
         "means_init": ["array-like", None],
         "precisions_init": ["array-like", None],
         "algorithm": [StrOptions({"em", "gradient"})],
-        "optimizer": OPTIMIZER_CONSTRAINT,
+        "optimizer": OPTIMIZER,
         "learning_rate": [Interval(Real, 0.0, None, closed="neither")],
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "init_sample_size": [Interval(Integral, 1, None, closed="left")],

@@ -68,6 +68,15 @@ class GaussianMixtureModule(_module.GaussianMixtureModule):
     generator : torch.Generator, default=None
         Draws the initial means from a standard normal so that components differ; the
         initial weights are equal and every covariance is the identity.
+    validate_args : bool, default=None
+        Whether :meth:`log_prob` and the other methods taking ``x`` refuse NaN and
+        infinity in it with a ``ValueError`` (a NaN point would make the whole batch's
+        loss NaN). None follows :meth:`set_default_validate_args`, True unless Python
+        runs with ``-O``, as for ``torch.distributions``. The check reads one boolean back
+        from the device, so on a GPU it costs a host synchronisation per call (and a graph
+        break under ``torch.compile``); switch it off in a training loop whose data are
+        known to be finite, here or later with ``module.validate_args = False``. The type,
+        shape and device of ``x`` are always checked (that costs nothing).
 
     Attributes
     ----------
@@ -84,7 +93,11 @@ class GaussianMixtureModule(_module.GaussianMixtureModule):
     ------
     ValueError
         For non-positive sizes, an unknown ``covariance_type`` or a negative ``reg_covar``;
-        ``load_state_dict`` raises it for a state dict holding NaN or infinity.
+        ``load_state_dict`` raises it for a state dict holding NaN or infinity, and
+        :meth:`log_prob` (with the other methods taking ``x``) for ``x`` holding NaN or
+        infinity while ``validate_args`` is on.
+    TypeError
+        For a ``validate_args`` other than True, False or None.
 
     See Also
     --------
@@ -117,6 +130,17 @@ class GaussianMixtureModule(_module.GaussianMixtureModule):
     True
     >>> round(module.log_weights().exp().sum().item(), 6)
     1.0
+
+    A point with NaN is refused rather than scored NaN; a training loop on data known to
+    be finite can skip the check (and its host sync on a GPU):
+
+    >>> module.log_prob(torch.tensor([[0.0, float("nan")]], dtype=torch.float64))
+    Traceback (most recent call last):
+    ...
+    ValueError: x holds NaN or infinity in 1 of its 1 points ...
+    >>> module.validate_args = False
+    >>> module.log_prob(torch.tensor([[0.0, float("nan")]], dtype=torch.float64)).isnan().item()
+    True
     """
 
     @classmethod
@@ -292,6 +316,9 @@ class GaussianModule(_gaussian_module.GaussianModule, GaussianMixtureModule):
         The dtype of the parameters; None uses torch's default dtype.
     device : str or torch.device, default=None
         Device of the parameters; None uses the CPU.
+    validate_args : bool, default=None
+        Whether the methods taking ``x`` refuse NaN and infinity in it, as for
+        :class:`GaussianMixtureModule` (where the cost is described).
 
     See Also
     --------

@@ -143,22 +143,21 @@ def as_source(obj: Any, chunk_size: int | None = None) -> ChunkSource:
     >>> [len(chunk) for chunk in source()]
     [4, 4, 2]
     """
-    rows = DEFAULT_SOURCE_CHUNK_ROWS if chunk_size is None else chunk_size
     if isinstance(obj, ChunkSource):
         return obj
     if isinstance(obj, (np.ndarray, Tensor)):
-        return from_tensor(obj, rows)
+        return from_tensor(obj, chunk_size)
     if _is_dataloader(obj):
         return from_dataloader(obj)
     if isinstance(obj, (str, os.PathLike)):
         path = Path(obj)
         if path.is_dir():
-            return from_directory(path, chunk_size=rows)
+            return from_directory(path, chunk_size=chunk_size)
         if path.suffix.lower() == ".npy":
-            return from_npy(path, chunk_size=rows)
+            return from_npy(path, chunk_size=chunk_size)
         if file_suffix(path) in SUFFIXES:
             check_file(path, f"a {file_suffix(path)} file")
-            return from_files([path], rows, name=str(path))
+            return from_files([path], chunk_size, name=str(path))
         if not path.exists():
             raise MissingPathError(
                 f"No such file or directory: {path} is neither a directory nor a {SUFFIXES} "

@@ -107,6 +107,7 @@ class PyroMixtureBase(
                 "Expected n_samples >= n_components but got "
                 f"n_components = {self.n_components}, n_samples = {tensor.shape[0]}"
             )
+        refuse_constant_features(tensor)
         prior = make_prior(
             tensor,
             self.weight_concentration_prior,
@@ -224,6 +225,28 @@ class PyroMixtureBase(
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "_draws")
+
+
+def refuse_constant_features(X: Tensor) -> None:
+    """ValueError naming the features of ``X`` that hold one value in every row.
+
+    Whatever the priors, the likelihood of such a feature grows without bound as its
+    standard deviation shrinks, and the model has no ``reg_covar`` to stop it: the
+    posterior piles up at zero (improper under a HalfCauchy prior), so SVI and NUTS
+    would return a scale set by how long they ran, and densities to match. EM fits the
+    same input only because ``reg_covar`` holds the variance at a floor (with
+    ``reg_covar=0`` it fails too).
+    """
+    constant = (X == X[0]).all(0)
+    if bool(constant.any()):
+        features = constant.nonzero().flatten().tolist()
+        raise ValueError(
+            f"Feature(s) {features} of X are constant (one value in every row): the "
+            "posterior of their standard deviation piles up at zero whatever "
+            "mean_prior_scale and scale_prior are, so no fit would be meaningful. Drop "
+            "those features (they cannot tell components apart), or fit GaussianMixture "
+            "or BayesianGaussianMixture, whose reg_covar holds the variance at a floor."
+        )
 
 
 def initial_values(

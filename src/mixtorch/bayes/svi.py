@@ -170,6 +170,14 @@ class SVIGaussianMixture(PyroMixtureBase):
         Returns
         -------
         self
+
+        Raises
+        ------
+        ValueError
+            If a feature of ``X`` is constant, whatever the priors: the model has no
+            ``reg_covar`` floor, so that feature's standard deviation would collapse
+            towards zero (drop it, or fit ``GaussianMixture``); and for the other
+            invalid inputs and parameters.
         """
         tensor, kind, prior = self._fit_data(X)
         best: tuple[float, list[float], dict[str, Tensor]] | None = None

@@ -114,8 +114,9 @@ def fit_gradient(
         Starting parameters; its covariance type is kept (moved to ``X``'s device and
         dtype).
     optimizer : str, optimiser class or callable, default='adam'
-        A name from :data:`OPTIMIZERS`, a ``torch.optim.Optimizer`` subclass, or a
-        callable ``(params, lr=learning_rate) -> optimizer``.
+        A name from :data:`OPTIMIZERS` in any case (``'adam'`` or ``'Adam'``), a
+        ``torch.optim.Optimizer`` subclass, or a callable
+        ``(params, lr=learning_rate) -> optimizer``.
     learning_rate : float, default=0.05
         Initial step size (halved each time a step is undone).
     batch_size : int, optional
@@ -203,6 +204,7 @@ def fit_gradient(
     groups = fixed_groups(fixed)
     started = time.perf_counter()
     module = GaussianMixtureModule.from_mixture(initial.to(X.device, X.dtype), reg_covar=reg_covar)
+    module.validate_args = False  # X was checked once above; no host sync per chunk
     _freeze(module, groups)
     parameters = [p for p in module.parameters() if p.requires_grad]
     if not parameters:  # everything fixed: nothing to optimise
