@@ -66,7 +66,10 @@ class ConditioningMixin:
             Indices of the observed features, a boolean mask, or, for a model fitted on a
             DataFrame, their column names.
         values : array-like of shape (len(features),)
-            One row of observed values.
+            One row of observed values, in the order of ``features``. A pandas Series (or
+            one-row DataFrame) labelled by the model's column names is read by its labels
+            (it may hold other columns too); a label that is not one of ``features``'
+            columns is a ValueError, never a silent mix-up.
 
         Returns
         -------
@@ -89,7 +92,7 @@ class ConditioningMixin:
         """
         check_is_fitted(self, "mixture_")
         index = check_features(self._named(features), self.mixture_.n_features, leave_one=True)
-        conditional = self.mixture_.condition(index, values)
+        conditional = self.mixture_.condition(index, self._by_label(index, values))
         return self._from_mixture(conditional, free_features(index, self.mixture_.n_features))
 
     def _named(self, features: Any) -> Any:
@@ -106,7 +109,13 @@ class ConditioningMixin:
                 given = list(features)  # read once: generators and iterators too
             except TypeError:  # one index
                 return features
-        if not given or not all(isinstance(name, str) for name in given):
+        named = [isinstance(name, str) for name in given]
+        if any(named) and not all(named):
+            raise TypeError(
+                f"features {given!r} mixes column names and indices; give only column "
+                "names or only integer indices."
+            )
+        if not given or not all(named):
             return given
         names = getattr(self, "feature_names_in_", None)
         if names is None:
@@ -123,6 +132,24 @@ class ConditioningMixin:
             )
         return [position[name] for name in given]
 
+    def _by_label(self, index: torch.Tensor, values: Any) -> Any:
+        """``values`` in the order of the features ``index`` when they are a pandas Series
+        or DataFrame labelled by this model's column names (a Series' index, a frame's
+        columns); anything else, or labels that are not names (a RangeIndex), as given."""
+        labels = _labels(values)
+        names = getattr(self, "feature_names_in_", None)
+        if labels is None or names is None or not all(isinstance(x, str) for x in labels):
+            return values
+        wanted = [str(names[i]) for i in index.tolist()]
+        absent = [name for name in wanted if name not in labels]
+        if absent:
+            raise ValueError(
+                f"values are labelled {labels!r}, which lacks the features {absent!r}; label "
+                f"them by the column names {wanted!r}, or pass plain numbers in the order of "
+                "features."
+            )
+        return values[wanted]
+
     def _from_mixture(self, mixture: Mixture, features: torch.Tensor) -> Any:
         params = self.get_params()  # type: ignore[attr-defined]
         for name in ("n_components", "covariance_type", *_SHAPED_PARAMETERS):
@@ -135,3 +162,14 @@ class ConditioningMixin:
         if names is not None:
             model.feature_names_in_ = np.asarray(names)[features.numpy()]
         return model
+
+
+def _labels(values: Any) -> list[Any] | None:
+    """The labels of a pandas Series (its index) or DataFrame (its columns); None for
+    anything else."""
+    ndim = getattr(values, "ndim", None)
+    if ndim == 2 and hasattr(values, "columns") and hasattr(values, "iloc"):
+        return list(values.columns)
+    if ndim == 1 and hasattr(values, "index") and hasattr(values, "iloc"):
+        return list(values.index)
+    return None

@@ -137,7 +137,7 @@ def _is_float(item: Any) -> bool:
         return item.is_floating_point()
     if isinstance(item, np.ndarray):
         return item.dtype.kind == "f"
-    return isinstance(item, numbers.Real)
+    return isinstance(item, numbers.Real) and not isinstance(item, numbers.Integral)
 
 
 def _is_integer(item: Any) -> bool:

@@ -4,7 +4,8 @@ Estimators accept NumPy arrays (and anything ``numpy.asarray`` understands) or t
 tensors. NumPy-like input goes through scikit-learn's own validation so error messages
 and ``n_features_in_`` / ``feature_names_in_`` bookkeeping match scikit-learn exactly
 (except that 1-D input gets a one-line message instead of one that prints the whole
-array); tensors are validated here with the same wording and stay on their device.
+array, and DataFrame columns that are not numbers are named); tensors are validated here
+with the same wording and stay on their device.
 
 Estimators work on detached values: a tensor that requires grad is accepted and
 ``detach()``-ed, so no gradient flows through ``fit``, ``score_samples`` or ``predict``.
@@ -184,31 +185,19 @@ def _validate_array(
     allow_nan: bool = False,
     check: bool = True,
 ) -> Any:
-    """scikit-learn's ``validate_data``, with a one-line message for 1-D input; ``check``
+    """scikit-learn's ``validate_data`` through :func:`validate_with_advice`; ``check``
     false leaves out the check for non-finite values."""
     if not reset and not check and _passes_as_is(estimator, X, ensure_min_samples):
         return X
     finite: bool | str = ("allow-nan" if allow_nan else True) if check else False
-    try:
-        return validate_with_advice(
-            estimator,
-            X,
-            reset=reset,
-            dtype=[np.float64, np.float32],
-            ensure_min_samples=ensure_min_samples,
-            ensure_all_finite=finite,
-        )
-    except ValueError as error:
-        if str(error).startswith("Complex data not supported"):  # then prints the array
-            raise ValueError("Complex data not supported: X must hold real numbers.") from None
-        match = _NOT_2D.match(str(error))
-        if match is None:
-            raise
-        raise ValueError(
-            f"Expected 2D array of shape (n_samples, n_features), got {match.group(1)} array "
-            f"of shape {np.shape(X)}. Reshape your data with X.reshape(-1, 1) if it has one "
-            "feature, or X.reshape(1, -1) if it is one sample."
-        ) from None
+    return validate_with_advice(
+        estimator,
+        X,
+        reset=reset,
+        dtype=[np.float64, np.float32],
+        ensure_min_samples=ensure_min_samples,
+        ensure_all_finite=finite,
+    )
 
 
 def _passes_as_is(estimator: Any, X: Any, ensure_min_samples: int) -> bool:
@@ -335,19 +324,52 @@ def _validate_tensor(
 
 
 def validate_with_advice(estimator: Any, *args: Any, **kwargs: Any) -> Any:
-    """scikit-learn's ``validate_data``, with :func:`nan_message` for NaN in ``X`` and
-    advice for NaN in ``y``."""
+    """scikit-learn's ``validate_data``, with :func:`nan_message` for NaN in ``X``, advice
+    for NaN in ``y``, a one-line message for 1-D or complex ``X`` (scikit-learn's prints
+    the whole array) and the names of the columns that are not numbers."""
     try:
         return validate_data(estimator, *args, **kwargs)
     except ValueError as error:
-        if str(error).startswith("Input X contains NaN"):  # then advises supervised models
+        message = str(error)
+        if message.startswith("Input X contains NaN"):  # then advises supervised models
             raise ValueError(nan_message(estimator)) from None
-        if str(error).startswith("Input y contains NaN"):
+        if message.startswith("Input y contains NaN"):
             raise ValueError(
                 f"Input y contains NaN. {type(estimator).__name__} learns from rows with "
                 "known targets: drop the rows whose targets are missing."
             ) from None
+        if message.startswith("Complex data not supported"):
+            raise ValueError("Complex data not supported: X must hold real numbers.") from None
+        match = _NOT_2D.match(message)
+        if match is not None:
+            raise ValueError(
+                f"Expected 2D array of shape (n_samples, n_features), got {match.group(1)} "
+                f"array of shape {np.shape(args[0])}. Reshape your data with X.reshape(-1, 1) "
+                "if it has one feature, or X.reshape(1, -1) if it is one sample."
+            ) from None
+        if message.startswith("could not convert"):
+            _raise_not_numbers(estimator, args, error)
         raise
+
+
+def _raise_not_numbers(estimator: Any, args: tuple[Any, ...], error: ValueError) -> None:
+    """A ValueError naming the columns of a DataFrame ``X`` that are not numbers, and
+    what to do; nothing for other input."""
+    dtypes = getattr(args[0], "dtypes", None) if args else None
+    if dtypes is None or not hasattr(dtypes, "items"):
+        return
+    text = [
+        f"{column!r} ({dtype})"
+        for column, dtype in dtypes.items()
+        if getattr(dtype, "kind", "O") not in "biuf"
+    ]
+    if text:
+        raise ValueError(
+            f"X has columns that are not numbers: {', '.join(text)}. "
+            f"{type(estimator).__name__} models real numbers: encode those columns (e.g. "
+            "sklearn.preprocessing.OneHotEncoder in a sklearn.compose.ColumnTransformer) or "
+            "drop them."
+        ) from error
 
 
 def nan_message(estimator: Any) -> str:

@@ -7,7 +7,9 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils._missing import is_pandas_na, is_scalar_nan
+from sklearn.utils._param_validation import MissingValues
+from sklearn.utils.validation import check_is_fitted
 
 from ._estimator import keeps_state_on_failure, mixture_constraints
 from ._validation import (
@@ -16,6 +18,7 @@ from ._validation import (
     check_device,
     check_random_generator,
     resolve_dtype,
+    validate_with_advice,
 )
 from .fit.missing import patterns
 from .gaussian_mixture import GaussianMixture
@@ -40,6 +43,10 @@ class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
     ----------
     n_components : int, default=1
         Components K of the mixture; one component is a single multivariate Gaussian.
+    missing_values : int, float, np.nan or pandas.NA, default=np.nan
+        The placeholder of a missing entry, as in :class:`sklearn.impute.SimpleImputer`:
+        every entry equal to it is imputed. With a number (e.g. ``-1``), NaN in the data is
+        an error; ``pandas.NA`` (nullable columns) reads as NaN.
     covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
         Only 'full' and 'tied' let observed entries inform missing ones within a
         component; 'diag'/'spherical' impute through the component weights alone.
@@ -110,12 +117,17 @@ class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         "dtype",
     ) | {
         "sample_posterior": ["boolean"],
+        "missing_values": [MissingValues(numeric_only=True)],
     }
+
+    #: Parameters of the imputer that are not the mixture's.
+    _OWN_PARAMETERS = frozenset({"sample_posterior", "missing_values"})
 
     def __init__(
         self,
         n_components: int = 1,
         *,
+        missing_values: Any = np.nan,
         covariance_type: str = "full",
         sample_posterior: bool = False,
         tol: float = 1e-3,
@@ -128,6 +140,7 @@ class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         dtype: Any = None,
     ) -> None:
         self.n_components = n_components
+        self.missing_values = missing_values
         self.covariance_type = covariance_type
         self.sample_posterior = sample_posterior
         self.tol = tol
@@ -139,17 +152,47 @@ class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         self.device = device
         self.dtype = dtype
 
-    def _tensor(self, X: Any, reset: bool) -> torch.Tensor:
-        values = host_values(X, "X")
-        array = validate_data(
-            self,
-            values,
-            reset=reset,
-            dtype=[np.float64, np.float32],
-            ensure_all_finite="allow-nan",
-            ensure_min_samples=2 if reset else 1,
-        )
-        dtype = resolve_dtype(self.dtype, array) if reset else self.mixture_model_.mixture_.dtype
+    def _after_load(self) -> None:
+        """Called by :func:`mixtorch.load`: a NaN ``missing_values`` read from the file is
+        ``np.nan`` itself again, so the loaded ``get_params()`` equals the saved one (NaN
+        compares unequal to every other NaN object)."""
+        if is_scalar_nan(self.missing_values):
+            self.missing_values = np.nan
+
+    def _marks_nan(self) -> bool:
+        """Whether ``missing_values`` is NaN (or ``pandas.NA``, which reads as NaN)."""
+        return bool(is_scalar_nan(self.missing_values) or is_pandas_na(self.missing_values))
+
+    def _validated(self, X: Any, reset: bool) -> np.ndarray:
+        """``X`` as a float32/float64 array (its own dtype; anything else float64) with NaN
+        at every missing entry; a fresh array, never ``X`` itself."""
+        marks_nan = self._marks_nan()
+        try:
+            array = validate_with_advice(
+                self,
+                host_values(X, "X"),
+                reset=reset,
+                dtype=[np.float64, np.float32],
+                ensure_all_finite="allow-nan" if marks_nan else True,
+                ensure_min_samples=2 if reset else 1,
+                copy=True,
+            )
+        except ValueError as error:
+            if marks_nan or not str(error).startswith("Input X contains NaN"):
+                raise
+            raise ValueError(
+                f"Input X contains NaN, but missing_values={self.missing_values!r} marks the "
+                "missing entries; build the imputer with missing_values=np.nan if NaN marks "
+                "them."
+            ) from None
+        if not marks_nan:
+            array[array == self.missing_values] = np.nan
+        return array
+
+    def _tensor(self, X: Any) -> torch.Tensor:
+        """The training data as a tensor of the computation dtype, on its device."""
+        array = self._validated(X, reset=True)
+        dtype = resolve_dtype(self.dtype, array)
         device = check_device(self.device) or getattr(X, "device", torch.device("cpu"))
         return torch.tensor(array, dtype=dtype, device=device)
 
@@ -160,7 +203,8 @@ class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         Parameters
         ----------
         X : array-like or Tensor of shape (n_samples, n_features)
-            Training data; NaN marks a missing entry, infinity is an error. At least two rows.
+            Training data; ``missing_values`` (NaN by default) marks a missing entry,
+            infinity is an error. At least two rows.
         y : None
             Ignored; present for scikit-learn API consistency.
 
@@ -179,11 +223,11 @@ class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         mixtorch.GaussianMixture.fit : The EM fit with ``missing_values=np.nan``.
         """
         self._validate_params()
-        tensor = self._tensor(X, reset=True)
+        tensor = self._tensor(X)
         params = {
             name: getattr(self, name)
             for name in self._parameter_constraints
-            if name != "sample_posterior"
+            if name not in self._OWN_PARAMETERS
         }
         model = GaussianMixture(**params, missing_values=np.nan)
         self.mixture_model_ = model.fit(tensor)
@@ -191,19 +235,22 @@ class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         return self
 
     def transform(self, X: Any) -> Any:
-        """``X`` with every NaN replaced by its conditional mean (or a draw).
+        """``X`` with every missing entry replaced by its conditional mean (or a draw).
 
         A row with nothing observed gets the mixture's mean (or a draw from the mixture).
 
         Parameters
         ----------
         X : array-like or Tensor of shape (n_samples, n_features)
-            Data with the features seen in :meth:`fit`; NaN marks a missing entry.
+            Data with the features seen in :meth:`fit`; ``missing_values`` (NaN by
+            default) marks a missing entry.
 
         Returns
         -------
         X_filled : ndarray or Tensor of shape (n_samples, n_features)
-            Observed entries unchanged. NumPy for NumPy input, a tensor for tensor input.
+            Observed entries unchanged, bit for bit: float32 or float64 as ``X`` is
+            (other input becomes float64), whatever dtype the mixture computes in. NumPy
+            for NumPy input, a tensor on the input's device for tensor input.
 
         See Also
         --------
@@ -220,9 +267,13 @@ class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         array([[1. , 0.9]])
         """
         check_is_fitted(self, "mixture_model_")
+        check_device(self.device)  # a device set (or loaded) that this machine lacks
         kind = OutputKind.of(X)
-        filled = self._tensor(X, reset=False).to(self.mixture_model_.mixture_.device)
         mixture = self.mixture_model_.mixture_
+        # The output keeps the input's dtype: observed entries are copied, never rounded
+        # to the mixture's dtype; only the imputed entries are computed in it.
+        filled = torch.from_numpy(self._validated(X, reset=False)).to(mixture.device)
+        given_values = filled.to(mixture.dtype)
         generator = check_random_generator(self.random_state, mixture.device)
         unique, inverse = patterns(filled)
         for index, pattern in enumerate(unique):
@@ -231,7 +282,6 @@ class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
                 continue
             rows = torch.nonzero(inverse == index).flatten()
             missing = torch.nonzero(~pattern).flatten()
-            block = filled[rows]
             if given.numel() == 0:  # nothing observed: the mixture itself
                 values = (
                     mixture.sample(rows.numel(), generator)[0][
@@ -241,17 +291,16 @@ class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
                     else mixture.center.expand(rows.numel(), -1)
                 )
             else:
-                conditionals = mixture.conditionals(given.cpu(), block[:, given])
+                conditionals = mixture.conditionals(given.cpu(), given_values[rows][:, given])
                 values = (
                     conditionals.sample(1, generator)[:, 0]
                     if self.sample_posterior
                     else conditionals.mean()
                 )
-            block[:, missing] = values.to(block.dtype)
-            filled[rows] = block
+            filled[rows[:, None], missing[None, :]] = values.to(filled.dtype)
         return as_output(filled, kind)
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
+        tags.input_tags.allow_nan = self._marks_nan()
         return tags

@@ -203,19 +203,29 @@ class GaussianMixtureRegressor(RegressorMixin, BaseEstimator):
 
     def _validated_xy(self, X: Any, y: Any) -> tuple[torch.Tensor, torch.Tensor]:
         X_np, y_np = host_values(X, "X"), host_values(y, "y")
-        X_np, y_np = validate_with_advice(
-            self,
-            X_np,
-            y_np,
-            multi_output=True,
-            y_numeric=True,
-            dtype=[np.float64, np.float32],
-            ensure_min_samples=2,
-        )
+        try:
+            X_np, y_np = validate_with_advice(
+                self,
+                X_np,
+                y_np,
+                multi_output=True,
+                y_numeric=True,
+                dtype=[np.float64, np.float32],
+                ensure_min_samples=2,
+            )
+            y_np = np.asarray(y_np, dtype=np.float64)
+        except ValueError as error:
+            text = str(error).startswith("could not convert") and _holds_text(y_np)
+            if text and not _holds_text(X_np):
+                raise ValueError(
+                    f"y must hold numbers (the targets of a regression), got {error}. "
+                    "Encode the targets as numbers, or use a classifier for class labels."
+                ) from None
+            raise
         dtype = resolve_dtype(self.dtype, X_np)
         device = _device(self.device, X)
         inputs = torch.tensor(X_np, dtype=dtype, device=device)
-        targets = torch.tensor(np.asarray(y_np, dtype=np.float64), dtype=dtype, device=device)
+        targets = torch.tensor(y_np, dtype=dtype, device=device)
         return inputs, targets
 
     def _conditionals(self, X: Any) -> tuple[Conditionals, OutputKind]:
@@ -312,8 +322,8 @@ class GaussianMixtureRegressor(RegressorMixin, BaseEstimator):
         >>> model.sample_y([[0.0], [1.0]], n_samples=5, random_state=0).shape
         (2, 5)
         """
+        conditionals, kind = self._conditionals(X)  # NotFittedError first, as sklearn's
         count = check_n_samples(n_samples)  # memory: checked by Conditionals.sample
-        conditionals, kind = self._conditionals(X)
         seed = self.random_state if random_state is None else random_state
         generator = check_random_generator(seed, self.mixture_model_.mixture_.device)
         draws = conditionals.sample(count, generator)  # (rows, draws, targets)
@@ -325,6 +335,14 @@ class GaussianMixtureRegressor(RegressorMixin, BaseEstimator):
         tags.target_tags.multi_output = True
         tags.target_tags.single_output = True
         return tags
+
+
+def _holds_text(values: Any) -> bool:
+    """Whether ``values`` hold strings or other objects (not an array of numbers)."""
+    try:
+        return np.asarray(values).dtype.kind in "OUS"
+    except (TypeError, ValueError):  # ragged
+        return False
 
 
 def _device(requested: Any, X: Any) -> torch.device:

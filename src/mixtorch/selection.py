@@ -15,8 +15,11 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import KFold
+from sklearn.model_selection import KFold, check_cv
+from sklearn.utils._param_validation import validate_parameter_constraints
 
+from ._chunk_source import check_missing_values
+from ._validation import to_tensor
 from .covariance import covariance_class
 from .gaussian_mixture import GaussianMixture
 
@@ -180,8 +183,8 @@ def select(
     covariance_types: Sequence[str] = ("full", "diag", "spherical", "tied"),
     *,
     criterion: str = "bic",
-    cv: int = 5,
-    random_state: int | None = None,
+    cv: Any = 5,
+    random_state: Any = None,
     progress: ProgressFn | None = None,
     **gmm_params: Any,
 ) -> SelectionResult:
@@ -200,10 +203,13 @@ def select(
         ``-2 N score + p log N`` and ``-2 N score + 2 p``, ``p`` the free parameters. 'cv'
         is the mean held-out log-likelihood per sample over ``cv`` folds (higher is
         better), after which the winner is refitted on all the data.
-    cv : int, default=5
-        Number of shuffled folds (at least 2, at most the number of rows) for
-        ``criterion='cv'``; ignored otherwise.
-    random_state : int, default=None
+    cv : int, cross-validation generator or iterable, default=5
+        For ``criterion='cv'`` (ignored otherwise), as scikit-learn's ``cv``: an int is
+        that many shuffled folds (at least 2, at most the number of rows, seeded by
+        ``random_state``); a splitter such as :class:`sklearn.model_selection.KFold` or
+        an iterable of ``(train, test)`` index arrays gives the splits itself. Every
+        candidate is scored on the same splits.
+    random_state : int, RandomState, Generator or torch.Generator, default=None
         Seeds every fit and the fold split, so the sweep is reproducible.
     progress : callable, default=None
         Called as ``progress(done, total, row)`` after each candidate.
@@ -218,10 +224,14 @@ def select(
     Raises
     ------
     ValueError
-        For an invalid grid (including repeated values), criterion or ``cv``, ``X`` not
-        2-D, or when no candidate could be fitted (with every candidate's reason).
+        For an invalid grid (including repeated values), criterion or ``cv``, invalid
+        ``gmm_params`` or ``random_state``, data a :class:`GaussianMixture` would refuse
+        (NaN without ``missing_values=np.nan``, infinity, fewer than two rows, not 2-D),
+        all before any fit; or when no candidate could be fitted (with every candidate's
+        reason).
     TypeError
-        If ``gmm_params`` contains ``n_components`` or ``covariance_type``.
+        If ``gmm_params`` contains ``n_components`` or ``covariance_type`` or a name that
+        is not a :class:`GaussianMixture` parameter.
 
     See Also
     --------
@@ -231,9 +241,10 @@ def select(
 
     Notes
     -----
-    A candidate that cannot be fitted (e.g. a covariance that is not positive definite) is
-    kept in the table with a NaN score and the reason in its ``note``. Convergence
-    warnings of single fits are silenced and reported in the ``converged`` column.
+    A candidate that cannot be fitted (e.g. a covariance that is not positive definite, or
+    more components than rows) is kept in the table with a NaN score and the reason in its
+    ``note``. Convergence warnings of single fits are silenced and reported in the
+    ``converged`` column.
 
     References
     ----------
@@ -255,37 +266,25 @@ def select(
     [1, 2, 3]
     """
     ks, kinds = _check_grid(n_components, covariance_types)
-    if not isinstance(X, torch.Tensor) and not _is_dataframe(X):
-        X = np.asarray(X)  # a DataFrame is kept, so the fits record its column names
-    if X.ndim != 2:
-        raise ValueError(
-            f"X must be 2-D of shape (n_samples, n_features), got shape {tuple(X.shape)}."
-        )
     if not isinstance(criterion, str) or criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {sorted(CRITERIA)}, got {criterion!r}.")
     if progress is not None and not callable(progress):
         raise TypeError(
             f"progress must be a callable taking (done, total, row), got {type(progress).__name__}."
         )
-    if criterion == "cv" and (isinstance(cv, bool) or not isinstance(cv, numbers.Integral)):
-        raise ValueError(f"cv must be an integer >= 2, got {cv!r}.")
-    if criterion == "cv" and cv < 2:
-        raise ValueError(f"cv must be an integer >= 2, got {cv!r}.")
-    if criterion == "cv" and cv > X.shape[0]:
-        raise ValueError(
-            f"cv={cv} folds need at least {cv} rows, but X has {X.shape[0]}; use fewer folds "
-            "or criterion='bic'."
-        )
     for reserved in ("n_components", "covariance_type"):
         if reserved in gmm_params:
             raise TypeError(f"{reserved} is swept by select; do not pass it in gmm_params.")
+    _check_gmm_params(random_state, gmm_params)
+    X = _checked_data(X, gmm_params)
+    splits = _splits(cv, X, random_state) if criterion == "cv" else []
     column, lower_is_better = CRITERIA[criterion]
     table = SelectionTable()
     best: tuple[float, GaussianMixture | None, dict[str, Any]] | None = None
     grid = [(k, kind) for kind in kinds for k in ks]
     for done, (k, kind) in enumerate(grid, start=1):
         model = GaussianMixture(k, covariance_type=kind, random_state=random_state, **gmm_params)
-        row, fitted = _evaluate(model, X, criterion, cv, random_state)
+        row, fitted = _evaluate(model, X, criterion, splits)
         table.append(row)
         score = row[column]
         if not math.isnan(score):
@@ -347,6 +346,92 @@ def _check_grid(
     return [int(k) for k in ks], kinds
 
 
+def _check_gmm_params(random_state: Any, gmm_params: dict[str, Any]) -> None:
+    """``random_state`` and ``gmm_params`` checked as :meth:`GaussianMixture.fit` checks
+    them, before any fit: an unknown name is a TypeError, an invalid value an
+    ``InvalidParameterError`` (a ValueError and a TypeError) naming the parameter."""
+    constraints = GaussianMixture._parameter_constraints
+    unknown = sorted(set(gmm_params) - set(constraints))
+    if unknown:
+        raise TypeError(
+            f"select got {unknown} in gmm_params, which GaussianMixture does not take; its "
+            f"parameters are {sorted(set(constraints) - {'n_components', 'covariance_type'})}."
+        )
+    params = {"random_state": random_state, **gmm_params}
+    validate_parameter_constraints(
+        {name: constraints[name] for name in params}, params, caller_name="select"
+    )
+    check_missing_values(gmm_params.get("missing_values"))
+
+
+def _checked_data(X: Any, gmm_params: dict[str, Any]) -> Any:
+    """``X`` checked once as every candidate's fit would check it (NaN, infinity, shape,
+    rows, text), so an error of the data is raised as such, not as every candidate's
+    failure; returned as NumPy unless it is a tensor or a DataFrame (whose column names
+    the fits record)."""
+    if not isinstance(X, torch.Tensor) and not _is_dataframe(X):
+        X = np.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(
+            f"X must be 2-D of shape (n_samples, n_features), got shape {tuple(X.shape)}."
+        )
+    allow_nan = check_missing_values(gmm_params.get("missing_values")) is not None
+    to_tensor(
+        GaussianMixture(**gmm_params), X, reset=True, ensure_min_samples=2, allow_nan=allow_nan
+    )
+    return X
+
+
+def _splits(cv: Any, X: Any, random_state: Any) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The (train, test) index pairs of ``cv``, drawn once so that every candidate is
+    scored on the same splits (as GridSearchCV does)."""
+    n_samples = int(X.shape[0])
+    if isinstance(cv, bool) or (not isinstance(cv, numbers.Integral) and not _splitter(cv)):
+        raise ValueError(
+            "cv must be an integer >= 2, a cross-validation splitter (e.g. "
+            f"sklearn.model_selection.KFold) or an iterable of (train, test) indices, got {cv!r}."
+        )
+    if isinstance(cv, numbers.Integral):
+        folds = int(cv)
+        if folds < 2:
+            raise ValueError(f"cv must be an integer >= 2, got {cv!r}.")
+        if folds > n_samples:
+            raise ValueError(
+                f"cv={folds} folds need at least {folds} rows, but X has {n_samples}; use "
+                "fewer folds or criterion='bic'."
+            )
+        cv = KFold(n_splits=folds, shuffle=True, random_state=_fold_seed(random_state))
+    splits = [
+        (np.asarray(train), np.asarray(test))
+        for train, test in check_cv(cv).split(np.zeros((n_samples, 1)))
+    ]
+    if not splits or any(len(train) < 2 or len(test) < 1 for train, test in splits):
+        raise ValueError(
+            "cv must give at least one split, each with at least two training rows and one "
+            f"test row; got {[(len(train), len(test)) for train, test in splits]} "
+            "(train, test) sizes."
+        )
+    return splits
+
+
+def _splitter(cv: Any) -> bool:
+    """A scikit-learn splitter (``split``) or an iterable of (train, test) pairs."""
+    if isinstance(cv, (str, bytes, dict)):  # str has a split method, too
+        return False
+    return hasattr(cv, "split") or isinstance(cv, Iterable)
+
+
+def _fold_seed(random_state: Any) -> Any:
+    """What KFold takes (None, an int or a RandomState) for any ``random_state`` the
+    estimators take: a Generator gives one integer seed from its stream."""
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(2**32))
+    if isinstance(random_state, torch.Generator):
+        draw = torch.randint(2**31 - 1, (1,), generator=random_state, device=random_state.device)
+        return int(draw.item())
+    return random_state
+
+
 def _fit_quietly(model: GaussianMixture, X: Any) -> GaussianMixture:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -354,7 +439,7 @@ def _fit_quietly(model: GaussianMixture, X: Any) -> GaussianMixture:
 
 
 def _evaluate(
-    model: GaussianMixture, X: Any, criterion: str, cv: int, random_state: int | None
+    model: GaussianMixture, X: Any, criterion: str, splits: list[tuple[np.ndarray, np.ndarray]]
 ) -> tuple[dict[str, Any], GaussianMixture | None]:
     row: dict[str, Any] = {
         "n_components": model.n_components,
@@ -367,7 +452,7 @@ def _evaluate(
     }
     try:
         if criterion == "cv":
-            held_out, converged = _cross_validate(model, X, cv, random_state)
+            held_out, converged = _cross_validate(model, X, splits)
             row.update(cv_log_likelihood=held_out, converged=converged)
             return row, None
         fitted = _fit_quietly(model, X)
@@ -388,15 +473,17 @@ def _n_parameters(model: GaussianMixture, X: Any) -> int:
 
 
 def _cross_validate(
-    model: GaussianMixture, X: Any, cv: int, random_state: int | None
+    model: GaussianMixture, X: Any, splits: list[tuple[np.ndarray, np.ndarray]]
 ) -> tuple[float, bool]:
-    folds = KFold(n_splits=cv, shuffle=True, random_state=random_state)
-    scores, converged = [], True
-    for train, test in folds.split(np.zeros((int(X.shape[0]), 1))):
+    """The held-out log-likelihood per test row over all ``splits`` (for a partition into
+    folds, the mean over all rows) and whether every fold's fit converged."""
+    total, rows, converged = 0.0, 0, True
+    for train, test in splits:
         fold_model = _fit_quietly(type(model)(**model.get_params()), _rows(X, train))
-        scores.append(fold_model.score(_rows(X, test)) * len(test))
+        total += fold_model.score(_rows(X, test)) * len(test)
+        rows += len(test)
         converged = converged and bool(fold_model.converged_)
-    return float(sum(scores) / int(X.shape[0])), converged
+    return float(total / rows), converged
 
 
 def _rows(X: Any, index: np.ndarray) -> Any:
