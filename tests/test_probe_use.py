@@ -33,7 +33,13 @@ from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import mixtorch
-from mixtorch import GaussianMixture, GaussianMixtureImputer, GaussianMixtureRegressor, select
+from mixtorch import (
+    GaussianMixture,
+    GaussianMixtureImputer,
+    GaussianMixtureRegressor,
+    conditioning,
+    select,
+)
 from mixtorch.conditioning import check_features
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
@@ -429,6 +435,11 @@ def test_condition_reads_labelled_values_by_their_labels(named):
     np.testing.assert_allclose(one_row_frame.means_, by_numbers.means_, rtol=1e-12)
     with pytest.raises(ValueError, match=r"lacks the features \['c'\]"):
         model.condition(["a", "c"], pd.Series({"a": 0.0, "b": 1.0}))
+    by_dict = model.condition(["a", "c"], {"c": 1.0, "a": 0.0, "d": 5.0})
+    np.testing.assert_array_equal(by_dict.means_, plain.means_)
+    unnamed = GaussianMixture(2, random_state=0).fit(frame.to_numpy())
+    with pytest.raises(TypeError, match="fitted without column names"):
+        unnamed.condition([0], {"a": 0.0})
     # Labels that are not column names (a RangeIndex) are positions, as for a list.
     positional = model.condition(["a", "c"], pd.Series([0.0, 1.0]))
     np.testing.assert_array_equal(positional.means_, plain.means_)
@@ -461,6 +472,55 @@ def test_conditioning_refuses_bad_arguments(named):
         model.condition(["a"], [[0.0], [1.0]])
     with pytest.raises(ValueError, match="are not columns the model was fitted on"):
         model.marginal(["z"])
+
+
+def _unit_covariance(kind: str, n_components: int, n_features: int):
+    from mixtorch.covariance import covariance_class
+
+    eye = torch.eye(n_features, dtype=torch.float64)
+    stored = {
+        "full": eye.expand(n_components, -1, -1).clone(),
+        "tied": eye,
+        "diag": torch.ones(n_components, n_features, dtype=torch.float64),
+        "spherical": torch.ones(n_components, dtype=torch.float64),
+    }[kind]
+    return covariance_class(kind)(stored, n_features=n_features)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_conditioning_functions_refuse_parameters_that_do_not_fit(covariance_type):
+    means = torch.zeros(2, 3, dtype=torch.float64)
+    log_weights = torch.full((2,), -math.log(2.0), dtype=torch.float64)
+    wider = _unit_covariance(covariance_type, 2, 4)  # was cut to its first 3x3 block
+    with pytest.raises(ValueError, match=r"does not fit means of shape \(2, 3\)"):
+        conditioning.marginal(means, wider, [0])
+    with pytest.raises(ValueError, match=r"needs 2 components in 3 dimensions"):
+        conditioning.condition(log_weights, means, wider, [0], [[1.0]])
+    if covariance_type != "tied":  # a tied covariance serves any K
+        more = _unit_covariance(covariance_type, 3, 3)
+        with pytest.raises(ValueError, match="needs 2 components in 3 dimensions"):
+            conditioning.condition(log_weights, means, more, [0], [[1.0]])
+    fitting = _unit_covariance(covariance_type, 2, 3)
+    given = conditioning.condition(log_weights, means, fitting, [0], [[1.0]])
+    reference = multivariate_normal(np.zeros(1), np.eye(1)).logpdf([1.0])
+    assert float(given.log_evidence[0]) == pytest.approx(reference, rel=1e-12)
+
+
+def test_conditioning_functions_refuse_weights_and_types_a_mixture_would_refuse():
+    means = torch.zeros(2, 3, dtype=torch.float64)
+    covariance = _unit_covariance("full", 2, 3)
+    with pytest.raises(ValueError, match=r"logsumexp 0\), got logsumexp 0.693"):
+        conditioning.condition(torch.zeros(2, dtype=torch.float64), means, covariance, [0], [1.0])
+    with pytest.raises(ValueError, match=r"shape \(2,\), one per component"):
+        conditioning.condition(torch.zeros(3, dtype=torch.float64), means, covariance, [0], [1.0])
+    with pytest.raises(TypeError, match="log_weights must be a tensor"):
+        conditioning.condition(np.log([0.5, 0.5]), means, covariance, [0], [1.0])
+    with pytest.raises(TypeError, match="Mixture.from_parameters"):
+        conditioning.marginal(np.zeros((2, 3)), covariance, [0])
+    with pytest.raises(ValueError, match="must have the dtype and device of means"):
+        conditioning.marginal(means.float(), covariance, [0])
+    with pytest.raises(TypeError, match="must be a mixtorch.covariance.Covariance"):
+        conditioning.marginal(means, torch.eye(3), [0])
 
 
 # -- select ------------------------------------------------------------------------------

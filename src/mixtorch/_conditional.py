@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from typing import Any
 
@@ -66,10 +67,10 @@ class ConditioningMixin:
             Indices of the observed features, a boolean mask, or, for a model fitted on a
             DataFrame, their column names.
         values : array-like of shape (len(features),)
-            One row of observed values, in the order of ``features``. A pandas Series (or
-            one-row DataFrame) labelled by the model's column names is read by its labels
-            (it may hold other columns too); a label that is not one of ``features``'
-            columns is a ValueError, never a silent mix-up.
+            One row of observed values, in the order of ``features``. A pandas Series, a
+            one-row DataFrame or a dict labelled by the model's column names is read by its
+            labels (it may hold other columns too); a missing label is a ValueError, never
+            a silent mix-up.
 
         Returns
         -------
@@ -138,6 +139,12 @@ class ConditioningMixin:
         columns); anything else, or labels that are not names (a RangeIndex), as given."""
         labels = _labels(values)
         names = getattr(self, "feature_names_in_", None)
+        if names is None and isinstance(values, Mapping):
+            raise TypeError(
+                f"values is a mapping {values!r}, but this model was fitted without column "
+                "names (not on a DataFrame); pass the values as numbers in the order of "
+                "features."
+            )
         if labels is None or names is None or not all(isinstance(x, str) for x in labels):
             return values
         wanted = [str(names[i]) for i in index.tolist()]
@@ -148,6 +155,8 @@ class ConditioningMixin:
                 f"them by the column names {wanted!r}, or pass plain numbers in the order of "
                 "features."
             )
+        if isinstance(values, Mapping):
+            return [values[name] for name in wanted]
         return values[wanted]
 
     def _from_mixture(self, mixture: Mixture, features: torch.Tensor) -> Any:
@@ -165,8 +174,10 @@ class ConditioningMixin:
 
 
 def _labels(values: Any) -> list[Any] | None:
-    """The labels of a pandas Series (its index) or DataFrame (its columns); None for
-    anything else."""
+    """The labels of a pandas Series (its index), a DataFrame (its columns) or a mapping
+    (its keys); None for anything else."""
+    if isinstance(values, Mapping):
+        return list(values)
     ndim = getattr(values, "ndim", None)
     if ndim == 2 and hasattr(values, "columns") and hasattr(values, "iloc"):
         return list(values.columns)

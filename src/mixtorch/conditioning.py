@@ -63,6 +63,14 @@ def marginal(means: Tensor, covariance: Covariance, features: Any) -> tuple[Tens
     covariance : Covariance
         The (d, d) blocks, of the same covariance kind.
 
+    Raises
+    ------
+    TypeError
+        If ``means`` is not a floating (K, D) tensor or ``covariance`` not a Covariance.
+    ValueError
+        If ``covariance`` is not of K components in D dimensions, or of another dtype or
+        device than ``means``.
+
     See Also
     --------
     mixtorch.Mixture.marginal : The same on a :class:`~mixtorch.Mixture`.
@@ -88,6 +96,7 @@ def marginal(means: Tensor, covariance: Covariance, features: Any) -> tuple[Tens
     tensor([[[3., 0.],
              [0., 2.]]], dtype=torch.float64)
     """
+    _check_parameters(None, means, covariance)
     index = check_features(features, means.shape[1]).to(means.device)
     matrices = covariance.full_matrices(means.shape[0])
     block = matrices.index_select(-2, index).index_select(-1, index)
@@ -276,6 +285,15 @@ def condition(
     Conditionals
         Weights, means and covariance of the B conditional mixtures.
 
+    Raises
+    ------
+    TypeError
+        If ``means``, ``covariance`` or ``log_weights`` is not what it must be (a floating
+        (K, D) tensor, a Covariance, a (K,) tensor).
+    ValueError
+        If their shapes, dtypes or devices disagree, or ``log_weights`` are not
+        normalised (``logsumexp`` 0).
+
     See Also
     --------
     mixtorch.Mixture.conditionals : The same on a :class:`~mixtorch.Mixture`.
@@ -300,9 +318,82 @@ def condition(
     >>> given.mean(), given.variance()
     (tensor([[0.8000]], dtype=torch.float64), tensor([[0.3600]], dtype=torch.float64))
     """
+    _check_parameters(log_weights, means, covariance)
     index = check_features(given, means.shape[1], leave_one=True)
     rows = as_rows(values, index.numel(), means.dtype, means.device)
     return condition_unchecked(log_weights, means, covariance, index, rows)
+
+
+def _check_parameters(log_weights: Any, means: Any, covariance: Any) -> None:
+    """The mixture parameters given to :func:`marginal` and :func:`condition`, checked as
+    a :class:`~mixtorch.Mixture` holds them: tensors of one dtype and device, ``means``
+    (K, D), ``covariance`` a :class:`~mixtorch.covariance.Covariance` of K components in
+    D dimensions and ``log_weights`` (K,) normalised log-probabilities. (A covariance of
+    more features than the means would otherwise be cut to its first block silently.)"""
+    if not isinstance(means, Tensor) or means.ndim != 2 or not means.is_floating_point():
+        raise TypeError(
+            "means must be a floating tensor of shape (K, D), got "
+            f"{_described(means)}; for NumPy values build a mixtorch.Mixture with "
+            "Mixture.from_parameters and use its marginal() and conditionals()."
+        )
+    if not isinstance(covariance, Covariance):
+        raise TypeError(
+            "covariance must be a mixtorch.covariance.Covariance (e.g. FullCovariance), "
+            f"got {type(covariance).__name__}."
+        )
+    K, D = means.shape
+    try:  # a per-component covariance of another K cannot be expanded to K
+        held = covariance.full_matrices(K).shape[0]
+    except RuntimeError:
+        held = -1
+    if covariance.n_features != D or held != K:
+        raise ValueError(
+            f"covariance (of shape {tuple(covariance.covariances.shape)}, "
+            f"{covariance.n_features} features) does not fit means of shape "
+            f"{tuple(means.shape)}: it needs {K} components in {D} dimensions."
+        )
+    _check_like_means(covariance.covariances, "covariance", means)
+    if log_weights is not None:
+        _check_log_weights(log_weights, means)
+
+
+def _check_like_means(value: Tensor, name: str, means: Tensor) -> None:
+    if value.dtype != means.dtype or value.device != means.device:
+        raise ValueError(
+            f"{name} ({value.dtype} on {value.device}) must have the dtype and device of "
+            f"means ({means.dtype} on {means.device})."
+        )
+
+
+def _check_log_weights(log_weights: Any, means: Tensor) -> None:
+    """``log_weights``: a (K,) tensor like ``means`` whose exponentials sum to one."""
+    K = means.shape[0]
+    if not isinstance(log_weights, Tensor):
+        raise TypeError(
+            f"log_weights must be a tensor of shape ({K},), got a {type(log_weights).__name__}."
+        )
+    if log_weights.shape != (K,):
+        raise ValueError(
+            f"log_weights must be a tensor of shape ({K},), one per component, got "
+            f"{_described(log_weights)}."
+        )
+    _check_like_means(log_weights, "log_weights", means)
+    total = float(torch.logsumexp(log_weights, 0))
+    if bool(torch.isnan(log_weights).any()) or not abs(total) <= _NORMALISED:
+        raise ValueError(
+            f"log_weights must be log mixing proportions (logsumexp 0), got logsumexp "
+            f"{total:.6g}; normalise them, e.g. with torch.log_softmax(logits, 0)."
+        )
+
+
+#: How far ``logsumexp(log_weights)`` may be from 0 (rounding of weights summed to one).
+_NORMALISED = 1e-4
+
+
+def _described(value: Any) -> str:
+    if isinstance(value, Tensor):
+        return f"a {value.dtype} tensor of shape {tuple(value.shape)}"
+    return f"a {type(value).__name__}"
 
 
 def condition_unchecked(
