@@ -39,6 +39,7 @@ less time, and kernels queue few operations per chunk (views made once per pass,
 
 from __future__ import annotations
 
+import _thread
 import functools
 import itertools
 import sys
@@ -116,17 +117,26 @@ _SETTINGS = _ThreadSettings()
 
 
 def _in_threads(fn: Callable[[int], None], n_items: int, workers: int) -> None:
-    """``fn(i)`` for every ``i < n_items``, shared out to ``workers`` fresh threads.
+    """``fn(i)`` for every ``i < n_items``, shared out to the caller and ``workers - 1``
+    fresh threads.
 
-    Each thread runs with one intra-op thread and takes the next unprocessed index until
-    none is left; the caller waits. Letting the caller take a share instead was measured
-    and is slower after the caller has slept (as between a user's calls): 200k rows,
-    K=D=16, 0.25 s pauses, three alternating runs, diag float32 ``score_samples`` 5.5-8.1
-    ms with fresh threads against 8.5-11.1 ms with the caller as one of the two workers
-    (full float32 12-17 against 15-25 ms), probably for the reason kept worker threads
-    were (docs/benchmarks.md: woken threads traced sharing one core; not traced here).
+    Each of them runs with one intra-op thread and takes the next unprocessed index until
+    none is left. The helpers are started without waiting for them to run
+    (``_thread.start_new_thread``; ``threading.Thread.start`` blocks until the new thread
+    runs), and the caller begins on the first chunk at once. On a machine whose other
+    cores are idle, as between a user's calls, a new thread runs only when its core has
+    woken: on the 2-core Intel Xeon machine (a virtual machine) starting a thread took
+    0.45-0.6 ms after a 50 ms pause (0.09 ms back to back), and the caller sat that long
+    in ``Thread.start``. Measured there (N=200k, K=D=16, 0.2 s pauses, 15-20 interleaved
+    calls, best / median ms), against two started threads with the caller waiting: diag
+    float32 ``predict`` 9.2 / 10.7 against 9.7 / 12.2, ``score_samples`` 10.0 / 11.6
+    against 11.2 / 12.8; full float32 ``predict_proba`` 24.7 / 31.1 against 26.1 / 34.8;
+    diag float64 ``predict`` 16.9 / 20.7 against 18.1 / 22.4. (An earlier round measured
+    the caller as a worker slower on the AMD EPYC machine, 8.5-11.1 against 5.5-8.1 ms
+    for that ``score_samples``; it then waited in ``Thread.start`` before its share.)
+
     The caller's own thread count is put back at the end. The first exception raised by
-    ``fn`` is raised here.
+    ``fn`` (in any of them) is raised here, after the helpers have stopped.
     """
     failures: list[BaseException] = []
     stop = threading.Event()  # a failure, or the caller interrupted (Ctrl-C)
@@ -147,16 +157,26 @@ def _in_threads(fn: Callable[[int], None], n_items: int, workers: int) -> None:
             failures.append(error)
             stop.set()
 
-    threads = [threading.Thread(target=work, daemon=True) for _ in range(workers)]
+    def helper(finished: threading.Lock) -> None:
+        try:
+            work()
+        finally:
+            finished.release()
+
+    helpers: list[threading.Lock] = []  # each held until its helper has finished
     own_threads = torch.get_num_threads()
     _SETTINGS.enter()
     try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        for _ in range(workers - 1):
+            finished = threading.Lock()
+            finished.acquire()
+            _thread.start_new_thread(helper, (finished,))
+            helpers.append(finished)
+        work()
+        for finished in helpers:
+            finished.acquire()
     finally:
-        stop.set()  # workers still running (the caller was interrupted) stop after a chunk
+        stop.set()  # helpers still running (the caller was interrupted) stop after a chunk
         _SETTINGS.leave(own_threads)  # the caller's own count, whoever entered first
     if failures:
         raise failures[0]
@@ -208,8 +228,9 @@ def run_chunks(fn: Callable[[int], None], n_chunks: int, device: torch.device) -
     """``fn(i)`` for every chunk index ``i``; on CPU each call has one intra-op thread.
 
     ``fn`` writes its chunk's results into place. On CPU (OpenMP builds) chunks go to
-    ``min(torch.get_num_threads(), n_chunks)`` threads with one intra-op thread each (a
-    single chunk, or a caller with one intra-op thread, runs in the calling thread), so
+    ``min(torch.get_num_threads(), n_chunks)`` threads, the caller and fresh ones, with
+    one intra-op thread each (a single chunk, or a caller with one intra-op thread, runs
+    in the calling thread alone), so
     each chunk is computed single-threaded wherever it runs (see the module docstring).
     Elsewhere (GPU) the chunks run in order in the calling thread.
     """
