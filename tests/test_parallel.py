@@ -314,3 +314,48 @@ def test_every_caller_gets_its_own_thread_count_back(last):
     assert order == ["a", "b"]
     assert counts == {"a": 2, "b": last[1]}
     assert fresh == [2]
+
+
+@pytest.mark.parametrize("mode", ["inference_mode", "no_grad", "enable_grad"])
+def test_every_chunk_runs_under_the_callers_autograd_mode(mode):
+    # Modes are per thread and a new thread starts with the defaults: a helper outside
+    # inference mode may not write into the inference tensors its caller made.
+    caller = threading.get_ident()
+    helper_ran = threading.Event()
+    seen: set[tuple[bool, bool]] = set()
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        with getattr(torch, mode)():
+            expected = (torch.is_inference_mode_enabled(), torch.is_grad_enabled())
+            out = torch.zeros(9)
+
+            def one(index):
+                seen.add((torch.is_inference_mode_enabled(), torch.is_grad_enabled()))
+                if threading.get_ident() == caller:
+                    assert helper_ran.wait(10)  # so that the helper computes a chunk too
+                else:
+                    helper_ran.set()
+                out[index] = index
+
+            run_chunks(one, 9, torch.device("cpu"))
+    finally:
+        torch.set_num_threads(before)
+    assert helper_ran.is_set() and seen == {expected}
+    assert out.tolist() == list(range(9))
+
+
+def test_scoring_under_inference_mode_equals_scoring_outside_it():
+    rng = np.random.default_rng(2)
+    X = torch.tensor(rng.normal(size=(100_000, 4)))
+    model = GaussianMixture(3, covariance_type="diag", random_state=0).fit(X[:2000])
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        expected = model.score_samples(X), model.predict_proba(X), model.predict(X)
+        with torch.inference_mode():  # several chunks, shared with a helper thread
+            got = model.score_samples(X), model.predict_proba(X), model.predict(X)
+    finally:
+        torch.set_num_threads(before)
+    for value, reference in zip(got, expected, strict=True):
+        torch.testing.assert_close(value, reference, rtol=0, atol=0)

@@ -120,20 +120,20 @@ def _in_threads(fn: Callable[[int], None], n_items: int, workers: int) -> None:
     """``fn(i)`` for every ``i < n_items``, shared out to the caller and ``workers - 1``
     fresh threads.
 
-    Each of them runs with one intra-op thread and takes the next unprocessed index until
-    none is left. The helpers are started without waiting for them to run
-    (``_thread.start_new_thread``; ``threading.Thread.start`` blocks until the new thread
-    runs), and the caller begins on the first chunk at once. On a machine whose other
-    cores are idle, as between a user's calls, a new thread runs only when its core has
-    woken: on the 2-core Intel Xeon machine (a virtual machine) starting a thread took
-    0.45-0.6 ms after a 50 ms pause (0.09 ms back to back), and the caller sat that long
-    in ``Thread.start``. Measured there (N=200k, K=D=16, 0.2 s pauses, 15-20 interleaved
-    calls, best / median ms), against two started threads with the caller waiting: diag
-    float32 ``predict`` 9.2 / 10.7 against 9.7 / 12.2, ``score_samples`` 10.0 / 11.6
-    against 11.2 / 12.8; full float32 ``predict_proba`` 24.7 / 31.1 against 26.1 / 34.8;
-    diag float64 ``predict`` 16.9 / 20.7 against 18.1 / 22.4. (An earlier round measured
-    the caller as a worker slower on the AMD EPYC machine, 8.5-11.1 against 5.5-8.1 ms
-    for that ``score_samples``; it then waited in ``Thread.start`` before its share.)
+    Each of them runs with one intra-op thread and the caller's autograd mode, and takes the
+    next unprocessed index until none is left. The helpers are started without waiting for
+    them to run (``_thread.start_new_thread``; ``threading.Thread.start`` blocks until the
+    new thread runs), and the caller begins on the first chunk at once. On a machine whose
+    other cores are idle, as between a user's calls, a new thread runs only when its core
+    has woken: on the 2-core Intel Xeon machine (a virtual machine) starting a thread took
+    0.45-0.6 ms after a 50 ms pause (0.09 ms back to back), and the caller sat that long in
+    ``Thread.start``. Measured there (N=200k, K=D=16, 0.2 s pauses, 15-20 interleaved calls,
+    best / median ms), against two started threads with the caller waiting: diag float32
+    ``predict`` 9.2 / 10.7 against 9.7 / 12.2, ``score_samples`` 10.0 / 11.6 against 11.2 /
+    12.8; full float32 ``predict_proba`` 24.7 / 31.1 against 26.1 / 34.8; diag float64
+    ``predict`` 16.9 / 20.7 against 18.1 / 22.4. (An earlier round measured the caller as a
+    worker slower on the AMD EPYC machine, 8.5-11.1 against 5.5-8.1 ms for that
+    ``score_samples``; it then waited in ``Thread.start`` before its share.)
 
     The caller's own thread count is put back at the end. The first exception raised by
     ``fn`` (in any of them) is raised here, after the helpers have stopped.
@@ -157,9 +157,15 @@ def _in_threads(fn: Callable[[int], None], n_items: int, workers: int) -> None:
             failures.append(error)
             stop.set()
 
+    # Autograd modes are per thread and a new thread starts with the defaults: the
+    # helpers take the caller's, so every chunk runs alike, and a pass under
+    # torch.inference_mode() can write into the inference tensors its caller made.
+    inference, grad = torch.is_inference_mode_enabled(), torch.is_grad_enabled()
+
     def helper(finished: threading.Lock) -> None:
         try:
-            work()
+            with torch.inference_mode(inference), torch.set_grad_enabled(grad):
+                work()
         finally:
             finished.release()
 
@@ -230,8 +236,9 @@ def run_chunks(fn: Callable[[int], None], n_chunks: int, device: torch.device) -
     ``fn`` writes its chunk's results into place. On CPU (OpenMP builds) chunks go to
     ``min(torch.get_num_threads(), n_chunks)`` threads, the caller and fresh ones, with
     one intra-op thread each (a single chunk, or a caller with one intra-op thread, runs
-    in the calling thread alone), so
-    each chunk is computed single-threaded wherever it runs (see the module docstring).
+    in the calling thread alone), so each chunk is computed single-threaded wherever it
+    runs (see the module docstring), and under the caller's autograd mode (no_grad,
+    inference_mode).
     Elsewhere (GPU) the chunks run in order in the calling thread.
     """
     inline = device.type != "cpu" or not _openmp_backend() or torch.get_num_threads() == 1
