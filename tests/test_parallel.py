@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -359,3 +360,27 @@ def test_scoring_under_inference_mode_equals_scoring_outside_it():
         torch.set_num_threads(before)
     for value, reference in zip(got, expected, strict=True):
         torch.testing.assert_close(value, reference, rtol=0, atol=0)
+
+
+def test_a_ctrl_c_in_the_callers_share_is_not_lost_behind_a_helpers_error():
+    # The helper fails first; the caller, still in its chunk, is then interrupted: the
+    # interrupt reaches the caller, not the helper's ValueError.
+    caller = threading.get_ident()
+    helper_failed = threading.Event()
+
+    def one(index: int) -> None:
+        if threading.get_ident() != caller:
+            helper_failed.set()
+            raise ValueError(f"chunk {index}")
+        assert helper_failed.wait(10)
+        time.sleep(0.05)  # the helper's error is recorded first
+        raise KeyboardInterrupt
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        with pytest.raises(KeyboardInterrupt):
+            run_chunks(one, 8, torch.device("cpu"))
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

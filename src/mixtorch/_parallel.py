@@ -136,7 +136,8 @@ def _in_threads(fn: Callable[[int], None], n_items: int, workers: int) -> None:
     ``score_samples``; it then waited in ``Thread.start`` before its share.)
 
     The caller's own thread count is put back at the end. The first exception raised by
-    ``fn`` (in any of them) is raised here, after the helpers have stopped.
+    ``fn`` (in any of them) is raised here, after the helpers have stopped; an interrupt
+    (``KeyboardInterrupt`` or another non-``Exception``) before any earlier error.
     """
     failures: list[BaseException] = []
     stop = threading.Event()  # a failure, or the caller interrupted (Ctrl-C)
@@ -184,8 +185,8 @@ def _in_threads(fn: Callable[[int], None], n_items: int, workers: int) -> None:
     finally:
         stop.set()  # helpers still running (the caller was interrupted) stop after a chunk
         _SETTINGS.leave(own_threads)  # the caller's own count, whoever entered first
-    if failures:
-        raise failures[0]
+    if failures:  # a Ctrl-C in the caller's share wins over a helper's earlier error
+        raise next((error for error in failures if not isinstance(error, Exception)), failures[0])
 
 
 def fold_in_threads(
