@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import mixtorch._module
-from mixtorch import Gaussian, GaussianMixture, Mixture
+from mixtorch import Gaussian, GaussianMixture, GaussianMixtureImputer, Mixture
 from mixtorch.fit.gradient import OPTIMIZERS, fit_gradient
 from mixtorch.nn import GaussianMixtureModule, GaussianModule
 from mixtorch.sources import (
@@ -297,3 +297,23 @@ def test_em_floors_a_constant_feature_at_reg_covar_and_fails_without_it():
     np.testing.assert_array_equal(model.means_[:, 1], 5.0)
     with pytest.raises(ValueError, match="reg_covar"):
         GaussianMixture(2, covariance_type="diag", reg_covar=0.0, random_state=0).fit(X)
+
+
+def test_imputer_takes_an_infinite_marker_like_a_finite_one():
+    # missing_values=np.inf marks entries as -1 would: the same imputation as NaN there;
+    # NaN or -inf left in X is an error that names the marker.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 3))
+    X[:, 2] += X[:, 0]
+    holes = rng.random(X.shape) < 0.1
+    with_nan = np.where(holes, np.nan, X)
+    with_inf = np.where(holes, np.inf, X)
+    expected = GaussianMixtureImputer(2, random_state=0).fit_transform(with_nan)
+    got = GaussianMixtureImputer(2, missing_values=np.inf, random_state=0).fit_transform(with_inf)
+    np.testing.assert_array_equal(got, expected)
+    assert np.isfinite(got).all()
+    imputer = GaussianMixtureImputer(2, missing_values=np.inf, random_state=0)
+    with pytest.raises(ValueError, match=r"contains NaN, but missing_values=inf"):
+        imputer.fit(with_nan)
+    with pytest.raises(ValueError, match=r"other sign than missing_values=inf"):
+        imputer.fit(np.where(holes, -np.inf, X))

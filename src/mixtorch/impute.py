@@ -167,13 +167,16 @@ class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         """``X`` as a float32/float64 array (its own dtype; anything else float64) with NaN
         at every missing entry; a fresh array, never ``X`` itself."""
         marks_nan = self._marks_nan()
+        # An infinite marker (missing_values=np.inf) is in X by design: finiteness is
+        # checked below, once the marked entries are NaN.
+        infinite_marker = not marks_nan and bool(np.isinf(self.missing_values))
         try:
             array = validate_with_advice(
                 self,
                 host_values(X, "X"),
                 reset=reset,
                 dtype=[np.float64, np.float32],
-                ensure_all_finite="allow-nan" if marks_nan else True,
+                ensure_all_finite="allow-nan" if marks_nan else not infinite_marker,
                 ensure_min_samples=2 if reset else 1,
                 copy=True,
             )
@@ -185,8 +188,20 @@ class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
                 "missing entries; build the imputer with missing_values=np.nan if NaN marks "
                 "them."
             ) from None
+        if infinite_marker and np.isnan(array).any():
+            raise ValueError(
+                f"Input X contains NaN, but missing_values={self.missing_values!r} marks the "
+                "missing entries; build the imputer with missing_values=np.nan if NaN marks "
+                "them."
+            )
         if not marks_nan:
             array[array == self.missing_values] = np.nan
+        if infinite_marker and np.isinf(array).any():
+            raise ValueError(
+                f"Input X contains infinity of the other sign than missing_values="
+                f"{self.missing_values!r}; only the marker may be infinite. Replace those "
+                "entries (or mark them missing too) before imputing."
+            )
         return array
 
     def _tensor(self, X: Any) -> torch.Tensor:
