@@ -317,3 +317,14 @@ def test_imputer_takes_an_infinite_marker_like_a_finite_one():
         imputer.fit(with_nan)
     with pytest.raises(ValueError, match=r"other sign than missing_values=inf"):
         imputer.fit(np.where(holes, -np.inf, X))
+
+
+def test_condition_with_a_mapping_keyed_by_indices_on_a_named_model_says_what_keys_mean():
+    pd = pytest.importorskip("pandas")
+    X = pd.DataFrame(np.random.default_rng(0).normal(size=(60, 3)), columns=["a", "b", "c"])
+    model = GaussianMixture(2, random_state=0).fit(X)
+    with pytest.raises(TypeError, match=r"keys \[0\]; its keys must be the column names"):
+        model.condition(["a"], {0: 1.0})
+    by_name = model.condition(["a"], {"a": 1.0})
+    by_order = model.condition(["a"], [1.0])
+    np.testing.assert_array_equal(by_name.means_, by_order.means_)
