@@ -58,9 +58,16 @@ class ScipyKDEAttributes:
 
     @property
     def neff(self) -> float:
-        """Effective number of points, ``1 / sum(w**2)`` (Kish)."""
+        """Effective number of points, ``1 / sum(w**2)`` (Kish): ``n`` for equal weights.
+
+        A value within rounding error of a whole number is that number, so that
+        :meth:`resample` without a size draws all 300 points of 300 unweighted ones (the
+        sum gives 299.99999999999994, and ``int`` of it 299).
+        """
         self._check_data()
-        return bw.effective_n(self._weights)
+        neff = bw.effective_n(self._weights)
+        nearest = round(neff)
+        return float(nearest) if math.isclose(neff, nearest, rel_tol=1e-12) else neff
 
     @property
     def weights(self) -> np.ndarray:
@@ -191,6 +198,11 @@ class ScipyKDEAttributes:
             raise ValueError("set_bandwidth needs at least two data points.")
         if isinstance(bw_method, str) and bw_method in ("scott", "silverman"):
             factor = bw.rule_of_thumb_factor(bw_method, self.neff, self.d)
+        elif isinstance(bw_method, (bool, np.bool_)):
+            raise ValueError(
+                f"bw_method must be 'scott', 'silverman', a positive factor or a callable, "
+                f"got {bw_method!r} (a bool, not a factor); None keeps the current kernel."
+            )
         elif np.isscalar(bw_method) and not isinstance(bw_method, str):
             factor = float(bw_method)  # type: ignore[arg-type]
         elif callable(bw_method):
@@ -201,7 +213,7 @@ class ScipyKDEAttributes:
                 f"{bw_method!r}."
             )
         if not (math.isfinite(factor) and factor > 0):
-            raise ValueError(f"The bandwidth factor must be positive, got {factor!r}.")
+            raise ValueError(f"The bandwidth factor must be a finite number > 0, got {factor!r}.")
         # the checks of a data-driven fit: data of full rank, variances in range
         covariance = data_covariance_or_none(self._data, self._weights, required=True)
         assert covariance is not None

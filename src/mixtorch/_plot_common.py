@@ -17,6 +17,7 @@ from .mixture import Mixture
 
 __all__ = [
     "axes",
+    "check_axes",
     "count",
     "fitted_mixture",
     "is_fitted",
@@ -36,13 +37,27 @@ def pyplot() -> Any:
 
 
 def axes(ax: Any, figsize: tuple[float, float] = (6.0, 4.0)) -> Any:
+    """``ax`` checked to be an Axes, or a new figure's Axes for None. Call it after every
+    other check, so that an error leaves no figure open."""
     if ax is not None:
-        if not hasattr(ax, "plot"):
-            raise TypeError(
-                f"ax must be a matplotlib Axes or None (a new figure), got {type(ax).__name__}."
-            )
+        check_axes(ax)
         return ax
     return pyplot().subplots(figsize=figsize)[1]
+
+
+def check_axes(ax: Any) -> None:
+    """TypeError unless ``ax`` is None or a matplotlib Axes (the pyplot module, which has
+    ``plot`` too, and a Figure are refused with a pointer to ``plt.gca()``)."""
+    if ax is None:
+        return
+    from matplotlib.axes import Axes  # an Axes given: matplotlib is installed
+
+    if not isinstance(ax, Axes):
+        hint = " (pass plt.gca() or fig.gca() for the current Axes)"
+        raise TypeError(
+            f"ax must be a matplotlib Axes or None (a new figure), got "
+            f"{getattr(ax, '__name__', None) or type(ax).__name__}{hint}."
+        )
 
 
 def numpy(values: Any) -> np.ndarray:
@@ -63,7 +78,15 @@ def is_fitted(estimator: Any) -> bool:
 def fitted_mixture(model: Any, n_features: int | None) -> Any:
     """The mixture of a fitted estimator (or a :class:`~mixtorch.Mixture` itself)."""
     mixture: Any = model if isinstance(model, Mixture) else getattr(model, "mixture_", None)
+    inner = getattr(model, "mixture_model_", None)  # an imputer's or regressor's joint model
+    if mixture is None and inner is not None:
+        mixture = getattr(inner, "mixture_", None)
     if mixture is None:
+        if hasattr(model, "fit") and is_fitted(model):
+            raise TypeError(
+                f"{type(model).__name__} is fitted but holds no mixture to plot; pass a "
+                "mixtorch density model or a mixtorch.Mixture."
+            )
         if hasattr(model, "fit"):
             raise NotFittedError(
                 f"{type(model).__name__} has no fitted mixture_; fit it before plotting."

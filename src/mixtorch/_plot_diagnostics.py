@@ -95,6 +95,8 @@ def _curve(source: Any) -> tuple[np.ndarray, str]:
             "plot_training_curve needs a fitted estimator or a sequence of objective values, "
             "got None."
         )
+    if getattr(source, "mixture_model_", None) is not None:  # an imputer's or regressor's fit
+        source = source.mixture_model_
     if hasattr(source, "get_params"):
         for name, meaning in TRAINING_CURVES:
             if getattr(source, name, None) is not None:
@@ -239,7 +241,8 @@ def plot_loo_curve(source: Any, *, ax: Any = None, xlabel: str | None = None) ->
     Raises
     ------
     ValueError
-        If ``source`` has no ``loo_curve_`` (a fixed bandwidth) or the curve is empty.
+        If ``source`` has no ``loo_curve_`` (a fixed bandwidth), or the curve is empty,
+        holds no numbers, a factor that is NaN or infinite, or only NaN values.
 
     See Also
     --------
@@ -268,9 +271,15 @@ def plot_loo_curve(source: Any, *, ax: Any = None, xlabel: str | None = None) ->
             "a (bandwidths, values) pair; got None."
         )
     bandwidths, values = list(curve.values())[:2] if isinstance(curve, Mapping) else curve
-    bandwidths, values = _numpy(bandwidths).reshape(-1), _numpy(values).reshape(-1)
+    bandwidths = real_values(_numpy(bandwidths), "bandwidths").reshape(-1)
+    values = real_values(_numpy(values), "values").reshape(-1)
     if bandwidths.size != values.size or bandwidths.size == 0:
         raise ValueError("The bandwidth curve needs equal, non-zero numbers of points.")
+    if not np.isfinite(bandwidths).all() or np.isnan(values).all():
+        raise ValueError(
+            "The bandwidth curve needs finite bandwidth factors and at least one "
+            "log-likelihood that is not NaN; drop the failed points before plotting."
+        )
     ax = _axes(ax)
     ax.plot(bandwidths, values, "o-", ms=3)
     best = int(np.nanargmax(values))

@@ -61,8 +61,9 @@ def plot_samples_grid(
     Raises
     ------
     ValueError
-        If ``images`` does not have ``height * width`` columns, holds NaN or infinity, or
-        ``labels`` has not one entry per image.
+        If ``images`` does not have ``height * width`` columns, holds NaN or infinity,
+        ``labels`` has not one entry per image, ``value_range`` is not a finite
+        ``(low, high)`` pair with ``low < high``, or ``cmap`` is no colour map name.
 
     See Also
     --------
@@ -97,7 +98,11 @@ def plot_samples_grid(
         n_cols = count(n_cols, "n_cols", 1)
     n_cols = n_cols or max(1, math.ceil(math.sqrt(n_images)))
     n_rows = math.ceil(n_images / n_cols)
-    low, high = value_range or (float(pixels.min()), float(pixels.max()))
+    low, high = _value_range(value_range, pixels)
+    names = None if labels is None else [str(label) for label in _numpy(labels).reshape(-1)]
+    if names is not None and len(names) != n_images:
+        raise ValueError(f"labels must have {n_images} entries, one per image.")
+    _check_cmap(cmap)
     # One-pixel gutters in the background value separate the tiles.
     canvas = np.full((n_rows * (height + 1) + 1, n_cols * (width + 1) + 1), low)
     for index, image in enumerate(pixels.reshape(n_images, height, width)):
@@ -106,10 +111,7 @@ def plot_samples_grid(
         canvas[top : top + height, left : left + width] = image
     ax = _axes(ax, (0.5 * n_cols + 1, 0.5 * n_rows + 1))
     ax.imshow(canvas, cmap=cmap, vmin=low, vmax=high, interpolation="nearest")
-    if labels is not None:
-        names = [str(label) for label in _numpy(labels).reshape(-1)]
-        if len(names) != n_images:
-            raise ValueError(f"labels must have {n_images} entries, one per image.")
+    if names is not None:
         for index, name in enumerate(names):
             row, col = divmod(index, n_cols)
             top, left = 1 + row * (height + 1), 1 + col * (width + 1)
@@ -118,6 +120,31 @@ def plot_samples_grid(
     if title:
         ax.set_title(title)
     return ax
+
+
+def _value_range(value_range: Any, pixels: np.ndarray) -> tuple[float, float]:
+    """``value_range`` as finite ``low < high``, or the range of ``pixels`` for None."""
+    if value_range is None:
+        return float(pixels.min()), float(pixels.max())
+    bounds = real_values(_numpy(value_range), "value_range")
+    if bounds.shape != (2,) or not np.isfinite(bounds).all() or not bounds[0] < bounds[1]:
+        raise ValueError(
+            "value_range must be a (low, high) pair of finite numbers with low < high, or "
+            f"None for the range of images; got {value_range!r}."
+        )
+    return float(bounds[0]), float(bounds[1])
+
+
+def _check_cmap(cmap: Any) -> None:
+    """ValueError for a colour map matplotlib does not know (before a figure is opened)."""
+    import matplotlib
+
+    try:
+        matplotlib.colormaps[cmap] if isinstance(cmap, str) else None
+    except KeyError as error:
+        raise ValueError(
+            f"cmap must be a matplotlib colour map name (e.g. 'gray_r', 'viridis'), got {cmap!r}."
+        ) from error
 
 
 def plot_mcmc_traces(

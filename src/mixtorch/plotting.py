@@ -64,13 +64,15 @@ def plot_density_1d(
     ----------
     model : fitted estimator
         Any fitted mixtorch density model of one feature (``Gaussian``,
-        ``GaussianMixture``, ``BayesianGaussianMixture``, ``GaussianKDE``, ...).
+        ``GaussianMixture``, ``BayesianGaussianMixture``, ``GaussianKDE``, ...; for a
+        ``GaussianMixtureImputer`` or ``GaussianMixtureRegressor``, its joint model).
     X : array-like or Tensor of shape (n_samples, 1), default=None
         Data to draw as a density histogram; None draws the curves alone.
     ax : matplotlib.axes.Axes, default=None
         Axes to draw on; None creates a new figure.
-    bins : int, default=40
-        Number of histogram bins.
+    bins : int, str or sequence of float, default=40
+        Number of histogram bins, a NumPy rule name (``'auto'``, ``'fd'``, ...) or
+        increasing bin edges.
     n_points : int, default=400
         Grid points of the curves.
     max_components : int, default=20
@@ -88,7 +90,8 @@ def plot_density_1d(
         If the model is not fitted (a ``ValueError``).
     ValueError
         If the model does not have exactly one feature; if ``X`` is not numeric, has
-        the wrong shape, no rows, NaN or infinity; for ``bins``, ``n_points`` (2 to
+        the wrong shape, no rows, NaN or infinity; for ``bins`` (also an unknown rule
+        name or edges that do not increase), ``n_points`` (2 to
         1,000,000) or ``max_components`` out of range.
     TypeError
         If ``model`` is neither an estimator nor a ``Mixture``, ``ax`` is not an Axes, or
@@ -117,6 +120,8 @@ def plot_density_1d(
     n_points = _count(n_points, "n_points", 2, _MAX_POINTS)
     max_components = _count(max_components, "max_components", 0)
     data = None if X is None else _plot_data(X, 1).reshape(-1)
+    if data is not None and not isinstance(bins, int):  # a rule name or edges: check now,
+        bins = _bin_edges(data, bins)  # before a figure is opened
     ax = _axes(ax)
     grid = _grid_1d(mixture, data, n_points)
     points = torch.as_tensor(grid, dtype=mixture.dtype, device=mixture.device)[:, None]
@@ -133,6 +138,17 @@ def plot_density_1d(
     ax.set_ylabel("density")
     ax.legend(fontsize="small")
     return ax
+
+
+def _bin_edges(data: np.ndarray, bins: Any) -> np.ndarray:
+    """``bins`` (a NumPy rule name such as 'auto', or increasing edges) as edges."""
+    try:
+        return np.histogram_bin_edges(data, bins)
+    except (ValueError, TypeError) as error:
+        raise ValueError(
+            "bins must be an integer, a NumPy rule name ('auto', 'fd', 'sturges', ...) or "
+            f"increasing bin edges, got {bins!r} ({error})."
+        ) from error
 
 
 def _grid_1d(mixture: Any, data: np.ndarray | None, n_points: int) -> np.ndarray:
