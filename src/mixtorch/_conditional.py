@@ -139,22 +139,19 @@ class ConditioningMixin:
         columns); anything else, or labels that are not names (a RangeIndex), as given."""
         labels = _labels(values)
         names = getattr(self, "feature_names_in_", None)
-        if names is None and isinstance(values, Mapping):
-            raise TypeError(
-                f"values is a mapping {values!r}, but this model was fitted without column "
-                "names (not on a DataFrame); pass the values as numbers in the order of "
-                "features."
-            )
-        if (
-            names is not None
-            and isinstance(values, Mapping)
-            and not all(isinstance(x, str) for x in values)
-        ):
-            raise TypeError(
-                f"values is a mapping with keys {list(values)!r}; its keys must be the "
-                f"column names the model was fitted on ({[str(n) for n in names]!r}), or "
-                "pass the values as numbers in the order of features."
-            )
+        if isinstance(values, Mapping):
+            if names is None:
+                raise TypeError(
+                    f"values is a mapping {values!r}, but this model was fitted without "
+                    "column names (not on a DataFrame); pass the values as numbers in the "
+                    "order of features."
+                )
+            if not all(isinstance(x, str) for x in values):
+                raise TypeError(
+                    f"values is a mapping with keys {list(values)!r}; its keys must be the "
+                    f"column names the model was fitted on ({[str(n) for n in names]!r}), "
+                    "or pass the values as numbers in the order of features."
+                )
         if labels is None or names is None or not all(isinstance(x, str) for x in labels):
             return values
         wanted = [str(names[i]) for i in index.tolist()]

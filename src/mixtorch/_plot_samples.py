@@ -137,10 +137,8 @@ def _value_range(value_range: Any, pixels: np.ndarray) -> tuple[float, float]:
 
 def _check_cmap(cmap: Any) -> None:
     """ValueError for a colour map matplotlib does not know (before a figure is opened)."""
-    import matplotlib
-
     try:
-        matplotlib.colormaps[cmap] if isinstance(cmap, str) else None
+        _pyplot().colormaps[cmap] if isinstance(cmap, str) else None
     except KeyError as error:
         raise ValueError(
             f"cmap must be a matplotlib colour map name (e.g. 'gray_r', 'viridis'), got {cmap!r}."

@@ -183,17 +183,9 @@ class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         except ValueError as error:
             if marks_nan or not str(error).startswith("Input X contains NaN"):
                 raise
-            raise ValueError(
-                f"Input X contains NaN, but missing_values={self.missing_values!r} marks the "
-                "missing entries; build the imputer with missing_values=np.nan if NaN marks "
-                "them."
-            ) from None
+            raise self._nan_under_a_marker() from None
         if infinite_marker and np.isnan(array).any():
-            raise ValueError(
-                f"Input X contains NaN, but missing_values={self.missing_values!r} marks the "
-                "missing entries; build the imputer with missing_values=np.nan if NaN marks "
-                "them."
-            )
+            raise self._nan_under_a_marker()
         if not marks_nan:
             array[array == self.missing_values] = np.nan
         if infinite_marker and np.isinf(array).any():
@@ -203,6 +195,13 @@ class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
                 "entries (or mark them missing too) before imputing."
             )
         return array
+
+    def _nan_under_a_marker(self) -> ValueError:
+        """The error for NaN in X when a number marks the missing entries."""
+        return ValueError(
+            f"Input X contains NaN, but missing_values={self.missing_values!r} marks the "
+            "missing entries; build the imputer with missing_values=np.nan if NaN marks them."
+        )
 
     def _tensor(self, X: Any) -> torch.Tensor:
         """The training data as a tensor of the computation dtype, on its device."""
