@@ -40,10 +40,11 @@ from typing import IO, Any
 
 import numpy as np
 
+from ._chunk_source import source_rows
+
 __all__ = ["CsvLayout", "csv_chunks", "open_text", "read_csv", "select_columns"]
 
 MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "?", "-", "#n/a"})
-CHUNK_LINES = 65_536
 # What NumPy's reader takes as a number. Python's float() also takes "1_000" and
 # non-ASCII digits, which NumPy refuses: such a cell must be reported, not called a number.
 _NUMBER = re.compile(
@@ -108,11 +109,13 @@ def csv_chunks(
     header: bool | None = None,
     columns: Sequence[str] | None = None,
     drop: Sequence[str] | None = None,
-    rows: int = CHUNK_LINES,
+    rows: int | None = None,
     missing: bool = False,
 ) -> tuple[CsvLayout, Iterator[np.ndarray]]:
     """The layout and an iterator of float64 blocks of at most ``rows`` rows (missing
-    cells as NaN when ``missing``, else an error)."""
+    cells as NaN when ``missing``, else an error). ``rows=None`` sizes the blocks as the
+    sources do (:func:`mixtorch.sources.source_chunk_rows` for the columns read, in
+    float64); the text of a block's lines takes a few times its float64 bytes."""
     handle = open_text(path)
     shown = _shown(path)
     try:
@@ -133,7 +136,8 @@ def csv_chunks(
         raise
     lines = itertools.chain([] if has_header else [first], [second] if second else [], handle)
     start = blank + (2 if has_header else 1)  # line numbers in messages count every line
-    blocks = _blocks(handle, lines, layout, len(cells), start, rows, shown, missing)
+    block_rows = source_rows(rows, len(layout.columns), np.float64)
+    blocks = _blocks(handle, lines, layout, len(cells), start, block_rows, shown, missing)
     return layout, blocks
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ._chunk_source import ChunkSource, checked_chunk, source_rows
+from ._chunk_source import ChunkSource, check_chunk_size, checked_chunk, source_rows
 from ._csv import csv_chunks
 
 SUFFIXES = (".npy", ".parquet", ".csv")
@@ -35,7 +35,9 @@ def from_npy(
         so the process never keeps the whole file mapped and resident memory stays
         proportional to ``chunk_size``; False reads with plain file reads.
     chunk_size : int, default=None
-        Rows per chunk; None uses :data:`DEFAULT_SOURCE_CHUNK_ROWS` (65536).
+        Rows per chunk; None picks them by :func:`source_chunk_rows` from the file's
+        width and dtype (65536 rows up to 128 bytes a row, about 8 MiB of rows beyond),
+        so that one chunk's memory does not grow with the number of columns.
 
     Returns
     -------
@@ -71,11 +73,12 @@ def from_npy(
     True
     """
     file = Path(path)
-    rows = source_rows(chunk_size)
+    chunk_size = check_chunk_size(chunk_size)
     shape, fortran, dtype, offset = _npy_header(file)
     if len(shape) != 2:
         raise ValueError(f"{file} must hold a 2-D array, got shape {shape}.")
     n_samples, n_features = shape
+    rows = source_rows(chunk_size, max(n_features, 1), dtype)
 
     def chunks() -> Iterator[np.ndarray]:
         if fortran:  # rows are not contiguous: fall back to one map of the whole file
@@ -144,9 +147,10 @@ def from_directory(
     pattern : str, default='*'
         Glob pattern of the shards to read; they are read in sorted name order.
     chunk_size : int, default=None
-        Rows per chunk of ``.npy`` and CSV shards (Parquet is read by its row batches
-        with pyarrow; CSV, also ``.csv.gz``, by mixtorch's CSV reader); None uses
-        :data:`DEFAULT_SOURCE_CHUNK_ROWS` (65536).
+        Rows per chunk (``.npy`` and CSV shards, also ``.csv.gz``, read by mixtorch's
+        CSV reader, and Parquet row batches read with pyarrow); None picks them for
+        each shard by :func:`source_chunk_rows` from its width and the dtype its chunks
+        come in (a ``.npy`` file's own, float64 for CSV and Parquet).
     header : bool, default=None
         Whether CSV shards open with a line of column names. None recognises it, and
         refuses a shard whose first line could be either; a header-less shard keeps its
@@ -229,8 +233,9 @@ def check_file(file: Path, what: str) -> None:
 def from_files(
     files: list[Path], chunk_size: int | None, name: str, header: bool | None = None
 ) -> ChunkSource:
-    """A source reading ``files`` (``.npy``, Parquet or CSV shards) in order."""
-    rows = source_rows(chunk_size)
+    """A source reading ``files`` (``.npy``, Parquet or CSV shards) in order; a
+    ``chunk_size`` of None sizes each shard's chunks by its own width."""
+    rows = check_chunk_size(chunk_size)
     return ChunkSource(ShardReader(files, rows, header), name=name)
 
 
@@ -240,16 +245,21 @@ class ShardReader:
     nulls) are read as NaN; otherwise they stay an error (no row is dropped silently).
     """
 
-    def __init__(self, files: list[Path], rows: int, header: bool | None, missing: bool = False):
+    def __init__(
+        self, files: list[Path], rows: int | None, header: bool | None, missing: bool = False
+    ):
         self.files, self.rows, self.header, self.missing = files, rows, header, missing
         # built now, so that a missing Parquet reader is reported before any pass
         self.readers = [_file_reader(file, rows, header, missing) for file in files]
 
     def __call__(self) -> Iterator[Any]:
         for file, reader in zip(self.files, self.readers, strict=True):
-            for index, chunk in enumerate(reader()):
+            index = -1
+            for chunk in reader():  # not enumerate(), which keeps the previous chunk alive
+                index += 1
                 where = f"chunk {index} of shard {file}"
                 yield checked_chunk(chunk, where, allow_nan=self.missing)
+                del chunk  # so that only the chunk being read is in memory
 
     def with_missing_values(self, missing_values: float | None) -> ShardReader:
         """The same shards, reading missing cells as NaN unless ``missing_values`` is None."""
@@ -257,8 +267,9 @@ class ShardReader:
 
 
 def _file_reader(
-    file: Path, rows: int, header: bool | None, missing: bool
+    file: Path, rows: int | None, header: bool | None, missing: bool
 ) -> Callable[[], Iterable[Any]]:
+    """Reads ``file`` in chunks of ``rows`` rows (None: sized by its width)."""
     suffix = file_suffix(file)
     if suffix == ".npy":
         return from_npy(file, chunk_size=rows).factory
@@ -283,7 +294,7 @@ def file_suffix(file: Path) -> str:
 _UNREADABLE = (FileNotFoundError, PermissionError, IsADirectoryError)
 
 
-def _parquet_chunks(file: Path, rows: int, missing: bool) -> Iterator[np.ndarray]:
+def _parquet_chunks(file: Path, rows: int | None, missing: bool) -> Iterator[np.ndarray]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -302,7 +313,9 @@ def _parquet_chunks(file: Path, rows: int, missing: bool) -> Iterator[np.ndarray
             "Parquet: write it again, or give it the ending of its format."
         ) from error
     with handle:
-        batches = handle.iter_batches(batch_size=rows)
+        width = len(handle.schema_arrow.names)  # every column is read, as float64
+        batch_size = source_rows(rows, max(width, 1), np.float64)
+        batches = handle.iter_batches(batch_size=batch_size)
         while True:
             try:
                 batch = next(batches, None)

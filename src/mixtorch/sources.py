@@ -7,6 +7,13 @@ while holding one chunk at a time. Sources are built from a callable, a
 a time, so resident memory does not grow with the file), one Parquet or CSV file, or a
 directory of such shards. :func:`as_source` recognises all of these.
 
+Without a ``chunk_size``, arrays and files are read in chunks of about
+:data:`SOURCE_CHUNK_BYTES` (8 MiB): :func:`source_chunk_rows` gives
+``SOURCE_CHUNK_BYTES // (n_features * itemsize)`` rows, at least
+:data:`MIN_SOURCE_CHUNK_ROWS` (256) and at most :data:`MAX_SOURCE_CHUNK_ROWS` (65536), so
+a chunk's memory does not grow with the number of columns and narrow data (up to 16
+float64 or 32 float32 columns) keeps its 65536-row chunks.
+
 Every chunk is checked as it is read (2-D, numeric, finite, the same number of columns
 as the first chunk); errors name the shard or chunk at fault. A source made with
 :meth:`ChunkSource.with_missing_values` (as ``GaussianMixture(missing_values=np.nan)``
@@ -34,10 +41,14 @@ from torch import Tensor
 
 from ._chunk_source import (
     DEFAULT_SOURCE_CHUNK_ROWS,
+    MAX_SOURCE_CHUNK_ROWS,
+    MIN_SOURCE_CHUNK_ROWS,
+    SOURCE_CHUNK_BYTES,
     ChunkSource,
     from_callable,
     from_dataloader,
     from_tensor,
+    source_chunk_rows,
 )
 from ._file_sources import (
     SUFFIXES,
@@ -51,6 +62,9 @@ from ._file_sources import (
 
 __all__ = [
     "DEFAULT_SOURCE_CHUNK_ROWS",
+    "MAX_SOURCE_CHUNK_ROWS",
+    "MIN_SOURCE_CHUNK_ROWS",
+    "SOURCE_CHUNK_BYTES",
     "ChunkSource",
     "as_source",
     "from_callable",
@@ -59,6 +73,7 @@ __all__ = [
     "from_npy",
     "from_tensor",
     "is_source",
+    "source_chunk_rows",
 ]
 
 
@@ -112,9 +127,10 @@ def as_source(obj: Any, chunk_size: int | None = None) -> ChunkSource:
         ``.npy``/``.parquet``/``.csv`` (or ``.csv.gz``) file, a callable returning an
         iterable of chunks, or (for convenience) an in-memory array or tensor.
     chunk_size : int, default=None
-        Rows per chunk for arrays and files; None means
-        :data:`DEFAULT_SOURCE_CHUNK_ROWS`. A DataLoader's batches and a callable's chunks
-        keep their own sizes.
+        Rows per chunk for arrays and files; None picks them by
+        :func:`source_chunk_rows` from the data's width and dtype (65536 rows up to 128
+        bytes a row, about :data:`SOURCE_CHUNK_BYTES` = 8 MiB of rows beyond). A
+        DataLoader's batches and a callable's chunks keep their own sizes.
 
     Returns
     -------
