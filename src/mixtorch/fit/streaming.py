@@ -102,12 +102,20 @@ class PassMeter:
 
     def __call__(self) -> Iterator[Tensor]:
         start, seen = time.perf_counter(), 0
-        for chunk in self.source():
+        chunks = iter(self.source())
+        # Not a for loop: its variable would keep the previous chunk (and the last piece,
+        # a view of it) alive while the source reads the next one, two chunks at once.
+        while (chunk := next(chunks, None)) is not None:
             if chunk.shape[0] == 0:
                 yield chunk.to(device=self.device, dtype=self.dtype)
-            for piece in iter_chunks(chunk, self.rows):
+            pieces = iter_chunks(chunk, self.rows)
+            del chunk  # the pieces hold it until the last one is handed on
+            while (piece := next(pieces, None)) is not None:
                 seen += piece.shape[0]
-                yield piece.to(device=self.device, dtype=self.dtype)
+                moved = piece.to(device=self.device, dtype=self.dtype)
+                del piece
+                yield moved
+                del moved
         self.last_rows, self.last_seconds = seen, time.perf_counter() - start
 
     def describe(self) -> str:
