@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -20,6 +22,7 @@ from ._validation import (
     resolve_dtype,
     validate_with_advice,
 )
+from ._warnings import user_stacklevel
 from .fit.missing import patterns
 from .gaussian_mixture import GaussianMixture
 from .regression import host_values
@@ -68,13 +71,22 @@ class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         Where to compute; None uses the input tensor's device (CPU for NumPy input).
     dtype : {'float32', 'float64'} or torch.dtype, default=None
         Computation dtype; None keeps float32 input in float32, otherwise float64.
+    keep_empty_features : bool, default=False
+        What to do with a feature that has no observed value at all in :meth:`fit` (an
+        empty feature), as in :class:`sklearn.impute.SimpleImputer`. The mixture is fitted
+        to the other features either way. False: :meth:`transform` leaves empty features
+        out of its output, with a ``UserWarning`` naming them, and
+        :meth:`get_feature_names_out` omits them. True: they stay in the output, their
+        missing entries filled with 0 and their observed entries (values seen only at
+        :meth:`transform`) unchanged; they never inform the other features' imputations.
 
     Attributes
     ----------
     mixture_model_ : GaussianMixture
-        The fitted mixture (scores rows with missing entries by their observed marginal).
+        The fitted mixture (scores rows with missing entries by their observed marginal),
+        over the features that are not empty, in their order.
     n_features_in_ : int
-        Number of features seen by :meth:`fit`.
+        Number of features seen by :meth:`fit`, empty ones included.
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Only when ``X`` has string column names.
     n_iter_ : int
@@ -118,10 +130,11 @@ class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
     ) | {
         "sample_posterior": ["boolean"],
         "missing_values": [MissingValues(numeric_only=True)],
+        "keep_empty_features": ["boolean"],
     }
 
     #: Parameters of the imputer that are not the mixture's.
-    _OWN_PARAMETERS = frozenset({"sample_posterior", "missing_values"})
+    _OWN_PARAMETERS = frozenset({"sample_posterior", "missing_values", "keep_empty_features"})
 
     def __init__(
         self,
@@ -138,6 +151,7 @@ class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         random_state: Any = None,
         device: Any = None,
         dtype: Any = None,
+        keep_empty_features: bool = False,
     ) -> None:
         self.n_components = n_components
         self.missing_values = missing_values
@@ -151,13 +165,25 @@ class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         self.random_state = random_state
         self.device = device
         self.dtype = dtype
+        self.keep_empty_features = keep_empty_features
 
     def _after_load(self) -> None:
         """Called by :func:`mixtorch.load`: a NaN ``missing_values`` read from the file is
         ``np.nan`` itself again, so the loaded ``get_params()`` equals the saved one (NaN
-        compares unequal to every other NaN object)."""
+        compares unequal to every other NaN object); a mask of empty features that is not
+        one bool per feature, with at least one feature not empty, is refused."""
         if is_scalar_nan(self.missing_values):
             self.missing_values = np.nan
+        empty = vars(self).get("_is_empty_feature")
+        n_features = getattr(self, "n_features_in_", None)
+        if empty is None or isinstance(n_features, bool) or not isinstance(n_features, Integral):
+            return  # an n_features_in_ that is no integer is mixtorch.load's to refuse
+        valid = isinstance(empty, np.ndarray) and empty.dtype == bool
+        if not valid or empty.shape != (n_features,) or bool(empty.all()):
+            raise ValueError(
+                f"_is_empty_feature must be {n_features!r} booleans, not all True (one per "
+                f"feature seen in fit), got {empty!r}"
+            )
 
     def _marks_nan(self) -> bool:
         """Whether ``missing_values`` is NaN (or ``pandas.NA``, which reads as NaN)."""
@@ -204,11 +230,27 @@ class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         )
 
     def _tensor(self, X: Any) -> torch.Tensor:
-        """The training data as a tensor of the computation dtype, on its device."""
+        """The training data's non-empty features as a tensor of the computation dtype,
+        on its device; sets ``_is_empty_feature``."""
         array = self._validated(X, reset=True)
+        empty = np.isnan(array).all(axis=0)
+        if empty.all():
+            raise ValueError(
+                "Every feature of X is missing (no column has an observed value), so there "
+                "is nothing to fit a mixture to; pass data with observed entries."
+            )
+        self._is_empty_feature = empty
         dtype = resolve_dtype(self.dtype, array)
         device = check_device(self.device) or getattr(X, "device", torch.device("cpu"))
-        return torch.tensor(array, dtype=dtype, device=device)
+        return torch.tensor(array[:, ~empty], dtype=dtype, device=device)
+
+    def _empty_features(self) -> np.ndarray:
+        """Which features had no observed value in :meth:`fit`, (n_features_in_,) bool
+        (none for a model saved before the mask existed)."""
+        empty = getattr(self, "_is_empty_feature", None)
+        if empty is None:
+            return np.zeros(self.n_features_in_, dtype=bool)
+        return np.asarray(empty, dtype=bool)
 
     @keeps_state_on_failure
     def fit(self, X: Any, y: Any = None) -> GaussianMixtureImputer:
@@ -230,7 +272,7 @@ class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         Raises
         ------
         ValueError
-            For infinite values or fewer than two rows.
+            For infinite values, fewer than two rows, or no observed value in any feature.
 
         See Also
         --------
@@ -252,6 +294,7 @@ class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         """``X`` with every missing entry replaced by its conditional mean (or a draw).
 
         A row with nothing observed gets the mixture's mean (or a draw from the mixture).
+        Features empty in :meth:`fit` are handled as ``keep_empty_features`` says.
 
         Parameters
         ----------
@@ -261,10 +304,18 @@ class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
 
         Returns
         -------
-        X_filled : ndarray or Tensor of shape (n_samples, n_features)
+        X_filled : ndarray or Tensor of shape (n_samples, n_features_out)
             Observed entries unchanged, bit for bit: float32 or float64 as ``X`` is
             (other input becomes float64), whatever dtype the mixture computes in. NumPy
             for NumPy input, a tensor on the input's device for tensor input.
+            ``n_features_out`` is ``n_features_in_`` less the features empty in
+            :meth:`fit`, unless ``keep_empty_features=True``.
+
+        Warns
+        -----
+        UserWarning
+            Naming the features left out, when some were empty in :meth:`fit` and
+            ``keep_empty_features=False``.
 
         See Also
         --------
@@ -283,10 +334,32 @@ class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         check_is_fitted(self, "mixture_model_")
         check_device(self.device)  # a device set (or loaded) that this machine lacks
         kind = OutputKind.of(X)
+        array = self._validated(X, reset=False)
+        empty = self._empty_features()
+        if not empty.any():
+            return as_output(self._impute(torch.from_numpy(array)), kind)
+        if self.keep_empty_features:
+            # Values seen only now in an empty feature pass through; the rest are 0.
+            array[:, empty] = np.nan_to_num(array[:, empty], nan=0.0)
+            array[:, ~empty] = self._impute(torch.from_numpy(array[:, ~empty])).cpu().numpy()
+            return as_output(torch.from_numpy(array), kind)
+        warnings.warn(
+            f"Feature(s) {self._feature_labels(empty)} had no observed value in fit, so "
+            f"{type(self).__name__} leaves them out of its output; pass "
+            "keep_empty_features=True to keep them (missing entries filled with 0), or "
+            "drop them from the data.",
+            UserWarning,
+            stacklevel=user_stacklevel(),
+        )
+        return as_output(self._impute(torch.from_numpy(array[:, ~empty])), kind)
+
+    def _impute(self, filled: torch.Tensor) -> torch.Tensor:
+        """``filled`` (the non-empty features, NaN at missing entries) with every NaN
+        replaced, in place, on the mixture's device."""
         mixture = self.mixture_model_.mixture_
         # The output keeps the input's dtype: observed entries are copied, never rounded
         # to the mixture's dtype; only the imputed entries are computed in it.
-        filled = torch.from_numpy(self._validated(X, reset=False)).to(mixture.device)
+        filled = filled.to(mixture.device)
         given_values = filled.to(mixture.dtype)
         generator = check_random_generator(self.random_state, mixture.device)
         unique, inverse = patterns(filled)
@@ -312,7 +385,43 @@ class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
                     else conditionals.mean()
                 )
             filled[rows[:, None], missing[None, :]] = values.to(filled.dtype)
-        return as_output(filled, kind)
+        return filled
+
+    def _feature_labels(self, mask: np.ndarray) -> list[Any]:
+        """The names (or else the indices) of the features selected by ``mask``."""
+        names = getattr(self, "feature_names_in_", None)
+        if names is not None:
+            return [str(name) for name in names[mask]]
+        return np.flatnonzero(mask).tolist()
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Names of the output features: the input features, less the empty ones unless
+        ``keep_empty_features=True``.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Input feature names; None uses ``feature_names_in_`` or else
+            ``["x0", "x1", ...]``. If given, they must equal ``feature_names_in_`` when
+            that is set.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+            The names of the columns :meth:`transform` returns.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mixtorch import GaussianMixtureImputer
+        >>> X = np.array([[1.0, np.nan, 2.0], [2.0, np.nan, 3.5], [3.0, np.nan, 5.0]])
+        >>> GaussianMixtureImputer().fit(X).get_feature_names_out()
+        array(['x0', 'x2'], dtype=object)
+        """
+        names = super().get_feature_names_out(input_features)
+        if self.keep_empty_features:
+            return names
+        return names[~self._empty_features()]
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()

@@ -387,6 +387,9 @@ def _check_consistent(model: Any) -> None:
             if isinstance(count, bool) or not isinstance(count, numbers.Integral) or count < 1:
                 raise ValueError(f"{name} must be a positive integer, got {count!r}")
         expected = int(model.n_features_in_) + int(getattr(model, "n_targets_", 0))
+        # An imputer's features with no observed value in fit are not in its mixture (the
+        # mask is checked by its _after_load hook).
+        expected -= int(np.count_nonzero(vars(model).get("_is_empty_feature", ())))
         if inner.n_features_in_ != expected:
             raise ValueError(
                 f"the mixture has {inner.n_features_in_} features but the model expects {expected}"

@@ -42,7 +42,12 @@ from .distributed import (
 )
 from .fit.bandwidth import DuplicatePointsWarning
 from .fit.binned_score import LogDensityGrid
-from .fit.fft_kde import check_binned_features, check_grid_size
+from .fit.fft_kde import (
+    MIN_SCORE_GRID_SIZE,
+    check_binned_features,
+    check_grid_size,
+    check_score_grid_size,
+)
 from .mixture import Mixture
 
 __all__ = ["DuplicatePointsWarning", "GaussianKDE"]
@@ -95,7 +100,11 @@ default='scott'
     grid_size : int or sequence of ints, optional
         Nodes per axis of the ``algorithm='fft'`` log-density grid (by default 16 per
         kernel width in 1-D, 8 in 2-D and 3-D) and of :meth:`evaluate_grid`'s default
-        grid (1024, 256x256, 64**3).
+        grid (1024, 256x256, 64**3). With ``algorithm='fft'`` at least 25, and enough
+        for the grid to span the data plus 6 kernel widths on each side at no more than
+        0.5 kernel widths per cell (``ceil(S / 0.5) + 25`` for data spanning ``S``
+        kernel widths along an axis, the bulk of the data if a few outliers lie beyond);
+        :meth:`fit` refuses fewer, naming the number needed.
     chunk_size : int, optional
         Query rows evaluated together by the exact evaluation (rows, as for the mixture
         estimators); memory is about ``chunk_size x min(n_samples_fit, 4096)`` values per
@@ -273,7 +282,7 @@ default='scott'
                 data, weights = data[keep], weights[keep] / weights[keep].sum()
         if self.algorithm == "fft":  # before a bandwidth costs anything or state changes
             check_binned_features(data.shape[1])
-            check_grid_size(self.grid_size, data.shape[1])
+            check_grid_size(self.grid_size, data.shape[1], minimum=MIN_SCORE_GRID_SIZE)
         self._fit_kind = kind
         self._data, self._weights = data, weights
         self._uniform_weights = sample_weight is None
@@ -316,6 +325,12 @@ default='scott'
         return self._data_covariance
 
     def _set_bandwidth(self, H: torch.Tensor, factor: float, kind: Any) -> None:
+        grid_sizes = None
+        if self.algorithm == "fft":  # before any state changes (set_bandwidth, to())
+            check_binned_features(H.shape[0])
+            grid_sizes = check_grid_size(self.grid_size, H.shape[0], minimum=MIN_SCORE_GRID_SIZE)
+            if grid_sizes is not None:
+                check_score_grid_size(self._data, self._weights, H, grid_sizes)
         try:
             kernel = TiedCovariance(H)
         except CovarianceError:
@@ -339,8 +354,7 @@ default='scott'
         self._grid: LogDensityGrid | None = None
         self._bandwidth_matrix = H
         if self.algorithm == "fft":
-            check_binned_features(H.shape[0])
-            self._grid_sizes = check_grid_size(self.grid_size, H.shape[0])
+            self._grid_sizes = grid_sizes
 
     # -- generation ------------------------------------------------------------------
     def sample(self, n_samples: int = 1, random_state: Any = None) -> Any:

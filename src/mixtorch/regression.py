@@ -9,6 +9,7 @@ may take one of several values for the same input.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,7 @@ from ._validation import (
     validate_with_advice,
 )
 from .conditioning import Conditionals
+from .covariance import CovarianceError
 from .gaussian_mixture import GaussianMixture
 
 __all__ = ["GaussianMixtureRegressor"]
@@ -55,7 +57,13 @@ class GaussianMixtureRegressor(RegressorMixin, BaseEstimator):
     tol : float, default=1e-3
         EM convergence threshold on the change of the mean log-likelihood per sample.
     reg_covar : float, default=1e-6
-        Added to the diagonal of every covariance of the joint mixture.
+        Added to the diagonal of every covariance of the joint mixture. When ``y`` is
+        (nearly) an exact linear function of ``X``, or there are fewer rows than columns of
+        ``[X, y]``, the joint covariance is singular and only ``reg_covar`` keeps it
+        positive definite; it must then exceed the rounding of the computation dtype at the
+        data's scale (about ``np.finfo(dtype).eps`` times the largest variance), which the
+        default does not in float32 for variances above about 10. The fit's error then
+        names the value to pass.
     max_iter : int, default=100
         Maximum EM iterations per initialisation.
     n_init : int, default=1
@@ -70,6 +78,7 @@ class GaussianMixtureRegressor(RegressorMixin, BaseEstimator):
         Where to compute; None uses the input tensor's device (CPU for NumPy input).
     dtype : {'float32', 'float64'} or torch.dtype, default=None
         Computation dtype; None keeps float32 input in float32, otherwise float64.
+        float32 needs a larger ``reg_covar`` on collinear data (see there).
 
     Attributes
     ----------
@@ -174,6 +183,10 @@ class GaussianMixtureRegressor(RegressorMixin, BaseEstimator):
         ------
         ValueError
             For non-finite values, mismatched row counts or fewer than two rows.
+        CovarianceError
+            A ``ValueError``, when a joint covariance cannot be factored; if ``reg_covar``
+            is below the dtype's rounding at the data's scale, the message gives the
+            ``reg_covar`` to pass (and, in float32, suggests ``dtype='float64'``).
 
         See Also
         --------
@@ -183,7 +196,13 @@ class GaussianMixtureRegressor(RegressorMixin, BaseEstimator):
         inputs, targets = self._validated_xy(X, y)
         joint = torch.cat([inputs, targets.reshape(targets.shape[0], -1)], dim=1)
         params = {name: getattr(self, name) for name in self._parameter_constraints}
-        self.mixture_model_ = GaussianMixture(**params).fit(joint)
+        try:
+            self.mixture_model_ = GaussianMixture(**params).fit(joint)
+        except CovarianceError as error:
+            advice = _rounding_advice(joint, self.reg_covar)
+            if advice is None:
+                raise
+            raise CovarianceError(advice) from error
         self.n_targets_ = joint.shape[1] - inputs.shape[1]
         self.n_iter_ = self.mixture_model_.n_iter_
         self.converged_ = self.mixture_model_.converged_
@@ -335,6 +354,35 @@ class GaussianMixtureRegressor(RegressorMixin, BaseEstimator):
         tags.target_tags.multi_output = True
         tags.target_tags.single_output = True
         return tags
+
+
+def _rounding_advice(joint: torch.Tensor, reg_covar: float) -> str | None:
+    """The message for a joint covariance that could not be factored because
+    ``reg_covar`` is below the rounding of ``joint``'s dtype at its largest variance
+    (None when it is not: then the usual advice stands).
+
+    A singular joint covariance (a target linear in the inputs, fewer rows than columns)
+    is positive definite only through ``reg_covar``; once cast to the computation dtype its
+    entries carry errors of about ``eps`` times the largest variance, which swamp a smaller
+    ``reg_covar``. A ``reg_covar`` of that size was enough in every case measured."""
+    variances = joint.to(torch.float64).var(dim=0, correction=0)
+    largest = float(variances.max())
+    rounding = torch.finfo(joint.dtype).eps * largest
+    # Variances beyond the dtype's range overflowed: the error already says to rescale.
+    if not reg_covar < rounding or not largest < torch.finfo(joint.dtype).max:
+        return None
+    suggested = 10.0 ** math.ceil(math.log10(rounding))
+    dtype = str(joint.dtype).removeprefix("torch.")
+    wider = ", fit in float64 (dtype='float64')" if joint.dtype != torch.float64 else ""
+    return (
+        f"The joint covariance of [X, y] is not positive definite in {dtype} with "
+        f"reg_covar={reg_covar:g}: the columns of [X, y] are (nearly) linearly dependent "
+        "(a target linear in the inputs, or fewer rows than columns), and only reg_covar "
+        f"keeps such a covariance invertible, but {dtype} resolves the largest variance "
+        f"({largest:.3g}, column {int(variances.argmax())}) only to about {rounding:.2g}. "
+        f"Pass reg_covar={suggested:g} or more{wider}, or scale X and y (e.g. "
+        "sklearn.preprocessing.StandardScaler)."
+    )
 
 
 def _holds_text(values: Any) -> bool:

@@ -20,7 +20,9 @@ from sklearn.utils._param_validation import validate_parameter_constraints
 
 from ._chunk_source import check_missing_values
 from ._validation import to_tensor
+from ._warnings import user_stacklevel
 from .covariance import covariance_class
+from .exceptions import DegenerateComponentWarning
 from .gaussian_mixture import GaussianMixture
 
 __all__ = ["CRITERIA", "SelectionResult", "SelectionTable", "select"]
@@ -31,6 +33,9 @@ CRITERIA: dict[str, tuple[str, bool]] = {
     "aic": ("aic", True),
     "cv": ("cv_log_likelihood", False),
 }
+
+#: The start of a table row's note for a candidate whose fit collapsed a component.
+_COLLAPSED = "component(s) collapsed onto a point"
 
 #: Called after each candidate with (done, total, row).
 ProgressFn = Callable[[int, int, dict[str, Any]], None]
@@ -139,7 +144,8 @@ class SelectionResult:
     table : SelectionTable
         One row per candidate: n_components, covariance_type, n_parameters,
         log_likelihood (mean per sample on the data it was fitted to), the criterion
-        column, converged and a note (why a candidate failed, if it did).
+        column, converged and a note (why a candidate failed, or that a fit of it collapsed
+        a component onto a point; empty otherwise).
     column : str
         The table column holding the criterion (``'cv_log_likelihood'`` for 'cv').
 
@@ -221,6 +227,11 @@ def select(
     SelectionResult
         ``best_estimator_``, ``best_params_``, ``best_score_`` and the full ``table``.
 
+    Warns
+    -----
+    DegenerateComponentWarning
+        Once per call, naming the candidates whose fits collapsed a component.
+
     Raises
     ------
     ValueError
@@ -244,7 +255,10 @@ def select(
     A candidate that cannot be fitted (e.g. a covariance that is not positive definite, or
     more components than rows) is kept in the table with a NaN score and the reason in its
     ``note``. Convergence warnings of single fits are silenced and reported in the
-    ``converged`` column.
+    ``converged`` column. A fit that collapses a component onto a point (see
+    :class:`~mixtorch.exceptions.DegenerateComponentWarning`) does not warn on its own:
+    its row's ``note`` says so, and ``select`` warns once at the end, naming every
+    candidate concerned. Other warnings of the fits pass through.
 
     References
     ----------
@@ -298,9 +312,14 @@ def select(
         raise ValueError(f"No candidate model could be fitted: {notes}")
     key, estimator, params = best
     if estimator is None:  # cross-validation: refit the winner on all the data
-        estimator = _fit_quietly(
-            GaussianMixture(random_state=random_state, **params, **gmm_params), X
-        )
+        estimator = GaussianMixture(random_state=random_state, **params, **gmm_params)
+        refit_collapsed: list[bool] = []
+        estimator = _fit_quietly(estimator, X, refit_collapsed)
+        if refit_collapsed:
+            winner = table[grid.index((params["n_components"], params["covariance_type"]))]
+            if not winner["note"]:
+                winner["note"] = f"{_COLLAPSED} in the refit on all the data"
+    _warn_collapsed(table, params, float(estimator.reg_covar))
     return SelectionResult(
         best_estimator_=estimator,
         best_params_=params,
@@ -432,10 +451,49 @@ def _fold_seed(random_state: Any) -> Any:
     return random_state
 
 
-def _fit_quietly(model: GaussianMixture, X: Any) -> GaussianMixture:
-    with warnings.catch_warnings():
+def _fit_quietly(model: GaussianMixture, X: Any, collapsed: list[bool]) -> GaussianMixture:
+    """``model.fit(X)`` with ConvergenceWarning silenced (the table's ``converged``
+    column reports it) and DegenerateComponentWarning held back: one ``True`` appended to
+    ``collapsed`` instead (once per fit), so that :func:`select` warns once for the whole sweep. Any
+    other warning is passed on."""
+    with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return model.fit(X)
+        warnings.simplefilter("always", DegenerateComponentWarning)
+        fitted = model.fit(X)
+    if any(issubclass(record.category, DegenerateComponentWarning) for record in caught):
+        collapsed.append(True)
+    for record in caught:
+        if not issubclass(record.category, DegenerateComponentWarning):
+            warnings.warn(record.message, record.category, stacklevel=user_stacklevel())
+    return fitted
+
+
+def _warn_collapsed(table: SelectionTable, best: dict[str, Any], reg_covar: float) -> None:
+    """One DegenerateComponentWarning naming every candidate with a collapsed component
+    (and whether the best one, ``best``'s parameters, is among them)."""
+    rows = [row for row in table if row["note"].startswith(_COLLAPSED)]
+    if not rows:
+        return
+    named = [
+        f"(n_components={row['n_components']}, covariance_type={row['covariance_type']!r})"
+        for row in rows
+    ]
+    shown = ", ".join(named[:10]) + (f" and {len(named) - 10} more" if len(named) > 10 else "")
+    chosen = any(
+        (row["n_components"], row["covariance_type"])
+        == (best["n_components"], best["covariance_type"])
+        for row in rows
+    )
+    warnings.warn(
+        f"{len(rows)} of {len(table)} candidates had a component collapse onto a point (its "
+        f"variance at the reg_covar={reg_covar:g} floor, so its density is set by reg_covar, "
+        f"not by the data): {shown}"
+        + (", the best candidate among them" if chosen else "")
+        + ". Their table rows say so in 'note'. Pass a larger reg_covar, de-duplicate the "
+        "data, or use BayesianGaussianMixture.",
+        DegenerateComponentWarning,
+        stacklevel=user_stacklevel(),
+    )
 
 
 def _evaluate(
@@ -450,19 +508,23 @@ def _evaluate(
         "converged": False,
         "note": "",
     }
+    collapsed: list[bool] = []
     try:
         if criterion == "cv":
-            held_out, converged = _cross_validate(model, X, splits)
+            held_out, converged = _cross_validate(model, X, splits, collapsed)
             row.update(cv_log_likelihood=held_out, converged=converged)
+            if collapsed:
+                row["note"] = f"{_COLLAPSED} in {len(collapsed)} of {len(splits)} folds"
             return row, None
-        fitted = _fit_quietly(model, X)
+        fitted = _fit_quietly(model, X, collapsed)
     except ValueError as error:  # CovarianceError, too few samples for K, ...
         row["note"] = str(error).splitlines()[0]
         return row, None
     score = fitted.score(X)
     n_samples = int(X.shape[0])
     penalty = row["n_parameters"] * (math.log(n_samples) if criterion == "bic" else 2.0)
-    row.update(log_likelihood=score, converged=bool(fitted.converged_), note="")
+    row.update(log_likelihood=score, converged=bool(fitted.converged_))
+    row["note"] = _COLLAPSED if collapsed else ""
     row[criterion] = -2.0 * score * n_samples + penalty
     return row, fitted
 
@@ -473,13 +535,17 @@ def _n_parameters(model: GaussianMixture, X: Any) -> int:
 
 
 def _cross_validate(
-    model: GaussianMixture, X: Any, splits: list[tuple[np.ndarray, np.ndarray]]
+    model: GaussianMixture,
+    X: Any,
+    splits: list[tuple[np.ndarray, np.ndarray]],
+    collapsed: list[bool],
 ) -> tuple[float, bool]:
     """The held-out log-likelihood per test row over all ``splits`` (for a partition into
-    folds, the mean over all rows) and whether every fold's fit converged."""
+    folds, the mean over all rows) and whether every fold's fit converged; a fold whose
+    fit collapsed a component appends to ``collapsed``."""
     total, rows, converged = 0.0, 0, True
     for train, test in splits:
-        fold_model = _fit_quietly(type(model)(**model.get_params()), _rows(X, train))
+        fold_model = _fit_quietly(type(model)(**model.get_params()), _rows(X, train), collapsed)
         total += fold_model.score(_rows(X, test)) * len(test)
         rows += len(test)
         converged = converged and bool(fold_model.converged_)

@@ -144,8 +144,9 @@ def make_prior(
         ``covariance_type`` is unknown; a concentration is not a positive number; a given
         prior value is not finite (or not positive, for the scales) or has neither one
         value nor one per feature; or a default would be degenerate: a feature of ``X``
-        is constant (the defaults scaled to its standard deviation would be zero) or so
-        large that its standard deviation overflows.
+        is constant (the defaults scaled to its standard deviation would be zero; the
+        message says to drop or jitter it, as explicit priors would leave the posterior
+        of its scale piled up at zero) or so large that its standard deviation overflows.
 
     See Also
     --------
@@ -205,9 +206,11 @@ def _check_data(X: Any) -> None:
 
 
 _CONSTANT = (
-    "are constant: the default mean_prior_scale and scale_prior, scaled to the data's "
-    "standard deviation, would be zero; drop those features, or give mean_prior_scale and "
-    "scale_prior"
+    "are constant (one value in every row): the default priors, scaled to the data's "
+    "standard deviation, would be zero, and no prior helps, since the posterior of their "
+    "standard deviation piles up at zero with no reg_covar to hold it (SVIGaussianMixture "
+    "and MCMCGaussianMixture refuse such data for that reason). Drop those features, or "
+    "jitter them (add noise small next to the other features' spread) if they must stay"
 )
 _OVERFLOW = (
     "are so large that their mean or standard deviation overflows; rescale X (e.g. with "

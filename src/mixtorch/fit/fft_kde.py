@@ -81,7 +81,13 @@ from .binned import (
     linear_binning,
 )
 
-__all__ = ["bulk_quantiles", "check_binned_features", "check_grid_size", "density_on_grid"]
+__all__ = [
+    "bulk_quantiles",
+    "check_binned_features",
+    "check_grid_size",
+    "check_score_grid_size",
+    "density_on_grid",
+]
 
 #: Kernel truncation radius (Mahalanobis): exp(-8.6**2 / 2) = 9e-17.
 KERNEL_RADIUS = 8.6
@@ -93,6 +99,9 @@ DEFAULT_GRID_SIZES = {1: 1024, 2: 256, 3: 64}
 SCORE_CELLS = {1: 16, 2: 8, 3: 8}
 SCORE_MARGIN = 6.0
 MAX_SCORE_SPACING = 0.5
+#: The fewest nodes per axis any log-density grid can have: SCORE_MARGIN kernel widths on
+#: each side of the data at MAX_SCORE_SPACING, for data on a single point (25).
+MIN_SCORE_GRID_SIZE = math.ceil(2 * SCORE_MARGIN / MAX_SCORE_SPACING) + 1
 #: Most nodes per axis of the log-density grid, by dimension (dense products cost M**(D+1)).
 SCORE_MAX_SIZES = {1: 4096, 2: 1024, 3: 192}
 BULK_QUANTILE = 1e-3
@@ -124,13 +133,34 @@ def check_binned_features(n_features: int) -> None:
         )
 
 
-def check_grid_size(value: Any, n_features: int, parameter: str = "grid_size") -> list[int] | None:
+def check_grid_size(
+    value: Any, n_features: int, parameter: str = "grid_size", minimum: int = 2
+) -> list[int] | None:
     """Validate ``grid_size`` (None, an int, or one int per axis) and the memory it needs;
     errors name ``parameter``.
+
+    Parameters
+    ----------
+    value : None, int or sequence of ints
+    n_features : int
+    parameter : str, default='grid_size'
+        The name errors give.
+    minimum : int, default=2
+        The fewest nodes per axis accepted: 2 for an evaluation grid,
+        :data:`MIN_SCORE_GRID_SIZE` for the log-density grid of ``score_samples``.
 
     Returns
     -------
     list of n_features ints, or None
+
+    Examples
+    --------
+    >>> check_grid_size(64, 2)
+    [64, 64]
+    >>> check_grid_size(24, 1, minimum=MIN_SCORE_GRID_SIZE)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: grid_size must be an integer of at least 25 (nodes per axis) ...
     """
     if value is None:
         return None
@@ -148,14 +178,93 @@ def check_grid_size(value: Any, n_features: int, parameter: str = "grid_size") -
         integral = isinstance(item, numbers.Integral) or (
             isinstance(item, float) and math.isfinite(item) and item.is_integer()
         )
-        if isinstance(item, bool) or not integral or int(item) < 2:
+        if isinstance(item, bool) or not integral or int(item) < minimum:
+            why = (
+                f" (algorithm='fft' scores queries on a log-density grid reaching "
+                f"{SCORE_MARGIN:g} kernel widths past the data with at most "
+                f"{MAX_SCORE_SPACING:g} kernel widths per cell)"
+                if minimum > 2
+                else ""
+            )
             raise ValueError(
-                f"{parameter} must be an integer of at least 2 (nodes per axis), or one "
-                f"such integer per axis, got {value!r}{nodes}."
+                f"{parameter} must be an integer of at least {minimum} (nodes per axis), or "
+                f"one such integer per axis, got {value!r}{nodes}{why}."
             )
         sizes.append(int(item))
     _check_memory(_score_bytes(sizes), parameter, value)
     return sizes
+
+
+def check_score_grid_size(X: Tensor, weights: Tensor, H: Tensor, sizes: list[int]) -> None:
+    """Refuse a ``grid_size`` too small for the log-density grid of these data and this
+    bandwidth, with a ValueError naming the smallest that works.
+
+    The grid (:func:`mixtorch.fit.binned_score.log_density_grid`, which this mirrors)
+    spans the whitened data, or on an axis they span too widely for ``sizes`` the bulk
+    between the :data:`BULK_QUANTILE` quantiles (at most :data:`MAX_FAR_FRACTION` of the
+    points outside it, summed exactly), plus :data:`SCORE_MARGIN` kernel widths on each
+    side, at most :data:`MAX_SCORE_SPACING` kernel widths per cell. So an axis of span
+    ``S`` kernel widths needs ``ceil((S + 2 SCORE_MARGIN) / MAX_SCORE_SPACING) + 1``
+    nodes; fewer would fit, then fail at the first ``score_samples``.
+
+    Parameters
+    ----------
+    X : Tensor of shape (N, D)
+    weights : Tensor of shape (N,), summing to 1
+    H : Tensor of shape (D, D)
+        Kernel covariance (positive definite).
+    sizes : list of D ints
+        Nodes per axis (``grid_size`` checked by :func:`check_grid_size`).
+
+    Raises
+    ------
+    ValueError
+        Naming ``grid_size`` and the nodes per axis these data need.
+    """
+    cholesky, info = torch.linalg.cholesky_ex(H.to(torch.float64))
+    if int(info) != 0:
+        return  # the grid's own check says so, in the words of the fit that needs it
+    X64 = X.to(torch.float64)
+    center = weights.to(torch.float64) @ X64
+    z = torch.linalg.solve_triangular(cholesky, (X64 - center).T, upper=False)
+    spans = z.amax(1) - z.amin(1)
+    bulk = bulk_quantiles(z)
+    room = (torch.tensor(sizes, dtype=torch.float64, device=z.device) - 1) * MAX_SCORE_SPACING
+    wide = spans > room - 2 * SCORE_MARGIN
+    if not bool(wide.any()):
+        return
+    fits = bool((bulk[1] - bulk[0] <= room - 2 * SCORE_MARGIN).all())
+    if fits and _n_far(z, bulk, wide) <= max(1, MAX_FAR_FRACTION * z.shape[1]):
+        return
+    every_bulk = torch.ones_like(wide)
+    bulk_suffices = _n_far(z, bulk, every_bulk) <= max(1, MAX_FAR_FRACTION * z.shape[1])
+    # (n - 1) MAX_SCORE_SPACING >= span + 2 SCORE_MARGIN, the margins being 24 cells.
+    needed = [
+        math.ceil(float(span) / MAX_SCORE_SPACING) + MIN_SCORE_GRID_SIZE
+        for span in (bulk[1] - bulk[0] if bulk_suffices else spans)
+    ]
+    raise ValueError(
+        f"grid_size={sizes if len(sizes) > 1 else sizes[0]} is too small for these data and "
+        f"this bandwidth: algorithm='fft' scores queries on a log-density grid that spans "
+        f"the data ({_spans_text(spans)} kernel widths) plus {SCORE_MARGIN:g} on each side "
+        f"at most {MAX_SCORE_SPACING:g} kernel widths per cell, which needs grid_size of at "
+        f"least {needed if len(needed) > 1 else needed[0]}. Pass a grid_size that large (or "
+        "None to size the grid from the data), or use algorithm='exact'."
+    )
+
+
+def _n_far(z: Tensor, bulk: Tensor, axes: Tensor) -> int:
+    """How many points (columns of ``z``) lie more than SCORE_MARGIN beyond the bulk on
+    one of ``axes``."""
+    low = torch.where(axes, bulk[0] - SCORE_MARGIN, -math.inf)
+    high = torch.where(axes, bulk[1] + SCORE_MARGIN, math.inf)
+    inside = ((z >= low[:, None]) & (z <= high[:, None])).all(0)
+    return int(z.shape[1] - inside.sum())
+
+
+def _spans_text(spans: Tensor) -> str:
+    values = [f"{float(span):.3g}" for span in spans]
+    return values[0] if len(values) == 1 else "[" + ", ".join(values) + "]"
 
 
 def _score_bytes(sizes: list[int]) -> int:
