@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -67,6 +68,28 @@ def _float64_numpy(values: Any, name: str) -> np.ndarray:
             f"limits are allowed): drop or impute the missing values first."
         )
     return values
+
+
+def _integration_options(maxpts: Any, abseps: Any, releps: Any, n_features: int) -> dict[str, Any]:
+    """SciPy's integration settings, checked, with SciPy's default ``maxpts``; checked
+    also where the result is exact and does not use them."""
+    if maxpts is None:
+        points = 1_000_000 * n_features
+    else:
+        points = integer(maxpts, "maxpts")
+        if points < 1:
+            raise ValueError(
+                f"maxpts must be a positive integer (or None for SciPy's default, "
+                f"1000000 * n_features), got {maxpts!r}."
+            )
+    options: dict[str, Any] = {"maxpts": points}
+    for name, value in (("abseps", abseps), ("releps", releps)):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real):
+            raise TypeError(f"{name} must be a real number, got {value!r}.")
+        options[name] = float(value)
+        if not (math.isfinite(options[name]) and options[name] >= 0):
+            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
+    return options
 
 
 def _normal_interval(lower: np.ndarray, upper: np.ndarray, log: bool) -> np.ndarray:
@@ -219,12 +242,15 @@ class ScipyGaussianMixin(ScipyGaussianInformation):
             return torch.exp(log_density)
         return np.exp(log_density)
 
-    def _cdf(self, x: Any, log: bool, lower_limit: Any, rng: Any) -> Any:
+    def _cdf(
+        self, x: Any, log: bool, lower_limit: Any, rng: Any, options: tuple[Any, Any, Any]
+    ) -> Any:
         rng = check_scipy_rng(rng)
         points, lead = self._points(x)
         values = _float64_numpy(points, "x")
         mean, covariance = self._float64_parameters()
         D = mean.shape[0]
+        integration = _integration_options(*options, D)
         if lower_limit is not None:  # broadcast against the points, as SciPy does
             lower = _float64_numpy(real_values(lower_limit, "lower_limit"), "lower_limit")
             try:
@@ -249,7 +275,7 @@ class ScipyGaussianMixin(ScipyGaussianInformation):
         elif values.shape[0] == 0:  # no points (SciPy's integration fails on none)
             result = np.empty(0)
         else:
-            frozen = stats.multivariate_normal(mean, covariance, allow_singular=True)
+            frozen = stats.multivariate_normal(mean, covariance, allow_singular=True, **integration)
             method = frozen.logcdf if log else frozen.cdf
             result = np.asarray(method(values, lower_limit=lower_limit, rng=rng)).reshape(-1)
         result = result.reshape(lead)
@@ -260,13 +286,26 @@ class ScipyGaussianMixin(ScipyGaussianInformation):
             return _squeeze(torch.as_tensor(result, dtype=dtype, device=x.device))
         return _squeeze(result)
 
-    def cdf(self, x: Any, *, lower_limit: Any = None, rng: Any = None) -> Any:
+    def cdf(
+        self,
+        x: Any,
+        *,
+        lower_limit: Any = None,
+        rng: Any = None,
+        maxpts: int | None = None,
+        abseps: float = 1e-5,
+        releps: float = 1e-5,
+    ) -> Any:
         """Cumulative distribution function, ``P(X <= x)`` element-wise.
 
         With one feature it is the exact normal CDF (or, given ``lower_limit``, the exact
-        mass between the limits); otherwise it is
-        ``scipy.stats.multivariate_normal(self.mean, self.cov).cdf(x, lower_limit=...,
-        rng=...)``, SciPy's quasi-Monte Carlo integration [1]_ (absolute error about 1e-5).
+        mass between the limits); otherwise it is ``scipy.stats.multivariate_normal(
+        self.mean, self.cov, maxpts=maxpts, abseps=abseps, releps=releps).cdf(x,
+        lower_limit=..., rng=...)``. For three or more features SciPy integrates by
+        randomised quasi-Monte Carlo [1]_, refining the estimate until its error
+        estimate (three standard errors over 10 random shifts) is below ``abseps`` or
+        about ``maxpts`` points are used; for two it uses a bivariate algorithm accurate
+        to about 1e-15 (SciPy 1.17), and the options do not change the result.
 
         Parameters
         ----------
@@ -279,6 +318,15 @@ class ScipyGaussianMixin(ScipyGaussianInformation):
             SciPy, the result is negative where an odd number of lower limits exceed ``x``.
         rng : numpy.random.Generator or int, default=None
             Seed or generator for SciPy's integration (more than one feature).
+        maxpts : int, default=None
+            The most integration points, a positive integer; None is SciPy's default,
+            ``1000000 * n_features``.
+        abseps : float, default=1e-5
+            Absolute error tolerance of the integration, ``>= 0`` (0 runs to ``maxpts``).
+        releps : float, default=1e-5
+            Relative error tolerance, ``>= 0``: passed on to SciPy, whose integrator
+            (1.17) stops on ``abseps`` and ``maxpts`` only, so it changes nothing there.
+            All three are checked also where the result is exact and does not use them.
 
         Returns
         -------
@@ -291,8 +339,11 @@ class ScipyGaussianMixin(ScipyGaussianInformation):
         ------
         ValueError
             If ``x`` or ``lower_limit`` contains NaN (infinite limits are fine), if the last
-            axis of ``x`` does not have n_features values, or if ``lower_limit`` does not
-            broadcast against the points of ``x``.
+            axis of ``x`` does not have n_features values, if ``lower_limit`` does not
+            broadcast against the points of ``x``, if ``maxpts`` is below 1, or if
+            ``abseps`` or ``releps`` is negative or not finite.
+        TypeError
+            If ``maxpts`` is not an integer or ``abseps``/``releps`` not a real number.
 
         See Also
         --------
@@ -314,16 +365,28 @@ class ScipyGaussianMixin(ScipyGaussianInformation):
         >>> g1 = Gaussian().fit(np.random.default_rng(0).normal(size=(1000, 1)))
         >>> g1.cdf([-1.0, 0.0, 1.0]).round(3)
         array([0.165, 0.52 , 0.858])
+        >>> g3 = Gaussian().fit(np.random.default_rng(0).normal(size=(1000, 3)))
+        >>> round(float(g3.cdf([0.0, 0.0, 0.0], rng=0, maxpts=30_000, abseps=1e-3)), 2)
+        0.13
         """
-        return self._cdf(x, False, lower_limit, rng)
+        return self._cdf(x, False, lower_limit, rng, (maxpts, abseps, releps))
 
-    def logcdf(self, x: Any, *, lower_limit: Any = None, rng: Any = None) -> Any:
+    def logcdf(
+        self,
+        x: Any,
+        *,
+        lower_limit: Any = None,
+        rng: Any = None,
+        maxpts: int | None = None,
+        abseps: float = 1e-5,
+        releps: float = 1e-5,
+    ) -> Any:
         """Log of :meth:`cdf` (exact and accurate far in the lower tail for one feature).
 
         Parameters
         ----------
-        x, lower_limit, rng
-            As for :meth:`cdf`.
+        x, lower_limit, rng, maxpts, abseps, releps
+            As for :meth:`cdf` (the tolerances apply to the probability, not its log).
 
         Returns
         -------
@@ -333,7 +396,7 @@ class ScipyGaussianMixin(ScipyGaussianInformation):
 
         Raises
         ------
-        ValueError
+        ValueError, TypeError
             As for :meth:`cdf`.
 
         See Also
@@ -348,7 +411,7 @@ class ScipyGaussianMixin(ScipyGaussianInformation):
         >>> bool(np.isfinite(g1.logcdf(-40.0)))
         True
         """
-        return self._cdf(x, True, lower_limit, rng)
+        return self._cdf(x, True, lower_limit, rng, (maxpts, abseps, releps))
 
     # -- sampling --------------------------------------------------------------------
     def rvs(self, size: Any = 1, random_state: Any = None) -> Any:

@@ -1,7 +1,8 @@
-"""SciPy ``multivariate_normal``'s parameters and information measures for a fitted
-:class:`~mixtorch.Gaussian`: ``mean``, ``cov``, ``entropy`` and ``kl_divergence``
-(computed in float64 with NumPy). The densities and sampling build on it in
-:mod:`mixtorch._gaussian_scipy`."""
+"""SciPy ``multivariate_normal``'s parameters, information measures and marginals for a
+fitted :class:`~mixtorch.Gaussian`: ``mean``, ``cov``, ``entropy`` and ``kl_divergence``
+(computed in float64 with NumPy), ``marginal`` and, beside it, ``condition`` (the algebra
+of :mod:`mixtorch.conditioning`, through :class:`~mixtorch._conditional.ConditioningMixin`).
+The densities and sampling build on it in :mod:`mixtorch._gaussian_scipy`."""
 
 from __future__ import annotations
 
@@ -12,16 +13,17 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
+from ._conditional import ConditioningMixin
 from ._validation import OutputKind, as_output
+from .mixture import Mixture
 
 __all__ = ["ScipyGaussianInformation"]
 
 
-class ScipyGaussianInformation:
-    """``multivariate_normal``'s ``mean``, ``cov`` and ``entropy``, and the KL divergence,
-    for a fitted ``Gaussian``."""
+class ScipyGaussianInformation(ConditioningMixin):
+    """``multivariate_normal``'s ``mean``, ``cov``, ``entropy`` and ``marginal``, the KL
+    divergence and ``condition``, for a fitted ``Gaussian``."""
 
-    mixture_: Any
     covariance_: Any
     _fit_kind: OutputKind
     random_state: Any
@@ -157,6 +159,115 @@ class ScipyGaussianInformation:
         trace = float((whitened_cov**2).sum())
         kl = 0.5 * (trace + float(whitened_mean @ whitened_mean) - mean.shape[0] + log_det_ratio)
         return max(float(kl), 0.0)
+
+    # -- marginals and conditionals ------------------------------------------------------
+    def marginal(self, features: Any) -> Any:
+        """The fitted Gaussian of the features ``features`` alone, as SciPy's ``marginal``.
+
+        Parameters
+        ----------
+        features : int, sequence of int or of str, or boolean mask
+            The kept features, in the order wanted: indices (negative ones count from the
+            end, as SciPy's ``dimensions``), a mask of n_features booleans, or, for a model
+            fitted on a DataFrame, column names. Repeats are a ValueError.
+
+        Returns
+        -------
+        Gaussian
+            The mean and covariance blocks of those features, of the same
+            ``covariance_type``, dtype and device. The other constructor parameters are
+            kept, except ``fixed_mean`` and ``fixed_covariance`` (shaped for all the
+            features), which become None; ``feature_names_in_`` follows the features.
+
+        Raises
+        ------
+        ValueError
+            For indices out of range, repeated features or unknown column names.
+        TypeError
+            For features that are not integers, names or a mask, or names given to a
+            model fitted without them.
+
+        See Also
+        --------
+        Gaussian.condition : The features given values, instead of integrated out.
+        scipy.stats.multivariate_normal : SciPy's ``marginal`` (same indices).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from scipy import stats
+        >>> from mixtorch import Gaussian
+        >>> X = np.random.default_rng(0).normal([0.0, 5.0, -5.0], [1.0, 2.0, 3.0], (500, 3))
+        >>> g = Gaussian().fit(X)
+        >>> last_two = g.marginal([-1, 1])
+        >>> last_two.mean.round(2)
+        array([-5.  ,  5.16])
+        >>> reference = stats.multivariate_normal(g.mean, g.cov).marginal([-1, 1])
+        >>> bool(np.isclose(last_two.logpdf([-5.0, 5.0]), reference.logpdf([-5.0, 5.0])))
+        True
+        """
+        return super().marginal(features)
+
+    def condition(self, features: Any, values: Any) -> Any:
+        """The fitted Gaussian of the other features given ``x[features] = values``.
+
+        For the mean ``mu`` and covariance ``S`` split into the given features ``g`` and
+        the free ones ``f``, the conditional mean is ``mu_f + S_fg S_gg^-1 (values -
+        mu_g)`` and the covariance the Schur complement ``S_ff - S_fg S_gg^-1 S_gf``
+        (which does not depend on ``values``), of the same ``covariance_type`` [1]_.
+
+        Parameters
+        ----------
+        features : int, sequence of int or of str, or boolean mask
+            The observed features, as for :meth:`marginal`; at least one feature must stay
+            free.
+        values : array-like of shape (len(features),)
+            One row of observed values in the order of ``features``. A pandas Series, a
+            one-row DataFrame or a dict labelled by the model's column names is read by
+            its labels (other labels are ignored; a missing one is a ValueError).
+
+        Returns
+        -------
+        Gaussian
+            Over the free features in increasing order; constructor parameters as for
+            :meth:`marginal`.
+
+        Raises
+        ------
+        ValueError
+            As for :meth:`marginal`, for values that are not finite or not one per given
+            feature, or when no feature is left free.
+        TypeError
+            As for :meth:`marginal`, for values that are not numbers, or a dict given to a
+            model fitted without column names.
+
+        See Also
+        --------
+        Gaussian.marginal : The features integrated out instead.
+        mixtorch.Mixture.conditionals : Many rows of values at once.
+
+        References
+        ----------
+        .. [1] C. M. Bishop (2006), *Pattern Recognition and Machine Learning*, Springer,
+           section 2.3.1.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mixtorch import Gaussian
+        >>> rng = np.random.default_rng(0)
+        >>> x = rng.normal(size=2000)
+        >>> X = np.column_stack([x, 2 * x + 0.5 * rng.normal(size=2000)])
+        >>> given = Gaussian().fit(X).condition([0], [1.5])
+        >>> float(given.mean[0].round(1)), float(given.covariance_[0, 0].round(2))
+        (3.0, 0.25)
+        """
+        return super().condition(features, values)
+
+    def _from_mixture(self, mixture: Mixture, features: torch.Tensor) -> Any:
+        model = super()._from_mixture(mixture, features)
+        # the held values are shaped for every feature (as GaussianMixture's *_init)
+        return model.set_params(fixed_mean=None, fixed_covariance=None)
 
 
 def _float64(values: torch.Tensor) -> np.ndarray:

@@ -1,17 +1,45 @@
-"""A fitted :class:`~mixtorch.Gaussian` from a ``torch.distributions`` Gaussian
-(:meth:`~GaussianTorchMixin.from_torch`, a base of the estimator)."""
+"""What a :class:`~mixtorch.Gaussian` is given instead of estimating it: a whole fitted
+model from a ``torch.distributions`` Gaussian (:meth:`~GaussianTorchMixin.from_torch`, a
+base of the estimator), or a mean and/or covariance held fixed while the rest is fitted
+(the ``fixed_mean`` and ``fixed_covariance`` parameters: :func:`check_fixed` reads them,
+:func:`fit_with_fixed` fits what they leave free)."""
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import torch
+from torch import Tensor
+
 from ._estimator import MixtureEstimator
+from ._sufficient_statistics import ACCUMULATOR_DTYPE
 from ._torch_interop import estimator_options
+from ._validation import real_values, refuse_meta
+from .covariance import Covariance, CovarianceError
+from .distributed import all_reduce_sum
+from .fit.em import m_step
+from .mixture import Mixture
+from .stats import ResponsibilityFn, statistics_from_responsibilities
 
 if TYPE_CHECKING:
     from .gaussian import Gaussian
 
-__all__ = ["GaussianTorchMixin"]
+__all__ = [
+    "FixedParameters",
+    "GaussianTorchMixin",
+    "check_fixed",
+    "fit_with_fixed",
+    "held_digest",
+    "stream_mean",
+]
+
+#: Largest asymmetry |C - C^T| accepted in a fixed covariance, relative to its largest
+#: entry: rounding of a matrix computed in float32, not a different matrix.
+_SYMMETRY_RTOL = 1e-5
 
 
 class GaussianTorchMixin(MixtureEstimator):
@@ -63,3 +91,238 @@ class GaussianTorchMixin(MixtureEstimator):
         """
         mixture, output, options = estimator_options(distribution, params, allow_mixture=False)
         return cls.from_mixture(mixture, output=output, **options)
+
+
+@dataclass(frozen=True)
+class FixedParameters:
+    """The mean (D,) and covariance a fit holds at given values; None where estimated.
+
+    Built by :func:`check_fixed` in the fit's dtype and on its device.
+    """
+
+    mean: Tensor | None = None
+    covariance: Covariance | None = None
+
+    @property
+    def groups(self) -> frozenset[str]:
+        """The held parameter groups, named as :func:`mixtorch.fit.em.m_step` names them."""
+        held = {"means": self.mean, "covariances": self.covariance}
+        return frozenset(name for name, value in held.items() if value is not None)
+
+    def start(self, kind: type[Covariance], n_features: int, dtype: Any, device: Any) -> Mixture:
+        """One component with the held values, and mean 0 or unit covariance where free
+        (the start of a gradient fit: a deliberately poor guess)."""
+        mean = self.mean
+        if mean is None:
+            mean = torch.zeros(n_features, dtype=dtype, device=device)
+        covariance = self.covariance
+        if covariance is None:
+            identity = kind.identity_values(1, n_features, dtype, device)
+            covariance = kind(identity, n_features=n_features)
+        return Mixture(torch.ones(1, dtype=dtype, device=device), mean[None], covariance)
+
+    def impose(self, mixture: Mixture) -> Mixture:
+        """``mixture`` with the held values put back as given: a gradient fit hands them
+        back through its parametrisation (a Cholesky factor), rounded."""
+        means = mixture.means if self.mean is None else self.mean[None]
+        covariance = mixture.covariance if self.covariance is None else self.covariance
+        return Mixture(mixture.weights, means, covariance)
+
+
+def check_fixed(
+    fixed_mean: Any,
+    fixed_covariance: Any,
+    kind: type[Covariance],
+    n_features: int,
+    dtype: torch.dtype,
+    device: Any,
+) -> FixedParameters:
+    """``Gaussian``'s ``fixed_mean`` and ``fixed_covariance``, checked and converted.
+
+    Parameters
+    ----------
+    fixed_mean : array-like of shape (n_features,) or None
+        The mean to hold.
+    fixed_covariance : array-like or None
+        The covariance to hold, in the layout of ``Gaussian.covariance_`` for ``kind``:
+        (D, D) for full and tied, (D,) for diag, a scalar for spherical.
+    kind : type of Covariance
+        The covariance type of the fit.
+    n_features : int
+        D, the number of features of the data.
+    dtype, device
+        The fit's dtype and device; the values are converted there.
+
+    Returns
+    -------
+    FixedParameters
+        The held values (None where not given).
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter: a wrong shape, NaN or infinity, complex numbers or strings,
+        a covariance that is not symmetric positive definite (full, tied) or not positive
+        (diag, spherical), or one that is positive definite in float64 but cannot be
+        factored in the fit's float32.
+    TypeError
+        For values that are not numbers (None in a list, objects).
+    """
+    mean = None
+    if fixed_mean is not None:
+        values = _float64(fixed_mean, "fixed_mean")
+        if tuple(values.shape) != (n_features,):
+            raise ValueError(
+                f"fixed_mean must have shape ({n_features},), one value per feature of X, "
+                f"got shape {tuple(values.shape)}."
+            )
+        mean = _finite(values, "fixed_mean").to(dtype=dtype, device=device)
+    covariance = None
+    if fixed_covariance is not None:
+        covariance = _fixed_covariance(fixed_covariance, kind, n_features, dtype, device)
+    return FixedParameters(mean, covariance)
+
+
+def _float64(value: Any, name: str) -> Tensor:
+    refuse_meta(value, name)
+    return torch.as_tensor(real_values(value, name)).detach().to("cpu", torch.float64)
+
+
+def _finite(values: Tensor, name: str) -> Tensor:
+    if not bool(torch.isfinite(values).all()):
+        kind = "NaN" if bool(torch.isnan(values).any()) else "infinity"
+        raise ValueError(f"{name} must be finite, it contains {kind}.")
+    return values
+
+
+def _fixed_covariance(
+    value: Any, kind: type[Covariance], n_features: int, dtype: torch.dtype, device: Any
+) -> Covariance:
+    """``fixed_covariance`` as a one-component Covariance of ``kind`` (see :func:`check_fixed`)."""
+    values = _float64(value, "fixed_covariance")
+    layout = kind.layout(1, n_features)
+    expected = tuple(kind.component_values(torch.zeros(layout), 0).shape)
+    if tuple(values.shape) != expected:
+        raise ValueError(
+            f"fixed_covariance must have shape {expected} for covariance_type="
+            f"'{kind.kind}' and {n_features} features (the layout of covariance_), got shape "
+            f"{tuple(values.shape)}."
+        )
+    _finite(values, "fixed_covariance")
+    if kind.is_triangular():
+        asymmetry = float((values - values.mT).abs().max())
+        if asymmetry > _SYMMETRY_RTOL * float(values.abs().max()):
+            raise ValueError(
+                f"fixed_covariance must be symmetric; |C - C^T| reaches {asymmetry:.3g}. "
+                "Pass (C + C.T) / 2 if the asymmetry is rounding."
+            )
+        values = (values + values.mT) / 2
+        smallest, wanted = torch.linalg.eigvalsh(values).min(), "symmetric positive definite"
+    else:
+        smallest, wanted = values.min(), "positive (variances)"
+    try:
+        kind(values.reshape(layout), n_features=n_features)
+    except CovarianceError:
+        raise ValueError(
+            f"fixed_covariance must be {wanted}; its smallest eigenvalue is "
+            f"{float(smallest):.6g}. A singular Gaussian has no density, so mixtorch does not "
+            "hold one; add a small positive value to the diagonal if it is meant to be "
+            "nearly singular."
+        ) from None
+    try:
+        return kind(values.reshape(layout).to(dtype=dtype, device=device), n_features=n_features)
+    except CovarianceError:
+        name = str(dtype).removeprefix("torch.")
+        raise ValueError(
+            f"fixed_covariance is positive definite in float64, but too close to singular to "
+            f"be factored in {name}; fit in float64 (dtype='float64')."
+        ) from None
+
+
+def fit_with_fixed(
+    fixed: FixedParameters,
+    kind: type[Covariance],
+    reg_covar: float,
+    chunks: Callable[[], Iterable[Tensor]],
+    responsibilities: ResponsibilityFn,
+    sample_mean: Callable[[], Tensor],
+) -> Mixture:
+    """The maximum-likelihood Gaussian given the held values in ``fixed`` (not empty).
+
+    With the mean held, the covariance is the weighted scatter about it, ``sum_i w_i (x_i
+    - m)(x_i - m)^T / sum_i w_i`` in ``kind``'s structure, plus ``reg_covar`` on its
+    diagonal (one pass over ``chunks()``, summed across ranks). With the covariance held,
+    the mean is the weighted sample mean, ``sample_mean()``: it does not depend on the
+    covariance. With both held nothing is estimated. A held covariance never gets
+    ``reg_covar``.
+
+    Parameters
+    ----------
+    fixed : FixedParameters
+        The held values, at least one of them.
+    kind : type of Covariance
+        The covariance type of the fit.
+    reg_covar : float
+        Added to the diagonal of an estimated covariance.
+    chunks : callable
+        Returns a fresh iterable of row chunks (on the fit's device, in its dtype).
+    responsibilities : callable
+        ``fn(chunk, start)``: the (rows, 1) weights of the chunk's rows.
+    sample_mean : callable
+        Computes the (weighted) sample mean, shape (D,).
+
+    Returns
+    -------
+    Mixture
+        One component.
+    """
+    if fixed.mean is None and fixed.covariance is not None:
+        mean = sample_mean()
+        return Mixture(mean.new_ones(1), mean[None], fixed.covariance)
+    if fixed.mean is None:
+        raise ValueError("fit_with_fixed needs a held mean or covariance; none is held.")
+    dtype, device, D = fixed.mean.dtype, fixed.mean.device, fixed.mean.shape[0]
+    held = fixed.start(kind, D, dtype, device)
+    if fixed.covariance is not None:
+        return held
+    stats = statistics_from_responsibilities(chunks(), responsibilities, kind, held.means)
+    return m_step(stats.all_reduce(), held, reg_covar, fixed.groups)
+
+
+def stream_mean(
+    chunks: Callable[[], Iterable[Tensor]], n_features: int, dtype: torch.dtype, device: Any
+) -> Tensor:
+    """The mean of the rows of a stream (and of the ranks' shards), summed in float64.
+
+    Raises
+    ------
+    ValueError
+        If the stream holds no rows over all ranks.
+    """
+    totals = torch.zeros(n_features + 1, dtype=ACCUMULATOR_DTYPE, device=device)
+    for chunk in chunks():
+        totals[:n_features] += chunk.sum(0, dtype=ACCUMULATOR_DTYPE)
+        totals[n_features] += chunk.shape[0]
+    totals = all_reduce_sum(totals)
+    if float(totals[n_features]) < 1:
+        raise ValueError("Found 0 samples while a minimum of 1 is required.")
+    return (totals[:n_features] / totals[n_features]).to(dtype)
+
+
+def held_digest(fixed_mean: Any, fixed_covariance: Any) -> str:
+    """A short SHA-256 of the values given as ``fixed_mean`` and ``fixed_covariance``,
+    unchecked, so that ranks can compare them before any of them checks (and perhaps
+    refuses) its own: moments about different held means must not be summed."""
+    digest = hashlib.sha256()
+    for value in (fixed_mean, fixed_covariance):
+        if value is None:
+            digest.update(b"None|")
+            continue
+        try:
+            if isinstance(value, Tensor):
+                value = value.detach().cpu()
+            array = np.asarray(value, dtype=np.float64)
+            digest.update(f"{array.shape}|".encode() + array.tobytes())
+        except (TypeError, ValueError, RuntimeError, NotImplementedError):
+            digest.update(repr(value).encode())
+    return digest.hexdigest()[:16]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from numbers import Integral, Real
@@ -12,7 +13,7 @@ from sklearn.base import DensityMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import MixtureScoringMixin
-from ._chunks import chunk_rows, column_mean
+from ._chunks import chunk_rows, column_mean, iter_chunks
 from ._data import prepare_source, uses_source
 from ._estimator import (
     OPTIMIZER,
@@ -22,7 +23,14 @@ from ._estimator import (
     mixture_constraints,
 )
 from ._gaussian_scipy import ScipyGaussianMixin
-from ._gaussian_torch import GaussianTorchMixin
+from ._gaussian_torch import (
+    FixedParameters,
+    GaussianTorchMixin,
+    check_fixed,
+    fit_with_fixed,
+    held_digest,
+    stream_mean,
+)
 from ._mixture_scoring import SCORING_ELEMENTS
 from ._validation import (
     OutputKind,
@@ -46,8 +54,11 @@ class Gaussian(ScipyGaussianMixin, MixtureScoringMixin, DensityMixin, GaussianTo
 
     For one-dimensional data pass a single column, ``X.reshape(-1, 1)``. The fitted model
     has :class:`~mixtorch.GaussianMixture`'s scoring methods (``score_samples``, ``score``,
-    ``bic``, ``aic``) and SciPy's ``multivariate_normal`` surface (``logpdf``, ``pdf``,
-    ``cdf``, ``rvs``, ``entropy``, :meth:`kl_divergence`).
+    ``bic``, ``aic``), SciPy's ``multivariate_normal`` surface (``logpdf``, ``pdf``,
+    ``cdf``, ``rvs``, ``entropy``, :meth:`marginal`, :meth:`kl_divergence`) and
+    :meth:`condition`. The mean or the covariance (or both) can be held at given values
+    (``fixed_mean``, ``fixed_covariance``), as SciPy's ``multivariate_normal.fit(x,
+    fix_mean, fix_cov)`` holds them.
 
     Parameters
     ----------
@@ -89,13 +100,26 @@ class Gaussian(ScipyGaussianMixin, MixtureScoringMixin, DensityMixin, GaussianTo
         Only for ``algorithm='gradient'``: convergence threshold on the change of the
         epoch's mean NLL per sample (for 10 consecutive epochs). Near the optimum the
         NLL is flat, so the parameters are only about ``sqrt(tol)`` accurate.
+    fixed_mean : array-like of shape (n_features,), default=None
+        A mean held instead of estimated. The covariance is then its maximum-likelihood
+        estimate given that mean, the (weighted) mean of ``(x - fixed_mean)(x -
+        fixed_mean)^T`` in the structure of ``covariance_type``, plus ``reg_covar``.
+        Converted to the fit's dtype; not optimised by ``algorithm='gradient'``.
+    fixed_covariance : array-like, default=None
+        A covariance held instead of estimated, in the layout of ``covariance_``: a
+        symmetric positive definite (D, D) matrix for 'full' and 'tied', (D,) positive
+        variances for 'diag', one positive variance (a scalar) for 'spherical'. The mean
+        is then the (weighted) sample mean, as without it. ``reg_covar`` is not added to
+        it. With both ``fixed_*`` given nothing is estimated, but ``X`` is still checked
+        (finite, ``n_features`` matching) and one row is enough.
 
     Attributes
     ----------
     mean_ : array of shape (n_features,)
-        The (weighted) sample mean.
+        The (weighted) sample mean, or ``fixed_mean``.
     covariance_ : array
-        (D, D) for 'full' and 'tied', (D,) for 'diag', a scalar array for 'spherical'.
+        (D, D) for 'full' and 'tied', (D,) for 'diag', a scalar array for 'spherical'; or
+        ``fixed_covariance``.
     precision_ : array
         The inverse of ``covariance_``, same layout.
     mixture_ : Mixture
@@ -146,6 +170,8 @@ class Gaussian(ScipyGaussianMixin, MixtureScoringMixin, DensityMixin, GaussianTo
         "optimizer": OPTIMIZER,
         "learning_rate": [Interval(Real, 0.0, None, closed="neither")],
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
+        "fixed_mean": ["array-like", None],
+        "fixed_covariance": ["array-like", Real, None],
     }
 
     def __init__(
@@ -163,6 +189,8 @@ class Gaussian(ScipyGaussianMixin, MixtureScoringMixin, DensityMixin, GaussianTo
         batch_size: int | None = None,
         max_iter: int = 1000,
         tol: float = 1e-8,
+        fixed_mean: Any = None,
+        fixed_covariance: Any = None,
     ) -> None:
         self.covariance_type = covariance_type
         self.reg_covar = reg_covar
@@ -176,6 +204,8 @@ class Gaussian(ScipyGaussianMixin, MixtureScoringMixin, DensityMixin, GaussianTo
         self.batch_size = batch_size
         self.max_iter = max_iter
         self.tol = tol
+        self.fixed_mean = fixed_mean
+        self.fixed_covariance = fixed_covariance
 
     @keeps_state_on_failure
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> Gaussian:
@@ -184,9 +214,10 @@ class Gaussian(ScipyGaussianMixin, MixtureScoringMixin, DensityMixin, GaussianTo
         Parameters
         ----------
         X : array-like or Tensor of shape (n_samples, n_features), or a data source
-            Training data, at least two rows; NumPy in gives NumPy fitted attributes, a tensor
-            gives tensors on its device. A :mod:`mixtorch.sources` source (or shards across
-            ``torch.distributed`` ranks) is read in two passes (closed form only).
+            Training data, at least two rows (one when ``fixed_mean`` or ``fixed_covariance``
+            is given); NumPy in gives NumPy fitted attributes, a tensor gives tensors on its
+            device. A :mod:`mixtorch.sources` source (or shards across ``torch.distributed``
+            ranks) is read in two passes (one or none with held values; closed form only).
         y : None
             Ignored; present for scikit-learn API consistency.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -201,9 +232,11 @@ class Gaussian(ScipyGaussianMixin, MixtureScoringMixin, DensityMixin, GaussianTo
         Raises
         ------
         ValueError
-            If ``X`` has fewer than two rows, non-finite values, or ``sample_weight`` is given
-            with a data source; :class:`sklearn.utils._param_validation.InvalidParameterError`
-            (a ValueError) for an invalid constructor parameter.
+            If ``X`` has too few rows, non-finite values, or ``sample_weight`` is given with a
+            data source; if ``fixed_mean`` or ``fixed_covariance`` has the wrong shape, is not
+            finite, or the covariance is not symmetric positive definite (message naming the
+            parameter); :class:`sklearn.utils._param_validation.InvalidParameterError` (a
+            ValueError) for an invalid constructor parameter.
 
         See Also
         --------
@@ -226,30 +259,51 @@ class Gaussian(ScipyGaussianMixin, MixtureScoringMixin, DensityMixin, GaussianTo
             self._fit_source(X, sample_weight)  # a chunk source, or shards across ranks
             return self
         dtype = resolve_dtype(self.dtype, X)
-        tensor, kind = to_tensor(
-            self, X, reset=True, dtype=dtype, device=self.device, ensure_min_samples=2
+        held = self.fixed_mean is not None or self.fixed_covariance is not None
+        tensor, kind = to_tensor(  # one row is enough for what a held value leaves to fit
+            self,
+            X,
+            reset=True,
+            dtype=dtype,
+            device=self.device,
+            ensure_min_samples=1 if held else 2,
         )
+        fixed = self._fixed(tensor.shape[1], tensor.dtype, tensor.device)
         weights = None if sample_weight is None else check_sample_weight(sample_weight, tensor)
         rows = chunk_rows(1, tensor.shape[1], self.chunk_size, covariance_type)
         if self.algorithm == "gradient":
-            mixture, trace = self._fit_gradient(tensor, weights, rows)
+            mixture, trace = self._fit_gradient(tensor, weights, rows, fixed)
             self._set_fitted(mixture, trace, kind)
             return self
-        mean = column_mean(tensor, rows, weights)
 
         def responsibilities(chunk: torch.Tensor, start: int) -> torch.Tensor:
             if weights is None:
                 return torch.ones(chunk.shape[0], 1, dtype=chunk.dtype, device=chunk.device)
             return weights[start : start + chunk.shape[0], None]
 
-        mixture = mixture_from_responsibilities(
-            tensor, responsibilities, covariance_type, self.reg_covar, mean[None], rows
-        )
+        def sample_mean() -> torch.Tensor:
+            return column_mean(tensor, rows, weights)
+
+        if fixed.groups:
+            chunks = functools.partial(iter_chunks, tensor, rows)
+            mixture = fit_with_fixed(
+                fixed, covariance_type, self.reg_covar, chunks, responsibilities, sample_mean
+            )
+        else:
+            mixture = mixture_from_responsibilities(
+                tensor, responsibilities, covariance_type, self.reg_covar, sample_mean()[None], rows
+            )
         self._set_fitted(mixture, None, kind)
         return self
 
+    def _fixed(self, n_features: int, dtype: torch.dtype, device: Any) -> FixedParameters:
+        """``fixed_mean`` and ``fixed_covariance``, checked for data of ``n_features``."""
+        kind = covariance_class(self.covariance_type)
+        return check_fixed(self.fixed_mean, self.fixed_covariance, kind, n_features, dtype, device)
+
     def _fit_source(self, X: Any, sample_weight: Any) -> None:
-        """Two passes over a source (or the ranks' shards): the mean, then the scatter."""
+        """Two passes over a source (or the ranks' shards): the mean, then the scatter; a
+        held value leaves one pass (or none)."""
         if sample_weight is not None:
             raise ValueError("sample_weight is not supported for data sources or across ranks.")
         if self.algorithm != "closed_form":
@@ -263,27 +317,37 @@ class Gaussian(ScipyGaussianMixin, MixtureScoringMixin, DensityMixin, GaussianTo
             dtype=self.dtype,
             device=self.device,
             warm_dtype=None,
-            configuration={"covariance_type": self.covariance_type},
+            configuration={  # ranks holding different values would sum unrelated moments
+                "covariance_type": self.covariance_type,
+                "fixed_mean/fixed_covariance": held_digest(self.fixed_mean, self.fixed_covariance),
+            },
         )
         rows = chunk_rows(1, data.n_features, self.chunk_size, covariance_type)
         chunks = PassMeter(data.source, rows, data.device, data.dtype)
-        mixture = gaussian_from_stream(
-            chunks, covariance_type, self.reg_covar, data.n_features, data.device, data.dtype
-        )
+        fixed = self._fixed(data.n_features, data.dtype, data.device)
+        if fixed.groups:
+            mixture = fit_with_fixed(
+                fixed,
+                covariance_type,
+                self.reg_covar,
+                chunks,
+                lambda chunk, start: chunk.new_ones(chunk.shape[0], 1),
+                lambda: stream_mean(chunks, data.n_features, data.dtype, data.device),
+            )
+        else:
+            mixture = gaussian_from_stream(
+                chunks, covariance_type, self.reg_covar, data.n_features, data.device, data.dtype
+            )
         self._set_fitted(mixture, None, data.kind)
 
     def _fit_gradient(
-        self, X: torch.Tensor, weights: torch.Tensor | None, rows: int
+        self, X: torch.Tensor, weights: torch.Tensor | None, rows: int, fixed: FixedParameters
     ) -> tuple[Mixture, GradientTrace]:
-        """Gradient descent from mean 0 and identity covariance."""
-        D = X.shape[1]
-        covariance_type = covariance_class(self.covariance_type)
-        start = Mixture(
-            torch.ones(1, dtype=X.dtype, device=X.device),
-            torch.zeros(1, D, dtype=X.dtype, device=X.device),
-            covariance_type(covariance_type.identity_values(1, D, X.dtype, X.device), n_features=D),
-        )
-        return best_of_n_init(
+        """Gradient descent from mean 0 and identity covariance, or from the held values,
+        which are not optimised (a held covariance gets no ``reg_covar``)."""
+        start = fixed.start(covariance_class(self.covariance_type), X.shape[1], X.dtype, X.device)
+        reg_covar = 0.0 if fixed.covariance is not None else self.reg_covar
+        mixture, trace = best_of_n_init(
             lambda: start,
             lambda begin, previous: fit_gradient(
                 X,
@@ -294,14 +358,16 @@ class Gaussian(ScipyGaussianMixin, MixtureScoringMixin, DensityMixin, GaussianTo
                 max_iter=self.max_iter,
                 tol=self.tol,
                 generator=check_random_generator(self.random_state, X.device),
-                reg_covar=self.reg_covar,
+                reg_covar=reg_covar,
                 sample_weight=weights,
                 chunk_size=rows,
+                fixed=fixed.groups | {"weights"},  # one component: its weight is 1
             ),
             n_init=1,
             progress=Progress(),
             max_iter=self.max_iter,
         )
+        return fixed.impose(mixture), trace
 
     @classmethod
     def _params_of(cls, mixture: Mixture) -> dict[str, Any]:
