@@ -16,11 +16,9 @@ import torch
 from torch import Tensor
 
 from ._estimator import MixtureEstimator
-from ._sufficient_statistics import ACCUMULATOR_DTYPE
 from ._torch_interop import estimator_options
 from ._validation import real_values, refuse_meta
 from .covariance import Covariance, CovarianceError
-from .distributed import all_reduce_sum
 from .fit.em import m_step
 from .mixture import Mixture
 from .stats import ResponsibilityFn, statistics_from_responsibilities
@@ -34,7 +32,6 @@ __all__ = [
     "check_fixed",
     "fit_with_fixed",
     "held_digest",
-    "stream_mean",
 ]
 
 #: Largest asymmetry |C - C^T| accepted in a fixed covariance, relative to its largest
@@ -161,12 +158,12 @@ def check_fixed(
     Raises
     ------
     ValueError
-        Naming the parameter: a wrong shape, NaN or infinity, complex numbers or strings,
-        a covariance that is not symmetric positive definite (full, tied) or not positive
-        (diag, spherical), or one that is positive definite in float64 but cannot be
-        factored in the fit's float32.
+        Naming the parameter: a wrong shape, NaN or infinity (None in a list reads as
+        NaN), complex numbers or strings, a covariance that is not symmetric positive
+        definite (full, tied) or not positive (diag, spherical), or one that is positive
+        definite in float64 but cannot be factored in the fit's float32.
     TypeError
-        For values that are not numbers (None in a list, objects).
+        For values that are not numbers (objects, mappings).
     """
     mean = None
     if fixed_mean is not None:
@@ -190,7 +187,7 @@ def _float64(value: Any, name: str) -> Tensor:
 
 def _finite(values: Tensor, name: str) -> Tensor:
     if not bool(torch.isfinite(values).all()):
-        kind = "NaN" if bool(torch.isnan(values).any()) else "infinity"
+        kind = "NaN (or None)" if bool(torch.isnan(values).any()) else "infinity"
         raise ValueError(f"{name} must be finite, it contains {kind}.")
     return values
 
@@ -287,26 +284,6 @@ def fit_with_fixed(
         return held
     stats = statistics_from_responsibilities(chunks(), responsibilities, kind, held.means)
     return m_step(stats.all_reduce(), held, reg_covar, fixed.groups)
-
-
-def stream_mean(
-    chunks: Callable[[], Iterable[Tensor]], n_features: int, dtype: torch.dtype, device: Any
-) -> Tensor:
-    """The mean of the rows of a stream (and of the ranks' shards), summed in float64.
-
-    Raises
-    ------
-    ValueError
-        If the stream holds no rows over all ranks.
-    """
-    totals = torch.zeros(n_features + 1, dtype=ACCUMULATOR_DTYPE, device=device)
-    for chunk in chunks():
-        totals[:n_features] += chunk.sum(0, dtype=ACCUMULATOR_DTYPE)
-        totals[n_features] += chunk.shape[0]
-    totals = all_reduce_sum(totals)
-    if float(totals[n_features]) < 1:
-        raise ValueError("Found 0 samples while a minimum of 1 is required.")
-    return (totals[:n_features] / totals[n_features]).to(dtype)
 
 
 def held_digest(fixed_mean: Any, fixed_covariance: Any) -> str:

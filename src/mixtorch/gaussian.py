@@ -29,7 +29,6 @@ from ._gaussian_torch import (
     check_fixed,
     fit_with_fixed,
     held_digest,
-    stream_mean,
 )
 from ._mixture_scoring import SCORING_ELEMENTS
 from ._validation import (
@@ -43,7 +42,7 @@ from ._validation import (
 from .covariance import covariance_class
 from .fit.gradient import GradientTrace, fit_gradient
 from .fit.init import mixture_from_responsibilities
-from .fit.streaming import PassMeter, gaussian_from_stream
+from .fit.streaming import PassMeter, gaussian_from_stream, stream_mean
 from .mixture import Mixture
 
 __all__ = ["Gaussian"]

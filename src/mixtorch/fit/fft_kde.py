@@ -229,14 +229,9 @@ def check_score_grid_size(X: Tensor, weights: Tensor, H: Tensor, sizes: list[int
     z = torch.linalg.solve_triangular(cholesky, (X64 - center).T, upper=False)
     spans = z.amax(1) - z.amin(1)
     bulk = bulk_quantiles(z)
-    room = (torch.tensor(sizes, dtype=torch.float64, device=z.device) - 1) * MAX_SCORE_SPACING
-    wide = spans > room - 2 * SCORE_MARGIN
-    if not bool(wide.any()):
+    if _grid_holds(z, spans, bulk, sizes):
         return
-    fits = bool((bulk[1] - bulk[0] <= room - 2 * SCORE_MARGIN).all())
-    if fits and _n_far(z, bulk, wide) <= max(1, MAX_FAR_FRACTION * z.shape[1]):
-        return
-    every_bulk = torch.ones_like(wide)
+    every_bulk = torch.ones(z.shape[0], dtype=torch.bool, device=z.device)
     bulk_suffices = _n_far(z, bulk, every_bulk) <= max(1, MAX_FAR_FRACTION * z.shape[1])
     # (n - 1) MAX_SCORE_SPACING >= span + 2 SCORE_MARGIN, the margins being 24 cells.
     needed = [
@@ -246,10 +241,43 @@ def check_score_grid_size(X: Tensor, weights: Tensor, H: Tensor, sizes: list[int
     raise ValueError(
         f"grid_size={sizes if len(sizes) > 1 else sizes[0]} is too small for these data and "
         f"this bandwidth: algorithm='fft' scores queries on a log-density grid that spans "
-        f"the data ({_spans_text(spans)} kernel widths) plus {SCORE_MARGIN:g} on each side "
+        f"the data ({_spans_text(spans)} kernel widths) plus {SCORE_MARGIN:g} on each side, "
         f"at most {MAX_SCORE_SPACING:g} kernel widths per cell, which needs grid_size of at "
-        f"least {needed if len(needed) > 1 else needed[0]}. Pass a grid_size that large (or "
-        "None to size the grid from the data), or use algorithm='exact'."
+        f"least {needed if len(needed) > 1 else needed[0]}. "
+        + _grid_size_advice(z, spans, bulk, needed)
+    )
+
+
+def _grid_holds(z: Tensor, spans: Tensor, bulk: Tensor, sizes: list[int]) -> bool:
+    """Whether a log-density grid of ``sizes`` nodes holds the whitened data ``z`` (the
+    span, or the bulk with few enough points beyond it, at MAX_SCORE_SPACING)."""
+    room = (torch.tensor(sizes, dtype=torch.float64, device=z.device) - 1) * MAX_SCORE_SPACING
+    wide = spans > room - 2 * SCORE_MARGIN
+    if not bool(wide.any()):
+        return True
+    fits = bool((bulk[1] - bulk[0] <= room - 2 * SCORE_MARGIN).all())
+    return fits and _n_far(z, bulk, wide) <= max(1, MAX_FAR_FRACTION * z.shape[1])
+
+
+def _grid_size_advice(z: Tensor, spans: Tensor, bulk: Tensor, needed: list[int]) -> str:
+    """What to do instead of a too small ``grid_size``: offer the needed size only if it
+    fits in memory, and ``None`` only if its default grid (capped at SCORE_MAX_SIZES
+    nodes per axis) holds the data."""
+    if _score_bytes(needed) > MEMORY_LIMIT_BYTES:
+        return (
+            f"A grid that large would need about {_score_bytes(needed) / 2**30:.3g} GiB "
+            f"(limit {MEMORY_LIMIT_BYTES / 2**30:.0f} GiB): use a larger bandwidth, or "
+            "algorithm='exact'."
+        )
+    cap = SCORE_MAX_SIZES[z.shape[0]]
+    if _grid_holds(z, spans, bulk, [cap] * z.shape[0]):
+        return (
+            "Pass a grid_size that large (or None to size the grid from the data), or use "
+            "algorithm='exact'."
+        )
+    return (
+        f"Pass a grid_size that large or a larger bandwidth, or use algorithm='exact' "
+        f"(grid_size=None would not do: it caps the grid at {cap} nodes per axis)."
     )
 
 

@@ -21,7 +21,7 @@ contributes nothing.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import torch
@@ -46,6 +46,7 @@ __all__ = [
     "gaussian_from_stream",
     "reservoir_sample",
     "stream_lloyd",
+    "stream_mean",
     "stream_start_mixture",
 ]
 
@@ -337,18 +338,52 @@ def gaussian_from_stream(
     >>> torch.allclose(fitted.covariance.covariances[0], torch.cov(X.T, correction=0))
     True
     """
-    totals = torch.zeros(n_features + 1, dtype=ACCUMULATOR_DTYPE, device=device)
-    for chunk in chunks():
-        totals[:n_features] += chunk.sum(0, dtype=ACCUMULATOR_DTYPE)
-        totals[n_features] += chunk.shape[0]
-    totals = all_reduce_sum(totals)
-    if float(totals[n_features]) < 2:
-        raise ValueError(
-            f"Found {int(totals[n_features])} sample(s) while a minimum of 2 is required."
-        )
-    mean = (totals[:n_features] / totals[n_features]).to(dtype)
+    mean = stream_mean(chunks, n_features, dtype, device, min_rows=2)
 
     def ones(chunk: Tensor, start: int) -> Tensor:
         return torch.ones(chunk.shape[0], 1, dtype=chunk.dtype, device=chunk.device)
 
     return mixture_from_stream(chunks, ones, covariance, reg_covar, mean[None])
+
+
+def stream_mean(
+    chunks: Callable[[], Iterable[Tensor]],
+    n_features: int,
+    dtype: torch.dtype,
+    device: Any,
+    min_rows: int = 1,
+) -> Tensor:
+    """The mean of the rows of a stream (and of the ranks' shards), summed in float64.
+
+    Parameters
+    ----------
+    chunks : callable
+        Returns a fresh iterable of row chunks (n_i, D) on each call; read once.
+    n_features : int
+        D.
+    dtype : torch.dtype
+        dtype of the result.
+    device : torch.device
+        Where the sums are kept.
+    min_rows : int, default=1
+        The fewest rows, over all ranks, the caller can use.
+
+    Returns
+    -------
+    Tensor of shape (n_features,)
+
+    Raises
+    ------
+    ValueError
+        If the stream holds fewer than ``min_rows`` rows over all ranks.
+    """
+    totals = torch.zeros(n_features + 1, dtype=ACCUMULATOR_DTYPE, device=device)
+    for chunk in chunks():
+        totals[:n_features] += chunk.sum(0, dtype=ACCUMULATOR_DTYPE)
+        totals[n_features] += chunk.shape[0]
+    totals = all_reduce_sum(totals)
+    if float(totals[n_features]) < min_rows:
+        raise ValueError(
+            f"Found {int(totals[n_features])} sample(s) while a minimum of {min_rows} is required."
+        )
+    return (totals[:n_features] / totals[n_features]).to(dtype)
