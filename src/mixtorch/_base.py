@@ -79,9 +79,13 @@ class MixtureScoringMixin:
         return observed_weighted_log_prob(self.mixture_, X)
 
     def _n_parameters(self) -> int:
-        """Number of free parameters of the fitted model."""
+        """Number of free parameters of the fitted model (those held fixed not counted)."""
         check_is_fitted(self, "mixture_")
-        return self.mixture_.n_parameters()
+        return self.mixture_.n_parameters(self._held_groups())
+
+    def _held_groups(self) -> frozenset[str]:
+        """Parameter groups the fit was given rather than estimated (none here)."""
+        return frozenset()
 
     # -- densities -------------------------------------------------------------------
     def score_samples(self, X: Any) -> Any:
@@ -169,7 +173,8 @@ class MixtureScoringMixin:
         X : array-like or Tensor of shape (n_samples, n_features)
             Data on which ``log L`` (the total log-likelihood) is computed, usually the
             training data; ``n`` is its number of rows and ``p`` the model's number of
-            free parameters.
+            free parameters: groups held fixed in the fit (``fixed``, ``fixed_mean``,
+            ``fixed_covariance``) were not estimated and are not counted.
 
         Returns
         -------
@@ -206,7 +211,8 @@ class MixtureScoringMixin:
         ----------
         X : array-like or Tensor of shape (n_samples, n_features)
             Data on which the total log-likelihood ``log L`` is computed; ``p`` is the
-            model's number of free parameters.
+            model's number of free parameters (those held fixed not counted, as for
+            :meth:`bic`).
 
         Returns
         -------

@@ -76,6 +76,8 @@ def _integration_options(maxpts: Any, abseps: Any, releps: Any, n_features: int)
     if maxpts is None:
         points = 1_000_000 * n_features
     else:
+        if isinstance(maxpts, (float, np.floating)) and float(maxpts).is_integer():
+            maxpts = int(maxpts)  # SciPy takes a whole float such as 1e6
         points = integer(maxpts, "maxpts")
         if points < 1:
             raise ValueError(

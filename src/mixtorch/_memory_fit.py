@@ -158,6 +158,10 @@ class InMemoryFitMixin:
         """Whether NaN marks missing entries (``missing_values=np.nan``)."""
         return check_missing_values(self.missing_values) is not None
 
+    def _held_groups(self) -> frozenset[str]:
+        """The groups named by ``fixed``: not counted by :meth:`bic` and :meth:`aic`."""
+        return fixed_groups(self.fixed)
+
     def _fixed(self) -> frozenset[str]:
         """``fixed`` as a set of group names, each with its ``*_init`` given."""
         names = fixed_groups(self.fixed)

@@ -298,7 +298,13 @@ class Gaussian(ScipyGaussianMixin, MixtureScoringMixin, DensityMixin, GaussianTo
     def _fixed(self, n_features: int, dtype: torch.dtype, device: Any) -> FixedParameters:
         """``fixed_mean`` and ``fixed_covariance``, checked for data of ``n_features``."""
         kind = covariance_class(self.covariance_type)
-        return check_fixed(self.fixed_mean, self.fixed_covariance, kind, n_features, dtype, device)
+        mean = _mean_by_label(self.fixed_mean, getattr(self, "feature_names_in_", None))
+        return check_fixed(mean, self.fixed_covariance, kind, n_features, dtype, device)
+
+    def _held_groups(self) -> frozenset[str]:
+        """The held groups, not counted by :meth:`bic` and :meth:`aic`."""
+        held = {"means": self.fixed_mean, "covariances": self.fixed_covariance}
+        return frozenset(group for group, value in held.items() if value is not None)
 
     def _fit_source(self, X: Any, sample_weight: Any) -> None:
         """Two passes over a source (or the ranks' shards): the mean, then the scatter; a
@@ -460,3 +466,31 @@ class Gaussian(ScipyGaussianMixin, MixtureScoringMixin, DensityMixin, GaussianTo
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "mixture_")
+
+
+def _mean_by_label(mean: Any, names: Any) -> Any:
+    """A pandas Series ``fixed_mean`` labelled by column names, in the order of ``names``
+    (the columns ``X`` was fitted with); anything else, and a Series with the default
+    labels 0..n-1, as given (by position)."""
+    if not (getattr(mean, "ndim", None) == 1 and hasattr(mean, "index") and hasattr(mean, "iloc")):
+        return mean
+    labels = list(mean.index)
+    if labels == list(range(len(labels))):
+        return mean
+    if names is None:
+        raise ValueError(
+            f"fixed_mean is a Series labelled {labels!r}, but X has no column names to "
+            "match them with; fit on a DataFrame with those columns, or pass the values in "
+            "the order of X's columns as an array."
+        )
+    columns = [str(name) for name in names]
+    given = [str(label) for label in labels]
+    missing = [name for name in columns if name not in given]
+    extra = [label for label in given if label not in columns]
+    if missing or extra or len(set(given)) != len(given):
+        raise ValueError(
+            f"fixed_mean's labels {given!r} must be X's columns {columns!r}, each once "
+            f"(missing: {missing!r}, unknown: {extra!r})."
+        )
+    by_label = dict(zip(given, mean.to_numpy(), strict=True))
+    return [by_label[name] for name in columns]

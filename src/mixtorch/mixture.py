@@ -13,6 +13,7 @@ conversion to and from ``torch.distributions`` are mixins in their own modules
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cached_property
 from typing import Any
 
@@ -25,9 +26,25 @@ from ._mixture_sampling import MixtureSampling
 from ._mixture_scoring import SCORING_BLOCK_BYTES, SCORING_ELEMENTS, MixtureScoring
 from ._mixture_torch import MixtureTorch
 from ._validation import resolve_dtype
+from .covariance import covariance_class
 from .estep import EStepKernel
 
-__all__ = ["SCORING_BLOCK_BYTES", "SCORING_ELEMENTS", "Mixture"]
+__all__ = ["SCORING_BLOCK_BYTES", "SCORING_ELEMENTS", "Mixture", "parameter_count"]
+
+
+def parameter_count(
+    n_components: int, n_features: int, covariance_type: str, held: frozenset[str] = frozenset()
+) -> int:
+    """Free parameters of a K-component mixture in D dimensions of that covariance type:
+    weights (K - 1), means (K * D) and the covariance's own, less the groups in ``held``
+    ({'weights', 'means', 'covariances'}: given, not estimated)."""
+    K, D = n_components, n_features
+    groups = {
+        "weights": K - 1,
+        "means": K * D,
+        "covariances": covariance_class(covariance_type).n_parameters(K, D),
+    }
+    return sum(count for group, count in groups.items() if group not in held)
 
 
 class Mixture(MixtureScoring, MixtureSampling, MixtureConditioning, MixtureTorch):
@@ -141,8 +158,15 @@ class Mixture(MixtureScoring, MixtureSampling, MixtureConditioning, MixtureTorch
         """This mixture's E-step, applied to chunks of rows (see :mod:`mixtorch.estep`)."""
         return self.covariance.e_step_kernel(self.center, self.centred_means, self.log_weights)
 
-    def n_parameters(self) -> int:
-        """Free parameters: weights (K - 1), means (K * D) and the covariance's own.
+    def n_parameters(self, held: Iterable[str] = ()) -> int:
+        """Free parameters: weights (K - 1), means (K * D) and the covariance's own, less
+        the groups ``held`` fixed in the fit.
+
+        Parameters
+        ----------
+        held : iterable of {'weights', 'means', 'covariances'}, default=()
+            Parameter groups that were given, not estimated (``GaussianMixture(fixed=...)``,
+            ``Gaussian(fixed_mean=...)``): they are not counted.
 
         Returns
         -------
@@ -152,9 +176,18 @@ class Mixture(MixtureScoring, MixtureSampling, MixtureConditioning, MixtureTorch
         See Also
         --------
         mixtorch.GaussianMixture.bic, mixtorch.GaussianMixture.aic
+
+        Examples
+        --------
+        >>> from mixtorch import Mixture
+        >>> mixture = Mixture.from_parameters(
+        ...     [0.5, 0.5], [[0.0, 0.0], [3.0, 3.0]], [[1.0, 1.0], [2.0, 2.0]], "diag")
+        >>> mixture.n_parameters(), mixture.n_parameters(held=("means",))
+        (9, 5)
         """
-        K, D = self.n_components, self.n_features
-        return (K - 1) + K * D + self.covariance.n_parameters(K, D)
+        return parameter_count(
+            self.n_components, self.n_features, self.covariance_type, frozenset(held)
+        )
 
     def to(self, device: Any = None, dtype: Any = None) -> Mixture:
         """A copy on another device and/or dtype (None keeps the current one).

@@ -23,7 +23,9 @@ from ._validation import to_tensor
 from ._warnings import user_stacklevel
 from .covariance import covariance_class
 from .exceptions import DegenerateComponentWarning
+from .fit.em import fixed_groups
 from .gaussian_mixture import GaussianMixture
+from .mixture import parameter_count
 
 __all__ = ["CRITERIA", "SelectionResult", "SelectionTable", "select"]
 
@@ -530,8 +532,9 @@ def _evaluate(
 
 
 def _n_parameters(model: GaussianMixture, X: Any) -> int:
-    K, D = model.n_components, int(X.shape[1])
-    return (K - 1) + K * D + covariance_class(model.covariance_type).n_parameters(K, D)
+    """The candidate's free parameters (groups in ``fixed`` are given, not counted)."""
+    held = fixed_groups(model.fixed)
+    return parameter_count(model.n_components, int(X.shape[1]), model.covariance_type, held)
 
 
 def _cross_validate(
