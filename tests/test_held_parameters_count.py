@@ -162,3 +162,10 @@ def test_select_counts_the_candidates_free_parameters() -> None:
             2, covariance_type=kind, fixed=("means",), means_init=means, random_state=0
         ).fit(X)
         assert rows[kind]["bic"] == pytest.approx(fitted.bic(X), rel=1e-6)
+
+
+def test_select_points_covariance_type_to_covariance_types() -> None:
+    from mixtorch import select
+
+    with pytest.raises(TypeError, match=r"covariance_types=\[\.\.\.\]"):
+        select(_data(d=2), n_components=[1, 2], covariance_type="diag")

@@ -288,9 +288,15 @@ def select(
         raise TypeError(
             f"progress must be a callable taking (done, total, row), got {type(progress).__name__}."
         )
-    for reserved in ("n_components", "covariance_type"):
+    for reserved, swept in (
+        ("n_components", "n_components"),
+        ("covariance_type", "covariance_types"),
+    ):
         if reserved in gmm_params:
-            raise TypeError(f"{reserved} is swept by select; do not pass it in gmm_params.")
+            raise TypeError(
+                f"{reserved} is swept by select; pass the values to try as {swept}=[...], "
+                "not in gmm_params."
+            )
     _check_gmm_params(random_state, gmm_params)
     X = _checked_data(X, gmm_params)
     splits = _splits(cv, X, random_state) if criterion == "cv" else []
