@@ -12,23 +12,50 @@ complete-data one, and every iteration increases the observed-data likelihood (t
 exact EM, not imputation followed by EM).
 
 Complete rows take the complete-data pass (:func:`~mixtorch.stats.accumulate_statistics`);
-the other rows are grouped by their pattern of missing entries and each pattern is
-conditioned once per chunk (:func:`mixtorch.conditioning.condition`), with Cholesky
-factors and moments taken about the current means, so float32 stays accurate. A row with
-no observed entry contributes its prior (responsibilities = weights) and a
-log-likelihood of zero. The statistics are additive like the complete-data ones, so
-chunked, streaming and ``torch.distributed`` fits run the same
-:func:`~mixtorch.fit.em.fit_em` loop with :func:`missing_statistics` as its E-step.
+the others are buffered across chunks and handled many patterns of missing entries at a
+time, so a pass costs a few dozen tensor operations per buffer and segment length, however
+many patterns there are (one small operation per pattern made in-memory EM on a few
+hundred rows dispatch-bound, and thousands of patterns took minutes per iteration):
+
+- diagonal and spherical covariances need no grouping: the observed marginal of a row is
+  a sum over its observed features, the conditional mean of a missing entry its
+  component mean and its conditional variance the component variance;
+- full and tied covariances group the rows by pattern into segments of a power-of-two
+  number of rows. For each pattern and component the covariance with its missing rows and
+  columns replaced by those of the identity is factored (its Cholesky factor holds that
+  of ``S_koo``, and solves with it leave the missing block alone), so patterns of any size
+  are factored in one batched call, once per buffer; a triangular solve and one matrix
+  product whiten and fill the rows of all segments of a length.
+
+Moments are taken about the current means from explicit differences, so float32 stays
+accurate. The arithmetic differs from conditioning one pattern at a time only by rounding
+(float64: about 1e-15 relative, also after many EM iterations). The grouping depends only
+on where the NaN are, so it is kept while the chunk tensors live (:class:`_LayoutCache`):
+in-memory EM groups once per fit, and a chunk whose NaN moved (a source that refills its
+tensor) is grouped anew. A row with no observed entry contributes its prior
+(responsibilities = weights) and a log-likelihood of zero, to rounding. A row too far from
+every component for a finite density takes the per-pattern path of
+:func:`~mixtorch.conditioning.condition`, which finds the limit along its ray. The
+statistics are additive like the complete-data ones, so chunked, streaming and
+``torch.distributed`` fits run the same :func:`~mixtorch.fit.em.fit_em` loop with
+:func:`missing_statistics` as its E-step.
 """
 
 from __future__ import annotations
 
+import math
+import threading
+import weakref
+from collections import deque
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
+from .._chunks import DEFAULT_ELEMENT_BUDGET
 from ..conditioning import condition_unchecked
+from ..covariance import DiagCovariance
 from ..mixture import Mixture
 from ..stats import ACCUMULATOR_DTYPE, SufficientStatistics, accumulate_statistics
 
@@ -42,6 +69,18 @@ __all__ = [
     "observed_weighted_log_prob",
     "patterns",
 ]
+
+#: Rows of one pattern in one segment, at most (a longer pattern is split).
+_SEGMENT_ROWS = 1024
+
+#: Bytes of pattern layouts kept in all (see :class:`_LayoutCache`): 128 MiB is the
+#: layout of about 3 million rows of 16 features that all miss an entry.
+_LAYOUT_CACHE_BYTES = 1 << 27
+
+#: Elements of buffered rows with missing entries (see :class:`_BatchedRows`).
+_BUFFER_ELEMENTS = 1 << 22
+
+_LOG_2PI = math.log(2.0 * math.pi)
 
 
 def patterns(X: Tensor) -> tuple[Tensor, Tensor]:
@@ -111,6 +150,213 @@ def observed_weighted_log_prob(mixture: Mixture, X: Tensor) -> Tensor:
     return result
 
 
+@dataclass
+class _Segments:
+    """Rows of several patterns, ``R`` of each (a power of two): ``observed`` (S, D) the
+    pattern of each segment, ``rows`` (S, R) indices into a chunk's incomplete rows, and
+    ``valid`` (S, R) marking the real ones where a pattern has fewer than ``R`` rows (its
+    last row fills the rest), None when every row is real."""
+
+    observed: Tensor
+    rows: Tensor
+    valid: Tensor | None
+
+    def __getitem__(self, index: slice) -> _Segments:
+        valid = None if self.valid is None else self.valid[index]
+        return _Segments(self.observed[index], self.rows[index], valid)
+
+    @property
+    def nbytes(self) -> int:
+        tensors = [self.observed, self.rows] + ([] if self.valid is None else [self.valid])
+        return sum(tensor.nbytes for tensor in tensors)
+
+
+def _segments(observed: Tensor) -> list[_Segments]:
+    """The rows of ``observed`` (n, D), a boolean mask of observed entries, grouped by
+    pattern: one :class:`_Segments` per segment length, the rows of a pattern in order."""
+    unique, inverse, counts = torch.unique(observed, dim=0, return_inverse=True, return_counts=True)
+    order = torch.argsort(inverse, stable=True)  # rows of pattern 0, then 1, ...
+    starts = torch.cumsum(counts, 0) - counts
+    pieces = torch.div(counts + _SEGMENT_ROWS - 1, _SEGMENT_ROWS, rounding_mode="floor")
+    pattern = torch.repeat_interleave(torch.arange(len(counts), device=counts.device), pieces)
+    piece = (
+        torch.arange(len(pattern), device=counts.device)
+        - (torch.cumsum(pieces, 0) - pieces)[pattern]
+    )
+    first = starts[pattern] + piece * _SEGMENT_ROWS
+    size = torch.clamp(counts[pattern] - piece * _SEGMENT_ROWS, max=_SEGMENT_ROWS)
+    # The next power of two >= size: 2**e with 2**(e-1) <= size - 1 < 2**e (1 for size 1).
+    width = torch.pow(2, torch.frexp((size - 1).float()).exponent)
+    lengths, tallies = (values.tolist() for values in torch.unique(width, return_counts=True))
+    carried = 0
+    for shorter, longer, count in zip(lengths[:-1], lengths[1:], tallies[:-1], strict=True):
+        # Each group costs a few dozen operations: one that pads few rows is merged on.
+        carried += count
+        if carried * (longer - shorter) <= _SEGMENT_ROWS:
+            width[width == shorter] = longer
+        else:
+            carried = 0
+    groups = []
+    for length in torch.unique(width).tolist():
+        chosen = torch.nonzero(width == length).flatten()
+        columns = torch.arange(length, device=counts.device)
+        rank = torch.minimum(columns[None, :], size[chosen, None] - 1)
+        valid = columns[None, :] < size[chosen, None]
+        padded = None if bool(valid.all()) else valid
+        groups.append(_Segments(unique[pattern[chosen]], order[first[chosen, None] + rank], padded))
+    return groups
+
+
+@dataclass(eq=False)
+class _ChunkLayout:
+    """Where a chunk's NaN are (what does not change between EM iterations): ``missing``
+    (n, D) its NaN mask, ``complete`` and ``incomplete`` the indices of rows without and
+    with a missing entry, ``observed`` (n_i, D) the observed entries of the latter.
+
+    ``grouping`` is the grouping by pattern of the rows of the buffer this chunk closed
+    in the last pass, with weak references to the layouts of the chunks before it in that
+    buffer (the same layouts, each checked against its chunk, make the same buffer).
+    ``chunk`` refers to the chunk while a :class:`_LayoutCache` keeps the layout, and
+    ``charged`` is the bytes it counts for it.
+    """
+
+    missing: Tensor
+    complete: Tensor
+    incomplete: Tensor
+    observed: Tensor
+    grouping: tuple[tuple[weakref.ref[_ChunkLayout], ...], list[_Segments]] | None = None
+    chunk: weakref.ref[Tensor] | None = None
+    charged: int = 0
+
+    @classmethod
+    def of(cls, missing: Tensor) -> _ChunkLayout:
+        holes = missing.any(1)
+        incomplete = torch.nonzero(holes).flatten()
+        complete = torch.nonzero(~holes).flatten()
+        return cls(missing, complete, incomplete, ~missing[incomplete])
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of its tensors, without the grouping."""
+        return sum(t.nbytes for t in (self.missing, self.complete, self.incomplete, self.observed))
+
+    def kept_grouping(self, before: tuple[_ChunkLayout, ...]) -> list[_Segments] | None:
+        """The grouping kept for a buffer of the ``before`` layouts and this one."""
+        if self.grouping is None or len(self.grouping[0]) != len(before):
+            return None
+        references, segments = self.grouping
+        same = all(ref() is layout for ref, layout in zip(references, before, strict=True))
+        return segments if same else None
+
+
+class _LayoutCache:
+    """The layouts of live chunk tensors, so that in-memory EM groups rows by pattern once
+    per fit instead of once per iteration.
+
+    A layout is found by the identity of its chunk tensor and used only if that chunk's
+    NaN mask is still the one it was made from (compared elementwise: one pass over a
+    boolean tensor). The grouping depends on nothing else, so a chunk that changed in
+    place (a source refilling one buffer) or a new tensor that took a dead one's ``id``
+    is grouped anew, never given a stale layout. A layout is dropped when its chunk is
+    garbage-collected (a weak reference), so streamed chunks leave nothing behind.
+
+    Memory: a layout takes ``D + 8`` bytes per row of its chunk and ``D`` more per row
+    with a missing entry; a grouping (full and tied covariances) about 16 bytes more per
+    such row (its index, padding included) and ``D`` per segment. What would take the
+    layouts kept past ``max_bytes`` is not kept; those chunks are grouped again in every
+    pass. The cache holds no reference to a chunk, nor to a layout of another chunk.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._entries: dict[int, tuple[weakref.ref[Tensor], _ChunkLayout]] = {}
+        self._held = 0
+        self._freed: deque[int] = deque()  # bytes of layouts dropped by their chunk
+        self._lock = threading.Lock()
+
+    def lookup(self, chunk: Tensor, missing: Tensor) -> _ChunkLayout | None:
+        """The layout of ``chunk`` if one is kept and ``missing`` is still its NaN mask."""
+        with self._lock:
+            entry = self._entries.get(id(chunk))
+        if entry is None or entry[0]() is not chunk:
+            return None
+        kept = entry[1].missing
+        if kept.shape != missing.shape or kept.device != missing.device:
+            return None
+        return entry[1] if torch.equal(kept, missing) else None
+
+    def store(self, chunk: Tensor, layout: _ChunkLayout) -> None:
+        """Keep ``layout`` while ``chunk`` lives, if it fits in ``max_bytes``."""
+        key, entries, freed = id(chunk), self._entries, self._freed
+
+        def forget(reference: weakref.ref[Tensor]) -> None:
+            # Runs when the chunk is collected, in any thread (even one holding the lock):
+            # atomic dict and deque operations only.
+            entry = entries.get(key)
+            if entry is not None and entry[0] is reference:
+                entries.pop(key, None)
+                freed.append(entry[1].charged)
+
+        with self._lock:
+            previous = entries.pop(key, None)
+            if previous is not None:
+                self._held -= previous[1].charged
+                previous[1].chunk, previous[1].charged = None, 0
+            if self._current() + layout.nbytes > self.max_bytes:
+                return
+            layout.chunk = weakref.ref(chunk, forget)
+            layout.charged = layout.nbytes
+            entries[key] = (layout.chunk, layout)
+            self._held += layout.charged
+
+    def keep_grouping(
+        self, last: _ChunkLayout, before: tuple[_ChunkLayout, ...], segments: list[_Segments]
+    ) -> None:
+        """Let ``last`` (if kept) hold ``segments``, the grouping of the buffer that the
+        ``before`` layouts and ``last`` made, if it fits in ``max_bytes``."""
+        chunk = None if last.chunk is None else last.chunk()
+        if chunk is None:  # not kept, or its chunk is gone
+            return
+        with self._lock:
+            old = last.charged - last.nbytes
+            added = sum(part.nbytes for part in segments)
+            last.grouping = None
+            if self._current() - old + added <= self.max_bytes:
+                last.grouping = (tuple(weakref.ref(layout) for layout in before), segments)
+            else:
+                added = 0
+            last.charged += added - old
+            self._held += added - old
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the layouts kept now."""
+        with self._lock:
+            return self._current()
+
+    def _current(self) -> int:
+        while self._freed:
+            self._held -= self._freed.popleft()
+        return self._held
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+#: The layouts of every missing-value E-step in this process.
+_LAYOUTS = _LayoutCache(_LAYOUT_CACHE_BYTES)
+
+
+def _layout(chunk: Tensor, missing: Tensor, layouts: _LayoutCache | None) -> _ChunkLayout:
+    """The layout of ``chunk`` (its NaN mask ``missing``), kept in ``layouts`` if given."""
+    layout = None if layouts is None else layouts.lookup(chunk, missing)
+    if layout is None:
+        layout = _ChunkLayout.of(missing)
+        if layouts is not None:
+            layouts.store(chunk, layout)
+    return layout
+
+
 def _pattern_moments(
     mixture: Mixture, rows: Tensor, given: Tensor
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -137,13 +383,8 @@ def _pattern_moments(
     return conditionals.log_weights.exp(), filled, padded, conditionals.log_evidence
 
 
-class _IncompleteRows:
-    """Expected sufficient statistics of rows with missing entries, about the means.
-
-    Rows are buffered until they fill a chunk (as many rows as the largest chunk seen),
-    so each pattern is conditioned once per chunk's worth of incomplete rows rather than
-    once per chunk: with few holes that is once per pass, with memory for one more chunk.
-    """
+class _Sums:
+    """Expected sufficient statistics about the means, summed in float64."""
 
     def __init__(self, mixture: Mixture) -> None:
         K, D, device = mixture.n_components, mixture.n_features, mixture.device
@@ -153,6 +394,24 @@ class _IncompleteRows:
         self.scatter = torch.zeros(K, D, D, device=device, dtype=ACCUMULATOR_DTYPE)
         self.log_likelihood = torch.zeros((), device=device, dtype=ACCUMULATOR_DTYPE)
         self.n_samples = torch.zeros((), device=device, dtype=ACCUMULATOR_DTYPE)
+
+    def statistics(self) -> SufficientStatistics:
+        layout = type(self.mixture.covariance).scatter_from_dense(self.scatter)
+        return SufficientStatistics(
+            self.counts, self.sums, layout, self.mixture.means, self.log_likelihood, self.n_samples
+        )
+
+
+class _PatternRows(_Sums):
+    """Rows with missing entries, one pattern at a time (:func:`_pattern_moments`): the
+    path of rows too far for finite densities, and the reference of the batched one.
+
+    Rows are buffered until they fill a chunk (as many rows as the largest chunk seen),
+    so each pattern is conditioned once per chunk's worth of incomplete rows.
+    """
+
+    def __init__(self, mixture: Mixture) -> None:
+        super().__init__(mixture)
         self.buffer: list[Tensor] = []
         self.buffered = 0
 
@@ -187,10 +446,203 @@ class _IncompleteRows:
 
     def statistics(self) -> SufficientStatistics:
         self.flush()
-        layout = type(self.mixture.covariance).scatter_from_dense(self.scatter)
-        return SufficientStatistics(
-            self.counts, self.sums, layout, self.mixture.means, self.log_likelihood, self.n_samples
+        return super().statistics()
+
+
+class _BatchedRows(_Sums):
+    """Rows with missing entries, many patterns at a time (see the module docstring).
+
+    Rows are buffered until there are ``2**22 / D`` of them (32 MiB of float64; at least
+    a chunk's worth), so that a pattern found in many chunks is factored once per buffer
+    rather than once per chunk.
+    """
+
+    def __init__(self, mixture: Mixture, layouts: _LayoutCache | None) -> None:
+        super().__init__(mixture)
+        K, D = mixture.n_components, mixture.n_features
+        matrices = mixture.covariance.full_matrices(K)
+        #: Diagonal and spherical covariances: every feature on its own, no grouping.
+        self.independent = isinstance(mixture.covariance, DiagCovariance)
+        self.full_matrices = matrices
+        # A tied covariance is one matrix for every component: factor it once per pattern.
+        self.matrices = matrices[:1] if K > 1 and matrices.stride(0) == 0 else matrices
+        self.variances = torch.diagonal(matrices, dim1=-2, dim2=-1)
+        self.layouts = layouts
+        self.buffer: list[tuple[Tensor, _ChunkLayout]] = []
+        self.buffered = 0
+        self.limit = max(1, _BUFFER_ELEMENTS // D)
+        self.far = _PatternRows(mixture)
+        self.n_far = 0
+
+    def add(self, chunk: Tensor, layout: _ChunkLayout) -> None:
+        """Buffer the rows of ``chunk`` that miss an entry (``layout.incomplete``)."""
+        self.buffer.append((chunk.index_select(0, layout.incomplete), layout))
+        self.buffered += layout.incomplete.shape[0]
+        if self.buffered >= max(self.limit, chunk.shape[0]):
+            self.flush()
+
+    def flush(self) -> None:
+        """Add the buffered rows to the statistics."""
+        if not self.buffer:
+            return
+        pieces, self.buffer, self.buffered = self.buffer, [], 0
+        rows = pieces[0][0] if len(pieces) == 1 else torch.cat([piece[0] for piece in pieces])
+        layouts = tuple(piece[1] for piece in pieces)
+        if self.independent:
+            observed = torch.cat([layout.observed for layout in layouts])
+            far = self._add_independent(rows, observed)
+        else:
+            far = [
+                self._add_segments(rows, part)
+                for group in self._grouping(layouts)
+                for part in self._parts(group)
+            ]
+        self.n_samples += rows.shape[0]
+        found = [indices for indices in far if indices is not None]
+        if found:  # rare: the per-pattern path finds their limits (see far_labels)
+            far_rows = rows[torch.cat(found)]
+            self.n_far += far_rows.shape[0]
+            self.n_samples -= far_rows.shape[0]
+            self.far.add(far_rows, 0)
+
+    def statistics(self) -> SufficientStatistics:
+        self.flush()
+        # Conditional covariances and outer products, summed by matrix products: the
+        # halves of the scatter may differ by rounding, so it is made symmetric.
+        self.scatter = 0.5 * (self.scatter + self.scatter.mT)
+        statistics = super().statistics()
+        return statistics + self.far.statistics() if self.n_far else statistics
+
+    def _grouping(self, layouts: tuple[_ChunkLayout, ...]) -> list[_Segments]:
+        """The buffered rows grouped by pattern, as in the last pass if the same layouts
+        made the buffer."""
+        last, before = layouts[-1], layouts[:-1]
+        segments = last.kept_grouping(before)
+        if segments is None:
+            observed = last.observed if not before else torch.cat([l.observed for l in layouts])
+            segments = _segments(observed)
+            if self.layouts is not None:
+                self.layouts.keep_grouping(last, before, segments)
+        return segments
+
+    def _parts(self, group: _Segments) -> list[_Segments]:
+        """``group`` in slices whose largest blocks fit the element budget."""
+        S, R = group.rows.shape
+        K, D = self.mixture.n_components, self.mixture.n_features
+        step = max(1, DEFAULT_ELEMENT_BUDGET // (K * (R * D + D * D)))
+        return [group[start : start + step] for start in range(0, S, step)]
+
+    def _add_segments(self, rows: Tensor, part: _Segments) -> Tensor | None:
+        """Add segments of full or tied covariances; the indices of far rows, if any.
+
+        Blocks are component-major, (K, S, R, D), so that sums over segments and rows
+        are matrix products of views."""
+        mixture = self.mixture
+        factor, reach, constant = _factor_patterns(self.matrices, part.observed)
+        differences = rows[part.rows] - mixture.means[:, None, None]  # (K, S, R, D)
+        differences = torch.where(part.observed[:, None], differences, 0.0)
+        whitened = torch.linalg.solve_triangular(factor, differences.mT, upper=False)
+        squares = whitened.square().sum(-2)  # (K, S, R)
+        # Filled rows less the means: x_o - mu_o, and S_mo S_oo^-1 (x_o - mu_o).
+        filled = differences + whitened.mT @ reach
+        log_prob = mixture.log_weights[:, None, None] - 0.5 * (squares + constant[..., None])
+        evidence = torch.logsumexp(log_prob, 0)  # (S, R)
+        responsibilities = torch.exp(log_prob - evidence)
+        far_rows, evidence, responsibilities, filled = _set_aside(
+            part, evidence, responsibilities, filled
         )
+        K, S, R, D = filled.shape
+        totals = responsibilities.sum(2)  # (K, S)
+        weighted = responsibilities[..., None] * filled
+        outer = weighted.reshape(K, S * R, D).mT @ filled.reshape(K, S * R, D)
+        # sum_s t_ks C_ks, C = S_mm - (L^-1 S_om)^T (L^-1 S_om) in the missing block.
+        unseen = (~part.observed).to(rows.dtype)
+        missing_block = (unseen[:, :, None] * unseen[:, None, :]).view(S, D * D)
+        spread = self.full_matrices * (totals @ missing_block).view(K, D, D)
+        scaled = (reach * totals.sqrt()[..., None, None]).reshape(K, S * D, D)
+        spread -= scaled.mT @ scaled
+        self.counts += totals.sum(1).to(ACCUMULATOR_DTYPE)
+        self.sums += weighted.sum((1, 2)).to(ACCUMULATOR_DTYPE)
+        self.scatter += (outer + spread).to(ACCUMULATOR_DTYPE)
+        self.log_likelihood += evidence.sum().to(ACCUMULATOR_DTYPE)
+        return far_rows
+
+    def _add_independent(self, rows: Tensor, observed: Tensor) -> list[Tensor | None]:
+        """Add rows of diagonal or spherical covariances (``observed`` their (n, D) mask);
+        the indices of far rows, if any, for each block of rows."""
+        mixture = self.mixture
+        K, D = mixture.n_components, mixture.n_features
+        precisions = 1.0 / self.variances
+        log_normalisers = (torch.log(self.variances) + _LOG_2PI).T  # (D, K)
+        step = max(1, DEFAULT_ELEMENT_BUDGET // (K * D))
+        far: list[Tensor | None] = []
+        for start in range(0, rows.shape[0], step):
+            seen = observed[start : start + step]
+            differences = rows[start : start + step, None] - mixture.means  # (b, K, D)
+            differences = torch.where(seen[:, None], differences, 0.0)
+            squares = differences.square()
+            seen_values = seen.to(rows.dtype)
+            terms = (squares * precisions).sum(-1) + seen_values @ log_normalisers
+            log_prob = mixture.log_weights - 0.5 * terms
+            evidence = torch.logsumexp(log_prob, 1)
+            responsibilities = torch.exp(log_prob - evidence[:, None])
+            outside = ~torch.isfinite(evidence)
+            if bool(outside.any()):
+                far.append(torch.nonzero(outside).flatten() + start)
+                responsibilities = responsibilities.masked_fill(outside[:, None], 0.0)
+                differences = differences.masked_fill(outside[:, None, None], 0.0)
+                squares = squares.masked_fill(outside[:, None, None], 0.0)
+                evidence = evidence.masked_fill(outside, 0.0)
+            totals = responsibilities.sum(0)
+            weighted = responsibilities[:, :, None] * differences
+            # Only the diagonal counts for these kinds (scatter_from_dense takes it).
+            second = (responsibilities[:, :, None] * squares).sum(0)
+            second += (responsibilities.T @ (1.0 - seen_values)) * self.variances
+            self.counts += totals.to(ACCUMULATOR_DTYPE)
+            self.sums += weighted.sum(0).to(ACCUMULATOR_DTYPE)
+            self.scatter.diagonal(dim1=-2, dim2=-1).add_(second.to(ACCUMULATOR_DTYPE))
+            self.log_likelihood += evidence.sum().to(ACCUMULATOR_DTYPE)
+        return far
+
+
+def _factor_patterns(matrices: Tensor, observed: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """For covariances ``matrices`` (K, D, D) (or (1, D, D) when tied) and patterns
+    ``observed`` (S, D): the factors (K, S, D, D), ``L^-1 S_om`` (K, S, D, D) and the
+    constants ``log|S_oo| + |o| log(2 pi)`` (K, S) of every pattern and component.
+
+    The covariance is factored with its missing rows and columns those of the identity:
+    its factor holds that of ``S_oo`` and solves with it leave the missing block alone,
+    so patterns of any size are factored in one batched call."""
+    seen = observed.to(matrices.dtype)
+    unseen = 1.0 - seen
+    joint = matrices[:, None] * (seen[:, :, None] * seen[:, None, :])
+    joint.diagonal(dim1=-2, dim2=-1).add_(unseen)
+    factor = torch.linalg.cholesky(joint)
+    cross = matrices[:, None] * (seen[:, :, None] * unseen[:, None, :])  # S_om, else 0
+    reach = torch.linalg.solve_triangular(factor, cross, upper=False)
+    log_det = 2.0 * torch.log(torch.diagonal(factor, dim1=-2, dim2=-1)).sum(-1)
+    return factor, reach, log_det + seen.sum(1) * _LOG_2PI
+
+
+def _set_aside(
+    part: _Segments, evidence: Tensor, responsibilities: Tensor, filled: Tensor
+) -> tuple[Tensor | None, Tensor, Tensor, Tensor]:
+    """Zero what padding rows (repeats) and far rows (no finite density) would add; the
+    indices of the far rows (None if there are none), to go the per-pattern way."""
+    outside = ~torch.isfinite(evidence)  # (S, R)
+    if bool(outside.any()):
+        far = part.rows[outside if part.valid is None else outside & part.valid]
+        if part.valid is not None:
+            outside |= ~part.valid
+        filled = filled.masked_fill(outside[..., None], 0.0)
+        return far, *_zero_rows(outside, evidence, responsibilities), filled
+    if part.valid is None:
+        return None, evidence, responsibilities, filled
+    return None, *_zero_rows(~part.valid, evidence, responsibilities), filled
+
+
+def _zero_rows(rows: Tensor, evidence: Tensor, responsibilities: Tensor) -> tuple[Tensor, Tensor]:
+    return evidence.masked_fill(rows, 0.0), responsibilities.masked_fill(rows, 0.0)
 
 
 def missing_statistics(mixture: Mixture, chunks: Iterable[Tensor]) -> SufficientStatistics:
@@ -198,12 +650,15 @@ def missing_statistics(mixture: Mixture, chunks: Iterable[Tensor]) -> Sufficient
 
     Complete rows go through the complete-data pass
     (:func:`~mixtorch.stats.accumulate_statistics`, with its kernels and float32 guard),
-    rows with missing entries through the conditional moments of their pattern; chunks
-    are read one at a time, so a stream or one rank's shard works as in memory. The
-    moments of both are taken about the current means (the same point on every
-    ``torch.distributed`` rank, so :meth:`~mixtorch.stats.SufficientStatistics.all_reduce`
-    sums them) and added in float64; the scatter is in the covariance kind's layout,
-    ready for :meth:`~mixtorch.stats.SufficientStatistics.m_step`.
+    rows with missing entries through the conditional moments of their pattern, many
+    patterns at a time; chunks are read one at a time, so a stream or one rank's shard
+    works as in memory. The grouping of rows by pattern is kept while the chunk tensors
+    live and their NaN stay where they were (see the module docstring), so passes over
+    the same chunks group them once. The moments of both are taken about the current
+    means (the same point on every ``torch.distributed`` rank, so
+    :meth:`~mixtorch.stats.SufficientStatistics.all_reduce` sums them) and added in
+    float64; the scatter is in the covariance kind's layout, ready for
+    :meth:`~mixtorch.stats.SufficientStatistics.m_step`.
 
     Parameters
     ----------
@@ -228,7 +683,40 @@ def missing_statistics(mixture: Mixture, chunks: Iterable[Tensor]) -> Sufficient
     >>> stats.sums.tolist()  # the missing entry is filled with its conditional mean, 0
     [[4.0, 2.0]]
     """
-    incomplete = _IncompleteRows(mixture)
+    return _missing_pass(mixture, chunks, layouts=_LAYOUTS)
+
+
+def _missing_pass(
+    mixture: Mixture,
+    chunks: Iterable[Tensor],
+    *,
+    layouts: _LayoutCache | None = None,
+    batched: bool = True,
+) -> SufficientStatistics:
+    """:func:`missing_statistics` with layouts kept in ``layouts`` (None: grouped anew),
+    or, with ``batched=False``, one pattern at a time (the path it replaced)."""
+    if not batched:
+        return _pattern_pass(mixture, chunks)
+    incomplete = _BatchedRows(mixture, layouts)
+
+    def complete_rows() -> Iterator[Tensor]:
+        for chunk in chunks:
+            chunk = chunk.to(mixture.dtype)
+            missing = torch.isnan(chunk)
+            if not bool(missing.any()):
+                yield chunk
+                continue
+            layout = _layout(chunk, missing, layouts)
+            incomplete.add(chunk, layout)
+            yield chunk.index_select(0, layout.complete)
+
+    complete = accumulate_statistics(mixture, complete_rows()).about(mixture.means)
+    return complete + incomplete.statistics()
+
+
+def _pattern_pass(mixture: Mixture, chunks: Iterable[Tensor]) -> SufficientStatistics:
+    """:func:`missing_statistics` one pattern at a time, rows buffered across chunks."""
+    incomplete = _PatternRows(mixture)
 
     def complete_rows() -> Iterator[Tensor]:
         largest = 0
