@@ -410,6 +410,10 @@ class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         feature_names_out : ndarray of str objects
             The names of the columns :meth:`transform` returns.
 
+        See Also
+        --------
+        transform : Returns those columns, filled.
+
         Examples
         --------
         >>> import numpy as np

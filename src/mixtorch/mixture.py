@@ -35,9 +35,32 @@ __all__ = ["SCORING_BLOCK_BYTES", "SCORING_ELEMENTS", "Mixture", "parameter_coun
 def parameter_count(
     n_components: int, n_features: int, covariance_type: str, held: frozenset[str] = frozenset()
 ) -> int:
-    """Free parameters of a K-component mixture in D dimensions of that covariance type:
-    weights (K - 1), means (K * D) and the covariance's own, less the groups in ``held``
-    ({'weights', 'means', 'covariances'}: given, not estimated)."""
+    """Free parameters of a K-component mixture in D dimensions of that covariance type.
+
+    Parameters
+    ----------
+    n_components, n_features : int
+        K and D.
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+        The covariance structure.
+    held : frozenset of {'weights', 'means', 'covariances'}, default=frozenset()
+        Groups given rather than estimated; they are not counted.
+
+    Returns
+    -------
+    int
+        Weights (K - 1), means (K * D) and the covariance's own parameters, less the
+        held groups: the ``p`` of the BIC and the AIC.
+
+    See Also
+    --------
+    Mixture.n_parameters : The count for a mixture at hand.
+
+    Examples
+    --------
+    >>> parameter_count(3, 2, "full"), parameter_count(3, 2, "full", frozenset({"means"}))
+    (17, 11)
+    """
     K, D = n_components, n_features
     groups = {
         "weights": K - 1,

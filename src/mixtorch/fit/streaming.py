@@ -371,11 +371,23 @@ def stream_mean(
     Returns
     -------
     Tensor of shape (n_features,)
+        The column means of every row read, in ``dtype`` on ``device``.
 
     Raises
     ------
     ValueError
         If the stream holds fewer than ``min_rows`` rows over all ranks.
+
+    See Also
+    --------
+    gaussian_from_stream : The mean pass of a Gaussian fitted from a stream.
+
+    Examples
+    --------
+    >>> import torch
+    >>> chunks = lambda: [torch.tensor([[1.0, 2.0], [3.0, 4.0]]), torch.tensor([[5.0, 9.0]])]
+    >>> stream_mean(chunks, 2, torch.float64, "cpu")
+    tensor([3., 5.], dtype=torch.float64)
     """
     totals = torch.zeros(n_features + 1, dtype=ACCUMULATOR_DTYPE, device=device)
     for chunk in chunks():
