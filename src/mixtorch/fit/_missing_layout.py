@@ -121,9 +121,10 @@ class _ChunkLayout:
 
     def kept_grouping(self, before: tuple[_ChunkLayout, ...]) -> list[_Segments] | None:
         """The grouping kept for a buffer of the ``before`` layouts and this one."""
-        if self.grouping is None or len(self.grouping[0]) != len(before):
+        grouping = self.grouping  # read once: another thread may replace it meanwhile
+        if grouping is None or len(grouping[0]) != len(before):
             return None
-        references, segments = self.grouping
+        references, segments = grouping
         same = all(ref() is layout for ref, layout in zip(references, before, strict=True))
         return segments if same else None
 
@@ -197,6 +198,8 @@ class _LayoutCache:
         if chunk is None:  # not kept, or its chunk is gone
             return
         with self._lock:
+            if last.chunk is None:  # dropped meanwhile: its chunk was stored again
+                return
             old = last.charged - last.nbytes
             added = sum(part.nbytes for part in segments)
             last.grouping = None
