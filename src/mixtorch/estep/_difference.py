@@ -56,7 +56,9 @@ class DifferenceKernel(EStepKernel):
 
     def __call__(self, X: Tensor, sample_weight: Tensor | None = None) -> ChunkSums:
         parts = []
-        for start in range(0, X.shape[0], self.piece_rows):
+        # A chunk of no rows (all rows of a chunk missing entries, a rank without rows)
+        # is one empty piece, whose sums are zeros.
+        for start in range(0, max(X.shape[0], 1), self.piece_rows):
             stop = start + self.piece_rows
             weight = None if sample_weight is None else sample_weight[start:stop]
             parts.append(self._piece(X[start:stop], weight))
