@@ -64,6 +64,10 @@ class Covariance(_KindOperations, _MatrixForms, _Variational):
     #: Whether second moments are accumulated about each component's own mean
     #: (accurate in float32) rather than about a single shift point.
     centred_per_component: ClassVar[bool]
+    #: Whether the features of a component are independent (a diagonal covariance): an
+    #: observed marginal is a sum over its features and a conditional of missing entries
+    #: is their own marginal, with no matrix to factor.
+    independent_features: ClassVar[bool]
 
     cholesky: Tensor
 

@@ -45,6 +45,7 @@ class DiagCovariance(_DiagVariational, Covariance):
 
     kind = "diag"
     centred_per_component = False
+    independent_features = True
 
     def _factor(self, reg_covar: float | None) -> None:
         _check_positive(self.covariances, reg_covar)

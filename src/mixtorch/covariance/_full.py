@@ -47,6 +47,7 @@ class FullCovariance(_FullVariational, Covariance):
 
     kind = "full"
     centred_per_component = True
+    independent_features = False
 
     def _factor(self, reg_covar: float | None) -> None:
         self.cholesky = _cholesky_or_raise(self.covariances, reg_covar, "component")

@@ -51,7 +51,6 @@ from torch import Tensor
 
 from .._chunks import DEFAULT_ELEMENT_BUDGET
 from ..conditioning import condition_unchecked
-from ..covariance import DiagCovariance
 from ..mixture import Mixture
 from ..stats import ACCUMULATOR_DTYPE, SufficientStatistics, accumulate_statistics
 from ._missing_layout import (
@@ -253,7 +252,7 @@ class _BatchedRows(_Sums):
         K, D = mixture.n_components, mixture.n_features
         matrices = mixture.covariance.full_matrices(K)
         #: Diagonal and spherical covariances: every feature on its own, no grouping.
-        self.independent = isinstance(mixture.covariance, DiagCovariance)
+        self.independent = mixture.covariance.independent_features
         self.full_matrices = matrices
         # A tied covariance is one matrix for every component: factor it once per pattern.
         self.matrices = matrices[:1] if K > 1 and matrices.stride(0) == 0 else matrices
