@@ -96,7 +96,7 @@ def test_rows_follow_the_formula_for_every_dtype(n_features, dtype):
     assert source_chunk_rows(np.int64(n_features), dtype) == expected
 
 
-@pytest.mark.parametrize("n_features", [0, -3, 2.0, True, "16", None])
+@pytest.mark.parametrize("n_features", [0, -3])  # non-integers: test_leftovers_round2
 def test_a_bad_width_is_refused(n_features):
     with pytest.raises(ValueError, match="n_features must be a positive integer"):
         source_chunk_rows(n_features)

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._validation import real_values, refuse_meta
+from ._validation import integer, real_values, refuse_meta
 
 # How long a source's chunks are when no ``chunk_size`` is given: a byte budget, so that a
 # chunk costs about the same memory whatever the width of the rows. A source chunk is the
@@ -500,8 +500,11 @@ def source_chunk_rows(n_features: int, dtype: Any = np.float64) -> int:
 
     Raises
     ------
+    TypeError
+        If ``n_features`` is not an integer (a bool, float, string or None), as the
+        other integer parameters are refused.
     ValueError
-        If ``n_features`` is not a positive integer.
+        If ``n_features`` is an integer below 1.
 
     See Also
     --------
@@ -518,11 +521,10 @@ def source_chunk_rows(n_features: int, dtype: Any = np.float64) -> int:
     >>> source_chunk_rows(100_000, np.float64)
     256
     """
-    if isinstance(n_features, bool) or not isinstance(n_features, (int, np.integer)):
-        raise ValueError(f"n_features must be a positive integer, got {n_features!r}.")
-    if n_features < 1:
-        raise ValueError(f"n_features must be a positive integer, got {n_features!r}.")
-    row_bytes = int(n_features) * delivered_itemsize(dtype)
+    count = integer(n_features, "n_features")
+    if count < 1:
+        raise ValueError(f"n_features must be a positive integer, got {count}.")
+    row_bytes = count * delivered_itemsize(dtype)
     rows = SOURCE_CHUNK_BYTES // row_bytes
     return max(MIN_SOURCE_CHUNK_ROWS, min(MAX_SOURCE_CHUNK_ROWS, rows))
 
