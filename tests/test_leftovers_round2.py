@@ -7,8 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from scipy import stats
 
-from mixtorch.sources import source_chunk_rows
+from mixtorch import Gaussian
+from mixtorch.sources import from_tensor, source_chunk_rows
 
 
 # -- 1. source_chunk_rows refuses a non-integer with a TypeError, as integer checks do ----
@@ -28,3 +30,62 @@ def test_source_chunk_rows_refuses_a_non_positive_integer(n_features):
 def test_source_chunk_rows_takes_integer_scalars(n_features):
     # 2**23 // (1000 * 8) rows of float64, worked by hand
     assert source_chunk_rows(n_features, np.float64) == 1048
+
+
+# -- 2. a scalar held mean (and variance) for data of one feature, as SciPy's fit --------
+KINDS = ["full", "tied", "diag", "spherical"]
+ONE_FEATURE = np.random.default_rng(7).normal(3.0, 2.0, size=(40, 1))
+
+
+@pytest.mark.parametrize(
+    "mean", [1.5, np.float32(1.5), np.array(1.5), torch.tensor(1.5, dtype=torch.float64)]
+)
+@pytest.mark.parametrize("kind", KINDS)
+def test_scalar_fixed_mean_for_one_feature_matches_scipy_fit(mean, kind):
+    ref_mean, ref_cov = stats.multivariate_normal.fit(ONE_FEATURE, fix_mean=1.5)
+    model = Gaussian(covariance_type=kind, fixed_mean=mean, reg_covar=0.0).fit(ONE_FEATURE)
+    np.testing.assert_array_equal(model.mean_, ref_mean)
+    np.testing.assert_allclose(np.reshape(model.covariance_, -1), ref_cov.reshape(-1), rtol=1e-12)
+    expected = stats.multivariate_normal(ref_mean, ref_cov).logpdf(ONE_FEATURE)
+    np.testing.assert_allclose(model.score_samples(ONE_FEATURE), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("covariance", [0.7, np.array(0.7), [0.7], [[0.7]]])
+@pytest.mark.parametrize("kind", KINDS)
+def test_single_fixed_variance_for_one_feature_matches_scipy_fit(covariance, kind):
+    ref_mean, ref_cov = stats.multivariate_normal.fit(ONE_FEATURE, fix_cov=covariance)
+    model = Gaussian(covariance_type=kind, fixed_covariance=covariance).fit(ONE_FEATURE)
+    np.testing.assert_allclose(model.mean_, ref_mean, rtol=1e-14)
+    assert np.reshape(model.covariance_, -1).tolist() == ref_cov.reshape(-1).tolist() == [0.7]
+    expected = stats.multivariate_normal(ref_mean, ref_cov).logpdf(ONE_FEATURE)
+    np.testing.assert_allclose(model.score_samples(ONE_FEATURE), expected, rtol=1e-12)
+
+
+def test_both_scalars_held_for_one_feature_and_from_a_source():
+    ref_mean, ref_cov = stats.multivariate_normal.fit(ONE_FEATURE, fix_mean=-1.0, fix_cov=2.5)
+    both = Gaussian(fixed_mean=-1.0, fixed_covariance=2.5).fit(ONE_FEATURE)
+    np.testing.assert_array_equal(both.mean_, ref_mean)
+    np.testing.assert_array_equal(both.covariance_, ref_cov)
+    # a chunked source takes the same path through check_fixed
+    ref_mean, ref_cov = stats.multivariate_normal.fit(ONE_FEATURE, fix_mean=-1.0)
+    streamed = Gaussian(fixed_mean=-1.0).fit(from_tensor(ONE_FEATURE, chunk_size=7))
+    np.testing.assert_array_equal(streamed.mean_, ref_mean)
+    np.testing.assert_allclose(streamed.covariance_, ref_cov, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"fixed_mean": 1.0}, r"fixed_mean must have shape \(3,\), one value per feature"),
+        ({"fixed_covariance": 1.0}, r"fixed_covariance must have shape \(3, 3\)"),
+        ({"covariance_type": "diag", "fixed_covariance": 1.0}, r"must have shape \(3,\)"),
+    ],
+)
+def test_a_single_value_is_still_refused_for_several_features(params, message):
+    X = np.random.default_rng(8).normal(size=(20, 3))
+    with pytest.raises(ValueError, match=message + ".*a single value is taken only for data "):
+        Gaussian(**params).fit(X)
+    with pytest.raises(ValueError):  # as SciPy refuses them
+        stats.multivariate_normal.fit(
+            X, fix_mean=params.get("fixed_mean"), fix_cov=params.get("fixed_covariance")
+        )

@@ -128,12 +128,9 @@ class _MultivariateNormal:
         return _gaussian(mean, cov).entropy()
 
     def fit(self, x, fix_mean=None, fix_cov=None):
-        """SciPy reads a scalar ``fix_mean`` as 1-D and ``fix_cov`` as 2-D; so does this."""
-        held = {
-            "fixed_mean": None if fix_mean is None else np.atleast_1d(fix_mean),
-            "fixed_covariance": None if fix_cov is None else np.atleast_2d(fix_cov),
-        }
-        model = Gaussian(**held).fit(x)
+        """Passed through as given: for one feature a scalar ``fix_mean`` and a scalar or
+        (1,) ``fix_cov`` are taken, as SciPy takes them."""
+        model = Gaussian(fixed_mean=fix_mean, fixed_covariance=fix_cov).fit(x)
         return model.mean_, model.covariance_
 
 

@@ -37,6 +37,8 @@ __all__ = [
 #: Largest asymmetry |C - C^T| accepted in a fixed covariance, relative to its largest
 #: entry: rounding of a matrix computed in float32, not a different matrix.
 _SYMMETRY_RTOL = 1e-5
+#: Ends a shape error for a scalar given where D > 1 values are needed.
+_SINGLE_VALUE_HINT = "; a single value is taken only for data of one feature."
 
 
 class GaussianTorchMixin(MixtureEstimator):
@@ -138,11 +140,12 @@ def check_fixed(
 
     Parameters
     ----------
-    fixed_mean : array-like of shape (n_features,) or None
-        The mean to hold.
-    fixed_covariance : array-like or None
+    fixed_mean : array-like of shape (n_features,), float or None
+        The mean to hold; a scalar only for one feature.
+    fixed_covariance : array-like, float or None
         The covariance to hold, in the layout of ``Gaussian.covariance_`` for ``kind``:
-        (D, D) for full and tied, (D,) for diag, a scalar for spherical.
+        (D, D) for full and tied, (D,) for diag, a scalar for spherical. For one feature,
+        any single value (a scalar, shape (1,) or (1, 1)) whatever ``kind``.
     kind : type of Covariance
         The covariance type of the fit.
     n_features : int
@@ -168,10 +171,13 @@ def check_fixed(
     mean = None
     if fixed_mean is not None:
         values = _float64(fixed_mean, "fixed_mean")
+        if values.ndim == 0 and n_features == 1:  # the mean of one feature, as SciPy's fit
+            values = values.reshape(1)
         if tuple(values.shape) != (n_features,):
             raise ValueError(
                 f"fixed_mean must have shape ({n_features},), one value per feature of X, "
-                f"got shape {tuple(values.shape)}."
+                f"got shape {tuple(values.shape)}"
+                + (_SINGLE_VALUE_HINT if values.ndim == 0 else ".")
             )
         mean = _finite(values, "fixed_mean").to(dtype=dtype, device=device)
     covariance = None
@@ -199,11 +205,14 @@ def _fixed_covariance(
     values = _float64(value, "fixed_covariance")
     layout = kind.layout(1, n_features)
     expected = tuple(kind.component_values(torch.zeros(layout), 0).shape)
+    if n_features == 1 and values.numel() == 1 and values.ndim <= 2:
+        values = values.reshape(expected)  # one variance: every layout holds the same value
     if tuple(values.shape) != expected:
+        single = values.ndim == 0 and kind.kind != "spherical"
         raise ValueError(
             f"fixed_covariance must have shape {expected} for covariance_type="
             f"'{kind.kind}' and {n_features} features (the layout of covariance_), got shape "
-            f"{tuple(values.shape)}."
+            f"{tuple(values.shape)}" + (_SINGLE_VALUE_HINT if single else ".")
         )
     _finite(values, "fixed_covariance")
     if kind.is_triangular():

@@ -99,15 +99,17 @@ class Gaussian(ScipyGaussianMixin, MixtureScoringMixin, DensityMixin, GaussianTo
         Only for ``algorithm='gradient'``: convergence threshold on the change of the
         epoch's mean NLL per sample (for 10 consecutive epochs). Near the optimum the
         NLL is flat, so the parameters are only about ``sqrt(tol)`` accurate.
-    fixed_mean : array-like of shape (n_features,), default=None
+    fixed_mean : array-like of shape (n_features,) or float, default=None
         A mean held instead of estimated. The covariance is then its maximum-likelihood
         estimate given that mean, the (weighted) mean of ``(x - fixed_mean)(x -
         fixed_mean)^T`` in the structure of ``covariance_type``, plus ``reg_covar``.
-        Converted to the fit's dtype; not optimised by ``algorithm='gradient'``.
-    fixed_covariance : array-like, default=None
+        Converted to the fit's dtype; not optimised by ``algorithm='gradient'``. A scalar
+        is taken for data of one feature, as SciPy's ``multivariate_normal.fit`` takes it.
+    fixed_covariance : array-like or float, default=None
         A covariance held instead of estimated, in the layout of ``covariance_``: a
         symmetric positive definite (D, D) matrix for 'full' and 'tied', (D,) positive
-        variances for 'diag', one positive variance (a scalar) for 'spherical'. The mean
+        variances for 'diag', one positive variance (a scalar) for 'spherical'. For data
+        of one feature any single value (a scalar, (1,) or (1, 1)) is taken. The mean
         is then the (weighted) sample mean, as without it. ``reg_covar`` is not added to
         it. With both ``fixed_*`` given nothing is estimated, but ``X`` is still checked
         (finite, ``n_features`` matching) and one row is enough.
@@ -169,7 +171,7 @@ class Gaussian(ScipyGaussianMixin, MixtureScoringMixin, DensityMixin, GaussianTo
         "optimizer": OPTIMIZER,
         "learning_rate": [Interval(Real, 0.0, None, closed="neither")],
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
-        "fixed_mean": ["array-like", None],
+        "fixed_mean": ["array-like", Real, None],
         "fixed_covariance": ["array-like", Real, None],
     }
 
