@@ -1,10 +1,12 @@
-"""``marginal`` and ``condition`` for fitted mixture estimators (a mixin)."""
+"""``marginal`` and ``condition`` for fitted mixture estimators (mixins): of the host's own
+class for maximum-likelihood models, as ``GaussianMixture`` of the point estimate for
+Bayesian ones."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -13,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._features import check_features, free_features
 from .mixture import Mixture
 
-__all__ = ["ConditioningMixin"]
+__all__ = ["ConditioningMixin", "PointEstimateConditioningMixin"]
 
 #: Constructor parameters whose values have the full model's shapes.
 _SHAPED_PARAMETERS = ("weights_init", "means_init", "precisions_init")
@@ -23,11 +25,15 @@ class ConditioningMixin:
     """Marginals and conditionals of a fitted mixture, as fitted estimators of its class.
 
     The host class provides ``mixture_``, ``get_params`` and the fitted-state protocol
-    of :mod:`mixtorch._estimator` (``from_mixture``, ``output_kind``).
+    of :mod:`mixtorch._estimator` (``from_mixture``, ``output_kind``). The results are
+    fitted estimators of ``_conditioned_estimator`` (the host's own class when None), built
+    with those of the host's constructor parameters that class accepts.
     """
 
     mixture_: Mixture
     means_: Any
+    #: The class of the marginal and conditional models; None for the host's own class.
+    _conditioned_estimator: ClassVar[Any] = None
 
     def marginal(self, features: Any) -> Any:
         """The fitted model of the features ``features`` alone (indices, in that order).
@@ -167,17 +173,145 @@ class ConditioningMixin:
         return values[wanted]
 
     def _from_mixture(self, mixture: Mixture, features: torch.Tensor) -> Any:
-        params = self.get_params()  # type: ignore[attr-defined]
+        target: Any = self._conditioned_estimator or type(self)
+        accepted = set(target._get_param_names())
+        own = self.get_params(deep=False)  # type: ignore[attr-defined]
+        params = {name: value for name, value in own.items() if name in accepted}
         for name in ("n_components", "covariance_type", *_SHAPED_PARAMETERS):
             params.pop(name, None)
         if "fixed" in params:
             params["fixed"] = ()  # the fixed values came from the *_init parameters
         output = self.output_kind  # type: ignore[attr-defined]
-        model = type(self).from_mixture(mixture, output=output, **params)  # type: ignore[attr-defined]
+        model = target.from_mixture(mixture, output=output, **params)
         names = getattr(self, "feature_names_in_", None)
         if names is not None:
             model.feature_names_in_ = np.asarray(names)[features.numpy()]
         return model
+
+
+class PointEstimateConditioningMixin(ConditioningMixin):
+    """``marginal`` and ``condition`` of the point-estimate mixture ``mixture_`` of a model
+    fitted as a posterior over mixtures, as fitted :class:`~mixtorch.GaussianMixture`.
+
+    The host sets ``_conditioned_estimator`` (to ``GaussianMixture``: this module cannot
+    import it) and provides what :class:`ConditioningMixin` needs.
+    """
+
+    def marginal(self, features: Any) -> Any:
+        """The point-estimate mixture of the features ``features`` alone, as a
+        :class:`~mixtorch.GaussianMixture`.
+
+        The mixture marginalised is ``mixture_`` (``weights_``, ``means_``,
+        ``covariances_``): the posterior-mean weights and means with the inverse of the
+        posterior-mean precisions, the mixture ``sample`` draws from. It is not the
+        posterior predictive (a mixture of Student-t distributions), nor what
+        ``score_samples`` and ``predict_proba`` score with (scikit-learn's expected log
+        weights and log densities under the variational posterior, which are not a
+        normalised density and have no marginals).
+
+        Parameters
+        ----------
+        features : int, sequence of int or of str, or boolean mask
+            The kept features, in the order wanted: indices (negative ones count from the
+            end), a mask of n_features booleans, or, for a model fitted on a DataFrame,
+            column names. Repeats are a ValueError.
+
+        Returns
+        -------
+        GaussianMixture
+            Fitted, with the same weights and the blocks of those features of the means
+            and covariances, of the same ``covariance_type``, dtype and device. The
+            constructor parameters ``GaussianMixture`` shares (``tol``, ``reg_covar``,
+            ``random_state``, ``chunk_size``, ``device``, ``dtype``, ...) are kept, the
+            prior's are dropped: there is no posterior over the marginal, and ``fit`` on
+            the result is EM. ``feature_names_in_`` follows the features.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the model is not fitted.
+        ValueError
+            For indices out of range, repeated features or unknown column names.
+        TypeError
+            For features that are not integers, names or a mask, or names given to a
+            model fitted without them.
+
+        See Also
+        --------
+        condition : The features given values, instead of integrated out.
+        mixtorch.GaussianMixture.marginal : The same on a maximum-likelihood mixture.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mixtorch import BayesianGaussianMixture
+        >>> rng = np.random.default_rng(0)
+        >>> X = np.concatenate([rng.normal(c, 1, (150, 3)) for c in ([-4, 0, 2], [4, 1, 2])])
+        >>> bgm = BayesianGaussianMixture(n_components=4, random_state=0, max_iter=500).fit(X)
+        >>> first = bgm.marginal([0])
+        >>> type(first).__name__, first.n_features_in_
+        ('GaussianMixture', 1)
+        >>> np.allclose(first.means_, bgm.means_[:, [0]]), np.allclose(first.weights_, bgm.weights_)
+        (True, True)
+        """
+        return super().marginal(features)
+
+    def condition(self, features: Any, values: Any) -> Any:
+        """The point-estimate mixture of the other features given ``X[:, features] =
+        values``, as a :class:`~mixtorch.GaussianMixture`.
+
+        The mixture conditioned is ``mixture_``, the point estimate described in
+        :meth:`marginal`, not the posterior predictive: the weights are its components'
+        probabilities given ``values`` (``weights_`` times each component's marginal
+        density at ``values``, renormalised), the means and covariances its Gaussian
+        conditionals (regression on ``values`` and the Schur complement).
+
+        Parameters
+        ----------
+        features : int, sequence of int or of str, or boolean mask
+            The observed features, as for :meth:`marginal`; at least one feature must stay
+            free.
+        values : array-like of shape (len(features),)
+            One row of observed values in the order of ``features``. A pandas Series, a
+            one-row DataFrame or a dict labelled by the model's column names is read by
+            its labels (other labels are ignored; a missing one is a ValueError).
+
+        Returns
+        -------
+        GaussianMixture
+            Fitted, over the free features in increasing order, of the same
+            ``covariance_type``; constructor parameters as for :meth:`marginal`.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the model is not fitted.
+        ValueError
+            As for :meth:`marginal`, for values that are not finite or not one per given
+            feature, or when no feature is left free.
+        TypeError
+            As for :meth:`marginal`, for values that are not numbers, or a dict given to a
+            model fitted without column names.
+
+        See Also
+        --------
+        marginal : The features integrated out instead.
+        mixtorch.GaussianMixture.condition : The same on a maximum-likelihood mixture.
+        mixtorch.Mixture.conditionals : Many rows of values at once (on ``mixture_``).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mixtorch import BayesianGaussianMixture
+        >>> rng = np.random.default_rng(0)
+        >>> x = rng.normal(size=1000)
+        >>> X = np.column_stack([x, 2 * x + 0.1 * rng.normal(size=1000)])
+        >>> bgm = BayesianGaussianMixture(random_state=0).fit(X)
+        >>> given = bgm.condition([0], [1.5])
+        >>> type(given).__name__, given.means_.round(1)
+        ('GaussianMixture', array([[3.]]))
+        """
+        return super().condition(features, values)
 
 
 def _labels(values: Any) -> list[Any] | None:

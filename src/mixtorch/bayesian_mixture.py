@@ -13,6 +13,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._base import ClusterScoringMixin
 from ._bayesian_prior import PRIOR_TYPES, build_prior
 from ._chunks import chunk_rows
+from ._conditional import PointEstimateConditioningMixin
 from ._data import refuse_sources
 from ._estimator import (
     MIXTURE_CONSTRAINTS,
@@ -42,6 +43,7 @@ from .fit.variational import (
     posterior_from_responsibilities,
     update_posterior,
 )
+from .gaussian_mixture import GaussianMixture
 from .mixture import Mixture
 from .stats import pass_chunks
 
@@ -61,7 +63,11 @@ class VariationalFit:
 
 
 class BayesianGaussianMixture(
-    VariationalScoringMixin, ClusterScoringMixin, DensityMixin, MixtureEstimator
+    PointEstimateConditioningMixin,
+    VariationalScoringMixin,
+    ClusterScoringMixin,
+    DensityMixin,
+    MixtureEstimator,
 ):
     """Variational Bayesian Gaussian mixture (closed-form coordinate ascent), on CPU or GPU.
 
@@ -146,7 +152,8 @@ default='dirichlet_process'
     covariance_prior_ : float or array
     n_features_in_ : int
     mixture_ : Mixture
-        The posterior-mean mixture, used by ``sample``.
+        The posterior-mean mixture (``weights_``, ``means_``, ``covariances_``), used by
+        ``sample``, ``marginal`` and ``condition``.
 
     See Also
     --------
@@ -162,7 +169,12 @@ default='dirichlet_process'
 
     As in scikit-learn, ``score_samples``, ``predict`` and ``predict_proba`` use the
     *expected* log-weights and log-densities under the variational posterior (the
-    quantities of the E-step), not the plug-in density of ``mixture_``.
+    quantities of the E-step), not the plug-in density of ``mixture_``. ``marginal`` and
+    ``condition`` return a :class:`GaussianMixture` holding the marginal or conditional of
+    that point estimate ``mixture_`` (not of the posterior predictive, a Student-t
+    mixture), with the same weights, means and covariances a ``GaussianMixture`` built
+    from ``weights_``, ``means_`` and ``covariances_`` would give; no variational
+    posterior comes with them.
 
     References
     ----------
@@ -193,6 +205,8 @@ default='dirichlet_process'
         "degrees_of_freedom_prior": [None, _POSITIVE],
         "covariance_prior": [None, "array-like", _POSITIVE],
     }
+    #: ``marginal`` and ``condition`` return fitted GaussianMixture (no posterior to carry).
+    _conditioned_estimator = GaussianMixture
 
     def __init__(
         self,
