@@ -9,14 +9,49 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._validation import check_finite, real_values
+from ._validation import check_finite, check_sample_weight, real_values
 from .fit import bandwidth as bw
 
-__all__ = ["callable_factor", "data_covariance_or_none", "explicit_bandwidth", "squared"]
+__all__ = [
+    "callable_factor",
+    "data_covariance_or_none",
+    "explicit_bandwidth",
+    "shard_sample_weight",
+    "squared",
+    "union_sample_weight",
+]
 
 #: Smallest eigenvalue of the data's correlation matrix, in units of the dtype's machine
 #: epsilon, below which a data-driven bandwidth is refused (see ``_check_full_rank``).
 _RANK_TOLERANCE_EPS = 1000.0
+
+
+def shard_sample_weight(sample_weight: Any, data: torch.Tensor) -> torch.Tensor:
+    """One rank's ``sample_weight`` (float64, unscaled), checked as a single-process fit
+    checks it except that all of it may be zero: inside a process group only the union's
+    weights need a positive sum (:func:`union_sample_weight`), and points of zero weight
+    are dropped from the union as from any fit."""
+    weights = torch.as_tensor(real_values(sample_weight, "sample_weight"))
+    weights = weights.detach().to(device=data.device, dtype=torch.float64)
+    shaped = weights.ndim == 1 and weights.shape[0] == data.shape[0]
+    if shaped and bool((weights == 0).all()):  # finite and non-negative: only the sum fails
+        return weights
+    check_sample_weight(weights, data)
+    return weights
+
+
+def union_sample_weight(weights: torch.Tensor, data: torch.Tensor) -> torch.Tensor:
+    """The gathered weights of every rank's points (float64, checked by
+    :func:`shard_sample_weight` on each rank) scaled to sum to one in ``data``'s dtype, as
+    a single-process fit scales them; a ValueError when they are all zero, which every
+    rank raises (they all hold the same union)."""
+    if not bool((weights > 0).any()):
+        raise ValueError(
+            "sample_weight sums to zero over the union of the ranks' points (every rank's "
+            "weights are 0): the weights of at least one point must be positive."
+        )
+    checked = check_sample_weight(weights, data)
+    return checked / checked.sum()
 
 
 def data_covariance_or_none(

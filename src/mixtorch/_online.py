@@ -9,7 +9,8 @@ the values the pure fitters of :mod:`mixtorch.fit.streaming` and
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,7 +19,13 @@ from torch import Tensor
 
 from ._data import prepare_source, uses_source
 from ._estimator import Progress, best_of_n_init, keeps_state_on_failure
-from ._validation import as_output, check_random_generator, resolve_dtype, to_tensor
+from ._validation import (
+    OutputKind,
+    as_output,
+    check_random_generator,
+    resolve_dtype,
+    to_tensor,
+)
 from .distributed import (
     all_reduce_sum,
     check_same_configuration,
@@ -29,21 +36,23 @@ from .distributed import (
 )
 from .fit.em import fit_em
 from .fit.missing import (
-    check_observed_columns,
     check_observed_counts,
     column_means,
     fill_missing,
     missing_statistics,
     observed_weighted_log_prob,
 )
-from .fit.start import check_continues, start_mixture
+from .fit.start import StartSpec, check_continues, start_mixture
 from .fit.stepwise import StepwiseState, stepwise_update
 from .fit.streaming import Chunks, PassMeter, reservoir_sample, stream_start_mixture
 from .mixture import Mixture
 from .sources import is_source
-from .stats import accumulate_statistics
+from .stats import SufficientStatistics, accumulate_statistics
 
 __all__ = ["OnlineFitMixin"]
+
+#: An E-step pass over chunks, as :func:`~mixtorch.fit.stepwise.stepwise_update` takes it.
+StatisticsPass = Callable[[Mixture, Iterable[Tensor]], SufficientStatistics]
 
 
 class OnlineFitMixin:
@@ -172,8 +181,10 @@ class OnlineFitMixin:
         is drawn with each NaN replaced by its column's mean in the batch). Inside a
         ``torch.distributed`` process group every rank passes its own batch and each call
         takes the step of the union of the ranks' batches (one ``all_reduce``; the first
-        call starts from the gathered first batches), so every rank keeps the same model
-        (see ``docs/distributed.md``).
+        call starts from the gathered first batches, or from the start given in full by
+        ``weights_init``, ``means_init`` and ``precisions_init`` without gathering), so
+        every rank keeps the same model (see ``docs/distributed.md``). A rank may pass a
+        batch of no rows: it contributes nothing and keeps the same model.
 
         Parameters
         ----------
@@ -209,6 +220,67 @@ class OnlineFitMixin:
         >>> np.sort(model.means_[:, 0]).round(0)
         array([-5.,  5.])
         """
+        batch = self._partial_fit_batch(X)
+        tensor, missing = batch.tensor, self._allows_missing()
+        rows = self._rows(tensor.shape[1])
+        n_union, observed = _union_counts(tensor, missing)
+        if batch.start is None:  # a later call (or one after fit): step the model held
+            if n_union == 0:
+                raise ValueError(
+                    "partial_fit needs at least one row across the ranks, but every rank "
+                    "passed an empty batch; call it when some rank has rows."
+                )
+            mixture = self.mixture_
+            if mixture.device != tensor.device:
+                mixture = mixture.to(tensor.device, tensor.dtype)
+            state = getattr(self, "stepwise_state_", None)
+            step = -1 if state is None else state.step
+        else:
+            mixture = self._first_start(batch, n_union, observed, rows)
+            state, step = None, -2
+        if is_distributed():  # the model every rank steps from must be one and the same
+            _check_same_model(mixture, step)
+        updated, state, trace = stepwise_update(
+            mixture,
+            tensor,
+            state,
+            decay=float(self.step_size_decay),
+            reg_covar=self.reg_covar,
+            rows=rows,
+            statistics=_batch_pass(tensor, missing),
+        )
+        self._set_fitted(updated, trace, batch.kind)
+        self.stepwise_state_ = state
+        return self
+
+    def _first_start(
+        self, batch: _Batch, n_union: int, observed: Tensor | None, rows: int
+    ) -> Mixture:
+        """The first ``partial_fit`` call's start, the same on every rank: the given one
+        (no data needed: no rows are gathered and no seed is sent), or one drawn from the
+        union of the ranks' first batches. ``n_union`` rows (and ``observed`` entries per
+        column, with missing values) in that union, counted across ranks."""
+        assert batch.start is not None
+        if n_union < max(2, self.n_components):
+            across = " (all ranks together)" if is_distributed() else ""
+            raise ValueError(
+                "The first partial_fit batch needs at least max(2, n_components) = "
+                f"{max(2, self.n_components)} rows{across}, got {n_union}."
+            )
+        if observed is not None:
+            check_observed_counts(observed, first_batch=True)
+        spec, generator = batch.start
+        given = spec.complete()
+        if given is not None:
+            return given
+        return _drawn_start(batch.tensor, spec, generator, rows, self._allows_missing())
+
+    def _partial_fit_batch(self, X: Any) -> _Batch:
+        """``partial_fit``'s batch, checked; across ranks an error on any rank is raised on
+        every rank, and the ranks' settings are compared, before any other collective.
+
+        A rank may pass no rows across ranks (it adds zero statistics to the union's). On
+        the first call the start (``*_init``) and the seed are checked here too."""
         try:  # raised on every rank: none may wait in a collective
             self._validate_params()
             if is_source(X):
@@ -228,10 +300,16 @@ class OnlineFitMixin:
                     "Start afresh from sklearn.base.clone(model) (or call fit)",
                 )
             dtype = self.mixture_.dtype if fitted else resolve_dtype(self.dtype, X)
-            missing = self._allows_missing()
             tensor, kind = to_tensor(
-                self, X, reset=not fitted, dtype=dtype, device=self.device, allow_nan=missing
-            )
+                self, X, reset=not fitted, dtype=dtype, device=self.device,
+                allow_nan=self._allows_missing(), ensure_min_samples=0 if is_distributed() else 1,
+            )  # fmt: skip
+            start = None
+            if not fitted:
+                start = (
+                    self._start_spec(tensor.shape[1], tensor.dtype, tensor.device),
+                    check_random_generator(self.random_state, tensor.device),
+                )
         except Exception as error:
             raise_on_every_rank(error)
             raise
@@ -242,51 +320,64 @@ class OnlineFitMixin:
                 "dtype": str(tensor.dtype),
                 "n_components": self.n_components,
                 "covariance_type": self.covariance_type,
-                "missing_values": missing,
+                "missing_values": self._allows_missing(),
                 "continues": fitted,
                 "reg_covar": float(self.reg_covar),
                 "step_size_decay": float(self.step_size_decay),
+                # whether the start is drawn from data decides the collectives that follow
+                "given_init": [] if start is None else start[0].given_names(),
             }
         )
-        rows = self._rows(tensor.shape[1])
-        if fitted:
-            mixture = self.mixture_
-            if mixture.device != tensor.device:
-                mixture = mixture.to(tensor.device, dtype)
-            state = getattr(self, "stepwise_state_", None)
-            step = -1 if state is None else state.step
-        else:
-            # Across ranks, every rank starts from the union of the ranks' first batches
-            # (gathered in rank order), with rank 0's seed: one start on every rank.
-            union = torch.cat(gather_rows(tensor)) if is_distributed() else tensor
-            if union.shape[0] < max(2, self.n_components):
-                across = " (all ranks together)" if is_distributed() else ""
-                raise ValueError(
-                    "The first partial_fit batch needs at least max(2, n_components) = "
-                    f"{max(2, self.n_components)} rows{across}, got {union.shape[0]}."
-                )
-            generator = check_random_generator(self.random_state, tensor.device)
-            if is_distributed():
-                generator = synchronised_generator(generator, tensor.device)
-            spec = self._start_spec(tensor.shape[1], tensor.dtype, tensor.device)
-            if missing:
-                check_observed_columns(union, first_batch=True)
-            filled = fill_missing(union, column_means(union)) if missing else union
-            mixture, state, step = start_mixture(filled, spec, generator, rows), None, -2
-        if is_distributed():  # the model every rank steps from must be one and the same
-            _check_same_model(mixture, step)
-        updated, state, trace = stepwise_update(
-            mixture,
-            tensor,
-            state,
-            decay=float(self.step_size_decay),
-            reg_covar=self.reg_covar,
-            rows=rows,
-            statistics=missing_statistics if missing else accumulate_statistics,
-        )
-        self._set_fitted(updated, trace, kind)
-        self.stepwise_state_ = state
-        return self
+        return _Batch(tensor, kind, start)
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """A checked ``partial_fit`` batch; on the first call, with what the start takes (the
+    start's specification and the random generator)."""
+
+    tensor: Tensor
+    kind: OutputKind
+    start: tuple[StartSpec, torch.Generator] | None
+
+
+def _union_counts(tensor: Tensor, missing: bool) -> tuple[int, Tensor | None]:
+    """Rows of the union of the ranks' batches and, with missing values, each column's
+    count of observed entries over the union (one ``all_reduce``; this batch's own counts
+    outside a process group)."""
+    counts = torch.tensor([tensor.shape[0]], dtype=torch.float64, device=tensor.device)
+    if missing:
+        counts = torch.cat([counts, (~torch.isnan(tensor)).sum(0).to(counts)])
+    total = all_reduce_sum(counts)
+    return int(total[0]), (total[1:] if missing else None)
+
+
+def _drawn_start(
+    tensor: Tensor, spec: StartSpec, generator: torch.Generator, rows: int, missing: bool
+) -> Mixture:
+    """The first ``partial_fit`` start drawn from data: across ranks, from the union of the
+    ranks' first batches (gathered in rank order) with rank 0's seed, so every rank draws
+    the same start."""
+    union = tensor
+    if is_distributed():
+        union = torch.cat(gather_rows(tensor))
+        generator = synchronised_generator(generator, tensor.device)
+    filled = fill_missing(union, column_means(union)) if missing else union
+    return start_mixture(filled, spec, generator, rows)
+
+
+def _batch_pass(tensor: Tensor, missing: bool) -> StatisticsPass:
+    """The E-step pass of a ``partial_fit`` batch. A batch of no rows (a rank with nothing
+    this call) is read as one empty chunk, so the rank adds zero statistics to the
+    union's ``all_reduce`` (a pass over no chunks at all is an error)."""
+    statistics: StatisticsPass = missing_statistics if missing else accumulate_statistics
+    if tensor.shape[0] > 0:
+        return statistics
+
+    def one_empty_chunk(mixture: Mixture, chunks: Iterable[Tensor]) -> SufficientStatistics:
+        return statistics(mixture, [tensor])
+
+    return one_empty_chunk
 
 
 def _counting_observed(chunks: Chunks, observed: Tensor) -> Chunks:

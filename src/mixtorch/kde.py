@@ -20,7 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._estimator import DeviceMixin, keeps_state_on_failure
 from ._kde_bandwidth import choose_bandwidth
-from ._kde_checks import data_covariance_or_none
+from ._kde_checks import data_covariance_or_none, shard_sample_weight, union_sample_weight
 from ._kde_density import KDEDensityMixin
 from ._kde_scipy import ScipyKDEMixin
 from ._mixture_checks import check_n_samples
@@ -29,7 +29,6 @@ from ._validation import (
     check_random_generator,
     integer,
     normalised_sample_weight,
-    real_values,
     resolve_dtype,
     to_tensor,
 )
@@ -234,14 +233,16 @@ default='scott'
 
         Inside a ``torch.distributed`` process group each rank passes its own shard and
         every rank fits the KDE of the union of the shards (rows and weights gathered in
-        rank order), as the mixtures fit the union.
+        rank order), as the mixtures fit the union. A shard may have no rows, or weights
+        that are all zero: only the union needs rows and a positive sum of weights.
 
         Parameters
         ----------
         X : array-like or Tensor of shape (n_samples, n_features)
         y : ignored
         sample_weight : array-like or Tensor of shape (n_samples,), optional
-            Non-negative weights with a positive sum; points of zero weight are dropped.
+            Non-negative weights with a positive sum (across ranks, the union's);
+            points of zero weight are dropped.
 
         Returns
         -------
@@ -251,27 +252,27 @@ default='scott'
         needs_two = isinstance(self.bandwidth, str) or callable(self.bandwidth)
         dtype = resolve_dtype(self.dtype, X)
         try:
-            # Across ranks the rule bandwidths need two rows of the union, not of each shard.
+            # Across ranks the rows needed are the union's: a shard may even have none.
             data, kind = to_tensor(
                 self, X, reset=True, dtype=dtype, device=self.device,
-                ensure_min_samples=2 if needs_two and not is_distributed() else 1,
+                ensure_min_samples=0 if is_distributed() else (2 if needs_two else 1),
             )  # fmt: skip
             weights = None
             if sample_weight is not None:
-                weights = normalised_sample_weight(sample_weight, data)
+                weights = (
+                    shard_sample_weight(sample_weight, data)  # may be all zero on a rank
+                    if is_distributed()
+                    else normalised_sample_weight(sample_weight, data)
+                )
         except Exception as error:  # raised on every rank: none may wait in a collective
             raise_on_every_rank(error)
             raise
         raise_on_every_rank(None)
         if is_distributed():
-            data, sample_weight = _union_of_ranks(data, sample_weight, self._rank_settings())
-            if needs_two and data.shape[0] < 2:
-                raise ValueError(
-                    f"bandwidth={self.bandwidth!r} needs at least 2 rows across the ranks, got "
-                    f"{data.shape[0]}; give a number or a matrix as the bandwidth."
-                )
-            if sample_weight is not None:  # the union's weights, scaled together
-                weights = normalised_sample_weight(sample_weight, data)
+            data, weights = _union_of_ranks(data, weights, self._rank_settings())
+            _check_union_rows(data.shape[0], self.bandwidth if needs_two else None)
+            if weights is not None:  # the union's weights, scaled together
+                weights = union_sample_weight(weights, data)
         if weights is None:
             # One value seen n times (a broadcast view): writing 1/n into n fresh values
             # was most of a 1-D fit on 10^6 points (2 of 3 ms).
@@ -411,22 +412,38 @@ default='scott'
         return hasattr(self, "mixture_")
 
 
+def _check_union_rows(n_rows: int, rule: Any) -> None:
+    """Refuse a union of the ranks' shards that is too small (the same on every rank, so
+    every rank raises): no rows at all, or fewer than two for the data-driven bandwidth
+    ``rule`` (None for an explicit one)."""
+    if n_rows == 0:
+        raise ValueError(
+            "GaussianKDE.fit needs at least one row across the ranks, but every rank passed "
+            "an empty shard."
+        )
+    if rule is not None and n_rows < 2:
+        raise ValueError(
+            f"bandwidth={rule!r} needs at least 2 rows across the ranks, got {n_rows}; "
+            "give a number or a matrix as the bandwidth."
+        )
+
+
 def _union_of_ranks(
-    data: torch.Tensor, sample_weight: Any, settings: dict[str, Any]
-) -> tuple[Any, Any]:
-    """Every rank's rows (and sample weights, unscaled), gathered in rank order: inside a
+    data: torch.Tensor, weights: torch.Tensor | None, settings: dict[str, Any]
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Every rank's rows (and sample weights, float64 and unscaled, see
+    :func:`~mixtorch._kde_checks.shard_sample_weight`), gathered in rank order: inside a
     ``torch.distributed`` process group each rank fits the KDE of the union of the ranks'
     shards, the same model on every rank, as the mixtures do."""
     check_same_configuration(
         {
             "n_features": int(data.shape[1]),
             "dtype": str(data.dtype),
-            "sample_weight": sample_weight is not None,
+            "sample_weight": weights is not None,
             **settings,
         }
     )
     union = torch.cat(gather_rows(data))
-    if sample_weight is None:
+    if weights is None:
         return union, None
-    raw = torch.as_tensor(real_values(sample_weight, "sample_weight"))
-    return union, torch.cat(gather_rows(raw.to(device=data.device, dtype=torch.float64)))
+    return union, torch.cat(gather_rows(weights))

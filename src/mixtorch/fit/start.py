@@ -50,8 +50,18 @@ class StartSpec:
     means: Tensor | None = None
     given_covariance: Covariance | None = None
 
+    def given_names(self) -> list[str]:
+        """The names of the given parameters (``weights_init``, ``means_init``,
+        ``precisions_init``), in that order: the start needs no data when all three are."""
+        given = (
+            ("weights_init", self.weights),
+            ("means_init", self.means),
+            ("precisions_init", self.given_covariance),
+        )
+        return [name for name, value in given if value is not None]
+
     def complete(self) -> Mixture | None:
-        """The start when every parameter is given, else None."""
+        """The start when every parameter is given (no data needed), else None."""
         if self.weights is None or self.means is None or self.given_covariance is None:
             return None
         return Mixture(self.weights, self.means, self.given_covariance)
