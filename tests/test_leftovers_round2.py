@@ -9,7 +9,7 @@ import pytest
 import torch
 from scipy import stats
 
-from mixtorch import Gaussian
+from mixtorch import Gaussian, Mixture
 from mixtorch.sources import from_tensor, source_chunk_rows
 
 
@@ -89,3 +89,41 @@ def test_a_single_value_is_still_refused_for_several_features(params, message):
         stats.multivariate_normal.fit(
             X, fix_mean=params.get("fixed_mean"), fix_cov=params.get("fixed_covariance")
         )
+
+
+# -- 3. held values and mixture parameters share one conversion and one finiteness check --
+@pytest.mark.parametrize(("bad", "what"), [(np.nan, "NaN"), (np.inf, "infinity")])
+def test_one_finiteness_message_for_mixture_parameters_and_held_values(bad, what):
+    with pytest.raises(ValueError, match=f"^means must be finite, it contains {what}.$"):
+        Mixture.from_parameters([1.0], [[0.0, bad]], [1.0], "spherical")
+    X = np.random.default_rng(9).normal(size=(20, 2))
+    held = "NaN \\(or None\\)" if what == "NaN" else what
+    with pytest.raises(ValueError, match=f"^fixed_mean must be finite, it contains {held}.$"):
+        Gaussian(fixed_mean=[0.0, bad]).fit(X)
+    with pytest.raises(ValueError, match=f"^fixed_covariance must be finite, it contains {held}"):
+        Gaussian(covariance_type="diag", fixed_covariance=[1.0, bad]).fit(X)
+
+
+def test_held_values_keep_numpy_reading_and_mixture_parameters_numbers_only():
+    X = np.random.default_rng(9).normal(size=(20, 2))
+    # held values: None is NaN, bools are 0/1, numeric strings are numbers (NumPy's reading)
+    with pytest.raises(ValueError, match="fixed_mean must be finite, it contains NaN"):
+        Gaussian(fixed_mean=[0.0, None]).fit(X)
+    assert Gaussian(fixed_mean=[True, False]).fit(X).mean_.tolist() == [1.0, 0.0]
+    assert Gaussian(fixed_mean=["1", "2"]).fit(X).mean_.tolist() == [1.0, 2.0]
+    with pytest.raises(ValueError, match="fixed_mean must be real numbers"):
+        Gaussian(fixed_mean=torch.tensor([1j, 0j])).fit(X)
+    # Mixture.from_parameters: real numbers only
+    for means in ([[0.0, None]], [[True, False]], [["1", "2"]], [[1j, 0.0]]):
+        with pytest.raises(TypeError, match="means must be an array of real numbers"):
+            Mixture.from_parameters([1.0], np.array(means, dtype=object), [1.0], "spherical")
+
+
+def test_held_values_on_another_dtype_or_device_are_read_in_float64():
+    X = np.random.default_rng(9).normal(size=(20, 2))
+    mean = torch.tensor([0.25, -0.5], dtype=torch.float32, requires_grad=True)
+    model = Gaussian(fixed_mean=mean, dtype="float64").fit(X)
+    np.testing.assert_array_equal(model.mean_, [0.25, -0.5])
+    assert model.mixture_.means.dtype == torch.float64
+    centred = X - [0.25, -0.5]
+    np.testing.assert_allclose(model.covariance_, centred.T @ centred / len(X), rtol=1e-12)

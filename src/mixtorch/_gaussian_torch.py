@@ -16,8 +16,8 @@ import torch
 from torch import Tensor
 
 from ._estimator import MixtureEstimator
+from ._mixture_checks import as_parameter
 from ._torch_interop import estimator_options
-from ._validation import real_values, refuse_meta
 from .covariance import Covariance, CovarianceError
 from .fit.em import m_step
 from .mixture import Mixture
@@ -170,7 +170,7 @@ def check_fixed(
     """
     mean = None
     if fixed_mean is not None:
-        values = _float64(fixed_mean, "fixed_mean")
+        values = as_parameter(fixed_mean, "fixed_mean", torch.float64, "cpu", numbers_only=False)
         if values.ndim == 0 and n_features == 1:  # the mean of one feature, as SciPy's fit
             values = values.reshape(1)
         if tuple(values.shape) != (n_features,):
@@ -179,30 +179,18 @@ def check_fixed(
                 f"got shape {tuple(values.shape)}"
                 + (_SINGLE_VALUE_HINT if values.ndim == 0 else ".")
             )
-        mean = _finite(values, "fixed_mean").to(dtype=dtype, device=device)
+        mean = values.to(dtype=dtype, device=device)
     covariance = None
     if fixed_covariance is not None:
         covariance = _fixed_covariance(fixed_covariance, kind, n_features, dtype, device)
     return FixedParameters(mean, covariance)
 
 
-def _float64(value: Any, name: str) -> Tensor:
-    refuse_meta(value, name)
-    return torch.as_tensor(real_values(value, name)).detach().to("cpu", torch.float64)
-
-
-def _finite(values: Tensor, name: str) -> Tensor:
-    if not bool(torch.isfinite(values).all()):
-        kind = "NaN (or None)" if bool(torch.isnan(values).any()) else "infinity"
-        raise ValueError(f"{name} must be finite, it contains {kind}.")
-    return values
-
-
 def _fixed_covariance(
     value: Any, kind: type[Covariance], n_features: int, dtype: torch.dtype, device: Any
 ) -> Covariance:
     """``fixed_covariance`` as a one-component Covariance of ``kind`` (see :func:`check_fixed`)."""
-    values = _float64(value, "fixed_covariance")
+    values = as_parameter(value, "fixed_covariance", torch.float64, "cpu", numbers_only=False)
     layout = kind.layout(1, n_features)
     expected = tuple(kind.component_values(torch.zeros(layout), 0).shape)
     if n_features == 1 and values.numel() == 1 and values.ndim <= 2:
@@ -214,7 +202,6 @@ def _fixed_covariance(
             f"'{kind.kind}' and {n_features} features (the layout of covariance_), got shape "
             f"{tuple(values.shape)}" + (_SINGLE_VALUE_HINT if single else ".")
         )
-    _finite(values, "fixed_covariance")
     if kind.is_triangular():
         asymmetry = float((values - values.mT).abs().max())
         if asymmetry > _SYMMETRY_RTOL * float(values.abs().max()):

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._validation import check_device, integer, refuse_meta, resolve_dtype
+from ._validation import check_device, integer, real_values, refuse_meta, resolve_dtype
 from .covariance import Covariance, CovarianceError, covariance_class
 
 
@@ -100,15 +100,43 @@ def free_memory(device: torch.device) -> int | None:
     return None
 
 
-def as_parameter(value: Any, name: str, dtype: torch.dtype | None, device: Any) -> Tensor:
+def as_parameter(
+    value: Any, name: str, dtype: torch.dtype | None, device: Any, *, numbers_only: bool = True
+) -> Tensor:
     """``value`` as a finite real floating tensor, with errors naming ``name``.
 
     Lists and NumPy arrays keep their precision (float32 arrays stay float32, everything
-    else becomes float64) unless ``dtype`` is given. Object arrays of numbers are read as
-    float64, as scikit-learn's ``check_array`` reads them; tensors on the 'meta' device
-    (shapes without values) are refused.
+    else becomes float64) unless ``dtype`` is given; tensors on the 'meta' device (shapes
+    without values) are refused, and NaN or infinity is a ``ValueError`` saying which.
+
+    ``numbers_only`` chooses how values that are not plain numbers are read. True (the
+    parameters of :meth:`~mixtorch.mixture.Mixture.from_parameters`): only real numbers,
+    object arrays of numbers read as float64 as scikit-learn's ``check_array`` reads them;
+    bools, None, strings and complex numbers are a ``TypeError``. False (a
+    ``Gaussian``'s held ``fixed_mean`` and ``fixed_covariance``): as
+    :func:`mixtorch._validation.real_values` reads them, NumPy's float conversion, so
+    bools are 0 and 1, None is NaN (refused as such), numeric strings are numbers, other
+    strings and complex numbers are a ``ValueError`` and other objects a ``TypeError``.
     """
     refuse_meta(value, name)
+    if numbers_only:
+        tensor = _real_numbers(value, name, device)
+    else:
+        tensor = torch.as_tensor(real_values(value, name)).detach().to(device)
+    if dtype is not None:
+        tensor = tensor.to(dtype)
+    elif tensor.dtype not in (torch.float32, torch.float64):
+        tensor = tensor.to(torch.float64)
+    if not bool(torch.isfinite(tensor).all()):
+        nan = "NaN" if numbers_only else "NaN (or None)"
+        kind = nan if bool(torch.isnan(tensor).any()) else "infinity"
+        raise ValueError(f"{name} must be finite, it contains {kind}.")
+    return tensor
+
+
+def _real_numbers(value: Any, name: str, device: Any) -> Tensor:
+    """``value`` as a tensor of real numbers on ``device`` (any integer or floating dtype);
+    anything else is a ``TypeError`` naming ``name`` (see :func:`as_parameter`)."""
     if isinstance(value, torch.Tensor):
         tensor = value.detach().to(device=device)
         kind = "f" if tensor.is_floating_point() else "c" if tensor.is_complex() else "i"
@@ -132,12 +160,6 @@ def as_parameter(value: Any, name: str, dtype: torch.dtype | None, device: Any) 
             tensor = torch.as_tensor(array, device=device)
     if kind not in "iuf":
         raise TypeError(f"{name} must be an array of real numbers, got {type(value).__name__}.")
-    if dtype is not None:
-        tensor = tensor.to(dtype)
-    elif tensor.dtype not in (torch.float32, torch.float64):
-        tensor = tensor.to(torch.float64)
-    if not bool(torch.isfinite(tensor).all()):
-        raise ValueError(f"{name} must be finite; it contains NaN or infinity.")
     return tensor
 
 
