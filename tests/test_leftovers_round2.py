@@ -127,3 +127,67 @@ def test_held_values_on_another_dtype_or_device_are_read_in_float64():
     assert model.mixture_.means.dtype == torch.float64
     centred = X - [0.25, -0.5]
     np.testing.assert_allclose(model.covariance_, centred.T @ centred / len(X), rtol=1e-12)
+
+
+# -- 4. one symmetry rule: 1000 eps of the matrix's precision, times its largest entry ---
+def _nudged(dtype, factor):
+    """[[2, 0.5], [0.5, 1]] with C[0, 1] moved by ``factor`` times the tolerance."""
+    matrix = np.array([[2.0, 0.5], [0.5, 1.0]], dtype=dtype)
+    matrix[0, 1] += dtype(factor * 1000 * np.finfo(dtype).eps * 2.0)
+    return matrix
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_just_asymmetric_covariance_is_refused_by_both_checks(dtype):
+    X = np.random.default_rng(10).normal(size=(30, 2)).astype(dtype)
+    matrix = _nudged(dtype, 1.5)
+    with pytest.raises(ValueError, match=r"fixed_covariance must be symmetric matrices; \|C - C"):
+        Gaussian(fixed_covariance=matrix).fit(X)
+    with pytest.raises(ValueError, match="covariances must be symmetric matrices"):
+        Mixture.from_parameters([1.0], np.zeros((1, 2), dtype), matrix[None], "full")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_just_within_the_tolerance_is_held_symmetrised(dtype):
+    X = np.random.default_rng(10).normal(size=(30, 2)).astype(dtype)
+    matrix = _nudged(dtype, 0.5)
+    assert matrix[0, 1] != matrix[1, 0]
+    model = Gaussian(fixed_covariance=matrix, dtype="float64").fit(X)
+    symmetric = (matrix.astype(np.float64) + matrix.T.astype(np.float64)) / 2
+    np.testing.assert_array_equal(model.covariance_, symmetric)
+    Mixture.from_parameters([1.0], np.zeros((1, 2), dtype), matrix[None], "full")  # no error
+
+
+def _rounded_in_float32(dimension=6):
+    """Q diag(v) Q^T computed in float32 as (Q * v) @ Q^T: C_ij and C_ji round apart."""
+    rng = np.random.default_rng(11)
+    basis = np.linalg.qr(rng.normal(size=(dimension, dimension)))[0].astype(np.float32)
+    variances = rng.uniform(0.5, 3.0, size=dimension).astype(np.float32)
+    matrix = (basis * variances) @ basis.T
+    assert np.abs(matrix - matrix.T).max() > 0  # asymmetric by float32 rounding only
+    return matrix
+
+
+@pytest.mark.parametrize("as_tensor", [False, True])
+def test_a_float32_rounded_covariance_is_held_in_a_float64_fit(as_tensor):
+    matrix = _rounded_in_float32()
+    X = np.random.default_rng(12).normal(size=(40, 6))
+    given = torch.from_numpy(matrix) if as_tensor else matrix
+    model = Gaussian(fixed_covariance=given).fit(X)
+    assert model.mixture_.means.dtype == torch.float64
+    symmetric = (matrix.astype(np.float64) + matrix.T.astype(np.float64)) / 2
+    np.testing.assert_array_equal(model.covariance_, symmetric)
+    reference = stats.multivariate_normal(X.mean(axis=0), symmetric).logpdf(X)
+    np.testing.assert_allclose(model.score_samples(X), reference, rtol=1e-12)
+
+
+def test_a_float32_rounded_covariance_given_as_float64_must_be_symmetrised():
+    # in float64 the same asymmetry is 1e6 times float64's rounding: a different matrix,
+    # as Mixture.from_parameters reads it too; the message says how to pass it
+    matrix = _rounded_in_float32().astype(np.float64)
+    X = np.random.default_rng(12).normal(size=(40, 6))
+    with pytest.raises(ValueError, match=r"float64 rounding explains\. Pass \(C \+ C\.T\) / 2"):
+        Gaussian(fixed_covariance=matrix).fit(X)
+    with pytest.raises(ValueError, match="covariances must be symmetric matrices"):
+        Mixture.from_parameters([1.0], np.zeros((1, 6)), matrix[None], "full")
+    Gaussian(fixed_covariance=(matrix + matrix.T) / 2).fit(X)
