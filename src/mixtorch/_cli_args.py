@@ -53,11 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="mixtorch",
         description="Gaussian density estimation on PyTorch: fit Gaussians, Gaussian "
-        "mixtures and KDEs to data files, then score, predict, sample and plot.",
+        "mixtures and KDEs to data files, then score, predict, impute, sample and plot.",
         epilog="Data files: .csv/.tsv/.txt (numeric; also .gz; '-' reads CSV from standard "
         "input), .npy, .parquet. A CSV header is detected when the first line is all names "
         "and the second all numbers; when that cannot be told, pass --header or "
-        "--no-header (no row is ever dropped silently). Model files are safetensors "
+        "--no-header (no row is ever dropped silently). Missing cells (empty, NA, NaN, "
+        "Parquet nulls) are an error unless 'fit --missing' fits a gmm that marginalises "
+        "them; score, predict and impute read them under such a model. Outputs: -o/--out "
+        "on every command that writes a file. Model files are safetensors "
         "(*.mixtorch) written by 'mixtorch fit'. Exit codes: 0 ok, 2 usage or input error, "
         "1 unexpected failure. Run 'mixtorch COMMAND --help'.",
     )
@@ -73,9 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         "-n", "--n-samples", dest="n", type=_positive_int, default=10, help="how many points"
     )
     sample.add_argument("--seed", type=_seed, help="random seed (reproducible draws)")
-    sample.add_argument(
-        "--out", type=_file_name, help="write to .csv/.npy/.parquet instead of stdout"
-    )
+    _add_out(sample, "write to .csv/.npy/.parquet instead of stdout ('-')")
     info = _command(commands, common, "info", "show a model: class, parameters, features, fit")
     info.add_argument("model", metavar="MODEL", help="a model file written by 'mixtorch fit'")
     info.add_argument("--format", choices=["text", "json"], default="text", help="output format")
@@ -90,10 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="density: 1-D histogram + curves or 2-D scatter + ellipses; curve: training "
         "curve; traces: MCMC draws (default: density for 1-2 features, else curve)",
     )
-    plot.add_argument("--out", type=_file_name, help="PNG file (default: MODEL's name with .png)")
+    _add_out(plot, "picture file, .png (or .pdf, .svg) (default: MODEL's name with .png)")
+    _add_impute(commands, common)
     _add_select(commands, common)
     demo = _command(commands, common, "demo", "fit the bundled digits, sample new ones, draw them")
-    demo.add_argument("--out", type=_file_name, default="out", help="output folder")
+    _add_out(demo, "output folder (default: out)", default="out", metavar="FOLDER")
     demo.add_argument("--seed", type=_seed, default=0, help="random seed")
     demo.add_argument(
         "--components",
@@ -106,6 +108,25 @@ def build_parser() -> argparse.ArgumentParser:
 def _command(commands: Any, common: argparse.ArgumentParser, name: str, text: str) -> Any:
     return commands.add_parser(
         name, parents=[common], help=text, description=text, formatter_class=_FORMATTER
+    )
+
+
+def _add_out(
+    command: argparse.ArgumentParser, text: str, default: str | None = None, metavar: str = "FILE"
+) -> None:
+    """``-o/--out``, the same on every command that writes a file (or a folder)."""
+    command.add_argument(
+        "-o", "--out", type=_file_name, default=default, metavar=metavar, help=text
+    )
+
+
+def _add_missing(command: argparse.ArgumentParser, what: str) -> None:
+    command.add_argument(
+        "--missing",
+        action="store_true",
+        help="read empty cells, NA and NaN (Parquet nulls) as missing and fit by EM that "
+        f"marginalises them ({what}; the model then scores, predicts and imputes rows "
+        "with missing cells); infinite values stay errors",
     )
 
 
@@ -144,6 +165,7 @@ def _add_fit(commands: Any, common: argparse.ArgumentParser) -> None:
     fit.add_argument("data", metavar="DATA", help="a .csv, .npy or .parquet table ('-': stdin)")
     _add_data_options(fit)
     fit.add_argument("--model", choices=sorted(MODELS), default="gmm", help="what to fit")
+    _add_missing(fit, "--model gmm only")
     fit.add_argument(
         "--components",
         "-k",
@@ -170,11 +192,8 @@ def _add_fit(commands: Any, common: argparse.ArgumentParser) -> None:
     fit.add_argument(
         "--bandwidth", help="KDE bandwidth: scott, silverman, loo or a number (default scott)"
     )
-    fit.add_argument(
-        "--out",
-        "-o",
-        type=_file_name,
-        help="model file, named *.mixtorch or *.safetensors (default: DATA's name + .mixtorch)",
+    _add_out(
+        fit, "model file, named *.mixtorch or *.safetensors (default: DATA's name + .mixtorch)"
     )
 
 
@@ -183,9 +202,7 @@ def _add_model_data(commands: Any, common: argparse.ArgumentParser, name: str, t
     command.add_argument("model", metavar="MODEL", help="a model file written by 'mixtorch fit'")
     command.add_argument("data", metavar="DATA", help="a .csv, .npy or .parquet table ('-': stdin)")
     _add_data_options(command)
-    command.add_argument(
-        "--out", type=_file_name, help="write to .csv/.npy/.parquet instead of stdout ('-')"
-    )
+    _add_out(command, "write to .csv/.npy/.parquet instead of stdout ('-')")
     if name == "score":
         command.add_argument(
             "--per-sample", action="store_true", help="log-density of every row instead"
@@ -194,10 +211,60 @@ def _add_model_data(commands: Any, common: argparse.ArgumentParser, name: str, t
         command.add_argument("--proba", action="store_true", help="responsibilities instead")
 
 
+def _add_impute(commands: Any, common: argparse.ArgumentParser) -> None:
+    impute = _command(
+        commands,
+        common,
+        "impute",
+        "fill the missing cells of DATA with their conditional means under a Gaussian "
+        "mixture: MODEL's, or, without MODEL, one fitted to DATA itself",
+    )
+    impute.description = (
+        f"{impute.description}. Observed cells are written unchanged and no row is "
+        "dropped: a row with every cell missing gets the mixture's mean. Missing cells are "
+        "empty cells, NA, NaN and Parquet nulls; infinite values are errors."
+    )
+    impute.add_argument(
+        "model",
+        metavar="MODEL",
+        nargs="?",
+        help="a model file written by 'mixtorch fit' (gmm, gaussian, kde or bayes; fitted "
+        "with --missing or not) or a saved GaussianMixtureImputer; leave it out to fit a "
+        "GaussianMixtureImputer (EM with the missing cells marginalised) to DATA and fill "
+        "DATA with it",
+    )
+    impute.add_argument("data", metavar="DATA", help="a .csv, .npy or .parquet table ('-': stdin)")
+    _add_data_options(impute)
+    _add_out(
+        impute,
+        "write to .csv/.npy/.parquet instead of stdout ('-'); a CSV keeps DATA's header line "
+        "if it had one",
+    )
+    fitting = impute.add_argument_group("fitting to DATA (only without MODEL)")
+    fitting.add_argument(
+        "--components", "-k", type=_positive_int, help="number of components (default: 1)"
+    )
+    fitting.add_argument(
+        "--covariance",
+        choices=["full", "diag", "spherical", "tied"],
+        help="covariance type (default: full; only full and tied let observed cells inform "
+        "missing ones within a component)",
+    )
+    fitting.add_argument(
+        "--device", help="cpu, cuda, cuda:1, mps ..., one this machine has (default: cpu)"
+    )
+    fitting.add_argument("--seed", type=_seed, help="random seed (reproducible fits)")
+    fitting.add_argument("--max-iter", type=_positive_int, help="EM iteration limit (default: 100)")
+    fitting.add_argument("--n-init", type=_positive_int, help="restarts; the best is kept")
+    fitting.add_argument("--tol", type=float, help="convergence threshold (default: 1e-3)")
+    fitting.add_argument("--reg-covar", type=float, help="added to covariance diagonals")
+
+
 def _add_select(commands: Any, common: argparse.ArgumentParser) -> None:
     select = _command(commands, common, "select", "choose K and covariance type by BIC, AIC or CV")
     select.add_argument("data", metavar="DATA", help="a .csv, .npy or .parquet table ('-': stdin)")
     _add_data_options(select)
+    _add_missing(select, "every candidate")
     select.add_argument("--components", default="1-6", help="values of K, e.g. 1-6 or 1,2,4")
     select.add_argument("--covariance", default="all", help="comma list, or 'all' for all four")
     select.add_argument(
@@ -209,9 +276,7 @@ def _add_select(commands: Any, common: argparse.ArgumentParser) -> None:
     select.add_argument(
         "--format", choices=["text", "csv", "json"], default="text", help="how to print the table"
     )
-    select.add_argument(
-        "--out", type=_file_name, help="write the best model here (*.mixtorch or *.safetensors)"
-    )
+    _add_out(select, "write the best model here (*.mixtorch or *.safetensors)")
     select.add_argument("--plot", type=_file_name, help="write the criterion-vs-K plot here (PNG)")
 
 

@@ -5,6 +5,7 @@ message names the option or file and says what to do."""
 
 from __future__ import annotations
 
+import argparse
 import math
 import tempfile
 from collections import Counter
@@ -14,20 +15,24 @@ from typing import Any
 
 import numpy as np
 
+from ._cli_missing import FILL_OR_MISSING, first_cell, refuse_missing
 from ._tables import Table, UserError
 
 __all__ = [
     "COVARIANCE_TYPES",
     "check_data_path",
     "check_drawable",
+    "check_fit_rows",
     "check_folder",
     "check_out",
     "check_plot_kind",
     "check_rows",
+    "check_select_rows",
     "check_table",
     "components_list",
     "covariance_list",
     "require_method",
+    "select_folds",
 ]
 
 #: In the order ``select`` tries them (``covariance.COVARIANCE_TYPES`` has another order).
@@ -95,24 +100,23 @@ def _check_npy_header(path: Path) -> None:
         )
 
 
-def check_table(table: Table, source: str) -> None:
-    """Refuse a table without columns, and NaN and infinite values (.npy and Parquet; the
-    CSV reader refuses them itself), naming the first one's row and column: no row is
-    dropped silently."""
+def check_table(table: Table, source: str, missing: bool = False) -> None:
+    """Refuse a table without columns and infinite values, and NaN (a missing cell) unless
+    ``missing`` (.npy and Parquet; the CSV reader refuses them itself), naming the first
+    one's row and column: no row is dropped silently."""
     if table.values.shape[1] == 0:
         raise UserError(f"{source} has no columns; give a table with at least one.")
-    finite = np.isfinite(table.values)
-    if finite.all():
-        return
-    row, column = (int(index) for index in np.argwhere(~finite)[0])
-    value = float(table.values[row, column])
-    name = repr(table.names[column]) if table.names else str(column)
-    what = "NaN (a missing value)" if np.isnan(value) else f"an infinite value ({value})"
-    count = int((~finite).sum())
-    raise UserError(
-        f"{source} holds {what} in row {row + 1}, column {name} ({count} non-finite "
-        "value(s) in all); fill or remove them (no row is dropped silently)."
-    )
+    infinite = np.isinf(table.values)
+    if infinite.any():
+        row, name = first_cell(infinite, table)
+        value = float(table.values[infinite][0])
+        raise UserError(
+            f"{source} holds an infinite value ({value}) in row {row}, column {name} "
+            f"({int(infinite.sum())} in all); fill or remove them (no row is dropped "
+            "silently): infinite values are never read as missing."
+        )
+    if not missing:
+        refuse_missing(table, source, FILL_OR_MISSING)
 
 
 def check_rows(table: Table, source: str, least: int, reason: str) -> None:
@@ -123,6 +127,47 @@ def check_rows(table: Table, source: str, least: int, reason: str) -> None:
         raise UserError(
             f"{source} has {rows} row(s), too few: {reason.replace('{rows}', str(rows))}."
         )
+
+
+def check_fit_rows(table: Table, args: argparse.Namespace) -> None:
+    check_rows(table, args.data, 2, "fitting needs at least 2")
+    if args.components is not None:  # refused here, in words of the command line
+        check_rows(
+            table,
+            args.data,
+            args.components,
+            f"-k {args.components} needs at least one row per component; use -k {{rows}} or "
+            "less, or 'mixtorch select' to choose K",
+        )
+
+
+def check_select_rows(table: Table, args: argparse.Namespace, most: int, folds: int) -> None:
+    check_rows(table, args.data, 2, "fitting needs at least 2")
+    check_rows(
+        table,
+        args.data,
+        most,
+        f"--components {args.components} goes up to {most} and a mixture needs "
+        "at least one row per component; use values up to {rows}",
+    )
+    if args.criterion == "cv":
+        check_rows(
+            table, args.data, folds, f"--cv {folds} needs a row per fold; use --cv {{rows}} or less"
+        )
+
+
+def select_folds(args: argparse.Namespace) -> int:
+    """--cv, which only --criterion cv uses (5 by default)."""
+    if args.cv is None:
+        return 5
+    if args.criterion != "cv":
+        raise UserError(
+            f"--cv {args.cv} sets the folds of --criterion cv, not of {args.criterion}; "
+            "drop --cv or add --criterion cv."
+        )
+    if args.cv < 2:
+        raise UserError(f"--cv {args.cv}: cross-validation needs at least 2 folds.")
+    return int(args.cv)
 
 
 def check_out(

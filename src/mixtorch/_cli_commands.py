@@ -17,37 +17,51 @@ from typing import Any
 import numpy as np
 
 from ._cli_checks import (
-    PLOT_BINS,
     check_data_path,
     check_drawable,
+    check_fit_rows,
     check_folder,
     check_out,
     check_plot_kind,
-    check_rows,
+    check_select_rows,
     check_table,
     components_list,
     covariance_list,
     require_method,
+    select_folds,
 )
-from ._cli_models import build_model
-from ._cli_report import feature_names, print_model, print_selection
+from ._cli_missing import (
+    check_missing_cells,
+    check_observed_columns,
+    fill_missing,
+    write_filled,
+)
+from ._cli_models import build_imputer, build_model, refuse_fit_options
+from ._cli_report import draw, feature_names, headless_pyplot, print_model, print_selection
 from ._tables import Table, UserError, emit, read_data, require_extra, write_data
 
 __all__ = ["COMMANDS", "UserError", "read_data"]
 
 
 # -- inputs and outputs ----------------------------------------------------------------
-def _read(args: argparse.Namespace, path: str | None = None) -> Table:
-    source = path if path is not None else args.data
-    check_data_path(source)
+def _read(args: argparse.Namespace, missing: bool = False) -> Table:
+    """DATA as a table; with ``missing``, missing cells are read as NaN (for the command
+    to judge), else they are refused."""
+    check_data_path(args.data)
     table = read_data(
-        source,
+        args.data,
         header=getattr(args, "header", None),
         columns=getattr(args, "columns", None),
         drop=getattr(args, "drop", None),
+        missing=missing,
     )
-    check_table(table, "standard input ('-')" if source == "-" else source)
+    check_table(table, _shown(args.data), missing)
     return table
+
+
+def _shown(source: str) -> str:
+    """How messages name DATA."""
+    return "standard input ('-')" if source == "-" else source
 
 
 def _data_out(args: argparse.Namespace) -> str | None:
@@ -58,17 +72,23 @@ def _data_out(args: argparse.Namespace) -> str | None:
 def model_input(model: Any, table: Table, source: str = "the data") -> np.ndarray:
     """The table's columns in the order the model was fitted on, matched by name when
     both the model and the file name their columns."""
+    return table.values[:, model_columns(model, table, source)]
+
+
+def model_columns(model: Any, table: Table, source: str = "the data") -> list[int]:
+    """The positions in ``table`` of the model's columns, in the model's order (see
+    :func:`model_input`)."""
     names = getattr(model, "feature_names_in_", None)
+    width = table.values.shape[1]
     if names is None or table.names is None:
         expected = getattr(model, "n_features_in_", None)
-        width = table.values.shape[1]
         if expected is not None and width != int(expected):
             raise UserError(
                 f"{source} has {width} column(s) but the model was fitted on {int(expected)}; "
                 "give data with the model's columns (choose them with --columns or leave "
                 "some out with --drop)."
             )
-        return table.values
+        return list(range(width))
     names = [str(name) for name in names]
     missing = [name for name in names if name not in table.names]
     if missing:
@@ -84,7 +104,7 @@ def model_input(model: Any, table: Table, source: str = "the data") -> np.ndarra
             f"remove them with --drop {','.join(extra)} or choose the model's columns with "
             f"--columns {','.join(names)}"
         )
-    return table.values[:, [table.names.index(name) for name in names]]
+    return [table.names.index(name) for name in names]
 
 
 def _load_model(path: str, command: str = "", method: str | None = None) -> Any:
@@ -119,8 +139,10 @@ def _cmd_fit(args: argparse.Namespace, console: Any) -> None:
         raise UserError("reading standard input: give the model file with --out")
     out = Path(args.out) if args.out else Path(Path(args.data).stem + ".mixtorch")
     check_out(args.out or out, [args.data])
-    table = _read(args)
-    _check_fit_rows(table, args)
+    table = _read(args, args.missing)
+    check_fit_rows(table, args)
+    if args.missing:
+        check_observed_columns(table, _shown(args.data))
     X = table.values
     start = time.perf_counter()
     if "callback" in inspect.signature(model.fit).parameters:
@@ -137,20 +159,10 @@ def _cmd_fit(args: argparse.Namespace, console: Any) -> None:
             details.append(f"{name.rstrip('_')}={getattr(model, name)}")
     print(f"mean log-likelihood {_mean_log_likelihood(model, X):.6g}")
     # Noted once done: a failed fit leaves its error as the only line on stderr.
-    console.note(f"fitted {model!r} to {X.shape[0]} x {X.shape[1]} data ({', '.join(details)})")
+    holes = int(np.isnan(X).sum())
+    data = f"{X.shape[0]} x {X.shape[1]} data" + (f" with {holes} missing cells" if holes else "")
+    console.note(f"fitted {model!r} to {data} ({', '.join(details)})")
     console.note(f"model written to {out}")
-
-
-def _check_fit_rows(table: Table, args: argparse.Namespace) -> None:
-    check_rows(table, args.data, 2, "fitting needs at least 2")
-    if args.components is not None:  # refused here, in words of the command line
-        check_rows(
-            table,
-            args.data,
-            args.components,
-            f"-k {args.components} needs at least one row per component; use -k {{rows}} or "
-            "less, or 'mixtorch select' to choose K",
-        )
 
 
 def _mean_log_likelihood(model: Any, X: Any) -> float:
@@ -159,12 +171,21 @@ def _mean_log_likelihood(model: Any, X: Any) -> float:
     return float(np.mean(np.asarray(model.score_samples(X), dtype=np.float64)))
 
 
+def _model_data(args: argparse.Namespace, model: Any, command: str) -> np.ndarray:
+    """DATA in the model's columns, missing cells (NaN) kept where the model takes them
+    and refused, in words of the command line, where it does not."""
+    table = _read(args, missing=True)
+    X = model_input(model, table, args.data)
+    check_missing_cells(table, _shown(args.data), model, args.model, command)
+    return X
+
+
 def _cmd_score(args: argparse.Namespace, console: Any) -> None:
     out = _data_out(args)
     if out:
         check_out(out, [args.model, args.data], kind="data")
     model = _load_model(args.model, "score", "score_samples")
-    X = model_input(model, _read(args), args.data)
+    X = _model_data(args, model, "score")
     if args.per_sample:
         emit(model.score_samples(X), out, names=["log_density"])
         if out:
@@ -188,13 +209,44 @@ def _cmd_predict(args: argparse.Namespace, console: Any) -> None:
             f"a {type(model).__name__} has no components to {method.replace('_', ' ')}; "
             "fit a mixture for that (mixtorch fit DATA --model gmm -k K)."
         )
-    X = model_input(model, _read(args), args.data)
+    X = _model_data(args, model, "predict")
     values = np.asarray(getattr(model, method)(X))
     names = [f"p{k}" for k in range(values.shape[1])] if args.proba else ["label"]
     emit(values, out, names=names)
     if out:
         what = "responsibilities" if args.proba else "labels"
         console.note(f"{values.shape[0]} rows of {what} written to {out}")
+
+
+def _cmd_impute(args: argparse.Namespace, console: Any) -> None:
+    out = _data_out(args)
+    if out:
+        check_out(out, [args.model, args.data], kind="data")
+    if args.model is None:
+        imputer = build_imputer(args)
+        table = _read(args, missing=True)
+        check_fit_rows(table, args)
+        check_observed_columns(table, _shown(args.data))
+        filled = np.asarray(imputer.fit_transform(table.values))
+        source = f"{imputer!r} fitted to {_shown(args.data)}"
+    else:
+        refuse_fit_options(args)
+        model = _load_model(args.model)
+        table = _read(args, missing=True)
+        columns = model_columns(model, table, args.data)
+        filled = np.empty_like(table.values)  # in DATA's column order, as read
+        filled[:, columns] = fill_missing(model, table.values[:, columns], args.model)
+        source = f"the model in {args.model}"
+    write_filled(filled, out, table.names)
+    holes = np.isnan(table.values)
+    empty = int(holes.all(axis=1).sum())
+    console.note(
+        f"filled {int(holes.sum())} missing cell(s) in {int(holes.any(axis=1).sum())} "
+        f"row(s) of {_shown(args.data)} with conditional means under {source}"
+        + (f" ({empty} row(s) with every cell missing: the mixture's mean)" if empty else "")
+    )
+    if out:
+        console.note(f"{filled.shape[0]} rows written to {out}")
 
 
 def _cmd_sample(args: argparse.Namespace, console: Any) -> None:
@@ -224,7 +276,7 @@ def _cmd_plot(args: argparse.Namespace, console: Any) -> None:
     require_extra("matplotlib", "plotting")
     out = Path(args.out) if args.out else Path(Path(args.model).stem + ".png")
     check_out(args.out or out, [args.model, args.data], kind="picture")
-    plt = _headless_pyplot()
+    plt = headless_pyplot()
     model = _load_model(args.model, "plot", "score_samples")
     n_features = int(getattr(model, "n_features_in_", 0))
     kind = args.kind
@@ -236,10 +288,10 @@ def _cmd_plot(args: argparse.Namespace, console: Any) -> None:
             f"(the model has {n_features} features); leave DATA out."
         )
     check_plot_kind(model, kind, n_features)
-    X = model_input(model, _read(args), args.data) if args.data else None
+    X = _model_data(args, model, "plot") if args.data else None
     if kind == "density":
         check_drawable(model, X, args.model, args.data)
-    ax = _draw(model, kind, X, n_features)
+    ax = draw(model, kind, X, n_features)
     try:
         ax.figure.savefig(out, dpi=120, bbox_inches="tight")
     finally:
@@ -248,31 +300,12 @@ def _cmd_plot(args: argparse.Namespace, console: Any) -> None:
     print(out)
 
 
-def _draw(model: Any, kind: str, X: np.ndarray | None, n_features: int) -> Any:
-    from . import plotting
-
-    if kind == "traces":
-        return plotting.plot_mcmc_traces(model).axes[0]
-    if kind == "curve":
-        return plotting.plot_training_curve(model)
-    if n_features == 1:
-        ax = plotting.plot_density_1d(model, X, bins=PLOT_BINS)
-    else:
-        ax = plotting.plot_mixture_2d(model, X)
-    names = feature_names(model)
-    if names:
-        ax.set_xlabel(names[0])
-        if n_features == 2:
-            ax.set_ylabel(names[1])
-    return ax
-
-
 def _cmd_select(args: argparse.Namespace, console: Any) -> None:
     from .selection import select
 
     components = components_list(args.components)
     covariances = covariance_list(args.covariance)
-    folds = _folds(args)
+    folds = select_folds(args)
     if args.plot:
         require_extra("matplotlib", "--plot")
         check_out(args.plot, [args.data], "--plot", "picture")
@@ -280,8 +313,12 @@ def _cmd_select(args: argparse.Namespace, console: Any) -> None:
         check_out(args.out, [args.data])
     if args.plot and args.out and Path(args.plot).resolve() == Path(args.out).resolve():
         raise UserError(f"--plot and --out are both {args.out}; give two different files.")
-    table = _read(args)
-    _check_select_rows(table, args, max(components), folds)
+    table = _read(args, args.missing)
+    check_select_rows(table, args, max(components), folds)
+    missing: dict[str, Any] = {}
+    if args.missing:
+        check_observed_columns(table, _shown(args.data))
+        missing["missing_values"] = np.nan
     with console.bar(f"select ({args.criterion})") as bar:
         result = select(
             table.values,
@@ -292,24 +329,10 @@ def _cmd_select(args: argparse.Namespace, console: Any) -> None:
             random_state=args.seed,
             progress=bar,
             max_iter=args.max_iter,
+            **missing,
         )
     print_selection(result, args.format)
     _write_selection(args, result, table.names, console)
-
-
-def _check_select_rows(table: Table, args: argparse.Namespace, most: int, folds: int) -> None:
-    check_rows(table, args.data, 2, "fitting needs at least 2")
-    check_rows(
-        table,
-        args.data,
-        most,
-        f"--components {args.components} goes up to {most} and a mixture needs "
-        "at least one row per component; use values up to {rows}",
-    )
-    if args.criterion == "cv":
-        check_rows(
-            table, args.data, folds, f"--cv {folds} needs a row per fold; use --cv {{rows}} or less"
-        )
 
 
 def _write_selection(
@@ -326,7 +349,7 @@ def _write_selection(
     if args.plot:
         from .plotting import plot_criterion
 
-        plt = _headless_pyplot()
+        plt = headless_pyplot()
         ax = plot_criterion(result)
         try:
             ax.figure.savefig(args.plot, dpi=120, bbox_inches="tight")
@@ -338,41 +361,16 @@ def _write_selection(
         console.note(f"criterion plot written to {args.plot}")
 
 
-def _folds(args: argparse.Namespace) -> int:
-    """--cv, which only --criterion cv uses (5 by default)."""
-    if args.cv is None:
-        return 5
-    if args.criterion != "cv":
-        raise UserError(
-            f"--cv {args.cv} sets the folds of --criterion cv, not of {args.criterion}; "
-            "drop --cv or add --criterion cv."
-        )
-    if args.cv < 2:
-        raise UserError(f"--cv {args.cv}: cross-validation needs at least 2 folds.")
-    return int(args.cv)
-
-
 def _cmd_demo(args: argparse.Namespace, console: Any) -> None:
     require_extra("matplotlib", "the demo")
     from .demo import run_demo
 
     components = components_list(args.components)
     check_folder(args.out, "--out")
-    _headless_pyplot()
+    headless_pyplot()
     with console.bar("BIC sweep") as bar:
         result = run_demo(args.out, n_components=components, seed=args.seed, progress=bar)
     print(result.summary())
-
-
-def _headless_pyplot() -> Any:
-    """pyplot drawing to files only (no window, works without a display)."""
-    require_extra("matplotlib", "plotting")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Any], None]] = {
@@ -381,6 +379,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Any], None]] = {
     "predict": _cmd_predict,
     "sample": _cmd_sample,
     "info": _cmd_info,
+    "impute": _cmd_impute,
     "plot": _cmd_plot,
     "select": _cmd_select,
     "demo": _cmd_demo,

@@ -1,15 +1,32 @@
-"""How ``mixtorch fit`` builds its model from the options (see :mod:`mixtorch.cli`):
-the class, the device and the parameters, checked before any data are read."""
+"""How ``mixtorch fit`` (and ``mixtorch impute`` without MODEL) build their models from
+the options (see :mod:`mixtorch.cli`): the class, the device and the parameters, checked
+before any data are read."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
+import numpy as np
+
 from ._cli_args import MODELS
 from ._tables import UserError
 
-__all__ = ["build_model"]
+__all__ = ["build_imputer", "build_model", "refuse_fit_options"]
+
+#: Option -> (the parameter it sets, the argparse attribute holding it).
+_OPTIONS = {
+    "--components": ("n_components", "components"),
+    "--covariance": ("covariance_type", "covariance"),
+    "--algorithm": ("algorithm", "algorithm"),
+    "--device": ("device", "device"),
+    "--seed": ("random_state", "seed"),
+    "--max-iter": ("max_iter", "max_iter"),
+    "--n-init": ("n_init", "n_init"),
+    "--tol": ("tol", "tol"),
+    "--reg-covar": ("reg_covar", "reg_covar"),
+    "--bandwidth": ("bandwidth", "bandwidth"),
+}
 
 
 def _model_class(name: str) -> type:
@@ -69,9 +86,12 @@ def _bandwidth(text: str | None) -> Any:
 
 
 def build_model(args: argparse.Namespace) -> Any:
+    """The estimator ``mixtorch fit`` fits, its parameters set from the options."""
     cls = _model_class(args.model)
     model = cls()
     accepted = model.get_params(deep=False)
+    if args.missing:
+        _check_missing(args, accepted)
     if "n_components" in accepted and args.components is None:
         raise UserError(
             f"--model {args.model} needs -k/--components, the number of components "
@@ -82,29 +102,55 @@ def build_model(args: argparse.Namespace) -> Any:
                 else "(or run 'mixtorch select DATA' to choose it by BIC)"
             )
         )
-    _check_device(args.device)
-    wanted = {
-        "n_components": ("--components", args.components),
-        "covariance_type": ("--covariance", args.covariance),
-        "algorithm": ("--algorithm", args.algorithm),
-        "device": ("--device", args.device),
-        "random_state": ("--seed", args.seed),
-        "max_iter": ("--max-iter", args.max_iter),
-        "n_init": ("--n-init", args.n_init),
-        "tol": ("--tol", args.tol),
-        "reg_covar": ("--reg-covar", args.reg_covar),
-        "bandwidth": ("--bandwidth", _bandwidth(args.bandwidth)),
-    }
+    _set_options(model, args, f"--model {args.model}")
+    if args.missing:
+        model.set_params(missing_values=np.nan)
+    return model
+
+
+def _check_missing(args: argparse.Namespace, accepted: dict[str, Any]) -> None:
+    """Refuse --missing for a model that cannot fit rows with missing cells."""
+    if "missing_values" not in accepted:
+        single = " (for one Gaussian, --model gmm -k 1)" if args.model == "gaussian" else ""
+        raise UserError(
+            f"--missing needs --model gmm, the model whose EM marginalises missing cells; "
+            f"--model {args.model} fits complete rows only: use --model gmm{single}, or fill "
+            "the cells first with 'mixtorch impute DATA'."
+        )
+    if args.algorithm not in (None, "em"):
+        raise UserError(
+            f"--missing fits by EM only; leave out --algorithm {args.algorithm} (or give "
+            "--algorithm em)."
+        )
+
+
+def build_imputer(args: argparse.Namespace) -> Any:
+    """The ``GaussianMixtureImputer`` that ``mixtorch impute DATA`` (no MODEL) fits."""
+    from .impute import GaussianMixtureImputer
+
+    imputer = GaussianMixtureImputer()
+    _set_options(imputer, args, "'mixtorch impute'")
+    return imputer
+
+
+def _set_options(model: Any, args: argparse.Namespace, what: str) -> None:
+    """Set the parameters the options give (those a command has and the user passed);
+    an option that the model does not take is refused, naming ``what`` refuses it."""
+    _check_device(getattr(args, "device", None))
+    accepted = model.get_params(deep=False)
+    wanted: dict[str, tuple[str, Any]] = {}
+    for flag, (name, attribute) in _OPTIONS.items():
+        value = getattr(args, attribute, None)
+        wanted[name] = (flag, _bandwidth(value) if name == "bandwidth" else value)
     params = {}
     for name, (flag, value) in wanted.items():
         if value is None:
             continue
         if name not in accepted:
-            raise UserError(f"--model {args.model} does not take {flag}")
+            raise UserError(f"{what} does not take {flag}")
         params[name] = value
     model.set_params(**params)
     _validate_options(model, wanted)
-    return model
 
 
 def _validate_options(model: Any, wanted: dict[str, tuple[str, Any]]) -> None:
@@ -120,3 +166,23 @@ def _validate_options(model: Any, wanted: dict[str, tuple[str, Any]]) -> None:
             if value is not None and f"'{name}' parameter" in str(error):
                 raise UserError(f"{flag} {value}: {error}") from None
         raise
+
+
+def refuse_fit_options(args: argparse.Namespace) -> None:
+    """With MODEL, 'mixtorch impute' fits nothing: an option of the fit is a mistake."""
+    for flag, value in (
+        ("-k/--components", args.components),
+        ("--covariance", args.covariance),
+        ("--device", args.device),
+        ("--seed", args.seed),
+        ("--max-iter", args.max_iter),
+        ("--n-init", args.n_init),
+        ("--tol", args.tol),
+        ("--reg-covar", args.reg_covar),
+    ):
+        if value is not None:
+            raise UserError(
+                f"{flag} sets the mixture that 'mixtorch impute' fits to DATA when no MODEL "
+                f"is given, and MODEL ({args.model}) is already fitted; leave {flag} out, "
+                "or leave MODEL out to fit a new mixture to DATA."
+            )

@@ -1,4 +1,5 @@
-"""What the command line prints about models and selections (see :mod:`mixtorch.cli`)."""
+"""What the command line prints and draws about models and selections (see
+:mod:`mixtorch.cli`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["feature_names", "print_model", "print_selection"]
+from ._cli_checks import PLOT_BINS
+from ._tables import require_extra
+
+__all__ = ["draw", "feature_names", "headless_pyplot", "print_model", "print_selection"]
 
 
 def feature_names(model: Any) -> list[str] | None:
@@ -73,3 +77,35 @@ def print_selection(result: Any, form: str) -> None:
         print(",".join(keys))
         for row in rows:
             print(",".join(str(row[key]) for key in keys))
+
+
+def draw(model: Any, kind: str, X: np.ndarray | None, n_features: int) -> Any:
+    """The picture ``mixtorch plot`` draws: MCMC traces, the training curve, or the
+    density (a histogram in 1-D, a scatter with ellipses in 2-D) labelled by column."""
+    from . import plotting
+
+    if kind == "traces":
+        return plotting.plot_mcmc_traces(model).axes[0]
+    if kind == "curve":
+        return plotting.plot_training_curve(model)
+    if n_features == 1:
+        ax = plotting.plot_density_1d(model, X, bins=PLOT_BINS)
+    else:
+        ax = plotting.plot_mixture_2d(model, X)
+    names = feature_names(model)
+    if names:
+        ax.set_xlabel(names[0])
+        if n_features == 2:
+            ax.set_ylabel(names[1])
+    return ax
+
+
+def headless_pyplot() -> Any:
+    """pyplot drawing to files only (no window, works without a display)."""
+    require_extra("matplotlib", "plotting")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt

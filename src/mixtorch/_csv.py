@@ -19,8 +19,9 @@ into a "header". No row is ever dropped: a cell that is not a number, a missing 
 ``ValueError`` naming the file, the line and the column. ``#`` is not a comment marker.
 Files may be gzip-compressed (``.gz``) and ``-`` reads standard input.
 
-With ``missing=True`` (a fit with ``missing_values=np.nan``) the missing-value markers
-are read as NaN instead, and a first line of numbers and missing cells is data.
+With ``missing=True`` (a fit with ``missing_values=np.nan``; ``--missing`` and the
+commands that apply a model on the command line) the missing-value markers are read as
+NaN instead, and a first line of numbers and missing cells is data.
 """
 
 from __future__ import annotations
@@ -94,9 +95,11 @@ def read_csv(
     header: bool | None = None,
     columns: Sequence[str] | None = None,
     drop: Sequence[str] | None = None,
+    missing: bool = False,
 ) -> tuple[np.ndarray, list[str] | None]:
-    """The whole table as float64 of shape (n_rows, n_columns), and its column names."""
-    layout, chunks = csv_chunks(path, header=header, columns=columns, drop=drop)
+    """The whole table as float64 of shape (n_rows, n_columns), and its column names
+    (missing cells as NaN when ``missing``, else an error)."""
+    layout, chunks = csv_chunks(path, header=header, columns=columns, drop=drop, missing=missing)
     blocks = list(chunks)
     width = len(layout.columns)
     values = np.concatenate(blocks) if blocks else np.empty((0, width))
@@ -223,7 +226,7 @@ def _guess_header(first: list[str], second: list[str], path: str | Path, missing
     if kinds == {"name"} and second and "number" in {_kind(cell) for cell in second}:
         return True
     hint = (
-        " It has missing cells: a model fitted with missing_values=np.nan reads them as NaN."
+        " It has missing cells: --missing (missing_values=np.nan) reads them as NaN."
         if kinds == {"number", "missing"}
         else ""
     )
@@ -391,11 +394,18 @@ def _raise_bad_cell(
                     f"column {column} of {path} is not numeric: {cells[j].strip()!r} on "
                     f"{where}. Drop it (--drop) or choose columns (--columns)."
                 )
-            if (kind == "missing" and not missing) or (value is not None and np.isinf(value)):
+            infinite = value is not None and np.isinf(value)
+            if (kind == "missing" and not missing) or infinite:
+                advice = (
+                    ": infinite values are never read as missing"
+                    if infinite
+                    else ", or pass --missing (missing_values=np.nan) to read missing cells "
+                    "as NaN for a Gaussian mixture that marginalises them"
+                )
                 raise ValueError(
                     f"{where} has a missing or infinite value ({cells[j].strip()!r}) in "
-                    f"column {column}; fill or remove it (no row is dropped silently). "
-                    "GaussianMixture(missing_values=np.nan) reads missing cells as NaN."
+                    f"column {column}; fill or remove it (no row is dropped silently)"
+                    f"{advice}."
                 )
     raise ValueError(
         f"{path}: lines {numbers[0]}-{numbers[-1]} do not parse as numbers; look for "

@@ -59,10 +59,13 @@ def read_data(
     header: bool | None = None,
     columns: Sequence[str] | None = None,
     drop: Sequence[str] | None = None,
+    missing: bool = False,
 ) -> Table:
     """Read a numeric table: CSV/TSV/TXT (optionally ``.gz``; ``-`` is standard input, read
     as CSV), ``.npy`` or Parquet. See :mod:`mixtorch._csv` for the header rule; ``header``
-    (--header/--no-header) is for CSV files only.
+    (--header/--no-header) is for CSV files only. With ``missing``, CSV missing-value
+    markers (empty, ``NA``, ``nan``, ...) and Parquet nulls are read as NaN instead of
+    refused (NaN in ``.npy`` files is passed on either way, for the caller to judge).
 
     Returns
     -------
@@ -83,9 +86,9 @@ def read_data(
     if suffix == ".npy":
         data = _read_npy(path)
     elif suffix in (".parquet", ".pq"):
-        data, names = _read_parquet(path, columns, drop)
+        data, names = _read_parquet(path, columns, drop, missing)
     elif suffix in TEXT_SUFFIXES:
-        data, names = read_csv(path, header=header, columns=columns, drop=drop)
+        data, names = read_csv(path, header=header, columns=columns, drop=drop, missing=missing)
     else:
         ending = f"format {suffix!r}" if suffix else "format (the name has no ending)"
         raise UserError(
@@ -156,7 +159,7 @@ def _kept(
 
 
 def _read_parquet(
-    path: Path, columns: Sequence[str] | None, drop: Sequence[str] | None
+    path: Path, columns: Sequence[str] | None, drop: Sequence[str] | None, missing: bool = False
 ) -> tuple[np.ndarray, list[str]]:
     require_extra("pyarrow", "reading Parquet")
     import pyarrow.parquet as pq
@@ -179,7 +182,7 @@ def _read_parquet(
         else list(range(len(names)))
     )
     _check_parquet_names([names[j] for j in kept], kept, path)
-    values = [_parquet_column(table.column(j), names[j], path) for j in kept]
+    values = [_parquet_column(table.column(j), names[j], path, missing) for j in kept]
     data = np.column_stack(values) if values else np.empty((table.num_rows, 0))
     return data, [names[j] for j in kept]
 
@@ -200,13 +203,19 @@ def _check_parquet_names(names: list[str], positions: list[int], path: Path) -> 
         )
 
 
-def _parquet_column(column: Any, name: str, path: Path) -> np.ndarray:
-    if column.null_count:
+def _parquet_column(column: Any, name: str, path: Path, missing: bool = False) -> np.ndarray:
+    if column.null_count and not missing:
         raise UserError(
             f"{path}: column {name!r} has {column.null_count} missing values; fill or remove "
-            f"them (no row is dropped silently), or leave the column out with --drop {name}."
+            f"them (no row is dropped silently), leave the column out with --drop {name}, "
+            "or pass --missing to read them as missing cells."
         )
-    values = column.to_numpy()
+    if column.null_count:
+        import pyarrow as pa
+
+        if pa.types.is_boolean(column.type):  # NumPy has no boolean NaN: read as 0/1
+            column = column.cast(pa.float64())
+    values = column.to_numpy()  # nulls of a numeric column become NaN
     if values.dtype.kind not in "fiub":
         raise UserError(
             f"{path}: column {name!r} is not numeric ({values.dtype}); leave it out with "

@@ -1,5 +1,5 @@
-"""The ``mixtorch`` command: fit, score, predict, sample, plot, select and inspect models
-from the shell.
+"""The ``mixtorch`` command: fit, score, predict, impute, sample, plot, select and inspect
+models from the shell.
 
 Exit codes: 0 success, 2 a usage or user error (bad arguments, unreadable data, a file
 that is not a model, an output that cannot be written, a device that is not there, ...;
