@@ -4,12 +4,18 @@ the estimators' joint-mixture hook for ``io``, and the Pyro estimators' shared n
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
 from scipy import stats
 
-from mixtorch import Gaussian, Mixture
+import mixtorch
+from mixtorch import Gaussian, GaussianMixtureImputer, GaussianMixtureRegressor, Mixture
+from mixtorch._model_file import file_digest
 from mixtorch.sources import from_tensor, source_chunk_rows
 
 
@@ -191,3 +197,62 @@ def test_a_float32_rounded_covariance_given_as_float64_must_be_symmetrised():
     with pytest.raises(ValueError, match="covariances must be symmetric matrices"):
         Mixture.from_parameters([1.0], np.zeros((1, 6)), matrix[None], "full")
     Gaussian(fixed_covariance=(matrix + matrix.T) / 2).fit(X)
+
+
+# -- 5. the joint-mixture hook: mixtorch.load asks the estimator what its mixture covers --
+def _rewrite(source, target, attributes=None, tensors=None):
+    """Copy a model file with some stored attributes and tensors replaced (by name) and
+    its digest redone: a file edited by hand, well formed."""
+    with safe_open(str(source), framework="pt") as handle:
+        stored = {key: handle.get_tensor(key) for key in handle.keys()}
+        document = json.loads(handle.metadata()["mixtorch"])
+    document["state"]["attributes"].update(attributes or {})
+    tensors = {**stored, **(tensors or {})}
+    document["sha256"] = file_digest(tensors, document)
+    save_file(tensors, str(target), metadata={"mixtorch": json.dumps(document)})
+
+
+def _with_an_empty_feature():
+    rng = np.random.default_rng(13)
+    X = rng.multivariate_normal(
+        [0.0, 0.0, 1.0], [[1.0, 0.0, 0.6], [0.0, 1.0, 0.0], [0.6, 0.0, 1.0]], 200
+    )
+    X[:, 1] = np.nan  # no observed value: not in the joint mixture
+    X[:15, 0] = np.nan
+    return X
+
+
+def test_each_estimator_says_how_many_columns_its_joint_mixture_covers():
+    X = _with_an_empty_feature()
+    imputer = GaussianMixtureImputer(random_state=0, keep_empty_features=True).fit(X)
+    assert imputer.__mixtorch_joint_features__() == 2 == imputer.mixture_model_.n_features_in_
+    complete = np.nan_to_num(X)
+    regressor = GaussianMixtureRegressor(random_state=0).fit(complete[:, :1], complete[:, 1:])
+    assert regressor.__mixtorch_joint_features__() == 3 == regressor.mixture_model_.n_features_in_
+
+
+def test_a_loaded_imputer_with_an_empty_feature_still_fills_as_saved(tmp_path):
+    X = _with_an_empty_feature()
+    model = GaussianMixtureImputer(random_state=0, keep_empty_features=True).fit(X)
+    loaded = mixtorch.load(mixtorch.save(model, tmp_path / "imputer.mixtorch"))
+    np.testing.assert_array_equal(loaded.transform(X), model.transform(X))
+
+
+def test_a_forged_empty_feature_mask_contradicts_the_mixture(tmp_path):
+    X = _with_an_empty_feature()
+    saved = mixtorch.save(GaussianMixtureImputer(random_state=0).fit(X), tmp_path / "i.mixtorch")
+    bad = tmp_path / "bad.mixtorch"
+    # one empty feature more than the mixture leaves out: well formed, inconsistent
+    _rewrite(saved, bad, tensors={"attr._is_empty_feature": torch.tensor([True, True, False])})
+    with pytest.raises(ValueError, match=r"bad\.mixtorch: .*2 features but the model expects 1"):
+        mixtorch.load(bad)
+
+
+def test_a_forged_regressor_target_count_is_named(tmp_path):
+    X = np.random.default_rng(14).normal(size=(50, 3))
+    model = GaussianMixtureRegressor(random_state=0).fit(X[:, :1], X[:, 1:])
+    saved = mixtorch.save(model, tmp_path / "r.mixtorch")
+    bad = tmp_path / "bad.mixtorch"
+    _rewrite(saved, bad, attributes={"n_targets_": 0})
+    with pytest.raises(ValueError, match=r"bad\.mixtorch: .*n_targets_ must be a positive integer"):
+        mixtorch.load(bad)

@@ -1,8 +1,10 @@
-"""Scoring, prediction and sampling shared by every estimator that holds a ``mixture_``."""
+"""Scoring, prediction and sampling shared by every estimator that holds a ``mixture_``;
+the hook of the estimators that hold a joint ``mixture_model_`` instead."""
 
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -16,7 +18,7 @@ from ._validation import OutputKind, as_output, check_random_generator, integer,
 from .fit.missing import observed_weighted_log_prob
 from .mixture import Mixture
 
-__all__ = ["MixtureScoringMixin"]
+__all__ = ["JointMixtureMixin", "MixtureScoringMixin"]
 
 
 class MixtureScoringMixin:
@@ -357,3 +359,28 @@ class ClusterScoringMixin(MixtureScoringMixin):
 def _n_rows(X: Any) -> int:
     shape = getattr(X, "shape", None)
     return int(shape[0]) if shape is not None else len(X)
+
+class JointMixtureMixin:
+    """The hook of an estimator whose fitted model is a :class:`~mixtorch.GaussianMixture`
+    over other columns than ``X``'s (``mixture_model_``): the regressor's over ``[X, y]``,
+    the imputer's over the features of ``X`` that had an observed value in fit.
+
+    :func:`mixtorch.load` asks :meth:`__mixtorch_joint_features__` how many columns the
+    stored mixture must cover, so that it needs to know nothing of each class's
+    attributes. A protocol method (as scikit-learn's ``__sklearn_is_fitted__``), not a
+    private one: ``io`` lies below the estimators and calls none of their private methods.
+    """
+
+    def __mixtorch_joint_features__(self) -> int:
+        """The number of columns ``mixture_model_`` covers, from the other fitted
+        attributes; a ``ValueError`` naming one that is not a positive integer (a file
+        edited by hand)."""
+        raise NotImplementedError(f"{type(self).__name__} does not say what its mixture covers.")
+
+    def _fitted_count(self, name: str) -> int:
+        """The fitted attribute ``name`` as a positive int; a ``ValueError`` naming it if it
+        is anything else (a bool, a float, a string, zero)."""
+        count = getattr(self, name)
+        if isinstance(count, bool) or not isinstance(count, numbers.Integral) or count < 1:
+            raise ValueError(f"{name} must be a positive integer, got {count!r}")
+        return int(count)

@@ -13,6 +13,7 @@ from sklearn.utils._missing import is_pandas_na, is_scalar_nan
 from sklearn.utils._param_validation import MissingValues
 from sklearn.utils.validation import check_is_fitted
 
+from ._base import JointMixtureMixin
 from ._estimator import keeps_state_on_failure, mixture_constraints
 from ._validation import (
     OutputKind,
@@ -30,7 +31,9 @@ from .regression import host_values
 __all__ = ["GaussianMixtureImputer"]
 
 
-class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+class GaussianMixtureImputer(
+    JointMixtureMixin, OneToOneFeatureMixin, TransformerMixin, BaseEstimator
+):
     """Impute missing entries with a Gaussian mixture fitted to the incomplete data.
 
     ``fit`` fits a :class:`~mixtorch.GaussianMixture` with ``missing_values=np.nan``
@@ -184,6 +187,13 @@ class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
                 f"_is_empty_feature must be {n_features!r} booleans, not all True (one per "
                 f"feature seen in fit), got {empty!r}"
             )
+
+    def __mixtorch_joint_features__(self) -> int:
+        """The features of ``X`` seen in fit less those with no observed value there
+        (``_is_empty_feature``, checked by :meth:`_after_load`): they are not in the
+        mixture."""
+        empty = int(np.count_nonzero(getattr(self, "_is_empty_feature", ())))
+        return self._fitted_count("n_features_in_") - empty
 
     def _marks_nan(self) -> bool:
         """Whether ``missing_values`` is NaN (or ``pandas.NA``, which reads as NaN)."""

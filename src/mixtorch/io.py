@@ -380,16 +380,7 @@ def _check_consistent(model: Any) -> None:
         if not isinstance(inner, GaussianMixture):
             raise TypeError(f"mixture_model_ is a {type(inner).__name__}, not a GaussianMixture")
         _check_consistent(inner)
-        counts = {"n_features_in_": model.n_features_in_}
-        if isinstance(model, GaussianMixtureRegressor):
-            counts["n_targets_"] = model.n_targets_  # its own flags: its _after_load hook
-        for name, count in counts.items():
-            if isinstance(count, bool) or not isinstance(count, numbers.Integral) or count < 1:
-                raise ValueError(f"{name} must be a positive integer, got {count!r}")
-        expected = int(model.n_features_in_) + int(getattr(model, "n_targets_", 0))
-        # An imputer's features with no observed value in fit are not in its mixture (the
-        # mask is checked by its _after_load hook).
-        expected -= int(np.count_nonzero(vars(model).get("_is_empty_feature", ())))
+        expected = model.__mixtorch_joint_features__()  # the class says what its mixture covers
         if inner.n_features_in_ != expected:
             raise ValueError(
                 f"the mixture has {inner.n_features_in_} features but the model expects {expected}"

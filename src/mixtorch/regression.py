@@ -17,6 +17,7 @@ import torch
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
+from ._base import JointMixtureMixin
 from ._estimator import keeps_state_on_failure, mixture_constraints
 from ._mixture_checks import check_n_samples
 from ._validation import (
@@ -35,7 +36,7 @@ from .gaussian_mixture import GaussianMixture
 __all__ = ["GaussianMixtureRegressor"]
 
 
-class GaussianMixtureRegressor(RegressorMixin, BaseEstimator):
+class GaussianMixtureRegressor(JointMixtureMixin, RegressorMixin, BaseEstimator):
     """Regression with the conditional of a Gaussian mixture fitted to ``[X, y]``.
 
     ``fit`` fits a :class:`~mixtorch.GaussianMixture` (by EM, with all its numerics) to
@@ -219,6 +220,10 @@ class GaussianMixtureRegressor(RegressorMixin, BaseEstimator):
                 f"_single_target is {single!r} for {self.n_targets_!r} targets (it must be a "
                 "bool, True only for one target)"
             )
+
+    def __mixtorch_joint_features__(self) -> int:
+        """The columns of ``[X, y]``: the features, then the targets."""
+        return self._fitted_count("n_features_in_") + self._fitted_count("n_targets_")
 
     def _validated_xy(self, X: Any, y: Any) -> tuple[torch.Tensor, torch.Tensor]:
         X_np, y_np = host_values(X, "X"), host_values(y, "y")
