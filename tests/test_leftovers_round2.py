@@ -256,3 +256,22 @@ def test_a_forged_regressor_target_count_is_named(tmp_path):
     _rewrite(saved, bad, attributes={"n_targets_": 0})
     with pytest.raises(ValueError, match=r"bad\.mixtorch: .*n_targets_ must be a positive integer"):
         mixtorch.load(bad)
+
+
+# -- 6. the Pyro estimators' shared notes are said once, in mixtorch.bayes ---------------
+def test_the_pyro_estimators_refer_to_one_shared_passage():
+    bayes = pytest.importorskip("mixtorch.bayes")
+    shared = " ".join(bayes.__doc__.split())
+    assert "no ``reg_covar`` floor" in shared and "``corr_cholesky`` (S, K, D, D)" in shared
+    for estimator in (bayes.SVIGaussianMixture, bayes.MCMCGaussianMixture):
+        for text in (estimator.__doc__, estimator.fit.__doc__):
+            assert ":mod:`mixtorch.bayes`" in text
+            assert "reg_covar`` floor" not in text and "corr_cholesky`` (S" not in text
+    # what the passage says: a constant feature is refused by both
+    X = np.column_stack([np.random.default_rng(15).normal(size=30), np.ones(30)])
+    for estimator in (
+        bayes.SVIGaussianMixture(num_steps=2, num_restarts=1, num_samples=2),
+        bayes.MCMCGaussianMixture(num_samples=2, warmup_steps=0, num_chains=1),
+    ):
+        with pytest.raises(ValueError, match=r"Feature\(s\) \[1\] of X are constant"):
+            estimator.fit(X)

@@ -11,6 +11,18 @@ export them with ``to_arviz()`` (ArviZ, also in the ``bayes`` extra).
 On small data (``n_samples * n_components * n_features**2`` up to 2**17) the inference
 runs on one PyTorch intra-op thread, and the caller's thread count is restored
 afterwards; NUTS chains can run in worker processes (``chain_method``).
+
+The two estimators' ``fit`` refuses a feature of ``X`` that is constant (one value in
+every row) with a ``ValueError``, whatever the priors: the model has no ``reg_covar``
+floor, so that feature's standard deviation would collapse towards zero; drop the
+feature, or fit :class:`~mixtorch.GaussianMixture` (or
+:class:`~mixtorch.BayesianGaussianMixture`), whose ``reg_covar`` holds the variance at
+a floor. A fitted estimator of either kind holds ``posterior_samples_``, a dict of
+arrays of S draws, ``weights`` (S, K), ``locs`` (S, K, D), ``scales`` (S, K, D) and,
+for 'full', ``corr_cholesky`` (S, K, D, D), all relabelled to one labelling
+(:func:`relabel`: components in lexicographic order of their means), and their
+posterior means ``weights_`` (K,), ``means_`` (K, D) and ``covariances_``, (K, D) for
+'diag' and (K, D, D) for 'full'.
 """
 
 from __future__ import annotations

@@ -76,20 +76,20 @@ lkj_concentration :
 
     Attributes
     ----------
-    weights_, means_ : posterior means
-    covariances_ : posterior mean covariances, (K, D) for 'diag', (K, D, D) for 'full'
+    weights_, means_, covariances_ : ndarray or Tensor
+        Posterior means of the components' weights, means and covariances (shapes:
+        :mod:`mixtorch.bayes`, for both estimators), as the kind of ``X`` given to fit.
+    mixture_ : Mixture
+        The posterior-mean mixture (used by ``sample``).
     posterior_samples_ : dict of arrays
-        ``weights`` (S, K), ``locs`` (S, K, D), ``scales`` (S, K, D) and, for 'full',
-        ``corr_cholesky`` (S, K, D, D), with ``S = num_chains * num_samples``, chains one
-        after another.
+        ``S = num_chains * num_samples`` draws, chains one after another; their sites
+        and shapes are those of both estimators (:mod:`mixtorch.bayes`).
     r_hat_ : dict of arrays
         Split Gelman-Rubin statistic per parameter (shapes as one draw), across chains.
     ess_ : dict of arrays
         Effective sample size per parameter, over all chains.
     divergences_ : int
         Divergent transitions among the kept draws (all chains).
-    mixture_ : Mixture
-        The posterior-mean mixture (used by ``sample``).
 
     See Also
     --------
@@ -178,10 +178,8 @@ lkj_concentration :
         Raises
         ------
         ValueError
-            If a feature of ``X`` is constant, whatever the priors: the model has no
-            ``reg_covar`` floor, so that feature's standard deviation would collapse
-            towards zero (drop it, or fit ``GaussianMixture``); and for the other
-            invalid inputs and parameters.
+            If a feature of ``X`` is constant (why, and what to do instead:
+            :mod:`mixtorch.bayes`), and for the other invalid inputs and parameters.
         """
         tensor, kind, prior = self._fit_data(X)
         seeds = self._seeds(self.num_chains, tensor.device)

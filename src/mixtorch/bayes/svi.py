@@ -80,20 +80,20 @@ class SVIGaussianMixture(PyroMixtureBase):
 
     Attributes
     ----------
-    weights_, means_ : posterior means
-    covariances_ : posterior mean covariances, (K, D) for 'diag', (K, D, D) for 'full'
+    weights_, means_, covariances_ : ndarray or Tensor
+        Posterior means of the components' weights, means and covariances (shapes:
+        :mod:`mixtorch.bayes`, for both estimators), as the kind of ``X`` given to fit.
+    mixture_ : Mixture
+        The posterior-mean mixture (used by ``sample``).
     posterior_samples_ : dict of arrays
-        ``weights`` (S, K), ``locs`` (S, K, D), ``scales`` (S, K, D) and, for 'full',
-        ``corr_cholesky`` (S, K, D, D), relabelled to one labelling (components in
-        lexicographic order of their means).
+        ``S = num_samples`` draws from the fitted guide, one chain; their sites and
+        shapes are those of both estimators (:mod:`mixtorch.bayes`).
     elbo_history_ : list of float
         ELBO (higher is better) at every step of the kept restart.
     elbo_histories_ : list of list of float
         The same for every restart.
     elbo_ : float
         Final ELBO of the kept restart (mean of its last steps).
-    mixture_ : Mixture
-        The posterior-mean mixture (used by ``sample``).
 
     See Also
     --------
@@ -174,10 +174,8 @@ class SVIGaussianMixture(PyroMixtureBase):
         Raises
         ------
         ValueError
-            If a feature of ``X`` is constant, whatever the priors: the model has no
-            ``reg_covar`` floor, so that feature's standard deviation would collapse
-            towards zero (drop it, or fit ``GaussianMixture``); and for the other
-            invalid inputs and parameters.
+            If a feature of ``X`` is constant (why, and what to do instead:
+            :mod:`mixtorch.bayes`), and for the other invalid inputs and parameters.
         """
         tensor, kind, prior = self._fit_data(X)
         best: tuple[float, list[float], dict[str, Tensor]] | None = None
