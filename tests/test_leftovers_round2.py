@@ -275,3 +275,17 @@ def test_the_pyro_estimators_refer_to_one_shared_passage():
     ):
         with pytest.raises(ValueError, match=r"Feature\(s\) \[1\] of X are constant"):
             estimator.fit(X)
+
+
+@pytest.mark.parametrize("chunk_size", ["8", 2.5, 4.0, True])
+def test_a_source_chunk_size_that_is_no_integer_is_a_type_error_and_a_value_error(chunk_size):
+    from mixtorch.sources import as_source
+
+    for error in (TypeError, ValueError):
+        with pytest.raises(
+            error, match=rf"chunk_size must be a positive integer, got {chunk_size!r}"
+        ):
+            as_source(np.zeros((4, 2)), chunk_size=chunk_size)
+    with pytest.raises(ValueError) as caught:
+        as_source(np.zeros((4, 2)), chunk_size=0)
+    assert not isinstance(caught.value, TypeError)  # a count below 1 is a value error only

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._validation import integer, real_values, refuse_meta
+from ._validation import IntegerKindError, integer, real_values, refuse_meta
 
 # How long a source's chunks are when no ``chunk_size`` is given: a byte budget, so that a
 # chunk costs about the same memory whatever the width of the rows. A source chunk is the
@@ -451,12 +451,12 @@ def check_chunk_size(chunk_size: Any) -> int | None:
     """``chunk_size`` checked: a positive integer, or None (pick by the byte budget)."""
     if chunk_size is None:
         return None
-    if (
-        isinstance(chunk_size, bool)
-        or not isinstance(chunk_size, (int, np.integer))
-        or chunk_size < 1
-    ):
-        raise ValueError(
+    integral = not isinstance(chunk_size, bool) and isinstance(chunk_size, (int, np.integer))
+    if not integral or chunk_size < 1:
+        # a non-integer is a TypeError (and a ValueError, as it was), a count below 1 a
+        # ValueError
+        error = ValueError if integral else IntegerKindError
+        raise error(
             f"chunk_size must be a positive integer, got {chunk_size!r}; None picks "
             f"{MAX_SOURCE_CHUNK_ROWS} rows, fewer for rows over "
             f"{SOURCE_CHUNK_BYTES // MAX_SOURCE_CHUNK_ROWS} bytes "

@@ -87,6 +87,13 @@ class DtypeKindError(TypeError, ValueError):
     ``InvalidParameterError`` is both, too)."""
 
 
+class IntegerKindError(TypeError, ValueError):
+    """A count (e.g. ``chunk_size``) given as something that is not an integer (``"8"``,
+    ``2.5``, ``True``): a ``TypeError``, as the project's integer checks raise, and a
+    ``ValueError``, as such counts were refused before (scikit-learn's
+    ``InvalidParameterError`` is both, too)."""
+
+
 def _as_torch_dtype(value: Any) -> torch.dtype:
     """``value`` (a torch dtype, 'float32'/'float64'/'double', or a NumPy dtype or type)
     as a torch dtype; anything but float32 or float64 is refused."""
