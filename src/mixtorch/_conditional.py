@@ -27,13 +27,17 @@ class ConditioningMixin:
     The host class provides ``mixture_``, ``get_params`` and the fitted-state protocol
     of :mod:`mixtorch._estimator` (``from_mixture``, ``output_kind``). The results are
     fitted estimators of ``_conditioned_estimator`` (the host's own class when None), built
-    with those of the host's constructor parameters that class accepts.
+    with those of the host's constructor parameters that class accepts (only those named
+    in ``_carried_parameters`` when the host names them).
     """
 
     mixture_: Mixture
     means_: Any
     #: The class of the marginal and conditional models; None for the host's own class.
     _conditioned_estimator: ClassVar[Any] = None
+    #: The constructor parameters handed on to the results; None for every one of the
+    #: same name (for hosts whose parameters of the same name mean the same thing).
+    _carried_parameters: ClassVar[tuple[str, ...] | None] = None
 
     def marginal(self, features: Any) -> Any:
         """The fitted model of the features ``features`` alone (indices, in that order).
@@ -176,6 +180,8 @@ class ConditioningMixin:
         target: Any = self._conditioned_estimator or type(self)
         accepted = set(target._get_param_names())
         own = self.get_params(deep=False)  # type: ignore[attr-defined]
+        if self._carried_parameters is not None:
+            accepted &= set(self._carried_parameters)
         params = {name: value for name, value in own.items() if name in accepted}
         for name in ("n_components", "covariance_type", *_SHAPED_PARAMETERS):
             params.pop(name, None)
@@ -194,20 +200,23 @@ class PointEstimateConditioningMixin(ConditioningMixin):
     fitted as a posterior over mixtures, as fitted :class:`~mixtorch.GaussianMixture`.
 
     The host sets ``_conditioned_estimator`` (to ``GaussianMixture``: this module cannot
-    import it) and provides what :class:`ConditioningMixin` needs.
+    import it), provides what :class:`ConditioningMixin` needs and, since the methods'
+    docstrings here serve every host, says in its own docstring which point estimate
+    ``mixture_`` is and how it differs from its posterior predictive and its scoring.
     """
 
     def marginal(self, features: Any) -> Any:
         """The point-estimate mixture of the features ``features`` alone, as a
         :class:`~mixtorch.GaussianMixture`.
 
-        The mixture marginalised is ``mixture_`` (``weights_``, ``means_``,
-        ``covariances_``): the posterior-mean weights and means with the inverse of the
-        posterior-mean precisions, the mixture ``sample`` draws from. It is not the
-        posterior predictive (a mixture of Student-t distributions), nor what
-        ``score_samples`` and ``predict_proba`` score with (scikit-learn's expected log
-        weights and log densities under the variational posterior, which are not a
-        normalised density and have no marginals).
+        The mixture marginalised is ``mixture_``, the estimator's point estimate of the
+        mixture (``weights_``, ``means_``, ``covariances_``), which ``sample`` draws from;
+        the class's description of ``mixture_`` says which estimate it is. The result is
+        the marginal a ``GaussianMixture`` built from ``weights_``, ``means_`` and
+        ``covariances_`` gives. It is not the marginal of the posterior predictive
+        density, which averages over the posterior's spread, nor in general of what
+        ``score_samples`` and ``predict_proba`` use (the class says what they use): the
+        result holds no parameter uncertainty.
 
         Parameters
         ----------
@@ -221,10 +230,11 @@ class PointEstimateConditioningMixin(ConditioningMixin):
         GaussianMixture
             Fitted, with the same weights and the blocks of those features of the means
             and covariances, of the same ``covariance_type``, dtype and device. The
-            constructor parameters ``GaussianMixture`` shares (``tol``, ``reg_covar``,
-            ``random_state``, ``chunk_size``, ``device``, ``dtype``, ...) are kept, the
-            prior's are dropped: there is no posterior over the marginal, and ``fit`` on
-            the result is EM. ``feature_names_in_`` follows the features.
+            constructor parameters that mean the same in ``GaussianMixture`` are kept
+            (``random_state``, ``device``, ``dtype`` and, where the estimator has them,
+            ``tol``, ``reg_covar``, ``chunk_size``, ...), the prior's and the inference's
+            are dropped: there is no posterior over the marginal, and ``fit`` on the
+            result is EM. ``feature_names_in_`` follows the features.
 
         Raises
         ------
@@ -245,6 +255,7 @@ class PointEstimateConditioningMixin(ConditioningMixin):
         --------
         >>> import numpy as np
         >>> from mixtorch import BayesianGaussianMixture
+        >>> # SVIGaussianMixture and MCMCGaussianMixture (the bayes extra) alike
         >>> rng = np.random.default_rng(0)
         >>> X = np.concatenate([rng.normal(c, 1, (150, 3)) for c in ([-4, 0, 2], [4, 1, 2])])
         >>> bgm = BayesianGaussianMixture(n_components=4, random_state=0, max_iter=500).fit(X)
@@ -261,10 +272,12 @@ class PointEstimateConditioningMixin(ConditioningMixin):
         values``, as a :class:`~mixtorch.GaussianMixture`.
 
         The mixture conditioned is ``mixture_``, the point estimate described in
-        :meth:`marginal`, not the posterior predictive: the weights are its components'
-        probabilities given ``values`` (``weights_`` times each component's marginal
-        density at ``values``, renormalised), the means and covariances its Gaussian
-        conditionals (regression on ``values`` and the Schur complement).
+        :meth:`marginal` (the class says which), not the posterior predictive: the
+        result's weights are its components' probabilities given ``values``
+        (``weights_`` times each component's marginal density at ``values``,
+        renormalised), its means and covariances their Gaussian conditionals (regression
+        on ``values`` and the Schur complement), as a ``GaussianMixture`` built from
+        ``weights_``, ``means_`` and ``covariances_`` gives them.
 
         Parameters
         ----------

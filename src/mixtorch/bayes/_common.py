@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
 from .._base import ClusterScoringMixin
+from .._conditional import PointEstimateConditioningMixin
 from .._data import refuse_across_ranks
 from .._estimator import RANDOM_STATE, MixtureEstimator
 from .._validation import (
@@ -23,6 +24,7 @@ from .._validation import (
     to_tensor,
 )
 from ..fit.kmeans import kmeans
+from ..gaussian_mixture import GaussianMixture
 from ..mixture import Mixture
 from ._arviz import inference_data
 from ._components import COMPONENT_FAMILIES, ComponentFamily, component_family
@@ -56,13 +58,19 @@ PYRO_CONSTRAINTS: dict[str, Any] = {
 
 
 class PyroMixtureBase(
-    PosteriorPredictiveMixin, ClusterScoringMixin, DensityMixin, MixtureEstimator
+    PointEstimateConditioningMixin,
+    PosteriorPredictiveMixin,
+    ClusterScoringMixin,
+    DensityMixin,
+    MixtureEstimator,
 ):
     """Common plumbing for :class:`SVIGaussianMixture` and :class:`MCMCGaussianMixture`.
 
     Subclasses fit, then hand relabelled posterior draws ``{site: (n_chains, n_draws,
     ...)}`` to ``_store_draws``; scoring and the predictive density work from those
-    draws (:class:`~mixtorch.bayes._posterior.PosteriorPredictiveMixin`).
+    draws (:class:`~mixtorch.bayes._posterior.PosteriorPredictiveMixin`), ``sample``,
+    ``marginal`` and ``condition`` from their posterior-mean mixture ``mixture_``
+    (:class:`~mixtorch._conditional.PointEstimateConditioningMixin`).
     """
 
     #: scoring helpers in ClusterScoringMixin read this; the data here are small
@@ -77,6 +85,11 @@ class PyroMixtureBase(
     lkj_concentration: float
     device: Any
     dtype: Any
+    #: ``marginal`` and ``condition`` return fitted GaussianMixture (no draws to carry),
+    #: with only these parameters: the others of the same name mean something else there
+    #: (SVI's ``learning_rate`` steps on the ELBO, GaussianMixture's on the likelihood).
+    _conditioned_estimator = GaussianMixture
+    _carried_parameters = ("random_state", "device", "dtype")
 
     def _family(self) -> type[ComponentFamily]:
         return component_family(self.covariance_type)

@@ -80,7 +80,10 @@ lkj_concentration :
         Posterior means of the components' weights, means and covariances (shapes:
         :mod:`mixtorch.bayes`, for both estimators), as the kind of ``X`` given to fit.
     mixture_ : Mixture
-        The posterior-mean mixture (used by ``sample``).
+        The point estimate ``weights_``, ``means_``, ``covariances_``: the mean of the
+        weights, means and covariances over all kept draws (every chain, relabelled to
+        one labelling), a Monte Carlo estimate of their posterior means. ``sample``,
+        ``marginal`` and ``condition`` use it.
     posterior_samples_ : dict of arrays
         ``S = num_chains * num_samples`` draws, chains one after another; their sites
         and shapes are those of both estimators (:mod:`mixtorch.bayes`).
@@ -95,6 +98,16 @@ lkj_concentration :
     --------
     SVIGaussianMixture : the same model fitted by variational inference.
     mixtorch.bayes.plot_posterior_predictive : the predictive density with a credible band.
+
+    Notes
+    -----
+    ``score_samples``, ``score``, ``predict_proba``, ``predict`` and
+    ``predictive_density`` average over the kept draws: the posterior predictive density
+    ``mean_s p(x | theta_s)``, a mixture of ``S * n_components`` Gaussians.
+    ``marginal`` and ``condition`` return instead a :class:`~mixtorch.GaussianMixture`
+    of the one mixture ``mixture_``, leaving out the spread of the draws that the
+    predictive averages over (the predictive's own marginal at ``x`` is the mean of the
+    draws' marginals).
 
     Examples
     --------

@@ -81,10 +81,15 @@ class SVIGaussianMixture(PyroMixtureBase):
     Attributes
     ----------
     weights_, means_, covariances_ : ndarray or Tensor
-        Posterior means of the components' weights, means and covariances (shapes:
-        :mod:`mixtorch.bayes`, for both estimators), as the kind of ``X`` given to fit.
+        Posterior means of the components' weights, means and covariances (the MAP
+        estimate for ``guide='map'``; shapes: :mod:`mixtorch.bayes`, for both
+        estimators), as the kind of ``X`` given to fit.
     mixture_ : Mixture
-        The posterior-mean mixture (used by ``sample``).
+        The point estimate ``weights_``, ``means_``, ``covariances_``: the mean of the
+        kept draws' weights, means and covariances. With ``guide='map'`` every draw is
+        the MAP estimate, so this is the MAP mixture; with ``'mean_field'`` it is the
+        guide's posterior mean, estimated from its ``num_samples`` draws. ``sample``,
+        ``marginal`` and ``condition`` use it.
     posterior_samples_ : dict of arrays
         ``S = num_samples`` draws from the fitted guide, one chain; their sites and
         shapes are those of both estimators (:mod:`mixtorch.bayes`).
@@ -98,6 +103,16 @@ class SVIGaussianMixture(PyroMixtureBase):
     See Also
     --------
     MCMCGaussianMixture : the same model sampled by NUTS.
+
+    Notes
+    -----
+    ``score_samples``, ``score``, ``predict_proba``, ``predict`` and
+    ``predictive_density`` average over the kept draws: the posterior predictive density
+    ``mean_s p(x | theta_s)``. ``marginal`` and ``condition`` return instead a
+    :class:`~mixtorch.GaussianMixture` of the one mixture ``mixture_``, leaving out the
+    spread of the draws that the predictive averages over. With ``guide='map'`` the
+    draws are all equal, so the two are the same mixture; with ``'mean_field'`` they
+    differ (the predictive's marginal is the mean of the draws' marginals).
 
     Examples
     --------
