@@ -6,23 +6,15 @@ keep the best.
 from __future__ import annotations
 
 import math
-import numbers
-import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import KFold, check_cv
-from sklearn.utils._param_validation import validate_parameter_constraints
 
-from ._chunk_source import check_missing_values
-from ._validation import to_tensor
-from ._warnings import user_stacklevel
+from ._selection_checks import _check_gmm_params, _check_grid, _checked_data
+from ._selection_fits import _COLLAPSED, _cross_validate, _fit_quietly, _splits, _warn_collapsed
 from .covariance import covariance_class
-from .exceptions import DegenerateComponentWarning
 from .fit.em import fixed_groups
 from .gaussian_mixture import GaussianMixture
 from .mixture import parameter_count
@@ -35,9 +27,6 @@ CRITERIA: dict[str, tuple[str, bool]] = {
     "aic": ("aic", True),
     "cv": ("cv_log_likelihood", False),
 }
-
-#: The start of a table row's note for a candidate whose fit collapsed a component.
-_COLLAPSED = "component(s) collapsed onto a point"
 
 #: Called after each candidate with (done, total, row).
 ProgressFn = Callable[[int, int, dict[str, Any]], None]
@@ -337,173 +326,6 @@ def select(
     )
 
 
-def _check_grid(
-    n_components: Iterable[int], covariance_types: Sequence[str]
-) -> tuple[list[int], list[str]]:
-    if isinstance(covariance_types, str):
-        covariance_types = (covariance_types,)
-    ks: list[Any]
-    if isinstance(n_components, numbers.Integral):
-        ks = [n_components]
-    elif isinstance(n_components, Iterable) and not isinstance(n_components, (str, bytes)):
-        ks = list(n_components)
-    else:
-        raise ValueError(
-            "n_components must be an integer or a non-empty list of integers (e.g. "
-            f"range(1, 7)), got {n_components!r}."
-        )
-    if not ks or any(isinstance(k, bool) or not isinstance(k, numbers.Integral) for k in ks):
-        raise ValueError(f"n_components must be a non-empty list of integers, got {ks!r}.")
-    if min(ks) < 1:
-        raise ValueError(f"n_components must all be >= 1, got {ks!r}.")
-    if len(set(ks)) != len(ks):
-        raise ValueError(f"n_components must not repeat a value, got {ks!r}.")
-    if not isinstance(covariance_types, Iterable) or isinstance(covariance_types, bytes):
-        raise ValueError(
-            "covariance_types must be a covariance type or a sequence of them, e.g. "
-            f"('full', 'diag'), got {covariance_types!r}."
-        )
-    kinds = list(covariance_types)
-    if not kinds:
-        raise ValueError("covariance_types must name at least one covariance type.")
-    for kind in kinds:
-        covariance_class(kind)
-    if len(set(kinds)) != len(kinds):
-        raise ValueError(f"covariance_types must not repeat a type, got {kinds!r}.")
-    return [int(k) for k in ks], kinds
-
-
-def _check_gmm_params(random_state: Any, gmm_params: dict[str, Any]) -> None:
-    """``random_state`` and ``gmm_params`` checked as :meth:`GaussianMixture.fit` checks
-    them, before any fit: an unknown name is a TypeError, an invalid value an
-    ``InvalidParameterError`` (a ValueError and a TypeError) naming the parameter."""
-    constraints = GaussianMixture._parameter_constraints
-    unknown = sorted(set(gmm_params) - set(constraints))
-    if unknown:
-        raise TypeError(
-            f"select got {unknown} in gmm_params, which GaussianMixture does not take; its "
-            f"parameters are {sorted(set(constraints) - {'n_components', 'covariance_type'})}."
-        )
-    params = {"random_state": random_state, **gmm_params}
-    validate_parameter_constraints(
-        {name: constraints[name] for name in params}, params, caller_name="select"
-    )
-    check_missing_values(gmm_params.get("missing_values"))
-
-
-def _checked_data(X: Any, gmm_params: dict[str, Any]) -> Any:
-    """``X`` checked once as every candidate's fit would check it (NaN, infinity, shape,
-    rows, text), so an error of the data is raised as such, not as every candidate's
-    failure; returned as NumPy unless it is a tensor or a DataFrame (whose column names
-    the fits record)."""
-    if not isinstance(X, torch.Tensor) and not _is_dataframe(X):
-        X = np.asarray(X)
-    if X.ndim != 2:
-        raise ValueError(
-            f"X must be 2-D of shape (n_samples, n_features), got shape {tuple(X.shape)}."
-        )
-    allow_nan = check_missing_values(gmm_params.get("missing_values")) is not None
-    to_tensor(
-        GaussianMixture(**gmm_params), X, reset=True, ensure_min_samples=2, allow_nan=allow_nan
-    )
-    return X
-
-
-def _splits(cv: Any, X: Any, random_state: Any) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The (train, test) index pairs of ``cv``, drawn once so that every candidate is
-    scored on the same splits (as GridSearchCV does)."""
-    n_samples = int(X.shape[0])
-    if isinstance(cv, bool) or (not isinstance(cv, numbers.Integral) and not _splitter(cv)):
-        raise ValueError(
-            "cv must be an integer >= 2, a cross-validation splitter (e.g. "
-            f"sklearn.model_selection.KFold) or an iterable of (train, test) indices, got {cv!r}."
-        )
-    if isinstance(cv, numbers.Integral):
-        folds = int(cv)
-        if folds < 2:
-            raise ValueError(f"cv must be an integer >= 2, got {cv!r}.")
-        if folds > n_samples:
-            raise ValueError(
-                f"cv={folds} folds need at least {folds} rows, but X has {n_samples}; use "
-                "fewer folds or criterion='bic'."
-            )
-        cv = KFold(n_splits=folds, shuffle=True, random_state=_fold_seed(random_state))
-    splits = [
-        (np.asarray(train), np.asarray(test))
-        for train, test in check_cv(cv).split(np.zeros((n_samples, 1)))
-    ]
-    if not splits or any(len(train) < 2 or len(test) < 1 for train, test in splits):
-        raise ValueError(
-            "cv must give at least one split, each with at least two training rows and one "
-            f"test row; got {[(len(train), len(test)) for train, test in splits]} "
-            "(train, test) sizes."
-        )
-    return splits
-
-
-def _splitter(cv: Any) -> bool:
-    """A scikit-learn splitter (``split``) or an iterable of (train, test) pairs."""
-    if isinstance(cv, (str, bytes, dict)):  # str has a split method, too
-        return False
-    return hasattr(cv, "split") or isinstance(cv, Iterable)
-
-
-def _fold_seed(random_state: Any) -> Any:
-    """What KFold takes (None, an int or a RandomState) for any ``random_state`` the
-    estimators take: a Generator gives one integer seed from its stream."""
-    if isinstance(random_state, np.random.Generator):
-        return int(random_state.integers(2**32))
-    if isinstance(random_state, torch.Generator):
-        draw = torch.randint(2**31 - 1, (1,), generator=random_state, device=random_state.device)
-        return int(draw.item())
-    return random_state
-
-
-def _fit_quietly(model: GaussianMixture, X: Any, collapsed: list[bool]) -> GaussianMixture:
-    """``model.fit(X)`` with ConvergenceWarning silenced (the table's ``converged``
-    column reports it) and DegenerateComponentWarning held back: one ``True`` appended to
-    ``collapsed`` instead (once per fit), so that :func:`select` warns once for the whole sweep. Any
-    other warning is passed on."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        warnings.simplefilter("always", DegenerateComponentWarning)
-        fitted = model.fit(X)
-    if any(issubclass(record.category, DegenerateComponentWarning) for record in caught):
-        collapsed.append(True)
-    for record in caught:
-        if not issubclass(record.category, DegenerateComponentWarning):
-            warnings.warn(record.message, record.category, stacklevel=user_stacklevel())
-    return fitted
-
-
-def _warn_collapsed(table: SelectionTable, best: dict[str, Any], reg_covar: float) -> None:
-    """One DegenerateComponentWarning naming every candidate with a collapsed component
-    (and whether the best one, ``best``'s parameters, is among them)."""
-    rows = [row for row in table if row["note"].startswith(_COLLAPSED)]
-    if not rows:
-        return
-    named = [
-        f"(n_components={row['n_components']}, covariance_type={row['covariance_type']!r})"
-        for row in rows
-    ]
-    shown = ", ".join(named[:10]) + (f" and {len(named) - 10} more" if len(named) > 10 else "")
-    chosen = any(
-        (row["n_components"], row["covariance_type"])
-        == (best["n_components"], best["covariance_type"])
-        for row in rows
-    )
-    warnings.warn(
-        f"{len(rows)} of {len(table)} candidates had a component collapse onto a point (its "
-        f"variance at the reg_covar={reg_covar:g} floor, so its density is set by reg_covar, "
-        f"not by the data): {shown}"
-        + (", the best candidate among them" if chosen else "")
-        + ". Their table rows say so in 'note'. Pass a larger reg_covar, de-duplicate the "
-        "data, or use BayesianGaussianMixture.",
-        DegenerateComponentWarning,
-        stacklevel=user_stacklevel(),
-    )
-
-
 def _evaluate(
     model: GaussianMixture, X: Any, criterion: str, splits: list[tuple[np.ndarray, np.ndarray]]
 ) -> tuple[dict[str, Any], GaussianMixture | None]:
@@ -541,34 +363,3 @@ def _n_parameters(model: GaussianMixture, X: Any) -> int:
     """The candidate's free parameters (groups in ``fixed`` are given, not counted)."""
     held = fixed_groups(model.fixed)
     return parameter_count(model.n_components, int(X.shape[1]), model.covariance_type, held)
-
-
-def _cross_validate(
-    model: GaussianMixture,
-    X: Any,
-    splits: list[tuple[np.ndarray, np.ndarray]],
-    collapsed: list[bool],
-) -> tuple[float, bool]:
-    """The held-out log-likelihood per test row over all ``splits`` (for a partition into
-    folds, the mean over all rows) and whether every fold's fit converged; a fold whose
-    fit collapsed a component appends to ``collapsed``."""
-    total, rows, converged = 0.0, 0, True
-    for train, test in splits:
-        fold_model = _fit_quietly(type(model)(**model.get_params()), _rows(X, train), collapsed)
-        total += fold_model.score(_rows(X, test)) * len(test)
-        rows += len(test)
-        converged = converged and bool(fold_model.converged_)
-    return float(total / rows), converged
-
-
-def _rows(X: Any, index: np.ndarray) -> Any:
-    if isinstance(X, torch.Tensor):
-        return X[torch.as_tensor(index, device=X.device)]
-    if _is_dataframe(X):
-        return X.iloc[index]
-    return np.asarray(X)[index]
-
-
-def _is_dataframe(X: Any) -> bool:
-    """A pandas (or pandas-like) DataFrame: 2-D, positional ``iloc`` and ``columns``."""
-    return hasattr(X, "iloc") and hasattr(X, "columns") and getattr(X, "ndim", None) == 2
