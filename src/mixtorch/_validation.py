@@ -14,8 +14,6 @@ The differentiable path is :mod:`mixtorch.nn`.
 
 from __future__ import annotations
 
-import numbers
-import operator
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +21,12 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.utils.validation import validate_data
+
+from ._devices import check_device
+from ._random_state import check_random_generator, check_scipy_rng
+from ._value_checks import check_finite, check_sample_weight, normalised_sample_weight, refuse_meta
+from ._value_checks import integer as integer  # re-exported: imported from here
+from ._value_checks import real_values as real_values  # re-exported: imported from here
 
 __all__ = [
     "OutputKind",
@@ -224,59 +228,6 @@ def _passes_as_is(estimator: Any, X: Any, ensure_min_samples: int) -> bool:
     )
 
 
-def check_device(device: Any) -> torch.device | None:
-    """``device`` as a ``torch.device`` that exists on this machine (None stays None).
-
-    Raises a ``ValueError`` naming ``device`` and the devices available for unknown
-    names, CUDA without CUDA, device indices out of range and the data-less ``meta``
-    device; a ``TypeError`` for values that are not a string, int or ``torch.device``.
-    """
-    if device is None:
-        return None
-    if isinstance(device, bool) or not isinstance(device, (str, int, torch.device)):
-        raise TypeError(
-            f"device must be a string such as 'cpu' or 'cuda:0', or a torch.device, "
-            f"got {type(device).__name__}."
-        )
-    available = _available_devices()
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, ValueError):
-        resolved = None
-    if resolved is None or not _device_exists(resolved):
-        raise ValueError(
-            f"device={device!r} is not available on this machine; available: "
-            f"{', '.join(available)} (or None for the input's device)."
-        )
-    return resolved
-
-
-def _available_devices() -> list[str]:
-    names = ["cpu"]
-    if torch.cuda.is_available():
-        names += [f"cuda:{index}" for index in range(torch.cuda.device_count())]
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        names.append("mps")
-    return names
-
-
-def _device_exists(device: torch.device) -> bool:
-    if device.type == "cpu":
-        return True
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            return False
-        return device.index is None or device.index < torch.cuda.device_count()
-    if device.type == "meta":
-        return False
-    try:
-        torch.empty(0, device=device)
-    except (RuntimeError, AssertionError):
-        return False
-    return True
-
-
 def _validate_tensor(
     estimator: Any,
     X: torch.Tensor,
@@ -401,156 +352,3 @@ def nan_message(estimator: Any) -> str:
 
 def _is_integer(X: torch.Tensor) -> bool:
     return X.dtype in (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8)
-
-
-def check_finite(X: torch.Tensor, what: str) -> None:
-    """Raise a ValueError naming ``what`` if it holds NaN or infinity."""
-    if not bool(torch.isfinite(X).all()):
-        kind = "NaN" if bool(torch.isnan(X).any()) else "infinity"
-        raise ValueError(f"Input {what} contains {kind}.")
-
-
-def refuse_meta(value: Any, name: str) -> None:
-    """A ``ValueError`` naming ``name`` for a tensor on the 'meta' device (shapes, no
-    values); anything else passes."""
-    if isinstance(value, torch.Tensor) and value.device.type == "meta":
-        raise ValueError(
-            f"{name} is a tensor on the 'meta' device, which holds shapes but no values; "
-            "create it on a real device (e.g. 'cpu') first."
-        )
-
-
-def integer(value: Any, name: str) -> int:
-    """``value`` as an int: Python and NumPy integers, 0-d integer arrays and tensors;
-    bools, floats and strings are a ``TypeError`` naming ``name``."""
-    if isinstance(value, (bool, np.bool_)) or (
-        isinstance(value, (np.ndarray, torch.Tensor)) and value.dtype in (np.bool_, torch.bool)
-    ):
-        raise TypeError(f"{name} must be an integer, got {value!r}.")
-    try:
-        return operator.index(value)
-    except TypeError:
-        raise TypeError(
-            f"{name} must be an integer, got {value!r} ({type(value).__name__})."
-        ) from None
-
-
-def real_values(values: Any, name: str) -> Any:
-    """``values`` as a float64 NumPy array, or the tensor itself.
-
-    Complex values are a ``ValueError`` (NumPy would drop their imaginary parts, with
-    only a warning); anything that is not numbers raises what NumPy's conversion raised,
-    as scikit-learn's validation does (a ``ValueError`` for strings, a ``TypeError`` for
-    other objects), both naming ``name``. ``None`` is a ``TypeError`` (NumPy would read
-    it as one NaN).
-    """
-    if values is None:
-        raise TypeError(f"{name} must be an array of numbers, got None.")
-    if isinstance(values, torch.Tensor):
-        if values.is_complex():
-            raise ValueError(f"{name} must be real numbers, got a complex tensor.")
-        return values
-    try:
-        array = np.asarray(values)
-        complex_values = array.dtype.kind == "c"
-        array = array.real.astype(np.float64)
-    except (TypeError, ValueError) as error:
-        kind = ValueError if isinstance(error, ValueError) else TypeError
-        raise kind(f"{name} must be an array of numbers: {error}") from None
-    if complex_values:
-        raise ValueError(f"{name} must be real numbers, got complex values.")
-    return array
-
-
-def check_sample_weight(sample_weight: Any, X: torch.Tensor) -> torch.Tensor:
-    """``sample_weight`` as a (n_samples,) tensor like ``X``: finite, non-negative, positive
-    sum, scaled so that the largest weight is 1.
-
-    Only relative weights matter to every estimator that takes them, and the scaling
-    (done in float64) keeps weights of any magnitude usable: 1e-20 each would otherwise
-    be swamped by the small constants that guard divisions, 1e308 each would overflow
-    their sum, and 1e-300 would round to zero in float32.
-    """
-    weights = torch.as_tensor(real_values(sample_weight, "sample_weight"))
-    weights = weights.detach().to(device=X.device, dtype=torch.float64)
-    if weights.ndim != 1:
-        raise ValueError(
-            f"sample_weight must be a 1-D array of n_samples entries, got shape "
-            f"{tuple(weights.shape)}."
-        )
-    if weights.shape[0] != X.shape[0]:
-        raise ValueError(
-            f"sample_weight has {weights.shape[0]} entries but X has {X.shape[0]} samples."
-        )
-    check_finite(weights, "sample_weight")
-    if bool((weights < 0).any()):
-        raise ValueError("sample_weight must be non-negative.")
-    largest = weights.max()
-    if not float(largest) > 0:
-        raise ValueError("sample_weight sums to zero: it needs a positive sum.")
-    return (weights / largest).to(X.dtype)
-
-
-def normalised_sample_weight(sample_weight: Any, X: torch.Tensor) -> torch.Tensor:
-    """Checked weights scaled to sum to one (uniform when ``sample_weight`` is None)."""
-    if sample_weight is None:
-        return torch.full((X.shape[0],), 1.0 / X.shape[0], dtype=X.dtype, device=X.device)
-    weights = check_sample_weight(sample_weight, X)
-    return weights / weights.sum()
-
-
-def check_random_generator(random_state: Any, device: Any = "cpu") -> torch.Generator:
-    """Map ``random_state`` (None, int, numpy RandomState/Generator, torch.Generator)
-    to a ``torch.Generator`` on ``device``.
-
-    An int always gives the same stream, so the same seed gives the same fit; ints
-    outside [0, 2**32 - 1] are a ValueError, as scikit-learn's ``check_random_state``.
-    """
-    if isinstance(random_state, torch.Generator):
-        return random_state
-    device = torch.device(device)
-    generator = torch.Generator(device=device)
-    if random_state is None:
-        generator.seed()
-        return generator
-    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
-        if not 0 <= int(random_state) <= 2**32 - 1:  # the seeds scikit-learn and NumPy take
-            raise ValueError(
-                f"random_state must be an int in [0, 2**32 - 1], got {random_state}; pass a "
-                "seed in that range, or a numpy Generator or torch.Generator."
-            )
-        generator.manual_seed(int(random_state))
-        return generator
-    if isinstance(random_state, np.random.RandomState):
-        generator.manual_seed(int(random_state.randint(np.iinfo(np.int32).max)))
-        return generator
-    if isinstance(random_state, np.random.Generator):
-        generator.manual_seed(int(random_state.integers(np.iinfo(np.int64).max)))
-        return generator
-    raise ValueError(
-        f"random_state must be None, an int, a numpy RandomState/Generator or a "
-        f"torch.Generator, got {random_state!r}."
-    )
-
-
-def check_scipy_rng(rng: Any) -> Any:
-    """``rng`` for SciPy's quasi-Monte Carlo integration, unchanged: None, a
-    non-negative int or what :func:`numpy.random.default_rng` takes (a numpy
-    Generator, ...); anything else is a ``TypeError``/``ValueError`` naming ``rng``, also
-    where the computation is exact and would not use it."""
-    if rng is None or isinstance(rng, (np.random.Generator, np.random.RandomState)):
-        return rng
-    if isinstance(rng, torch.Generator):
-        raise TypeError(
-            "rng seeds SciPy's integration, which takes an int seed or a numpy Generator, "
-            "not a torch.Generator: pass e.g. rng=0 or rng=np.random.default_rng(0)."
-        )
-    if isinstance(rng, (bool, np.bool_)):
-        raise TypeError(f"rng must be None, an int seed or a numpy Generator, got {rng!r}.")
-    try:
-        np.random.default_rng(rng)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"rng must be None, an int seed >= 0 or a numpy Generator, got {rng!r}."
-        ) from None
-    return rng
