@@ -28,21 +28,17 @@ it has one. The formats live in :mod:`mixtorch._formats`.
 
 from __future__ import annotations
 
-import math
-import numbers
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
 from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import validate_parameter_constraints
 from sklearn.utils.validation import check_is_fitted
 
 from ._codec import Writer, class_name, decode, encode, is_mixtorch_module
 from ._formats import FORMATS, REGISTERED, RebuildFn, StateFn, generic_format
+from ._load_checks import _check_consistent
 from ._model_file import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -50,17 +46,14 @@ from ._model_file import (
     read_model_file,
     write_model_file,
 )
-from ._restored import close_to
+from ._model_path import _as_path, _DirectoryNotModelFile, _warn_misleading_suffix
 from ._validation import check_device
 from ._version import __version__
-from ._warnings import user_stacklevel
 from .bayesian_mixture import BayesianGaussianMixture
-from .fit.variational import VariationalPosterior
 from .gaussian import Gaussian
 from .gaussian_mixture import GaussianMixture
 from .impute import GaussianMixtureImputer
 from .kde import GaussianKDE
-from .mixture import Mixture
 from .regression import GaussianMixtureRegressor
 
 __all__ = [
@@ -320,188 +313,6 @@ def load(path: str | os.PathLike[str], *, device: Any = None) -> Any:
     except (KeyError, IndexError, TypeError, ValueError, AttributeError, RuntimeError) as error:
         raise ValueError(f"{path}: the model file is invalid or inconsistent ({error}).") from error
     return model
-
-
-class _DirectoryNotModelFile(IsADirectoryError, FileNotFoundError):
-    """A directory given to :func:`load`: an ``IsADirectoryError``, and the
-    ``FileNotFoundError`` that ``load`` raised for it before."""
-
-
-def _as_path(path: Any) -> Path:
-    """``path`` as a Path; TypeError naming the parameter for anything but str/PathLike,
-    FileNotFoundError for an empty path (``Path("")`` would be the current folder) and
-    IsADirectoryError for a name ending with a separator (``Path`` would drop it)."""
-    if isinstance(path, bytes):
-        raise TypeError(
-            "path must be a str or os.PathLike, got bytes; decode it first, e.g. os.fsdecode(path)."
-        )
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}.")
-    text = os.fspath(path)
-    if not isinstance(text, str):  # a PathLike whose __fspath__ gives bytes
-        raise TypeError(
-            "path must be a str or os.PathLike of str, got a path of bytes; decode it "
-            "first, e.g. os.fsdecode(path)."
-        )
-    if not text:
-        raise FileNotFoundError("path is empty; give the name of a model file.")
-    separators = (os.sep, os.altsep) if os.altsep else (os.sep,)
-    if text.endswith(separators) and not Path(text).is_file():
-        raise _DirectoryNotModelFile(
-            f"{text} names a folder (it ends with {text[-1]!r}), not a model file; give a "
-            f"file name, e.g. {os.path.join(text, 'model.mixtorch')}."
-        )
-    return Path(text)
-
-
-#: Endings that promise another format (a pickle, NumPy, JSON): whoever opens such a
-#: file with that format's reader would fail or, for a pickle, be told to unpickle.
-_MISLEADING_SUFFIXES = frozenset(
-    {".pkl", ".pickle", ".joblib", ".dill", ".pt", ".pth", ".ckpt", ".npy", ".npz", ".json"}
-)
-
-
-def _warn_misleading_suffix(path: Path) -> None:
-    suffix = path.suffix.lower()
-    if suffix in _MISLEADING_SUFFIXES:
-        warnings.warn(
-            f"{path}: mixtorch.save writes a safetensors model file whatever the name, "
-            f"not a {suffix} file (and never a pickle); only mixtorch.load reads it back. "
-            f"Name it {path.with_suffix('.mixtorch').name} to say what it is.",
-            UserWarning,
-            stacklevel=user_stacklevel(),
-        )
-
-
-def _check_consistent(model: Any) -> None:
-    """Shapes agree with each other and with the hyper-parameters."""
-    inner = getattr(model, "mixture_model_", None)
-    if inner is not None:  # a regressor or imputer: its joint mixture, then the columns
-        if not isinstance(inner, GaussianMixture):
-            raise TypeError(f"mixture_model_ is a {type(inner).__name__}, not a GaussianMixture")
-        _check_consistent(inner)
-        expected = model.__mixtorch_joint_features__()  # the class says what its mixture covers
-        if inner.n_features_in_ != expected:
-            raise ValueError(
-                f"the mixture has {inner.n_features_in_} features but the model expects {expected}"
-            )
-    mixture = getattr(model, "mixture_", None)
-    if mixture is None:
-        return
-    if not isinstance(mixture, Mixture):
-        raise TypeError(f"mixture_ is a {type(mixture).__name__}, not a Mixture")
-    n_features = getattr(model, "n_features_in_", mixture.n_features)
-    if isinstance(n_features, bool) or not isinstance(n_features, numbers.Integral):
-        raise ValueError(f"n_features_in_ must be an integer, got {n_features!r}")
-    if int(n_features) != mixture.n_features:
-        raise ValueError(
-            f"n_features_in_ is {n_features} but the parameters have {mixture.n_features} features"
-        )
-    names = getattr(model, "feature_names_in_", None)
-    if names is not None:
-        if not isinstance(names, np.ndarray) or names.ndim != 1:
-            raise ValueError(f"feature_names_in_ must be a 1-D array, got {type(names).__name__}")
-        if not all(isinstance(name, str) for name in names.tolist()):
-            raise ValueError("feature_names_in_ must hold strings (column names)")
-        if len(names) != mixture.n_features:
-            raise ValueError(f"{len(names)} feature names for {mixture.n_features} features")
-    _check_copies(model, mixture)
-    _check_scores_finite(model, mixture)
-    if isinstance(model, (GaussianMixture, Gaussian)):
-        expected = getattr(model, "n_components", 1)
-        if mixture.n_components != expected:
-            raise ValueError(
-                f"n_components is {expected} but the parameters have "
-                f"{mixture.n_components} components"
-            )
-        if mixture.covariance_type != getattr(model, "covariance_type", "full"):
-            raise ValueError(
-                f"covariance_type is {model.covariance_type!r} but the parameters are "
-                f"{mixture.covariance_type!r}"
-            )
-
-
-#: Fitted attributes that some estimators keep beside ``mixture_`` as copies of its
-#: parameters (a BayesianGaussianMixture's ``weights_``, a GaussianKDE's ``_data`` and
-#: ``bandwidth_``): a file must not hand back copies that differ from what it scores with.
-_COPIES: dict[str, Any] = {
-    "weights_": lambda mixture: mixture.weights,
-    "_weights": lambda mixture: mixture.weights,
-    "means_": lambda mixture: mixture.means,
-    "_data": lambda mixture: mixture.means,
-    "covariances_": lambda mixture: mixture.covariance.covariances,
-    "bandwidth_": lambda mixture: mixture.covariance.covariances,
-    "_bandwidth_matrix": lambda mixture: mixture.covariance.covariances,
-}
-
-
-def _check_copies(model: Any, mixture: Mixture) -> None:
-    """Stored copies of the mixture's parameters (and a variational posterior's point
-    estimates) agree with the mixture; a KDE's counts and exact density agree with its
-    kernels."""
-    stored = vars(model)
-    expected = {name: of(mixture) for name, of in _COPIES.items() if name in stored}
-    given = {name: stored[name] for name in expected}
-    posterior = stored.get("_posterior")
-    if isinstance(posterior, VariationalPosterior):  # the mixture is its point estimate
-        point = posterior.mixture()
-        for name, of in (
-            ("weights", "weights_"),
-            ("means", "means_"),
-            ("covariances", "covariances_"),
-        ):
-            expected[f"posterior {name}"] = _COPIES[of](mixture)
-            given[f"posterior {name}"] = _COPIES[of](point)
-    for name, reference in expected.items():
-        if not close_to(given[name], reference):
-            raise ValueError(
-                f"the stored {name} does not match the mixture the model scores with "
-                "(an edited file)"
-            )
-    if isinstance(model, GaussianKDE):
-        count = stored.get("n_samples_fit_")
-        if count != mixture.n_components or isinstance(count, bool):
-            raise ValueError(
-                f"n_samples_fit_ is {count!r} but the model holds {mixture.n_components} points"
-            )
-        factor = stored.get("factor_")
-        number = isinstance(factor, (int, float)) and not isinstance(factor, bool)
-        if not (number and math.isfinite(factor) and factor > 0):
-            raise ValueError(f"factor_ must be a positive number, got {factor!r}")
-        if model.algorithm != "fft":  # the exact density is the mixture's
-            probe = mixture.means[int(torch.argmax(mixture.weights))][None]
-            density = torch.as_tensor(model.score_samples(probe), device=probe.device)
-            if not close_to(density, _kernel_log_density(mixture, probe), tolerance=1e-3):
-                raise ValueError(
-                    "the stored kernel sums do not give the density of the stored data and "
-                    "bandwidth (an edited file)"
-                )
-
-
-def _kernel_log_density(mixture: Mixture, probe: torch.Tensor) -> torch.Tensor:
-    """log of a KDE's density at one point ``probe`` (1, D), summed directly over its
-    kernels (one shared covariance): ``mixture.log_prob`` would build and keep the
-    mixture's E-step kernel, twice the data's memory on the loaded model."""
-    factor = mixture.covariance.cholesky
-    differences = (mixture.means - probe).T  # (D, N)
-    squared = torch.linalg.solve_triangular(factor, differences, upper=False).square().sum(0)
-    log_det = 2.0 * torch.log(torch.diagonal(factor)).sum()
-    constant = 0.5 * (probe.shape[1] * math.log(2.0 * math.pi) + log_det)
-    return (torch.logsumexp(torch.log(mixture.weights) - 0.5 * squared, 0) - constant)[None]
-
-
-def _check_scores_finite(model: Any, mixture: Mixture) -> None:
-    """Whatever else the model keeps (a KDE's data, a grid, posterior draws), it must
-    give a finite density at the mean of its heaviest component."""
-    if not callable(getattr(model, "score_samples", None)):
-        return
-    probe = mixture.means[int(torch.argmax(mixture.weights))][None]
-    value = torch.as_tensor(model.score_samples(probe))
-    if not bool(torch.isfinite(value).all()):
-        raise ValueError(
-            f"the loaded model's log-density at its own heaviest component is {value.item()}: "
-            "its stored state is inconsistent"
-        )
 
 
 def _loadable(name: str) -> bool:
