@@ -4,11 +4,13 @@
   checked at ``fit`` by :meth:`~sklearn.base.BaseEstimator._validate_params`, which raises
   :class:`~sklearn.utils._param_validation.InvalidParameterError` (a ``ValueError`` and a
   ``TypeError``) naming the parameter. :data:`MIXTURE_CONSTRAINTS` mirrors
-  ``sklearn.mixture``'s shared ones.
+  ``sklearn.mixture``'s shared ones (the shared constraints live in
+  :mod:`mixtorch._constraints`).
 - **Restarts**: :func:`best_of_n_init` is the one loop over ``n_init`` starts (or one warm
   start) that keeps the run with the highest lower bound and warns with a
   ``ConvergenceWarning`` when it did not converge; :class:`Progress` prints what
-  ``verbose`` asks for and calls the user's progress callback.
+  ``verbose`` asks for and calls the user's progress callback (both in
+  :mod:`mixtorch._restarts`).
 - **Fitted state**: an estimator is built from a fitted value object with
   :meth:`MixtureEstimator.from_mixture` (or filled with :meth:`~MixtureEstimator.set_fitted`),
   given the :class:`~mixtorch.Mixture`, the fit record (an ``EMTrace``,
@@ -28,26 +30,21 @@ from __future__ import annotations
 
 import copy
 import functools
-import math
-import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, fields, is_dataclass, replace
-from numbers import Integral, Real
-from typing import Any, ClassVar, Protocol, TypeVar
+from dataclasses import fields, is_dataclass, replace
+from typing import Any, ClassVar, TypeVar
 
-import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ._constraints import CHUNK_SIZE, MIXTURE_CONSTRAINTS, OPTIMIZER, RANDOM_STATE
+from ._constraints import AnyCaseOptions as AnyCaseOptions  # re-exported: imported from here
+from ._constraints import mixture_constraints as mixture_constraints  # re-exported, as above
+from ._restarts import Progress, best_of_n_init
 from ._restored import agree
 from ._validation import OutputKind, check_device, resolve_dtype
-from ._warnings import user_stacklevel
-from .covariance import COVARIANCE_TYPES, Covariance
-from .fit.gradient import OPTIMIZERS
-from .fit.init import INIT_METHODS
+from .covariance import Covariance
 from .mixture import Mixture
 
 __all__ = [
@@ -62,170 +59,7 @@ __all__ = [
     "keeps_state_on_failure",
 ]
 
-#: ``chunk_size`` everywhere: rows per chunk, or None for the covariance type's default.
-CHUNK_SIZE: list[Any] = [Interval(Integral, 1, None, closed="left"), None]
-#: ``random_state`` as every estimator accepts it: None, an int, NumPy's RandomState or
-#: Generator, or a torch.Generator.
-RANDOM_STATE: list[Any] = ["random_state", np.random.Generator, torch.Generator]
-
-
-class AnyCaseOptions(StrOptions):
-    """Names matched whatever their case: torch spells its optimisers ``Adam`` and
-    ``SGD``, and a user who copies that spelling means the same thing as ``'adam'``.
-
-    The ``options`` are given in lower case.
-    """
-
-    def is_satisfied_by(self, val: Any) -> bool:
-        return isinstance(val, str) and val.lower() in self.options
-
-    def __str__(self) -> str:
-        names = ", ".join(repr(name) for name in sorted(self.options))
-        return f"a str among {{{names}}} (in any case)"
-
-
-#: ``optimizer`` for gradient fitting: a name of :data:`~mixtorch.fit.gradient.OPTIMIZERS`
-#: in any case (``'adam'`` or torch's ``'Adam'``), an optimiser class or a factory.
-OPTIMIZER: list[Any] = [AnyCaseOptions(set(OPTIMIZERS)), callable]
-
-#: The constraints of scikit-learn's ``BaseMixture`` plus mixtorch's own shared ones.
-MIXTURE_CONSTRAINTS: dict[str, list[Any]] = {
-    "n_components": [Interval(Integral, 1, None, closed="left")],
-    "covariance_type": [StrOptions(set(COVARIANCE_TYPES))],
-    "tol": [Interval(Real, 0.0, None, closed="left")],
-    "reg_covar": [Interval(Real, 0.0, None, closed="left")],
-    "max_iter": [Interval(Integral, 0, None, closed="left")],
-    "n_init": [Interval(Integral, 1, None, closed="left")],
-    "init_params": [StrOptions(set(INIT_METHODS))],
-    "random_state": RANDOM_STATE,
-    "warm_start": ["boolean"],
-    "verbose": ["verbose"],
-    "verbose_interval": [Interval(Integral, 1, None, closed="left")],
-    "chunk_size": CHUNK_SIZE,
-    # validated when resolved: they depend on the input and on the hardware
-    "device": "no_validation",  # type: ignore[dict-item]
-    "dtype": "no_validation",  # type: ignore[dict-item]
-}
-
-
-def mixture_constraints(*names: str) -> dict[str, list[Any]]:
-    """The shared constraints of ``names`` (for estimators taking a subset of them)."""
-    return {name: MIXTURE_CONSTRAINTS[name] for name in names}
-
-
-class FitRecord(Protocol):
-    """What a fitter reports about one run (``EMTrace``, ``GradientTrace``, ...)."""
-
-    @property
-    def lower_bound(self) -> float: ...
-
-    converged: bool
-
-
 Method = TypeVar("Method", bound=Callable[..., Any])
-Start = TypeVar("Start")
-Result = TypeVar("Result")
-Record = TypeVar("Record", bound=FitRecord)
-
-
-@dataclass
-class Progress:
-    """``verbose`` printing and the user's ``callback(iteration, lower_bound)``.
-
-    Parameters
-    ----------
-    verbose : int
-        0 silent; 1 one line per initialisation and every ``interval`` iterations; 2 adds
-        the lower bound and its change.
-    interval : int
-    callback : callable, optional
-    describe : callable, optional
-        Extra text for an iteration line (e.g. rows and seconds of a pass over a source).
-    label : str
-        What an iteration is called in printed lines ("Iteration", "Pass").
-    """
-
-    verbose: int = 0
-    interval: int = 10
-    callback: Callable[[int, float], None] | None = None
-    describe: Callable[[], str] | None = None
-    label: str = "Iteration"
-
-    def say(self, level: int, message: str) -> None:
-        """Print ``message`` when ``verbose >= level``."""
-        if self.verbose >= level:
-            print(message)
-
-    def iteration(self, iteration: int, lower_bound: float, change: float) -> None:
-        """Report one iteration of a fitter (``callback`` argument of the fitters)."""
-        if self.callback is not None:
-            self.callback(iteration, lower_bound)
-        if self.verbose and iteration % self.interval == 0:
-            head = f"  {self.label} {iteration}"
-            if self.describe is not None:
-                head += f": {self.describe()}"
-            detail = f"\t lower bound {lower_bound:.5f}\t change {change:.3g}"
-            self.say(1, head + (detail if self.verbose >= 2 else ""))
-
-    def epoch(self, epoch: int, nll: float) -> None:
-        """Report one gradient epoch (mean NLL per sample)."""
-        self.iteration(epoch, -nll, math.nan)
-
-    @property
-    def active(self) -> bool:
-        """Whether anything listens (fitters skip the callback otherwise)."""
-        return bool(self.verbose) or self.callback is not None
-
-
-def best_of_n_init(
-    start: Callable[[], Start],
-    run: Callable[[Start, float], tuple[Result, Record]],
-    *,
-    n_init: int,
-    warm: tuple[Start, float] | None = None,
-    progress: Progress | None = None,
-    max_iter: int = 1,
-) -> tuple[Result, Record]:
-    """Run a fitter from ``n_init`` starts (or once from ``warm``) and keep the best.
-
-    Parameters
-    ----------
-    start : callable
-        ``start()`` draws a fresh starting point (value object).
-    run : callable
-        ``run(start, previous_lower_bound)`` fits from it and returns (result, record);
-        the record has ``lower_bound`` and ``converged``.
-    n_init : int
-    warm : (start, previous_lower_bound), optional
-        Warm start: one run from the previous fit (``n_init`` is then ignored).
-    progress : Progress, optional
-    max_iter : int
-        With ``max_iter == 0`` no run can converge, so nothing is said about it.
-
-    Returns
-    -------
-    (result, record) of the run with the highest lower bound.
-    """
-    progress = progress or Progress()
-    best: tuple[Result, Record] | None = None
-    for init in range(1 if warm is not None else n_init):
-        progress.say(1, f"Initialization {init}")
-        begin, previous = warm if warm is not None else (start(), -math.inf)
-        result = run(begin, previous)
-        state = "converged" if result[1].converged else "did not converge"
-        progress.say(1, f"Initialization {state}.")
-        if best is None or result[1].lower_bound > best[1].lower_bound:
-            best = result
-    if best is None:
-        raise ValueError(f"n_init must be at least 1, got {n_init!r}.")
-    if not best[1].converged and max_iter > 0:
-        warnings.warn(
-            "Best performing initialization did not converge. Try different init "
-            "parameters, or increase max_iter, tol, or check for degenerate data.",
-            ConvergenceWarning,
-            stacklevel=user_stacklevel(),
-        )
-    return best
 
 
 def keeps_state_on_failure(method: Method) -> Method:
