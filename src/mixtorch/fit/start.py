@@ -75,14 +75,22 @@ class StartSpec:
         )
 
 
-def start_mixture(X: Tensor, spec: StartSpec, generator: torch.Generator, rows: int) -> Mixture:
-    """One starting mixture from in-memory data ``X`` (n_samples, n_features)."""
+def start_mixture(
+    X: Tensor,
+    spec: StartSpec,
+    generator: torch.Generator,
+    rows: int,
+    sample_weight: Tensor | None = None,
+) -> Mixture:
+    """One starting mixture from in-memory data ``X`` (n_samples, n_features), its rows
+    weighted by ``sample_weight`` (n_samples,) when given (see :mod:`mixtorch.fit.init`)."""
     complete = spec.complete()
     if complete is not None:
         return complete
     start = initial_mixture(
-        X, spec.n_components, spec.covariance, spec.method, spec.reg_covar, generator, rows
-    )
+        X, spec.n_components, spec.covariance, spec.method, spec.reg_covar, generator, rows,
+        sample_weight,
+    )  # fmt: skip
     return spec.override(start)
 
 
