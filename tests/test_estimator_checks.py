@@ -12,6 +12,20 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from mixtorch import Gaussian, GaussianMixture
 
+#: Random starts: the weighted fit draws its k-means++ seeds with other numbers than the fit
+#: of the repeated rows, and on the check's 15 points in 30 dimensions the two runs end in
+#: different optima. scikit-learn marks its KMeans the same way; equivalence from a given
+#: start (and of the weighted k-means) is tested in tests/test_sample_weight_mixture.py.
+RANDOM_START = {
+    "check_sample_weight_equivalence_on_dense_data": (
+        "sample_weight is equivalent to repeated rows only from the same start"
+    )
+}
+
+
+def expected_failures(estimator):
+    return RANDOM_START if isinstance(estimator, GaussianMixture) else {}
+
 
 @parametrize_with_checks(
     [
@@ -21,7 +35,8 @@ from mixtorch import Gaussian, GaussianMixture
         GaussianMixture(2, covariance_type="spherical", random_state=0, max_iter=200),
         GaussianMixture(n_components=2, missing_values=np.nan, random_state=0, max_iter=200),
         Gaussian(reg_covar=1e-9),
-    ]
+    ],
+    expected_failed_checks=expected_failures,
 )
 # scikit-learn's generic checks fit 2 components to tiny toy data (duplicated rows), where a
 # component really does collapse onto a point; the warning is tested in test_collapse.py.

@@ -1,11 +1,12 @@
 """Densities, labels and responsibilities of many rows: the scoring part of
-:class:`~mixtorch.Mixture`, chunk by chunk through :mod:`mixtorch._scoring`."""
+:class:`~mixtorch.Mixture`, chunk by chunk through :mod:`mixtorch._scoring`; and the
+weighted mean of log-densities that the estimators' ``score(X, sample_weight=...)`` takes."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
@@ -13,11 +14,12 @@ from torch import Tensor
 from . import _scoring
 from ._chunks import chunk_rows
 from ._mixture_parameters import MixtureParameters
+from ._validation import check_sample_weight
 
 if TYPE_CHECKING:
     from .estep import EStepKernel
 
-__all__ = ["SCORING_BLOCK_BYTES", "SCORING_ELEMENTS", "MixtureScoring"]
+__all__ = ["SCORING_BLOCK_BYTES", "SCORING_ELEMENTS", "MixtureScoring", "weighted_mean"]
 
 #: Largest (K, rows) block of log-probabilities per scoring chunk (1 MiB of float32):
 #: 16384-row chunks for K=16, the fastest length for diag and full covariances measured
@@ -210,3 +212,26 @@ class MixtureScoring(MixtureParameters):
         """Most probable component of rows too far away for their terms to be finite
         (:func:`mixtorch._scoring.far_labels`)."""
         return _scoring.far_labels(X, self.center, self.centred_means, self.covariance)
+
+
+def weighted_mean(log_density: Tensor, sample_weight: Any) -> float:
+    """``sum_i w_i l_i / sum_i w_i`` of log-densities ``l`` (n,), in float64; their plain
+    mean when ``sample_weight`` is None.
+
+    ``sample_weight`` goes through the shared check (a ValueError naming it for a wrong
+    length, NaN, infinity, a negative entry, or weights that are all zero); rows of
+    weight 0 take no part, even where ``l_i`` is ``-inf``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch._mixture_scoring import weighted_mean
+    >>> weighted_mean(torch.tensor([-1.0, -3.0, -float("inf")]), [3.0, 1.0, 0.0])
+    -1.5
+    """
+    values = log_density.detach().to(torch.float64)
+    if sample_weight is None:
+        return float(values.mean())
+    weights = check_sample_weight(sample_weight, values)
+    terms = torch.where(weights > 0, weights * values, 0.0)
+    return float(terms.sum() / weights.sum())

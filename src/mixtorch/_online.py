@@ -8,7 +8,6 @@ the values the pure fitters of :mod:`mixtorch.fit.streaming` and
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -19,13 +18,8 @@ from torch import Tensor
 
 from ._data import prepare_source, uses_source
 from ._estimator import Progress, best_of_n_init, keeps_state_on_failure
-from ._validation import (
-    OutputKind,
-    as_output,
-    check_random_generator,
-    resolve_dtype,
-    to_tensor,
-)
+from ._memory_fit import weighted_rows
+from ._validation import OutputKind, as_output, check_random_generator, resolve_dtype, to_tensor
 from .distributed import (
     all_reduce_sum,
     check_same_configuration,
@@ -43,7 +37,7 @@ from .fit.missing import (
     observed_weighted_log_prob,
 )
 from .fit.start import StartSpec, check_continues, start_mixture
-from .fit.stepwise import StepwiseState, stepwise_update
+from .fit.stepwise import StepwiseState, check_same_model, stepwise_update, union_counts
 from .fit.streaming import Chunks, PassMeter, reservoir_sample, stream_start_mixture
 from .mixture import Mixture
 from .sources import is_source
@@ -92,12 +86,14 @@ class OnlineFitMixin:
             refusal="GaussianMixture(algorithm='gradient') does not fit across ranks.",
         )
 
-    def _fit_source(self, X: Any, progress: Progress, labels: bool) -> Any:
+    def _fit_source(self, X: Any, progress: Progress, labels: bool, weighted: bool) -> Any:
         """Exact EM over a chunk source (or this rank's shard); see mixtorch.fit.streaming.
 
         With ``missing_values=np.nan`` the E-step is :func:`missing_statistics` (additive
         like the complete-data one) and the start is drawn from the data with each NaN
-        replaced by its column's mean over the reservoir sample.
+        replaced by its column's mean over the reservoir sample. ``weighted`` (a
+        ``sample_weight`` was given) is refused on every rank alike: sources carry no
+        weights, and neither does the reservoir sample of the start.
         """
         if self.algorithm != "em":
             raise ValueError("Fitting from a data source or across ranks needs algorithm='em'.")
@@ -114,9 +110,17 @@ class OnlineFitMixin:
                 "covariance_type": self.covariance_type,
                 "init_params": self.init_params,
                 "missing_values": missing,
+                "sample_weight": weighted,
             },
             missing_values=np.nan if missing else None,
         )
+        if weighted:
+            raise ValueError(
+                "sample_weight is not supported when fitting a data source or across "
+                "torch.distributed ranks (chunk sources carry no weights). Fit in-memory "
+                "data outside a process group, or pass the batches to partial_fit, which "
+                "takes sample_weight on every rank."
+            )
         rows = self._rows(data.n_features)
         chunks = PassMeter(data.source, rows, data.device, data.dtype)
         if self.init_sample_size < self.n_components:
@@ -166,7 +170,7 @@ class OnlineFitMixin:
         return as_output(torch.cat(predicted), data.kind)
 
     @keeps_state_on_failure
-    def partial_fit(self, X: Any, y: Any = None) -> Any:
+    def partial_fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> Any:
         """One stepwise-EM update from the batch ``X`` (online EM for unbounded streams).
 
         The first call initialises from the batch (``init_params``, ``*_init``; it needs
@@ -192,6 +196,14 @@ class OnlineFitMixin:
             One batch of rows (the first one fixes ``n_features_in_``).
         y : ignored
             Present for scikit-learn's API.
+        sample_weight : array-like or Tensor of shape (n_samples,), optional
+            Non-negative frequency weights of the batch's rows, as for :meth:`fit` (the
+            first start is drawn from the weighted rows): the batch enters through its
+            weighted statistics over its summed weight, so the step size stays per batch.
+            Across ranks weights are taken as given and summed over the union (a rank
+            without weights weighs its rows 1, and one whose weights are all zero adds
+            nothing); outside a process group only relative weights matter. Not yet for
+            batches with missing entries.
 
         Returns
         -------
@@ -220,15 +232,18 @@ class OnlineFitMixin:
         >>> np.sort(model.means_[:, 0]).round(0)
         array([-5.,  5.])
         """
-        batch = self._partial_fit_batch(X)
-        tensor, missing = batch.tensor, self._allows_missing()
+        batch = self._partial_fit_batch(X, sample_weight)
+        tensor, weights, missing = batch.tensor, batch.weights, self._allows_missing()
         rows = self._rows(tensor.shape[1])
-        n_union, observed = _union_counts(tensor, missing)
+        n_union, weighted, observed = union_counts(tensor, weights is not None, missing)
+        if weighted and weights is None:  # another rank's batch is weighted
+            weights = torch.ones(tensor.shape[0], dtype=tensor.dtype, device=tensor.device)
         if batch.start is None:  # a later call (or one after fit): step the model held
             if n_union == 0:
                 raise ValueError(
-                    "partial_fit needs at least one row across the ranks, but every rank "
-                    "passed an empty batch; call it when some rank has rows."
+                    "partial_fit needs at least one row (of positive sample_weight) across "
+                    "the ranks, but every rank passed an empty batch; call it when some "
+                    "rank has rows."
                 )
             mixture = self.mixture_
             if mixture.device != tensor.device:
@@ -236,10 +251,10 @@ class OnlineFitMixin:
             state = getattr(self, "stepwise_state_", None)
             step = -1 if state is None else state.step
         else:
-            mixture = self._first_start(batch, n_union, observed, rows)
+            mixture = self._first_start(batch, n_union, observed, rows, weights)
             state, step = None, -2
         if is_distributed():  # the model every rank steps from must be one and the same
-            _check_same_model(mixture, step)
+            check_same_model(mixture, step)
         updated, state, trace = stepwise_update(
             mixture,
             tensor,
@@ -248,24 +263,34 @@ class OnlineFitMixin:
             reg_covar=self.reg_covar,
             rows=rows,
             statistics=_batch_pass(tensor, missing),
+            sample_weight=weights,
         )
         self._set_fitted(updated, trace, batch.kind)
         self.stepwise_state_ = state
         return self
 
     def _first_start(
-        self, batch: _Batch, n_union: int, observed: Tensor | None, rows: int
+        self,
+        batch: _Batch,
+        n_union: int,
+        observed: Tensor | None,
+        rows: int,
+        weights: Tensor | None,
     ) -> Mixture:
         """The first ``partial_fit`` call's start, the same on every rank: the given one
         (no data needed: no rows are gathered and no seed is sent), or one drawn from the
-        union of the ranks' first batches. ``n_union`` rows (and ``observed`` entries per
-        column, with missing values) in that union, counted across ranks."""
+        union of the ranks' first batches, weighted by ``weights`` if given. ``n_union``
+        rows (and ``observed`` entries per column, with missing values) in that union,
+        counted across ranks."""
         assert batch.start is not None
-        if n_union < max(2, self.n_components):
+        least = max(2, self.n_components) if weights is None else self.n_components
+        if n_union < least:
             across = " (all ranks together)" if is_distributed() else ""
+            bound = "max(2, n_components)" if weights is None else "n_components"
+            positive = " of positive sample_weight" if batch.weighted else ""
             raise ValueError(
-                "The first partial_fit batch needs at least max(2, n_components) = "
-                f"{max(2, self.n_components)} rows{across}, got {n_union}."
+                f"The first partial_fit batch needs at least {bound} = {least} rows"
+                f"{positive}{across}, got {n_union}."
             )
         if observed is not None:
             check_observed_counts(observed, first_batch=True)
@@ -273,9 +298,10 @@ class OnlineFitMixin:
         given = spec.complete()
         if given is not None:
             return given
-        return _drawn_start(batch.tensor, spec, generator, rows, self._allows_missing())
+        missing = self._allows_missing()
+        return _drawn_start(batch.tensor, weights, spec, generator, rows, missing)
 
-    def _partial_fit_batch(self, X: Any) -> _Batch:
+    def _partial_fit_batch(self, X: Any, sample_weight: Any) -> _Batch:
         """``partial_fit``'s batch, checked; across ranks an error on any rank is raised on
         every rank, and the ranks' settings are compared, before any other collective.
 
@@ -304,6 +330,12 @@ class OnlineFitMixin:
                 self, X, reset=not fitted, dtype=dtype, device=self.device,
                 allow_nan=self._allows_missing(), ensure_min_samples=0 if is_distributed() else 1,
             )  # fmt: skip
+            tensor, weights = weighted_rows(tensor, sample_weight, shard=is_distributed())
+            if weights is not None and self._allows_missing() and bool(tensor.isnan().any()):
+                raise ValueError(
+                    "sample_weight is not supported yet for rows with missing entries "
+                    "(missing_values=np.nan); pass the batch without weights."
+                )
             start = None
             if not fitted:
                 start = (
@@ -328,42 +360,43 @@ class OnlineFitMixin:
                 "given_init": [] if start is None else start[0].given_names(),
             }
         )
-        return _Batch(tensor, kind, start)
+        return _Batch(tensor, kind, start, weights, sample_weight is not None)
 
 
 @dataclass(frozen=True)
 class _Batch:
-    """A checked ``partial_fit`` batch; on the first call, with what the start takes (the
-    start's specification and the random generator)."""
+    """A checked ``partial_fit`` batch (its rows of positive weight, and their weights);
+    on the first call, with what the start takes (the start's specification and the
+    random generator)."""
 
     tensor: Tensor
     kind: OutputKind
     start: tuple[StartSpec, torch.Generator] | None
-
-
-def _union_counts(tensor: Tensor, missing: bool) -> tuple[int, Tensor | None]:
-    """Rows of the union of the ranks' batches and, with missing values, each column's
-    count of observed entries over the union (one ``all_reduce``; this batch's own counts
-    outside a process group)."""
-    counts = torch.tensor([tensor.shape[0]], dtype=torch.float64, device=tensor.device)
-    if missing:
-        counts = torch.cat([counts, (~torch.isnan(tensor)).sum(0).to(counts)])
-    total = all_reduce_sum(counts)
-    return int(total[0]), (total[1:] if missing else None)
+    weights: Tensor | None = None
+    weighted: bool = False  #: whether a sample_weight was given
 
 
 def _drawn_start(
-    tensor: Tensor, spec: StartSpec, generator: torch.Generator, rows: int, missing: bool
+    tensor: Tensor,
+    weights: Tensor | None,
+    spec: StartSpec,
+    generator: torch.Generator,
+    rows: int,
+    missing: bool,
 ) -> Mixture:
     """The first ``partial_fit`` start drawn from data: across ranks, from the union of the
-    ranks' first batches (gathered in rank order) with rank 0's seed, so every rank draws
-    the same start."""
+    ranks' first batches (gathered in rank order, the weights as one more column) with
+    rank 0's seed, so every rank draws the same start."""
     union = tensor
     if is_distributed():
+        if weights is not None:
+            tensor = torch.cat([tensor, weights.to(tensor.dtype)[:, None]], 1)
         union = torch.cat(gather_rows(tensor))
+        if weights is not None:
+            union, weights = union[:, :-1], union[:, -1]
         generator = synchronised_generator(generator, tensor.device)
     filled = fill_missing(union, column_means(union)) if missing else union
-    return start_mixture(filled, spec, generator, rows)
+    return start_mixture(filled, spec, generator, rows, weights)
 
 
 def _batch_pass(tensor: Tensor, missing: bool) -> StatisticsPass:
@@ -410,21 +443,3 @@ def _labels(mixture: Mixture, chunk: Tensor, rows: int, missing: bool) -> Tensor
     if missing:
         return observed_weighted_log_prob(mixture, chunk).argmax(1)
     return mixture.predict(chunk, rows)
-
-
-def _check_same_model(mixture: Mixture, step: int) -> None:
-    """A ValueError on every rank unless all ranks hold the same ``mixture`` (compared
-    to the last bit, by a digest of its parameters) at the same ``step``: ranks fitted
-    apart, or started from different ``*_init`` values, would otherwise each take their
-    own step."""
-    digest = hashlib.sha256()
-    for tensor in (mixture.weights, mixture.means, mixture.covariance.covariances):
-        digest.update(tensor.detach().to("cpu", torch.float64).contiguous().numpy().tobytes())
-    try:
-        check_same_configuration({"model": digest.hexdigest(), "step": step})
-    except ValueError:
-        raise ValueError(
-            "partial_fit must step the same model on every rank, but the ranks hold different "
-            "ones (fitted apart, or given different weights_init/means_init/precisions_init); "
-            "start every rank from the same model, e.g. one fit(X) inside the process group."
-        ) from None

@@ -21,6 +21,7 @@ from ._estimator import (
 )
 from ._known_parameters import KnownParametersMixin
 from ._memory_fit import InMemoryFitMixin
+from ._mixture_scoring import weighted_mean
 from ._online import OnlineFitMixin
 from ._validation import OutputKind, as_output
 from .covariance import Covariance, covariance_class
@@ -291,13 +292,23 @@ class GaussianMixture(
         return {"n_components": mixture.n_components, "covariance_type": mixture.covariance_type}
 
     # -- fitting ---------------------------------------------------------------------
-    def fit(self, X: Any, y: Any = None, callback: Any = None) -> GaussianMixture:
+    def fit(
+        self, X: Any, y: Any = None, sample_weight: Any = None, *, callback: Any = None
+    ) -> GaussianMixture:
         """Estimate the parameters by EM.
 
         Parameters
         ----------
         X : array-like or Tensor of shape (n_samples, n_features), or a data source
         y : ignored
+        sample_weight : array-like or Tensor of shape (n_samples,), optional
+            Non-negative frequency weights (a row of weight 2 counts twice, of weight 0 not
+            at all; only relative weights matter) for the start (see
+            :mod:`mixtorch.fit.init`: weighted k-means++ and Lloyd, ``'random_from_data'``
+            draws in proportion to weight), every EM step and the gradient's mean NLL;
+            ``lower_bound_`` is then the weighted mean log-likelihood. Not for data
+            sources or across ranks (:meth:`partial_fit` takes them there), nor yet for
+            rows with missing entries.
         callback : callable, optional
             Called as ``callback(iteration, lower_bound)`` after every EM iteration (or
             gradient epoch), e.g. to drive a progress bar.
@@ -305,17 +316,68 @@ class GaussianMixture(
         Returns
         -------
         self
+
+        Raises
+        ------
+        ValueError
+            For invalid parameters or data, and for ``sample_weight`` of the wrong length,
+            with NaN, infinity, negative entries, or fewer positive ones than components.
+
+        Examples
+        --------
+        Integer weights give the fit of the repeated rows:
+
+        >>> import numpy as np
+        >>> from mixtorch import GaussianMixture
+        >>> X = np.array([[0.0], [1.0], [10.0], [12.0]])
+        >>> w = np.array([3, 1, 1, 1])
+        >>> start = dict(means_init=[[0.0], [10.0]], random_state=0)
+        >>> weighted = GaussianMixture(2, **start).fit(X, sample_weight=w)
+        >>> repeated = GaussianMixture(2, **start).fit(np.repeat(X, w, axis=0))
+        >>> np.allclose(weighted.means_, repeated.means_), weighted.means_.ravel().round(2)
+        (True, array([ 0.25, 11.  ]))
         """
-        self._fit(X, callback, labels=False)
+        self._fit(X, callback, labels=False, sample_weight=sample_weight)
         return self
 
-    def fit_predict(self, X: Any, y: Any = None) -> Any:
+    def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> Any:
         """Fit, then return the component of each sample (after one last E-step, so the
-        labels agree with ``predict``)."""
-        return self._fit(X, None, labels=True)
+        labels agree with ``predict``); ``sample_weight`` as for :meth:`fit` (rows of
+        weight 0 are labelled too)."""
+        return self._fit(X, None, labels=True, sample_weight=sample_weight)
+
+    def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
+        """Mean log-likelihood per sample, ``sum_i w_i log p(x_i) / sum_i w_i`` with
+        ``sample_weight`` (rows of weight 0 take no part; the shared weight check), as
+        scikit-learn's ``score``; the plain mean without. :meth:`bic` and :meth:`aic` stay
+        unweighted: their ``n`` counts rows (repeat the rows for integer weights).
+
+        Parameters
+        ----------
+        X : array-like or Tensor of shape (n_samples, n_features)
+        y : ignored
+        sample_weight : array-like of shape (n_samples,), optional
+
+        Returns
+        -------
+        float
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mixtorch import GaussianMixture
+        >>> X = np.random.default_rng(0).normal(size=(300, 2))
+        >>> model, w = GaussianMixture(2, random_state=0).fit(X), np.arange(300) % 3
+        >>> bool(np.isclose(model.score(X, sample_weight=w),
+        ...                 np.average(model.score_samples(X), weights=w)))
+        True
+        """
+        if sample_weight is None:
+            return super().score(X, y)
+        return weighted_mean(torch.as_tensor(self.score_samples(X)), sample_weight)
 
     @keeps_state_on_failure
-    def _fit(self, X: Any, callback: Any, labels: bool) -> Any:
+    def _fit(self, X: Any, callback: Any, labels: bool, sample_weight: Any = None) -> Any:
         """Fit from a data source or across ranks (:mod:`mixtorch._online`), else in
         memory (:mod:`mixtorch._memory_fit`)."""
         self._validate_params()
@@ -326,8 +388,8 @@ class GaussianMixture(
             )
         progress = Progress(self.verbose, self.verbose_interval, callback)
         if self._uses_source(X):
-            return self._fit_source(X, progress, labels)
-        return self._fit_in_memory(X, progress, labels)
+            return self._fit_source(X, progress, labels, weighted=sample_weight is not None)
+        return self._fit_in_memory(X, progress, labels, sample_weight)
 
     # -- shared by the in-memory, source and online paths ------------------------------
     def _warm(self) -> bool:

@@ -16,10 +16,16 @@ forgets the start faster and follows drift better, at the price of more noise.
 The running state (:class:`StepwiseState`: the step counter, the reference point and the
 running statistics) is a value object that converts to tensors plus JSON, so a saved model
 continues where it stopped.
+
+A weighted batch (``sample_weight``) enters through its weighted statistics divided by its
+summed weight, so only the weights within a batch matter, not their scale from batch to
+batch; across ranks the union's statistics and summed weight are summed alike.
+:func:`union_counts` and :func:`check_same_model` are the bookkeeping of such a union.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -28,11 +34,12 @@ import torch
 from torch import Tensor
 
 from .._chunks import chunk_list
+from ..distributed import all_reduce_sum, check_same_configuration
 from ..mixture import Mixture
 from ..stats import SufficientStatistics, accumulate_statistics
 from .em import EMTrace, reseed_empty_components
 
-__all__ = ["StepwiseState", "stepwise_update"]
+__all__ = ["StepwiseState", "check_same_model", "stepwise_update", "union_counts"]
 
 _STATISTICS = ("counts", "sums", "scatter", "reference", "log_likelihood", "n_samples")
 
@@ -138,6 +145,7 @@ def stepwise_update(
     reg_covar: float,
     rows: int,
     statistics: Callable[[Mixture, Iterable], SufficientStatistics] = accumulate_statistics,
+    sample_weight: Tensor | None = None,
 ) -> tuple[Mixture, StepwiseState, EMTrace]:
     """One stepwise-EM update of ``mixture`` from the batch ``X`` (see module notes).
 
@@ -159,6 +167,9 @@ def stepwise_update(
     statistics : callable, optional
         The E-step pass, as for :func:`~mixtorch.fit.em.fit_em`:
         :func:`~mixtorch.fit.missing.missing_statistics` for batches with missing entries.
+    sample_weight : Tensor of shape (n_samples,), optional
+        Non-negative weights of the batch's rows (the pass gets ``(chunk, weight)``
+        pairs); the batch's statistics are divided by their sum.
 
     Returns
     -------
@@ -196,12 +207,15 @@ def stepwise_update(
     (2, tensor([[3.5000]], dtype=torch.float64))
     """
     covariance = type(mixture.covariance)
+    chunks: list[Any] = chunk_list(X, rows)
+    if sample_weight is not None and chunks:  # (a batch of no rows has no chunks)
+        chunks = list(zip(chunks, sample_weight.split(rows), strict=True))
     if state is None:
         reference = mixture.center.expand(mixture.n_components, -1)
-        running = _batch_statistics(mixture, X, reference, rows, statistics)
+        running = _batch_statistics(mixture, chunks, reference, statistics)
         step = 0
     else:
-        batch = _batch_statistics(mixture, X, state.statistics.reference, rows, statistics)
+        batch = _batch_statistics(mixture, chunks, state.statistics.reference, statistics)
         running = _blend(state.statistics, batch, float(state.step + 2) ** -float(decay))
         step = state.step + 1
     updated = running.m_step(covariance, reg_covar, mixture.dtype)
@@ -212,15 +226,14 @@ def stepwise_update(
 
 def _batch_statistics(
     mixture: Mixture,
-    X: Tensor,
+    chunks: list[Any],
     reference: Tensor,
-    rows: int,
     statistics: Callable[[Mixture, Iterable], SufficientStatistics],
 ) -> Any:
-    """E-step statistics of one batch about a fixed ``reference``, per sample; across
-    ``torch.distributed`` ranks, of the union of the ranks' batches (summed in one
-    collective, so every rank takes the same step)."""
-    total = statistics(mixture, chunk_list(X, rows)).all_reduce().about(reference)
+    """E-step statistics of one batch's chunks about a fixed ``reference``, per sample
+    (per unit of weight); across ``torch.distributed`` ranks, of the union of the ranks'
+    batches (summed in one collective, so every rank takes the same step)."""
+    total = statistics(mixture, chunks).all_reduce().about(reference)
     n = total.n_samples
     return SufficientStatistics(
         total.counts / n,
@@ -244,3 +257,56 @@ def _blend(
         keep * running.log_likelihood + eta * batch.log_likelihood,
         running.n_samples,
     )
+
+
+def union_counts(X: Tensor, weighted: bool, missing: bool) -> tuple[int, bool, Tensor | None]:
+    """The union of the ranks' batches, counted in one ``all_reduce`` (this batch's own
+    counts outside a process group): its rows, whether any rank's batch is weighted (a
+    rank without weights then weighs its rows 1), and with missing values each column's
+    count of observed entries (None without).
+
+    Parameters
+    ----------
+    X : Tensor of shape (n_samples, n_features)
+        This rank's batch (its rows of positive weight, for a weighted batch).
+    weighted : bool
+        Whether this rank's batch has weights.
+    missing : bool
+        Whether NaN marks missing entries.
+
+    Returns
+    -------
+    n_rows : int
+    weighted : bool
+    observed : Tensor of shape (n_features,) or None
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch.fit.stepwise import union_counts
+    >>> union_counts(torch.tensor([[1.0, float("nan")], [2.0, 3.0]]), False, True)
+    (2, False, tensor([2., 1.], dtype=torch.float64))
+    """
+    counts = torch.tensor([X.shape[0], float(weighted)], dtype=torch.float64, device=X.device)
+    if missing:
+        counts = torch.cat([counts, (~torch.isnan(X)).sum(0).to(counts)])
+    total = all_reduce_sum(counts)
+    return int(total[0]), bool(total[1] > 0), (total[2:] if missing else None)
+
+
+def check_same_model(mixture: Mixture, step: int) -> None:
+    """A ValueError on every rank unless all ranks hold the same ``mixture`` (compared
+    to the last bit, by a digest of its parameters) at the same ``step``: ranks fitted
+    apart, or started from different ``*_init`` values, would otherwise each take their
+    own step."""
+    digest = hashlib.sha256()
+    for tensor in (mixture.weights, mixture.means, mixture.covariance.covariances):
+        digest.update(tensor.detach().to("cpu", torch.float64).contiguous().numpy().tobytes())
+    try:
+        check_same_configuration({"model": digest.hexdigest(), "step": step})
+    except ValueError:
+        raise ValueError(
+            "partial_fit must step the same model on every rank, but the ranks hold different "
+            "ones (fitted apart, or given different weights_init/means_init/precisions_init); "
+            "start every rank from the same model, e.g. one fit(X) inside the process group."
+        ) from None
