@@ -2,67 +2,35 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from numbers import Real
 from typing import Any, ClassVar
 
-import torch
 from sklearn.base import DensityMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import ClusterScoringMixin
-from ._bayesian_prior import PRIOR_TYPES, build_prior
-from ._chunks import chunk_rows
+from ._bayesian_fit import VariationalFit, VariationalFitMixin
+from ._bayesian_prior import PRIOR_TYPES
 from ._conditional import PointEstimateConditioningMixin
-from ._data import refuse_sources
 from ._estimator import (
     MIXTURE_CONSTRAINTS,
     MixtureEstimator,
-    Progress,
-    best_of_n_init,
     keeps_state_on_failure,
 )
-from ._validation import OutputKind, as_output, check_random_generator, resolve_dtype, to_tensor
+from ._mixture_scoring import weighted_mean
+from ._validation import OutputKind, as_output
 from ._variational_scoring import VariationalScoringMixin
-from .covariance import Covariance, covariance_class
-from .distributed import (
-    all_reduce_sum,
-    check_same_on_every_rank,
-    is_distributed,
-    raise_on_every_rank,
-    synchronised_generator,
-)
-from .fit.init import initial_responsibilities
-from .fit.sharded_init import initial_statistics
-from .fit.start import check_continues
-from .fit.variational import (
-    VariationalPosterior,
-    VariationalPrior,
-    VariationalTrace,
-    fit_variational,
-    posterior_from_responsibilities,
-    update_posterior,
-)
+from .fit.variational import VariationalTrace
 from .gaussian_mixture import GaussianMixture
 from .mixture import Mixture
-from .stats import pass_chunks
 
 __all__ = ["BayesianGaussianMixture"]
 
 _POSITIVE = Interval(Real, 0.0, None, closed="neither")
 
 
-@dataclass(frozen=True)
-class VariationalFit:
-    """The fit record of a variational fit: prior, posterior and trace (see
-    :meth:`BayesianGaussianMixture.set_fitted`)."""
-
-    prior: VariationalPrior
-    posterior: VariationalPosterior
-    trace: VariationalTrace
-
-
 class BayesianGaussianMixture(
+    VariationalFitMixin,
     PointEstimateConditioningMixin,
     VariationalScoringMixin,
     ClusterScoringMixin,
@@ -254,7 +222,7 @@ default='dirichlet_process'
         self.dtype = dtype
 
     # -- fitting ---------------------------------------------------------------------
-    def fit(self, X: Any, y: Any = None) -> BayesianGaussianMixture:
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> BayesianGaussianMixture:
         """Estimate the variational posterior by coordinate ascent.
 
         Parameters
@@ -263,6 +231,14 @@ default='dirichlet_process'
             In memory: unlike :class:`~mixtorch.GaussianMixture`, this estimator does not
             fit data sources or files (load them first, e.g. ``np.load(path)``).
         y : ignored
+        sample_weight : array-like or Tensor of shape (n_samples,), optional
+            Non-negative frequency weights: a row of weight ``w`` is the row seen ``w``
+            times (weight 0: not at all), in the start (as for
+            :meth:`GaussianMixture.fit`), every update and the default ``mean_prior`` and
+            ``covariance_prior`` (weighted mean, and covariance over ``sum(w) - 1``). Their
+            scale matters, unlike in maximum likelihood: doubling every weight doubles the
+            evidence against the prior. Not across ``torch.distributed`` ranks. None
+            weighs every row 1.
 
         Returns
         -------
@@ -272,125 +248,36 @@ default='dirichlet_process'
         ------
         TypeError
             For a data source, a path or a callable as ``X``.
+        ValueError
+            For ``sample_weight`` of the wrong length, with NaN, infinity or negative
+            entries, all zero, or too few positive entries.
         """
-        self.fit_predict(X, y)
+        self.fit_predict(X, y, sample_weight)
         return self
 
     @keeps_state_on_failure
-    def fit_predict(self, X: Any, y: Any = None) -> Any:
-        """Fit, then return the component of each sample (agreeing with ``predict``)."""
-        self._validate_params()
-        warm = bool(self.warm_start) and hasattr(self, "_posterior")
-        if warm:
-            check_continues(
-                "BayesianGaussianMixture", self.mixture_, self.n_components, self.covariance_type
-            )
-        tensor, kind = self._shard(X, warm)
-        rows = chunk_rows(self.n_components, tensor.shape[1], self.chunk_size, self._covariance())
-        chunks = pass_chunks(tensor, rows)  # a sequence: E-step passes use chunk threads
-        n_samples = int(all_reduce_sum(torch.tensor(float(tensor.shape[0]))))
-        if n_samples < max(2, self.n_components):
-            raise ValueError(
-                "Expected n_samples >= max(2, n_components) but got "
-                f"n_components = {self.n_components}, n_samples = {n_samples}"
-            )
-        prior = self._build_prior(chunks)  # as scikit-learn: warm fits use today's prior
-        if warm and prior.process != self._prior.process:
-            raise ValueError(
-                "BayesianGaussianMixture was fitted with weight_concentration_prior_type="
-                f"{PRIOR_TYPES[not self._prior.process]!r}, but it is now "
-                f"{self.weight_concentration_prior_type!r}: warm_start=True continues the "
-                "previous posterior, whose weight prior type cannot change. Set "
-                "warm_start=False to fit afresh, or set it back."
-            )
-        generator = check_random_generator(self.random_state, tensor.device)
-        if is_distributed():  # every rank draws the same numbers
-            generator = synchronised_generator(generator, tensor.device)
-        progress = Progress(self.verbose, self.verbose_interval)
-        posterior, trace = best_of_n_init(
-            lambda: self._initialise(tensor, chunks, prior, generator, rows),
-            lambda start, previous: fit_variational(
-                lambda: chunks,
-                start,
-                prior,
-                tol=self.tol,
-                max_iter=self.max_iter,
-                reg_covar=self.reg_covar,
-                previous_lower_bound=previous,
-                callback=progress.iteration if progress.active else None,
-            ),
-            n_init=self.n_init,
-            warm=(self._posterior, self.lower_bound_) if warm else None,
-            progress=progress,
-            max_iter=self.max_iter,
-        )
-        self._set_fitted(posterior.mixture(), VariationalFit(prior, posterior, trace), kind)
-        return as_output(self._weighted(tensor, rows).argmax(1), kind)
+    def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> Any:
+        """Fit, then return the component of each sample (agreeing with ``predict``);
+        ``sample_weight`` as for :meth:`fit` (rows of weight 0 are labelled too)."""
+        return self._fit_variational(X, sample_weight)
 
-    def _shard(self, X: Any, warm: bool) -> tuple[torch.Tensor, OutputKind]:
-        """``X`` validated as a tensor; under a process group every rank raises if any
-        rank's shard is unusable, before any other collective."""
-        dtype = resolve_dtype(self.dtype, X) if not warm else self.mixture_.dtype
-        error: Exception | None = None
-        try:
-            refuse_sources(X, "BayesianGaussianMixture", "fits")  # holds all of X
-            tensor, kind = to_tensor(
-                self,
-                X,
-                reset=not warm,
-                dtype=dtype,
-                device=self.device,
-                ensure_min_samples=1 if is_distributed() else 2,
-            )
-        except (ValueError, TypeError) as caught:
-            error = caught
-        raise_on_every_rank(error)
-        check_same_on_every_rank(
-            tensor.shape[1], "Every rank's shard must have the same number of features."
-        )
-        return tensor, kind
+    def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
+        """Mean of :meth:`score_samples` (scikit-learn's convention), weighted by
+        ``sample_weight`` (``sum_i w_i l_i / sum_i w_i``; rows of weight 0 take no part)
+        when given.
 
-    def _covariance(self) -> type[Covariance]:
-        return covariance_class(self.covariance_type)
+        Parameters
+        ----------
+        X : array-like or Tensor of shape (n_samples, n_features)
+        y : ignored
+        sample_weight : array-like of shape (n_samples,), optional
 
-    def _initialise(
-        self,
-        X: torch.Tensor,
-        chunks: list[torch.Tensor],
-        prior: VariationalPrior,
-        generator: torch.Generator,
-        rows: int,
-    ) -> VariationalPosterior:
-        covariance_type = covariance_class(self.covariance_type)
-        if is_distributed():  # the union of the shards, identical on every rank
-            stats = initial_statistics(
-                lambda: iter(chunks),
-                self.n_components,
-                self.init_params,
-                covariance_type,
-                generator,
-            )
-            return update_posterior(stats, prior, covariance_type, self.reg_covar, X.dtype)
-        fn, centers = initial_responsibilities(
-            X, self.n_components, self.init_params, generator, rows
-        )
-        return posterior_from_responsibilities(
-            X, fn, prior, covariance_type, self.reg_covar, rows, mean_guess=centers
-        )
-
-    def _build_prior(self, chunks: list[torch.Tensor]) -> VariationalPrior:
-        """The prior: given hyper-parameters checked, missing ones from every rank's data."""
-        return build_prior(
-            chunks,
-            self._covariance(),
-            n_components=self.n_components,
-            weight_concentration_prior_type=self.weight_concentration_prior_type,
-            weight_concentration_prior=self.weight_concentration_prior,
-            mean_precision_prior=self.mean_precision_prior,
-            mean_prior=self.mean_prior,
-            degrees_of_freedom_prior=self.degrees_of_freedom_prior,
-            covariance_prior=self.covariance_prior,
-        )
+        Returns
+        -------
+        float
+        """
+        log_density, _ = self._log_density(X)
+        return weighted_mean(log_density, sample_weight)
 
     @classmethod
     def _params_of(cls, mixture: Mixture) -> dict[str, Any]:

@@ -21,6 +21,13 @@ across ``torch.distributed`` ranks about points that are the same on every rank.
 
 The lower bound is scikit-learn's (constant terms dropped, so values are comparable
 with it but are not the full ELBO).
+
+Rows may carry frequency weights: :func:`fit_variational`'s chunks may be
+``(chunk, sample_weight)`` pairs (the E-step kernels weigh responsibilities, log-likelihood
+and entropy), and :func:`weighted_prior_moments` gives the default prior's weighted data
+moments; a row of weight 2 is then exactly the row seen twice. Unlike maximum
+likelihood, the posterior depends on the weights' scale: doubling every weight is doubling
+the data against the same prior.
 """
 
 from __future__ import annotations
@@ -32,7 +39,14 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor
 
-from ..stats import SufficientStatistics, accumulate_statistics
+from .._chunks import iter_chunks
+from ..covariance import Covariance
+from ..stats import (
+    ACCUMULATOR_DTYPE,
+    SufficientStatistics,
+    accumulate_statistics,
+    statistics_from_responsibilities,
+)
 from ._variational_posterior import (
     VariationalPosterior,
     VariationalPrior,
@@ -55,6 +69,7 @@ __all__ = [
     "lower_bound",
     "posterior_from_responsibilities",
     "update_posterior",
+    "weighted_prior_moments",
 ]
 
 
@@ -172,8 +187,9 @@ def fit_variational(
     Parameters
     ----------
     chunks : callable
-        Returns a fresh iterable of row blocks (Tensors of shape (n, D)) on every call;
-        a sequence (chunks in memory) is shared out to threads on CPU.
+        Returns a fresh iterable of row blocks (Tensors of shape (n, D), or
+        ``(chunk, sample_weight)`` pairs) on every call; a sequence (chunks in memory) is
+        shared out to threads on CPU.
     initial : VariationalPosterior
         The starting posterior (e.g. :func:`posterior_from_responsibilities`); its
         covariance type and dtype are kept.
@@ -260,3 +276,75 @@ def fit_variational(
             trace.converged = True
             break
     return posterior, trace
+
+
+def weighted_prior_moments(
+    X: Tensor, sample_weight: Tensor, covariance_type: type[Covariance], rows: int
+) -> tuple[Tensor, Tensor]:
+    """The default prior's data moments of rows with frequency weights: the weighted
+    mean (D,) and the unbiased weighted covariance ``sum_i w_i (x_i - m)(x_i - m)^T /
+    (sum_i w_i - 1)`` in ``covariance_type``'s ``covariance_prior`` layout, those of
+    :func:`data_prior_moments` on the rows repeated ``w_i`` times (this process's rows
+    only).
+
+    Parameters
+    ----------
+    X : Tensor of shape (n_samples, n_features)
+        The rows.
+    sample_weight : Tensor of shape (n_samples,)
+        Non-negative frequency weights summing to more than 1.
+    covariance_type : type of Covariance
+        Decides the layout of the covariance: (D, D), (D,) or ().
+    rows : int
+        Rows per chunk.
+
+    Returns
+    -------
+    mean : Tensor of shape (D,)
+    covariance : Tensor
+        Both in ``X``'s dtype.
+
+    Raises
+    ------
+    ValueError
+        If the weights sum to 1 or less (no unbiased covariance).
+
+    See Also
+    --------
+    data_prior_moments : The unweighted moments, across ranks.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mixtorch.covariance import covariance_class
+    >>> from mixtorch.fit.variational import data_prior_moments, weighted_prior_moments
+    >>> X = torch.tensor([[0.0, 1.0], [2.0, 1.0], [4.0, 4.0]], dtype=torch.float64)
+    >>> w = torch.tensor([2.0, 0.0, 1.0], dtype=torch.float64)
+    >>> mean, covariance = weighted_prior_moments(X, w, covariance_class("full"), rows=2)
+    >>> repeated = data_prior_moments(lambda: [X[[0, 0, 2]]], covariance_class("full"))
+    >>> torch.allclose(mean, repeated[0]), torch.allclose(covariance, repeated[1])
+    (True, True)
+    """
+    weights = sample_weight.to(ACCUMULATOR_DTYPE)
+    total = weights.sum()
+    if not float(total) > 1.0:
+        raise ValueError(
+            "sample_weight must sum to more than 1 for the default covariance_prior (the "
+            "unbiased weighted covariance divides by sum(sample_weight) - 1); give "
+            f"larger frequency weights or a covariance_prior, got a sum of {float(total)}."
+        )
+    mean = torch.zeros(X.shape[1], dtype=ACCUMULATOR_DTYPE, device=X.device)
+    for start, chunk in zip(range(0, X.shape[0], rows), iter_chunks(X, rows), strict=True):
+        mean += weights[start : start + chunk.shape[0]] @ chunk.to(ACCUMULATOR_DTYPE)
+    mean /= total
+
+    def weight_of(chunk: Tensor, start: int) -> Tensor:
+        return weights[start : start + chunk.shape[0], None].to(chunk.dtype)
+
+    reference = mean.to(X.dtype)[None]
+    stats = statistics_from_responsibilities(
+        iter_chunks(X, rows), weight_of, covariance_type, reference
+    )
+    scatter = stats.about(mean[None]).scatter[0]
+    covariance = covariance_type.prior_covariance_from(scatter / (total - 1.0))
+    return mean.to(X.dtype), covariance.to(X.dtype)
