@@ -14,41 +14,37 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import MixtureScoringMixin
 from ._chunks import chunk_rows, column_mean, iter_chunks
-from ._data import prepare_source, uses_source
+from ._data import uses_source
 from ._estimator import (
     OPTIMIZER,
-    Progress,
-    best_of_n_init,
     keeps_state_on_failure,
     mixture_constraints,
 )
+from ._gaussian_fits import GaussianFitsMixin
 from ._gaussian_scipy import ScipyGaussianMixin
 from ._gaussian_torch import (
-    FixedParameters,
     GaussianTorchMixin,
-    check_fixed,
     fit_with_fixed,
-    held_digest,
 )
 from ._mixture_scoring import SCORING_ELEMENTS
 from ._validation import (
     OutputKind,
     as_output,
-    check_random_generator,
     check_sample_weight,
     resolve_dtype,
     to_tensor,
 )
 from .covariance import covariance_class
-from .fit.gradient import GradientTrace, fit_gradient
+from .fit.gradient import GradientTrace
 from .fit.init import mixture_from_responsibilities
-from .fit.streaming import PassMeter, gaussian_from_stream, stream_mean
 from .mixture import Mixture
 
 __all__ = ["Gaussian"]
 
 
-class Gaussian(ScipyGaussianMixin, MixtureScoringMixin, DensityMixin, GaussianTorchMixin):
+class Gaussian(
+    ScipyGaussianMixin, MixtureScoringMixin, DensityMixin, GaussianTorchMixin, GaussianFitsMixin
+):
     """Maximum-likelihood Gaussian: the sample mean and the biased sample covariance [1]_.
 
     For one-dimensional data pass a single column, ``X.reshape(-1, 1)``. The fitted model
@@ -297,84 +293,10 @@ class Gaussian(ScipyGaussianMixin, MixtureScoringMixin, DensityMixin, GaussianTo
         self._set_fitted(mixture, None, kind)
         return self
 
-    def _fixed(self, n_features: int, dtype: torch.dtype, device: Any) -> FixedParameters:
-        """``fixed_mean`` and ``fixed_covariance``, checked for data of ``n_features``."""
-        kind = covariance_class(self.covariance_type)
-        mean = _mean_by_label(self.fixed_mean, getattr(self, "feature_names_in_", None))
-        return check_fixed(mean, self.fixed_covariance, kind, n_features, dtype, device)
-
     def _held_groups(self) -> frozenset[str]:
         """The held groups, not counted by :meth:`bic` and :meth:`aic`."""
         held = {"means": self.fixed_mean, "covariances": self.fixed_covariance}
         return frozenset(group for group, value in held.items() if value is not None)
-
-    def _fit_source(self, X: Any, sample_weight: Any) -> None:
-        """Two passes over a source (or the ranks' shards): the mean, then the scatter; a
-        held value leaves one pass (or none)."""
-        if sample_weight is not None:
-            raise ValueError("sample_weight is not supported for data sources or across ranks.")
-        if self.algorithm != "closed_form":
-            raise ValueError(
-                "Fitting from a data source or across ranks needs algorithm='closed_form'."
-            )
-        covariance_type = covariance_class(self.covariance_type)
-        data = prepare_source(
-            self,
-            X,
-            dtype=self.dtype,
-            device=self.device,
-            warm_dtype=None,
-            configuration={  # ranks holding different values would sum unrelated moments
-                "covariance_type": self.covariance_type,
-                "fixed_mean/fixed_covariance": held_digest(self.fixed_mean, self.fixed_covariance),
-            },
-        )
-        rows = chunk_rows(1, data.n_features, self.chunk_size, covariance_type)
-        chunks = PassMeter(data.source, rows, data.device, data.dtype)
-        fixed = self._fixed(data.n_features, data.dtype, data.device)
-        if fixed.groups:
-            mixture = fit_with_fixed(
-                fixed,
-                covariance_type,
-                self.reg_covar,
-                chunks,
-                lambda chunk, start: chunk.new_ones(chunk.shape[0], 1),
-                lambda: stream_mean(chunks, data.n_features, data.dtype, data.device),
-            )
-        else:
-            mixture = gaussian_from_stream(
-                chunks, covariance_type, self.reg_covar, data.n_features, data.device, data.dtype
-            )
-        self._set_fitted(mixture, None, data.kind)
-
-    def _fit_gradient(
-        self, X: torch.Tensor, weights: torch.Tensor | None, rows: int, fixed: FixedParameters
-    ) -> tuple[Mixture, GradientTrace]:
-        """Gradient descent from mean 0 and identity covariance, or from the held values,
-        which are not optimised (a held covariance gets no ``reg_covar``)."""
-        start = fixed.start(covariance_class(self.covariance_type), X.shape[1], X.dtype, X.device)
-        reg_covar = 0.0 if fixed.covariance is not None else self.reg_covar
-        mixture, trace = best_of_n_init(
-            lambda: start,
-            lambda begin, previous: fit_gradient(
-                X,
-                begin,
-                optimizer=self.optimizer,
-                learning_rate=self.learning_rate,
-                batch_size=self.batch_size,
-                max_iter=self.max_iter,
-                tol=self.tol,
-                generator=check_random_generator(self.random_state, X.device),
-                reg_covar=reg_covar,
-                sample_weight=weights,
-                chunk_size=rows,
-                fixed=fixed.groups | {"weights"},  # one component: its weight is 1
-            ),
-            n_init=1,
-            progress=Progress(),
-            max_iter=self.max_iter,
-        )
-        return fixed.impose(mixture), trace
 
     @classmethod
     def _params_of(cls, mixture: Mixture) -> dict[str, Any]:
@@ -468,31 +390,3 @@ class Gaussian(ScipyGaussianMixin, MixtureScoringMixin, DensityMixin, GaussianTo
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "mixture_")
-
-
-def _mean_by_label(mean: Any, names: Any) -> Any:
-    """A pandas Series ``fixed_mean`` labelled by column names, in the order of ``names``
-    (the columns ``X`` was fitted with); anything else, and a Series with the default
-    labels 0..n-1, as given (by position)."""
-    if not (getattr(mean, "ndim", None) == 1 and hasattr(mean, "index") and hasattr(mean, "iloc")):
-        return mean
-    labels = list(mean.index)
-    if labels == list(range(len(labels))):
-        return mean
-    if names is None:
-        raise ValueError(
-            f"fixed_mean is a Series labelled {labels!r}, but X has no column names to "
-            "match them with; fit on a DataFrame with those columns, or pass the values in "
-            "the order of X's columns as an array."
-        )
-    columns = [str(name) for name in names]
-    given = [str(label) for label in labels]
-    missing = [name for name in columns if name not in given]
-    extra = [label for label in given if label not in columns]
-    if missing or extra or len(set(given)) != len(given):
-        raise ValueError(
-            f"fixed_mean's labels {given!r} must be X's columns {columns!r}, each once "
-            f"(missing: {missing!r}, unknown: {extra!r})."
-        )
-    by_label = dict(zip(given, mean.to_numpy(), strict=True))
-    return [by_label[name] for name in columns]
