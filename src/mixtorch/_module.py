@@ -4,7 +4,9 @@ Gaussian-mixture densities as ``torch.nn.Module`` objects with unconstrained par
 estimators; :mod:`mixtorch.nn` adds the conversions to and from fitted estimators.
 
 The single Gaussian is :mod:`mixtorch._gaussian_module`; the size checks and the
-unconstrained parametrisation's conversions are in :mod:`mixtorch._module_parameters`.
+unconstrained parametrisation's conversions are in :mod:`mixtorch._module_parameters`;
+sampling and the conversions to and from a :class:`~mixtorch.Mixture` are bases of the
+module class, in :mod:`mixtorch._module_sampling` and :mod:`mixtorch._module_conversion`.
 """
 
 from __future__ import annotations
@@ -15,22 +17,16 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ._mixture_checks import check_n_samples
-from ._module_parameters import (
-    check_options,
-    check_reg_covar,
-    check_sizes,
-    log_scale,
-    lower_from_raw,
-    raw_cholesky,
-)
+from ._module_conversion import ModuleConversionMixin
+from ._module_parameters import check_options, check_reg_covar, check_sizes, lower_from_raw
+from ._module_sampling import ModuleSamplingMixin
 from .covariance import covariance_class, gaussian_log_normaliser
 from .mixture import Mixture
 
 __all__ = ["GaussianMixtureModule"]
 
 
-class GaussianMixtureModule(nn.Module):
+class GaussianMixtureModule(ModuleSamplingMixin, ModuleConversionMixin, nn.Module):
     """A mixture of K Gaussians in D dimensions with unconstrained parameters.
 
     Documented, with parameters and examples, as :class:`mixtorch.nn.GaussianMixtureModule`.
@@ -371,187 +367,6 @@ class GaussianMixtureModule(nn.Module):
         if self.validate_args and x.device.type != "meta":
             _check_finite(x)
         return x.reshape(-1, self.n_features).to(self.dtype)
-
-    # -- generation ------------------------------------------------------------------
-    def sample(
-        self, n_samples: int, generator: torch.Generator | None = None
-    ) -> tuple[Tensor, Tensor]:
-        """Draw points: z ~ Categorical(weights), then x = mu_z + L_z eps.
-
-        The draw is reparameterised: the samples are differentiable with respect to the
-        means and covariance parameters (not the weights, which enter through a discrete
-        choice).
-
-        Parameters
-        ----------
-        n_samples : int
-            Number of points, at least 1.
-        generator : torch.Generator, default=None
-            Source of randomness on the module's device; None uses torch's global one.
-
-        Returns
-        -------
-        samples : Tensor of shape (n_samples, D)
-            The points, in draw order.
-        labels : Tensor of shape (n_samples,)
-            Their components.
-
-        Raises
-        ------
-        ValueError
-            If ``n_samples`` is less than 1.
-        TypeError
-            If ``n_samples`` is not an integer (a float, a string, a bool) or ``generator``
-            is not a ``torch.Generator``.
-        MemoryError
-            If the draws would not fit in the memory free on the device.
-
-        See Also
-        --------
-        GaussianMixtureModule.to_torch : ``rsample`` of the distribution, the same draws' law.
-
-        Examples
-        --------
-        >>> import torch
-        >>> from mixtorch.nn import GaussianMixtureModule
-        >>> module = GaussianMixtureModule(2, 3, dtype=torch.float64)
-        >>> samples, labels = module.sample(4, generator=torch.Generator().manual_seed(0))
-        >>> samples.shape, labels.shape, samples.requires_grad
-        (torch.Size([4, 3]), torch.Size([4]), True)
-        """
-        if generator is not None and not isinstance(generator, torch.Generator):
-            raise TypeError(
-                f"generator must be a torch.Generator or None, got {type(generator).__name__}."
-            )
-        # Per draw: the label, the noise, the scaled noise and the result (D values each).
-        itemsize = torch.finfo(self.dtype).bits // 8
-        row_bytes = 8 + 3 * itemsize * self.n_features
-        n_samples = check_n_samples(n_samples, row_bytes, self.means.device)
-        device = self.means.device
-        with torch.no_grad():
-            weights = torch.softmax(self.logits.to(torch.float64), 0)
-            labels = torch.multinomial(weights, n_samples, replacement=True, generator=generator)
-        noise = torch.randn(
-            n_samples, self.n_features, dtype=self.dtype, device=device, generator=generator
-        )
-        return self.means[labels] + self._scale_noise(noise, labels), labels
-
-    def _scale_noise(self, noise: Tensor, labels: Tensor) -> Tensor:
-        if self._structure.is_triangular():
-            factor = self._scale_tril()[0].to(self.dtype)
-            factor = factor if factor.ndim == 2 else factor[labels]
-            return (factor @ noise.unsqueeze(-1)).squeeze(-1)
-        scales = torch.exp(0.5 * self._log_variances())
-        scales = scales[labels]
-        return noise * (scales if scales.ndim == 2 else scales[:, None])
-
-    # -- conversion ------------------------------------------------------------------
-    def to_mixture(self) -> Mixture:
-        """The current parameters as a (detached) :class:`~mixtorch.Mixture`.
-
-        Returns
-        -------
-        Mixture
-            Weights, means and covariances (``reg_covar`` included), detached copies, in
-            the module's dtype, or in float32 for a float16 or bfloat16 module (a
-            :class:`~mixtorch.Mixture` computes in float32 or float64).
-
-        Raises
-        ------
-        ValueError
-            If the parameters hold NaN or infinity, or the module is on the 'meta'
-            device (shapes without values).
-
-        See Also
-        --------
-        GaussianMixtureModule.from_mixture : The way back.
-        GaussianMixtureModule.to_torch : A differentiable distribution instead.
-        """
-        self._check_materialised("to_mixture")
-        dtype = self._linalg_dtype()
-        with torch.no_grad():
-            weights = torch.softmax(self.logits.to(dtype), 0).detach().clone()
-            covariances = self.covariances().to(dtype).detach().clone()
-            means = self.means.to(dtype).detach().clone()
-            values = (weights, means, covariances)
-            if not all(bool(torch.isfinite(value).all()) for value in values):
-                raise ValueError(
-                    "The module's parameters hold NaN or infinity (the training diverged), so "
-                    "they are not a mixture; restart from finite parameters, e.g. with a "
-                    "smaller learning rate or a positive reg_covar."
-                )
-            covariance = self._structure(covariances, n_features=self.n_features)
-            return Mixture(weights, means, covariance)
-
-    def _check_materialised(self, method: str) -> None:
-        """ValueError naming ``method`` for a module on the 'meta' device."""
-        if self.means.device.type == "meta":
-            raise ValueError(
-                f"{method} needs parameter values, but the module is on the 'meta' device, "
-                "which holds shapes only; materialise it first, e.g. "
-                "module.to_empty(device='cpu') followed by module.load_state_dict(...)."
-            )
-
-    def _load_from_state_dict(
-        self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any
-    ) -> None:
-        """Refuse NaN or infinite parameters before ``load_state_dict`` copies them: every
-        density of the module would be NaN. A logit of ``-inf`` (a component switched
-        off, weight 0) is allowed while some logit is finite."""
-        for name in ("logits", "means", "raw_cholesky", "log_scale"):
-            value = state_dict.get(prefix + name)
-            if (
-                not isinstance(value, Tensor)
-                or value.device.type == "meta"
-                or not value.is_floating_point()
-            ):
-                continue
-            finite = torch.isfinite(value)
-            if name == "logits":
-                valid = bool((finite | (value == -math.inf)).all() and finite.any())
-            else:
-                valid = bool(finite.all())
-            if not valid:
-                raise ValueError(
-                    f"state_dict entry {prefix + name!r} holds NaN or infinity (saved from a "
-                    "diverged training?); load a checkpoint with finite values (logits may "
-                    "be -inf for components switched off)."
-                )
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-
-    @classmethod
-    def from_mixture(cls, mixture: Mixture, *, reg_covar: float = 0.0) -> GaussianMixtureModule:
-        """A module holding ``mixture``'s parameters (same dtype and device).
-
-        Parameters
-        ----------
-        mixture : Mixture
-            The parameters to hold (its number of components, features and covariance type).
-        reg_covar : float, default=0.0
-            The module's ``reg_covar``. It is subtracted from the covariance diagonals before
-            they are stored, so that the module's covariances equal the mixture's; where the
-            difference would not be positive definite the covariance is stored as is.
-
-        Returns
-        -------
-        GaussianMixtureModule
-            A module whose :meth:`to_mixture` gives ``mixture`` back.
-
-        See Also
-        --------
-        GaussianMixtureModule.to_mixture, GaussianMixtureModule.from_estimator
-        """
-        module = cls._blank(mixture, reg_covar)
-        with torch.no_grad():
-            tiny = torch.finfo(mixture.dtype).tiny
-            module.logits.copy_(torch.log(mixture.weights.clamp_min(tiny)))
-            module.means.copy_(mixture.means)
-            covariances = mixture.covariance.covariances
-            if module._structure.is_triangular():
-                module.raw_cholesky.copy_(raw_cholesky(covariances, float(reg_covar)))
-            else:
-                module.log_scale.copy_(log_scale(covariances, float(reg_covar)))
-        return module
 
     @classmethod
     def _blank(cls, mixture: Mixture, reg_covar: float) -> GaussianMixtureModule:
