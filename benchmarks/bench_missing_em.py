@@ -1,10 +1,12 @@
 """EM with missing entries: per-iteration time of the batched E-step against the
-per-pattern one it replaced, and against complete-data EM on the same rows.
+per-pattern one it replaced, and against complete-data EM on the same rows; then the
+time of ``predict`` and ``score_samples`` on rows with missing entries.
 
 Usage::
 
     python benchmarks/bench_missing_em.py            # every case (several minutes on 2 cores)
     python benchmarks/bench_missing_em.py --quick    # the small cases only
+    python benchmarks/bench_missing_em.py --scoring  # the scoring cases only (add --quick)
 
 Each case draws clustered rows, removes entries at random, and runs EM from the same
 start (``tol=0``, a fixed number of iterations) four ways, alternating within each
@@ -26,6 +28,22 @@ rows (which does less: no conditional means or covariances). ``after / complete`
 same against mixtorch's own complete-data E-step. Figures are per iteration (E-step and
 M-step), in milliseconds: the best and the median over repeats of each repeat's median
 iteration. The machine line says what they were measured on.
+
+Scoring cases fit a mixture with ``missing_values=np.nan`` on the first rows, then time
+``predict`` and ``score_samples`` on all rows (NaN included), alternating within each
+repeat:
+
+- ``before``: the estimator with the per-pattern scoring it had before
+  (:func:`per_pattern_log_prob`, one ``Mixture.marginal`` per pattern of missing entries);
+- ``after``: the estimator as it is (patterns batched as in the E-step);
+- ``complete``: the same estimator on the rows before the entries were removed;
+- ``sklearn``: scikit-learn has no scoring over observed entries, so the peer is what its
+  users do: ``IterativeImputer.transform`` then ``GaussianMixture.predict`` or
+  ``score_samples`` (both fitted beforehand, like the mixture; a different and cheaper
+  computation: one imputed point per row instead of every component's marginal).
+
+Figures are seconds, best / median of repeats, and the largest difference between the
+``before`` and ``after`` log-densities.
 """
 
 from __future__ import annotations
@@ -36,6 +54,7 @@ import functools
 import io
 import re
 import time
+import unittest.mock
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,12 +63,15 @@ import numpy as np
 import torch
 from _machine import describe, summary
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.experimental import enable_iterative_imputer  # noqa: F401
+from sklearn.impute import IterativeImputer
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
+import mixtorch._base
 from mixtorch import GaussianMixture, Mixture
 from mixtorch._chunks import chunk_list, chunk_rows
 from mixtorch.fit.em import fit_em
-from mixtorch.fit.missing import _missing_pass, missing_statistics
+from mixtorch.fit.missing import _missing_pass, missing_statistics, patterns
 from mixtorch.stats import accumulate_statistics
 
 warnings.simplefilter("ignore", ConvergenceWarning)
@@ -82,7 +104,28 @@ FULL = QUICK + [
 ]
 
 
-def clustered(case: Case, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+@dataclass
+class ScoreCase:
+    n: int
+    d: int
+    k: int
+    kind: str
+    missing: float
+    repeats: int
+    before_repeats: int  # the per-pattern path takes 5-40 s per call at 100k rows
+
+    def __str__(self) -> str:
+        return f"{self.n}x{self.d} K={self.k} {self.kind} {self.missing:.0%} missing"
+
+
+SCORE_QUICK = [ScoreCase(10_000, 16, 8, "full", 0.1, 3, 2)]
+SCORE_FULL = SCORE_QUICK + [
+    ScoreCase(100_000, 16, 8, "full", 0.1, 5, 2),
+    ScoreCase(100_000, 16, 8, "diag", 0.1, 5, 2),
+]
+
+
+def clustered(case: Case | ScoreCase, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Complete rows and a copy with ``case.missing`` of the entries removed at random."""
     rng = np.random.default_rng(seed)
     centres = rng.normal(scale=4.0, size=(case.k, case.d))
@@ -164,11 +207,96 @@ def run(case: Case) -> dict[str, list[float]]:
     return medians
 
 
+def per_pattern_log_prob(mixture: Mixture, X: torch.Tensor) -> torch.Tensor:
+    """The scoring over observed entries before it was batched: one pattern at a time."""
+    X = X.to(mixture.dtype)
+    result = torch.empty(X.shape[0], mixture.n_components, dtype=X.dtype, device=X.device)
+    unique, inverse = patterns(X)
+    for index, pattern in enumerate(unique):
+        rows = torch.nonzero(inverse == index).flatten()
+        given = torch.nonzero(pattern).flatten().cpu()
+        if given.numel() == mixture.n_features:
+            result[rows] = mixture.weighted_log_prob(X[rows])
+        elif given.numel() == 0:
+            result[rows] = mixture.log_weights
+        else:
+            observed = X[rows][:, given.to(X.device)]
+            result[rows] = mixture.marginal(given).weighted_log_prob(observed)
+    return result
+
+
+def score_run(case: ScoreCase) -> tuple[dict[str, list[float]], float]:
+    """Seconds of each repeat for every way and operation (``after predict``, ...), and
+    the largest difference of the before and after log-densities."""
+    X, holes = clustered(case)
+    first = holes[: min(case.n, 5000)]
+    settings = {"covariance_type": case.kind, "max_iter": 5, "tol": 0, "random_state": 0}
+    model = GaussianMixture(case.k, missing_values=np.nan, **settings).fit(first)
+    imputer = IterativeImputer(random_state=0).fit(holes[: min(case.n, 20_000)])
+    peer = SkGaussianMixture(case.k, **settings).fit(imputer.transform(first))
+    old = unittest.mock.patch.object(
+        mixtorch._base, "observed_weighted_log_prob", per_pattern_log_prob
+    )
+    ways: dict[str, Callable[[str], object]] = {
+        "after": lambda op: getattr(model, op)(holes),
+        "complete": lambda op: getattr(model, op)(X),
+        "sklearn": lambda op: getattr(peer, op)(imputer.transform(holes)),
+    }
+
+    def before(op: str) -> object:
+        with old:
+            return getattr(model, op)(holes)
+
+    ways["before"] = before
+    model.predict(holes[:100])  # the first call loads kernels
+    seconds: dict[str, list[float]] = {}
+    for repeat in range(case.repeats):
+        for name, way in ways.items():
+            if name == "before" and repeat >= case.before_repeats:
+                continue
+            for op in ("predict", "score_samples"):
+                time.sleep(0.2)
+                start = time.perf_counter()
+                way(op)
+                seconds.setdefault(f"{name} {op}", []).append(time.perf_counter() - start)
+    difference = np.abs(before("score_samples") - model.score_samples(holes)).max()
+    return seconds, float(difference)
+
+
+def main_scoring(cases: list[ScoreCase]) -> None:
+    print("seconds per call on all rows, best / median of repeats")
+    print(
+        f"{'case':<34} {'call':<14} {'before':>13} {'after':>13} {'speedup':>8} "
+        f"{'complete':>13} {'impute+skl':>13} {'after/skl':>9}"
+    )
+    for case in cases:
+        seconds, difference = score_run(case)
+        for op in ("predict", "score_samples"):
+
+            def figure(name: str, op: str = op, seconds: dict = seconds) -> str:
+                values = np.array(seconds[f"{name} {op}"])
+                return f"{values.min():.3f}/{np.median(values):.3f}"
+
+            after = float(np.median(seconds[f"after {op}"]))
+            before = float(np.median(seconds[f"before {op}"]))
+            sklearn = float(np.median(seconds[f"sklearn {op}"]))
+            print(
+                f"{case!s:<34} {op:<14} {figure('before'):>13} {figure('after'):>13} "
+                f"{before / after:>7.0f}x {figure('complete'):>13} {figure('sklearn'):>13} "
+                f"{after / sklearn:>8.1f}x"
+            )
+        print(f"{'':<34} largest |before - after| log-density: {difference:.1e}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the small cases only")
+    parser.add_argument("--scoring", action="store_true", help="the scoring cases only")
     args = parser.parse_args()
     print(summary(describe()))
+    if args.scoring:
+        main_scoring(SCORE_QUICK if args.quick else SCORE_FULL)
+        return
     print("ms per EM iteration, best / median of repeats")
     header = (
         f"{'case':<34} {'before':>15} {'after':>13} {'speedup':>8} {'1st after':>10} "
@@ -194,6 +322,7 @@ def main() -> None:
             f"{figure('complete'):>13} {figure('sklearn'):>13} "
             f"{after / complete:>10.1f}x {after / sklearn:>8.1f}x"
         )
+    main_scoring(SCORE_QUICK if args.quick else SCORE_FULL)
 
 
 if __name__ == "__main__":

@@ -72,24 +72,35 @@ class _HookedLock:
     def __exit__(self, *exc) -> None:
         self.lock.__exit__(*exc)
 
+    def acquire(self, blocking: bool = True) -> bool:
+        return self.lock.acquire(blocking)
+
+    def release(self) -> None:
+        self.lock.release()
+
 
 def _charged(cache: _LayoutCache) -> int:
     return sum(layout.charged for _, layout in cache._entries.values())
 
 
 def test_a_grouping_is_not_charged_to_a_layout_dropped_meanwhile():
-    # Thread A groups the buffer of ``first``; before it takes the lock, thread B stores
-    # a layout of the same chunk anew (which drops ``first``). The grouping must not be
-    # charged to the dropped layout: no entry would ever give those bytes back.
+    # Thread A groups the buffer of ``first``; before it takes the lock, thread B refills
+    # the chunk (a NaN moved) and stores its new layout, which drops ``first``. The
+    # grouping must not be charged to the dropped layout: no entry would ever give those
+    # bytes back.
     cache = _LayoutCache(1 << 20)
     chunk = torch.tensor([[1.0, float("nan")], [float("nan"), 2.0], [3.0, 4.0]])
-    missing = torch.isnan(chunk)
-    first = _ChunkLayout.of(missing)
-    cache.store(chunk, first)
+    first = _ChunkLayout.of(torch.isnan(chunk))
+    assert cache.store(chunk, first) is first
     lock = _HookedLock(cache._lock)
     cache._lock = lock
     held = [chunk]
-    lock.hook = lambda: cache.store(held[0], _ChunkLayout.of(missing))
+
+    def refill() -> None:
+        held[0][2, 0] = float("nan")
+        assert cache.store(held[0], _ChunkLayout.of(torch.isnan(held[0]))) is not first
+
+    lock.hook = refill
     cache.keep_grouping(first, (), _segments(first.observed))
     assert first.grouping is None and first.charged == 0
     assert len(cache) == 1

@@ -30,15 +30,18 @@ hundred rows dispatch-bound, and thousands of patterns took minutes per iteratio
 Moments are taken about the current means from explicit differences, so float32 stays
 accurate. The arithmetic differs from conditioning one pattern at a time only by rounding
 (float64: about 1e-15 relative, also after many EM iterations). The grouping depends only
-on where the NaN are, so it is kept while the chunk tensors live (``mixtorch.fit._missing_layout``):
-in-memory EM groups once per fit, and a chunk whose NaN moved (a source that refills its
-tensor) is grouped anew. A row with no observed entry contributes its prior
-(responsibilities = weights) and a log-likelihood of zero, to rounding. A row too far from
-every component for a finite density takes the per-pattern path of
-:func:`~mixtorch.conditioning.condition`, which finds the limit along its ray. The
-statistics are additive like the complete-data ones, so chunked, streaming and
-``torch.distributed`` fits run the same :func:`~mixtorch.fit.em.fit_em` loop with
-:func:`missing_statistics` as its E-step.
+on where the NaN are, so it is kept while the chunk tensors live, least recently used
+first to go past 128 MiB (``mixtorch.fit._missing_layout``): in-memory EM groups once per
+fit, and a chunk whose NaN moved (a source that refills its tensor) is grouped anew. A
+row with no observed entry contributes its prior (responsibilities = weights) and a
+log-likelihood of zero, to rounding. A row too far from every component for a finite
+density takes the per-pattern path of :func:`~mixtorch.conditioning.condition`, which
+finds the limit along its ray. The statistics are additive like the complete-data ones,
+so chunked, streaming and ``torch.distributed`` fits run the same
+:func:`~mixtorch.fit.em.fit_em` loop with :func:`missing_statistics` as its E-step.
+
+Scoring (:func:`observed_weighted_log_prob`) takes the same kernels, with the rows grouped
+anew in every call (a scored array is seldom scored again).
 """
 
 from __future__ import annotations
@@ -130,20 +133,33 @@ def fill_column_means(X: Tensor) -> Tensor:
 
 
 def observed_weighted_log_prob(mixture: Mixture, X: Tensor) -> Tensor:
-    """``log w_k + log N(x_o | mu_ko, S_koo)`` over each row's observed entries, (n, K)."""
+    """``log w_k + log N(x_o | mu_ko, S_koo)`` over each row's observed entries, (n, K).
+
+    Complete rows take the mixture's own kernel (:meth:`Mixture.weighted_log_prob`), the
+    others the E-step's, many patterns at a time; a row with no observed entry gets
+    ``log w_k`` and one too far for a finite density ``-inf``."""
     X = X.to(mixture.dtype)
-    result = torch.empty(X.shape[0], mixture.n_components, dtype=X.dtype, device=X.device)
-    unique, inverse = patterns(X)
-    for index, pattern in enumerate(unique):
-        rows = torch.nonzero(inverse == index).flatten()
-        given = torch.nonzero(pattern).flatten().cpu()
-        if given.numel() == mixture.n_features:
-            result[rows] = mixture.weighted_log_prob(X[rows])
-        elif given.numel() == 0:
-            result[rows] = mixture.log_weights
-        else:
-            observed = X[rows][:, given.to(X.device)]
-            result[rows] = mixture.marginal(given).weighted_log_prob(observed)
+    K, D = mixture.n_components, mixture.n_features
+    layout = _ChunkLayout.of(torch.isnan(X))
+    result = torch.empty(X.shape[0], K, dtype=X.dtype, device=X.device)
+    if layout.complete.numel():
+        result[layout.complete] = mixture.weighted_log_prob(X.index_select(0, layout.complete))
+    rows, incomplete = X.index_select(0, layout.incomplete), layout.incomplete
+    if mixture.covariance.independent_features:
+        variances = torch.diagonal(mixture.covariance.full_matrices(K), dim1=-2, dim2=-1)
+        step = max(1, DEFAULT_ELEMENT_BUDGET // (K * D))
+        for start in range(0, rows.shape[0], step):
+            seen, block = layout.observed[start : start + step], rows[start : start + step]
+            log_prob = _independent_log_prob(mixture, variances, block, seen)[0]
+            result[incomplete[start : start + step]] = log_prob
+        return result
+    matrices = _distinct(mixture.covariance.full_matrices(K))
+    for group in _segments(layout.observed) if rows.shape[0] else []:
+        for part in group.parts(K):
+            log_prob = _segment_log_prob(mixture, matrices, rows, part)[0].permute(1, 2, 0)
+            chosen = part.rows if part.valid is None else part.rows[part.valid]
+            values = log_prob.reshape(-1, K) if part.valid is None else log_prob[part.valid]
+            result[incomplete[chosen.flatten()]] = values
     return result
 
 
@@ -254,8 +270,7 @@ class _BatchedRows(_Sums):
         #: Diagonal and spherical covariances: every feature on its own, no grouping.
         self.independent = mixture.covariance.independent_features
         self.full_matrices = matrices
-        # A tied covariance is one matrix for every component: factor it once per pattern.
-        self.matrices = matrices[:1] if K > 1 and matrices.stride(0) == 0 else matrices
+        self.matrices = _distinct(matrices)
         self.variances = torch.diagonal(matrices, dim1=-2, dim2=-1)
         self.layouts = layouts
         self.buffer: list[tuple[Tensor, _ChunkLayout]] = []
@@ -285,7 +300,7 @@ class _BatchedRows(_Sums):
             far = [
                 self._add_segments(rows, part)
                 for group in self._grouping(layouts)
-                for part in self._parts(group)
+                for part in group.parts(self.mixture.n_components)
             ]
         self.n_samples += rows.shape[0]
         found = [indices for indices in far if indices is not None]
@@ -315,27 +330,18 @@ class _BatchedRows(_Sums):
                 self.layouts.keep_grouping(last, before, segments)
         return segments
 
-    def _parts(self, group: _Segments) -> list[_Segments]:
-        """``group`` in slices whose largest blocks fit the element budget."""
-        S, R = group.rows.shape
-        K, D = self.mixture.n_components, self.mixture.n_features
-        step = max(1, DEFAULT_ELEMENT_BUDGET // (K * (R * D + D * D)))
-        return [group[start : start + step] for start in range(0, S, step)]
-
     def _add_segments(self, rows: Tensor, part: _Segments) -> Tensor | None:
         """Add segments of full or tied covariances; the indices of far rows, if any.
 
         Blocks are component-major, (K, S, R, D), so that sums over segments and rows
         are matrix products of views."""
-        mixture = self.mixture
-        factor, reach, constant = _factor_patterns(self.matrices, part.observed)
-        differences = rows[part.rows] - mixture.means[:, None, None]  # (K, S, R, D)
-        differences = torch.where(part.observed[:, None], differences, 0.0)
-        whitened = torch.linalg.solve_triangular(factor, differences.mT, upper=False)
-        squares = whitened.square().sum(-2)  # (K, S, R)
+        mixture, matrices = self.mixture, self.matrices
+        log_prob, factor, differences, whitened = _segment_log_prob(mixture, matrices, rows, part)
+        seen = part.observed.to(rows.dtype)
+        cross = matrices[:, None] * (seen[:, :, None] * (1.0 - seen)[:, None, :])  # S_om, else 0
+        reach = torch.linalg.solve_triangular(factor, cross, upper=False)
         # Filled rows less the means: x_o - mu_o, and S_mo S_oo^-1 (x_o - mu_o).
         filled = differences + whitened.mT @ reach
-        log_prob = mixture.log_weights[:, None, None] - 0.5 * (squares + constant[..., None])
         evidence = torch.logsumexp(log_prob, 0)  # (S, R)
         responsibilities = torch.exp(log_prob - evidence)
         far_rows, evidence, responsibilities, filled = _set_aside(
@@ -362,18 +368,13 @@ class _BatchedRows(_Sums):
         the indices of far rows, if any, for each block of rows."""
         mixture = self.mixture
         K, D = mixture.n_components, mixture.n_features
-        precisions = 1.0 / self.variances
-        log_normalisers = (torch.log(self.variances) + _LOG_2PI).T  # (D, K)
         step = max(1, DEFAULT_ELEMENT_BUDGET // (K * D))
         far: list[Tensor | None] = []
         for start in range(0, rows.shape[0], step):
-            seen = observed[start : start + step]
-            differences = rows[start : start + step, None] - mixture.means  # (b, K, D)
-            differences = torch.where(seen[:, None], differences, 0.0)
-            squares = differences.square()
-            seen_values = seen.to(rows.dtype)
-            terms = (squares * precisions).sum(-1) + seen_values @ log_normalisers
-            log_prob = mixture.log_weights - 0.5 * terms
+            seen, block = observed[start : start + step], rows[start : start + step]
+            log_prob, differences, squares = _independent_log_prob(
+                mixture, self.variances, block, seen
+            )
             evidence = torch.logsumexp(log_prob, 1)
             responsibilities = torch.exp(log_prob - evidence[:, None])
             outside = ~torch.isfinite(evidence)
@@ -387,7 +388,7 @@ class _BatchedRows(_Sums):
             weighted = responsibilities[:, :, None] * differences
             # Only the diagonal counts for these kinds (scatter_from_dense takes it).
             second = (responsibilities[:, :, None] * squares).sum(0)
-            second += (responsibilities.T @ (1.0 - seen_values)) * self.variances
+            second += (responsibilities.T @ (~seen).to(rows.dtype)) * self.variances
             self.counts += totals.to(ACCUMULATOR_DTYPE)
             self.sums += weighted.sum(0).to(ACCUMULATOR_DTYPE)
             self.scatter.diagonal(dim1=-2, dim2=-1).add_(second.to(ACCUMULATOR_DTYPE))
@@ -395,23 +396,59 @@ class _BatchedRows(_Sums):
         return far
 
 
-def _factor_patterns(matrices: Tensor, observed: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+def _distinct(matrices: Tensor) -> Tensor:
+    """``matrices`` (K, D, D), or the first alone when all are one (tied): a tied
+    covariance is factored once per pattern, not once per component."""
+    return matrices[:1] if matrices.shape[0] > 1 and matrices.stride(0) == 0 else matrices
+
+
+def _factor_patterns(matrices: Tensor, observed: Tensor) -> tuple[Tensor, Tensor]:
     """For covariances ``matrices`` (K, D, D) (or (1, D, D) when tied) and patterns
-    ``observed`` (S, D): the factors (K, S, D, D), ``L^-1 S_om`` (K, S, D, D) and the
-    constants ``log|S_oo| + |o| log(2 pi)`` (K, S) of every pattern and component.
+    ``observed`` (S, D): the factors (K, S, D, D) and the constants
+    ``log|S_oo| + |o| log(2 pi)`` (K, S) of every pattern and component.
 
     The covariance is factored with its missing rows and columns those of the identity:
     its factor holds that of ``S_oo`` and solves with it leave the missing block alone,
     so patterns of any size are factored in one batched call."""
     seen = observed.to(matrices.dtype)
-    unseen = 1.0 - seen
     joint = matrices[:, None] * (seen[:, :, None] * seen[:, None, :])
-    joint.diagonal(dim1=-2, dim2=-1).add_(unseen)
+    joint.diagonal(dim1=-2, dim2=-1).add_(1.0 - seen)
     factor = torch.linalg.cholesky(joint)
-    cross = matrices[:, None] * (seen[:, :, None] * unseen[:, None, :])  # S_om, else 0
-    reach = torch.linalg.solve_triangular(factor, cross, upper=False)
     log_det = 2.0 * torch.log(torch.diagonal(factor, dim1=-2, dim2=-1)).sum(-1)
-    return factor, reach, log_det + seen.sum(1) * _LOG_2PI
+    return factor, log_det + seen.sum(1) * _LOG_2PI
+
+
+def _segment_log_prob(
+    mixture: Mixture, matrices: Tensor, rows: Tensor, part: _Segments
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """``log w_k + log N(x_o | mu_ko, S_koo)`` (K, S, R) of the rows of segments ``part``
+    (full or tied ``matrices``, see :func:`_factor_patterns`), with the factors
+    (K, S, D, D), the differences ``x_o - mu_o`` (K, S, R, D; 0 where missing) and their
+    whitened transposes (K, S, D, R) that the E-step goes on with.
+
+    Blocks are component-major, so that sums over segments and rows are matrix products
+    of views."""
+    factor, constant = _factor_patterns(matrices, part.observed)
+    differences = rows[part.rows] - mixture.means[:, None, None]  # (K, S, R, D)
+    differences = torch.where(part.observed[:, None], differences, 0.0)
+    whitened = torch.linalg.solve_triangular(factor, differences.mT, upper=False)
+    squares = whitened.square().sum(-2)  # (K, S, R)
+    log_prob = mixture.log_weights[:, None, None] - 0.5 * (squares + constant[..., None])
+    return log_prob, factor, differences, whitened
+
+
+def _independent_log_prob(
+    mixture: Mixture, variances: Tensor, rows: Tensor, observed: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``log w_k + log N(x_o | mu_ko, S_koo)`` (b, K) of ``rows`` (b, D) with observed
+    entries ``observed`` under diagonal or spherical covariances (``variances`` (K, D)),
+    with the differences ``x - mu`` (b, K, D; 0 where missing) and their squares."""
+    differences = rows[:, None] - mixture.means  # (b, K, D)
+    differences = torch.where(observed[:, None], differences, 0.0)
+    squares = differences.square()
+    log_normalisers = (torch.log(variances) + _LOG_2PI).T  # (D, K)
+    terms = (squares * (1.0 / variances)).sum(-1) + observed.to(rows.dtype) @ log_normalisers
+    return mixture.log_weights - 0.5 * terms, differences, squares
 
 
 def _set_aside(
