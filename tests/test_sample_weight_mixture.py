@@ -19,10 +19,11 @@ import torch
 from sklearn.cluster import KMeans
 
 from _gloo import join_group, json_results
-from mixtorch import BayesianGaussianMixture, GaussianMixture
+from mixtorch import BayesianGaussianMixture, GaussianMixture, Mixture
 from mixtorch.covariance import covariance_class
 from mixtorch.fit.init import initial_responsibilities
 from mixtorch.fit.kmeans import kmeans, lloyd, weighted_kmeans_plusplus
+from mixtorch.fit.missing import _missing_pass, fill_column_means
 from mixtorch.fit.variational import (
     VariationalPrior,
     data_prior_moments,
@@ -370,7 +371,7 @@ def test_bad_weights_are_refused_naming_sample_weight(weights, error, message):
     assert not hasattr(GaussianMixture(3), "mixture_")
 
 
-def test_too_few_rows_of_positive_weight_and_unsupported_inputs():
+def test_too_few_rows_of_positive_weight_and_data_sources():
     X = blobs()
     w = np.zeros(120)
     w[:2] = 1.0
@@ -384,18 +385,70 @@ def test_too_few_rows_of_positive_weight_and_unsupported_inputs():
         BayesianGaussianMixture(1).fit(X, sample_weight=np.full(120, 1e-3))
     with pytest.raises(ValueError, match="chunk sources carry no weights"):
         GaussianMixture(3).fit(as_source(X), sample_weight=np.ones(120))
+    # a weight of 0 on the only incomplete row removes it: the rest is complete
     holes = X.copy()
     holes[0, 1] = np.nan
-    model = GaussianMixture(3, missing_values=np.nan, random_state=0)
-    with pytest.raises(ValueError, match="missing entries"):
-        model.fit(holes, sample_weight=np.ones(120) + np.arange(120) % 2)
-    with pytest.raises(ValueError, match="missing entries"):
-        model.partial_fit(holes, sample_weight=np.ones(120) + np.arange(120) % 2)
-    # a weight of 0 on the only incomplete row removes it: the rest is complete
     w = np.ones(120)
     w[0] = 0.0
+    model = GaussianMixture(3, missing_values=np.nan, random_state=0)
     complete = GaussianMixture(3, random_state=0).fit(X[1:])
     assert_same_fit(model.fit(holes, sample_weight=w), complete, rtol=0, atol=0)
+
+
+# -- missing entries ---------------------------------------------------------------------------
+def with_holes(X: np.ndarray, seed: int = 11) -> np.ndarray:
+    """``X`` with a sixth of its entries NaN (and one row with none observed)."""
+    holes = X.copy()
+    holes[np.random.default_rng(seed).uniform(size=X.shape) < 1 / 6] = np.nan
+    holes[5] = np.nan
+    return holes
+
+
+@NOT_CONVERGED
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_missing_entries_with_integer_weights_are_repeated_rows(covariance_type):
+    X = with_holes(blobs())
+    w = integer_weights(len(X))
+    settings = {**EXACT_STEPS, "covariance_type": covariance_type, "missing_values": np.nan}
+    settings["precisions_init"] = PRECISIONS[covariance_type]
+    weighted = GaussianMixture(3, **settings).fit(X, sample_weight=w)
+    repeated = GaussianMixture(3, **settings).fit(np.repeat(X, w, axis=0))
+    assert_same_fit(weighted, repeated)
+    batched, plain = GaussianMixture(3, **settings), GaussianMixture(3, **settings)
+    for rows in np.array_split(np.arange(len(X)), 3):
+        batched.partial_fit(X[rows], sample_weight=w[rows])
+        plain.partial_fit(np.repeat(X[rows], w[rows], axis=0))
+    assert_same_fit(batched, plain)
+    # the drawn start fills NaN with the weighted column means: the repeated rows' ones
+    filled = fill_column_means(torch.from_numpy(X), torch.from_numpy(w).double())
+    expected = np.nanmean(np.repeat(X, w, axis=0), axis=0)
+    np.testing.assert_allclose(
+        filled[np.isnan(X)].numpy(), np.broadcast_to(expected, X.shape)[np.isnan(X)]
+    )
+
+
+@pytest.mark.parametrize("batched", [True, False])
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_weighted_missing_statistics_are_the_repeated_rows(covariance_type, batched):
+    # both E-step paths (many patterns at a time, one at a time), with a row too far for a
+    # finite density (the per-pattern limit) and a row with nothing observed
+    X = with_holes(blobs(n_per=20))
+    X[7] = [1e160, np.nan]
+    w = integer_weights(len(X), seed=12)
+    w[[5, 7]] = [2, 3]
+    mixture = Mixture.from_parameters(
+        [0.3, 0.3, 0.4], CENTRES, covariance_class(covariance_type).from_precisions(
+            torch.from_numpy(PRECISIONS[covariance_type]), 2
+        ).covariances, covariance_type=covariance_type, dtype=torch.float64,
+    )  # fmt: skip
+    data, weights = torch.from_numpy(X), torch.from_numpy(w).double()
+    pairs = list(zip(data.split(16), weights.split(16), strict=True))
+    got = _missing_pass(mixture, pairs, batched=batched)
+    expected = _missing_pass(mixture, [data.repeat_interleave(weights.long(), 0)], batched=batched)
+    for name in ("counts", "sums", "scatter", "log_likelihood", "n_samples"):
+        torch.testing.assert_close(
+            getattr(got, name), getattr(expected, name), rtol=1e-12, atol=1e-9
+        )
 
 
 # -- distributed partial_fit --------------------------------------------------------------------

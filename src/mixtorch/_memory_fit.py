@@ -146,11 +146,6 @@ class InMemoryFitMixin:
                 "Rows with missing entries are fitted by EM only; use algorithm='em' "
                 "with missing_values=np.nan."
             )
-        if holes and weights is not None:
-            raise ValueError(
-                "sample_weight is not supported yet for rows with missing entries "
-                "(missing_values=np.nan); fit without weights, or impute the rows first."
-            )
         if data.shape[0] < self.n_components:
             positive = " (rows of positive sample_weight)" if sample_weight is not None else ""
             raise ValueError(
@@ -162,7 +157,7 @@ class InMemoryFitMixin:
         rows = self._rows(data.shape[1])
         spec = self._start_spec(data.shape[1], data.dtype, data.device)
         generator = check_random_generator(self.random_state, data.device)
-        filled = fill_column_means(data) if holes else data
+        filled = fill_column_means(data, weights) if holes else data
         mixture, trace = best_of_n_init(
             lambda: start_mixture(filled, spec, generator, rows, weights),
             lambda start, previous: self._run(

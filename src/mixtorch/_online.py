@@ -202,8 +202,7 @@ class OnlineFitMixin:
             weighted statistics over its summed weight, so the step size stays per batch.
             Across ranks weights are taken as given and summed over the union (a rank
             without weights weighs its rows 1, and one whose weights are all zero adds
-            nothing); outside a process group only relative weights matter. Not yet for
-            batches with missing entries.
+            nothing); outside a process group only relative weights matter.
 
         Returns
         -------
@@ -331,11 +330,6 @@ class OnlineFitMixin:
                 allow_nan=self._allows_missing(), ensure_min_samples=0 if is_distributed() else 1,
             )  # fmt: skip
             tensor, weights = weighted_rows(tensor, sample_weight, shard=is_distributed())
-            if weights is not None and self._allows_missing() and bool(tensor.isnan().any()):
-                raise ValueError(
-                    "sample_weight is not supported yet for rows with missing entries "
-                    "(missing_values=np.nan); pass the batch without weights."
-                )
             start = None
             if not fitted:
                 start = (
@@ -395,7 +389,7 @@ def _drawn_start(
         if weights is not None:
             union, weights = union[:, :-1], union[:, -1]
         generator = synchronised_generator(generator, tensor.device)
-    filled = fill_missing(union, column_means(union)) if missing else union
+    filled = fill_missing(union, column_means(union, weights)) if missing else union
     return start_mixture(filled, spec, generator, rows, weights)
 
 

@@ -306,9 +306,9 @@ class GaussianMixture(
             at all; only relative weights matter) for the start (see
             :mod:`mixtorch.fit.init`: weighted k-means++ and Lloyd, ``'random_from_data'``
             draws in proportion to weight), every EM step and the gradient's mean NLL;
-            ``lower_bound_`` is then the weighted mean log-likelihood. Not for data
-            sources or across ranks (:meth:`partial_fit` takes them there), nor yet for
-            rows with missing entries.
+            ``lower_bound_`` is then the weighted mean log-likelihood; with missing entries
+            the expected statistics of each row are weighted. Not for data sources or
+            across ranks (:meth:`partial_fit` takes them there).
         callback : callable, optional
             Called as ``callback(iteration, lower_bound)`` after every EM iteration (or
             gradient epoch), e.g. to drive a progress bar.

@@ -38,7 +38,10 @@ log-likelihood of zero, to rounding. A row too far from every component for a fi
 density takes the per-pattern path of :func:`~mixtorch.conditioning.condition`, which
 finds the limit along its ray. The statistics are additive like the complete-data ones,
 so chunked, streaming and ``torch.distributed`` fits run the same
-:func:`~mixtorch.fit.em.fit_em` loop with :func:`missing_statistics` as its E-step.
+:func:`~mixtorch.fit.em.fit_em` loop with :func:`missing_statistics` as its E-step. Rows may
+carry weights (``(chunk, sample_weight)`` pairs, as for the complete-data pass): every
+row's responsibilities, conditional moments and log-likelihood are multiplied by its
+weight, so a row of weight 2 adds what the row twice would.
 
 Scoring (:func:`observed_weighted_log_prob`) takes the same kernels, with the rows grouped
 anew in every call (a scored array is seldom scored again).
@@ -48,6 +51,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -90,11 +94,15 @@ def patterns(X: Tensor) -> tuple[Tensor, Tensor]:
     return unique, inverse
 
 
-def column_means(X: Tensor) -> Tensor:
-    """The mean of each column's observed (non-NaN) entries, (D,); 0 for an empty column."""
+def column_means(X: Tensor, weights: Tensor | None = None) -> Tensor:
+    """The mean of each column's observed (non-NaN) entries, (D,), weighted by the rows'
+    ``weights`` (n,) if given; 0 for an empty column."""
     observed = ~torch.isnan(X)
-    counts = observed.sum(0).clamp_min(1)
-    return torch.where(observed, X, torch.zeros_like(X)).sum(0) / counts
+    values = torch.where(observed, X, torch.zeros_like(X))
+    if weights is None:
+        return values.sum(0) / observed.sum(0).clamp_min(1)
+    mass = weights.to(X.dtype) @ observed.to(X.dtype)
+    return (weights.to(X.dtype) @ values) / torch.where(mass > 0, mass, 1.0)
 
 
 def check_observed_columns(X: Tensor, first_batch: bool = False) -> None:
@@ -126,10 +134,11 @@ def fill_missing(X: Tensor, values: Tensor) -> Tensor:
     return torch.where(torch.isnan(X), values.to(X.dtype).expand_as(X), X)
 
 
-def fill_column_means(X: Tensor) -> Tensor:
-    """A copy of ``X`` with every NaN replaced by its column's observed mean (0 for a
-    column with no observed entry): only a starting point for EM, never its data."""
-    return fill_missing(X, column_means(X))
+def fill_column_means(X: Tensor, weights: Tensor | None = None) -> Tensor:
+    """A copy of ``X`` with every NaN replaced by its column's observed mean (weighted by
+    ``weights`` if given; 0 for a column with no observed entry): only a starting point
+    for EM, never its data."""
+    return fill_missing(X, column_means(X, weights))
 
 
 def observed_weighted_log_prob(mixture: Mixture, X: Tensor) -> Tensor:
@@ -218,12 +227,13 @@ class _PatternRows(_Sums):
 
     def __init__(self, mixture: Mixture) -> None:
         super().__init__(mixture)
-        self.buffer: list[Tensor] = []
+        self.buffer: list[tuple[Tensor, Tensor | None]] = []
         self.buffered = 0
 
-    def add(self, rows: Tensor, chunk_rows: int) -> None:
-        """Buffer rows that each miss at least one entry (from a chunk of ``chunk_rows``)."""
-        self.buffer.append(rows)
+    def add(self, rows: Tensor, chunk_rows: int, weights: Tensor | None = None) -> None:
+        """Buffer rows that each miss at least one entry (from a chunk of ``chunk_rows``),
+        with their weights if any."""
+        self.buffer.append((rows, weights))
         self.buffered += rows.shape[0]
         if self.buffered >= chunk_rows:
             self.flush()
@@ -232,14 +242,18 @@ class _PatternRows(_Sums):
         """Add the buffered rows to the statistics, one pattern at a time."""
         if not self.buffer:
             return
-        chunk = torch.cat(self.buffer)
-        self.buffer, self.buffered = [], 0
+        pieces, self.buffer, self.buffered = self.buffer, [], 0
+        chunk, weights = torch.cat([piece[0] for piece in pieces]), _joined_weights(pieces)
         mixture = self.mixture
         unique, inverse = patterns(chunk)
         for index, pattern in enumerate(unique):
-            rows = chunk[torch.nonzero(inverse == index).flatten()]
+            members = torch.nonzero(inverse == index).flatten()
+            rows = chunk[members]
             given = torch.nonzero(pattern).flatten().cpu()
             responsibilities, filled, padded, ll = _pattern_moments(mixture, rows, given)
+            if weights is not None:
+                responsibilities = responsibilities * weights[members, None]
+                ll = ll * weights[members]
             differences = filled - mixture.means[None]
             weighted = responsibilities[:, :, None] * differences
             totals = responsibilities.sum(0)
@@ -248,7 +262,7 @@ class _PatternRows(_Sums):
             outer = torch.einsum("bkd,bke->kde", weighted, differences)
             self.scatter += (outer + totals[:, None, None] * padded).to(ACCUMULATOR_DTYPE)
             self.log_likelihood += ll.sum().to(ACCUMULATOR_DTYPE)
-            self.n_samples += rows.shape[0]
+            self.n_samples += rows.shape[0] if weights is None else weights[members].sum()
 
     def statistics(self) -> SufficientStatistics:
         self.flush()
@@ -273,15 +287,18 @@ class _BatchedRows(_Sums):
         self.matrices = _distinct(matrices)
         self.variances = torch.diagonal(matrices, dim1=-2, dim2=-1)
         self.layouts = layouts
-        self.buffer: list[tuple[Tensor, _ChunkLayout]] = []
+        self.buffer: list[tuple[Tensor, _ChunkLayout, Tensor | None]] = []
         self.buffered = 0
+        self.weights: Tensor | None = None  #: of the rows being added, if weighted
         self.limit = max(1, _BUFFER_ELEMENTS // D)
         self.far = _PatternRows(mixture)
         self.n_far = 0
 
-    def add(self, chunk: Tensor, layout: _ChunkLayout) -> None:
-        """Buffer the rows of ``chunk`` that miss an entry (``layout.incomplete``)."""
-        self.buffer.append((chunk.index_select(0, layout.incomplete), layout))
+    def add(self, chunk: Tensor, layout: _ChunkLayout, weights: Tensor | None = None) -> None:
+        """Buffer the rows of ``chunk`` that miss an entry (``layout.incomplete``), with
+        their ``weights`` (of all the chunk's rows) if given."""
+        kept = None if weights is None else weights.index_select(0, layout.incomplete)
+        self.buffer.append((chunk.index_select(0, layout.incomplete), layout, kept))
         self.buffered += layout.incomplete.shape[0]
         if self.buffered >= max(self.limit, chunk.shape[0]):
             self.flush()
@@ -293,6 +310,7 @@ class _BatchedRows(_Sums):
         pieces, self.buffer, self.buffered = self.buffer, [], 0
         rows = pieces[0][0] if len(pieces) == 1 else torch.cat([piece[0] for piece in pieces])
         layouts = tuple(piece[1] for piece in pieces)
+        self.weights = _joined_weights([(piece[0], piece[2]) for piece in pieces])
         if self.independent:
             observed = torch.cat([layout.observed for layout in layouts])
             far = self._add_independent(rows, observed)
@@ -302,13 +320,15 @@ class _BatchedRows(_Sums):
                 for group in self._grouping(layouts)
                 for part in group.parts(self.mixture.n_components)
             ]
-        self.n_samples += rows.shape[0]
+        weights = self.weights
+        self.n_samples += rows.shape[0] if weights is None else weights.sum()
         found = [indices for indices in far if indices is not None]
         if found:  # rare: the per-pattern path finds their limits (see far_labels)
-            far_rows = rows[torch.cat(found)]
+            indices = torch.cat(found)
+            far_rows, far_weights = rows[indices], None if weights is None else weights[indices]
             self.n_far += far_rows.shape[0]
-            self.n_samples -= far_rows.shape[0]
-            self.far.add(far_rows, 0)
+            self.n_samples -= far_rows.shape[0] if far_weights is None else far_weights.sum()
+            self.far.add(far_rows, 0, far_weights)
 
     def statistics(self) -> SufficientStatistics:
         self.flush()
@@ -347,6 +367,9 @@ class _BatchedRows(_Sums):
         far_rows, evidence, responsibilities, filled = _set_aside(
             part, evidence, responsibilities, filled
         )
+        if self.weights is not None:  # (S, R) weights of the segments' rows
+            row_weights = self.weights[part.rows]
+            evidence, responsibilities = evidence * row_weights, responsibilities * row_weights
         K, S, R, D = filled.shape
         totals = responsibilities.sum(2)  # (K, S)
         weighted = responsibilities[..., None] * filled
@@ -384,6 +407,10 @@ class _BatchedRows(_Sums):
                 differences = differences.masked_fill(outside[:, None, None], 0.0)
                 squares = squares.masked_fill(outside[:, None, None], 0.0)
                 evidence = evidence.masked_fill(outside, 0.0)
+            if self.weights is not None:
+                block_weights = self.weights[start : start + step]
+                responsibilities = responsibilities * block_weights[:, None]
+                evidence = evidence * block_weights
             totals = responsibilities.sum(0)
             weighted = responsibilities[:, :, None] * differences
             # Only the diagonal counts for these kinds (scatter_from_dense takes it).
@@ -472,7 +499,27 @@ def _zero_rows(rows: Tensor, evidence: Tensor, responsibilities: Tensor) -> tupl
     return evidence.masked_fill(rows, 0.0), responsibilities.masked_fill(rows, 0.0)
 
 
-def missing_statistics(mixture: Mixture, chunks: Iterable[Tensor]) -> SufficientStatistics:
+def _joined_weights(pieces: list[tuple[Tensor, Tensor | None]]) -> Tensor | None:
+    """The weights of buffered ``(rows, weights)`` pieces, concatenated (1 for the rows
+    of a piece without weights); None when no piece has any."""
+    if all(weights is None for _, weights in pieces):
+        return None
+    return torch.cat([
+        rows.new_ones(rows.shape[0]) if weights is None else weights.to(rows.dtype)
+        for rows, weights in pieces
+    ])  # fmt: skip
+
+
+def _split(item: Tensor | tuple[Tensor, Tensor], dtype: torch.dtype) -> tuple[Tensor, Any]:
+    """A chunk, or a ``(chunk, sample_weight)`` pair, as (chunk in ``dtype``, weights or
+    None)."""
+    chunk, weights = item if isinstance(item, tuple) else (item, None)
+    return chunk.to(dtype), None if weights is None else weights.to(dtype)
+
+
+def missing_statistics(
+    mixture: Mixture, chunks: Iterable[Tensor | tuple[Tensor, Tensor]]
+) -> SufficientStatistics:
     """One E-step pass over chunks that may contain NaN: expected sufficient statistics.
 
     Complete rows go through the complete-data pass
@@ -491,8 +538,10 @@ def missing_statistics(mixture: Mixture, chunks: Iterable[Tensor]) -> Sufficient
     ----------
     mixture : Mixture
         The current parameters, K components over D features.
-    chunks : iterable of Tensor of shape (rows, D)
-        Row blocks, NaN marking missing entries; an empty block contributes nothing.
+    chunks : iterable of Tensor of shape (rows, D), or of (Tensor, Tensor) pairs
+        Row blocks, NaN marking missing entries, or ``(chunk, sample_weight)`` pairs
+        (rows weighted as in :func:`~mixtorch.stats.accumulate_statistics`); an empty
+        block contributes nothing.
 
     Returns
     -------
@@ -515,7 +564,7 @@ def missing_statistics(mixture: Mixture, chunks: Iterable[Tensor]) -> Sufficient
 
 def _missing_pass(
     mixture: Mixture,
-    chunks: Iterable[Tensor],
+    chunks: Iterable[Tensor | tuple[Tensor, Tensor]],
     *,
     layouts: _LayoutCache | None = None,
     batched: bool = True,
@@ -526,35 +575,39 @@ def _missing_pass(
         return _pattern_pass(mixture, chunks)
     incomplete = _BatchedRows(mixture, layouts)
 
-    def complete_rows() -> Iterator[Tensor]:
-        for chunk in chunks:
-            chunk = chunk.to(mixture.dtype)
+    def complete_rows() -> Iterator[Tensor | tuple[Tensor, Tensor]]:
+        for item in chunks:
+            chunk, weights = _split(item, mixture.dtype)
             missing = torch.isnan(chunk)
             if not bool(missing.any()):
-                yield chunk
+                yield chunk if weights is None else (chunk, weights)
                 continue
             layout = _layout(chunk, missing, layouts)
-            incomplete.add(chunk, layout)
-            yield chunk.index_select(0, layout.complete)
+            incomplete.add(chunk, layout, weights)
+            kept = chunk.index_select(0, layout.complete)
+            yield kept if weights is None else (kept, weights.index_select(0, layout.complete))
 
     complete = accumulate_statistics(mixture, complete_rows()).about(mixture.means)
     return complete + incomplete.statistics()
 
 
-def _pattern_pass(mixture: Mixture, chunks: Iterable[Tensor]) -> SufficientStatistics:
+def _pattern_pass(
+    mixture: Mixture, chunks: Iterable[Tensor | tuple[Tensor, Tensor]]
+) -> SufficientStatistics:
     """:func:`missing_statistics` one pattern at a time, rows buffered across chunks."""
     incomplete = _PatternRows(mixture)
 
-    def complete_rows() -> Iterator[Tensor]:
+    def complete_rows() -> Iterator[Tensor | tuple[Tensor, Tensor]]:
         largest = 0
-        for chunk in chunks:
-            chunk = chunk.to(mixture.dtype)
+        for item in chunks:
+            chunk, weights = _split(item, mixture.dtype)
             largest = max(largest, chunk.shape[0])
             holes = torch.isnan(chunk).any(1)
             if bool(holes.any()):
-                incomplete.add(chunk[holes], largest)
+                incomplete.add(chunk[holes], largest, None if weights is None else weights[holes])
                 chunk = chunk[~holes]
-            yield chunk
+                weights = None if weights is None else weights[~holes]
+            yield chunk if weights is None else (chunk, weights)
 
     complete = accumulate_statistics(mixture, complete_rows()).about(mixture.means)
     return complete + incomplete.statistics()
