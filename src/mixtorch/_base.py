@@ -360,6 +360,7 @@ def _n_rows(X: Any) -> int:
     shape = getattr(X, "shape", None)
     return int(shape[0]) if shape is not None else len(X)
 
+
 class JointMixtureMixin:
     """The hook of an estimator whose fitted model is a :class:`~mixtorch.GaussianMixture`
     over other columns than ``X``'s (``mixture_model_``): the regressor's over ``[X, y]``,
