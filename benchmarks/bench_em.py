@@ -206,22 +206,27 @@ def _memory_case(spec: str) -> None:
     print((peak_memory() - baseline) / 2**20)
 
 
-def kmeans_case(n: int, d: int, k: int) -> Row:
-    X = make_data(n, d, k, np.float32)
+def kmeans_case(n: int, d: int, k: int, dtype: type = np.float32, weighted: bool = False) -> Row:
+    """k-means (k-means++ seeds, then Lloyd) against ``KMeans(n_init=1)``, best of 3 seeds;
+    ``weighted`` passes uniform(0.5, 2) ``sample_weight`` to both."""
+    X = make_data(n, d, k, dtype)
+    weights = np.random.default_rng(1).uniform(0.5, 2.0, n) if weighted else None
     sk_s = math.inf
     for seed in range(3):
         start = time.perf_counter()
-        reference = KMeans(k, n_init=1, random_state=seed).fit(X)
+        reference = KMeans(k, n_init=1, random_state=seed).fit(X, sample_weight=weights)
         sk_s = min(sk_s, time.perf_counter() - start)
     tensor = torch.from_numpy(X)
+    sample_weight = None if weights is None else torch.from_numpy(weights)
     ours_s = math.inf
     for seed in range(3):
         generator = torch.Generator().manual_seed(seed)
         start = time.perf_counter()
-        ours = kmeans(tensor, k, generator)
+        ours = kmeans(tensor, k, generator, sample_weight=sample_weight)
         ours_s = min(ours_s, time.perf_counter() - start)
     note = f"inertia sklearn {reference.inertia_:.4g}, mixtorch {ours.inertia:.4g}"
-    return Row(f"k-means init N={n} D={d} K={k}", sk_s, ours_s, sk_s / ours_s, 0, 0, note)
+    label = f"k-means init{' weighted' if weighted else ''} N={n} D={d} K={k}"
+    return Row(f"{label} {np.dtype(dtype).name}", sk_s, ours_s, sk_s / ours_s, 0, 0, note)
 
 
 def end_to_end_case(n: int, d: int, k: int, kind: str, repeats: int = 2) -> Row:
@@ -288,8 +293,10 @@ def main() -> None:
     rows.append(row)
     memory.append(mem)
     print(row)
-    rows.append(kmeans_case(n, 16, 16))
-    print(rows[-1])
+    for dtype in [np.float32, np.float64]:
+        for weighted in [False, True]:
+            rows.append(kmeans_case(n, 16, 16, dtype, weighted))
+            print(rows[-1])
     rows.append(end_to_end_case(n, 16, 16, "full"))
     print(rows[-1])
     floor = {}

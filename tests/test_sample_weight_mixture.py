@@ -22,7 +22,7 @@ from _gloo import join_group, json_results
 from mixtorch import BayesianGaussianMixture, GaussianMixture, Mixture
 from mixtorch.covariance import covariance_class
 from mixtorch.fit.init import initial_responsibilities
-from mixtorch.fit.kmeans import kmeans, lloyd, weighted_kmeans_plusplus
+from mixtorch.fit.kmeans import kmeans, kmeans_plusplus, lloyd
 from mixtorch.fit.missing import _missing_pass, fill_column_means
 from mixtorch.fit.variational import (
     VariationalPrior,
@@ -232,16 +232,40 @@ def test_weighted_seeding_draws_in_proportion_to_weight_and_never_zero_weight_ro
     X = torch.tensor([[0.0], [1.0], [2.0], [50.0]], dtype=torch.float64)
     w = torch.tensor([1.0, 2.0, 7.0, 0.0], dtype=torch.float64)
     generator = torch.Generator().manual_seed(0)
-    first = [int(weighted_kmeans_plusplus(X, 1, w, generator)[1]) for _ in range(4000)]
+    first = [int(kmeans_plusplus(X, 1, generator, sample_weight=w)[1]) for _ in range(4000)]
     np.testing.assert_allclose(
         np.bincount(first, minlength=4) / 4000, [0.1, 0.2, 0.7, 0], atol=0.02
     )
     # the second seed: proportional to w D^2 from the first, a row of weight 0 never
     for _ in range(50):
-        centres, indices = weighted_kmeans_plusplus(X, 3, w, generator, n_local_trials=1)
+        centres, indices = kmeans_plusplus(X, 3, generator, n_local_trials=1, sample_weight=w)
         assert sorted(indices.tolist()) == [0, 1, 2]
     result = kmeans(X, 2, generator, sample_weight=w)
     assert 50.0 not in result.centers.flatten().tolist()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_unit_weights_draw_the_unweighted_seeds_and_integer_weights_are_repeated_rows(dtype):
+    X = torch.from_numpy(blobs(n_per=900, seed=11)).to(dtype)  # several sampling blocks
+    ones = torch.full((X.shape[0],), 2.5, dtype=torch.float64)  # equal: scaled to 1
+    for seed in range(5):
+        plain = kmeans_plusplus(X, 6, torch.Generator().manual_seed(seed))
+        weighted = kmeans_plusplus(X, 6, torch.Generator().manual_seed(seed), sample_weight=ones)
+        torch.testing.assert_close(weighted[1], plain[1], rtol=0, atol=0)
+        torch.testing.assert_close(weighted[0], plain[0], rtol=0, atol=0)
+    # weighted Lloyd (the chunked path with bounds) against plain Lloyd on repeated rows
+    X64 = X.double()
+    w = integer_weights(X.shape[0], seed=12)
+    centres = X64[np.flatnonzero(w)[[0, 700, 1400, 2000]]]
+    weighted = lloyd(X64, centres, sample_weight=torch.from_numpy(w), tol=0.0, rows=256)
+    repeated_X = torch.from_numpy(np.repeat(X64.numpy(), w, axis=0))
+    repeated = lloyd(repeated_X, centres, tol=0.0, rows=256)
+    assert weighted.n_iter == repeated.n_iter > 2
+    torch.testing.assert_close(weighted.centers, repeated.centers, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(weighted.inertia, repeated.inertia, rtol=1e-12)
+    np.testing.assert_array_equal(np.repeat(weighted.labels.numpy(), w), repeated.labels.numpy())
+    brute = ((X64 - weighted.centers[weighted.labels]) ** 2).sum(1).numpy() @ w
+    np.testing.assert_allclose(weighted.inertia, brute, rtol=1e-10)
 
 
 def test_random_from_data_draws_distinct_rows_in_proportion_to_weight():

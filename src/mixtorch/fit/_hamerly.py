@@ -1,6 +1,7 @@
 """Hamerly's distance bounds for Lloyd's iterations: per-row labels and bounds, cluster
 sums and counts, so that after the first few iterations only the rows near a cluster
-boundary are looked at again (O(N) memory: a label and two bounds per row)."""
+boundary are looked at again (O(N) memory: a label and two bounds per row). With row
+weights the sums and counts are weighted (the bounds do not depend on them)."""
 
 from __future__ import annotations
 
@@ -16,11 +17,12 @@ __all__ = ["HamerlyBounds"]
 
 class HamerlyBounds:
     """Hamerly's per-row state: labels, upper and lower distance bounds; cluster sums and
-    counts of the (shifted) rows in float64."""
+    counts (summed weights) of the (shifted, weighted) rows in float64."""
 
     def __init__(self, prepared: Prepared, n_clusters: int) -> None:
         self.chunks, X = prepared.chunks, prepared.chunks.X
         self.norms = prepared.norms[: X.shape[0]]
+        self.weights = None if prepared.weights is None else prepared.weights[: X.shape[0]]
         n, dtype = X.shape[0], X.dtype
         self.labels = torch.zeros(n, dtype=torch.long, device=X.device)
         self.upper = torch.full((n,), math.inf, dtype=dtype, device=X.device)
@@ -50,6 +52,7 @@ class HamerlyBounds:
             index = rows[start : start + self.chunks.rows]
             Y = self.chunks.X.index_select(0, index)
             self._assign(index, Y if self.chunks.shift is None else Y - self.chunks.shift, centers)
+        self._recount()
 
     def _assign_all(self, centers: Tensor, second_nearest: bool) -> None:
         """Assign every row, in order; cluster sums and counts from scratch. Without
@@ -67,9 +70,11 @@ class HamerlyBounds:
             if second_nearest:
                 scores.scatter_(1, labels[:, None], math.inf)
                 torch.amin(scores, 1, out=second[rows])
-            sums[index].index_add_(0, labels, Y)
+            sums[index].index_add_(
+                0, labels, Y if self.weights is None else Y * self.weights[rows, None]
+            )
         self.sums = sums.sum(0, dtype=torch.float64)
-        self.counts = torch.bincount(self.labels, minlength=K).to(torch.float64)
+        self.counts = torch.bincount(self.labels, self._weights64(), minlength=K).to(torch.float64)
         self.upper, self.lower = distance_bounds(self.norms, nearest, second, squared, D)
 
     def _assign(self, index: Tensor, Y: Tensor, centers: Tensor) -> None:
@@ -83,12 +88,30 @@ class HamerlyBounds:
         self.lower.index_copy_(0, index, lower)
         old = self.labels.index_select(0, index)
         changed = torch.nonzero(old != labels).flatten()
-        moved = Y.index_select(0, changed).to(torch.float64)
+        moved, mass = self._weighted_rows(Y.index_select(0, changed), index[changed])
         new, old = labels.index_select(0, changed), old.index_select(0, changed)
         self.sums.index_add_(0, new, moved).index_add_(0, old, -moved)
-        ones = moved.new_ones(changed.shape[0])
-        self.counts.index_add_(0, new, ones).index_add_(0, old, -ones)
+        self.counts.index_add_(0, new, mass).index_add_(0, old, -mass)
         self.labels.index_copy_(0, index, labels)
+
+    def _recount(self) -> None:
+        """Weighted counts afresh from the labels: adding and taking away weights leaves
+        rounding residue, and an empty cluster must count exactly 0."""
+        if self.weights is not None:
+            self.counts = torch.bincount(
+                self.labels, self._weights64(), minlength=self.counts.shape[0]
+            )
+
+    def _weights64(self) -> Tensor | None:
+        return None if self.weights is None else self.weights.to(torch.float64)
+
+    def _weighted_rows(self, Y: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
+        """``w_i y_i`` (float64) of the given rows and their weights ``w_i`` (1 without)."""
+        Y = Y.to(torch.float64)
+        if self.weights is None:
+            return Y, Y.new_ones(Y.shape[0])
+        mass = self.weights.index_select(0, rows).to(torch.float64)
+        return Y * mass[:, None], mass
 
     def centres_moved(self, distances: Tensor, centers: Tensor) -> None:
         """Loosen the bounds by the centres' movements (K,) and renew the half gaps."""
@@ -99,8 +122,8 @@ class HamerlyBounds:
         self.half_gap = (0.5 * gaps.amin(1)).to(self.half_gap.dtype)
 
     def relocate_empty(self, centers: Tensor) -> None:
-        """Move the rows farthest from their centres into the empty clusters, as
-        scikit-learn does; those rows leave their old clusters."""
+        """Move the rows (of positive weight) farthest from their centres into the empty
+        clusters, as scikit-learn does; those rows leave their old clusters."""
         empty = torch.nonzero(self.counts == 0).flatten()
         weights, squared = self.chunks.scores_matrix(centers)
         shifted_centers = -0.5 * weights.T
@@ -108,6 +131,8 @@ class HamerlyBounds:
         for start, Y in self.chunks:
             labels = self.labels[start : start + Y.shape[0]]
             distances = (Y - shifted_centers[labels]).square_().sum(1)
+            if self.weights is not None:
+                distances.masked_fill_(self.weights[start : start + Y.shape[0]] == 0, -math.inf)
             top = torch.topk(distances, min(int(empty.numel()), distances.shape[0]))
             far_distances.append(top.values)
             far_rows.append(top.indices + start)
@@ -115,12 +140,13 @@ class HamerlyBounds:
         rows = torch.cat(far_rows)[order]
         targets, old = empty[: rows.numel()], self.labels[rows]
         moved = self.chunks.X[rows]
-        moved = (moved if self.chunks.shift is None else moved - self.chunks.shift).double()
-        ones = moved.new_ones(rows.shape[0])
+        shifted = moved if self.chunks.shift is None else moved - self.chunks.shift
+        moved, mass = self._weighted_rows(shifted, rows)
         self.sums.index_add_(0, old, -moved).index_add_(0, targets, moved)
-        self.counts.index_add_(0, old, -ones).index_add_(0, targets, ones)
+        self.counts.index_add_(0, old, -mass).index_add_(0, targets, mass)
         self.labels[rows] = targets
         self.upper[rows] = math.inf
+        self._recount()
 
 
 def distance_bounds(

@@ -5,6 +5,10 @@ Distances to the centres come from one matrix product per chunk: ``||c||^2 - 2 y
 computed once (:func:`prepare`). Data that sit far from the origin compared with their
 spread are shifted by their column mean chunk by chunk first, so that float32 does not
 cancel. Chunk sums are taken in the data's dtype and added up in float64.
+
+Frequency weights (``sample_weight``) travel with the chunks (:class:`Prepared`): scaled so
+the largest is 1, they multiply the rows wherever rows are summed, so weighted and
+unweighted k-means share every product.
 """
 
 from __future__ import annotations
@@ -16,11 +20,13 @@ import torch
 from torch import Tensor
 
 from .._chunks import DEFAULT_ELEMENT_BUDGET
+from .._validation import check_sample_weight
 
 __all__ = [
     "SAMPLING_BLOCK",
     "Prepared",
     "RowChunks",
+    "checked_weights",
     "kmeans_chunk_rows",
     "nearest_centers",
     "prepare",
@@ -101,32 +107,77 @@ class RowChunks:
 class Prepared:
     chunks: RowChunks
     norms: Tensor  #: ||y_i||^2, padded with zeros to whole sampling blocks
-    scatter: float  #: sum_i ||x_i - mean||^2, in float64
+    scatter: float  #: sum_i w_i ||x_i - mean||^2, in float64
+    #: row weights (largest 1) in the data's dtype, padded with zeros like ``norms``;
+    #: None weighs every row 1
+    weights: Tensor | None = None
+
+    @property
+    def mass(self) -> float:
+        """The summed weight (the number of rows without weights)."""
+        if self.weights is None:
+            return self.chunks.X.shape[0]
+        return float(self.weights.sum(dtype=torch.float64))
+
+    def weighted_sum(self, values: Tensor) -> Tensor:
+        """``sum_i w_i values_i`` in float64 (``values`` padded like ``norms``)."""
+        if self.weights is None:
+            return values.sum(dtype=torch.float64)
+        return (values * self.weights).sum(dtype=torch.float64)
 
 
-def prepare(X: Tensor, rows: int) -> Prepared:
-    """Row norms and total scatter. The data are shifted by their mean when it lies
-    farther from the origin than their root-mean-square spread about it: then
-    ``||c||^2 - 2 y.c`` would lose float32 digits to the offset."""
+def checked_weights(
+    sample_weight: Tensor | None, X: Tensor, n_clusters: int
+) -> tuple[Tensor | None, float]:
+    """``sample_weight`` checked by the shared check (scaled so the largest is 1, in
+    ``X``'s dtype) with that scale; at least ``n_clusters`` entries must be positive.
+    ``(None, 1.0)`` for None."""
+    if sample_weight is None:
+        return None, 1.0
+    weights = check_sample_weight(sample_weight, X)
+    positive = int((weights > 0).sum())
+    if positive < n_clusters:
+        raise ValueError(
+            f"k-means with {n_clusters} clusters needs at least {n_clusters} rows of "
+            f"positive sample_weight, got {positive}."
+        )
+    return weights, float(torch.as_tensor(sample_weight).detach().to(torch.float64).max())
+
+
+def prepare(X: Tensor, rows: int, weights: Tensor | None = None) -> Prepared:
+    """Row norms and total scatter. The data are shifted by their (weighted) mean when it
+    lies farther from the origin than their root-mean-square spread about it: then
+    ``||c||^2 - 2 y.c`` would lose float32 digits to the offset. ``weights`` (n_samples,)
+    are checked ones (:func:`checked_weights`)."""
     n_samples = X.shape[0]
     chunks = RowChunks(X, rows, None)
     norms = X.new_zeros(n_samples + (-n_samples % SAMPLING_BLOCK))
+    padded = None if weights is None else torch.zeros_like(norms)
+    if padded is not None and weights is not None:
+        padded[:n_samples] = weights
+    prepared = Prepared(chunks, norms, 0.0, padded)
     total = torch.zeros(X.shape[1], dtype=torch.float64, device=X.device)
     for start, Y in chunks:
-        total += Y.sum(0, dtype=torch.float64)
+        if weights is None:
+            total += Y.sum(0, dtype=torch.float64)
+        else:
+            total += torch.mv(Y.T, weights[start : start + Y.shape[0]]).double()
         torch.linalg.vecdot(Y, Y, out=norms[start : start + Y.shape[0]])
-    mean = total / max(n_samples, 1)
-    offset = float(mean @ mean) * n_samples
-    squares = float(norms.sum(dtype=torch.float64))
+    mass = prepared.mass
+    mean = total / (max(n_samples, 1) if weights is None else mass)
+    offset = float(mean @ mean) * mass
+    squares = float(prepared.weighted_sum(norms))
     if offset <= squares - offset:
-        return Prepared(chunks, norms, max(squares - offset, 0.0))
+        prepared.scatter = max(squares - offset, 0.0)
+        return prepared
     shift = mean.to(X.dtype)
-    chunks = RowChunks(X, rows, shift)
+    prepared.chunks = chunks = RowChunks(X, rows, shift)
     for start, Y in chunks:
         torch.linalg.vecdot(Y, Y, out=norms[start : start + Y.shape[0]])
     residual = mean - shift.to(torch.float64)
-    squares = float(norms.sum(dtype=torch.float64))
-    return Prepared(chunks, norms, max(squares - float(residual @ residual) * n_samples, 0.0))
+    squares = float(prepared.weighted_sum(norms))
+    prepared.scatter = max(squares - float(residual @ residual) * mass, 0.0)
+    return prepared
 
 
 def nearest_centers(X: Tensor, centers: Tensor, rows: int | None = None) -> Tensor:

@@ -2,12 +2,13 @@
 random data points, following scikit-learn's ``init_params`` semantics.
 
 With ``sample_weight`` (frequency weights) a row of weight ``w`` counts as ``w`` copies of
-the row: k-means seeds and iterations are weighted
-(:func:`~mixtorch.fit.kmeans.weighted_kmeans_plusplus`), ``'random'`` responsibilities and
-k-means clusters enter the M-step times the weights, and ``'random_from_data'`` draws
-distinct rows one after another, each with probability proportional to its weight among
-the rows not drawn yet. A seed row (``'k-means++'``, ``'random_from_data'``) counts once
-whatever its weight, as one copy of a repeated row would.
+the row: k-means seeds and iterations are weighted (``sample_weight`` of
+:func:`~mixtorch.fit.kmeans.kmeans_plusplus` and :func:`~mixtorch.fit.kmeans.kmeans`),
+``'random'`` responsibilities and k-means clusters enter the M-step times the weights,
+and ``'random_from_data'`` draws distinct rows one after another, each with probability
+proportional to its weight among the rows not drawn yet. A seed row (``'k-means++'``,
+``'random_from_data'``) counts once whatever its weight, as one copy of a repeated row
+would.
 """
 
 from __future__ import annotations
@@ -24,13 +25,7 @@ from ..stats import (
     SufficientStatistics,
     statistics_from_responsibilities,
 )
-from .kmeans import (
-    kmeans,
-    kmeans_chunk_rows,
-    kmeans_plusplus,
-    nearest_centers,
-    weighted_kmeans_plusplus,
-)
+from .kmeans import kmeans, kmeans_chunk_rows, kmeans_plusplus, nearest_centers
 
 __all__ = [
     "INIT_METHODS",
@@ -195,10 +190,8 @@ def initial_responsibilities(
         centers = kmeans(X, n_components, generator, sample_weight=weights).centers
         fn = _nearest_center(centers)
     elif init_params in ("k-means++", "random_from_data"):
-        if init_params == "k-means++" and weights is not None:
-            centers, indices = weighted_kmeans_plusplus(X, n_components, weights, generator)
-        elif init_params == "k-means++":
-            centers, indices = kmeans_plusplus(X, n_components, generator)
+        if init_params == "k-means++":
+            centers, indices = kmeans_plusplus(X, n_components, generator, sample_weight=weights)
         else:
             indices = _random_rows(X.shape[0], n_components, generator, weights).to(X.device)
             centers = X[indices].clone()
