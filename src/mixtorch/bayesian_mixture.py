@@ -120,8 +120,12 @@ default='dirichlet_process'
     covariance_prior_ : float or array
     n_features_in_ : int
     mixture_ : Mixture
-        The posterior-mean mixture (``weights_``, ``means_``, ``covariances_``), used by
-        ``sample``, ``marginal`` and ``condition``.
+        The point estimate of the variational posterior: the posterior-mean weights
+        (``weights_``; under the ``'dirichlet_process'`` prior the truncated stick's
+        expected weights renormalised to sum to one), the posterior-mean means
+        (``means_``) and the inverse of the posterior-mean precisions (``covariances_``,
+        the inverse of ``precisions_``; not the posterior mean of the covariances). Used
+        by ``sample``, ``marginal`` and ``condition``.
 
     See Also
     --------
