@@ -34,3 +34,49 @@ def test_bgm_mixture_attribute_is_the_documented_point_estimate(covariance_type)
     np.testing.assert_allclose(np.asarray(mixture.covariance.covariances), inverse, rtol=1e-8)
     entry = BayesianGaussianMixture.__doc__.split("mixture_ : Mixture")[1]
     assert "inverse of the posterior-mean precisions" in " ".join(entry.split())
+
+
+def test_gaussian_score_takes_sample_weight_as_its_fit_does():
+    # Gaussian.fit took sample_weight but Gaussian.score did not (GaussianMixture's did).
+    from scipy import stats
+
+    from mixtorch import Gaussian
+
+    X = np.random.default_rng(1).normal([1.0, -2.0], [1.0, 3.0], size=(120, 2))
+    w = np.arange(120) % 4
+    model = Gaussian().fit(X, sample_weight=w)
+    reference = stats.multivariate_normal(model.mean, model.cov).logpdf(X)
+    assert model.score(X, sample_weight=w) == pytest.approx(
+        np.average(reference, weights=w), rel=1e-12
+    )
+    assert model.score(X, None, w) == model.score(X, sample_weight=w)
+    assert model.score(X) == pytest.approx(reference.mean(), rel=1e-12)
+    with pytest.raises(ValueError, match="sample_weight"):
+        model.score(X, sample_weight=w[:5])
+    with pytest.raises(ValueError, match="sample_weight"):
+        model.score(X, sample_weight=-np.ones(120))
+
+
+def test_mixture_score_weights_rows_with_missing_cells():
+    from mixtorch import GaussianMixture
+
+    X = np.random.default_rng(2).normal(size=(150, 3))
+    X[::7, 1] = np.nan
+    w = (np.arange(150) % 5).astype(float)
+    model = GaussianMixture(2, missing_values=np.nan, random_state=0).fit(X)
+    expected = np.average(model.score_samples(X), weights=w)
+    assert model.score(X, sample_weight=w) == pytest.approx(expected, rel=1e-12)
+
+
+def test_pyro_posterior_score_takes_sample_weight():
+    pytest.importorskip("pyro")
+    from mixtorch.bayes._posterior import PosteriorPredictiveMixin
+
+    class Fixed(PosteriorPredictiveMixin):
+        def score_samples(self, X):
+            return np.asarray(X, dtype=float)[:, 0]
+
+    values = np.array([[-1.0], [-3.0], [-np.inf]])
+    assert Fixed().score(values, sample_weight=[3.0, 1.0, 0.0]) == pytest.approx(-1.5)
+    with pytest.raises(ValueError, match="sample_weight"):
+        Fixed().score(values, sample_weight=[1.0, 1.0])

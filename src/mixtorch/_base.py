@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._chunks import chunk_rows
 from ._data import refuse_sources
+from ._mixture_scoring import weighted_mean
 from ._validation import OutputKind, as_output, check_random_generator, integer, to_tensor
 from .fit.missing import observed_weighted_log_prob
 from .mixture import Mixture
@@ -131,7 +132,7 @@ class MixtureScoringMixin:
         overrides it with its direct form)."""
         return self.mixture_.log_prob(X, self.chunk_size, on_overflow)
 
-    def score(self, X: Any, y: Any = None) -> float:
+    def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Mean log-likelihood per sample (scikit-learn's convention for mixtures).
 
         Parameters
@@ -140,11 +141,19 @@ class MixtureScoringMixin:
             Points to score (as for :meth:`score_samples`).
         y : ignored
             Present for scikit-learn's API (pipelines, grid searches).
+        sample_weight : array-like or Tensor of shape (n_samples,), optional
+            Non-negative frequency weights, as ``fit`` takes them: the result is then
+            ``sum_i w_i log p(x_i) / sum_i w_i`` (rows of weight 0 take no part). A
+            ValueError naming ``sample_weight`` for a wrong length, NaN, infinity, a
+            negative entry or weights that are all zero. :meth:`bic` and :meth:`aic`
+            stay unweighted: their ``n`` counts rows (repeat the rows for integer
+            weights).
 
         Returns
         -------
         float
-            ``mean_i log p(x_i)``, summed in float64 whatever the model's dtype.
+            ``mean_i log p(x_i)`` (or its weighted mean), summed in float64 whatever the
+            model's dtype.
 
         See Also
         --------
@@ -159,11 +168,17 @@ class MixtureScoringMixin:
         >>> model = GaussianMixture(n_components=1).fit(X)
         >>> round(model.score(X), 2)
         -2.79
+        >>> w = np.arange(500) % 3
+        >>> bool(np.isclose(model.score(X, sample_weight=w),
+        ...                 np.average(model.score_samples(X), weights=w)))
+        True
         """
         tensor, _, check = self._scoring_input(X)
         observed = self._observed(tensor)
         if observed is not None:
-            return float(torch.logsumexp(observed, 1).to(torch.float64).mean())
+            return weighted_mean(torch.logsumexp(observed, 1), sample_weight)
+        if sample_weight is not None:
+            return weighted_mean(self._log_prob(tensor, check), sample_weight)
         total = self.mixture_.total_log_prob(tensor, self.chunk_size, check)
         return float(total) / tensor.shape[0]
 

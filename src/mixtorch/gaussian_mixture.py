@@ -21,7 +21,6 @@ from ._estimator import (
 )
 from ._known_parameters import KnownParametersMixin
 from ._memory_fit import InMemoryFitMixin
-from ._mixture_scoring import weighted_mean
 from ._online import OnlineFitMixin
 from ._validation import OutputKind, as_output
 from .covariance import Covariance, covariance_class
@@ -345,36 +344,6 @@ class GaussianMixture(
         labels agree with ``predict``); ``sample_weight`` as for :meth:`fit` (rows of
         weight 0 are labelled too)."""
         return self._fit(X, None, labels=True, sample_weight=sample_weight)
-
-    def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
-        """Mean log-likelihood per sample, ``sum_i w_i log p(x_i) / sum_i w_i`` with
-        ``sample_weight`` (rows of weight 0 take no part; the shared weight check), as
-        scikit-learn's ``score``; the plain mean without. :meth:`bic` and :meth:`aic` stay
-        unweighted: their ``n`` counts rows (repeat the rows for integer weights).
-
-        Parameters
-        ----------
-        X : array-like or Tensor of shape (n_samples, n_features)
-        y : ignored
-        sample_weight : array-like of shape (n_samples,), optional
-
-        Returns
-        -------
-        float
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from mixtorch import GaussianMixture
-        >>> X = np.random.default_rng(0).normal(size=(300, 2))
-        >>> model, w = GaussianMixture(2, random_state=0).fit(X), np.arange(300) % 3
-        >>> bool(np.isclose(model.score(X, sample_weight=w),
-        ...                 np.average(model.score_samples(X), weights=w)))
-        True
-        """
-        if sample_weight is None:
-            return super().score(X, y)
-        return weighted_mean(torch.as_tensor(self.score_samples(X)), sample_weight)
 
     @keeps_state_on_failure
     def _fit(self, X: Any, callback: Any, labels: bool, sample_weight: Any = None) -> Any:

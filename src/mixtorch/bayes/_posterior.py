@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .._mixture_scoring import weighted_mean
 from .._validation import OutputKind, as_output
 from ._components import ComponentFamily
 
@@ -74,19 +75,24 @@ class PosteriorPredictiveMixin:
         per_draw = self._draw_log_likelihood(tensor)
         return as_output(torch.logsumexp(per_draw, 0) - math.log(per_draw.shape[0]), kind)
 
-    def score(self, X: Any, y: Any = None) -> float:
+    def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Mean log posterior predictive density per sample.
 
         Parameters
         ----------
         X : array-like or Tensor of shape (n_samples, n_features)
         y : ignored
+        sample_weight : array-like or Tensor of shape (n_samples,), optional
+            Non-negative weights: the mean is then ``sum_i w_i l_i / sum_i w_i`` (rows of
+            weight 0 take no part), with the shared check of ``sample_weight`` (a
+            ValueError naming it for a wrong length, NaN, infinity, a negative entry or
+            all zeros), as every mixture's ``score`` takes it.
 
         Returns
         -------
         float
         """
-        return float(torch.as_tensor(self.score_samples(X)).to(torch.float64).mean())
+        return weighted_mean(torch.as_tensor(self.score_samples(X)), sample_weight)
 
     def predict_proba(self, X: Any) -> Any:
         """Posterior probability of each component, averaged over the posterior draws.
