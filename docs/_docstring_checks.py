@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 #: Modules (``obj.__module__``) whose public docstrings are validated.
 VALIDATED_MODULES = re.compile(
     r"^mixtorch\.(gaussian|_gaussian_\w+|mixture|_mixture_\w+|conditioning|_features|selection|_selection_\w+|regression"
-    r"|impute|nn|_module\w*|plotting|_plot_diagnostics|_plot_samples|sources|_chunk_source|_file_sources"
+    r"|impute|nn|_module\w*|plotting|_plot_diagnostics|_plot_samples|sources|_chunk_source|_chunk_budget|_file_sources"
     r"|_kde_scipy\w*|io|_model_file|_model_path|_load_checks|exceptions|stats|_sufficient_statistics|distributed|covariance(\.\w+)?"
     r"|_wishart|bayes\.(model|prior|relabel|plotting)|fit\.(em|kmeans|_kmeans_\w+|gradient\w*"
     r"|variational|_variational_\w+|streaming|_reservoir|stepwise|bandwidth|_bandwidth_data"

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-import mixtorch._chunk_source as chunk_source
+import mixtorch._chunk_budget as chunk_budget
 from mixtorch import Gaussian, GaussianMixture
 from mixtorch.sources import (
     DEFAULT_SOURCE_CHUNK_ROWS,
@@ -183,8 +183,8 @@ def test_a_source_without_columns_still_fails_on_its_chunk():
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_csv_and_parquet_shards_size_float64_chunks_by_their_width(tmp_path, monkeypatch, suffix):
     # a small budget keeps the files small: 4096 bytes / (10 columns * 8 bytes) = 51 rows
-    monkeypatch.setattr(chunk_source, "SOURCE_CHUNK_BYTES", 4096)
-    monkeypatch.setattr(chunk_source, "MIN_SOURCE_CHUNK_ROWS", 1)
+    monkeypatch.setattr(chunk_budget, "SOURCE_CHUNK_BYTES", 4096)
+    monkeypatch.setattr(chunk_budget, "MIN_SOURCE_CHUNK_ROWS", 1)
     X = np.round(np.random.default_rng(2).normal(size=(120, 10)), 6)
     if suffix == ".csv":
         np.savetxt(tmp_path / "part.csv", X, delimiter=",", fmt="%.6f")

@@ -39,17 +39,14 @@ from typing import Any
 import numpy as np
 from torch import Tensor
 
-from ._chunk_source import (
+from ._chunk_budget import (
     DEFAULT_SOURCE_CHUNK_ROWS,
     MAX_SOURCE_CHUNK_ROWS,
     MIN_SOURCE_CHUNK_ROWS,
     SOURCE_CHUNK_BYTES,
-    ChunkSource,
-    from_callable,
-    from_dataloader,
-    from_tensor,
     source_chunk_rows,
 )
+from ._chunk_source import ChunkSource, from_callable, from_dataloader, from_tensor
 from ._file_sources import (
     SUFFIXES,
     MissingPathError,
