@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import mixtorch
 from mixtorch import BayesianGaussianMixture
 
 
@@ -80,3 +81,20 @@ def test_pyro_posterior_score_takes_sample_weight():
     assert Fixed().score(values, sample_weight=[3.0, 1.0, 0.0]) == pytest.approx(-1.5)
     with pytest.raises(ValueError, match="sample_weight"):
         Fixed().score(values, sample_weight=[1.0, 1.0])
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (np.nan, r"Input sample_weight contains NaN \(row 3\); give every row a finite"),
+        (np.inf, r"Input sample_weight contains infinity \(row 3\)"),
+        (-2.0, r"sample_weight must be non-negative, got -2\.0 for row 3; 0 leaves a row out"),
+    ],
+)
+def test_a_bad_sample_weight_names_the_row_and_the_remedy(bad, message):
+    X = np.random.default_rng(0).normal(size=(20, 2))
+    weights = np.ones(20)
+    weights[3] = bad
+    for model in (mixtorch.Gaussian(), mixtorch.GaussianMixture(2, random_state=0)):
+        with pytest.raises(ValueError, match=message):
+            model.fit(X, sample_weight=weights)

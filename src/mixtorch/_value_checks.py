@@ -91,9 +91,19 @@ def check_sample_weight(sample_weight: Any, X: torch.Tensor) -> torch.Tensor:
         raise ValueError(
             f"sample_weight has {weights.shape[0]} entries but X has {X.shape[0]} samples."
         )
-    check_finite(weights, "sample_weight")
+    if not bool(torch.isfinite(weights).all()):
+        row = int(torch.nonzero(~torch.isfinite(weights))[0])
+        kind = "NaN" if bool(torch.isnan(weights[row])) else "infinity"
+        raise ValueError(
+            f"Input sample_weight contains {kind} (row {row}); give every row a finite, "
+            "non-negative weight (0 leaves a row out)."
+        )
     if bool((weights < 0).any()):
-        raise ValueError("sample_weight must be non-negative.")
+        row = int(torch.nonzero(weights < 0)[0])
+        raise ValueError(
+            f"sample_weight must be non-negative, got {float(weights[row])!r} for row {row}; "
+            "0 leaves a row out."
+        )
     largest = weights.max()
     if not float(largest) > 0:
         raise ValueError("sample_weight sums to zero: it needs a positive sum.")
