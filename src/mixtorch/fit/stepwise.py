@@ -277,8 +277,17 @@ def union_counts(X: Tensor, weighted: bool, missing: bool) -> tuple[int, bool, T
     Returns
     -------
     n_rows : int
+        Rows of the union of the ranks' batches.
     weighted : bool
+        Whether any rank's batch is weighted.
     observed : Tensor of shape (n_features,) or None
+        With ``missing``, the union's count of observed entries per column (float64);
+        None without.
+
+    See Also
+    --------
+    check_same_model : The other check of a distributed step.
+    mixtorch.GaussianMixture.partial_fit : The estimator's entry point.
 
     Examples
     --------
@@ -298,7 +307,35 @@ def check_same_model(mixture: Mixture, step: int) -> None:
     """A ValueError on every rank unless all ranks hold the same ``mixture`` (compared
     to the last bit, by a digest of its parameters) at the same ``step``: ranks fitted
     apart, or started from different ``*_init`` values, would otherwise each take their
-    own step."""
+    own step.
+
+    Parameters
+    ----------
+    mixture : Mixture
+        This rank's model before the step.
+    step : int
+        This rank's count of steps taken (``StepwiseState.step``).
+
+    Raises
+    ------
+    ValueError
+        On every rank, if any two ranks differ in ``mixture`` or ``step``.
+
+    See Also
+    --------
+    union_counts : The union's rows, counted before the step.
+    mixtorch.distributed.check_same_configuration : The comparison across ranks used.
+
+    Examples
+    --------
+    Outside a process group there is one rank, which always agrees with itself:
+
+    >>> from mixtorch import Mixture
+    >>> from mixtorch.fit.stepwise import check_same_model
+    >>> model = Mixture.from_parameters([1.0], [[0.0, 0.0]], [[1.0, 1.0]], "diag")
+    >>> check_same_model(model, step=3) is None
+    True
+    """
     digest = hashlib.sha256()
     for tensor in (mixture.weights, mixture.means, mixture.covariance.covariances):
         digest.update(tensor.detach().to("cpu", torch.float64).contiguous().numpy().tobytes())

@@ -301,8 +301,11 @@ def weighted_prior_moments(
     Returns
     -------
     mean : Tensor of shape (D,)
+        The weighted mean of the rows, in ``X``'s dtype.
     covariance : Tensor
-        Both in ``X``'s dtype.
+        The weighted unbiased covariance of the rows (divided by the weights' sum less
+        one, as for repeated rows), in the layout of ``covariance_type`` and in ``X``'s
+        dtype.
 
     Raises
     ------
