@@ -166,7 +166,10 @@ class OnlineFitMixin:
         self._set_fitted(mixture, trace, data.kind)
         if not labels:
             return None
-        predicted = [_labels(mixture, chunk, rows, missing) for chunk in chunks()]
+        predicted, stream = [], iter(chunks())
+        while (chunk := next(stream, None)) is not None:  # one source chunk held at a time
+            predicted.append(_labels(mixture, chunk, rows, missing))
+            del chunk
         return as_output(torch.cat(predicted), data.kind)
 
     @keeps_state_on_failure
@@ -412,9 +415,11 @@ def _counting_observed(chunks: Chunks, observed: Tensor) -> Chunks:
     ``observed`` as it goes by (the sampling pass reads every row anyway)."""
 
     def counted() -> Iterator[Tensor]:
-        for chunk in chunks():
+        stream = iter(chunks())
+        while (chunk := next(stream, None)) is not None:
             observed.add_((~torch.isnan(chunk)).sum(0).to(observed))
             yield chunk
+            del chunk  # before the source reads the next one
 
     return counted
 
@@ -427,7 +432,12 @@ def _start_data(chunks: Chunks, sample: Tensor, missing: bool) -> tuple[Chunks, 
     means = column_means(sample)
 
     def filled() -> Iterator[Tensor]:
-        return (fill_missing(chunk, means) for chunk in chunks())
+        stream = iter(chunks())
+        while (chunk := next(stream, None)) is not None:
+            copy = fill_missing(chunk, means)
+            del chunk  # before the source reads the next one
+            yield copy
+            del copy
 
     return filled, fill_missing(sample, means)
 

@@ -256,11 +256,15 @@ def stream_lloyd(chunks: Chunks, centers: Tensor, sample: Tensor, tol: float = 1
     K, D = centers.shape
     for _ in range(LLOYD_PASSES):
         totals = torch.zeros(K, D + 1, dtype=ACCUMULATOR_DTYPE, device=centers.device)
-        for chunk in chunks():
+        stream = iter(chunks())
+        # Not a for loop: its variable (and labels, Y) would keep the previous chunk alive
+        # while the source reads the next one (see PassMeter).
+        while (chunk := next(stream, None)) is not None:
             labels = nearest_centers(chunk, centers, rows=chunk.shape[0])
             Y = chunk - shift
             totals[:, :D].index_add_(0, labels, Y.to(ACCUMULATOR_DTYPE))
             totals[:, D] += torch.bincount(labels, minlength=K).to(ACCUMULATOR_DTYPE)
+            del chunk, labels, Y
         totals = all_reduce_sum(totals)  # one collective: sums and counts together
         counts = totals[:, D]
         means = (totals[:, :D] / counts.clamp_min(1)[:, None]).to(centers.dtype) + shift
@@ -390,9 +394,11 @@ def stream_mean(
     tensor([3., 5.], dtype=torch.float64)
     """
     totals = torch.zeros(n_features + 1, dtype=ACCUMULATOR_DTYPE, device=device)
-    for chunk in chunks():
+    stream = iter(chunks())
+    while (chunk := next(stream, None)) is not None:  # holds one chunk at a time
         totals[:n_features] += chunk.sum(0, dtype=ACCUMULATOR_DTYPE)
         totals[n_features] += chunk.shape[0]
+        del chunk
     totals = all_reduce_sum(totals)
     if float(totals[n_features]) < min_rows:
         raise ValueError(
