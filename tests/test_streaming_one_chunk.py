@@ -6,7 +6,6 @@ from __future__ import annotations
 import gc
 import weakref
 
-import pytest
 import torch
 
 from mixtorch import GaussianMixture
@@ -118,11 +117,6 @@ def test_fit_predict_label_pass_releases_each_chunk() -> None:
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the E-step's stream loop (mixtorch.stats.accumulate_statistics) still holds "
-    "the previous chunk while the next is read",
-)
 def test_em_passes_release_each_chunk() -> None:
     X, passes = _data(), []
     _fit().fit(from_callable(_checked(X, passes, as_numpy=True), n_features=2))

@@ -212,12 +212,14 @@ def statistics_from_responsibilities(
     about = reference if covariance_type.centred_per_component else shift.expand_as(reference)
     total: SufficientStatistics | None = None
     start = 0
-    for chunk in chunks:
+    stream = iter(chunks)
+    while (chunk := next(stream, None)) is not None:  # each chunk dropped before the next
         chunk = chunk.to(reference.dtype)
         responsibilities = responsibility_fn(chunk, start).to(chunk.dtype)
         stats = chunk_statistics(covariance_type, chunk - shift, responsibilities, about, shift)
         total = stats if total is None else total + stats
         start += chunk.shape[0]
+        del chunk, responsibilities, stats
     if total is None:
         raise ValueError("The data source yielded no chunks.")
     return total
@@ -312,9 +314,11 @@ def accumulate_statistics(
         if isinstance(chunks, Sequence):  # in memory: chunks are shared out to threads
             workers = chunk_workers(mixture.device, len(chunks))
             fold_in_threads(chunk_sums, chunks, workers, add)
-        else:  # a stream: one chunk at a time
-            for item in chunks:
+        else:  # a stream: one chunk at a time, dropped before the next is read
+            stream = iter(chunks)
+            while (item := next(stream, None)) is not None:
                 add(chunk_sums(item))
+                del item
     finally:
         kernel.release()
     if totals is None:

@@ -80,7 +80,8 @@ def reservoir_sample(
     kept_rows: Tensor | None = None
     kept_keys = torch.empty(0, dtype=torch.float64, device=generator.device)
     n_seen = 0
-    for chunk in chunks():
+    stream = iter(chunks())
+    while (chunk := next(stream, None)) is not None:  # each chunk dropped before the next
         n_seen += chunk.shape[0]
         keys = torch.rand(
             chunk.shape[0], generator=key_generator, device=generator.device, dtype=torch.float64
@@ -91,6 +92,7 @@ def reservoir_sample(
             top = torch.topk(kept_keys, size).indices
             rows, kept_keys = rows[top.to(rows.device)], kept_keys[top]
         kept_rows = rows.clone() if rows is chunk else rows
+        del chunk, rows, keys
     if kept_rows is None:
         if n_features is None:
             raise ValueError("The data source yielded no chunks.")
