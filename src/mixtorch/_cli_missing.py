@@ -14,6 +14,8 @@ import numpy as np
 import torch
 
 from ._tables import Table, UserError, write_data
+from .impute import GaussianMixtureImputer
+from .mixture import Mixture
 
 __all__ = [
     "FILL_OR_MISSING",
@@ -102,9 +104,6 @@ def fill_missing(model: Any, X: np.ndarray, path: str) -> np.ndarray:
     """``X`` (NaN at missing cells, in the model's columns) with its missing cells filled
     under the model in ``path``: a saved ``GaussianMixtureImputer`` by its own
     ``transform``, any model holding a mixture (``mixture_``) by conditional means."""
-    from .impute import GaussianMixtureImputer
-    from .mixture import Mixture
-
     if isinstance(model, GaussianMixtureImputer):
         filled = np.asarray(model.transform(X))
         if filled.shape != X.shape:  # it leaves out features it saw no value of in fit

@@ -11,6 +11,7 @@ import numpy as np
 
 from ._cli_args import MODELS
 from ._tables import UserError
+from .impute import GaussianMixtureImputer
 
 __all__ = ["build_imputer", "build_model", "refuse_fit_options"]
 
@@ -126,8 +127,6 @@ def _check_missing(args: argparse.Namespace, accepted: dict[str, Any]) -> None:
 
 def build_imputer(args: argparse.Namespace) -> Any:
     """The ``GaussianMixtureImputer`` that ``mixtorch impute DATA`` (no MODEL) fits."""
-    from .impute import GaussianMixtureImputer
-
     imputer = GaussianMixtureImputer()
     _set_options(imputer, args, "'mixtorch impute'")
     return imputer

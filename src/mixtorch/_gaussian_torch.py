@@ -194,7 +194,7 @@ def _fixed_covariance(
     if n_features == 1 and values.numel() == 1 and values.ndim <= 2:
         values = values.reshape(expected)  # one variance: every layout holds the same value
     if tuple(values.shape) != expected:
-        single = values.ndim == 0 and kind.kind != "spherical"
+        single = values.ndim == 0  # (a spherical layout, (), would have matched)
         raise ValueError(
             f"fixed_covariance must have shape {expected} for covariance_type="
             f"'{kind.kind}' and {n_features} features (the layout of covariance_), got shape "
